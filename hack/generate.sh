@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# generate.sh DIR — runs controller-gen over DIR (a checkout, or a scratch copy of one): deepcopy
+# methods next to the API types, and CRD YAML into DIR/deploy/crds. One definition of what is
+# generated, used by `make generate` and by verify-generated.sh.
+set -euo pipefail
+dir=${1:?usage: hack/generate.sh DIR}
+gen=${CONTROLLER_GEN:?CONTROLLER_GEN must point at the controller-gen binary (make generate sets it)}
+cd "$dir"
+"$gen" object paths=./api/...
+rm -f deploy/crds/*.yaml
+"$gen" crd paths=./api/... output:crd:artifacts:config=deploy/crds

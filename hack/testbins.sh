@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# testbins.sh — builds the Kubernetes test binaries (kube-apiserver, etcd) that envtest needs,
+# from their Go modules through the Go module proxy, into a per-user cache outside the repository.
+#
+#   hack/testbins.sh ensure   build what is missing (skips binaries already built), print progress
+#   hack/testbins.sh path     print the directory to use as KUBEBUILDER_ASSETS (builds nothing)
+#   hack/testbins.sh check    exit 1, naming the missing binaries, when the cache is incomplete
+#
+# Versions are pinned below; override with KUBE_VERSION / ETCD_VERSION. The cache root is
+# $OPSMESH_CACHE (default: ${XDG_CACHE_HOME:-$HOME/.cache}/opsmesh). Extra control-plane binaries
+# for the sandbox (kube-scheduler, kube-controller-manager) can be asked for with
+# TESTBINS="kube-apiserver etcd kube-scheduler".
+set -euo pipefail
+
+KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
+ETCD_VERSION=${ETCD_VERSION:-v3.7.0}
+CACHE_ROOT=${OPSMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/opsmesh}
+BIN_DIR="$CACHE_ROOT/k8s/$KUBE_VERSION"
+SRC_DIR="$CACHE_ROOT/k8s/src"
+TESTBINS=${TESTBINS:-"kube-apiserver etcd"}
+
+log() { printf '[testbins] %s\n' "$*" >&2; }
+
+# stamp NAME prints the version a binary must have been built at.
+stamp() {
+  case "$1" in
+    etcd) echo "$ETCD_VERSION" ;;
+    *) echo "$KUBE_VERSION" ;;
+  esac
+}
+
+# present NAME succeeds when the binary exists and was built at the pinned version.
+present() {
+  [ -x "$BIN_DIR/$1" ] && [ "$(cat "$BIN_DIR/$1.version" 2>/dev/null)" = "$(stamp "$1")" ]
+}
+
+missing() {
+  local m=()
+  for b in $TESTBINS; do present "$b" || m+=("$b"); done
+  echo "${m[@]:-}"
+}
+
+# progress reads `go build -v` output (one package per line) and prints a line every 100 packages,
+# so a build that takes minutes visibly moves without flooding the terminal.
+progress() {
+  local what=$1 n=0 start=$SECONDS
+  while IFS= read -r line; do
+    case "$line" in
+      "#"*|*.go:*|"go: "*) printf '%s\n' "$line" >&2 ;;  # compiler and go command errors pass through
+      *) n=$((n + 1))
+         if [ $((n % 100)) -eq 0 ]; then log "$what: $n packages compiled ($((SECONDS - start))s)"; fi ;;
+    esac
+  done
+  log "$what: $n packages compiled in $((SECONDS - start))s"
+}
+
+build_kube() {
+  local names=("$@") mod="$SRC_DIR/kubernetes-$KUBE_VERSION"
+  mkdir -p "$mod"
+  if [ ! -f "$mod/go.sum" ] || [ ! -f "$mod/.ready" ]; then
+    log "resolving k8s.io/kubernetes@$KUBE_VERSION through the module proxy (first time only)"
+    local gomod
+    gomod=$(cd "$mod" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" \
+      | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+    [ -n "$gomod" ] || { log "could not download k8s.io/kubernetes@$KUBE_VERSION; is GOPROXY reachable?"; exit 1; }
+    local staging=${KUBE_VERSION/v1./v0.}
+    {
+      echo "module opsmesh.dev/testbins/kubernetes"
+      echo
+      echo "go $(go env GOVERSION | sed 's/^go//; s/^\([0-9]*\.[0-9]*\).*/\1/')"
+      echo
+      echo "require k8s.io/kubernetes $KUBE_VERSION"
+      echo
+      # k8s.io/kubernetes replaces every staging module with a local path; a module that depends on
+      # it must pin each of them to the published version of the same release instead.
+      sed -n 's#^[[:space:]]*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#replace \1 => \1 '"$staging"'#p' "$gomod"
+    } > "$mod/go.mod"
+    {
+      echo "package main"
+      echo
+      for n in "${names[@]}"; do echo "import _ \"k8s.io/kubernetes/cmd/$n/app\""; done
+    } > "$mod/tools.go"
+    (cd "$mod" && GOFLAGS=-mod=mod go mod tidy) >&2
+    rm -f "$mod/tools.go"
+    touch "$mod/.ready"
+  fi
+  local ver_pkg=k8s.io/component-base/version
+  local ldflags="-s -w -X $ver_pkg.gitVersion=$KUBE_VERSION -X $ver_pkg.gitMajor=1 -X $ver_pkg.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2) -X $ver_pkg.gitTreeState=clean"
+  for n in "${names[@]}"; do
+    log "building $n $KUBE_VERSION (the first build takes about 12 minutes on 2 cores)"
+    (cd "$mod" && GOFLAGS=-mod=mod go build -v -trimpath -ldflags "$ldflags" -o "$BIN_DIR/$n.tmp" "k8s.io/kubernetes/cmd/$n") 2>&1 | progress "$n"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || { log "building $n failed"; exit 1; }
+    mv "$BIN_DIR/$n.tmp" "$BIN_DIR/$n"
+    stamp "$n" > "$BIN_DIR/$n.version"
+    log "built $BIN_DIR/$n"
+  done
+}
+
+build_etcd() {
+  local mod="$SRC_DIR/etcd-$ETCD_VERSION"
+  mkdir -p "$mod"
+  if [ ! -f "$mod/.ready" ]; then
+    log "resolving go.etcd.io/etcd/server/v3@$ETCD_VERSION through the module proxy (first time only)"
+    cat > "$mod/go.mod" <<MOD
+module opsmesh.dev/testbins/etcd
+
+go $(go env GOVERSION | sed 's/^go//; s/^\([0-9]*\.[0-9]*\).*/\1/')
+
+require go.etcd.io/etcd/server/v3 $ETCD_VERSION
+MOD
+    cat > "$mod/main.go" <<'GO'
+// Command etcd is etcd's own server entry point, built from go.etcd.io/etcd/server/v3.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+    (cd "$mod" && GOFLAGS=-mod=mod go mod tidy) >&2
+    touch "$mod/.ready"
+  fi
+  log "building etcd $ETCD_VERSION"
+  (cd "$mod" && GOFLAGS=-mod=mod go build -v -trimpath -ldflags "-s -w" -o "$BIN_DIR/etcd.tmp" .) 2>&1 | progress etcd
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { log "building etcd failed"; exit 1; }
+  mv "$BIN_DIR/etcd.tmp" "$BIN_DIR/etcd"
+  stamp etcd > "$BIN_DIR/etcd.version"
+  log "built $BIN_DIR/etcd"
+}
+
+cmd=${1:-ensure}
+case "$cmd" in
+  path) echo "$BIN_DIR" ;;
+  check)
+    m=$(missing)
+    if [ -n "$m" ]; then
+      echo "missing Kubernetes test binaries in $BIN_DIR: $m; build them with: make testbins (or hack/testbins.sh ensure)" >&2
+      exit 1
+    fi ;;
+  ensure)
+    m=$(missing)
+    if [ -z "$m" ]; then
+      log "using cached $TESTBINS in $BIN_DIR"
+      echo "$BIN_DIR"
+      exit 0
+    fi
+    mkdir -p "$BIN_DIR"
+    kube=()
+    for b in $m; do
+      case "$b" in
+        etcd) build_etcd ;;
+        kube-apiserver|kube-scheduler|kube-controller-manager) kube+=("$b") ;;
+        *) log "unknown test binary $b; known: kube-apiserver etcd kube-scheduler kube-controller-manager"; exit 1 ;;
+      esac
+    done
+    [ ${#kube[@]} -eq 0 ] || build_kube "${kube[@]}"
+    echo "$BIN_DIR" ;;
+  *) echo "usage: hack/testbins.sh ensure|path|check" >&2; exit 2 ;;
+esac
