@@ -36,8 +36,7 @@ verify-generated: $(CONTROLLER_GEN)
 	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
 
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
-	if [ -n "$$out" ]; then echo "gofmt: these files need formatting (run gofmt -w):"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt: these files need formatting (run gofmt -w .):"; echo "$$out"; exit 1; fi
 	go vet ./...
 
 # testbins builds kube-apiserver and etcd from their Go modules into ~/.cache/opsmesh (once).
@@ -45,7 +44,7 @@ testbins:
 	hack/testbins.sh ensure >/dev/null
 
 test: verify-generated lint testbins
-	KUBEBUILDER_ASSETS=$$(hack/testbins.sh path) go test $(GO_TEST_FLAGS) ./...
+	CONTROLLER_GEN=$(CONTROLLER_GEN) KUBEBUILDER_ASSETS=$$(hack/testbins.sh path) go test $(GO_TEST_FLAGS) ./...
 
 demo:
 	@echo "opsmesh demo: not yet. The demo runs on the sandbox (a local control plane with simulated"

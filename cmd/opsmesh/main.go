@@ -1,0 +1,51 @@
+// Command opsmesh is the one binary of the opsmesh platform. Each part of the platform is a
+// subcommand; this file wires them into a cobra command tree and owns nothing else.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Set at build time with -ldflags "-X main.version=... -X main.commit=..." (see the Makefile).
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+func main() {
+	if err := newRootCommand(os.Stdout, os.Stderr).Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}
+
+const rootLong = `opsmesh runs AI operations agents on Kubernetes. Agents, declared as Agent resources,
+diagnose and fix incidents in a cluster — crashing workloads, pods that will not schedule,
+failing GPUs, starved queues — acting only through MCP tool servers (ToolServer resources) and
+talking to each other over A2A carried on NATS. Safe fixes can run by themselves; risky ones
+wait for a person's approval.
+
+What this build contains: the opsmesh.dev/v1alpha1 API (the Agent, ToolServer and Incident
+CRDs, installed from deploy/crds) and the commands listed below. The MCP tool servers, the
+agent runtime, the controller and the sandbox are being built and are not in this binary yet;
+README.md gives the status of each part.`
+
+// newRootCommand builds the command tree, writing to out and errOut.
+func newRootCommand(out, errOut io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "opsmesh",
+		Short:         "Agentic operations for Kubernetes: agents that diagnose and fix incidents",
+		Long:          rootLong,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.AddCommand(newVersionCommand())
+	return root
+}
