@@ -258,7 +258,8 @@ type AgentLimits struct {
 	// +optional
 	MaxTokens *int64 `json:"maxTokens,omitempty"`
 
-	// Timeout for one task, such as 5m.
+	// Timeout for one task, between 10s and 24h, such as 5m.
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('10s') && duration(self) <= duration('24h')",message="limits.timeout must be a duration between 10s and 24h, such as 5m"
 	// +optional
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }

@@ -191,8 +191,9 @@ type RemoteToolServer struct {
 	// +optional
 	BearerTokenSecretRef *SecretKeyReference `json:"bearerTokenSecretRef,omitempty"`
 
-	// Timeout for one tool call. Default: 30s.
+	// Timeout for one tool call, between 1s and 10m. Default: 30s.
 	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('10m')",message="remote.timeout must be a duration between 1s and 10m, such as 30s"
 	// +optional
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }

@@ -31,7 +31,7 @@ import (
 // strict rejects unknown fields, as `kubectl apply` does by default.
 var strict = client.FieldValidation(metav1.FieldValidationStrict)
 
-func createNamespace(t *testing.T, name string) string {
+func createNamespace(t *testing.T, env *testbed.Env, name string) string {
 	t.Helper()
 	ns := &unstructured.Unstructured{}
 	ns.SetAPIVersion("v1")
@@ -72,8 +72,9 @@ func readSamples(t *testing.T) map[string]*unstructured.Unstructured {
 }
 
 func TestSamplesAreAccepted(t *testing.T) {
+	env := apiServer(t)
 	ctx := context.Background()
-	ns := createNamespace(t, "samples")
+	ns := createNamespace(t, env, "samples")
 	samples := readSamples(t)
 
 	kinds := map[string]int{}
@@ -213,6 +214,9 @@ var invalidCases = []invalidCase{
 	{name: "remote toolserver with a service account",
 		create: with(validToolServer, "  type: remote\n  remote: {url: 'https://mcp.example.com/mcp'}\n  serviceAccountName: mcp\n"),
 		want:   []string{"spec.serviceAccountName: Invalid value", "spec.serviceAccountName does not apply to a remote ToolServer"}},
+	{name: "remote timeout that is not a duration",
+		create: with(validToolServer, "  type: remote\n  remote: {url: 'https://mcp.example.com/mcp', timeout: soon}\n"),
+		want:   []string{`spec.remote.timeout: Invalid value: "soon": remote.timeout must be a duration between 1s and 10m`}},
 	{name: "toolserver type changed on update",
 		create: validToolServer,
 		patch:  "spec: {type: remote, builtin: null, remote: {url: 'https://mcp.example.com/mcp'}}",
@@ -256,6 +260,9 @@ var invalidCases = []invalidCase{
 	{name: "step limit out of bounds",
 		create: with(validAgent, "  role: specialist\n  description: d\n  limits: {maxSteps: 1000}\n"),
 		want:   []string{"spec.limits.maxSteps: Invalid value: 1000", "should be less than or equal to 100"}},
+	{name: "task timeout out of bounds",
+		create: with(validAgent, "  role: specialist\n  description: d\n  limits: {timeout: 72h}\n"),
+		want:   []string{"spec.limits.timeout: Invalid value", "limits.timeout must be a duration between 10s and 24h"}},
 	{name: "anthropic model without an API key",
 		create: with(validAgent, "  role: specialist\n  description: d\n  model: {provider: anthropic, model: claude-sonnet-4-5}\n"),
 		want:   []string{"spec.model.apiKeySecretRef: Invalid value", "model.apiKeySecretRef is required for provider anthropic and google"}},
@@ -294,8 +301,9 @@ var invalidCases = []invalidCase{
 }
 
 func TestInvalidObjectsAreRejected(t *testing.T) {
+	env := apiServer(t)
 	ctx := context.Background()
-	ns := createNamespace(t, "invalid")
+	ns := createNamespace(t, env, "invalid")
 	for i, tc := range invalidCases {
 		t.Run(tc.name, func(t *testing.T) {
 			name := fmt.Sprintf("case-%d", i)
@@ -341,8 +349,9 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 }
 
 func TestStatusGoesThroughTheStatusSubresource(t *testing.T) {
+	env := apiServer(t)
 	ctx := context.Background()
-	ns := createNamespace(t, "status")
+	ns := createNamespace(t, env, "status")
 	agent := &v1.Agent{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "a"},
 		Spec:       v1.AgentSpec{Role: v1.RoleSpecialist, Description: "d"},
@@ -409,6 +418,7 @@ func TestStatusGoesThroughTheStatusSubresource(t *testing.T) {
 }
 
 func TestPrinterColumnsAndNames(t *testing.T) {
+	env := apiServer(t)
 	ctx := context.Background()
 	want := map[string]struct {
 		columns    []string
@@ -460,8 +470,9 @@ func TestPrinterColumnsAndNames(t *testing.T) {
 // TestKubectlGetShowsTheColumns asks the API server for the table kubectl prints, and checks the
 // cells a person sees for an Agent, a ToolServer and an Incident.
 func TestKubectlGetShowsTheColumns(t *testing.T) {
+	env := apiServer(t)
 	ctx := context.Background()
-	ns := createNamespace(t, "table")
+	ns := createNamespace(t, env, "table")
 	c := env.Client
 
 	agent := &v1.Agent{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "coord"}, Spec: v1.AgentSpec{
@@ -550,6 +561,7 @@ func getTable(t *testing.T, cfg *rest.Config, ns, resource string) metav1.Table 
 // TestSchemaIsDocumented checks that every field has a description, which `kubectl explain`
 // shows; a field without a doc comment is a public surface nobody can learn from.
 func TestSchemaIsDocumented(t *testing.T) {
+	env := apiServer(t)
 	ctx := context.Background()
 	for _, name := range []string{"agents.opsmesh.dev", "toolservers.opsmesh.dev", "incidents.opsmesh.dev"} {
 		var crd apiextensionsv1.CustomResourceDefinition
