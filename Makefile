@@ -9,7 +9,7 @@ SHELL := /usr/bin/env bash -o pipefail
 
 BIN           := $(CURDIR)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen
-VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION       ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
 COMMIT        ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS       := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO_TEST_FLAGS ?= -race -count=1
