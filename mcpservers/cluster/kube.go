@@ -1,0 +1,262 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/opsmesh/opsmesh/mcpservers/redact"
+)
+
+// kube is the cluster server's access to the Kubernetes API: an informer cache for reads of
+// common kinds (started on first use), a direct client for everything else, kind resolution as
+// kubectl does it, the namespace confinement of --allow-namespaces, and the registry of Secret
+// values that outputs are scrubbed of.
+type kube struct {
+	cfg       *rest.Config
+	scheme    *runtime.Scheme
+	direct    client.Client
+	clientset kubernetes.Interface
+	disco     discovery.CachedDiscoveryInterface
+	mapper    meta.RESTMapper // resolves kinds, plurals and short names from discovery
+	allow     []string        // sorted; empty means every namespace
+	secrets   *redact.Values
+	log       *slog.Logger
+
+	life       context.Context // the cache lives as long as the server
+	cacheOnce  sync.Once
+	cache      cache.Cache
+	cacheErr   error
+	secretOnce sync.Once
+}
+
+func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.Logger) (*kube, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the Kubernetes API at %s: %w", cfg.Host, err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	disco := memory.NewMemCacheClient(dc)
+	allow = slices.Clone(allow)
+	slices.Sort(allow)
+	return &kube{
+		cfg: cfg, scheme: scheme, direct: direct, clientset: cs, disco: disco,
+		mapper:  restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(disco), disco, nil),
+		allow:   slices.Compact(allow),
+		secrets: &redact.Values{},
+		log:     log,
+		life:    life,
+	}, nil
+}
+
+// cached returns the informer-backed reader for common kinds, starting the cache on first use.
+// Informers for each kind start on that kind's first read.
+func (k *kube) cached(ctx context.Context) (client.Reader, error) {
+	k.cacheOnce.Do(func() {
+		opts := cache.Options{Scheme: k.scheme}
+		if len(k.allow) > 0 {
+			opts.DefaultNamespaces = map[string]cache.Config{}
+			for _, ns := range k.allow {
+				opts.DefaultNamespaces[ns] = cache.Config{}
+			}
+		}
+		c, err := cache.New(k.cfg, opts)
+		if err != nil {
+			k.cacheErr = fmt.Errorf("starting the informer cache: %w", err)
+			return
+		}
+		go func() {
+			if err := c.Start(k.life); err != nil {
+				k.log.Error("informer cache stopped", "error", err)
+			}
+		}()
+		k.cache = c
+	})
+	if k.cacheErr != nil {
+		return nil, k.cacheErr
+	}
+	k.watchSecrets(ctx)
+	return k.cache, nil
+}
+
+// watchSecrets feeds every Secret value the server may read into the scrubber, so that a value
+// copied elsewhere (a ConfigMap, an env var, a log line) is still removed from output. Without
+// RBAC to list Secrets it does nothing; name-based redaction still applies.
+func (k *kube) watchSecrets(ctx context.Context) {
+	k.secretOnce.Do(func() {
+		namespaces := k.allow
+		if len(namespaces) == 0 {
+			namespaces = []string{""}
+		}
+		for _, ns := range namespaces {
+			review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "watch", Resource: "secrets", Namespace: ns},
+			}}
+			if err := k.direct.Create(ctx, review); err != nil || !review.Status.Allowed {
+				k.log.Info("not scrubbing Secret values from output: the server may not watch Secrets", "namespace", ns)
+				return
+			}
+		}
+		inf, err := k.cache.GetInformer(ctx, &corev1.Secret{})
+		if err != nil {
+			k.log.Error("watching Secrets for scrubbing", "error", err)
+			return
+		}
+		add := func(obj any) {
+			if s, ok := obj.(*corev1.Secret); ok {
+				for _, v := range s.Data {
+					k.secrets.Add(string(v))
+				}
+				for _, v := range s.StringData {
+					k.secrets.Add(v)
+				}
+			}
+		}
+		_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    add,
+			UpdateFunc: func(_, obj any) { add(obj) },
+		})
+	})
+}
+
+// resource is a resolved kind.
+type resource struct {
+	gvr        schema.GroupVersionResource
+	gvk        schema.GroupVersionKind
+	namespaced bool
+}
+
+// resolve turns what a person types (pod, pods, po, Deployment, deploy, deployments.apps,
+// clusterqueues.kueue.x-k8s.io) into a resource, refreshing discovery once for kinds installed
+// after start-up.
+func (k *kube) resolve(kind string) (resource, error) {
+	kind = strings.TrimSpace(kind)
+	if kind == "" {
+		return resource{}, errors.New("kind is required, such as pods, deployments or nodes")
+	}
+	r, err := k.resolveOnce(kind)
+	if meta.IsNoMatchError(err) {
+		k.disco.Invalidate()
+		if reset, ok := k.mapper.(meta.ResettableRESTMapper); ok {
+			reset.Reset()
+		}
+		r, err = k.resolveOnce(kind)
+	}
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return resource{}, fmt.Errorf("unknown kind %q: this cluster serves no such resource; list the kinds it serves with api_resources", kind)
+		}
+		return resource{}, fmt.Errorf("resolving kind %q: %w", kind, err)
+	}
+	return r, nil
+}
+
+func (k *kube) resolveOnce(kind string) (resource, error) {
+	fullySpecified, gr := schema.ParseResourceArg(strings.ToLower(kind))
+	var gvr schema.GroupVersionResource
+	var err error
+	if fullySpecified != nil {
+		gvr, err = k.mapper.ResourceFor(*fullySpecified)
+	}
+	if fullySpecified == nil || err != nil {
+		gvr, err = k.mapper.ResourceFor(gr.WithVersion(""))
+	}
+	if err != nil {
+		return resource{}, err
+	}
+	gvk, err := k.mapper.KindFor(gvr)
+	if err != nil {
+		return resource{}, err
+	}
+	mapping, err := k.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return resource{}, err
+	}
+	return resource{gvr: gvr, gvk: gvk, namespaced: mapping.Scope.Name() == meta.RESTScopeNameNamespace}, nil
+}
+
+// confined reports whether --allow-namespaces limits the server.
+func (k *kube) confined() bool { return len(k.allow) > 0 }
+
+// checkNamespace refuses a namespace outside --allow-namespaces.
+func (k *kube) checkNamespace(ns string) error {
+	if !k.confined() || slices.Contains(k.allow, ns) {
+		return nil
+	}
+	if ns == "" {
+		return fmt.Errorf("this server is confined to namespaces %s (--allow-namespaces); name one of them", strings.Join(k.allow, ", "))
+	}
+	return fmt.Errorf("namespace %q is outside this server's --allow-namespaces (%s)", ns, strings.Join(k.allow, ", "))
+}
+
+// checkScope refuses cluster-scoped kinds on a confined server, and a namespaced kind without a
+// namespace when one is required.
+func (k *kube) checkScope(r resource, ns string) error {
+	if !r.namespaced {
+		if k.confined() {
+			return fmt.Errorf("%s is cluster-scoped, and this server is confined to namespaces %s (--allow-namespaces)", r.gvr.Resource, strings.Join(k.allow, ", "))
+		}
+		return nil
+	}
+	if ns == "" {
+		return nil // every allowed namespace
+	}
+	return k.checkNamespace(ns)
+}
+
+// namespaces lists the namespaces a request for ns covers: ns itself, or every allowed one
+// (nil meaning all, unconfined).
+func (k *kube) namespaces(ns string) []string {
+	if ns != "" {
+		return []string{ns}
+	}
+	return k.allow
+}
+
+// apiError rewords an API error so that it says what was refused and what to do.
+func apiError(err error, verb, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("RBAC denied: this server's identity may not %s %s (%v); grant that verb on that resource to its ServiceAccount", verb, what, err)
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%s not found", what)
+	}
+	return fmt.Errorf("%s %s: %w", verb, what, err)
+}

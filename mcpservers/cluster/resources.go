@@ -1,0 +1,582 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
+)
+
+func (t *tools) resourceTools() []mcptool.Tool {
+	return []mcptool.Tool{
+		mcptool.New(mcptool.Spec{
+			Name:        "namespaces_list",
+			Description: "List the namespaces this server may see, with their phase and age.",
+		}, t.namespacesList),
+		mcptool.New(mcptool.Spec{
+			Name:        "api_resources",
+			Description: "List the kinds this cluster serves (built-in and CRDs): name, short names, API group, kind and whether namespaced. Use the names with resources_list and resource_get.",
+			Params: []mcp.ToolOption{
+				mcp.WithString("group", mcp.Description("only this API group, such as apps or kueue.x-k8s.io (\"core\" for the core group)"), mcp.MaxLength(253)),
+			},
+		}, t.apiResources),
+		mcptool.New(mcptool.Spec{
+			Name: "resources_list",
+			Description: "List objects of any kind (pods, deployments, nodes, CRDs such as clusterqueues.kueue.x-k8s.io) as a compact table, " +
+				"with namespace, label and field selectors and paging. Common kinds are served from a watch cache.",
+			Params: []mcp.ToolOption{
+				mcp.WithString("kind", mcp.Required(), mcp.Description("kind, plural or short name: pods, po, Deployment, deployments.apps"), mcp.MaxLength(253)),
+				mcp.WithString("namespace", mcp.Description("namespace; empty lists every namespace the server may see"), mcp.MaxLength(63)),
+				mcp.WithString("labelSelector", mcp.Description("label selector, such as app=checkout,tier!=cache"), mcp.MaxLength(1024)),
+				mcp.WithString("fieldSelector", mcp.Description("field selector, such as status.phase=Pending or spec.nodeName=node-1"), mcp.MaxLength(1024)),
+				mcp.WithInteger("limit", mcp.Description("most items to return (default 200)"), mcp.Min(1), mcp.Max(5000)),
+				mcp.WithString("continue", mcp.Description("the continue token a previous call returned, for the next page"), mcp.MaxLength(4096)),
+				mcp.WithString("output", mcp.Description("table (default), names, or yaml (full objects, secrets redacted)"), mcp.Enum("table", "names", "yaml")),
+			},
+		}, t.resourcesList),
+		mcptool.New(mcptool.Spec{
+			Name:        "resource_get",
+			Description: "Get one object of any kind as YAML, without managedFields and with Secret values redacted.",
+			Params: []mcp.ToolOption{
+				mcp.WithString("kind", mcp.Required(), mcp.Description("kind, plural or short name"), mcp.MaxLength(253)),
+				mcp.WithString("name", mcp.Required(), mcp.Description("object name"), mcp.MinLength(1), mcp.MaxLength(253)),
+				mcp.WithString("namespace", mcp.Description("namespace (required for namespaced kinds)"), mcp.MaxLength(63)),
+			},
+		}, t.resourceGet),
+	}
+}
+
+type namespacesArgs struct{}
+
+func (t *tools) namespacesList(ctx context.Context, _ namespacesArgs) (string, error) {
+	r, err := t.k.cached(ctx)
+	if err != nil {
+		return "", err
+	}
+	tbl := mcptool.Table{Header: []string{"NAME", "STATUS", "AGE"}}
+	if t.k.confined() {
+		for _, name := range t.k.allow {
+			var ns corev1.Namespace
+			if err := r.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
+				tbl.Add(name, "<unreadable: "+err.Error()+">", "")
+				continue
+			}
+			tbl.Add(ns.Name, string(ns.Status.Phase), age(ns.CreationTimestamp))
+		}
+		return tbl.Render(t.maxBytes), nil
+	}
+	var list corev1.NamespaceList
+	if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return "", apiError(err, "list", "namespaces")
+	}
+	for i := range list.Items {
+		ns := &list.Items[i]
+		tbl.Add(ns.Name, string(ns.Status.Phase), age(ns.CreationTimestamp))
+	}
+	sort.Slice(tbl.Rows, func(i, j int) bool { return tbl.Rows[i][0] < tbl.Rows[j][0] })
+	return tbl.Render(t.maxBytes), nil
+}
+
+type apiResourcesArgs struct {
+	Group string `json:"group,omitempty"`
+}
+
+func (t *tools) apiResources(ctx context.Context, a apiResourcesArgs) (string, error) {
+	lists, err := t.k.disco.ServerPreferredResources()
+	if err != nil && len(lists) == 0 {
+		return "", fmt.Errorf("discovery: %w", err)
+	}
+	tbl := mcptool.Table{Header: []string{"NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"}}
+	for _, l := range lists {
+		group := strings.Split(l.GroupVersion, "/")[0]
+		if !strings.Contains(l.GroupVersion, "/") {
+			group = "core"
+		}
+		if a.Group != "" && a.Group != group {
+			continue
+		}
+		for _, r := range l.APIResources {
+			if strings.Contains(r.Name, "/") || !contains(r.Verbs, "list") {
+				continue
+			}
+			tbl.Add(r.Name, strings.Join(r.ShortNames, ","), l.GroupVersion, strconv.FormatBool(r.Namespaced), r.Kind)
+		}
+	}
+	sort.Slice(tbl.Rows, func(i, j int) bool { return tbl.Rows[i][0] < tbl.Rows[j][0] })
+	if len(tbl.Rows) == 0 {
+		return fmt.Sprintf("no resources in API group %q; call api_resources without a group to see them all", a.Group), nil
+	}
+	return tbl.Render(t.maxBytes), nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+type listArgs struct {
+	Kind          string `json:"kind"`
+	Namespace     string `json:"namespace,omitempty"`
+	LabelSelector string `json:"labelSelector,omitempty"`
+	FieldSelector string `json:"fieldSelector,omitempty"`
+	Limit         int64  `json:"limit,omitempty"`
+	Continue      string `json:"continue,omitempty"`
+	Output        string `json:"output,omitempty"`
+}
+
+func (a *listArgs) Validate() error {
+	if strings.TrimSpace(a.Kind) == "" {
+		return errors.New(`argument "kind" is required, such as pods, deployments or nodes`)
+	}
+	if a.Limit < 0 || a.Limit > 5000 {
+		return fmt.Errorf(`argument "limit" must be between 1 and 5000, not %d`, a.Limit)
+	}
+	if a.Limit == 0 {
+		a.Limit = 200
+	}
+	switch a.Output {
+	case "", "table", "names", "yaml":
+	default:
+		return fmt.Errorf(`argument "output" must be table, names or yaml, not %q`, a.Output)
+	}
+	if a.LabelSelector != "" {
+		if _, err := labels.Parse(a.LabelSelector); err != nil {
+			return fmt.Errorf(`argument "labelSelector" %q is not a label selector: %v`, a.LabelSelector, err)
+		}
+	}
+	return nil
+}
+
+func (t *tools) resourcesList(ctx context.Context, a listArgs) (string, error) {
+	r, err := t.k.resolve(a.Kind)
+	if err != nil {
+		return "", err
+	}
+	if err := t.k.checkScope(r, a.Namespace); err != nil {
+		return "", err
+	}
+	if a.Output == "yaml" {
+		return t.listYAML(ctx, r, a)
+	}
+	if render, ok := cachedRenderers[r.gvr.Resource]; ok && r.gvr.Group == render.group && a.FieldSelector == "" {
+		return t.listCached(ctx, r, a, render)
+	}
+	return t.listServerTable(ctx, r, a)
+}
+
+// cachedRenderer lists one common kind from the watch cache and renders its rows.
+type cachedRenderer struct {
+	group  string
+	header []string
+	list   func() client.ObjectList
+	rows   func(list client.ObjectList, withNS bool) []row
+}
+
+// row is one rendered object: its sort key and cells.
+type row struct {
+	ns, name string
+	cells    []string
+}
+
+var cachedRenderers = map[string]cachedRenderer{
+	"pods": {group: "", header: []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"},
+		list: func() client.ObjectList { return &corev1.PodList{} },
+		rows: func(l client.ObjectList, _ bool) []row {
+			items := l.(*corev1.PodList).Items
+			out := make([]row, len(items))
+			for i := range items {
+				p := &items[i]
+				out[i] = row{p.Namespace, p.Name, []string{p.Name, podReady(p), podStatus(p), strconv.Itoa(int(podRestarts(p))), age(p.CreationTimestamp), orNone(p.Spec.NodeName)}}
+			}
+			return out
+		}},
+	"deployments": {group: "apps", header: []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"},
+		list: func() client.ObjectList { return &appsv1.DeploymentList{} },
+		rows: func(l client.ObjectList, _ bool) []row {
+			items := l.(*appsv1.DeploymentList).Items
+			out := make([]row, len(items))
+			for i := range items {
+				d := &items[i]
+				out[i] = row{d.Namespace, d.Name, []string{d.Name, fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, replicas(d.Spec.Replicas)), strconv.Itoa(int(d.Status.UpdatedReplicas)), strconv.Itoa(int(d.Status.AvailableReplicas)), age(d.CreationTimestamp)}}
+			}
+			return out
+		}},
+	"statefulsets": {group: "apps", header: []string{"NAME", "READY", "AGE"},
+		list: func() client.ObjectList { return &appsv1.StatefulSetList{} },
+		rows: func(l client.ObjectList, _ bool) []row {
+			items := l.(*appsv1.StatefulSetList).Items
+			out := make([]row, len(items))
+			for i := range items {
+				s := &items[i]
+				out[i] = row{s.Namespace, s.Name, []string{s.Name, fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, replicas(s.Spec.Replicas)), age(s.CreationTimestamp)}}
+			}
+			return out
+		}},
+	"daemonsets": {group: "apps", header: []string{"NAME", "DESIRED", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"},
+		list: func() client.ObjectList { return &appsv1.DaemonSetList{} },
+		rows: func(l client.ObjectList, _ bool) []row {
+			items := l.(*appsv1.DaemonSetList).Items
+			out := make([]row, len(items))
+			for i := range items {
+				d := &items[i]
+				st := d.Status
+				out[i] = row{d.Namespace, d.Name, []string{d.Name, itoa(st.DesiredNumberScheduled), itoa(st.NumberReady), itoa(st.UpdatedNumberScheduled), itoa(st.NumberAvailable), age(d.CreationTimestamp)}}
+			}
+			return out
+		}},
+	"jobs": {group: "batch", header: []string{"NAME", "STATUS", "COMPLETIONS", "ACTIVE", "FAILED", "AGE"},
+		list: func() client.ObjectList { return &batchv1.JobList{} },
+		rows: func(l client.ObjectList, _ bool) []row {
+			items := l.(*batchv1.JobList).Items
+			out := make([]row, len(items))
+			for i := range items {
+				j := &items[i]
+				out[i] = row{j.Namespace, j.Name, []string{j.Name, jobStatus(j), fmt.Sprintf("%d/%d", j.Status.Succeeded, replicas(j.Spec.Completions)), itoa(j.Status.Active), itoa(j.Status.Failed), age(j.CreationTimestamp)}}
+			}
+			return out
+		}},
+	"services": {group: "", header: []string{"NAME", "TYPE", "CLUSTER-IP", "PORTS", "SELECTOR", "AGE"},
+		list: func() client.ObjectList { return &corev1.ServiceList{} },
+		rows: func(l client.ObjectList, _ bool) []row {
+			items := l.(*corev1.ServiceList).Items
+			out := make([]row, len(items))
+			for i := range items {
+				s := &items[i]
+				var ports []string
+				for _, p := range s.Spec.Ports {
+					ports = append(ports, fmt.Sprintf("%d/%s", p.Port, p.Protocol))
+				}
+				out[i] = row{s.Namespace, s.Name, []string{s.Name, string(s.Spec.Type), orNone(s.Spec.ClusterIP), join(ports, ","), orNone(labels.Set(s.Spec.Selector).String()), age(s.CreationTimestamp)}}
+			}
+			return out
+		}},
+	"persistentvolumeclaims": {group: "", header: []string{"NAME", "STATUS", "VOLUME", "CAPACITY", "STORAGECLASS", "AGE"},
+		list: func() client.ObjectList { return &corev1.PersistentVolumeClaimList{} },
+		rows: func(l client.ObjectList, _ bool) []row {
+			items := l.(*corev1.PersistentVolumeClaimList).Items
+			out := make([]row, len(items))
+			for i := range items {
+				c := &items[i]
+				capacity := ""
+				if q, ok := c.Status.Capacity[corev1.ResourceStorage]; ok {
+					capacity = q.String()
+				}
+				out[i] = row{c.Namespace, c.Name, []string{c.Name, string(c.Status.Phase), orNone(c.Spec.VolumeName), orNone(capacity), orNone(ptrString(c.Spec.StorageClassName)), age(c.CreationTimestamp)}}
+			}
+			return out
+		}},
+	"nodes": {group: "", header: []string{"NAME", "STATUS", "ROLES", "AGE", "VERSION"},
+		list: func() client.ObjectList { return &corev1.NodeList{} },
+		rows: func(l client.ObjectList, _ bool) []row {
+			items := l.(*corev1.NodeList).Items
+			out := make([]row, len(items))
+			for i := range items {
+				n := &items[i]
+				out[i] = row{"", n.Name, []string{n.Name, nodeStatus(n), nodeRoles(n), age(n.CreationTimestamp), n.Status.NodeInfo.KubeletVersion}}
+			}
+			return out
+		}},
+}
+
+func (t *tools) listCached(ctx context.Context, r resource, a listArgs, render cachedRenderer) (string, error) {
+	reader, err := t.k.cached(ctx)
+	if err != nil {
+		return "", err
+	}
+	var opts []client.ListOption
+	opts = append(opts, client.UnsafeDisableDeepCopy)
+	if a.LabelSelector != "" {
+		sel, _ := labels.Parse(a.LabelSelector) // validated in listArgs.Validate
+		opts = append(opts, client.MatchingLabelsSelector{Selector: sel})
+	}
+	var rows []row
+	for _, ns := range t.k.namespaces(a.Namespace) {
+		list := render.list()
+		nsOpts := opts
+		if r.namespaced && ns != "" {
+			nsOpts = append(nsOpts, client.InNamespace(ns))
+		}
+		if err := reader.List(ctx, list, nsOpts...); err != nil {
+			return "", apiError(err, "list", r.gvr.Resource)
+		}
+		rows = append(rows, render.rows(list, a.Namespace == "")...)
+	}
+	if len(t.k.namespaces(a.Namespace)) == 0 { // unconfined, every namespace
+		list := render.list()
+		if err := reader.List(ctx, list, opts...); err != nil {
+			return "", apiError(err, "list", r.gvr.Resource)
+		}
+		rows = render.rows(list, true)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].ns != rows[j].ns {
+			return rows[i].ns < rows[j].ns
+		}
+		return rows[i].name < rows[j].name
+	})
+	offset := 0
+	if a.Continue != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(a.Continue, "offset:"))
+		if err != nil || !strings.HasPrefix(a.Continue, "offset:") || n < 0 {
+			return "", fmt.Errorf(`argument "continue" %q is not a token this server returned; start again without it`, a.Continue)
+		}
+		offset = min(n, len(rows))
+	}
+	total := len(rows)
+	page := rows[offset:min(offset+int(a.Limit), total)]
+	next := ""
+	if offset+len(page) < total {
+		next = "offset:" + strconv.Itoa(offset+len(page))
+	}
+	withNS := a.Namespace == "" && r.namespaced
+	if a.Output == "names" {
+		var b strings.Builder
+		for _, rw := range page {
+			if withNS {
+				b.WriteString(rw.ns + "/")
+			}
+			b.WriteString(rw.name + "\n")
+		}
+		return b.String() + footer(len(page), total, next, r), nil
+	}
+	tbl := mcptool.Table{Header: render.header}
+	if withNS {
+		tbl.Header = append([]string{"NAMESPACE"}, render.header...)
+	}
+	for _, rw := range page {
+		if withNS {
+			tbl.Add(append([]string{rw.ns}, rw.cells...)...)
+		} else {
+			tbl.Add(rw.cells...)
+		}
+	}
+	// Leave room for the footer, so that the paging hint is never the part truncated.
+	return tbl.Render(t.maxBytes-200) + footer(len(page), total, next, r), nil
+}
+
+func footer(shown, total int, next string, r resource) string {
+	if total == 0 {
+		return fmt.Sprintf("no %s found\n", r.gvr.Resource)
+	}
+	s := fmt.Sprintf("%d of %d %s", shown, total, r.gvr.Resource)
+	if next != "" {
+		s += fmt.Sprintf("; more with continue=%q", next)
+	}
+	return s + "\n"
+}
+
+// listServerTable asks the API server for the table kubectl prints, which works for every kind
+// (CRDs included) and pages on the server.
+func (t *tools) listServerTable(ctx context.Context, r resource, a listArgs) (string, error) {
+	namespaces := t.k.namespaces(a.Namespace)
+	if !r.namespaced || len(namespaces) == 0 {
+		namespaces = []string{a.Namespace}
+		if !r.namespaced {
+			namespaces = []string{""}
+		}
+	} else if len(namespaces) > 1 && a.Continue != "" {
+		return "", errors.New(`argument "continue" needs a namespace on a server confined to several namespaces; name one`)
+	}
+	var out strings.Builder
+	var header []string
+	tbl := mcptool.Table{}
+	shown, next := 0, ""
+	for _, ns := range namespaces {
+		req := t.k.clientset.Discovery().RESTClient().Get().AbsPath(apiPath(r, ns)...).
+			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").
+			Param("includeObject", "Metadata").
+			Param("limit", strconv.FormatInt(a.Limit, 10))
+		if a.LabelSelector != "" {
+			req = req.Param("labelSelector", a.LabelSelector)
+		}
+		if a.FieldSelector != "" {
+			req = req.Param("fieldSelector", a.FieldSelector)
+		}
+		if a.Continue != "" {
+			req = req.Param("continue", a.Continue)
+		}
+		body, err := req.DoRaw(ctx)
+		if err != nil {
+			return "", apiError(err, "list", r.gvr.Resource)
+		}
+		var table metav1.Table
+		if err := json.Unmarshal(body, &table); err != nil {
+			return "", fmt.Errorf("decoding the API server's table for %s: %w", r.gvr.Resource, err)
+		}
+		var cols []int
+		if header == nil {
+			if a.Namespace == "" && r.namespaced {
+				header = append(header, "NAMESPACE")
+			}
+		}
+		for i, c := range table.ColumnDefinitions {
+			if c.Priority == 0 {
+				cols = append(cols, i)
+				if len(tbl.Header) == 0 {
+					header = append(header, strings.ToUpper(c.Name))
+				}
+			}
+		}
+		if len(tbl.Header) == 0 {
+			tbl.Header = header
+		}
+		for _, rw := range table.Rows {
+			var cells []string
+			if a.Namespace == "" && r.namespaced {
+				var m metav1.PartialObjectMetadata
+				_ = json.Unmarshal(rw.Object.Raw, &m)
+				cells = append(cells, m.Namespace)
+			}
+			for _, i := range cols {
+				if i < len(rw.Cells) {
+					cells = append(cells, fmt.Sprint(rw.Cells[i]))
+				}
+			}
+			if a.Output == "names" {
+				out.WriteString(strings.Join(cells[:len(cells)-len(cols)+1], "/") + "\n")
+			}
+			tbl.Add(cells...)
+			shown++
+		}
+		next = table.Continue
+	}
+	total := shown
+	if next != "" {
+		total = shown + 1 // at least one more
+	}
+	foot := fmt.Sprintf("%d %s", shown, r.gvr.Resource)
+	if shown == 0 {
+		foot = "no " + r.gvr.Resource + " found"
+	}
+	if next != "" {
+		foot += fmt.Sprintf("; more with continue=%q", next)
+	}
+	_ = total
+	if a.Output == "names" {
+		return out.String() + foot + "\n", nil
+	}
+	return tbl.Render(t.maxBytes-200) + foot + "\n", nil
+}
+
+// apiPath is the REST path of a resource's collection in a namespace ("" for all or for
+// cluster-scoped kinds).
+func apiPath(r resource, ns string) []string {
+	var p []string
+	if r.gvr.Group == "" {
+		p = []string{"api", r.gvr.Version}
+	} else {
+		p = []string{"apis", r.gvr.Group, r.gvr.Version}
+	}
+	if r.namespaced && ns != "" {
+		p = append(p, "namespaces", ns)
+	}
+	return append(p, r.gvr.Resource)
+}
+
+func (t *tools) listYAML(ctx context.Context, r resource, a listArgs) (string, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(r.gvk.GroupVersion().WithKind(r.gvk.Kind + "List"))
+	opts := []client.ListOption{client.Limit(a.Limit)}
+	if r.namespaced && a.Namespace != "" {
+		opts = append(opts, client.InNamespace(a.Namespace))
+	} else if r.namespaced && t.k.confined() {
+		if len(t.k.allow) > 1 {
+			return "", errors.New(`output "yaml" needs a namespace on a server confined to several namespaces; name one`)
+		}
+		opts = append(opts, client.InNamespace(t.k.allow[0]))
+	}
+	if a.LabelSelector != "" {
+		sel, _ := labels.Parse(a.LabelSelector)
+		opts = append(opts, client.MatchingLabelsSelector{Selector: sel})
+	}
+	if a.FieldSelector != "" {
+		opts = append(opts, client.MatchingFieldsSelector{Selector: fieldSelector(a.FieldSelector)})
+	}
+	if a.Continue != "" {
+		opts = append(opts, client.Continue(a.Continue))
+	}
+	if err := t.k.direct.List(ctx, list, opts...); err != nil {
+		return "", apiError(err, "list", r.gvr.Resource)
+	}
+	items := make([]map[string]any, 0, len(list.Items))
+	for i := range list.Items {
+		cleanForOutput(&list.Items[i])
+		items = append(items, list.Items[i].Object)
+	}
+	out, err := toYAML(items)
+	if err != nil {
+		return "", err
+	}
+	return t.k.secrets.Scrub(out) + footer(len(items), len(items), list.GetContinue(), r), nil
+}
+
+type getArgs struct {
+	Kind      string `json:"kind"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+func (a *getArgs) Validate() error {
+	if strings.TrimSpace(a.Kind) == "" {
+		return errors.New(`argument "kind" is required, such as pod or deployment`)
+	}
+	if strings.TrimSpace(a.Name) == "" {
+		return errors.New(`argument "name" is required`)
+	}
+	return nil
+}
+
+func (t *tools) resourceGet(ctx context.Context, a getArgs) (string, error) {
+	u, r, err := t.getObject(ctx, a.Kind, a.Namespace, a.Name)
+	if err != nil {
+		return "", err
+	}
+	_ = r
+	cleanForOutput(u)
+	out, err := toYAML(u.Object)
+	if err != nil {
+		return "", err
+	}
+	return t.k.secrets.Scrub(out), nil
+}
+
+// getObject reads one object of any kind, checking scope and confinement first.
+func (t *tools) getObject(ctx context.Context, kind, ns, name string) (*unstructured.Unstructured, resource, error) {
+	r, err := t.k.resolve(kind)
+	if err != nil {
+		return nil, r, err
+	}
+	if r.namespaced && ns == "" {
+		return nil, r, fmt.Errorf(`%s is namespaced: argument "namespace" is required`, r.gvr.Resource)
+	}
+	if !r.namespaced {
+		ns = ""
+	}
+	if err := t.k.checkScope(r, ns); err != nil {
+		return nil, r, err
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(r.gvk)
+	if err := t.k.direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
+		return nil, r, apiError(err, "get", objectRef(strings.ToLower(r.gvk.Kind), ns, name))
+	}
+	return u, r, nil
+}

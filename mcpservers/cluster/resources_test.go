@@ -1,0 +1,128 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/opsmesh/opsmesh/mcpservers/cluster"
+)
+
+func pod(ns, name string, labels map[string]string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
+	}
+}
+
+func TestResourceTools(t *testing.T) {
+	ctx := context.Background()
+	c := apiServer(t).Client
+	ns := namespace(t, "res")
+	for i := range 3 {
+		if err := c.Create(ctx, pod(ns, fmt.Sprintf("web-%d", i), map[string]string{"app": "web"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Create(ctx, pod(ns, "db-0", map[string]string{"app": "db"})); err != nil {
+		t.Fatal(err)
+	}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](3),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}}, Spec: pod("", "", nil).Spec}},
+	}
+	if err := c.Create(ctx, dep); err != nil {
+		t.Fatal(err)
+	}
+	s := connect(t, cluster.Config{})
+
+	t.Run("namespaces_list", func(t *testing.T) {
+		mustContain(t, s.ok("namespaces_list", nil), "NAME", "res", "Active")
+	})
+	t.Run("api_resources", func(t *testing.T) {
+		out := s.ok("api_resources", map[string]any{"group": "apps"})
+		mustContain(t, out, "deployments", "deploy", "apps/v1", "Deployment")
+		if strings.Contains(out, "pods ") {
+			t.Errorf("group apps lists core kinds:\n%s", out)
+		}
+	})
+	t.Run("resources_list from the cache, by short name, with a label selector", func(t *testing.T) {
+		out := s.ok("resources_list", map[string]any{"kind": "po", "namespace": ns, "labelSelector": "app=web"})
+		mustContain(t, out, "NAME", "READY", "STATUS", "web-0", "web-2", "3 of 3 pods")
+		if strings.Contains(out, "db-0") {
+			t.Errorf("label selector app=web listed db-0:\n%s", out)
+		}
+	})
+	t.Run("resources_list pages", func(t *testing.T) {
+		out := s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns, "limit": 2})
+		mustContain(t, out, "db-0", "web-0", `2 of 4 pods; more with continue="offset:2"`)
+		out = s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns, "limit": 2, "continue": "offset:2"})
+		mustContain(t, out, "web-1", "web-2", "2 of 4 pods")
+	})
+	t.Run("resources_list with a field selector asks the API server", func(t *testing.T) {
+		out := s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns, "fieldSelector": "metadata.name=db-0"})
+		mustContain(t, out, "db-0", "1 pods")
+	})
+	t.Run("resources_list of a kind without a cached renderer uses the server's table", func(t *testing.T) {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"a": "1"}}
+		if err := c.Create(ctx, cm); err != nil {
+			t.Fatal(err)
+		}
+		out := s.ok("resources_list", map[string]any{"kind": "cm", "namespace": ns})
+		mustContain(t, out, "NAME", "DATA", "settings", "1 configmaps")
+	})
+	t.Run("resources_list deployments across namespaces", func(t *testing.T) {
+		out := s.ok("resources_list", map[string]any{"kind": "Deployment"})
+		mustContain(t, out, "NAMESPACE", "res", "web", "0/3")
+	})
+	t.Run("resource_get strips managedFields", func(t *testing.T) {
+		out := s.ok("resource_get", map[string]any{"kind": "deploy", "namespace": ns, "name": "web"})
+		mustContain(t, out, "kind: Deployment", "name: web", "replicas: 3")
+		if strings.Contains(out, "managedFields") {
+			t.Errorf("resource_get kept managedFields:\n%s", out)
+		}
+	})
+	t.Run("bad arguments say what to fix", func(t *testing.T) {
+		s.fails("resources_list", map[string]any{"kind": "gizmos"}, `unknown kind "gizmos"`, "api_resources")
+		s.fails("resources_list", map[string]any{}, "kind")
+		s.fails("resources_list", map[string]any{"kind": "pods", "limit": -1}, "limit")
+		s.fails("resources_list", map[string]any{"kind": "pods", "limit": "ten"}, "limit")
+		s.fails("resources_list", map[string]any{"kind": "pods", "bogus": true}, "bogus")
+		s.fails("resources_list", map[string]any{"kind": "pods", "labelSelector": "a in (b"}, "labelSelector")
+		s.fails("resources_list", map[string]any{"kind": "pods", "namespace": ns, "continue": "garbage"}, `argument "continue"`)
+		s.fails("resource_get", map[string]any{"kind": "pod", "name": "web-0"}, `argument "namespace" is required`)
+		s.fails("resource_get", map[string]any{"kind": "pod", "namespace": ns, "name": "nope"}, "pod/res/nope not found")
+	})
+}
+
+func TestAllowNamespacesConfinesEveryTool(t *testing.T) {
+	ctx := context.Background()
+	c := apiServer(t).Client
+	in, out := namespace(t, "inside"), namespace(t, "outside")
+	for _, ns := range []string{in, out} {
+		if err := c.Create(ctx, pod(ns, "p-"+ns, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := connect(t, cluster.Config{AllowNamespaces: []string{in}})
+	list := s.ok("resources_list", map[string]any{"kind": "pods"})
+	mustContain(t, list, "p-inside")
+	if strings.Contains(list, "p-outside") {
+		t.Errorf("a server confined to %s listed a pod in %s:\n%s", in, out, list)
+	}
+	s.fails("resources_list", map[string]any{"kind": "pods", "namespace": out}, `namespace "outside" is outside this server's --allow-namespaces (inside)`)
+	s.fails("resource_get", map[string]any{"kind": "pod", "namespace": out, "name": "p-outside"}, "outside this server's --allow-namespaces")
+	s.fails("resources_list", map[string]any{"kind": "nodes"}, "cluster-scoped")
+	ns := s.ok("namespaces_list", nil)
+	if strings.Contains(ns, "outside") {
+		t.Errorf("namespaces_list shows a namespace outside the confinement:\n%s", ns)
+	}
+}
