@@ -46,6 +46,6 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(newVersionCommand())
+	root.AddCommand(newVersionCommand(), newMCPCommand())
 	return root
 }

@@ -36,6 +36,8 @@ type Env struct {
 	Client client.Client
 	// Scheme holds the kinds Client knows.
 	Scheme *k8sruntime.Scheme
+	// KubeConfig is a kubeconfig file's content for the API server, for programs run by tests.
+	KubeConfig []byte
 
 	env *envtest.Environment
 }
@@ -106,7 +108,7 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("testbed: creating a client: %w", err), env.Stop())
 	}
-	return &Env{Config: cfg, Client: c, Scheme: scheme, env: env}, nil
+	return &Env{Config: cfg, Client: c, Scheme: scheme, KubeConfig: env.KubeConfig, env: env}, nil
 }
 
 // Stop stops the control plane and removes its data.

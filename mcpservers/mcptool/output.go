@@ -74,14 +74,18 @@ func (t *Table) Render(max int) string {
 		}
 		b.WriteByte('\n')
 	}
+	marker := func(n int) string {
+		return fmt.Sprintf("… truncated: %d more items (narrow the request: namespace, selector, limit)\n", n)
+	}
+	markerRoom := len(marker(len(t.Rows)))
 	var b strings.Builder
 	line(&b, t.Header)
-	const markerRoom = 64
 	for n, r := range t.Rows {
 		var row strings.Builder
 		line(&row, r)
-		if b.Len()+row.Len()+markerRoom > max {
-			fmt.Fprintf(&b, "… truncated: %d more items (narrow the request: namespace, selector, limit)\n", len(t.Rows)-n)
+		last := n == len(t.Rows)-1
+		if b.Len()+row.Len() > max || (!last && b.Len()+row.Len()+markerRoom > max) {
+			b.WriteString(marker(len(t.Rows) - n))
 			break
 		}
 		b.WriteString(row.String())

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -124,7 +125,7 @@ func argumentError(err error) error {
 			return fmt.Errorf("arguments must be a JSON object, not %s", typeErr.Value)
 		}
 		return fmt.Errorf("argument %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
-	case errors.As(err, &syntaxErr):
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("arguments are not valid JSON: %v", err)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return fmt.Errorf("unknown argument %s; see the tool's input schema for the arguments it takes",
