@@ -51,11 +51,19 @@ const testToken = "test-token-0123456789abcdef"
 // session is an MCP client connected over streamable HTTP, with the bearer token, to a cluster
 // server on the test API server.
 type session struct {
-	t *testing.T
+	t testing.TB
 	c *mcpclient.Client
 }
 
-func connect(t *testing.T, cfg cluster.Config) *session {
+// connectB is connect for benchmarks.
+func connectB(b *testing.B, cfg cluster.Config) *session { return connect(b, cfg) }
+
+// okB is ok for benchmarks.
+func (s *session) okB(tool string, args map[string]any) string { return s.ok(tool, args) }
+
+func stringsContains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func connect(t testing.TB, cfg cluster.Config) *session {
 	t.Helper()
 	env := apiServer(t)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -260,3 +260,40 @@ func apiError(err error, verb, what string) error {
 	}
 	return fmt.Errorf("%s %s: %w", verb, what, err)
 }
+
+// eachCached calls fn with a pointer to every cached object of proto's kind in ns ("" for all),
+// without copying: objects come straight from the informer's index and must not be modified.
+// Where the cache is not a plain shared informer (a server confined to namespaces), it falls back
+// to the cache's List, which copies.
+func (k *kube) eachCached(ctx context.Context, proto client.Object, list client.ObjectList, ns string, fn func(obj any)) error {
+	if _, err := k.cached(ctx); err != nil {
+		return err
+	}
+	inf, err := k.cache.GetInformer(ctx, proto)
+	if err != nil {
+		return err
+	}
+	if sii, ok := inf.(toolscache.SharedIndexInformer); ok {
+		var objs []any
+		if ns == "" {
+			objs = sii.GetStore().List()
+		} else if objs, err = sii.GetIndexer().ByIndex(toolscache.NamespaceIndex, ns); err != nil {
+			return err
+		}
+		for _, o := range objs {
+			fn(o)
+		}
+		return nil
+	}
+	opts := []client.ListOption{client.UnsafeDisableDeepCopy}
+	if ns != "" {
+		opts = append(opts, client.InNamespace(ns))
+	}
+	if err := k.cache.List(ctx, list, opts...); err != nil {
+		return err
+	}
+	return meta.EachListItem(list, func(o runtime.Object) error {
+		fn(o)
+		return nil
+	})
+}

@@ -182,149 +182,117 @@ func (t *tools) resourcesList(ctx context.Context, a listArgs) (string, error) {
 	return t.listServerTable(ctx, r, a)
 }
 
-// cachedRenderer lists one common kind from the watch cache and renders its rows.
+// cachedRenderer renders one common kind listed from the watch cache.
 type cachedRenderer struct {
 	group  string
 	header []string
-	list   func() client.ObjectList
-	rows   func(list client.ObjectList, withNS bool) []row
+	proto  func() client.Object     // the kind, for the informer
+	list   func() client.ObjectList // the kind's list, for the cache's List
+	row    func(obj any) row        // one object (a pointer to the kind)
 }
 
-// row is one rendered object: its sort key and cells.
+// row is one listed object: its sort key, and its cells, formatted only for the rows shown.
 type row struct {
 	ns, name string
-	cells    []string
+	cells    func() []string
 }
 
 var cachedRenderers = map[string]cachedRenderer{
 	"pods": {group: "", header: []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"},
-		list: func() client.ObjectList { return &corev1.PodList{} },
-		rows: func(l client.ObjectList, _ bool) []row {
-			items := l.(*corev1.PodList).Items
-			out := make([]row, len(items))
-			for i := range items {
-				p := &items[i]
-				out[i] = row{p.Namespace, p.Name, []string{p.Name, podReady(p), podStatus(p), strconv.Itoa(int(podRestarts(p))), age(p.CreationTimestamp), orNone(p.Spec.NodeName)}}
-			}
-			return out
+		proto: func() client.Object { return &corev1.Pod{} }, list: func() client.ObjectList { return &corev1.PodList{} },
+		row: func(o any) row {
+			p := o.(*corev1.Pod)
+			return row{p.Namespace, p.Name, func() []string {
+				return []string{p.Name, podReady(p), podStatus(p), strconv.Itoa(int(podRestarts(p))), age(p.CreationTimestamp), orNone(p.Spec.NodeName)}
+			}}
 		}},
 	"deployments": {group: "apps", header: []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"},
-		list: func() client.ObjectList { return &appsv1.DeploymentList{} },
-		rows: func(l client.ObjectList, _ bool) []row {
-			items := l.(*appsv1.DeploymentList).Items
-			out := make([]row, len(items))
-			for i := range items {
-				d := &items[i]
-				out[i] = row{d.Namespace, d.Name, []string{d.Name, fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, replicas(d.Spec.Replicas)), strconv.Itoa(int(d.Status.UpdatedReplicas)), strconv.Itoa(int(d.Status.AvailableReplicas)), age(d.CreationTimestamp)}}
-			}
-			return out
+		proto: func() client.Object { return &appsv1.Deployment{} }, list: func() client.ObjectList { return &appsv1.DeploymentList{} },
+		row: func(o any) row {
+			d := o.(*appsv1.Deployment)
+			return row{d.Namespace, d.Name, func() []string {
+				return []string{d.Name, fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, replicas(d.Spec.Replicas)), itoa(d.Status.UpdatedReplicas), itoa(d.Status.AvailableReplicas), age(d.CreationTimestamp)}
+			}}
 		}},
 	"statefulsets": {group: "apps", header: []string{"NAME", "READY", "AGE"},
-		list: func() client.ObjectList { return &appsv1.StatefulSetList{} },
-		rows: func(l client.ObjectList, _ bool) []row {
-			items := l.(*appsv1.StatefulSetList).Items
-			out := make([]row, len(items))
-			for i := range items {
-				s := &items[i]
-				out[i] = row{s.Namespace, s.Name, []string{s.Name, fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, replicas(s.Spec.Replicas)), age(s.CreationTimestamp)}}
-			}
-			return out
+		proto: func() client.Object { return &appsv1.StatefulSet{} }, list: func() client.ObjectList { return &appsv1.StatefulSetList{} },
+		row: func(o any) row {
+			s := o.(*appsv1.StatefulSet)
+			return row{s.Namespace, s.Name, func() []string {
+				return []string{s.Name, fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, replicas(s.Spec.Replicas)), age(s.CreationTimestamp)}
+			}}
 		}},
 	"daemonsets": {group: "apps", header: []string{"NAME", "DESIRED", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"},
-		list: func() client.ObjectList { return &appsv1.DaemonSetList{} },
-		rows: func(l client.ObjectList, _ bool) []row {
-			items := l.(*appsv1.DaemonSetList).Items
-			out := make([]row, len(items))
-			for i := range items {
-				d := &items[i]
+		proto: func() client.Object { return &appsv1.DaemonSet{} }, list: func() client.ObjectList { return &appsv1.DaemonSetList{} },
+		row: func(o any) row {
+			d := o.(*appsv1.DaemonSet)
+			return row{d.Namespace, d.Name, func() []string {
 				st := d.Status
-				out[i] = row{d.Namespace, d.Name, []string{d.Name, itoa(st.DesiredNumberScheduled), itoa(st.NumberReady), itoa(st.UpdatedNumberScheduled), itoa(st.NumberAvailable), age(d.CreationTimestamp)}}
-			}
-			return out
+				return []string{d.Name, itoa(st.DesiredNumberScheduled), itoa(st.NumberReady), itoa(st.UpdatedNumberScheduled), itoa(st.NumberAvailable), age(d.CreationTimestamp)}
+			}}
 		}},
 	"jobs": {group: "batch", header: []string{"NAME", "STATUS", "COMPLETIONS", "ACTIVE", "FAILED", "AGE"},
-		list: func() client.ObjectList { return &batchv1.JobList{} },
-		rows: func(l client.ObjectList, _ bool) []row {
-			items := l.(*batchv1.JobList).Items
-			out := make([]row, len(items))
-			for i := range items {
-				j := &items[i]
-				out[i] = row{j.Namespace, j.Name, []string{j.Name, jobStatus(j), fmt.Sprintf("%d/%d", j.Status.Succeeded, replicas(j.Spec.Completions)), itoa(j.Status.Active), itoa(j.Status.Failed), age(j.CreationTimestamp)}}
-			}
-			return out
+		proto: func() client.Object { return &batchv1.Job{} }, list: func() client.ObjectList { return &batchv1.JobList{} },
+		row: func(o any) row {
+			j := o.(*batchv1.Job)
+			return row{j.Namespace, j.Name, func() []string {
+				return []string{j.Name, jobStatus(j), fmt.Sprintf("%d/%d", j.Status.Succeeded, replicas(j.Spec.Completions)), itoa(j.Status.Active), itoa(j.Status.Failed), age(j.CreationTimestamp)}
+			}}
 		}},
 	"services": {group: "", header: []string{"NAME", "TYPE", "CLUSTER-IP", "PORTS", "SELECTOR", "AGE"},
-		list: func() client.ObjectList { return &corev1.ServiceList{} },
-		rows: func(l client.ObjectList, _ bool) []row {
-			items := l.(*corev1.ServiceList).Items
-			out := make([]row, len(items))
-			for i := range items {
-				s := &items[i]
+		proto: func() client.Object { return &corev1.Service{} }, list: func() client.ObjectList { return &corev1.ServiceList{} },
+		row: func(o any) row {
+			s := o.(*corev1.Service)
+			return row{s.Namespace, s.Name, func() []string {
 				var ports []string
 				for _, p := range s.Spec.Ports {
 					ports = append(ports, fmt.Sprintf("%d/%s", p.Port, p.Protocol))
 				}
-				out[i] = row{s.Namespace, s.Name, []string{s.Name, string(s.Spec.Type), orNone(s.Spec.ClusterIP), join(ports, ","), orNone(labels.Set(s.Spec.Selector).String()), age(s.CreationTimestamp)}}
-			}
-			return out
+				return []string{s.Name, string(s.Spec.Type), orNone(s.Spec.ClusterIP), join(ports, ","), orNone(labels.Set(s.Spec.Selector).String()), age(s.CreationTimestamp)}
+			}}
 		}},
 	"persistentvolumeclaims": {group: "", header: []string{"NAME", "STATUS", "VOLUME", "CAPACITY", "STORAGECLASS", "AGE"},
-		list: func() client.ObjectList { return &corev1.PersistentVolumeClaimList{} },
-		rows: func(l client.ObjectList, _ bool) []row {
-			items := l.(*corev1.PersistentVolumeClaimList).Items
-			out := make([]row, len(items))
-			for i := range items {
-				c := &items[i]
+		proto: func() client.Object { return &corev1.PersistentVolumeClaim{} }, list: func() client.ObjectList { return &corev1.PersistentVolumeClaimList{} },
+		row: func(o any) row {
+			c := o.(*corev1.PersistentVolumeClaim)
+			return row{c.Namespace, c.Name, func() []string {
 				capacity := ""
 				if q, ok := c.Status.Capacity[corev1.ResourceStorage]; ok {
 					capacity = q.String()
 				}
-				out[i] = row{c.Namespace, c.Name, []string{c.Name, string(c.Status.Phase), orNone(c.Spec.VolumeName), orNone(capacity), orNone(ptrString(c.Spec.StorageClassName)), age(c.CreationTimestamp)}}
-			}
-			return out
+				return []string{c.Name, string(c.Status.Phase), orNone(c.Spec.VolumeName), orNone(capacity), orNone(ptrString(c.Spec.StorageClassName)), age(c.CreationTimestamp)}
+			}}
 		}},
 	"nodes": {group: "", header: []string{"NAME", "STATUS", "ROLES", "AGE", "VERSION"},
-		list: func() client.ObjectList { return &corev1.NodeList{} },
-		rows: func(l client.ObjectList, _ bool) []row {
-			items := l.(*corev1.NodeList).Items
-			out := make([]row, len(items))
-			for i := range items {
-				n := &items[i]
-				out[i] = row{"", n.Name, []string{n.Name, nodeStatus(n), nodeRoles(n), age(n.CreationTimestamp), n.Status.NodeInfo.KubeletVersion}}
-			}
-			return out
+		proto: func() client.Object { return &corev1.Node{} }, list: func() client.ObjectList { return &corev1.NodeList{} },
+		row: func(o any) row {
+			n := o.(*corev1.Node)
+			return row{"", n.Name, func() []string {
+				return []string{n.Name, nodeStatus(n), nodeRoles(n), age(n.CreationTimestamp), n.Status.NodeInfo.KubeletVersion}
+			}}
 		}},
 }
 
 func (t *tools) listCached(ctx context.Context, r resource, a listArgs, render cachedRenderer) (string, error) {
-	reader, err := t.k.cached(ctx)
-	if err != nil {
-		return "", err
-	}
-	var opts []client.ListOption
-	opts = append(opts, client.UnsafeDisableDeepCopy)
+	var sel labels.Selector = labels.Everything()
 	if a.LabelSelector != "" {
-		sel, _ := labels.Parse(a.LabelSelector) // validated in listArgs.Validate
-		opts = append(opts, client.MatchingLabelsSelector{Selector: sel})
+		sel, _ = labels.Parse(a.LabelSelector) // validated in listArgs.Validate
 	}
 	var rows []row
-	for _, ns := range t.k.namespaces(a.Namespace) {
-		list := render.list()
-		nsOpts := opts
-		if r.namespaced && ns != "" {
-			nsOpts = append(nsOpts, client.InNamespace(ns))
+	add := func(o any) {
+		m, ok := o.(metav1.Object)
+		if ok && sel.Matches(labels.Set(m.GetLabels())) {
+			rows = append(rows, render.row(o))
 		}
-		if err := reader.List(ctx, list, nsOpts...); err != nil {
-			return "", apiError(err, "list", r.gvr.Resource)
-		}
-		rows = append(rows, render.rows(list, a.Namespace == "")...)
 	}
-	if len(t.k.namespaces(a.Namespace)) == 0 { // unconfined, every namespace
-		list := render.list()
-		if err := reader.List(ctx, list, opts...); err != nil {
+	namespaces := t.k.namespaces(a.Namespace)
+	if !r.namespaced || len(namespaces) == 0 {
+		namespaces = []string{""}
+	}
+	for _, ns := range namespaces {
+		if err := t.k.eachCached(ctx, render.proto(), render.list(), ns, add); err != nil {
 			return "", apiError(err, "list", r.gvr.Resource)
 		}
-		rows = render.rows(list, true)
 	}
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i].ns != rows[j].ns {
@@ -363,9 +331,9 @@ func (t *tools) listCached(ctx context.Context, r resource, a listArgs, render c
 	}
 	for _, rw := range page {
 		if withNS {
-			tbl.Add(append([]string{rw.ns}, rw.cells...)...)
+			tbl.Add(append([]string{rw.ns}, rw.cells()...)...)
 		} else {
-			tbl.Add(rw.cells...)
+			tbl.Add(rw.cells()...)
 		}
 	}
 	// Leave room for the footer, so that the paging hint is never the part truncated.
