@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/internal/testbed"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
@@ -54,6 +55,9 @@ type session struct {
 	t testing.TB
 	c *mcpclient.Client
 }
+
+// with returns the session reporting to t, for use inside subtests.
+func (s *session) with(t testing.TB) *session { return &session{t: t, c: s.c} }
 
 // connectB is connect for benchmarks.
 func connectB(b *testing.B, cfg cluster.Config) *session { return connect(b, cfg) }
@@ -167,3 +171,6 @@ func mustContain(t *testing.T, text string, want ...string) {
 		}
 	}
 }
+
+// clientObject is what the test client creates.
+type clientObject = client.Object

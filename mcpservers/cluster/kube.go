@@ -105,13 +105,27 @@ func (k *kube) cached(ctx context.Context) (client.Reader, error) {
 				k.log.Error("informer cache stopped", "error", err)
 			}
 		}()
+		// Reads before Start has run fail with "the cache is not started"; wait for it. With no
+		// informers yet, this returns as soon as the cache runs.
+		if !c.WaitForCacheSync(ctx) {
+			k.cacheErr = fmt.Errorf("starting the informer cache: %w", context.Cause(ctx))
+			return
+		}
 		k.cache = c
 	})
 	if k.cacheErr != nil {
 		return nil, k.cacheErr
 	}
-	k.watchSecrets(ctx)
 	return k.cache, nil
+}
+
+// scrub removes every known Secret value from text; it is the filter every tool result passes
+// through. The first call starts the Secret watch and waits until the existing values are known.
+func (k *kube) scrub(ctx context.Context, text string) string {
+	if _, err := k.cached(ctx); err == nil {
+		k.watchSecrets(ctx)
+	}
+	return k.secrets.Scrub(text)
 }
 
 // watchSecrets feeds every Secret value the server may read into the scrubber, so that a value
@@ -147,10 +161,16 @@ func (k *kube) watchSecrets(ctx context.Context) {
 				}
 			}
 		}
-		_, _ = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    add,
 			UpdateFunc: func(_, obj any) { add(obj) },
 		})
+		if err != nil {
+			k.log.Error("watching Secrets for scrubbing", "error", err)
+			return
+		}
+		// Outputs wait until the Secrets that exist now are registered.
+		toolscache.WaitForCacheSync(ctx.Done(), reg.HasSynced)
 	})
 }
 

@@ -493,7 +493,7 @@ func (t *tools) listYAML(ctx context.Context, r resource, a listArgs) (string, e
 	if err != nil {
 		return "", err
 	}
-	return t.k.secrets.Scrub(out) + footer(len(items), len(items), list.GetContinue(), r), nil
+	return out + footer(len(items), len(items), list.GetContinue(), r), nil
 }
 
 type getArgs struct {
@@ -523,7 +523,7 @@ func (t *tools) resourceGet(ctx context.Context, a getArgs) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return t.k.secrets.Scrub(out), nil
+	return out, nil
 }
 
 // getObject reads one object of any kind, checking scope and confinement first.

@@ -45,9 +45,11 @@ func TestResourceTools(t *testing.T) {
 	s := connect(t, cluster.Config{})
 
 	t.Run("namespaces_list", func(t *testing.T) {
+		s := s.with(t)
 		mustContain(t, s.ok("namespaces_list", nil), "NAME", "res", "Active")
 	})
 	t.Run("api_resources", func(t *testing.T) {
+		s := s.with(t)
 		out := s.ok("api_resources", map[string]any{"group": "apps"})
 		mustContain(t, out, "deployments", "deploy", "apps/v1", "Deployment")
 		if strings.Contains(out, "pods ") {
@@ -55,6 +57,7 @@ func TestResourceTools(t *testing.T) {
 		}
 	})
 	t.Run("resources_list from the cache, by short name, with a label selector", func(t *testing.T) {
+		s := s.with(t)
 		out := s.ok("resources_list", map[string]any{"kind": "po", "namespace": ns, "labelSelector": "app=web"})
 		mustContain(t, out, "NAME", "READY", "STATUS", "web-0", "web-2", "3 of 3 pods")
 		if strings.Contains(out, "db-0") {
@@ -62,16 +65,19 @@ func TestResourceTools(t *testing.T) {
 		}
 	})
 	t.Run("resources_list pages", func(t *testing.T) {
+		s := s.with(t)
 		out := s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns, "limit": 2})
 		mustContain(t, out, "db-0", "web-0", `2 of 4 pods; more with continue="offset:2"`)
 		out = s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns, "limit": 2, "continue": "offset:2"})
 		mustContain(t, out, "web-1", "web-2", "2 of 4 pods")
 	})
 	t.Run("resources_list with a field selector asks the API server", func(t *testing.T) {
+		s := s.with(t)
 		out := s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns, "fieldSelector": "metadata.name=db-0"})
 		mustContain(t, out, "db-0", "1 pods")
 	})
 	t.Run("resources_list of a kind without a cached renderer uses the server's table", func(t *testing.T) {
+		s := s.with(t)
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"a": "1"}}
 		if err := c.Create(ctx, cm); err != nil {
 			t.Fatal(err)
@@ -80,10 +86,12 @@ func TestResourceTools(t *testing.T) {
 		mustContain(t, out, "NAME", "DATA", "settings", "1 configmaps")
 	})
 	t.Run("resources_list deployments across namespaces", func(t *testing.T) {
+		s := s.with(t)
 		out := s.ok("resources_list", map[string]any{"kind": "Deployment"})
 		mustContain(t, out, "NAMESPACE", "res", "web", "0/3")
 	})
 	t.Run("resource_get strips managedFields", func(t *testing.T) {
+		s := s.with(t)
 		out := s.ok("resource_get", map[string]any{"kind": "deploy", "namespace": ns, "name": "web"})
 		mustContain(t, out, "kind: Deployment", "name: web", "replicas: 3")
 		if strings.Contains(out, "managedFields") {
@@ -91,6 +99,7 @@ func TestResourceTools(t *testing.T) {
 		}
 	})
 	t.Run("bad arguments say what to fix", func(t *testing.T) {
+		s := s.with(t)
 		s.fails("resources_list", map[string]any{"kind": "gizmos"}, `unknown kind "gizmos"`, "api_resources")
 		s.fails("resources_list", map[string]any{}, "kind")
 		s.fails("resources_list", map[string]any{"kind": "pods", "limit": -1}, "limit")

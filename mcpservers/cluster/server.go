@@ -59,7 +59,10 @@ func New(ctx context.Context, cfg *rest.Config, c Config) (*Server, error) {
 		version = "dev"
 	}
 	s := &Server{MCP: mcptool.NewServer("opsmesh-cluster", version, instructions), kube: k}
-	mcptool.Register(s.MCP, mcptool.Options{ReadOnly: c.ReadOnly, MaxBytes: c.MaxBytes, Logger: c.Logger}, s.Tools(c.MaxBytes)...)
+	mcptool.Register(s.MCP, mcptool.Options{
+		ReadOnly: c.ReadOnly, MaxBytes: c.MaxBytes, Logger: c.Logger,
+		Filter: k.scrub,
+	}, s.Tools(c.MaxBytes)...)
 	return s, nil
 }
 

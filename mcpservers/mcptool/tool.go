@@ -160,6 +160,9 @@ type Options struct {
 	MaxBytes int
 	// Logger records tool calls and failures (never arguments, which may hold secrets).
 	Logger *slog.Logger
+	// Filter, when set, rewrites every result and error text before it leaves the server (the
+	// cluster server removes known Secret values with it).
+	Filter func(ctx context.Context, text string) string
 }
 
 // DefaultMaxBytes is the default cap on one tool result.
@@ -185,6 +188,9 @@ func Register(s *server.MCPServer, opts Options, tools ...Tool) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Filter == nil {
+		opts.Filter = func(_ context.Context, text string) string { return text }
 	}
 	var served []server.ServerTool
 	for _, t := range tools {
@@ -215,8 +221,8 @@ func handler(t Tool, opts Options) server.ToolHandlerFunc {
 		text, err := t.call(ctx, args)
 		if err != nil {
 			opts.Logger.Info("tool call failed", "tool", t.Name(), "error", err)
-			return mcp.NewToolResultError(Cap(fmt.Sprintf("%s: %v", t.Name(), err), opts.MaxBytes)), nil
+			return mcp.NewToolResultError(Cap(opts.Filter(ctx, fmt.Sprintf("%s: %v", t.Name(), err)), opts.MaxBytes)), nil
 		}
-		return mcp.NewToolResultText(Cap(text, opts.MaxBytes)), nil
+		return mcp.NewToolResultText(Cap(opts.Filter(ctx, text), opts.MaxBytes)), nil
 	}
 }
