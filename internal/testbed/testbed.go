@@ -118,3 +118,13 @@ func (e *Env) Stop() error {
 	}
 	return nil
 }
+
+// UserConfig returns a client configuration for a new user of the API server, with no rights
+// beyond what RBAC objects the test creates grant it (and its groups).
+func (e *Env) UserConfig(name string, groups ...string) (*rest.Config, error) {
+	u, err := e.env.AddUser(envtest.User{Name: name, Groups: groups}, e.Config)
+	if err != nil {
+		return nil, fmt.Errorf("testbed: adding user %s: %w", name, err)
+	}
+	return u.Config(), nil
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/internal/testbed"
@@ -69,10 +70,15 @@ func stringsContains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func connect(t testing.TB, cfg cluster.Config) *session {
 	t.Helper()
-	env := apiServer(t)
+	return connectAs(t, apiServer(t).Config, cfg)
+}
+
+// connectAs is connect with the server running as the identity in restConfig.
+func connectAs(t testing.TB, restConfig *rest.Config, cfg cluster.Config) *session {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	s, err := cluster.New(ctx, env.Config, cfg)
+	s, err := cluster.New(ctx, restConfig, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -274,7 +274,11 @@ func apiError(err error, verb, what string) error {
 	case err == nil:
 		return nil
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("RBAC denied: this server's identity may not %s %s (%v); grant that verb on that resource to its ServiceAccount", verb, what, err)
+		detail := ""
+		if msg := err.Error(); msg != "" && msg != "unknown" {
+			detail = " (" + msg + ")"
+		}
+		return fmt.Errorf("RBAC denied: this server's identity may not %s %s%s; grant that verb on that resource to its ServiceAccount", verb, what, detail)
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("%s not found", what)
 	}
