@@ -47,11 +47,11 @@ const (
 // them from the ReplicaSet, as kubectl does.
 var rollbackSkipAnnotations = map[string]bool{
 	"kubectl.kubernetes.io/last-applied-configuration": true,
-	revisionAnnotation:                        true,
-	"deployment.kubernetes.io/revision-history":        true,
-	"deployment.kubernetes.io/desired-replicas":        true,
-	"deployment.kubernetes.io/max-replicas":            true,
-	"deprecated.deployment.rollback.to":                true,
+	revisionAnnotation:                          true,
+	"deployment.kubernetes.io/revision-history": true,
+	"deployment.kubernetes.io/desired-replicas": true,
+	"deployment.kubernetes.io/max-replicas":     true,
+	"deprecated.deployment.rollback.to":         true,
 }
 
 func (t *tools) workloadRollback(ctx context.Context, a rollbackArgs) (string, error) {

@@ -36,7 +36,9 @@ var workloadKinds = map[string]workloadKind{
 	"daemonset": {"daemonset", "DaemonSet", func() client.Object { return &appsv1.DaemonSet{} },
 		func(o client.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.DaemonSet).Spec.Template }},
 	"cronjob": {"cronjob", "CronJob", func() client.Object { return &batchv1.CronJob{} },
-		func(o client.Object) *corev1.PodTemplateSpec { return &o.(*batchv1.CronJob).Spec.JobTemplate.Spec.Template }},
+		func(o client.Object) *corev1.PodTemplateSpec {
+			return &o.(*batchv1.CronJob).Spec.JobTemplate.Spec.Template
+		}},
 }
 
 // workloadKindOf checks a kind argument against the kinds a tool takes.
