@@ -102,6 +102,14 @@ func drainPlan(pods []corev1.Pod, a drainArgs) (evict, skip []*drainPod, refuse 
 	return evict, skip, refuse
 }
 
+// podCount counts pods in words: "1 pod", "3 pods".
+func podCount(n int) string {
+	if n == 1 {
+		return "1 pod"
+	}
+	return fmt.Sprintf("%d pods", n)
+}
+
 func emptyDirs(p *corev1.Pod) string {
 	var names []string
 	for _, v := range p.Spec.Volumes {
@@ -156,9 +164,14 @@ func (t *tools) nodeDrain(ctx context.Context, a drainArgs) (string, error) {
 				p.result = "would fail: " + evictionError(err, p).Error()
 			}
 		}
-		head := fmt.Sprintf("dry run of drain %s: %s (dry run), then %d pods to evict and %d left alone. The API server accepted the requests and changed nothing; call again without dryRun to drain.\n",
-			ref, cordoned, len(evict), len(skip))
-		return head + drainTable(evict, skip, t.maxBytes-len(head)), nil
+		head := fmt.Sprintf("dry run of drain %s: %s (dry run), then %s to evict and %d left alone. The API server accepted the requests and changed nothing; call again without dryRun to drain.\n",
+			ref, cordoned, podCount(len(evict)), len(skip))
+		table := drainTable(evict, skip, t.maxBytes-len(head)-1024)
+		diff, err := t.objectDiff(ref, cordon.before, cordon.after, "after, dry run")
+		if err != nil {
+			return "", err
+		}
+		return head + table + mcptool.Cap(diff, max(t.maxBytes-len(head)-len(table)-128, 256)), nil
 	}
 
 	deadline := time.Now().Add(time.Duration(a.TimeoutSeconds) * time.Second)
@@ -172,12 +185,12 @@ func (t *tools) nodeDrain(ctx context.Context, a drainArgs) (string, error) {
 			p.result += "; still terminating when the timeout ran out"
 		}
 	}
-	summary := fmt.Sprintf("%s %s; evicted %d pods (%d gone, %d still terminating); left %d alone",
-		ref, cordoned, count[gone]+count[terminating], count[gone], count[terminating], len(skip))
+	summary := fmt.Sprintf("%s %s; evicted %s (%d gone, %d still terminating); left %d alone",
+		ref, cordoned, podCount(count[gone]+count[terminating]), count[gone], count[terminating], len(skip))
 	table := drainTable(evict, skip, t.maxBytes-len(summary)-256)
 	if count[blocked]+count[failed] > 0 {
-		return "", fmt.Errorf("drain of %s is incomplete: %d pods could not be evicted within %ds.\n%s; the node stays cordoned (node_uncordon undoes that).\n%s",
-			ref, count[blocked]+count[failed], a.TimeoutSeconds, summary, table)
+		return "", fmt.Errorf("drain of %s is incomplete: %s could not be evicted within %ds.\n%s; the node stays cordoned (node_uncordon undoes that).\n%s",
+			ref, podCount(count[blocked]+count[failed]), a.TimeoutSeconds, summary, table)
 	}
 	return "drained " + summary + ".\n" + table, nil
 }

@@ -192,7 +192,7 @@ func parseManifest(manifest string) (*unstructured.Unstructured, error) {
 	switch {
 	case u.GetAPIVersion() == "" || u.GetKind() == "":
 		return nil, errors.New(`argument "manifest" needs apiVersion and kind, such as apiVersion: v1 and kind: ConfigMap`)
-	case strings.HasSuffix(u.GetKind(), "List"):
+	case u.IsList():
 		return nil, fmt.Errorf(`argument "manifest" is a %s; apply its items one per call`, u.GetKind())
 	case u.GetName() == "":
 		if u.GetGenerateName() != "" {

@@ -3,26 +3,33 @@ package cluster_test
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
+	"github.com/opsmesh/opsmesh/mcpservers/serve"
 )
 
 // writeTools are every write tool the cluster server serves.
@@ -317,6 +324,19 @@ func TestWorkloadSetImage(t *testing.T) {
 		t.Errorf("init container migrate image = %q, want registry.example/migrate:2", got)
 	}
 
+	// A CronJob's pod template sits in its job template.
+	cron := &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "report"},
+		Spec: batchv1.CronJobSpec{Schedule: "0 * * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{
+			Template: podTemplate(nil, "registry.example/report:1")}}},
+	}
+	cron.Spec.JobTemplate.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
+	create(t, cron)
+	s.ok("workload_set_image", map[string]any{"kind": "cronjob", "namespace": ns, "name": "report", "container": "app", "image": "registry.example/report:2"})
+	if got := read(t, cron).Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image; got != "registry.example/report:2" {
+		t.Errorf("cronjob image = %q, want registry.example/report:2", got)
+	}
+
 	s.fails("workload_set_image", args("sidecar", "x:1", false), `deployment/wr-image/web has no container "sidecar"`, "its containers are: app, migrate (init)")
 	s.fails("workload_set_image", args("app", "has space", false), `"image"`)
 	s.fails("workload_set_image", map[string]any{"kind": "job", "namespace": ns, "name": "web", "container": "app", "image": "x:1"}, "kind")
@@ -549,7 +569,7 @@ func TestNodeDrain(t *testing.T) {
 	out := s.ok("node_drain", dry)
 	mustContain(t, out, "dry run of drain node/wr-node-drain: cordoned (dry run), then 5 pods to evict and 2 left alone",
 		"wr-drain/web-0", "would be evicted", "wr-drain/db-0", "would be blocked now by PodDisruptionBudget wr-drain/db (minAvailable 1; 0 disruptions allowed)",
-		"skipped: pod of DaemonSet agent", "skipped: mirror (static) pod")
+		"skipped: pod of DaemonSet agent", "skipped: mirror (static) pod", "+  unschedulable: true")
 	if strings.Contains(out, "elsewhere") {
 		t.Errorf("drain lists a pod on another node:\n%s", out)
 	}
@@ -560,7 +580,7 @@ func TestNodeDrain(t *testing.T) {
 	for k, v := range allow {
 		real[k] = v
 	}
-	out = s.fails("node_drain", real, "drain of node/wr-node-drain is incomplete: 1 pods could not be evicted within 3s",
+	out = s.fails("node_drain", real, "drain of node/wr-node-drain is incomplete: 1 pod could not be evicted within 3s",
 		"wr-drain/db-0", "not evicted: blocked by PodDisruptionBudget wr-drain/db", "The disruption budget db needs 1 healthy pods and has 1 currently",
 		"evicted 4 pods (1 gone, 3 still terminating)", "node_uncordon")
 	t.Logf("drain report:\n%s", out)
@@ -686,4 +706,61 @@ func TestResourceApply(t *testing.T) {
 	s.fails("resource_apply", map[string]any{"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"}, "metadata.name")
 	s.fails("resource_apply", map[string]any{"manifest": "apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: x\n"}, "serves no kind Gizmo")
 	s.fails("resource_apply", map[string]any{"manifest": "kind: [unclosed"}, "not valid YAML")
+}
+
+// connectAs is connect for a server whose identity is user, impersonated: RBAC decides what it
+// may do.
+func connectAs(t *testing.T, user string) *session {
+	t.Helper()
+	cfg := rest.CopyConfig(apiServer(t).Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv, err := cluster.New(ctx, cfg, cluster.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(serve.HTTPHandler(srv.MCP, testToken))
+	t.Cleanup(hs.Close)
+	c, err := mcpclient.NewStreamableHttpClient(hs.URL+serve.Path,
+		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + testToken}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "opsmesh-test", Version: "0"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	return &session{t: t, c: c}
+}
+
+func TestWriteDeniedByRBACSaysWhatToGrant(t *testing.T) {
+	ns := namespace(t, "wr-rbac")
+	dep := deployment(ns, "web", "registry.example/app:1")
+	// The server's identity may read deployments and pods, and change nothing.
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reader"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"", "apps"}, Resources: []string{"deployments", "pods"}, Verbs: []string{"get", "list", "watch"}}},
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "reader"},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "wr-reader"}},
+	}
+	create(t, dep, pod(ns, "web-0", nil), role, binding)
+	s := connectAs(t, "wr-reader")
+
+	s.fails("workload_scale", map[string]any{"kind": "deployment", "namespace": ns, "name": "web", "replicas": 0},
+		"RBAC denied", "may not patch deployment/wr-rbac/web")
+	s.fails("workload_scale", map[string]any{"kind": "deployment", "namespace": ns, "name": "web", "replicas": 0, "dryRun": true},
+		"RBAC denied", "may not patch deployment/wr-rbac/web")
+	s.fails("pod_delete", map[string]any{"namespace": ns, "name": "web-0"}, "RBAC denied", "may not delete pod/wr-rbac/web-0")
+	s.fails("node_cordon", map[string]any{"name": "wr-node-rbac"}, "RBAC denied", "may not get node/wr-node-rbac")
+	unchanged(t, dep, dep.ResourceVersion)
 }
