@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
@@ -176,7 +177,7 @@ func (t *tools) nodeDrain(ctx context.Context, a drainArgs) (string, error) {
 
 	deadline := time.Now().Add(time.Duration(a.TimeoutSeconds) * time.Second)
 	t.evictUntil(ctx, evict, budgets, deadline)
-	t.waitGone(ctx, evict, deadline)
+	t.waitGone(ctx, a.Name, evict, deadline)
 
 	count := map[drainState]int{}
 	for _, p := range evict {
@@ -250,18 +251,24 @@ func (t *tools) evictUntil(ctx context.Context, pods []*drainPod, budgets *pdbIn
 	}
 }
 
-// waitGone waits until the evicted pods are gone from the API (their kubelet has stopped them),
-// or the deadline.
-func (t *tools) waitGone(ctx context.Context, pods []*drainPod, deadline time.Time) {
+// waitGone waits until the evicted pods are gone from the node (their kubelet has stopped them
+// and they are deleted), or the deadline.
+func (t *tools) waitGone(ctx context.Context, node string, pods []*drainPod, deadline time.Time) {
 	for {
+		var list corev1.PodList
+		if err := t.k.direct.List(ctx, &list, client.MatchingFields{"spec.nodeName": node}); err != nil {
+			return // the pods' state stays "terminating", which is what is known
+		}
+		present := map[types.UID]bool{}
+		for i := range list.Items {
+			present[list.Items[i].UID] = true
+		}
 		waiting := 0
 		for _, p := range pods {
 			if p.state != terminating {
 				continue
 			}
-			cur := &corev1.Pod{}
-			err := t.k.direct.Get(ctx, client.ObjectKeyFromObject(p.pod), cur)
-			if apierrors.IsNotFound(err) || (err == nil && cur.UID != p.pod.UID) {
+			if !present[p.pod.UID] {
 				p.state, p.result = gone, p.result+", gone"
 				continue
 			}

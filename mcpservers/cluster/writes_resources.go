@@ -126,6 +126,9 @@ func (t *tools) resourcePatch(ctx context.Context, a patchArgs) (string, error) 
 		return "", err
 	}
 	ref := objectRef(strings.ToLower(r.gvk.Kind), before.GetNamespace(), a.Name)
+	if r.gvk.Kind == "Secret" {
+		t.k.secrets.Add(patchValues(a.Patch)...) // never echo them, even in an API error
+	}
 	after := before.DeepCopy()
 	patch := client.RawPatch(patchTypes[a.PatchType], []byte(a.Patch))
 	if err := t.k.direct.Patch(ctx, after, patch, dryRunOpts(a.DryRun)...); err != nil {
@@ -288,6 +291,34 @@ func (t *tools) resolveGVK(gvk schema.GroupVersionKind) (resource, error) {
 		return resource{}, fmt.Errorf("resolving %s %s: %w", gvk.GroupVersion(), gvk.Kind, err)
 	}
 	return resource{gvr: m.Resource, gvk: m.GroupVersionKind, namespaced: m.Scope.Name() == meta.RESTScopeNameNamespace}, nil
+}
+
+// patchValues are the values a patch of a Secret may set: those under data and stringData of a
+// merge patch, and the string values of a JSON patch's operations.
+func patchValues(patch string) []string {
+	var v any
+	if json.Unmarshal([]byte(patch), &v) != nil {
+		return nil
+	}
+	switch p := v.(type) {
+	case map[string]any:
+		return secretValues(&unstructured.Unstructured{Object: map[string]any{"kind": "Secret", "data": p["data"], "stringData": p["stringData"]}})
+	case []any:
+		var values []string
+		for _, op := range p {
+			m, _ := op.(map[string]any)
+			switch value := m["value"].(type) {
+			case string:
+				values = append(values, value)
+			case map[string]any:
+				for _, x := range value {
+					values = append(values, fmt.Sprint(x))
+				}
+			}
+		}
+		return values
+	}
+	return nil
 }
 
 // secretValues are the values of a Secret manifest's data (decoded) and stringData.
