@@ -3,14 +3,11 @@ package cluster_test
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	mcpclient "github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -29,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
-	"github.com/opsmesh/opsmesh/mcpservers/serve"
 )
 
 // writeTools are every write tool the cluster server serves.
@@ -708,36 +704,13 @@ func TestResourceApply(t *testing.T) {
 	s.fails("resource_apply", map[string]any{"manifest": "kind: [unclosed"}, "not valid YAML")
 }
 
-// connectAs is connect for a server whose identity is user, impersonated: RBAC decides what it
-// may do.
-func connectAs(t *testing.T, user string) *session {
+// connectImpersonating is connect for a server whose identity is user, impersonated: RBAC
+// decides what it may do.
+func connectImpersonating(t *testing.T, user string) *session {
 	t.Helper()
 	cfg := rest.CopyConfig(apiServer(t).Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	srv, err := cluster.New(ctx, cfg, cluster.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(serve.HTTPHandler(srv.MCP, testToken))
-	t.Cleanup(hs.Close)
-	c, err := mcpclient.NewStreamableHttpClient(hs.URL+serve.Path,
-		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + testToken}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "opsmesh-test", Version: "0"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
-	return &session{t: t, c: c}
+	return connectAs(t, cfg, cluster.Config{})
 }
 
 func TestWriteDeniedByRBACSaysWhatToGrant(t *testing.T) {
@@ -754,7 +727,7 @@ func TestWriteDeniedByRBACSaysWhatToGrant(t *testing.T) {
 		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "wr-reader"}},
 	}
 	create(t, dep, pod(ns, "web-0", nil), role, binding)
-	s := connectAs(t, "wr-reader")
+	s := connectImpersonating(t, "wr-reader")
 
 	s.fails("workload_scale", map[string]any{"kind": "deployment", "namespace": ns, "name": "web", "replicas": 0},
 		"RBAC denied", "may not patch deployment/wr-rbac/web")
