@@ -268,7 +268,7 @@ func TestWriteArgumentsValidate(t *testing.T) {
 	}
 	cases := map[string][]struct{ args, want string }{
 		"workload_scale": {
-			{`{"kind":"deployment","namespace":"a","name":"b","replicas":-1}`, `"replicas" must not be negative`},
+			{`{"kind":"deployment","namespace":"a","name":"b","replicas":-1}`, `argument "replicas" must be at least 0, not -1`},
 			{`{"kind":"deployment","namespace":"a","name":"b"}`, `"replicas" is required`},
 			{`{"kind":"deployment","namespace":"a","name":"b","replicas":1001}`, `at most 1000`},
 		},
@@ -280,7 +280,7 @@ func TestWriteArgumentsValidate(t *testing.T) {
 			{`{"kind":"cm","namespace":"a","name":"b","patch":"{nope"}`, `not valid JSON`},
 		},
 		"node_drain": {
-			{`{"name":"n","timeoutSeconds":3601}`, `"timeoutSeconds" must be between 1 and 3600`},
+			{`{"name":"n","timeoutSeconds":3601}`, `argument "timeoutSeconds" must be at most 3600, not 3601`},
 		},
 		"workload_rollback": {
 			{`{"kind":"deployment","namespace":"a","name":"b","toRevision":-2}`, `"toRevision"`},

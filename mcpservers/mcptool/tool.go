@@ -18,6 +18,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Effect says what a tool does to the world; it sets the tool's MCP annotations and decides
@@ -43,6 +44,10 @@ type Tool struct {
 	decode func(raw []byte) (any, error)
 	// call runs the handler on decoded arguments.
 	call func(ctx context.Context, args any) (string, error)
+	// schema validates arguments before decoding; schemaErr is set when the declared schema does
+	// not compile (a bug in the tool's declaration, which the snapshot test catches).
+	schema    *jsonschema.Schema
+	schemaErr error
 }
 
 // Validator is implemented by argument structs that check more than the schema can say.
@@ -72,10 +77,14 @@ func New[A any](spec Spec, handler func(ctx context.Context, args A) (string, er
 		mcp.WithOpenWorldHintAnnotation(false),
 	}
 	opts = append(opts, spec.Params...)
+	def := mcp.NewTool(spec.Name, opts...)
+	schema, schemaErr := compileSchema(def)
 	return Tool{
-		Def:    mcp.NewTool(spec.Name, opts...),
-		Effect: spec.Effect,
-		decode: func(raw []byte) (any, error) { return Decode[A](raw) },
+		Def:       def,
+		Effect:    spec.Effect,
+		schema:    schema,
+		schemaErr: schemaErr,
+		decode:    func(raw []byte) (any, error) { return Decode[A](raw) },
 		call: func(ctx context.Context, args any) (string, error) {
 			return handler(ctx, args.(A))
 		},
@@ -85,12 +94,23 @@ func New[A any](spec Spec, handler func(ctx context.Context, args A) (string, er
 // Name of the tool.
 func (t Tool) Name() string { return t.Def.Name }
 
-// Decode decodes raw JSON arguments the way the server does before calling the handler: unknown
-// arguments and wrong types are errors that name the argument, and an argument struct that
-// implements Validator is validated.
+// Decode checks and decodes raw JSON arguments the way the server does before calling the
+// handler: against the input schema (required, types, enums, bounds), then strictly into the
+// argument struct (unknown arguments refused), then the struct's own Validate. Every error names
+// the argument and says what to fix.
 func (t Tool) Decode(raw []byte) error {
-	_, err := t.decode(raw)
+	_, err := t.check(raw)
 	return err
+}
+
+func (t Tool) check(raw []byte) (any, error) {
+	if t.schemaErr != nil {
+		return nil, fmt.Errorf("the input schema of %s does not compile (a bug in opsmesh): %v", t.Name(), t.schemaErr)
+	}
+	if err := validateArgs(t.schema, raw); err != nil {
+		return nil, err
+	}
+	return t.decode(raw)
 }
 
 // Decode decodes raw JSON arguments into A strictly.
@@ -168,12 +188,12 @@ type Options struct {
 // DefaultMaxBytes is the default cap on one tool result.
 const DefaultMaxBytes = 16 << 10
 
-// NewServer creates an mcp-go server that validates tool arguments against each tool's input
-// schema, refuses unknown arguments, and recovers from panics.
+// NewServer creates an mcp-go server whose tools' schemas refuse unknown arguments, and which
+// recovers from panics. Arguments are validated against each schema by Register's handlers, which
+// word the errors for a person (mcp-go's own validation prints Go structs).
 func NewServer(name, version, instructions string) *server.MCPServer {
 	return server.NewMCPServer(name, version,
 		server.WithToolCapabilities(false),
-		server.WithInputSchemaValidation(),
 		server.WithStrictInputSchemaDefault(),
 		server.WithRecovery(),
 		server.WithInstructions(instructions),
@@ -214,7 +234,7 @@ func handler(t Tool, opts Options) server.ToolHandlerFunc {
 		if err != nil {
 			return mcp.NewToolResultError(fmt.Sprintf("%s: arguments are not JSON: %v", t.Name(), err)), nil
 		}
-		args, err := t.decode(raw)
+		args, err := t.check(raw)
 		if err != nil {
 			return mcp.NewToolResultError(fmt.Sprintf("%s: %v", t.Name(), err)), nil
 		}

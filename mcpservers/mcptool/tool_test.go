@@ -201,3 +201,33 @@ func TestReadOnlyServesOnlyReads(t *testing.T) {
 		t.Error("a read-only server ran a write tool")
 	}
 }
+
+func TestSchemaErrorsSayWhatToFix(t *testing.T) {
+	tool := mcptool.New(mcptool.Spec{Name: "list", Description: "lists", Params: []mcp.ToolOption{
+		mcp.WithString("kind", mcp.Required()),
+		mcp.WithInteger("limit", mcp.Min(1), mcp.Max(100)),
+		mcp.WithString("output", mcp.Enum("table", "yaml")),
+	}}, func(_ context.Context, a struct {
+		Kind   string `json:"kind"`
+		Limit  int    `json:"limit"`
+		Output string `json:"output"`
+	}) (string, error) {
+		return a.Kind, nil
+	})
+	for _, tc := range []struct{ raw, want string }{
+		{`{}`, `argument "kind" is required`},
+		{`{"kind":"pods","limit":0}`, `argument "limit" must be at least 1, not 0`},
+		{`{"kind":"pods","limit":1001}`, `argument "limit" must be at most 100, not 1001`},
+		{`{"kind":"pods","limit":"ten"}`, `argument "limit" must be an integer, not a string`},
+		{`{"kind":"pods","output":"xml"}`, `argument "output" must be one of "table", "yaml", not "xml"`},
+		{`{"kind":7}`, `argument "kind" must be a string, not a number`},
+	} {
+		err := tool.Decode([]byte(tc.raw))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Decode(%s) = %v, want %q", tc.raw, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "&{") {
+			t.Errorf("Decode(%s) prints a Go struct: %v", tc.raw, err)
+		}
+	}
+}
