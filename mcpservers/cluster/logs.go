@@ -9,6 +9,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -115,11 +116,18 @@ func (t *tools) podLogs(ctx context.Context, a logsArgs) (string, error) {
 	}
 	raw, err := t.k.clientset.CoreV1().Pods(a.Namespace).GetLogs(a.Name, opts).DoRaw(ctx)
 	if err != nil {
-		what := fmt.Sprintf("logs of %s container %s", ref, container)
-		if a.Previous {
-			what = "previous " + what + " (a previous instance exists only after a restart)"
+		if apierrors.IsForbidden(err) {
+			return "", apiError(err, "get", "pods/log in namespace "+a.Namespace)
 		}
-		return "", apiError(err, "read", what)
+		what := "the log of"
+		if a.Previous {
+			what = "the previous instance's log of"
+		}
+		hint := "the node may be gone or its kubelet unreachable; see the pod with describe"
+		if a.Previous {
+			hint = "a previous instance exists only after the container restarted; " + hint
+		}
+		return "", fmt.Errorf("reading %s %s container %s from node %s: %v (%s)", what, ref, container, pod.Spec.NodeName, err, hint)
 	}
 	// Leave room under the server's cap for the header, so that the cap never cuts the newest lines.
 	limit := min(a.MaxBytes, t.maxBytes-256)

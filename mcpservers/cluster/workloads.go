@@ -191,6 +191,10 @@ func (t *tools) loadWorkloads(ctx context.Context, ns, kind, name string) (*work
 	}
 	if want("Job") {
 		for _, j := range jobs {
+			// Asked for every kind, a CronJob's Jobs are reported under their CronJob.
+			if c := metav1.GetControllerOf(j); kind == "" && c != nil && c.Kind == "CronJob" {
+				continue
+			}
 			if keep(j) {
 				set.items = append(set.items, jobHealth(j))
 			}
@@ -420,6 +424,9 @@ func jobHealth(j *batchv1.Job) *workload {
 		switch c.Type {
 		case batchv1.JobFailed, batchv1.JobFailureTarget:
 			w.healthy = false
+			if c.Type == batchv1.JobFailureTarget && jobStatus(j) == string(batchv1.JobFailed) {
+				continue // the same reason as Failed
+			}
 			w.problems = append(w.problems, condition(string(c.Type), string(c.Status), c.Reason, c.Message))
 		case batchv1.JobComplete, batchv1.JobSuccessCriteriaMet:
 			w.healthy = true // failures that were retried away do not matter any more
