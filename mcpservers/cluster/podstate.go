@@ -154,7 +154,7 @@ func lastExit(t *corev1.ContainerStateTerminated) string {
 	return " (exit " + strconv.Itoa(int(t.ExitCode)) + ")"
 }
 
-// summarizeUnready counts the unready pods by reason, most common first:
+// summarizeUnready counts the unready pods by reason, most common first (then by name):
 // "2 pods CrashLoopBackOff (exit 1), 1 pod Pending: 0/3 nodes are available".
 func summarizeUnready(pods []*corev1.Pod) string {
 	counts := map[string]int{}
@@ -169,7 +169,12 @@ func summarizeUnready(pods []*corev1.Pod) string {
 		}
 		counts[r]++
 	}
-	sort.SliceStable(order, func(i, j int) bool { return counts[order[i]] > counts[order[j]] })
+	sort.Slice(order, func(i, j int) bool {
+		if counts[order[i]] != counts[order[j]] {
+			return counts[order[i]] > counts[order[j]]
+		}
+		return order[i] < order[j]
+	})
 	parts := make([]string, len(order))
 	for i, r := range order {
 		noun := "pods"

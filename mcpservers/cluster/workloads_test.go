@@ -155,7 +155,7 @@ func TestWorkloadHealth(t *testing.T) {
 			"HEALTHY (2)", "deployment/rd-workloads/api", "cronjob/rd-workloads/nightly")
 		mustContain(t, out,
 			"deployment/rd-workloads/web: 1/3 ready, 3/3 updated, 1/3 available",
-			"2 unavailable: 1 pod CrashLoopBackOff (exit 1), 1 pod CrashLoopBackOff (OOMKilled, exit 137)",
+			"2 unavailable: 1 pod CrashLoopBackOff (OOMKilled, exit 137), 1 pod CrashLoopBackOff (exit 1)",
 			`Progressing=False ProgressDeadlineExceeded: ReplicaSet "web-7d9" has timed out progressing.`,
 			"statefulset/rd-workloads/db: 0/1 ready",
 			"1 unavailable: 1 pod Pending: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
