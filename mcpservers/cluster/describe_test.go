@@ -49,7 +49,7 @@ func TestDescribePod(t *testing.T) {
 		"image: registry.example/api:2",
 		"state: Waiting: CrashLoopBackOff: back-off 5m0s restarting failed container=app",
 		"ready: false   restarts: 7",
-		"last termination: Error (exit 1), 60s ago",
+		"last termination: Error (exit 1), 10m ago",
 		"requests: cpu=250m,memory=64Mi   limits: memory=128Mi",
 		"env (names only): LOG_LEVEL, DB_PASSWORD (secret db/password)",
 	)

@@ -139,7 +139,7 @@ func (t *tools) podLogs(ctx context.Context, a logsArgs) (string, error) {
 	if a.grep != nil {
 		header += fmt.Sprintf(", lines matching %q", a.Grep)
 	}
-	return header + fmt.Sprintf(", last %d lines:\n", a.TailLines) + body, nil
+	return header + fmt.Sprintf(" (tailLines %d):\n", a.TailLines) + body, nil
 }
 
 // logContainer picks the container to read: the one named, the pod's only one, or the one the

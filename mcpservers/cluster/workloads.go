@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -80,6 +81,7 @@ type workload struct {
 	healthy               bool
 	summary               string   // one line: progress
 	problems              []string // why it is unhealthy, one fact each
+	failing               []string // its conditions that say it is failing
 	notes                 []string // facts worth a line even when healthy (paused, suspended)
 	pods                  []*corev1.Pod
 	jobs                  []*batchv1.Job // a CronJob's jobs, oldest first
@@ -347,7 +349,7 @@ func deploymentHealth(d *appsv1.Deployment) *workload {
 			(c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionFalse)
 		if bad {
 			w.healthy = false
-			w.problems = append(w.problems, condition(string(c.Type), string(c.Status), c.Reason, c.Message))
+			w.failing = append(w.failing, condition(string(c.Type), string(c.Status), c.Reason, c.Message))
 		}
 	}
 	return w
@@ -366,7 +368,7 @@ func statefulSetHealth(s *appsv1.StatefulSet) *workload {
 	}
 	for _, c := range st.Conditions {
 		if c.Status == corev1.ConditionFalse || strings.Contains(c.Reason, "Fail") {
-			w.problems = append(w.problems, condition(string(c.Type), string(c.Status), c.Reason, c.Message))
+			w.failing = append(w.failing, condition(string(c.Type), string(c.Status), c.Reason, c.Message))
 		}
 	}
 	return w
@@ -383,7 +385,7 @@ func replicaSetHealth(r *appsv1.ReplicaSet) *workload {
 	for _, c := range st.Conditions {
 		if c.Status == corev1.ConditionTrue {
 			w.healthy = false
-			w.problems = append(w.problems, condition(string(c.Type), string(c.Status), c.Reason, c.Message))
+			w.failing = append(w.failing, condition(string(c.Type), string(c.Status), c.Reason, c.Message))
 		}
 	}
 	return w
@@ -402,7 +404,7 @@ func daemonSetHealth(d *appsv1.DaemonSet) *workload {
 		w.problems = append(w.problems, fmt.Sprintf("%d pods on nodes they should not run on", st.NumberMisscheduled))
 	}
 	for _, c := range st.Conditions {
-		w.problems = append(w.problems, condition(string(c.Type), string(c.Status), c.Reason, c.Message))
+		w.failing = append(w.failing, condition(string(c.Type), string(c.Status), c.Reason, c.Message))
 	}
 	return w
 }
@@ -427,7 +429,7 @@ func jobHealth(j *batchv1.Job) *workload {
 			if c.Type == batchv1.JobFailureTarget && jobStatus(j) == string(batchv1.JobFailed) {
 				continue // the same reason as Failed
 			}
-			w.problems = append(w.problems, condition(string(c.Type), string(c.Status), c.Reason, c.Message))
+			w.failing = append(w.failing, condition(string(c.Type), string(c.Status), c.Reason, c.Message))
 		case batchv1.JobComplete, batchv1.JobSuccessCriteriaMet:
 			w.healthy = true // failures that were retried away do not matter any more
 		case batchv1.JobSuspended:
@@ -509,6 +511,7 @@ func judgeCronJob(w *workload) {
 		w.healthy = false
 		w.problems = append(w.problems, fmt.Sprintf("newest job %s %s", newest.Name, jw.summary))
 		w.problems = append(w.problems, jw.problems...)
+		w.problems = append(w.problems, jw.failing...)
 	}
 }
 
@@ -574,7 +577,7 @@ func (t *tools) workloadHealth(ctx context.Context, a workloadArgs) (string, err
 			healthy = append(healthy, line)
 			continue
 		}
-		for _, p := range w.problems {
+		for _, p := range slices.Concat(w.problems, w.failing) {
 			line += "\n    " + p
 		}
 		unhealthy = append(unhealthy, line)

@@ -33,7 +33,7 @@ func crashLooping(restarts int32, reason string, exit int32) corev1.ContainerSta
 		Name: "app", Image: "registry.example/app:1", RestartCount: restarts,
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 5m0s restarting failed container=app"}},
 		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-			Reason: reason, ExitCode: exit, StartedAt: metav1.NewTime(time.Now().Add(-2 * time.Minute)), FinishedAt: metav1.NewTime(time.Now().Add(-time.Minute))}},
+			Reason: reason, ExitCode: exit, StartedAt: metav1.NewTime(time.Now().Add(-11 * time.Minute)), FinishedAt: metav1.NewTime(time.Now().Add(-10 * time.Minute))}},
 	}
 }
 
@@ -69,7 +69,7 @@ func seedWorkloads(t *testing.T, ns string) {
 	})
 	rs := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-7d9", OwnerReferences: controlledBy(web, "Deployment", "apps/v1")},
-		Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](3), Selector: web.Spec.Selector, Template: web.Spec.Template},
+		Spec:       appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](3), Selector: web.Spec.Selector, Template: web.Spec.Template},
 	}
 	create(t, rs, nil)
 	for name, status := range map[string]func(*corev1.Pod){
@@ -100,7 +100,9 @@ func seedWorkloads(t *testing.T, ns string) {
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "db"}}, Spec: pod("", "", nil).Spec}},
 	}
-	create(t, db, func() { db.Status = appsv1.StatefulSetStatus{Replicas: 1, CurrentRevision: "db-1", UpdateRevision: "db-1"} })
+	create(t, db, func() {
+		db.Status = appsv1.StatefulSetStatus{Replicas: 1, CurrentRevision: "db-1", UpdateRevision: "db-1"}
+	})
 	db0 := pod(ns, "db-0", map[string]string{"app": "db"})
 	db0.OwnerReferences = controlledBy(db, "StatefulSet", "apps/v1")
 	create(t, db0, func() {
@@ -124,7 +126,7 @@ func seedWorkloads(t *testing.T, ns string) {
 
 	nightly := &batchv1.CronJob{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nightly"},
-		Spec: batchv1.CronJobSpec{Schedule: "0 2 * * *", Suspend: ptr.To(true), JobTemplate: batchv1.JobTemplateSpec{Spec: jobSpec()}},
+		Spec:       batchv1.CronJobSpec{Schedule: "0 2 * * *", Suspend: ptr.To(true), JobTemplate: batchv1.JobTemplateSpec{Spec: jobSpec()}},
 	}
 	create(t, nightly, func() {
 		ago := metav1.NewTime(time.Now().Add(-3 * time.Hour).Truncate(time.Second))
@@ -162,8 +164,8 @@ func TestWorkloadHealth(t *testing.T) {
 			"job/rd-workloads/train: Failed: 0/1 succeeded, 0 active, 3 failed (backoffLimit 2)",
 			"Failed=True BackoffLimitExceeded: Job has reached the specified backoff limit",
 		)
-		notContain(t, out, "exit 2") // the pod another controller owns is not web's
-		notContain(t, out, "FailureTarget") // says no more than Failed
+		notContain(t, out, "exit 2")                    // the pod another controller owns is not web's
+		notContain(t, out, "FailureTarget")             // says no more than Failed
 		notContain(t, out, "job/rd-workloads/nightly-") // a CronJob's Jobs are reported under it
 	})
 	t.Run("healthy ones in one line", func(t *testing.T) {
