@@ -90,8 +90,8 @@ func (t *tools) describe(ctx context.Context, a describeArgs) (string, error) {
 	return t.k.secrets.Scrub(out), nil
 }
 
-// objectEvents reads the events about the objects named by keys from the cache, with one list of
-// ns (every namespace for cluster-scoped objects).
+// objectEvents reads the events about objs from the cache: one list of the events of ns (every
+// namespace, for cluster-scoped objects), indexed once by the object they are about.
 func (t *tools) objectEvents(ctx context.Context, ns string, objs ...client.Object) ([]*corev1.Event, error) {
 	events, err := t.listEvents(ctx, ns)
 	if err != nil {
