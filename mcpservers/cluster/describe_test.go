@@ -26,7 +26,7 @@ func TestDescribePod(t *testing.T) {
 		{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}},
 	}
-	create(t, p, func() {
+	createWithStatus(t, p, func() {
 		p.Status.Phase = corev1.PodRunning
 		p.Status.PodIP = "10.1.2.3"
 		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", Message: "containers with unready status: [app]"}}
@@ -124,18 +124,18 @@ func TestDescribeOtherKinds(t *testing.T) {
 	ns := namespace(t, "rd-describe-other")
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"},
 		Data: map[string][]byte{"password": []byte("s3cr3t-value-123"), "user": []byte("admin")}}
-	create(t, secret, nil)
+	createWithStatus(t, secret, nil)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"app.yaml": "replicas: 3\n"}}
-	create(t, cm, nil)
+	createWithStatus(t, cm, nil)
 	web := pod(ns, "web-0", map[string]string{"app": "web"})
-	create(t, web, func() { readyPod(web) })
+	createWithStatus(t, web, func() { readyPod(web) })
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}}}
-	create(t, svc, nil)
+	createWithStatus(t, svc, nil)
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "data", Labels: map[string]string{"tier": "db"}},
 		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
-	create(t, pvc, func() {
+	createWithStatus(t, pvc, func() {
 		pvc.Status.Phase = corev1.ClaimPending
 		pvc.Status.Conditions = []corev1.PersistentVolumeClaimCondition{{Type: corev1.PersistentVolumeClaimResizing, Status: corev1.ConditionTrue, Reason: "Waiting", Message: "waiting for the volume"}}
 	})

@@ -40,8 +40,8 @@ func (s *session) eventually(tool string, args map[string]any, want ...string) s
 	}
 }
 
-// create creates obj and then writes its status, as its controller or kubelet would.
-func create(t *testing.T, obj client.Object, status func()) {
+// createWithStatus creates obj and then writes its status, as its controller or kubelet would.
+func createWithStatus(t *testing.T, obj client.Object, status func()) {
 	t.Helper()
 	ctx := context.Background()
 	c := apiServer(t).Client

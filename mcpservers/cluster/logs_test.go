@@ -13,13 +13,13 @@ import (
 // lines, the truncation marker) is tested in logs_internal_test.go.
 func TestPodLogsErrors(t *testing.T) {
 	ns := namespace(t, "rd-logs")
-	create(t, pod(ns, "unscheduled", nil), nil)
+	createWithStatus(t, pod(ns, "unscheduled", nil), nil)
 	two := pod(ns, "two", nil)
 	two.Spec.Containers = append(two.Spec.Containers, corev1.Container{Name: "proxy", Image: "registry.example/proxy:1"})
-	create(t, two, nil)
+	createWithStatus(t, two, nil)
 	bound := pod(ns, "bound", nil)
 	bound.Spec.NodeName = "rd-node-logs"
-	create(t, bound, func() { bound.Status.Phase = corev1.PodRunning })
+	createWithStatus(t, bound, func() { bound.Status.Phase = corev1.PodRunning })
 	s := connect(t, cluster.Config{})
 
 	t.Run("a pod not on a node has no logs", func(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 func node(t *testing.T, name string, spec corev1.NodeSpec, conditions map[corev1.NodeConditionType]corev1.ConditionStatus, allocatable corev1.ResourceList) {
 	t.Helper()
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"node-role.kubernetes.io/gpu": ""}}, Spec: spec}
-	create(t, n, func() {
+	createWithStatus(t, n, func() {
 		for typ, status := range conditions {
 			n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{
 				Type: typ, Status: status, Reason: "Kubelet" + string(typ) + string(status),
@@ -49,7 +49,7 @@ func podOnNode(t *testing.T, ns, name, nodeName string, phase corev1.PodPhase, s
 	if spec != nil {
 		spec(&p.Spec)
 	}
-	create(t, p, func() { p.Status.Phase = phase })
+	createWithStatus(t, p, func() { p.Status.Phase = phase })
 }
 
 func TestNodesStatus(t *testing.T) {

@@ -35,20 +35,20 @@ func (t *tools) workloadTools() []mcptool.Tool {
 	}
 }
 
-// workloadKinds are the kinds workload_health covers, in the order it reports them.
-var workloadKinds = []string{"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+// healthKinds are the kinds workload_health covers, in the order it reports them.
+var healthKinds = []string{"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 
-type workloadArgs struct {
+type healthArgs struct {
 	Namespace string `json:"namespace,omitempty"`
 	Kind      string `json:"kind,omitempty"`
 	Name      string `json:"name,omitempty"`
 }
 
-func (a *workloadArgs) Validate() error {
+func (a *healthArgs) Validate() error {
 	if a.Kind == "" {
 		return nil
 	}
-	k, ok := workloadKind(a.Kind)
+	k, ok := healthKind(a.Kind)
 	if !ok {
 		return fmt.Errorf(`argument "kind" must be one of deployment, statefulset, daemonset, job or cronjob, not %q`, a.Kind)
 	}
@@ -56,8 +56,8 @@ func (a *workloadArgs) Validate() error {
 	return nil
 }
 
-// workloadKind turns deployment, deployments, deploy, Deployment ... into the kind's name.
-func workloadKind(s string) (string, bool) {
+// healthKind turns deployment, deployments, deploy, Deployment ... into the kind's name.
+func healthKind(s string) (string, bool) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "deployment", "deployments", "deploy", "deployments.apps":
 		return "Deployment", true
@@ -526,7 +526,7 @@ func condition(typ, status, reason, message string) string {
 	return s
 }
 
-func (t *tools) workloadHealth(ctx context.Context, a workloadArgs) (string, error) {
+func (t *tools) workloadHealth(ctx context.Context, a healthArgs) (string, error) {
 	if a.Namespace != "" {
 		if err := t.k.checkNamespace(a.Namespace); err != nil {
 			return "", err
@@ -551,7 +551,7 @@ func (t *tools) workloadHealth(ctx context.Context, a workloadArgs) (string, err
 		return fmt.Sprintf("no %s %s\n", what, where), nil
 	}
 	order := map[string]int{}
-	for i, k := range workloadKinds {
+	for i, k := range healthKinds {
 		order[k] = i
 	}
 	sort.Slice(set.items, func(i, j int) bool {

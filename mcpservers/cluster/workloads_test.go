@@ -13,7 +13,7 @@ import (
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 )
 
-func deployment(ns, name string, replicas int32) *appsv1.Deployment {
+func replicatedDeployment(ns, name string, replicas int32) *appsv1.Deployment {
 	l := map[string]string{"app": name}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -59,8 +59,8 @@ func unreadyPod(p *corev1.Pod, s corev1.ContainerStatus) {
 //   - Job train, failed past its backoffLimit;
 //   - CronJob nightly, suspended, whose newest Job completed.
 func seedWorkloads(t *testing.T, ns string) {
-	web := deployment(ns, "web", 3)
-	create(t, web, func() {
+	web := replicatedDeployment(ns, "web", 3)
+	createWithStatus(t, web, func() {
 		web.Status = appsv1.DeploymentStatus{ObservedGeneration: web.Generation, Replicas: 3, ReadyReplicas: 1, UpdatedReplicas: 3, AvailableReplicas: 1, UnavailableReplicas: 2,
 			Conditions: []appsv1.DeploymentCondition{
 				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Reason: "MinimumReplicasUnavailable", Message: "Deployment does not have minimum availability."},
@@ -71,7 +71,7 @@ func seedWorkloads(t *testing.T, ns string) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-7d9", OwnerReferences: controlledBy(web, "Deployment", "apps/v1")},
 		Spec:       appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](3), Selector: web.Spec.Selector, Template: web.Spec.Template},
 	}
-	create(t, rs, nil)
+	createWithStatus(t, rs, nil)
 	for name, status := range map[string]func(*corev1.Pod){
 		"web-7d9-ok":    readyPod,
 		"web-7d9-crash": func(p *corev1.Pod) { unreadyPod(p, crashLooping(4, "Error", 1)) },
@@ -79,18 +79,18 @@ func seedWorkloads(t *testing.T, ns string) {
 	} {
 		p := pod(ns, name, map[string]string{"app": "web"})
 		p.OwnerReferences = controlledBy(rs, "ReplicaSet", "apps/v1")
-		create(t, p, func() { status(p) })
+		createWithStatus(t, p, func() { status(p) })
 	}
 	foreign := pod(ns, "web-foreign", map[string]string{"app": "web"})
 	foreign.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "elsewhere", UID: "00000000-0000-0000-0000-000000000001", Controller: ptr.To(true)}}
-	create(t, foreign, func() { unreadyPod(foreign, crashLooping(1, "Error", 2)) })
+	createWithStatus(t, foreign, func() { unreadyPod(foreign, crashLooping(1, "Error", 2)) })
 	event(t, ns, "web.scaled", refTo("Deployment", ns, "web", string(web.UID)), corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set web-7d9 to 3", 1, 10*time.Minute)
 	event(t, ns, "web-7d9-crash.backoff", refTo("Pod", ns, "web-7d9-crash"), corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container app", 12, 20*time.Second)
 	event(t, ns, "web-7d9-oom.backoff", refTo("Pod", ns, "web-7d9-oom"), corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container app in pod web-7d9-oom", 8, 5*time.Second)
 	event(t, ns, "web-foreign.backoff", refTo("Pod", ns, "web-foreign"), corev1.EventTypeWarning, "Failed", "not web's", 1, time.Second)
 
-	api := deployment(ns, "api", 2)
-	create(t, api, func() {
+	api := replicatedDeployment(ns, "api", 2)
+	createWithStatus(t, api, func() {
 		api.Status = appsv1.DeploymentStatus{ObservedGeneration: api.Generation, Replicas: 2, ReadyReplicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}
 	})
 
@@ -100,12 +100,12 @@ func seedWorkloads(t *testing.T, ns string) {
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "db"}}, Spec: pod("", "", nil).Spec}},
 	}
-	create(t, db, func() {
+	createWithStatus(t, db, func() {
 		db.Status = appsv1.StatefulSetStatus{Replicas: 1, CurrentRevision: "db-1", UpdateRevision: "db-1"}
 	})
 	db0 := pod(ns, "db-0", map[string]string{"app": "db"})
 	db0.OwnerReferences = controlledBy(db, "StatefulSet", "apps/v1")
-	create(t, db0, func() {
+	createWithStatus(t, db0, func() {
 		db0.Status.Phase = corev1.PodPending
 		db0.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable",
 			Message: "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}}
@@ -116,7 +116,7 @@ func seedWorkloads(t *testing.T, ns string) {
 			RestartPolicy: corev1.RestartPolicyNever, Containers: pod("", "", nil).Spec.Containers}}}
 	}
 	train := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "train"}, Spec: jobSpec()}
-	create(t, train, func() {
+	createWithStatus(t, train, func() {
 		now := metav1.Now()
 		train.Status = batchv1.JobStatus{StartTime: &now, Failed: 3, Conditions: []batchv1.JobCondition{
 			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now},
@@ -128,7 +128,7 @@ func seedWorkloads(t *testing.T, ns string) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nightly"},
 		Spec:       batchv1.CronJobSpec{Schedule: "0 2 * * *", Suspend: ptr.To(true), JobTemplate: batchv1.JobTemplateSpec{Spec: jobSpec()}},
 	}
-	create(t, nightly, func() {
+	createWithStatus(t, nightly, func() {
 		ago := metav1.NewTime(time.Now().Add(-3 * time.Hour).Truncate(time.Second))
 		nightly.Status = batchv1.CronJobStatus{LastScheduleTime: &ago, LastSuccessfulTime: &ago}
 	})
@@ -136,7 +136,7 @@ func seedWorkloads(t *testing.T, ns string) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nightly-29000000", OwnerReferences: controlledBy(nightly, "CronJob", "batch/v1")},
 		Spec:       jobSpec(),
 	}
-	create(t, run, func() {
+	createWithStatus(t, run, func() {
 		start, end := metav1.NewTime(time.Now().Add(-3*time.Hour)), metav1.NewTime(time.Now().Add(-2*time.Hour))
 		run.Status = batchv1.JobStatus{StartTime: &start, CompletionTime: &end, Succeeded: 1, Conditions: []batchv1.JobCondition{
 			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: end},
