@@ -349,7 +349,7 @@ func renderFindings(found []finding, where string, s *snapshot, max int) string 
 	if len(found) == 0 {
 		fmt.Fprintf(&b, "no findings in %s (checked %s)\n", where, s.checked())
 	} else {
-		fmt.Fprintf(&b, "%d findings in %s: %d critical, %d warning (checked %s)\n", len(found), where, crit, warn, s.checked())
+		fmt.Fprintf(&b, "%s in %s: %d critical, %d warning (checked %s)\n", plural(len(found), "finding"), where, crit, warn, s.checked())
 		b.WriteString("Suggested fixes are shown with dryRun true: call them as shown to preview, then with dryRun false to apply.\n")
 	}
 	for _, note := range s.skipped {
@@ -380,12 +380,19 @@ func renderFindings(found []finding, where string, s *snapshot, max int) string 
 					w++
 				}
 			}
-			fmt.Fprintf(&b, "\n… truncated: %d more findings (%d critical, %d warning); narrow with namespace, kind and name\n", len(found)-i, c, w)
+			fmt.Fprintf(&b, "\n… truncated: %s more (%d critical, %d warning); narrow with namespace, kind and name\n", plural(len(found)-i, "finding"), c, w)
 			break
 		}
 		b.WriteString(one.String())
 	}
 	return b.String()
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func examples(names []string, n int) string {

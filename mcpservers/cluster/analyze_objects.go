@@ -161,13 +161,14 @@ func nodePressure(s *snapshot) []finding {
 	var out []finding
 	for i := range s.nodes {
 		n := &s.nodes[i]
-		var pressure []string
+		var pressure []string // what runs short: memory, disk, process IDs
 		f := finding{severity: warning, category: "NodePressure", object: ref{Kind: "node", Name: n.Name}}
 		for _, c := range n.Status.Conditions {
 			switch c.Type {
 			case corev1.NodeMemoryPressure, corev1.NodeDiskPressure, corev1.NodePIDPressure:
 				if c.Status == corev1.ConditionTrue {
-					pressure = append(pressure, string(c.Type))
+					pressure = append(pressure, map[corev1.NodeConditionType]string{
+						corev1.NodeMemoryPressure: "memory", corev1.NodeDiskPressure: "disk", corev1.NodePIDPressure: "process IDs"}[c.Type])
 					f.evidence = append(f.evidence, fmt.Sprintf("status.conditions[%s]: status=True reason=%s message=%s (since %s)",
 						c.Type, orNone(c.Reason), clip(c.Message), age(c.LastTransitionTime)))
 				}
@@ -177,9 +178,9 @@ func nodePressure(s *snapshot) []finding {
 			continue
 		}
 		if !n.Spec.Unschedulable {
-			f.fix = fix{tool: "node_cordon", args: []arg{{"name", n.Name}}, note: "no new pods land on it while the kubelet evicts; then free " + strings.Join(pressure, ", ")}
+			f.fix = fix{tool: "node_cordon", args: []arg{{"name", n.Name}}, note: "no new pods land on it while the kubelet evicts; then find what uses its " + strings.Join(pressure, " and ")}
 		} else {
-			f.fix = noFix("the node is cordoned; free what is under pressure (%s) or drain it (node_drain)", strings.Join(pressure, ", "))
+			f.fix = noFix("the node is cordoned already; find what uses its %s, or drain it (node_drain)", strings.Join(pressure, " and "))
 		}
 		out = append(out, f)
 	}

@@ -261,7 +261,7 @@ func createContainerConfigError(s *snapshot) []finding {
 			}
 			switch {
 			case len(missing) > 0:
-				f.fix = noFix("create what is missing (%s), or correct the reference in %s", strings.Join(missing, "; "), whose(p, w))
+				f.fix = noFix("create what is missing (above; values are not shown), or correct the references in %s", whose(p, w))
 			case len(unchecked) == 0 && w != nil:
 				f.fix = fix{tool: "pod_delete", args: []arg{{"namespace", p.Namespace}, {"name", p.Name}},
 					note: "every ConfigMap and Secret it references exists now; the kubelet retries on its own, and a new pod from " + w.String() + " starts at once"}
