@@ -349,7 +349,17 @@ func renderFindings(found []finding, where string, s *snapshot, max int) string 
 	if len(found) == 0 {
 		fmt.Fprintf(&b, "no findings in %s (checked %s)\n", where, s.checked())
 	} else {
-		fmt.Fprintf(&b, "%s in %s: %d critical, %d warning (checked %s)\n", plural(len(found), "finding"), where, crit, warn, s.checked())
+		fmt.Fprintf(&b, "%d %s in %s: %d critical, %d warning (checked %s)\n", len(found), plural(len(found), "finding"), where, crit, warn, s.checked())
+		var cats []string
+		for i := 0; i < len(found); {
+			j := i
+			for j < len(found) && found[j].category == found[i].category {
+				j++
+			}
+			cats = append(cats, fmt.Sprintf("%s %d", found[i].category, j-i))
+			i = j
+		}
+		fmt.Fprintf(&b, "by category: %s\n", strings.Join(cats, ", "))
 		b.WriteString("Suggested fixes are shown with dryRun true: call them as shown to preview, then with dryRun false to apply.\n")
 	}
 	for _, note := range s.skipped {
@@ -380,7 +390,7 @@ func renderFindings(found []finding, where string, s *snapshot, max int) string 
 					w++
 				}
 			}
-			fmt.Fprintf(&b, "\n… truncated: %s more (%d critical, %d warning); narrow with namespace, kind and name\n", plural(len(found)-i, "finding"), c, w)
+			fmt.Fprintf(&b, "\n… truncated: %d more %s (%d critical, %d warning); narrow with namespace, kind and name\n", len(found)-i, plural(len(found)-i, "finding"), c, w)
 			break
 		}
 		b.WriteString(one.String())
@@ -388,11 +398,12 @@ func renderFindings(found []finding, where string, s *snapshot, max int) string 
 	return b.String()
 }
 
+// plural is noun as it follows n: finding, findings.
 func plural(n int, noun string) string {
 	if n == 1 {
-		return "1 " + noun
+		return noun
 	}
-	return fmt.Sprintf("%d %ss", n, noun)
+	return noun + "s"
 }
 
 func examples(names []string, n int) string {

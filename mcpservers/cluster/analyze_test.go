@@ -178,6 +178,7 @@ func TestAnalyze(t *testing.T) {
 		out := s.analyzeUntil(map[string]any{"namespace": ns}, "api-h1-0", "2 more pods")
 		mustContain(t, out,
 			"2 findings in namespace an-crash: 2 critical, 0 warning",
+			"by category: CrashLoopBackOff 2\n",
 			"[critical] CrashLoopBackOff pod/an-crash/web-h2-0 (owner deployment/an-crash/web; 2 more pods: web-h2-1, web-h2-2)",
 			"status.containerStatuses[app].lastState.terminated: reason=Error exitCode=1 (restarts 7)",
 			"back-off 5m0s restarting failed container=app",
@@ -373,6 +374,7 @@ func TestAnalyze(t *testing.T) {
 		setStatus(t, thin)
 		out := s.analyzeUntil(map[string]any{"namespace": ns}, "RolloutStuck", "ReplicasUnavailable")
 		mustContain(t, out,
+			"by category: RolloutStuck 1, ReplicasUnavailable 1\n",
 			"[critical] RolloutStuck deployment/an-rollout/checkout",
 			`status.conditions[Progressing]: status=False reason=ProgressDeadlineExceeded message=ReplicaSet "checkout-h2" has timed out progressing.`,
 			"replicas: desired 2, updated 1, ready 2, available 2, unavailable 1",
@@ -498,6 +500,17 @@ func TestAnalyze(t *testing.T) {
 		mustNotContain(t, out, "pod/")
 		out = s.ok("analyze", map[string]any{"namespace": "an-svc", "kind": "service", "name": "ok"})
 		mustContain(t, out, "no findings in service/an-svc/ok")
+	})
+
+	t.Run("a small result cap keeps critical findings first and counts the rest", func(t *testing.T) {
+		small := connect(t, cluster.Config{MaxBytes: 1200})
+		out := small.analyzeUntil(map[string]any{"namespace": "an-rollout"}, "RolloutStuck")
+		mustContain(t, out, "[critical] RolloutStuck deployment/an-rollout/checkout",
+			"… truncated: 1 more finding (0 critical, 1 warning); narrow with namespace, kind and name")
+		mustNotContain(t, out, "[warning] ReplicasUnavailable")
+		if len(out) > 1200 {
+			t.Errorf("result is %d bytes, over the cap of 1200:\n%s", len(out), out)
+		}
 	})
 
 	t.Run("bad arguments say what to fix", func(t *testing.T) {
