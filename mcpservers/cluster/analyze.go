@@ -88,7 +88,8 @@ type finding struct {
 	related []ref
 	// more are the names of further objects with the same finding, after grouping.
 	more []string
-	rank int // the analyzer's place in the registry, for ordering
+	rank int    // the analyzer's place in the registry, for ordering
+	key  string // object.String(), computed once for sorting
 }
 
 // fix is a suggested write tool call, or, without a tool, what a person should do.
@@ -235,7 +236,7 @@ func (t *tools) analyze(ctx context.Context, a analyzeArgs) (string, error) {
 			if !foc.matches(&f) {
 				continue
 			}
-			f.rank = rank
+			f.rank, f.category = rank, an.category
 			found = append(found, f)
 		}
 	}
@@ -297,7 +298,10 @@ func (t *tools) analyzeFocus(ctx context.Context, a analyzeArgs, cluster bool) (
 // groupFindings reports findings of one category on pods of one owner and container once,
 // naming the other pods.
 func groupFindings(found []finding) []finding {
-	sort.SliceStable(found, func(i, j int) bool { return found[i].object.String() < found[j].object.String() })
+	for i := range found {
+		found[i].key = found[i].object.String()
+	}
+	sort.SliceStable(found, func(i, j int) bool { return found[i].key < found[j].key })
 	type key struct {
 		rank      int
 		owner     ref
@@ -330,7 +334,7 @@ func sortFindings(found []finding) {
 		if a.rank != b.rank {
 			return a.rank < b.rank
 		}
-		return a.object.String() < b.object.String()
+		return a.key < b.key
 	})
 }
 
