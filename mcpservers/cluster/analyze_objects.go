@@ -1,0 +1,476 @@
+package cluster
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// The analyzers of workloads, Services, claims, nodes, autoscalers and quotas.
+
+// serviceNoEndpoints: Services with a selector that matches no pod, or whose EndpointSlices have
+// no ready endpoint.
+func serviceNoEndpoints(s *snapshot) []finding {
+	var out []finding
+	for i := range s.services {
+		svc := &s.services[i]
+		if svc.Spec.Type == corev1.ServiceTypeExternalName || len(svc.Spec.Selector) == 0 {
+			continue
+		}
+		sel := labels.Set(svc.Spec.Selector).String()
+		f := finding{severity: critical, category: "ServiceNoEndpoints", object: ref{Kind: "service", Namespace: svc.Namespace, Name: svc.Name}}
+		pods := s.podsMatching(svc.Namespace, svc.Spec.Selector)
+		if len(pods) == 0 {
+			f.evidence = append(f.evidence, fmt.Sprintf("spec.selector %s matches no pod in namespace %s", sel, svc.Namespace))
+			f.fix = noFix("correct the Service's selector to the labels of the pods it should serve (resource_patch), or deploy those pods")
+			out = append(out, f)
+			continue
+		}
+		ready := 0
+		endpoints := 0
+		epSlices := s.slicesOf(svc.Namespace, svc.Name)
+		for _, sl := range epSlices {
+			for _, e := range sl.Endpoints {
+				endpoints++
+				if e.Conditions.Ready == nil || *e.Conditions.Ready {
+					ready++
+				}
+			}
+		}
+		if ready > 0 {
+			continue
+		}
+		readyPods := 0
+		for _, p := range pods {
+			if podIsReady(p) {
+				readyPods++
+			}
+		}
+		f.evidence = append(f.evidence,
+			fmt.Sprintf("spec.selector %s matches %d pods, %d of them Ready", sel, len(pods), readyPods),
+			fmt.Sprintf("endpointslices (label %s=%s): %d, with %d endpoints, 0 ready", "kubernetes.io/service-name", svc.Name, len(epSlices), endpoints))
+		if readyPods == 0 {
+			f.fix = noFix("the pods behind the Service are not ready: fix them first (see their findings, or analyze kind=pod)")
+		} else {
+			f.fix = noFix("the pods are ready but have no endpoints: check that the EndpointSlice controller (kube-controller-manager) runs")
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func podIsReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// pvcPending: claims not bound, with their StorageClass and the latest event. Claims that wait
+// for their first consumer are normal and left out.
+func pvcPending(s *snapshot) []finding {
+	var out []finding
+	for i := range s.claims {
+		c := &s.claims[i]
+		if c.Status.Phase != corev1.ClaimPending {
+			continue
+		}
+		events := s.eventsFor("PersistentVolumeClaim", c, "")
+		if last, _ := latest(events); last != nil && last.Reason == "WaitForFirstConsumer" {
+			continue
+		}
+		f := finding{severity: warning, category: "PVCPending", object: ref{Kind: "persistentvolumeclaim", Namespace: c.Namespace, Name: c.Name}}
+		class := ptrString(c.Spec.StorageClassName)
+		shown := class
+		if c.Spec.StorageClassName == nil {
+			shown = "<none: the cluster has no default StorageClass>"
+		} else if class == "" {
+			shown = `"" (static binding only)`
+		}
+		f.evidence = append(f.evidence, fmt.Sprintf("status.phase: Pending; spec.storageClassName: %s; since %s", shown, age(c.CreationTimestamp)))
+		missingClass := false
+		if class != "" {
+			if l := s.keysOf("StorageClass", "", class); l.err == nil && !l.found {
+				missingClass = true
+				f.evidence = append(f.evidence, fmt.Sprintf("storageclass %s does not exist", class))
+			}
+		}
+		if len(events) > 0 {
+			f.evidence = append(f.evidence, eventEvidence(events))
+		} else {
+			f.evidence = append(f.evidence, "no events about the claim")
+		}
+		switch {
+		case missingClass:
+			f.fix = noFix("create StorageClass %s, or recreate the claim with a class that exists (a claim's class cannot be changed)", class)
+		case class == "":
+			f.fix = noFix("create a PersistentVolume that matches the claim, or recreate the claim with a StorageClass")
+		default:
+			f.fix = noFix("check that the provisioner of StorageClass %s runs and can satisfy the claim (size, access mode, topology)", class)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// nodeNotReady: nodes whose Ready condition is not True.
+func nodeNotReady(s *snapshot) []finding {
+	var out []finding
+	for i := range s.nodes {
+		n := &s.nodes[i]
+		var ready *corev1.NodeCondition
+		for j := range n.Status.Conditions {
+			if n.Status.Conditions[j].Type == corev1.NodeReady {
+				ready = &n.Status.Conditions[j]
+			}
+		}
+		if ready != nil && ready.Status == corev1.ConditionTrue {
+			continue
+		}
+		f := finding{severity: critical, category: "NodeNotReady", object: ref{Kind: "node", Name: n.Name}}
+		if ready == nil {
+			f.evidence = append(f.evidence, "status.conditions[Ready]: <none> (the kubelet has never reported)")
+		} else {
+			f.evidence = append(f.evidence, fmt.Sprintf("status.conditions[Ready]: status=%s reason=%s message=%s (since %s)",
+				ready.Status, orNone(ready.Reason), clip(ready.Message), age(ready.LastTransitionTime)))
+		}
+		if !n.Spec.Unschedulable {
+			f.fix = fix{tool: "node_cordon", args: []arg{{"name", n.Name}}, note: "no new pods land on it; then node_drain to move its pods, and check its kubelet"}
+		} else {
+			f.fix = fix{tool: "node_drain", args: []arg{{"name", n.Name}, {"timeoutSeconds", 300}}, note: "it is cordoned already; draining moves its pods elsewhere; then check its kubelet"}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// nodePressure: nodes reporting MemoryPressure, DiskPressure or PIDPressure.
+func nodePressure(s *snapshot) []finding {
+	var out []finding
+	for i := range s.nodes {
+		n := &s.nodes[i]
+		var pressure []string // what runs short: memory, disk, process IDs
+		f := finding{severity: warning, category: "NodePressure", object: ref{Kind: "node", Name: n.Name}}
+		for _, c := range n.Status.Conditions {
+			switch c.Type {
+			case corev1.NodeMemoryPressure, corev1.NodeDiskPressure, corev1.NodePIDPressure:
+				if c.Status == corev1.ConditionTrue {
+					pressure = append(pressure, map[corev1.NodeConditionType]string{
+						corev1.NodeMemoryPressure: "memory", corev1.NodeDiskPressure: "disk", corev1.NodePIDPressure: "process IDs"}[c.Type])
+					f.evidence = append(f.evidence, fmt.Sprintf("status.conditions[%s]: status=True reason=%s message=%s (since %s)",
+						c.Type, orNone(c.Reason), clip(c.Message), age(c.LastTransitionTime)))
+				}
+			}
+		}
+		if len(pressure) == 0 {
+			continue
+		}
+		if !n.Spec.Unschedulable {
+			f.fix = fix{tool: "node_cordon", args: []arg{{"name", n.Name}}, note: "no new pods land on it while the kubelet evicts; then find what uses its " + strings.Join(pressure, " and ")}
+		} else {
+			f.fix = noFix("the node is cordoned already; find what uses its %s, or drain it (node_drain)", strings.Join(pressure, " and "))
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func deploymentCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {
+	for i := range d.Status.Conditions {
+		if d.Status.Conditions[i].Type == t {
+			return &d.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func deploymentWorkload(d *appsv1.Deployment) *workload {
+	return &workload{ref: ref{Kind: "deployment", Namespace: d.Namespace, Name: d.Name}, uid: d.UID}
+}
+
+func replicaCounts(d *appsv1.Deployment) string {
+	st := d.Status
+	return fmt.Sprintf("replicas: desired %d, updated %d, ready %d, available %d, unavailable %d",
+		replicas(d.Spec.Replicas), st.UpdatedReplicas, st.ReadyReplicas, st.AvailableReplicas, st.UnavailableReplicas)
+}
+
+func stuck(d *appsv1.Deployment) *appsv1.DeploymentCondition {
+	c := deploymentCondition(d, appsv1.DeploymentProgressing)
+	if c != nil && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" {
+		return c
+	}
+	return nil
+}
+
+// rolloutStuck: Deployments past their progress deadline.
+func rolloutStuck(s *snapshot) []finding {
+	var out []finding
+	for i := range s.deployments {
+		d := &s.deployments[i]
+		c := stuck(d)
+		if c == nil {
+			continue
+		}
+		w := deploymentWorkload(d)
+		f := finding{severity: critical, category: "RolloutStuck", object: w.ref}
+		f.evidence = append(f.evidence,
+			fmt.Sprintf("status.conditions[Progressing]: status=False reason=ProgressDeadlineExceeded message=%s (since %s)", clip(c.Message), age(c.LastTransitionTime)),
+			replicaCounts(d))
+		if s.hasPreviousRevision(w) {
+			f.fix = fix{tool: "workload_rollback", args: workloadArgs(w), note: "back to the previous revision, which was available"}
+		} else {
+			f.fix = noFix("it has no previous revision to roll back to: see the findings of its pods (analyze kind=deployment name=%s) and correct its template", d.Name)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// replicasUnavailable: Deployments with unavailable replicas that are not (yet) past their
+// deadline.
+func replicasUnavailable(s *snapshot) []finding {
+	var out []finding
+	for i := range s.deployments {
+		d := &s.deployments[i]
+		if d.Status.UnavailableReplicas == 0 || replicas(d.Spec.Replicas) == 0 || d.Spec.Paused || stuck(d) != nil {
+			continue
+		}
+		w := deploymentWorkload(d)
+		f := finding{severity: warning, category: "ReplicasUnavailable", object: w.ref}
+		f.evidence = append(f.evidence, replicaCounts(d))
+		if c := deploymentCondition(d, appsv1.DeploymentAvailable); c != nil && c.Status != corev1.ConditionTrue {
+			f.evidence = append(f.evidence, fmt.Sprintf("status.conditions[Available]: status=%s reason=%s message=%s", c.Status, orNone(c.Reason), clip(c.Message)))
+		}
+		rollingOut := d.Status.UpdatedReplicas < replicas(d.Spec.Replicas) || d.Status.ObservedGeneration < d.Generation
+		if rollingOut && s.hasPreviousRevision(w) {
+			f.fix = fix{tool: "workload_rollback", args: workloadArgs(w), note: "a rollout is under way; roll back if its new pods do not become available"}
+		} else {
+			f.fix = noFix("see the findings of its pods (analyze kind=deployment name=%s)", d.Name)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// jobFailed: Jobs with condition Failed (backoff limit, deadline, ...).
+func jobFailed(s *snapshot) []finding {
+	var out []finding
+	for i := range s.jobs {
+		j := &s.jobs[i]
+		var failed *batchv1.JobCondition
+		for k := range j.Status.Conditions {
+			if c := &j.Status.Conditions[k]; c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+				failed = c
+			}
+		}
+		if failed == nil {
+			continue
+		}
+		f := finding{severity: critical, category: "JobFailed", object: ref{Kind: "job", Namespace: j.Namespace, Name: j.Name}}
+		f.evidence = append(f.evidence,
+			fmt.Sprintf("status.conditions[Failed]: reason=%s message=%s (since %s)", orNone(failed.Reason), clip(failed.Message), age(failed.LastTransitionTime)),
+			fmt.Sprintf("status.failed: %d, succeeded: %d, backoffLimit: %d", j.Status.Failed, j.Status.Succeeded, replicasOr(j.Spec.BackoffLimit, 6)))
+		for _, p := range s.podsOf(j.UID) {
+			if e := lastExit(p); e != "" {
+				f.evidence = append(f.evidence, fmt.Sprintf("pod %s: %s", p.Name, e))
+				break
+			}
+		}
+		then := "delete and recreate the Job"
+		if c := metav1.GetControllerOfNoCopy(j); c != nil && c.Kind == "CronJob" {
+			then = "its CronJob " + c.Name + " starts a new Job on its schedule"
+		}
+		f.fix = noFix("read the logs of its failed pods and fix the cause; then %s (resource_apply)", then)
+		out = append(out, f)
+	}
+	return out
+}
+
+func replicasOr(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// lastExit describes how a pod's first failed container ended.
+func lastExit(p *corev1.Pod) string {
+	for _, st := range p.Status.ContainerStatuses {
+		t := st.State.Terminated
+		if t == nil {
+			t = st.LastTerminationState.Terminated
+		}
+		if t != nil && t.ExitCode != 0 {
+			return fmt.Sprintf("container %s terminated: reason=%s exitCode=%d", st.Name, orNone(t.Reason), t.ExitCode)
+		}
+	}
+	return ""
+}
+
+// hpaUnableToScale: HorizontalPodAutoscalers whose AbleToScale or ScalingActive is False.
+func hpaUnableToScale(s *snapshot) []finding {
+	var out []finding
+	for i := range s.hpas {
+		h := &s.hpas[i]
+		f := finding{severity: warning, category: "HPAUnableToScale", object: ref{Kind: "horizontalpodautoscaler", Namespace: h.Namespace, Name: h.Name}}
+		var reasons, messages []string
+		for _, c := range h.Status.Conditions {
+			if c.Status != corev1.ConditionFalse {
+				continue
+			}
+			if c.Type != autoscalingv2.AbleToScale && c.Type != autoscalingv2.ScalingActive {
+				continue
+			}
+			if c.Type == autoscalingv2.ScalingActive && c.Reason == "ScalingDisabled" {
+				continue // the target is scaled to zero on purpose
+			}
+			reasons = append(reasons, c.Reason)
+			messages = append(messages, c.Message)
+			f.evidence = append(f.evidence, fmt.Sprintf("status.conditions[%s]: status=False reason=%s message=%s", c.Type, orNone(c.Reason), clip(c.Message)))
+		}
+		if len(f.evidence) == 0 {
+			continue
+		}
+		target := strings.ToLower(h.Spec.ScaleTargetRef.Kind) + "/" + h.Spec.ScaleTargetRef.Name
+		f.evidence = append(f.evidence, fmt.Sprintf("spec.scaleTargetRef: %s; replicas %d (min %d, max %d)", target, h.Status.CurrentReplicas, replicasOr(h.Spec.MinReplicas, 1), h.Spec.MaxReplicas))
+		all := strings.ToLower(strings.Join(messages, " "))
+		switch {
+		case strings.Contains(all, "missing request for"):
+			f.fix = noFix("give the containers of %s requests for the resource the HPA scales on (workload_set_resources), so that utilization can be computed", target)
+		case slices.Contains(reasons, "FailedGetScale"):
+			f.fix = noFix("the target %s cannot be read or scaled: correct spec.scaleTargetRef (resource_patch) or create the target", target)
+		default:
+			f.fix = noFix("check that the metrics API (metrics-server, or the adapter for custom metrics) serves the metrics the HPA names")
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+var (
+	quotaName    = regexp.MustCompile(`exceeded quota: ([a-z0-9]([-a-z0-9.]*[a-z0-9])?)`)
+	quotaLimited = regexp.MustCompile(`limited: ([^ ]+)`)
+)
+
+// quotaExceeded: FailedCreate events that say a ResourceQuota refused a pod (or other object).
+func quotaExceeded(s *snapshot) []finding {
+	type object struct {
+		kind, ns, name string
+		uid            types.UID
+	}
+	byObject := map[object][]*corev1.Event{}
+	var order []object
+	for i := range s.events {
+		e := &s.events[i]
+		if e.Reason != "FailedCreate" || e.Type != corev1.EventTypeWarning || !strings.Contains(e.Message, "exceeded quota") {
+			continue
+		}
+		o := object{e.InvolvedObject.Kind, e.InvolvedObject.Namespace, e.InvolvedObject.Name, e.InvolvedObject.UID}
+		if _, ok := byObject[o]; !ok {
+			order = append(order, o)
+		}
+		byObject[o] = append(byObject[o], e)
+	}
+	var out []finding
+	for _, o := range order {
+		events := byObject[o]
+		last, _ := latest(events)
+		f := finding{severity: critical, category: "QuotaExceeded", object: ref{Kind: strings.ToLower(o.kind), Namespace: o.ns, Name: o.name}}
+		if o.kind == "ReplicaSet" {
+			if rs, ok := s.rsByName[types.NamespacedName{Namespace: o.ns, Name: o.name}]; ok {
+				if c := metav1.GetControllerOfNoCopy(rs); c != nil && c.Kind == "Deployment" {
+					f.owner = &ref{Kind: "deployment", Namespace: o.ns, Name: c.Name}
+				}
+			}
+		}
+		f.evidence = append(f.evidence, eventEvidence(events))
+		m := quotaName.FindStringSubmatch(last.Message)
+		var q *corev1.ResourceQuota
+		if m != nil {
+			q = s.quotaByName[types.NamespacedName{Namespace: o.ns, Name: m[1]}]
+		}
+		var limited []corev1.ResourceName
+		if l := quotaLimited.FindStringSubmatch(last.Message); l != nil {
+			for _, kv := range strings.Split(strings.TrimSuffix(l[1], ","), ",") {
+				if name, _, ok := strings.Cut(kv, "="); ok {
+					limited = append(limited, corev1.ResourceName(name))
+				}
+			}
+		}
+		switch {
+		case q != nil:
+			f.related = []ref{{Kind: "resourcequota", Namespace: q.Namespace, Name: q.Name}}
+			if fx, ok := quotaFix(q, limited); ok {
+				f.fix = fx
+				break
+			}
+			f.fix = noFix("raise the hard limits of ResourceQuota %s/%s, or lower the requests of %s", q.Namespace, q.Name, f.object)
+		case m != nil:
+			f.fix = noFix("raise the hard limits of ResourceQuota %s/%s, or lower what %s requests", o.ns, m[1], f.object)
+		default:
+			f.fix = noFix("raise the namespace's ResourceQuota, or lower what %s requests", f.object)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// quotaFull: ResourceQuotas with a resource whose use has reached its (non-zero) hard limit.
+func quotaFull(s *snapshot) []finding {
+	var out []finding
+	for i := range s.quotas {
+		q := &s.quotas[i]
+		names := make([]string, 0, len(q.Spec.Hard))
+		for name := range q.Spec.Hard {
+			names = append(names, string(name))
+		}
+		sort.Strings(names)
+		f := finding{severity: warning, category: "QuotaFull", object: ref{Kind: "resourcequota", Namespace: q.Namespace, Name: q.Name}}
+		var full []corev1.ResourceName
+		for _, name := range names {
+			hard := q.Spec.Hard[corev1.ResourceName(name)]
+			used, ok := q.Status.Used[corev1.ResourceName(name)]
+			if !ok || hard.Sign() <= 0 || used.Cmp(hard) < 0 {
+				continue
+			}
+			full = append(full, corev1.ResourceName(name))
+			f.evidence = append(f.evidence, fmt.Sprintf("status.used.%s: %s >= spec.hard.%s: %s", name, used.String(), name, hard.String()))
+		}
+		if len(full) == 0 {
+			continue
+		}
+		f.fix, _ = quotaFix(q, full)
+		out = append(out, f)
+	}
+	return out
+}
+
+// quotaFix doubles the hard limits of a quota for the resources named (those it has).
+func quotaFix(q *corev1.ResourceQuota, resources []corev1.ResourceName) (fix, bool) {
+	hard := map[string]string{}
+	for _, r := range resources {
+		if h, ok := q.Spec.Hard[r]; ok && h.Sign() > 0 {
+			d := double(h)
+			hard[string(r)] = d.String()
+		}
+	}
+	if len(hard) == 0 {
+		return fix{}, false
+	}
+	patch := jsonText(map[string]any{"spec": map[string]any{"hard": hard}})
+	return fix{tool: "resource_patch", args: []arg{
+		{"kind", "resourcequota"}, {"namespace", q.Namespace}, {"name", q.Name}, {"patchType", "merge"}, {"patch", patch},
+	}, note: "twice the hard limit, if the namespace may use that much"}, true
+}

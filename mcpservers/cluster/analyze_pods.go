@@ -1,0 +1,441 @@
+package cluster
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
+)
+
+// The analyzers of pods: each walks the pods of the snapshot once.
+
+// eachContainer calls fn for every init and app container status of a pod, with its spec (nil
+// when the status names no container of the spec).
+func eachContainer(p *corev1.Pod, fn func(st *corev1.ContainerStatus, spec *corev1.Container, init bool)) {
+	for i := range p.Status.InitContainerStatuses {
+		st := &p.Status.InitContainerStatuses[i]
+		fn(st, findContainer(p.Spec.InitContainers, st.Name), true)
+	}
+	for i := range p.Status.ContainerStatuses {
+		st := &p.Status.ContainerStatuses[i]
+		fn(st, findContainer(p.Spec.Containers, st.Name), false)
+	}
+}
+
+func findContainer(cs []corev1.Container, name string) *corev1.Container {
+	for i := range cs {
+		if cs[i].Name == name {
+			return &cs[i]
+		}
+	}
+	return nil
+}
+
+// statusPath is the field path of a container's status: status.containerStatuses[app].
+func statusPath(init bool, name string) string {
+	if init {
+		return "status.initContainerStatuses[" + name + "]"
+	}
+	return "status.containerStatuses[" + name + "]"
+}
+
+func specPath(init bool, name string) string {
+	if init {
+		return "spec.initContainers[" + name + "]"
+	}
+	return "spec.containers[" + name + "]"
+}
+
+// podFinding starts a finding about a pod, with the workload that owns it.
+func (s *snapshot) podFinding(p *corev1.Pod, sev severity, category, container string) (finding, *workload) {
+	f := finding{severity: sev, category: category, object: ref{Kind: "pod", Namespace: p.Namespace, Name: p.Name}, container: container}
+	w := s.owner(p)
+	if w != nil {
+		r := w.ref
+		f.owner = &r
+		f.related = w.via
+	}
+	return f, w
+}
+
+func workloadArgs(w *workload) []arg {
+	return []arg{{"kind", w.Kind}, {"namespace", w.Namespace}, {"name", w.Name}}
+}
+
+// whose names the pod, or its owner, for a person's instructions.
+func whose(p *corev1.Pod, w *workload) string {
+	if w != nil {
+		return w.String()
+	}
+	return objectRef("pod", p.Namespace, p.Name)
+}
+
+func terminatedEvidence(path, field string, t *corev1.ContainerStateTerminated, restarts int32) string {
+	if t == nil {
+		return fmt.Sprintf("%s.%s: <none> (restarts %d)", path, field, restarts)
+	}
+	e := fmt.Sprintf("%s.%s: reason=%s exitCode=%d", path, field, orNone(t.Reason), t.ExitCode)
+	if t.Signal != 0 {
+		e += fmt.Sprintf(" signal=%d", t.Signal)
+	}
+	if t.Message != "" {
+		e += " message=" + clip(t.Message)
+	}
+	return e + fmt.Sprintf(" (restarts %d)", restarts)
+}
+
+// crashLoopBackOff: containers the kubelet is backing off restarting. Those killed for memory
+// are left to oomKilled, whose fix is different.
+func crashLoopBackOff(s *snapshot) []finding {
+	var out []finding
+	for i := range s.pods {
+		p := &s.pods[i]
+		eachContainer(p, func(st *corev1.ContainerStatus, _ *corev1.Container, init bool) {
+			if st.State.Waiting == nil || st.State.Waiting.Reason != "CrashLoopBackOff" {
+				return
+			}
+			last := st.LastTerminationState.Terminated
+			if last != nil && last.Reason == "OOMKilled" {
+				return
+			}
+			f, w := s.podFinding(p, critical, "CrashLoopBackOff", st.Name)
+			path := statusPath(init, st.Name)
+			f.evidence = append(f.evidence, terminatedEvidence(path, "lastState.terminated", last, st.RestartCount))
+			if m := st.State.Waiting.Message; m != "" {
+				f.evidence = append(f.evidence, path+".state.waiting.message: "+clip(m))
+			}
+			switch {
+			case w.restartable() && s.hasPreviousRevision(w):
+				f.fix = fix{tool: "workload_rollback", args: workloadArgs(w), note: "back to the previous revision, if the crashes began with the latest one; else read the container's previous logs"}
+			case w.restartable():
+				f.fix = fix{tool: "workload_restart", args: workloadArgs(w), note: "it has no previous revision to roll back to; if the crashes go on, read the container's previous logs"}
+			default:
+				f.fix = noFix("read the logs of the previous %s container of %s and fix its command, configuration or image", st.Name, whose(p, w))
+			}
+			out = append(out, f)
+		})
+	}
+	return out
+}
+
+var imagePullReasons = []string{"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
+
+// imagePullBackOff: containers whose image cannot be pulled.
+func imagePullBackOff(s *snapshot) []finding {
+	var out []finding
+	for i := range s.pods {
+		p := &s.pods[i]
+		eachContainer(p, func(st *corev1.ContainerStatus, spec *corev1.Container, init bool) {
+			if st.State.Waiting == nil || !slices.Contains(imagePullReasons, st.State.Waiting.Reason) {
+				return
+			}
+			f, w := s.podFinding(p, critical, "ImagePullBackOff", st.Name)
+			image := st.Image
+			if spec != nil {
+				image = spec.Image
+			}
+			path := statusPath(init, st.Name)
+			f.evidence = append(f.evidence,
+				fmt.Sprintf("%s.image: %s", specPath(init, st.Name), image),
+				fmt.Sprintf("%s.state.waiting: reason=%s message=%s", path, st.State.Waiting.Reason, clip(st.State.Waiting.Message)))
+			switch {
+			case w.restartable() && s.hasPreviousRevision(w):
+				f.fix = fix{tool: "workload_rollback", args: workloadArgs(w), note: "back to the previous revision, whose image pulled"}
+			case w.restartable() && !init:
+				f.fix = fix{tool: "workload_set_image", args: append(workloadArgs(w), arg{"container", st.Name}, arg{"image", "<an image the registry has>"}),
+					note: fmt.Sprintf("replace %s with an image that exists; if it does exist, check the registry credentials (imagePullSecrets)", image)}
+			default:
+				f.fix = noFix("check that image %s exists and that %s may pull it (imagePullSecrets), then correct the image", image, whose(p, w))
+			}
+			out = append(out, f)
+		})
+	}
+	return out
+}
+
+// oomKilled: containers last (or now) terminated for exceeding their memory.
+func oomKilled(s *snapshot) []finding {
+	var out []finding
+	for i := range s.pods {
+		p := &s.pods[i]
+		eachContainer(p, func(st *corev1.ContainerStatus, spec *corev1.Container, init bool) {
+			t, field := st.LastTerminationState.Terminated, "lastState.terminated"
+			if st.State.Terminated != nil && st.State.Terminated.Reason == "OOMKilled" {
+				t, field = st.State.Terminated, "state.terminated"
+			}
+			if t == nil || t.Reason != "OOMKilled" {
+				return
+			}
+			f, w := s.podFinding(p, critical, "OOMKilled", st.Name)
+			path := statusPath(init, st.Name)
+			f.evidence = append(f.evidence, terminatedEvidence(path, field, t, st.RestartCount))
+			if st.State.Waiting != nil && st.State.Waiting.Reason != "" {
+				f.evidence = append(f.evidence, fmt.Sprintf("%s.state.waiting.reason: %s", path, st.State.Waiting.Reason))
+			}
+			var limit apiresource.Quantity
+			if spec != nil {
+				limit = *spec.Resources.Limits.Memory()
+			}
+			if limit.IsZero() {
+				f.evidence = append(f.evidence, specPath(init, st.Name)+".resources.limits.memory: <none> (killed by the node running out of memory)")
+			} else {
+				f.evidence = append(f.evidence, fmt.Sprintf("%s.resources.limits.memory: %s", specPath(init, st.Name), limit.String()))
+			}
+			switch {
+			case w.restartable() && !limit.IsZero():
+				doubled := double(limit)
+				f.fix = fix{tool: "workload_set_resources", args: append(workloadArgs(w), arg{"container", st.Name}, arg{"limits", map[string]string{"memory": doubled.String()}}),
+					note: fmt.Sprintf("twice the memory limit of %s; if it is killed again, look for a leak", limit.String())}
+			case limit.IsZero():
+				f.fix = noFix("give container %s of %s a memory request and limit above its peak use, or move it to a node with more free memory", st.Name, whose(p, w))
+			default:
+				f.fix = noFix("raise the memory limit of container %s of %s above %s (its controller, if any, recreates the pod)", st.Name, whose(p, w), limit.String())
+			}
+			out = append(out, f)
+		})
+	}
+	return out
+}
+
+// double returns twice q, in q's format (64Mi → 128Mi, 500m → 1).
+func double(q apiresource.Quantity) apiresource.Quantity {
+	d := q.DeepCopy()
+	d.Add(q)
+	return d
+}
+
+// createContainerConfigError: containers that cannot start because a ConfigMap, Secret or key
+// they reference is missing. The references are read directly (names and keys only).
+func createContainerConfigError(s *snapshot) []finding {
+	var out []finding
+	for i := range s.pods {
+		p := &s.pods[i]
+		eachContainer(p, func(st *corev1.ContainerStatus, spec *corev1.Container, init bool) {
+			if st.State.Waiting == nil || st.State.Waiting.Reason != "CreateContainerConfigError" {
+				return
+			}
+			f, w := s.podFinding(p, critical, "CreateContainerConfigError", st.Name)
+			f.evidence = append(f.evidence, fmt.Sprintf("%s.state.waiting.message: %s", statusPath(init, st.Name), clip(st.State.Waiting.Message)))
+			var missing, unchecked []string
+			check := func(kind, name, key, via string) {
+				l := s.keysOf(kind, p.Namespace, name)
+				var m string
+				switch {
+				case l.err != nil:
+					unchecked = append(unchecked, fmt.Sprintf("%s %s (%s): %v", kind, name, via, l.err))
+				case !l.found:
+					m = fmt.Sprintf("%s %s/%s does not exist (%s)", kind, p.Namespace, name, via)
+				case key != "" && !l.keys[key]:
+					m = fmt.Sprintf("%s %s/%s has no key %q (%s)", kind, p.Namespace, name, key, via)
+				}
+				if m != "" && !slices.Contains(missing, m) {
+					missing = append(missing, m)
+				}
+			}
+			if spec != nil {
+				for _, e := range spec.Env {
+					switch {
+					case e.ValueFrom == nil:
+					case e.ValueFrom.ConfigMapKeyRef != nil && !isTrue(e.ValueFrom.ConfigMapKeyRef.Optional):
+						check("ConfigMap", e.ValueFrom.ConfigMapKeyRef.Name, e.ValueFrom.ConfigMapKeyRef.Key, "env "+e.Name)
+					case e.ValueFrom.SecretKeyRef != nil && !isTrue(e.ValueFrom.SecretKeyRef.Optional):
+						check("Secret", e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key, "env "+e.Name)
+					}
+				}
+				for _, e := range spec.EnvFrom {
+					switch {
+					case e.ConfigMapRef != nil && !isTrue(e.ConfigMapRef.Optional):
+						check("ConfigMap", e.ConfigMapRef.Name, "", "envFrom")
+					case e.SecretRef != nil && !isTrue(e.SecretRef.Optional):
+						check("Secret", e.SecretRef.Name, "", "envFrom")
+					}
+				}
+			}
+			for _, m := range missing {
+				f.evidence = append(f.evidence, "missing: "+m)
+			}
+			for _, u := range unchecked {
+				f.evidence = append(f.evidence, "could not check: "+u)
+			}
+			switch {
+			case len(missing) > 0:
+				f.fix = noFix("create what is missing (above; values are not shown), or correct the references in %s", whose(p, w))
+			case len(unchecked) == 0 && w != nil:
+				f.fix = fix{tool: "pod_delete", args: []arg{{"namespace", p.Namespace}, {"name", p.Name}},
+					note: "every ConfigMap and Secret it references exists now; the kubelet retries on its own, and a new pod from " + w.String() + " starts at once"}
+			default:
+				f.fix = noFix("make sure every ConfigMap and Secret (and key) that container %s of %s references exists", st.Name, whose(p, w))
+			}
+			out = append(out, f)
+		})
+	}
+	return out
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+// probeFailing: pods with Unhealthy events (failed readiness, liveness or startup probes), or,
+// without such events, running containers that are not ready and have a readiness probe.
+func probeFailing(s *snapshot) []finding {
+	var out []finding
+	for i := range s.pods {
+		p := &s.pods[i]
+		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		var unhealthy []*corev1.Event
+		for _, e := range s.eventsFor("Pod", p, "Unhealthy") {
+			if e.Type == corev1.EventTypeWarning {
+				unhealthy = append(unhealthy, e)
+			}
+		}
+		if len(unhealthy) > 0 {
+			last, _ := latest(unhealthy)
+			probe := probeType(last.Message)
+			container := fieldPathContainer(last.InvolvedObject.FieldPath)
+			f, w := s.podFinding(p, warning, "ProbeFailing", container)
+			f.evidence = append(f.evidence, probe+" probe failing: "+eventEvidence(unhealthy))
+			if c := findContainer(p.Spec.Containers, container); c != nil {
+				if d := describeProbe(c, probe); d != "" {
+					f.evidence = append(f.evidence, d)
+				}
+			}
+			f.fix = probeFix(probe, p, w)
+			out = append(out, f)
+			continue
+		}
+		if p.Status.Phase != corev1.PodRunning {
+			continue
+		}
+		for j := range p.Status.ContainerStatuses {
+			st := &p.Status.ContainerStatuses[j]
+			spec := findContainer(p.Spec.Containers, st.Name)
+			if st.Ready || st.State.Running == nil || spec == nil || spec.ReadinessProbe == nil {
+				continue
+			}
+			f, w := s.podFinding(p, warning, "ProbeFailing", st.Name)
+			f.evidence = append(f.evidence, fmt.Sprintf("%s: running, ready=false, since %s", statusPath(false, st.Name), age(st.State.Running.StartedAt)))
+			f.evidence = append(f.evidence, describeProbe(spec, "readiness"))
+			f.fix = probeFix("readiness", p, w)
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// probeType reads the probe from the kubelet's message: "Readiness probe failed: ...".
+func probeType(message string) string {
+	for _, t := range []string{"Readiness", "Liveness", "Startup"} {
+		if strings.HasPrefix(message, t+" probe") {
+			return strings.ToLower(t)
+		}
+	}
+	return "a"
+}
+
+// fieldPathContainer reads the container from an event's fieldPath: spec.containers{app}.
+func fieldPathContainer(fp string) string {
+	if _, rest, ok := strings.Cut(fp, "{"); ok {
+		name, _, _ := strings.Cut(rest, "}")
+		return name
+	}
+	return ""
+}
+
+// describeProbe says what a container's probe checks, without exec commands (which may carry
+// credentials).
+func describeProbe(c *corev1.Container, probe string) string {
+	var pr *corev1.Probe
+	field := probe + "Probe"
+	switch probe {
+	case "readiness":
+		pr = c.ReadinessProbe
+	case "liveness":
+		pr = c.LivenessProbe
+	case "startup":
+		pr = c.StartupProbe
+	}
+	if pr == nil {
+		return ""
+	}
+	var what string
+	switch h := pr.ProbeHandler; {
+	case h.HTTPGet != nil:
+		what = fmt.Sprintf("httpGet %s:%s", h.HTTPGet.Path, h.HTTPGet.Port.String())
+	case h.TCPSocket != nil:
+		what = "tcpSocket :" + h.TCPSocket.Port.String()
+	case h.GRPC != nil:
+		what = fmt.Sprintf("grpc :%d", h.GRPC.Port)
+	case h.Exec != nil:
+		what = "exec"
+	}
+	return fmt.Sprintf("spec.containers[%s].%s: %s every %ds, timeout %ds, failureThreshold %d, initialDelaySeconds %d",
+		c.Name, field, what, max(pr.PeriodSeconds, 10), max(pr.TimeoutSeconds, 1), max(pr.FailureThreshold, 3), pr.InitialDelaySeconds)
+}
+
+func probeFix(probe string, p *corev1.Pod, w *workload) fix {
+	effect := "so the pod gets no Service traffic"
+	switch probe {
+	case "liveness":
+		effect = "so the kubelet keeps restarting the container"
+	case "startup":
+		effect = "so the container is restarted before it finishes starting"
+	}
+	return noFix("the %s probe fails, %s: check the endpoint it calls and the app's logs; if the app only needs longer, "+
+		"raise the probe's initialDelaySeconds or failureThreshold on %s (resource_patch)", probe, effect, whose(p, w))
+}
+
+// unschedulable: pending pods the scheduler could not place, with its reason.
+func unschedulable(s *snapshot) []finding {
+	var out []finding
+	for i := range s.pods {
+		p := &s.pods[i]
+		if p.Status.Phase != corev1.PodPending || p.Spec.NodeName != "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		var cond *corev1.PodCondition
+		for j := range p.Status.Conditions {
+			if c := &p.Status.Conditions[j]; c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+				cond = c
+			}
+		}
+		events := s.eventsFor("Pod", p, "FailedScheduling")
+		if (cond == nil || cond.Reason != corev1.PodReasonUnschedulable) && len(events) == 0 {
+			continue
+		}
+		f, w := s.podFinding(p, warning, "Unschedulable", "")
+		message := ""
+		if cond != nil {
+			message = cond.Message
+			f.evidence = append(f.evidence, fmt.Sprintf("status.conditions[PodScheduled]: status=False reason=%s message=%s", cond.Reason, clip(cond.Message)))
+		}
+		if len(events) > 0 {
+			f.evidence = append(f.evidence, eventEvidence(events))
+			if last, _ := latest(events); message == "" {
+				message = last.Message
+			}
+		}
+		f.fix = noFix("%s", schedulingHint(message, p, w))
+		out = append(out, f)
+	}
+	return out
+}
+
+// schedulingHint says what a person can do about the scheduler's message.
+func schedulingHint(message string, p *corev1.Pod, w *workload) string {
+	switch m := strings.ToLower(message); {
+	case strings.Contains(m, "insufficient"):
+		return fmt.Sprintf("no node has room for the pod's requests: add nodes, free capacity, or lower the requests of %s (workload_set_resources)", whose(p, w))
+	case strings.Contains(m, "persistentvolumeclaim"):
+		return "the pod waits for a PersistentVolumeClaim: see the PVCPending findings"
+	case strings.Contains(m, "taint"):
+		return fmt.Sprintf("every fitting node has a taint the pod does not tolerate: add a toleration to %s, or remove the taint", whose(p, w))
+	case strings.Contains(m, "affinity") || strings.Contains(m, "selector"):
+		return fmt.Sprintf("no node matches the pod's nodeSelector or affinity: correct them on %s, or label a node to match", whose(p, w))
+	case strings.Contains(m, "unschedulable"):
+		return "the fitting nodes are cordoned: uncordon one (node_uncordon) if it is healthy, or add nodes"
+	}
+	return "read the scheduler's message and add capacity or relax the pod's constraints on " + whose(p, w)
+}
