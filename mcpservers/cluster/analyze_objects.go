@@ -69,14 +69,6 @@ func serviceNoEndpoints(s *snapshot) []finding {
 	return out
 }
 
-func podIsReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
 
 // pvcPending: claims not bound, with their StorageClass and the latest event. Claims that wait
 // for their first consumer are normal and left out.
@@ -196,8 +188,8 @@ func deploymentCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType)
 	return nil
 }
 
-func deploymentWorkload(d *appsv1.Deployment) *workload {
-	return &workload{ref: ref{Kind: "deployment", Namespace: d.Namespace, Name: d.Name}, uid: d.UID}
+func deploymentWorkload(d *appsv1.Deployment) *ownerWorkload {
+	return &ownerWorkload{ref: ref{Kind: "deployment", Namespace: d.Namespace, Name: d.Name}, uid: d.UID}
 }
 
 func replicaCounts(d *appsv1.Deployment) string {
@@ -229,7 +221,7 @@ func rolloutStuck(s *snapshot) []finding {
 			fmt.Sprintf("status.conditions[Progressing]: status=False reason=ProgressDeadlineExceeded message=%s (since %s)", clip(c.Message), age(c.LastTransitionTime)),
 			replicaCounts(d))
 		if s.hasPreviousRevision(w) {
-			f.fix = fix{tool: "workload_rollback", args: workloadArgs(w), note: "back to the previous revision, which was available"}
+			f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "back to the previous revision, which was available"}
 		} else {
 			f.fix = noFix("it has no previous revision to roll back to: see the findings of its pods (analyze kind=deployment name=%s) and correct its template", d.Name)
 		}
@@ -255,7 +247,7 @@ func replicasUnavailable(s *snapshot) []finding {
 		}
 		rollingOut := d.Status.UpdatedReplicas < replicas(d.Spec.Replicas) || d.Status.ObservedGeneration < d.Generation
 		if rollingOut && s.hasPreviousRevision(w) {
-			f.fix = fix{tool: "workload_rollback", args: workloadArgs(w), note: "a rollout is under way; roll back if its new pods do not become available"}
+			f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "a rollout is under way; roll back if its new pods do not become available"}
 		} else {
 			f.fix = noFix("see the findings of its pods (analyze kind=deployment name=%s)", d.Name)
 		}
@@ -283,7 +275,7 @@ func jobFailed(s *snapshot) []finding {
 			fmt.Sprintf("status.conditions[Failed]: reason=%s message=%s (since %s)", orNone(failed.Reason), clip(failed.Message), age(failed.LastTransitionTime)),
 			fmt.Sprintf("status.failed: %d, succeeded: %d, backoffLimit: %d", j.Status.Failed, j.Status.Succeeded, replicasOr(j.Spec.BackoffLimit, 6)))
 		for _, p := range s.podsOf(j.UID) {
-			if e := lastExit(p); e != "" {
+			if e := podExitSummary(p); e != "" {
 				f.evidence = append(f.evidence, fmt.Sprintf("pod %s: %s", p.Name, e))
 				break
 			}
@@ -305,8 +297,8 @@ func replicasOr(p *int32, def int32) int32 {
 	return *p
 }
 
-// lastExit describes how a pod's first failed container ended.
-func lastExit(p *corev1.Pod) string {
+// podExitSummary describes how a pod's first failed container ended.
+func podExitSummary(p *corev1.Pod) string {
 	for _, st := range p.Status.ContainerStatuses {
 		t := st.State.Terminated
 		if t == nil {

@@ -16,15 +16,15 @@ import (
 func eachContainer(p *corev1.Pod, fn func(st *corev1.ContainerStatus, spec *corev1.Container, init bool)) {
 	for i := range p.Status.InitContainerStatuses {
 		st := &p.Status.InitContainerStatuses[i]
-		fn(st, findContainer(p.Spec.InitContainers, st.Name), true)
+		fn(st, containerNamed(p.Spec.InitContainers, st.Name), true)
 	}
 	for i := range p.Status.ContainerStatuses {
 		st := &p.Status.ContainerStatuses[i]
-		fn(st, findContainer(p.Spec.Containers, st.Name), false)
+		fn(st, containerNamed(p.Spec.Containers, st.Name), false)
 	}
 }
 
-func findContainer(cs []corev1.Container, name string) *corev1.Container {
+func containerNamed(cs []corev1.Container, name string) *corev1.Container {
 	for i := range cs {
 		if cs[i].Name == name {
 			return &cs[i]
@@ -49,7 +49,7 @@ func specPath(init bool, name string) string {
 }
 
 // podFinding starts a finding about a pod, with the workload that owns it.
-func (s *snapshot) podFinding(p *corev1.Pod, sev severity, category, container string) (finding, *workload) {
+func (s *snapshot) podFinding(p *corev1.Pod, sev severity, category, container string) (finding, *ownerWorkload) {
 	f := finding{severity: sev, category: category, object: ref{Kind: "pod", Namespace: p.Namespace, Name: p.Name}, container: container}
 	w := s.owner(p)
 	if w != nil {
@@ -60,12 +60,12 @@ func (s *snapshot) podFinding(p *corev1.Pod, sev severity, category, container s
 	return f, w
 }
 
-func workloadArgs(w *workload) []arg {
+func ownerFixArgs(w *ownerWorkload) []arg {
 	return []arg{{"kind", w.Kind}, {"namespace", w.Namespace}, {"name", w.Name}}
 }
 
 // whose names the pod, or its owner, for a person's instructions.
-func whose(p *corev1.Pod, w *workload) string {
+func whose(p *corev1.Pod, w *ownerWorkload) string {
 	if w != nil {
 		return w.String()
 	}
@@ -108,9 +108,9 @@ func crashLoopBackOff(s *snapshot) []finding {
 			}
 			switch {
 			case w.restartable() && s.hasPreviousRevision(w):
-				f.fix = fix{tool: "workload_rollback", args: workloadArgs(w), note: "back to the previous revision, if the crashes began with the latest one; else read the container's previous logs"}
+				f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "back to the previous revision, if the crashes began with the latest one; else read the container's previous logs"}
 			case w.restartable():
-				f.fix = fix{tool: "workload_restart", args: workloadArgs(w), note: "it has no previous revision to roll back to; if the crashes go on, read the container's previous logs"}
+				f.fix = fix{tool: "workload_restart", args: ownerFixArgs(w), note: "it has no previous revision to roll back to; if the crashes go on, read the container's previous logs"}
 			default:
 				f.fix = noFix("read the logs of the previous %s container of %s and fix its command, configuration or image", st.Name, whose(p, w))
 			}
@@ -142,9 +142,9 @@ func imagePullBackOff(s *snapshot) []finding {
 				fmt.Sprintf("%s.state.waiting: reason=%s message=%s", path, st.State.Waiting.Reason, clip(st.State.Waiting.Message)))
 			switch {
 			case w.restartable() && s.hasPreviousRevision(w):
-				f.fix = fix{tool: "workload_rollback", args: workloadArgs(w), note: "back to the previous revision, whose image pulled"}
+				f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "back to the previous revision, whose image pulled"}
 			case w.restartable() && !init:
-				f.fix = fix{tool: "workload_set_image", args: append(workloadArgs(w), arg{"container", st.Name}, arg{"image", "<an image the registry has>"}),
+				f.fix = fix{tool: "workload_set_image", args: append(ownerFixArgs(w), arg{"container", st.Name}, arg{"image", "<an image the registry has>"}),
 					note: fmt.Sprintf("replace %s with an image that exists; if it does exist, check the registry credentials (imagePullSecrets)", image)}
 			default:
 				f.fix = noFix("check that image %s exists and that %s may pull it (imagePullSecrets), then correct the image", image, whose(p, w))
@@ -186,7 +186,7 @@ func oomKilled(s *snapshot) []finding {
 			switch {
 			case w.restartable() && !limit.IsZero():
 				doubled := double(limit)
-				f.fix = fix{tool: "workload_set_resources", args: append(workloadArgs(w), arg{"container", st.Name}, arg{"limits", map[string]string{"memory": doubled.String()}}),
+				f.fix = fix{tool: "workload_set_resources", args: append(ownerFixArgs(w), arg{"container", st.Name}, arg{"limits", map[string]string{"memory": doubled.String()}}),
 					note: fmt.Sprintf("twice the memory limit of %s; if it is killed again, look for a leak", limit.String())}
 			case limit.IsZero():
 				f.fix = noFix("give container %s of %s a memory request and limit above its peak use, or move it to a node with more free memory", st.Name, whose(p, w))
@@ -297,7 +297,7 @@ func probeFailing(s *snapshot) []finding {
 			container := fieldPathContainer(last.InvolvedObject.FieldPath)
 			f, w := s.podFinding(p, warning, "ProbeFailing", container)
 			f.evidence = append(f.evidence, probe+" probe failing: "+eventEvidence(unhealthy))
-			if c := findContainer(p.Spec.Containers, container); c != nil {
+			if c := containerNamed(p.Spec.Containers, container); c != nil {
 				if d := describeProbe(c, probe); d != "" {
 					f.evidence = append(f.evidence, d)
 				}
@@ -311,7 +311,7 @@ func probeFailing(s *snapshot) []finding {
 		}
 		for j := range p.Status.ContainerStatuses {
 			st := &p.Status.ContainerStatuses[j]
-			spec := findContainer(p.Spec.Containers, st.Name)
+			spec := containerNamed(p.Spec.Containers, st.Name)
 			if st.Ready || st.State.Running == nil || spec == nil || spec.ReadinessProbe == nil {
 				continue
 			}
@@ -375,7 +375,7 @@ func describeProbe(c *corev1.Container, probe string) string {
 		c.Name, field, what, max(pr.PeriodSeconds, 10), max(pr.TimeoutSeconds, 1), max(pr.FailureThreshold, 3), pr.InitialDelaySeconds)
 }
 
-func probeFix(probe string, p *corev1.Pod, w *workload) fix {
+func probeFix(probe string, p *corev1.Pod, w *ownerWorkload) fix {
 	effect := "so the pod gets no Service traffic"
 	switch probe {
 	case "liveness":
@@ -424,7 +424,7 @@ func unschedulable(s *snapshot) []finding {
 }
 
 // schedulingHint says what a person can do about the scheduler's message.
-func schedulingHint(message string, p *corev1.Pod, w *workload) string {
+func schedulingHint(message string, p *corev1.Pod, w *ownerWorkload) string {
 	switch m := strings.ToLower(message); {
 	case strings.Contains(m, "insufficient"):
 		return fmt.Sprintf("no node has room for the pod's requests: add nodes, free capacity, or lower the requests of %s (workload_set_resources)", whose(p, w))

@@ -242,8 +242,8 @@ func eventEvidence(events []*corev1.Event) string {
 	return fmt.Sprintf("event %s (x%d, last %s ago): %s", e.Reason, n, age(metav1.NewTime(eventTime(e))), clip(e.Message))
 }
 
-// workload is the controller at the top of a pod's owner chain.
-type workload struct {
+// ownerWorkload is the controller at the top of a pod's owner chain.
+type ownerWorkload struct {
 	ref
 	uid types.UID
 	// via are the owners between the pod and the workload (a ReplicaSet).
@@ -252,12 +252,12 @@ type workload struct {
 
 // owner resolves the workload that controls a pod: Pod → ReplicaSet → Deployment, or a
 // StatefulSet, DaemonSet or Job; nil for a pod without a controller.
-func (s *snapshot) owner(p *corev1.Pod) *workload {
+func (s *snapshot) owner(p *corev1.Pod) *ownerWorkload {
 	c := metav1.GetControllerOfNoCopy(p)
 	if c == nil {
 		return nil
 	}
-	w := &workload{ref: ref{Kind: strings.ToLower(c.Kind), Namespace: p.Namespace, Name: c.Name}, uid: c.UID}
+	w := &ownerWorkload{ref: ref{Kind: strings.ToLower(c.Kind), Namespace: p.Namespace, Name: c.Name}, uid: c.UID}
 	if c.Kind == "ReplicaSet" {
 		if rs, ok := s.rsByName[types.NamespacedName{Namespace: p.Namespace, Name: c.Name}]; ok {
 			if d := metav1.GetControllerOfNoCopy(rs); d != nil && d.Kind == "Deployment" {
@@ -271,12 +271,12 @@ func (s *snapshot) owner(p *corev1.Pod) *workload {
 }
 
 // restartable reports whether workload_restart and workload_rollback take this kind.
-func (w *workload) restartable() bool {
+func (w *ownerWorkload) restartable() bool {
 	return w != nil && (w.Kind == "deployment" || w.Kind == "statefulset" || w.Kind == "daemonset")
 }
 
 // hasPreviousRevision reports whether workload_rollback has a revision to go back to.
-func (s *snapshot) hasPreviousRevision(w *workload) bool {
+func (s *snapshot) hasPreviousRevision(w *ownerWorkload) bool {
 	switch {
 	case w == nil:
 		return false

@@ -22,16 +22,6 @@ import (
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 )
 
-// envtest runs no kubelet, scheduler or controllers: these tests create objects, write the
-// failing status each analyzer looks for through the status subresource, and create the events
-// the kubelet or a controller would.
-
-func create(t testing.TB, obj client.Object) {
-	t.Helper()
-	if err := apiServer(t).Client.Create(context.Background(), obj); err != nil {
-		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
-	}
-}
 
 // setStatus writes obj's status (set by the caller after create) through the status subresource.
 func setStatus(t testing.TB, obj client.Object) {

@@ -34,7 +34,7 @@ var writeTools = []string{
 	"workload_rollback", "node_cordon", "node_uncordon", "node_drain", "resource_patch", "resource_apply",
 }
 
-func create(t *testing.T, objs ...client.Object) {
+func create(t testing.TB, objs ...client.Object) {
 	t.Helper()
 	for _, o := range objs {
 		if err := apiServer(t).Client.Create(context.Background(), o); err != nil {
