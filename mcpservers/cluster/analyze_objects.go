@@ -69,7 +69,6 @@ func serviceNoEndpoints(s *snapshot) []finding {
 	return out
 }
 
-
 // pvcPending: claims not bound, with their StorageClass and the latest event. Claims that wait
 // for their first consumer are normal and left out.
 func pvcPending(s *snapshot) []finding {

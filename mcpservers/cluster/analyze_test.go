@@ -22,7 +22,6 @@ import (
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 )
 
-
 // setStatus writes obj's status (set by the caller after create) through the status subresource.
 func setStatus(t testing.TB, obj client.Object) {
 	t.Helper()
