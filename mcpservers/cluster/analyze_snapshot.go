@@ -71,19 +71,19 @@ const maxLookups = 50
 func loadSnapshot(ctx context.Context, r, direct client.Reader, scope []string, cluster bool) (*snapshot, error) {
 	s := &snapshot{ctx: ctx, cached: r, direct: direct, scope: scope, cluster: cluster}
 	var err error
-	// Pods and events are what most analyzers read: failing to read them fails the call.
+	// Pods are what most analyzers read: failing to read them fails the call.
 	if s.pods, err = listIn(s, "pods", &corev1.PodList{}, func(l *corev1.PodList) []corev1.Pod { return l.Items }); err != nil {
 		return nil, err
 	}
-	if s.events, err = listIn(s, "events", &corev1.EventList{}, func(l *corev1.EventList) []corev1.Event { return l.Items }); err != nil {
-		return nil, err
-	}
-	// The rest degrade to a note saying what was not analyzed.
+	// The rest degrade to a note saying what was not analyzed; without events, findings rest on
+	// status fields alone.
 	optional := func(err error) {
 		if err != nil {
 			s.skipped = append(s.skipped, err.Error())
 		}
 	}
+	s.events, err = listIn(s, "events", &corev1.EventList{}, func(l *corev1.EventList) []corev1.Event { return l.Items })
+	optional(err)
 	s.replicaSets, err = listIn(s, "replicasets", &appsv1.ReplicaSetList{}, func(l *appsv1.ReplicaSetList) []appsv1.ReplicaSet { return l.Items })
 	optional(err)
 	s.deployments, err = listIn(s, "deployments", &appsv1.DeploymentList{}, func(l *appsv1.DeploymentList) []appsv1.Deployment { return l.Items })

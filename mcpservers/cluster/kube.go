@@ -24,6 +24,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/opsmesh/opsmesh/mcpservers/redact"
 )
@@ -42,6 +43,9 @@ type kube struct {
 	allow     []string        // sorted; empty means every namespace
 	secrets   *redact.Values
 	log       *slog.Logger
+
+	permMu sync.Mutex
+	perms  map[schema.GroupVersionKind]error // mayWatch's answers, per kind
 
 	life       context.Context // the cache lives as long as the server
 	cacheOnce  sync.Once
@@ -116,7 +120,73 @@ func (k *kube) cached(ctx context.Context) (client.Reader, error) {
 	if k.cacheErr != nil {
 		return nil, k.cacheErr
 	}
-	return k.cache, nil
+	return guardedReader{k: k}, nil
+}
+
+// guardedReader reads from the watch cache after checking that the server's identity may list
+// and watch the kind: an informer for a kind it may not watch never syncs, and the read would
+// wait until the caller gave up. Refused kinds fail at once with a Forbidden error.
+type guardedReader struct{ k *kube }
+
+func (g guardedReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := g.k.mayWatch(ctx, obj); err != nil {
+		return err
+	}
+	return g.k.cache.Get(ctx, key, obj, opts...)
+}
+
+func (g guardedReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if err := g.k.mayWatch(ctx, list); err != nil {
+		return err
+	}
+	return g.k.cache.List(ctx, list, opts...)
+}
+
+// mayWatch checks, once per kind, that the server may list and watch it where the cache watches
+// it: in every allowed namespace when confined, else across the cluster.
+func (k *kube) mayWatch(ctx context.Context, obj runtime.Object) error {
+	gvk, err := apiutil.GVKForObject(obj, k.scheme)
+	if err != nil {
+		return err
+	}
+	gvk.Kind = strings.TrimSuffix(gvk.Kind, "List")
+	k.permMu.Lock()
+	defer k.permMu.Unlock()
+	if err, ok := k.perms[gvk]; ok {
+		return err
+	}
+	mapping, err := k.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return err
+	}
+	gr := mapping.Resource.GroupResource()
+	scopes := []string{""}
+	if k.confined() && mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		scopes = k.allow
+	}
+	var denied error
+	for _, ns := range scopes {
+		for _, verb := range []string{"list", "watch"} {
+			review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: gr.Group, Resource: gr.Resource, Namespace: ns},
+			}}
+			if err := k.direct.Create(ctx, review); err != nil {
+				return fmt.Errorf("checking whether this server may %s %s: %w", verb, gr, err)
+			}
+			if !review.Status.Allowed && denied == nil {
+				where := "across the cluster"
+				if ns != "" {
+					where = "in namespace " + ns
+				}
+				denied = apierrors.NewForbidden(gr, "", fmt.Errorf("the watch cache needs %s on it %s", verb, where))
+			}
+		}
+	}
+	if k.perms == nil {
+		k.perms = map[schema.GroupVersionKind]error{}
+	}
+	k.perms[gvk] = denied
+	return denied
 }
 
 // scrub removes every known Secret value from text; it is the filter every tool result passes
@@ -291,6 +361,9 @@ func apiError(err error, verb, what string) error {
 // to the cache's List, which copies.
 func (k *kube) eachCached(ctx context.Context, proto client.Object, list client.ObjectList, ns string, fn func(obj any)) error {
 	if _, err := k.cached(ctx); err != nil {
+		return err
+	}
+	if err := k.mayWatch(ctx, proto); err != nil {
 		return err
 	}
 	inf, err := k.cache.GetInformer(ctx, proto)

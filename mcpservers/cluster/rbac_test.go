@@ -2,7 +2,11 @@ package cluster_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,4 +44,38 @@ func TestRBACDenialsNameVerbAndResource(t *testing.T) {
 		"RBAC denied", `may not get configmap/rbac/x`, `cannot get resource "configmaps"`)
 	s.fails("resources_list", map[string]any{"kind": "configmaps", "namespace": ns},
 		"RBAC denied: this server's identity may not list configmaps; grant that verb")
+
+	// Tools that read kinds the identity may not watch answer at once, saying so; before the
+	// permission check, the watch cache waited for a sync that never came. The bounded context
+	// turns a regression into a failure rather than a hung test.
+	for _, tc := range []struct {
+		tool string
+		args map[string]any
+		want string
+	}{
+		{"events_list", map[string]any{"namespace": ns}, "events is forbidden: the watch cache needs list on it in namespace rbac"},
+		{"resources_list", map[string]any{"kind": "deployments", "namespace": ns}, "deployments.apps is forbidden: the watch cache needs list on it in namespace rbac"},
+		{"analyze", map[string]any{"namespace": ns}, "not analyzed: RBAC denied: this server's identity may not list events"},
+	} {
+		callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		req := mcp.CallToolRequest{}
+		req.Params.Name = tc.tool
+		req.Params.Arguments = tc.args
+		res, err := s.c.CallTool(callCtx, req)
+		cancel()
+		if err != nil {
+			t.Errorf("%s as a user who may not watch what it reads: %v (a hang ends here)", tc.tool, err)
+			continue
+		}
+		text := ""
+		for _, c := range res.Content {
+			if tc, ok := c.(mcp.TextContent); ok {
+				text += tc.Text
+			}
+		}
+		t.Logf("%s: %s", tc.tool, text)
+		if !strings.Contains(text, tc.want) {
+			t.Errorf("%s as a user who may not watch what it reads = %q, want it to say %q", tc.tool, text, tc.want)
+		}
+	}
 }
