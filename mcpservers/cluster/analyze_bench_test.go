@@ -3,16 +3,12 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	mcpclient "github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
-	"github.com/mark3labs/mcp-go/mcp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
-	"github.com/opsmesh/opsmesh/mcpservers/serve"
 )
 
 // BenchmarkAnalyze5000Pods measures one analyze call, through a real MCP client over streamable
@@ -84,7 +79,8 @@ func BenchmarkAnalyze5000Pods(b *testing.B) {
 	}
 	b.Logf("created %d pods in %s", made.Load(), time.Since(start).Round(time.Millisecond))
 
-	call := benchClient(b)
+	sess := connect(b, cluster.Config{})
+	call := func(args map[string]any) string { return sess.ok("analyze", args) }
 	args := map[string]any{"namespace": ns}
 	deadline := time.Now().Add(time.Minute)
 	for { // warm the cache: wait until it holds every pod
@@ -154,52 +150,4 @@ func benchPod(ctx context.Context, c client.Client, ns string, owners []*appsv1.
 		}
 	}
 	return nil
-}
-
-// benchClient connects an MCP client over streamable HTTP to a cluster server on the test API
-// server, and returns a function that calls analyze and returns its text.
-func benchClient(b *testing.B) func(args map[string]any) string {
-	b.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	s, err := cluster.New(ctx, apiServer(b).Config, cluster.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(serve.HTTPHandler(s.MCP, testToken))
-	b.Cleanup(srv.Close)
-	c, err := mcpclient.NewStreamableHttpClient(srv.URL+serve.Path,
-		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + testToken}))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = c.Close() })
-	if err := c.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "opsmesh-bench", Version: "0"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		b.Fatal(err)
-	}
-	return func(args map[string]any) string {
-		req := mcp.CallToolRequest{}
-		req.Params.Name = "analyze"
-		req.Params.Arguments = args
-		res, err := c.CallTool(ctx, req)
-		if err != nil {
-			b.Fatalf("analyze: %v", err)
-		}
-		var text strings.Builder
-		for _, content := range res.Content {
-			if tc, ok := content.(mcp.TextContent); ok {
-				text.WriteString(tc.Text)
-			}
-		}
-		if res.IsError {
-			b.Fatalf("analyze failed: %s", text.String())
-		}
-		return text.String()
-	}
 }

@@ -60,14 +60,6 @@ type session struct {
 // with returns the session reporting to t, for use inside subtests.
 func (s *session) with(t testing.TB) *session { return &session{t: t, c: s.c} }
 
-// connectB is connect for benchmarks.
-func connectB(b *testing.B, cfg cluster.Config) *session { return connect(b, cfg) }
-
-// okB is ok for benchmarks.
-func (s *session) okB(tool string, args map[string]any) string { return s.ok(tool, args) }
-
-func stringsContains(s, sub string) bool { return strings.Contains(s, sub) }
-
 func connect(t testing.TB, cfg cluster.Config) *session {
 	t.Helper()
 	return connectAs(t, apiServer(t).Config, cfg)

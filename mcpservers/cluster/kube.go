@@ -350,7 +350,7 @@ func apiError(err error, verb, what string) error {
 		}
 		return fmt.Errorf("RBAC denied: this server's identity may not %s %s%s; grant that verb on that resource to its ServiceAccount", verb, what, detail)
 	case apierrors.IsNotFound(err):
-		return fmt.Errorf("%s not found", what)
+		return fmt.Errorf("%s not found; check the name and namespace (resources_list lists what exists)", what)
 	}
 	return fmt.Errorf("%s %s: %w", verb, what, err)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -171,7 +172,7 @@ func logContainer(p *corev1.Pod, named string) (string, error) {
 		return s
 	}
 	if named != "" {
-		if contains(all, named) {
+		if slices.Contains(all, named) {
 			return named, nil
 		}
 		return "", fmt.Errorf("pod %s/%s has no container %q; its containers are: %s", p.Namespace, p.Name, named, list())
@@ -179,7 +180,7 @@ func logContainer(p *corev1.Pod, named string) (string, error) {
 	if len(p.Spec.Containers) == 1 {
 		return p.Spec.Containers[0].Name, nil
 	}
-	if d := p.Annotations["kubectl.kubernetes.io/default-container"]; d != "" && contains(all, d) {
+	if d := p.Annotations["kubectl.kubernetes.io/default-container"]; d != "" && slices.Contains(all, d) {
 		return d, nil
 	}
 	return "", fmt.Errorf(`pod %s/%s has %d containers: name one with argument "container": %s`, p.Namespace, p.Name, len(p.Spec.Containers), list())

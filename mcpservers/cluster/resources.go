@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,7 +111,7 @@ func (t *tools) apiResources(ctx context.Context, a apiResourcesArgs) (string, e
 			continue
 		}
 		for _, r := range l.APIResources {
-			if strings.Contains(r.Name, "/") || !contains(r.Verbs, "list") {
+			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") {
 				continue
 			}
 			tbl.Add(r.Name, strings.Join(r.ShortNames, ","), l.GroupVersion, strconv.FormatBool(r.Namespaced), r.Kind)
@@ -121,15 +122,6 @@ func (t *tools) apiResources(ctx context.Context, a apiResourcesArgs) (string, e
 		return fmt.Sprintf("no resources in API group %q; call api_resources without a group to see them all", a.Group), nil
 	}
 	return tbl.Render(t.maxBytes), nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 type listArgs struct {
@@ -426,10 +418,6 @@ func (t *tools) listServerTable(ctx context.Context, r resource, a listArgs) (st
 		}
 		next = table.Continue
 	}
-	total := shown
-	if next != "" {
-		total = shown + 1 // at least one more
-	}
 	foot := fmt.Sprintf("%d %s", shown, r.gvr.Resource)
 	if shown == 0 {
 		foot = "no " + r.gvr.Resource + " found"
@@ -437,7 +425,6 @@ func (t *tools) listServerTable(ctx context.Context, r resource, a listArgs) (st
 	if next != "" {
 		foot += fmt.Sprintf("; more with continue=%q", next)
 	}
-	_ = total
 	if a.Output == "names" {
 		return out.String() + foot + "\n", nil
 	}
@@ -513,11 +500,10 @@ func (a *getArgs) Validate() error {
 }
 
 func (t *tools) resourceGet(ctx context.Context, a getArgs) (string, error) {
-	u, r, err := t.getObject(ctx, a.Kind, a.Namespace, a.Name)
+	u, _, err := t.getObject(ctx, a.Kind, a.Namespace, a.Name)
 	if err != nil {
 		return "", err
 	}
-	_ = r
 	cleanForOutput(u)
 	out, err := toYAML(u.Object)
 	if err != nil {
