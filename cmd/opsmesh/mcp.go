@@ -10,10 +10,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
@@ -114,6 +116,9 @@ carry "Authorization: Bearer <token>" with the token from --token-file.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			// controller-runtime (the watch cache) logs through its own global logger, and prints a
+			// stack trace to stderr when none was set.
+			ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
 			s, err := cluster.New(ctx, cfg, cluster.Config{
 				ReadOnly: f.readOnly, AllowNamespaces: f.allow, MaxBytes: f.maxOutputBytes,
 				Version: version, Logger: log,

@@ -33,51 +33,53 @@ func BenchmarkAnalyze5000Pods(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	var owners []*appsv1.ReplicaSet
-	for d := range 20 {
-		_, rs := deploymentWithRevisions(b, ns, fmt.Sprintf("svc-%02d", d), 1+d%2, nil)
-		owners = append(owners, rs)
-		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: rs.Spec.Template.Labels["app"]},
-			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": rs.Spec.Template.Labels["app"]}, Ports: []corev1.ServicePort{{Port: 80}}}}
-		if err := c.Create(ctx, svc); err != nil {
+	setupOnce(ns, func() {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			b.Fatal(err)
 		}
-	}
-	var made atomic.Int64
-	work := make(chan int)
-	errs := make(chan error, 16)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				if err := benchPod(ctx, c, ns, owners, i); err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-					continue
-				}
-				made.Add(1)
+		start := time.Now()
+		var owners []*appsv1.ReplicaSet
+		for d := range 20 {
+			_, rs := deploymentWithRevisions(b, ns, fmt.Sprintf("svc-%02d", d), 1+d%2, nil)
+			owners = append(owners, rs)
+			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: rs.Spec.Template.Labels["app"]},
+				Spec: corev1.ServiceSpec{Selector: map[string]string{"app": rs.Spec.Template.Labels["app"]}, Ports: []corev1.ServicePort{{Port: 80}}}}
+			if err := c.Create(ctx, svc); err != nil {
+				b.Fatal(err)
 			}
-		}()
-	}
-	for i := range 5000 {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		b.Fatal(err)
-	default:
-	}
-	b.Logf("created %d pods in %s", made.Load(), time.Since(start).Round(time.Millisecond))
+		}
+		var made atomic.Int64
+		work := make(chan int)
+		errs := make(chan error, 16)
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range work {
+					if err := benchPod(ctx, c, ns, owners, i); err != nil {
+						select {
+						case errs <- err:
+						default:
+						}
+						continue
+					}
+					made.Add(1)
+				}
+			}()
+		}
+		for i := range 5000 {
+			work <- i
+		}
+		close(work)
+		wg.Wait()
+		select {
+		case err := <-errs:
+			b.Fatal(err)
+		default:
+		}
+		b.Logf("created %d pods in %s", made.Load(), time.Since(start).Round(time.Millisecond))
+	})
 
 	sess := connect(b, cluster.Config{})
 	call := func(args map[string]any) string { return sess.ok("analyze", args) }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-logr/logr"
 	mcpclient "github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/opsmesh/opsmesh/internal/testbed"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
@@ -39,6 +41,7 @@ func apiServer(t testing.TB) *testbed.Env {
 }
 
 func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard()) // the watch cache's logs are not what these tests check
 	code := m.Run()
 	if shared != nil {
 		if err := shared.Stop(); err != nil {
@@ -172,3 +175,12 @@ func mustContain(t *testing.T, text string, want ...string) {
 
 // clientObject is what the test client creates.
 type clientObject = client.Object
+
+// setups are the benchmark fixtures already built in this process, by namespace.
+var setups sync.Map
+
+// setupOnce runs a benchmark's setup once per process, however often -count runs the benchmark.
+func setupOnce(ns string, setup func()) {
+	o, _ := setups.LoadOrStore(ns, &sync.Once{})
+	o.(*sync.Once).Do(setup)
+}

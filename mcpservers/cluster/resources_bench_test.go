@@ -57,7 +57,7 @@ func createPods(b *testing.B, ns string, n int) {
 // bytes each answer takes.
 func BenchmarkResourcesList5000Pods(b *testing.B) {
 	const ns, n = "bench-list", 5000
-	createPods(b, ns, n)
+	setupOnce(ns, func() { createPods(b, ns, n) })
 	env := apiServer(b)
 
 	b.Run("mcp_resources_list_cached", func(b *testing.B) {
