@@ -21,32 +21,20 @@ import (
 	"github.com/opsmesh/opsmesh/internal/testbed"
 )
 
-// The real kube-apiserver and etcd, started on first use, and the opsmesh binary built once.
+// shared is the real kube-apiserver and etcd, started on first use; the opsmesh binary is built
+// once.
 var (
-	sharedOnce sync.Once
-	shared     *testbed.Env
-	sharedErr  error
-	binOnce    sync.Once
-	binPath    string
-	binErr     error
+	shared  testbed.Shared
+	binOnce sync.Once
+	binPath string
+	binErr  error
 )
 
-func apiServer(t testing.TB) *testbed.Env {
-	t.Helper()
-	sharedOnce.Do(func() { shared, sharedErr = testbed.Start() })
-	if sharedErr != nil {
-		t.Fatal(sharedErr)
-	}
-	return shared
-}
+func apiServer(t testing.TB) *testbed.Env { return shared.Env(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared != nil {
-		if err := shared.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-	}
+	shared.Stop()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"testing"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -127,4 +129,34 @@ func (e *Env) UserConfig(name string, groups ...string) (*rest.Config, error) {
 		return nil, fmt.Errorf("testbed: adding user %s: %w", name, err)
 	}
 	return u.Config(), nil
+}
+
+// Shared is one control plane for all the tests of a test binary, started on first use, so that
+// tests that need no API server (unit tests, fuzz workers) never start one. Declare one per
+// package, and call Stop from TestMain after m.Run.
+type Shared struct {
+	once sync.Once
+	env  *Env
+	err  error
+}
+
+// Env returns the running control plane, starting it on the first call; it fails t when the
+// control plane cannot start (for example, when the test binaries are missing).
+func (s *Shared) Env(t testing.TB) *Env {
+	t.Helper()
+	s.once.Do(func() { s.env, s.err = Start() })
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	return s.env
+}
+
+// Stop stops the control plane if it was started, reporting a failure on stderr.
+func (s *Shared) Stop() {
+	if s.env == nil {
+		return
+	}
+	if err := s.env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -212,25 +211,11 @@ func latest(events []*corev1.Event) (*corev1.Event, int32) {
 			n = e.Series.Count
 		}
 		count += max(n, 1)
-		if last == nil || eventTime(e).After(eventTime(last)) {
+		if last == nil || eventLastSeen(e).After(eventLastSeen(last)) {
 			last = e
 		}
 	}
 	return last, count
-}
-
-func eventTime(e *corev1.Event) time.Time {
-	switch {
-	case e.Series != nil && !e.Series.LastObservedTime.IsZero():
-		return e.Series.LastObservedTime.Time
-	case !e.LastTimestamp.IsZero():
-		return e.LastTimestamp.Time
-	case !e.EventTime.IsZero():
-		return e.EventTime.Time
-	case !e.FirstTimestamp.IsZero():
-		return e.FirstTimestamp.Time
-	}
-	return e.CreationTimestamp.Time
 }
 
 // eventEvidence describes the latest of events: "event Reason (xN): message".
@@ -239,7 +224,7 @@ func eventEvidence(events []*corev1.Event) string {
 	if e == nil {
 		return ""
 	}
-	return fmt.Sprintf("event %s (x%d, last %s ago): %s", e.Reason, n, age(metav1.NewTime(eventTime(e))), clip(e.Message))
+	return fmt.Sprintf("event %s (x%d, last %s ago): %s", e.Reason, n, age(metav1.NewTime(eventLastSeen(e))), clip(e.Message))
 }
 
 // ownerWorkload is the controller at the top of a pod's owner chain.

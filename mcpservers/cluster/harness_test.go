@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"fmt"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -24,30 +23,16 @@ import (
 	"github.com/opsmesh/opsmesh/mcpservers/serve"
 )
 
-// The real kube-apiserver and etcd shared by this package's tests, started on first use.
-var (
-	sharedOnce sync.Once
-	shared     *testbed.Env
-	sharedErr  error
-)
+// shared is the real kube-apiserver and etcd, with opsmesh's CRDs, for this package's tests;
+// it starts on the first call of apiServer.
+var shared testbed.Shared
 
-func apiServer(t testing.TB) *testbed.Env {
-	t.Helper()
-	sharedOnce.Do(func() { shared, sharedErr = testbed.Start() })
-	if sharedErr != nil {
-		t.Fatal(sharedErr)
-	}
-	return shared
-}
+func apiServer(t testing.TB) *testbed.Env { return shared.Env(t) }
 
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard()) // the watch cache's logs are not what these tests check
 	code := m.Run()
-	if shared != nil {
-		if err := shared.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-	}
+	shared.Stop()
 	os.Exit(code)
 }
 
