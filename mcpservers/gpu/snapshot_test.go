@@ -121,7 +121,7 @@ func TestRealDriver(t *testing.T) {
 }
 
 func BenchmarkGPUMetrics8Simulated(b *testing.B) {
-	b.Run("handler", func(b *testing.B) {
+	b.Run("in-process", func(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		a, err := gpu.NewNodeAgent(ctx, simNode(b, "dgxh100", faultFile), gpu.Config{})
