@@ -28,7 +28,7 @@ func newMCPCommand() *cobra.Command {
 		Short: "Run an MCP tool server (for Claude Desktop, Cursor, VS Code, or opsmesh agents)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newMCPClusterCommand())
+	cmd.AddCommand(newMCPClusterCommand(), newMCPGPUCommand())
 	return cmd
 }
 
@@ -45,14 +45,21 @@ type serveFlags struct {
 }
 
 func (f *serveFlags) register(cmd *cobra.Command) {
+	f.registerServe(cmd)
+	fs := cmd.Flags()
+	fs.StringSliceVar(&f.allow, "allow-namespaces", nil, "confine every tool to these namespaces (comma-separated; default: the whole cluster)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	fs.StringVar(&f.kubeContext, "context", "", "the kubeconfig context to use")
+}
+
+// registerServe registers the flags of serving alone (transport, auth, read-only, output cap),
+// for servers that do not talk to the Kubernetes API.
+func (f *serveFlags) registerServe(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.transport, "transport", "stdio", "stdio, or http (streamable HTTP at /mcp, bearer token required)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on with --transport http")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token HTTP clients must send (required with --transport http)")
 	fs.BoolVar(&f.readOnly, "read-only", false, "serve only read-only tools")
-	fs.StringSliceVar(&f.allow, "allow-namespaces", nil, "confine every tool to these namespaces (comma-separated; default: the whole cluster)")
-	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-	fs.StringVar(&f.kubeContext, "context", "", "the kubeconfig context to use")
 	fs.IntVar(&f.maxOutputBytes, "max-output", mcptool.DefaultMaxBytes, "cap on one tool result in bytes; longer results end with a truncation marker")
 }
 

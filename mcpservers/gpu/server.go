@@ -1,0 +1,237 @@
+// Package gpu is opsmesh's GPU node agent: an MCP server that runs on each GPU node and reads its
+// GPUs through NVML — inventory, metrics, health with a verdict and an action from NVIDIA's XID
+// catalog, processes mapped to pods, XID events, and a GPU reset. NVML sits behind the small
+// Library interface (go-nvml in the cgo build; simulated GPUs in package simulate). It must not
+// read the Kubernetes API: the cluster's GPU view is another server's job.
+package gpu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
+)
+
+// Config configures the node agent.
+type Config struct {
+	// ReadOnly serves only read tools (gpu_reset is left out).
+	ReadOnly bool
+	// MaxBytes caps every tool result (default mcptool.DefaultMaxBytes).
+	MaxBytes int
+	// NodeName names the node in every result.
+	NodeName string
+	// Version is reported to MCP clients.
+	Version string
+	// Logger records tool failures; default discards.
+	Logger *slog.Logger
+	// Pods maps processes to pods; default: the library's own (simulated) mapping, or the
+	// process's cgroup under /proc.
+	Pods PodResolver
+}
+
+// PodResolver maps a process on the node to its pod ("namespace/name", or "uid <pod UID>") and
+// container.
+type PodResolver interface {
+	PodOf(pid uint32) (pod, container string, ok bool)
+}
+
+const instructions = `GPUs of one Kubernetes node, read through NVML. Start with gpu_health (a verdict and a
+recommended action per GPU, from NVIDIA's XID catalog), then gpu_metrics, gpu_processes (which pod
+uses which GPU) and xid_events. gpu_reset takes dryRun and refuses while processes use the GPU.`
+
+// maxXIDs bounds the XID events the agent keeps.
+const maxXIDs = 1000
+
+// NodeAgent is the GPU node agent's MCP server.
+type NodeAgent struct {
+	MCP *server.MCPServer
+
+	lib      Library
+	cfg      Config
+	pods     PodResolver
+	started  time.Time
+	mu       sync.Mutex
+	xids     []XIDEvent        // oldest first, at most maxXIDs
+	dropped  int               // events dropped to keep maxXIDs
+	watchErr error             // why XID watching stopped, if it did
+	resetAt  map[int]time.Time // last gpu_reset per GPU index
+}
+
+// NewNodeAgent builds the node agent on lib and starts watching XID events until ctx ends.
+func NewNodeAgent(ctx context.Context, lib Library, c Config) (*NodeAgent, error) {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = mcptool.DefaultMaxBytes
+	}
+	if c.NodeName == "" {
+		c.NodeName = "unknown-node"
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	a := &NodeAgent{lib: lib, cfg: c, pods: c.Pods, started: time.Now(), resetAt: map[int]time.Time{}}
+	if a.pods == nil {
+		if r, ok := lib.(PodResolver); ok {
+			a.pods = r
+		} else {
+			a.pods = CgroupPods{Root: "/proc"}
+		}
+	}
+	if _, err := lib.Count(); err != nil {
+		return nil, fmt.Errorf("counting GPUs through NVML: %w", err)
+	}
+	if err := lib.WatchXIDs(ctx, a.recordXID, a.watchFailed); err != nil {
+		c.Logger.Warn("XID events are not watched", "error", err)
+		a.watchFailed(err)
+	}
+	a.MCP = mcptool.NewServer("opsmesh-gpu", c.Version, instructions)
+	mcptool.Register(a.MCP, mcptool.Options{
+		ReadOnly: c.ReadOnly, MaxBytes: c.MaxBytes, Logger: c.Logger, Filter: a.header,
+	}, a.Tools()...)
+	return a, nil
+}
+
+// Tools declares every tool of the node agent, in the order tools/list shows them.
+func (a *NodeAgent) Tools() []mcptool.Tool {
+	var all []mcptool.Tool
+	for _, family := range []func() []mcptool.Tool{a.inventoryTools, a.healthTools, a.resetTools} {
+		all = append(all, family()...)
+	}
+	return all
+}
+
+// header starts every result, and every error, with whether the GPUs are simulated and the node.
+func (a *NodeAgent) header(_ context.Context, text string) string {
+	h := "node: " + a.cfg.NodeName + "\n"
+	if a.lib.Simulated() {
+		h = "simulated: true\n" + h
+	}
+	return h + text
+}
+
+func (a *NodeAgent) recordXID(e XIDEvent) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.xids = append(a.xids, e)
+	if len(a.xids) > maxXIDs {
+		n := len(a.xids) - maxXIDs
+		a.xids = slices.Delete(a.xids, 0, n)
+		a.dropped += n
+	}
+}
+
+func (a *NodeAgent) watchFailed(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.watchErr = err
+}
+
+// xidsOf returns the XID events of GPU index (all GPUs for -1), newest first; sinceReset keeps
+// only those after the GPU's last reset by this agent.
+func (a *NodeAgent) xidsOf(index int, sinceReset bool) []XIDEvent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []XIDEvent
+	for i := len(a.xids) - 1; i >= 0; i-- {
+		e := a.xids[i]
+		if index >= 0 && e.Index != index {
+			continue
+		}
+		if sinceReset {
+			if t, ok := a.resetAt[e.Index]; ok && !e.Time.After(t) {
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	slices.SortStableFunc(out, func(x, y XIDEvent) int { return y.Time.Compare(x.Time) })
+	return out
+}
+
+// selectGPUs resolves the optional index and uuid arguments to GPU indexes: every GPU when both
+// are unset.
+func (a *NodeAgent) selectGPUs(index *int, uuid string) ([]int, error) {
+	count, err := a.lib.Count()
+	if err != nil {
+		return nil, fmt.Errorf("counting GPUs: %w", err)
+	}
+	all := make([]int, count)
+	for i := range all {
+		all[i] = i
+	}
+	switch {
+	case index != nil:
+		if *index < 0 || *index >= count {
+			return nil, fmt.Errorf("GPU index %d does not exist on node %s; its GPU indexes are %s", *index, a.cfg.NodeName, indexList(count))
+		}
+		return []int{*index}, nil
+	case uuid != "":
+		var known []string
+		for _, i := range all {
+			d, err := a.lib.Device(i)
+			if err != nil {
+				continue
+			}
+			u, err := d.UUID()
+			if err != nil {
+				continue
+			}
+			if strings.EqualFold(u, uuid) {
+				return []int{i}, nil
+			}
+			known = append(known, fmt.Sprintf("%d=%s", i, u))
+		}
+		return nil, fmt.Errorf("no GPU on node %s has UUID %q; its GPUs are %s (or pass index)", a.cfg.NodeName, uuid, strings.Join(known, ", "))
+	}
+	return all, nil
+}
+
+func indexList(count int) string {
+	if count == 0 {
+		return "none (NVML sees no GPU)"
+	}
+	parts := make([]string, count)
+	for i := range parts {
+		parts[i] = fmt.Sprint(i)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// gpuArgs select GPUs by index or UUID; neither means every GPU.
+type gpuArgs struct {
+	Index *int   `json:"index,omitempty"`
+	UUID  string `json:"uuid,omitempty"`
+}
+
+func (g *gpuArgs) Validate() error {
+	if g.Index != nil && g.UUID != "" {
+		return errors.New("pass index or uuid, not both")
+	}
+	return nil
+}
+
+// value formats a reading, "n/a" when the GPU does not report it, "lost" when the GPU is lost,
+// and "error: ..." otherwise.
+func value(err error, format string, args ...any) string {
+	switch {
+	case err == nil:
+		return fmt.Sprintf(format, args...)
+	case errors.Is(err, ErrNotSupported):
+		return "n/a"
+	case errors.Is(err, ErrGPULost):
+		return "lost"
+	}
+	return "error: " + err.Error()
+}
+
+func mib(b uint64) uint64 { return b >> 20 }

@@ -1,0 +1,166 @@
+//go:build cgo
+
+package gpu_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/opsmesh/opsmesh/mcpservers/gpu"
+)
+
+// TestToolListSnapshot keeps every tool's name, description, annotations and input schema in
+// testdata/tools.golden.json. Regenerate with UPDATE_GOLDEN=1 and read the diff.
+func TestToolListSnapshot(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := gpu.NewNodeAgent(ctx, simNode(t, "dgxh100", ""), gpu.Config{Version: "snapshot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mcpclient.NewInProcessClient(a.MCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools := res.Tools
+	sort.Slice(tools, func(i, j int) bool { return tools[i].Name < tools[j].Name })
+	for _, tl := range tools {
+		an := tl.Annotations
+		if an.ReadOnlyHint == nil || an.DestructiveHint == nil || an.IdempotentHint == nil || an.OpenWorldHint == nil {
+			t.Errorf("tool %s does not set every annotation explicitly: %+v", tl.Name, an)
+		}
+		if (tl.Name == "gpu_reset") != !*an.ReadOnlyHint || (tl.Name == "gpu_reset") != *an.DestructiveHint {
+			t.Errorf("tool %s: only gpu_reset may be a destructive write: %+v", tl.Name, an)
+		}
+	}
+	got, err := json.MarshalIndent(tools, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "tools.golden.json")
+	if os.Getenv("UPDATE_GOLDEN") == "1" {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the tool list differs from %s; if the change is intended, run with UPDATE_GOLDEN=1 and review the diff", path)
+	}
+}
+
+// FuzzToolArguments feeds arbitrary bytes to every tool's argument decoding: it never panics, and
+// a refusal always says what is wrong. Seed corpus: testdata/fuzz/FuzzToolArguments.
+func FuzzToolArguments(f *testing.F) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := gpu.NewNodeAgent(ctx, simNode(f, "dgxh100", ""), gpu.Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	tools := a.Tools()
+	f.Add([]byte(`{"index":3}`), uint8(0))
+	f.Add([]byte(`{"uuid":"GPU-1","index":1}`), uint8(1))
+	f.Add([]byte(`{"index":-1,"limit":0}`), uint8(4))
+	f.Add([]byte(`{"dryRun":"yes"}`), uint8(5))
+	f.Add([]byte(`[]`), uint8(2))
+	f.Fuzz(func(t *testing.T, raw []byte, which uint8) {
+		tool := tools[int(which)%len(tools)]
+		if err := tool.Decode(raw); err != nil && strings.TrimSpace(err.Error()) == "" {
+			t.Fatalf("%s refused %q with an empty error", tool.Name(), raw)
+		}
+	})
+}
+
+// TestRealDriver reads the machine's GPUs through the real NVML, when there is one.
+func TestRealDriver(t *testing.T) {
+	lib, err := gpu.OpenDriver()
+	if err != nil {
+		t.Skipf("no NVIDIA driver on this machine: libnvidia-ml.so.1 did not load (%v)", err)
+	}
+	defer lib.Shutdown()
+	s := connect(t, lib, gpu.Config{ReadOnly: true})
+	for _, tool := range []string{"gpu_list", "gpu_metrics", "gpu_health"} {
+		start := time.Now()
+		out := s.ok(tool, nil)
+		t.Logf("%s in %v:\n%s", tool, time.Since(start), out)
+		if strings.Contains(out, "simulated: true") {
+			t.Errorf("%s on the real driver says simulated", tool)
+		}
+		if !strings.Contains(out, "node: gpu-node-1") {
+			t.Errorf("%s does not name the node", tool)
+		}
+	}
+}
+
+func BenchmarkGPUMetrics8Simulated(b *testing.B) {
+	b.Run("in-process", func(b *testing.B) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		a, err := gpu.NewNodeAgent(ctx, simNode(b, "dgxh100", faultFile), gpu.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tools := a.Tools()
+		var metrics = tools[1]
+		if metrics.Name() != "gpu_metrics" {
+			b.Fatalf("tool 1 is %s", metrics.Name())
+		}
+		c, err := mcpclient.NewInProcessClient(a.MCP)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		init := mcp.InitializeRequest{}
+		init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+		if _, err := c.Initialize(ctx, init); err != nil {
+			b.Fatal(err)
+		}
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "gpu_metrics"
+		b.ReportAllocs()
+		for b.Loop() {
+			res, err := c.CallTool(ctx, req)
+			if err != nil || res.IsError {
+				b.Fatal(err, res)
+			}
+		}
+	})
+	b.Run("mcp-http", func(b *testing.B) {
+		s := connect(b, simNode(b, "dgxh100", faultFile), gpu.Config{})
+		b.ReportAllocs()
+		for b.Loop() {
+			s.ok("gpu_metrics", nil)
+		}
+	})
+}

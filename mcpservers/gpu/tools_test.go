@@ -1,0 +1,235 @@
+//go:build cgo
+
+package gpu_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opsmesh/opsmesh/mcpservers/gpu"
+	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
+	"github.com/opsmesh/opsmesh/mcpservers/gpu/xid"
+)
+
+const faultFile = "testdata/faults.yaml"
+
+var allTools = []string{"gpu_list", "gpu_metrics", "gpu_processes", "gpu_health", "xid_events", "gpu_reset"}
+
+func TestSimulatedOnEveryOutput(t *testing.T) {
+	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
+	for _, tool := range allTools {
+		args := map[string]any{}
+		if tool == "gpu_reset" {
+			args = map[string]any{"index": 7, "dryRun": true}
+		}
+		out := s.ok(tool, args)
+		if !strings.HasPrefix(out, "simulated: true\nnode: gpu-node-1\n") {
+			t.Errorf("%s does not start with simulated: true and the node:\n%s", tool, out)
+		}
+	}
+	out := s.fails("gpu_metrics", map[string]any{"index": 8}, "GPU index 8 does not exist", "0, 1, 2, 3, 4, 5, 6, 7")
+	if !strings.HasPrefix(out, "simulated: true\n") {
+		t.Errorf("an error in simulated mode does not say simulated: true:\n%s", out)
+	}
+}
+
+func TestGPUList(t *testing.T) {
+	for _, tc := range []struct{ model, name, memory string }{
+		{"dgxa100", "NVIDIA A100-SXM4-40GB", "/40960 MiB"},
+		{"dgxh100", "NVIDIA H100 80GB HBM3", "/81920 MiB"},
+		{"dgxh200", "NVIDIA H200 141GB HBM3e", "/144384 MiB"},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			s := connect(t, simNode(t, tc.model, faultFile), gpu.Config{})
+			out := s.ok("gpu_list", nil)
+			mustContain(t, out, "driver 550.54.15, CUDA 12.4, 8 GPUs shown", tc.name, tc.memory, "disabled")
+			if !strings.Contains(line(out, "0 "), "21504/") {
+				t.Errorf("GPU 0 runs 21504 MiB of processes; memory used should show them:\n%s", out)
+			}
+			if l := line(out, "3 "); !strings.Contains(l, "lost") {
+				t.Errorf("GPU 3 fell off the bus; gpu_list says %q", l)
+			}
+		})
+	}
+	s := connect(t, simNode(t, "dgxh100", ""), gpu.Config{})
+	one := s.ok("gpu_list", map[string]any{"index": 5})
+	mustContain(t, one, "1 GPUs shown", "GPU-5131a7ed-0100-4000-8000-000000000005")
+	byUUID := s.ok("gpu_list", map[string]any{"uuid": "GPU-5131a7ed-0100-4000-8000-000000000002"})
+	if line(byUUID, "2 ") == "" || line(byUUID, "0 ") != "" {
+		t.Errorf("gpu_list by uuid should list GPU 2 only:\n%s", byUUID)
+	}
+}
+
+func TestGPUMetrics(t *testing.T) {
+	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
+	out := s.ok("gpu_metrics", nil)
+	mustContain(t, out, "INDEX", "CLOCK-EVENTS")
+	if l := line(out, "7 "); !strings.Contains(l, "0%/0%") || !strings.Contains(l, "72W/700W") || !strings.Contains(l, "GpuIdle") {
+		t.Errorf("an idle H100 should show 0%% utilization, 72W of 700W, GpuIdle: %q", l)
+	}
+	if l := line(out, "0 "); !strings.Contains(l, "87%/46%") || !strings.Contains(l, "1980MHz") || !strings.Contains(l, "none") {
+		t.Errorf("a busy H100 should show its utilization, full SM clock and no clock events: %q", l)
+	}
+	l := line(out, "4 ")
+	for _, w := range []string{"100%/80%", "91C", "SwThermalSlowdown,HwPowerBrakeSlowdown"} {
+		if !strings.Contains(l, w) {
+			t.Errorf("GPU 4 (throttled, hot) metrics %q lack %q", l, w)
+		}
+	}
+	if l := line(out, "3 "); !strings.Contains(l, "lost") {
+		t.Errorf("GPU 3 is lost; metrics say %q", l)
+	}
+}
+
+func TestGPUProcesses(t *testing.T) {
+	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
+	out := s.ok("gpu_processes", nil)
+	mustContain(t, out, "4242", "20480 MiB", "training/job-7-worker-0", "trainer")
+	if l := line(out, "0 "+strings.Repeat(" ", 5)+"4243"); l == "" && !strings.Contains(out, "unknown pod") {
+		t.Errorf("a process without a pod mapping should say unknown pod:\n%s", out)
+	}
+	mustContain(t, out, "GPU 3: lost")
+	idle := s.ok("gpu_processes", map[string]any{"index": 7})
+	mustContain(t, idle, "no compute processes on GPUs 7")
+}
+
+func TestGPUHealthFromFaultFile(t *testing.T) {
+	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
+	out := s.ok("gpu_health", nil)
+	mustContain(t, out, "8 GPUs: 3 healthy, 2 degraded, 3 failed")
+	for _, tc := range []struct {
+		gpu  int
+		head string
+		says []string
+	}{
+		{0, "healthy; action: none", []string{"nvlink: 18/18 links up", "retired pages: n/a", "driver recovery action: none"}},
+		{1, "degraded; action: reset the GPU", []string{"XID 94", "volatile 0 corrected / 1 uncorrected", "pending yes", "driver recovery action: GPU reset"}},
+		{2, "failed; action: reset the GPU", []string{"XID 48 (Double-bit ECC error)"}},
+		{3, "failed; action: drain and reboot the node", []string{"lost, fell off the bus", "XID 79"}},
+		{5, "degraded; action: reset the GPU", []string{"17/18 links up", "down: 3", "recovery 3", "XID 74"}},
+		{6, "failed; action: contact support / RMA", []string{"row remapping failed", "XID 64"}},
+	} {
+		block := healthBlock(out, tc.gpu)
+		if !strings.Contains(block, tc.head) {
+			t.Errorf("GPU %d: want %q in\n%s", tc.gpu, tc.head, block)
+		}
+		mustContain(t, block, tc.says...)
+	}
+}
+
+// healthBlock returns gpu_health's lines about one GPU.
+func healthBlock(out string, index int) string {
+	var b []string
+	in := false
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "GPU ") {
+			in = strings.HasPrefix(l, fmt.Sprintf("GPU %d ", index))
+		}
+		if in {
+			b = append(b, l)
+		}
+	}
+	return strings.Join(b, "\n")
+}
+
+// TestEveryCatalogXID injects each XID of the catalog into a GPU and checks gpu_health's verdict,
+// action and reason, and xid_events' row.
+func TestEveryCatalogXID(t *testing.T) {
+	for _, code := range []int{13, 31, 43, 45, 48, 63, 64, 74, 79, 92, 94, 95, 109, 119, 120} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			want := xid.Lookup(code)
+			if !want.Known {
+				t.Fatalf("XID %d is not in the catalog", code)
+			}
+			node, err := simulate.New("dgxh100", &simulate.Faults{GPUs: []simulate.GPUFaults{{
+				Index: 2, XIDs: []simulate.XID{{Code: code, Time: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)}},
+			}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := connect(t, node, gpu.Config{})
+			out := s.ok("gpu_health", map[string]any{"index": 2})
+			head := fmt.Sprintf("%s; action: %s", want.Verdict, want.Action)
+			mustContain(t, out, head, fmt.Sprintf("XID %d (%s): %s", code, want.Name, want.Reason))
+			events := s.ok("xid_events", nil)
+			mustContain(t, events, "1 XID events", fmt.Sprintf("2025-03-01T10:00:00Z  2    %-3d  %s", code, want.Name),
+				want.Verdict.String(), want.Action.String())
+		})
+	}
+}
+
+func TestXIDEvents(t *testing.T) {
+	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
+	out := s.ok("xid_events", nil)
+	mustContain(t, out, "5 XID events since the agent started, newest first", "reasons:", "XID 79: the GPU no longer answers on PCIe")
+	var order []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "2025-") {
+			order = append(order, strings.Fields(l)[2])
+		}
+	}
+	if !slices.Equal(order, []string{"79", "48", "94", "74", "64"}) {
+		t.Errorf("XIDs not newest first: %v\n%s", order, out)
+	}
+	limited := s.ok("xid_events", map[string]any{"limit": 2})
+	mustContain(t, limited, "… 3 older events left out (raise limit)")
+	one := s.ok("xid_events", map[string]any{"index": 5})
+	mustContain(t, one, "1 XID events", "NVLink error")
+	none := s.ok("xid_events", map[string]any{"index": 7})
+	mustContain(t, none, "no XID events since the agent started")
+}
+
+func TestGPUReset(t *testing.T) {
+	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
+	s.fails("gpu_reset", map[string]any{"index": 0}, "GPU 0 is in use by 2 processes", "pid 4242", "training/job-7-worker-0", "pid 4243, 1024 MiB, unknown pod")
+	s.fails("gpu_reset", map[string]any{}, "pass index or uuid")
+	s.fails("gpu_reset", map[string]any{"index": 1, "uuid": "GPU-x"}, "not both")
+	s.fails("gpu_reset", map[string]any{"uuid": "GPU-nope"}, `no GPU on node gpu-node-1 has UUID "GPU-nope"`, "0=GPU-5131a7ed")
+
+	dry := s.ok("gpu_reset", map[string]any{"index": 2, "dryRun": true})
+	mustContain(t, dry, "dry run: would reset GPU 2", "Nothing was changed")
+	if !strings.Contains(healthBlock(s.ok("gpu_health", nil), 2), "failed") {
+		t.Error("a dry run changed GPU 2's health")
+	}
+	out := s.ok("gpu_reset", map[string]any{"uuid": "GPU-5131a7ed-0100-4000-8000-000000000002"})
+	mustContain(t, out, "GPU 2 reset (simulated: its injected faults were cleared)")
+	if b := healthBlock(s.ok("gpu_health", nil), 2); !strings.Contains(b, "healthy; action: none") {
+		t.Errorf("after a reset GPU 2 should be healthy:\n%s", b)
+	}
+	// The lost GPU comes back after a reset.
+	s.ok("gpu_reset", map[string]any{"index": 3})
+	if b := healthBlock(s.ok("gpu_health", nil), 3); !strings.Contains(b, "healthy") {
+		t.Errorf("after a reset GPU 3 should be back and healthy:\n%s", b)
+	}
+	// XID history stays.
+	mustContain(t, s.ok("xid_events", nil), "5 XID events")
+}
+
+func TestBadArguments(t *testing.T) {
+	s := connect(t, simNode(t, "dgxa100", ""), gpu.Config{})
+	s.fails("gpu_metrics", map[string]any{"index": -1}, `argument "index" must be at least 0`)
+	s.fails("gpu_health", map[string]any{"index": 8}, "GPU index 8 does not exist on node gpu-node-1; its GPU indexes are 0, 1, 2, 3, 4, 5, 6, 7")
+	s.fails("gpu_list", map[string]any{"gpu": 1}, `unknown argument "gpu"`)
+	s.fails("gpu_processes", map[string]any{"index": "one"}, `argument "index" must be an integer`)
+	s.fails("xid_events", map[string]any{"limit": 0}, `argument "limit" must be at least 1`)
+	s.fails("gpu_health", map[string]any{"index": 1, "uuid": "GPU-1"}, "pass index or uuid, not both")
+}
+
+func TestReadOnly(t *testing.T) {
+	s := connect(t, simNode(t, "dgxh100", ""), gpu.Config{ReadOnly: true})
+	names := s.toolNames()
+	if slices.Contains(names, "gpu_reset") || len(names) != 5 {
+		t.Errorf("read-only tools = %v; want the five reads without gpu_reset", names)
+	}
+}
+
+func TestOutputCap(t *testing.T) {
+	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{MaxBytes: 1024})
+	out := s.ok("gpu_health", nil)
+	if len(out) > 1024 || !strings.Contains(out, "truncated") {
+		t.Errorf("gpu_health with a 1 KiB cap: %d bytes, want at most 1024 ending in a truncation marker:\n%s", len(out), out)
+	}
+}
