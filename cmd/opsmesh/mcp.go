@@ -46,6 +46,12 @@ type serveFlags struct {
 
 func (f *serveFlags) register(cmd *cobra.Command) {
 	f.registerServe(cmd)
+	f.registerKube(cmd)
+}
+
+// registerKube registers the flags of reaching the Kubernetes API (--allow-namespaces,
+// --kubeconfig, --context).
+func (f *serveFlags) registerKube(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringSliceVar(&f.allow, "allow-namespaces", nil, "confine every tool to these namespaces (comma-separated; default: the whole cluster)")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")

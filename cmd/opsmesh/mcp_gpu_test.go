@@ -36,6 +36,34 @@ func TestMCPGPUSimulatedOverStdio(t *testing.T) {
 	}
 }
 
+func TestMCPGPUClusterViewOverStdio(t *testing.T) {
+	bin, kc := opsmeshBinary(t), kubeconfig(t)
+	for _, args := range [][]string{
+		{"--simulate=dgxh100", "--cluster-view", "--kubeconfig", kc},
+		{"--no-node-agent", "--kubeconfig", kc},
+	} {
+		c, err := mcpclient.NewStdioMCPClient(bin, nil, append([]string{"mcp", "gpu"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		initialize(t, c)
+		reads, _ := listTools(t, c)
+		slices.Sort(reads)
+		want := []string{"gpu_allocation", "gpu_health", "gpu_idle", "gpu_inventory", "gpu_list", "gpu_metrics", "gpu_node_health", "gpu_processes", "xid_events"}
+		if args[0] == "--no-node-agent" {
+			want = []string{"gpu_allocation", "gpu_idle", "gpu_inventory", "gpu_node_health"}
+		}
+		if !slices.Equal(reads, want) {
+			t.Errorf("opsmesh mcp gpu %v: read tools %v, want %v", args, reads, want)
+		}
+		out, isErr := callTool(t, c, "gpu_inventory", map[string]any{"node": "no-such-node"})
+		if !isErr || !strings.Contains(out, `node "no-such-node" not found`) {
+			t.Errorf("gpu_inventory over stdio with %v: error=%v %s", args, isErr, out)
+		}
+		c.Close()
+	}
+}
+
 func TestMCPGPUErrors(t *testing.T) {
 	bin := opsmeshBinary(t)
 	for _, tc := range []struct {
@@ -45,7 +73,7 @@ func TestMCPGPUErrors(t *testing.T) {
 		{[]string{"--simulate=dgx1"}, `--simulate="dgx1" is not a simulated node; use one of dgxa100, dgxh100, dgxh200`},
 		{[]string{"--fault-file", "x.yaml"}, "add --simulate=dgxh100"},
 		{[]string{"--simulate=dgxh100", "--fault-file", "testdata/no-such-file.yaml"}, "--fault-file: open testdata/no-such-file.yaml"},
-		{[]string{"--simulate=dgxh100", "--kubeconfig", "x"}, "unknown flag: --kubeconfig"},
+		{[]string{"--simulate=dgxh100", "--kubeconfig", "x"}, "--kubeconfig is a flag of the cluster view; add --cluster-view"},
 	} {
 		out, err := exec.Command(bin, append([]string{"mcp", "gpu"}, tc.args...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.want) {

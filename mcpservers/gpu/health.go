@@ -22,7 +22,7 @@ func (a *NodeAgent) healthTools() []mcptool.Tool {
 				"drain and reboot the node, contact support / RMA) with the reason, from ECC errors, remapped rows, retired pages, " +
 				"NVLink state and errors, XID events since the last reset (NVIDIA's XID catalog) and the driver's recovery action.",
 			Effect: mcptool.Read,
-			Params: selectParams(),
+			Params: append(selectParams(), outputParam()),
 		}, a.gpuHealth),
 		mcptool.New(mcptool.Spec{
 			Name:        "xid_events",
@@ -51,10 +51,32 @@ func (s *assessment) addXID(e xid.Entry, prefix string) {
 	s.add(e.Verdict, e.Action, fmt.Sprintf("%sXID %d (%s): %s", prefix, e.Code, e.Name, e.Reason))
 }
 
-func (a *NodeAgent) gpuHealth(_ context.Context, args gpuArgs) (string, error) {
+// HealthJSON is gpu_health's answer with output: json.
+type HealthJSON struct {
+	GPUs []GPUHealthJSON `json:"gpus"`
+}
+
+// GPUHealthJSON is one GPU's verdict (healthy, degraded, failed), action and reasons.
+type GPUHealthJSON struct {
+	Index   int      `json:"index"`
+	UUID    string   `json:"uuid"`
+	Verdict string   `json:"verdict"`
+	Action  string   `json:"action"`
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+func (a *NodeAgent) gpuHealth(_ context.Context, args outputArgs) (string, error) {
 	idx, err := a.selectGPUs(args.Index, args.UUID)
 	if err != nil {
 		return "", err
+	}
+	if args.Output == "json" {
+		out := HealthJSON{GPUs: []GPUHealthJSON{}}
+		for _, i := range idx {
+			s, detail := a.assess(i)
+			out.GPUs = append(out.GPUs, GPUHealthJSON{Index: i, UUID: detail[0], Verdict: s.verdict.String(), Action: s.action.String(), Reasons: s.reasons})
+		}
+		return asJSON(out)
 	}
 	var blocks []string
 	counts := map[xid.Verdict]int{}

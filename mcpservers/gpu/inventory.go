@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,6 +19,35 @@ func selectParams() []mcp.ToolOption {
 	}
 }
 
+// outputParam is the output argument of the tools that can answer in JSON for programs (the
+// cluster's GPU view reads gpu_metrics, gpu_processes and gpu_health so).
+func outputParam() mcp.ToolOption {
+	return mcp.WithString("output", mcp.Description("text (default, a table for people and models) or json (the same facts for programs)"), mcp.Enum("text", "json"))
+}
+
+// outputArgs are gpuArgs with the output format.
+type outputArgs struct {
+	gpuArgs
+	Output string `json:"output,omitempty"`
+}
+
+// asJSON renders v as one line of JSON.
+func asJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(b) + "\n", nil
+}
+
+// errText is value's wording of a failed reading, "" when err is nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return value(err, "")
+}
+
 func (a *NodeAgent) inventoryTools() []mcptool.Tool {
 	return []mcptool.Tool{
 		mcptool.New(mcptool.Spec{
@@ -30,13 +60,13 @@ func (a *NodeAgent) inventoryTools() []mcptool.Tool {
 			Name:        "gpu_metrics",
 			Description: "Per GPU: utilization (GPU and memory), temperature, power draw vs limit, SM and memory clocks, and the decoded clock-event (throttle) reasons.",
 			Effect:      mcptool.Read,
-			Params:      selectParams(),
+			Params:      append(selectParams(), outputParam()),
 		}, a.gpuMetrics),
 		mcptool.New(mcptool.Spec{
 			Name:        "gpu_processes",
 			Description: "Compute processes on each GPU with the GPU memory they use, and the pod and container each belongs to where its cgroup says.",
 			Effect:      mcptool.Read,
-			Params:      selectParams(),
+			Params:      append(selectParams(), outputParam()),
 		}, a.gpuProcesses),
 	}
 }
@@ -83,10 +113,70 @@ func (a *NodeAgent) gpuList(_ context.Context, args gpuArgs) (string, error) {
 	return b.String(), nil
 }
 
-func (a *NodeAgent) gpuMetrics(_ context.Context, args gpuArgs) (string, error) {
+// MetricsJSON is gpu_metrics' answer with output: json; readings a GPU does not give are absent,
+// with the reason in Error.
+type MetricsJSON struct {
+	GPUs []GPUMetricsJSON `json:"gpus"`
+}
+
+// GPUMetricsJSON is one GPU's metrics.
+type GPUMetricsJSON struct {
+	Index             int     `json:"index"`
+	UUID              string  `json:"uuid,omitempty"`
+	UtilizationGPU    *uint32 `json:"utilizationGPU,omitempty"`
+	UtilizationMemory *uint32 `json:"utilizationMemory,omitempty"`
+	TemperatureC      *uint32 `json:"temperatureC,omitempty"`
+	PowerDrawW        *uint32 `json:"powerDrawW,omitempty"`
+	PowerLimitW       *uint32 `json:"powerLimitW,omitempty"`
+	ClockEvents       string  `json:"clockEvents,omitempty"`
+	Error             string  `json:"error,omitempty"`
+}
+
+func (a *NodeAgent) gpuMetricsJSON(idx []int) (string, error) {
+	out := MetricsJSON{GPUs: []GPUMetricsJSON{}}
+	for _, i := range idx {
+		m := GPUMetricsJSON{Index: i}
+		d, err := a.lib.Device(i)
+		if err != nil {
+			m.Error = errText(err)
+			out.GPUs = append(out.GPUs, m)
+			continue
+		}
+		if u, err := d.UUID(); err == nil {
+			m.UUID = u
+		}
+		g, mem, uerr := d.Utilization()
+		if uerr != nil {
+			m.Error = errText(uerr)
+		} else {
+			m.UtilizationGPU, m.UtilizationMemory = &g, &mem
+		}
+		if errors.Is(uerr, ErrGPULost) {
+			out.GPUs = append(out.GPUs, m)
+			continue
+		}
+		if t, err := d.Temperature(); err == nil {
+			m.TemperatureC = &t
+		}
+		if draw, limit, err := d.Power(); err == nil {
+			dw, lw := draw/1000, limit/1000
+			m.PowerDrawW, m.PowerLimitW = &dw, &lw
+		}
+		if r, err := d.ClockEventReasons(); err == nil {
+			m.ClockEvents = ClockEventNames(r)
+		}
+		out.GPUs = append(out.GPUs, m)
+	}
+	return asJSON(out)
+}
+
+func (a *NodeAgent) gpuMetrics(_ context.Context, args outputArgs) (string, error) {
 	idx, err := a.selectGPUs(args.Index, args.UUID)
 	if err != nil {
 		return "", err
+	}
+	if args.Output == "json" {
+		return a.gpuMetricsJSON(idx)
 	}
 	t := mcptool.Table{Header: []string{"INDEX", "UTIL(GPU/MEM)", "TEMP", "POWER(DRAW/LIMIT)", "SM-CLOCK", "MEM-CLOCK", "CLOCK-EVENTS"}}
 	for _, i := range idx {
@@ -115,10 +205,50 @@ func (a *NodeAgent) gpuMetrics(_ context.Context, args gpuArgs) (string, error) 
 	return t.Render(a.cfg.MaxBytes), nil
 }
 
-func (a *NodeAgent) gpuProcesses(_ context.Context, args gpuArgs) (string, error) {
+// ProcessesJSON is gpu_processes' answer with output: json.
+type ProcessesJSON struct {
+	GPUs []GPUProcessesJSON `json:"gpus"`
+}
+
+// GPUProcessesJSON is one GPU's compute processes; Pod is "namespace/name" (or "uid <UID>") when
+// known, empty otherwise.
+type GPUProcessesJSON struct {
+	Index     int           `json:"index"`
+	Processes []ProcessJSON `json:"processes"`
+	Error     string        `json:"error,omitempty"`
+}
+
+// ProcessJSON is one compute process.
+type ProcessJSON struct {
+	PID       uint32 `json:"pid"`
+	UsedMiB   uint64 `json:"usedMiB"`
+	Pod       string `json:"pod,omitempty"`
+	Container string `json:"container,omitempty"`
+}
+
+func (a *NodeAgent) gpuProcessesJSON(idx []int) (string, error) {
+	out := ProcessesJSON{GPUs: []GPUProcessesJSON{}}
+	for _, i := range idx {
+		g := GPUProcessesJSON{Index: i}
+		ps, err := a.processes(i)
+		g.Error = errText(err)
+		g.Processes = make([]ProcessJSON, len(ps))
+		for k, p := range ps {
+			g.Processes[k].PID, g.Processes[k].UsedMiB = p.PID, mib(p.UsedMemory)
+			g.Processes[k].Pod, g.Processes[k].Container = p.Pod, p.Container
+		}
+		out.GPUs = append(out.GPUs, g)
+	}
+	return asJSON(out)
+}
+
+func (a *NodeAgent) gpuProcesses(_ context.Context, args outputArgs) (string, error) {
 	idx, err := a.selectGPUs(args.Index, args.UUID)
 	if err != nil {
 		return "", err
+	}
+	if args.Output == "json" {
+		return a.gpuProcessesJSON(idx)
 	}
 	t := mcptool.Table{Header: []string{"INDEX", "PID", "GPU-MEMORY", "POD", "CONTAINER"}}
 	var notes []string

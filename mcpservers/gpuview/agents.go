@@ -1,0 +1,175 @@
+package gpuview
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// What the node agent's tools answer with output: json (package gpu's MetricsJSON,
+// ProcessesJSON and HealthJSON, cut to the fields read here).
+type (
+	agentMetrics struct {
+		GPUs []struct {
+			Index          int     `json:"index"`
+			UUID           string  `json:"uuid"`
+			UtilizationGPU *uint32 `json:"utilizationGPU"`
+			Error          string  `json:"error"`
+		} `json:"gpus"`
+	}
+	agentProcesses struct {
+		GPUs []struct {
+			Index     int `json:"index"`
+			Processes []struct {
+				PID uint32 `json:"pid"`
+				Pod string `json:"pod"`
+			} `json:"processes"`
+			Error string `json:"error"`
+		} `json:"gpus"`
+	}
+	agentHealth struct {
+		GPUs []struct {
+			Index   int      `json:"index"`
+			UUID    string   `json:"uuid"`
+			Verdict string   `json:"verdict"`
+			Action  string   `json:"action"`
+			Reasons []string `json:"reasons"`
+		} `json:"gpus"`
+	}
+)
+
+// agent is a node's GPU node agent: its pod and address, or why there is none.
+type agent struct {
+	pod string // namespace/name
+	url string
+	err error
+}
+
+// agentsByNode finds the node agents' pods and their endpoints, by node.
+func (s *Server) agentsByNode(ctx context.Context) (map[string]agent, error) {
+	pods, err := s.kube.agentPods(ctx, s.cfg.NodeAgentSelector, s.cfg.NodeAgentNamespace)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]agent{}
+	for _, p := range pods {
+		if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || terminated(&p) {
+			continue
+		}
+		a := agent{pod: p.Namespace + "/" + p.Name}
+		port := s.cfg.NodeAgentPort
+		if v, ok := p.Annotations[PortAnnotation]; ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 65535 {
+				a.err = fmt.Errorf("node agent pod %s: annotation %s=%q is not a port number", a.pod, PortAnnotation, v)
+			}
+			port = n
+		}
+		if a.err == nil && p.Status.PodIP == "" {
+			a.err = fmt.Errorf("node agent pod %s has no pod IP yet (phase %s)", a.pod, p.Status.Phase)
+		}
+		if a.err == nil {
+			host := p.Status.PodIP
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]"
+			}
+			a.url = fmt.Sprintf("http://%s:%d/mcp", host, port)
+		}
+		if prev, ok := out[p.Spec.NodeName]; ok && prev.err == nil {
+			continue // keep a usable one
+		}
+		out[p.Spec.NodeName] = a
+	}
+	return out, nil
+}
+
+// noAgent says why a node has no utilization or health data from an agent.
+func (s *Server) noAgent(node string) error {
+	where := "in any namespace"
+	if s.cfg.NodeAgentNamespace != "" {
+		where = "in namespace " + s.cfg.NodeAgentNamespace
+	}
+	return fmt.Errorf("no GPU node agent pod on node %s (selector %s %s)", node, s.cfg.NodeAgentSelector, where)
+}
+
+// call calls tool on the agent with output: json and decodes the answer into v.
+func (s *Server) call(ctx context.Context, a agent, tool string, v any) error {
+	if a.err != nil {
+		return a.err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AgentTimeout)
+	defer cancel()
+	var opts []transport.StreamableHTTPCOption
+	if s.cfg.NodeAgentToken != "" {
+		opts = append(opts, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + s.cfg.NodeAgentToken}))
+	}
+	c, err := mcpclient.NewStreamableHttpClient(a.url, opts...)
+	if err != nil {
+		return fmt.Errorf("node agent %s at %s: %w", a.pod, a.url, err)
+	}
+	defer c.Close()
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("node agent %s at %s: %w", a.pod, a.url, err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "opsmesh-gpuview", Version: "0"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		return fmt.Errorf("node agent %s at %s unreachable: %w", a.pod, a.url, err)
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tool
+	req.Params.Arguments = map[string]any{"output": "json"}
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		return fmt.Errorf("node agent %s: %s: %w", a.pod, tool, err)
+	}
+	var b strings.Builder
+	for _, content := range res.Content {
+		if tc, ok := content.(mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	text := b.String()
+	if res.IsError {
+		return fmt.Errorf("node agent %s: %s failed: %s", a.pod, tool, strings.TrimSpace(text))
+	}
+	// The agent starts every result with header lines (simulated: true, node: ...).
+	i := strings.IndexByte(text, '{')
+	if i < 0 {
+		return fmt.Errorf("node agent %s: %s did not answer in JSON (an agent older than output: json?)", a.pod, tool)
+	}
+	if err := json.Unmarshal([]byte(text[i:]), v); err != nil {
+		return fmt.Errorf("node agent %s: %s answered JSON this server cannot read: %w", a.pod, tool, err)
+	}
+	return nil
+}
+
+// eachAgent runs fn for each node concurrently, with that node's agent or the reason it has none.
+func (s *Server) eachAgent(ctx context.Context, nodes []string, fn func(ctx context.Context, node string, a agent)) error {
+	agents, err := s.agentsByNode(ctx)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		a, ok := agents[n]
+		if !ok {
+			a = agent{err: s.noAgent(n)}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(ctx, n, a)
+		}()
+	}
+	wg.Wait()
+	return nil
+}

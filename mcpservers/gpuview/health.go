@@ -1,0 +1,171 @@
+package gpuview
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
+)
+
+func (s *Server) healthTool() mcptool.Tool {
+	return mcptool.New(mcptool.Spec{
+		Name: "gpu_node_health",
+		Description: "Per GPU node a verdict (healthy, degraded, failed) with the reasons: allocatable nvidia.com/gpu lower than capacity " +
+			"(the device plugin's sign of an unhealthy GPU), GPU-related node conditions (types naming GPU, NVIDIA or XID, e.g. from " +
+			"node-problem-detector), taints, cordoning, readiness, and each GPU's verdict from the node's GPU node agent (gpu_health) " +
+			"when it is reachable.",
+		Effect: mcptool.Read,
+		Params: []mcp.ToolOption{nodeParam()},
+	}, s.gpuNodeHealth)
+}
+
+type verdict int
+
+const (
+	healthy verdict = iota
+	degraded
+	failed
+)
+
+func (v verdict) String() string { return [...]string{"healthy", "degraded", "failed"}[v] }
+
+func parseVerdict(s string) verdict {
+	switch s {
+	case "failed":
+		return failed
+	case "degraded":
+		return degraded
+	}
+	return healthy
+}
+
+type nodeHealth struct {
+	verdict verdict
+	reasons []string
+	facts   []string
+}
+
+func (h *nodeHealth) add(v verdict, reason string) {
+	h.verdict = max(h.verdict, v)
+	h.reasons = append(h.reasons, reason)
+}
+
+func gpuCondition(t corev1.NodeConditionType) bool {
+	l := strings.ToLower(string(t))
+	return strings.Contains(l, "gpu") || strings.Contains(l, "nvidia") || strings.Contains(l, "xid")
+}
+
+// fromAPI judges a node from what the API server says of it.
+func fromAPI(n *corev1.Node) *nodeHealth {
+	h := &nodeHealth{}
+	c, a := count(n.Status.Capacity, resGPU), count(n.Status.Allocatable, resGPU)
+	if _, ok := n.Status.Capacity[resGPU]; ok {
+		h.facts = append(h.facts, fmt.Sprintf("nvidia.com/gpu: capacity %d, allocatable %d", c, a))
+	}
+	switch {
+	case c > 0 && a == 0:
+		h.add(failed, fmt.Sprintf("allocatable nvidia.com/gpu is 0 of capacity %d: the device plugin marks every GPU unhealthy", c))
+	case a < c:
+		h.add(degraded, fmt.Sprintf("allocatable nvidia.com/gpu %d < capacity %d: the device plugin marks %d GPUs unhealthy", a, c, c-a))
+	}
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady && cond.Status != corev1.ConditionTrue {
+			h.add(failed, fmt.Sprintf("node is not Ready (%s: %s)", cond.Reason, cond.Message))
+		}
+		if gpuCondition(cond.Type) {
+			line := fmt.Sprintf("condition %s=%s", cond.Type, cond.Status)
+			if cond.Reason != "" || cond.Message != "" {
+				line += fmt.Sprintf(" (%s: %s)", cond.Reason, cond.Message)
+			}
+			if cond.Status == corev1.ConditionTrue {
+				h.add(degraded, line+": a GPU problem is reported on the node")
+			} else {
+				h.facts = append(h.facts, line)
+			}
+		}
+	}
+	for _, t := range n.Spec.Taints {
+		desc := fmt.Sprintf("taint %s", t.ToString())
+		switch {
+		case t.Effect == corev1.TaintEffectNoExecute:
+			h.add(degraded, desc+": pods without a toleration are evicted")
+		case t.Key == corev1.TaintNodeUnschedulable:
+			// reported as cordoned below
+		case strings.HasPrefix(t.Key, "nvidia.com/gpu") || t.Effect == corev1.TaintEffectNoSchedule:
+			h.facts = append(h.facts, desc+" (new pods need a toleration)")
+		}
+	}
+	if n.Spec.Unschedulable {
+		h.add(degraded, "cordoned: no new pods are scheduled here")
+	}
+	return h
+}
+
+func (s *Server) gpuNodeHealth(ctx context.Context, args nodeArgs) (string, error) {
+	all, err := s.kube.nodes(ctx)
+	if err != nil {
+		return "", err
+	}
+	nodes, err := pickNodes(all, args.Node)
+	if err != nil {
+		return "", err
+	}
+	if len(nodes) == 0 {
+		return "no GPU nodes: no node has nvidia.com/gpu, gpu.shared or mig-* resources or GPU Feature Discovery labels\n", nil
+	}
+	health := map[string]*nodeHealth{}
+	names := make([]string, len(nodes))
+	for i := range nodes {
+		names[i] = nodes[i].Name
+		health[nodes[i].Name] = fromAPI(&nodes[i])
+	}
+	var mu sync.Mutex
+	err = s.eachAgent(ctx, names, func(ctx context.Context, node string, a agent) {
+		var ah agentHealth
+		err := s.call(ctx, a, "gpu_health", &ah)
+		mu.Lock()
+		defer mu.Unlock()
+		h := health[node]
+		if err != nil {
+			h.facts = append(h.facts, "node agent: no GPU health data: "+err.Error())
+			return
+		}
+		counts := map[verdict]int{}
+		var lines []string
+		for _, g := range ah.GPUs {
+			v := parseVerdict(g.Verdict)
+			counts[v]++
+			lines = append(lines, fmt.Sprintf("  GPU %d %s: %s; action: %s", g.Index, g.UUID, g.Verdict, g.Action))
+			if v > healthy {
+				reason := strings.Join(g.Reasons, "; ")
+				h.add(v, fmt.Sprintf("node agent: GPU %d %s: %s", g.Index, g.Verdict, reason))
+			}
+		}
+		h.facts = append(h.facts, fmt.Sprintf("node agent %s: %d GPUs: %d healthy, %d degraded, %d failed", a.pod, len(ah.GPUs), counts[healthy], counts[degraded], counts[failed]))
+		h.facts = append(h.facts, lines...)
+	})
+	if err != nil {
+		return "", err
+	}
+	counts := map[verdict]int{}
+	var blocks []string
+	for _, n := range nodes {
+		h := health[n.Name]
+		counts[h.verdict]++
+		lines := []string{fmt.Sprintf("node %s: %s", n.Name, h.verdict)}
+		for _, r := range h.reasons {
+			lines = append(lines, "  reason: "+r)
+		}
+		for _, f := range h.facts {
+			lines = append(lines, "  "+f)
+		}
+		blocks = append(blocks, strings.Join(lines, "\n"))
+	}
+	summary := fmt.Sprintf("%d GPU nodes: %d healthy, %d degraded, %d failed\n", len(nodes), counts[healthy], counts[degraded], counts[failed])
+	return mcptool.Cap(summary+strings.Join(blocks, "\n")+"\n", s.cfg.MaxBytes), nil
+}

@@ -1,0 +1,216 @@
+package gpuview
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
+)
+
+// idleBelow is the GPU utilization, in percent, under which a GPU counts as idle.
+const idleBelow = 5
+
+type idleArgs struct {
+	Namespace      string `json:"namespace,omitempty"`
+	MinIdleMinutes *int   `json:"minIdleMinutes,omitempty"`
+}
+
+func (a *idleArgs) Validate() error {
+	if a.MinIdleMinutes != nil && *a.MinIdleMinutes < 0 {
+		return errors.New("minIdleMinutes must be 0 or more")
+	}
+	return nil
+}
+
+func (s *Server) idleTool() mcptool.Tool {
+	return mcptool.New(mcptool.Spec{
+		Name: "gpu_idle",
+		Description: "Pods holding nvidia.com/gpu whose GPUs are idle (utilization below 5%), with how long they have been seen idle. " +
+			"Utilization comes from the GPU node agents (gpu_metrics and gpu_processes over MCP); the agents keep no history, so " +
+			"idle time counts from this server's first idle observation. Prometheus/DCGM is not available as a source yet.",
+		Effect: mcptool.Read,
+		Params: []mcp.ToolOption{
+			namespaceParam(),
+			mcp.WithInteger("minIdleMinutes", mcp.Description("report pods idle at least this long (default 10); shorter idleness is listed apart"), mcp.Min(0), mcp.Max(100000)),
+		},
+	}, s.gpuIdle)
+}
+
+// nodeUse is what a node's agent says: GPU utilization by index and UUID, and GPU indexes by pod.
+type nodeUse struct {
+	util   map[int]uint32
+	uuid   map[int]string
+	byPod  map[string][]int // "namespace/name" or "uid <UID>" -> GPU indexes
+	gpuErr map[int]string
+	err    error
+}
+
+func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
+	if err := s.kube.checkNamespace(args.Namespace); err != nil {
+		return "", err
+	}
+	minIdle := 10 * time.Minute
+	if args.MinIdleMinutes != nil {
+		minIdle = time.Duration(*args.MinIdleMinutes) * time.Minute
+	}
+	all, err := s.kube.pods(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	gpuPodsByNode := map[string][]corev1.Pod{} // every GPU pod, to know who shares a node
+	var wanted []corev1.Pod
+	for _, p := range holding(all) {
+		if podGPUs(&p)[resGPU] == 0 {
+			continue
+		}
+		gpuPodsByNode[p.Spec.NodeName] = append(gpuPodsByNode[p.Spec.NodeName], p)
+		if args.Namespace == "" || p.Namespace == args.Namespace {
+			wanted = append(wanted, p)
+		}
+	}
+	if len(wanted) == 0 {
+		return "no pod holds nvidia.com/gpu" + map[bool]string{true: " in namespace " + args.Namespace, false: ""}[args.Namespace != ""] + "\n", nil
+	}
+	var nodes []string
+	for _, p := range wanted {
+		if !slices.Contains(nodes, p.Spec.NodeName) {
+			nodes = append(nodes, p.Spec.NodeName)
+		}
+	}
+	slices.Sort(nodes)
+	use := map[string]*nodeUse{}
+	var mu sync.Mutex
+	if err := s.eachAgent(ctx, nodes, func(ctx context.Context, node string, a agent) {
+		u := &nodeUse{util: map[int]uint32{}, uuid: map[int]string{}, byPod: map[string][]int{}, gpuErr: map[int]string{}}
+		var m agentMetrics
+		var ps agentProcesses
+		if u.err = s.call(ctx, a, "gpu_metrics", &m); u.err == nil {
+			u.err = s.call(ctx, a, "gpu_processes", &ps)
+		}
+		for _, g := range m.GPUs {
+			u.uuid[g.Index] = g.UUID
+			if g.UtilizationGPU != nil {
+				u.util[g.Index] = *g.UtilizationGPU
+			} else {
+				u.gpuErr[g.Index] = g.Error
+			}
+		}
+		for _, g := range ps.GPUs {
+			for _, p := range g.Processes {
+				if p.Pod != "" && !slices.Contains(u.byPod[p.Pod], g.Index) {
+					u.byPod[p.Pod] = append(u.byPod[p.Pod], g.Index)
+				}
+			}
+		}
+		mu.Lock()
+		use[node] = u
+		mu.Unlock()
+	}); err != nil {
+		return "", err
+	}
+
+	now := time.Now()
+	idleT := mcptool.Table{Header: []string{"NAMESPACE", "POD", "NODE", "GPUS", "UTILIZATION", "IDLE"}}
+	recentT := mcptool.Table{Header: []string{"NAMESPACE", "POD", "NODE", "GPUS", "UTILIZATION", "IDLE"}}
+	var busy int
+	var unknown, noData []string
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
+	for _, n := range nodes {
+		u := use[n]
+		if u.err != nil {
+			noData = append(noData, fmt.Sprintf("node %s: no utilization data: %v", n, u.err))
+			continue
+		}
+		// Track every GPU's idleness, whoever holds it.
+		for i, v := range u.util {
+			key := n + "/" + u.uuid[i] + "/" + fmt.Sprint(i)
+			if v < idleBelow {
+				if _, ok := s.idleSince[key]; !ok {
+					s.idleSince[key] = now
+				}
+			} else {
+				delete(s.idleSince, key)
+			}
+		}
+	}
+	for _, p := range wanted {
+		u := use[p.Spec.NodeName]
+		if u.err != nil {
+			continue
+		}
+		name := p.Namespace + "/" + p.Name
+		gpus := append(u.byPod[name], u.byPod["uid "+string(p.UID)]...)
+		how := ""
+		if len(gpus) == 0 {
+			if len(gpuPodsByNode[p.Spec.NodeName]) != 1 {
+				unknown = append(unknown, fmt.Sprintf("%s on %s: no GPU process of it is seen and %d GPU pods share the node, so which GPUs it holds is unknown (no process at all suggests it holds its GPUs idle)", name, p.Spec.NodeName, len(gpuPodsByNode[p.Spec.NodeName])))
+				continue
+			}
+			for i := range u.util {
+				gpus = append(gpus, i)
+			}
+			how = " (all GPUs of the node: the only GPU pod there)"
+		}
+		slices.Sort(gpus)
+		gpus = slices.Compact(gpus)
+		var utils, idx []string
+		isIdle := true
+		var first time.Time
+		for _, i := range gpus {
+			idx = append(idx, fmt.Sprint(i))
+			v, ok := u.util[i]
+			if !ok {
+				utils = append(utils, "n/a")
+				isIdle = false
+				continue
+			}
+			utils = append(utils, fmt.Sprintf("%d%%", v))
+			if v >= idleBelow {
+				isIdle = false
+				continue
+			}
+			t := s.idleSince[p.Spec.NodeName+"/"+u.uuid[i]+"/"+fmt.Sprint(i)]
+			if first.IsZero() || t.After(first) {
+				first = t // the pod is idle since its most recently idle GPU
+			}
+		}
+		if !isIdle || len(gpus) == 0 {
+			busy++
+			continue
+		}
+		idleFor := now.Sub(first)
+		when := fmt.Sprintf("at least %dm (since %s)", int(idleFor.Minutes()), first.UTC().Format(time.RFC3339))
+		if first.Equal(now) {
+			when = "first observation now (" + now.UTC().Format(time.RFC3339) + "): call again later to see how long it stays idle"
+		}
+		row := []string{p.Namespace, p.Name, p.Spec.NodeName, strings.Join(idx, ",") + how, strings.Join(utils, ","), when}
+		if idleFor >= minIdle {
+			idleT.Add(row...)
+		} else {
+			recentT.Add(row...)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d pods hold idle GPUs (utilization below %d%%) for at least %d minutes; %d pods use their GPUs\n", len(idleT.Rows), idleBelow, int(minIdle.Minutes()), busy)
+	b.WriteString(idleT.Render(s.cfg.MaxBytes / 2))
+	if len(recentT.Rows) > 0 {
+		fmt.Fprintf(&b, "\nidle, but seen idle for less than %d minutes:\n", int(minIdle.Minutes()))
+		b.WriteString(recentT.Render(s.cfg.MaxBytes / 4))
+	}
+	for _, l := range unknown {
+		b.WriteString("unknown: " + l + "\n")
+	}
+	for _, l := range noData {
+		b.WriteString(l + "\n")
+	}
+	return mcptool.Cap(b.String(), s.cfg.MaxBytes), nil
+}
