@@ -108,6 +108,9 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 		nats.ReconnectHandler(func(*nats.Conn) { p.connChanged(true, nil) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { p.connChanged(false, err) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { p.setErr(err) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			p.setErr(fmt.Errorf("connecting to NATS: %w", err))
+		}),
 	}
 	if cfg.CredsFile != "" {
 		if _, err := os.Stat(cfg.CredsFile); err != nil {
@@ -250,7 +253,7 @@ func (p *Publisher) run(ctx context.Context) {
 				}
 				continue
 			}
-			ready = true
+			ready, backoff = true, p.cfg.MinBackoff
 			p.mu.Lock()
 			p.st.StreamReady, p.st.LastError = true, nil
 			p.mu.Unlock()

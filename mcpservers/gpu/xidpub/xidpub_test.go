@@ -175,6 +175,7 @@ func TestNATSDownAtStartThenUp(t *testing.T) {
 	if got := p.Status(); !strings.Contains(got, "published to NATS: 0, pending 3, dropped 2 (not connected to "+url+"; retrying)") {
 		t.Errorf("status while NATS is down: %s", got)
 	}
+	eventually(t, func() bool { return strings.Contains(p.Status(), "; last error: connecting to NATS: ") }, p.Status)
 	s := natsServer(t, port)
 	eventually(t, func() bool { return p.State().Published == 3 }, p.Status)
 	msgs := stored(t, jsOf(t, s.ClientURL()))
@@ -192,6 +193,24 @@ func TestNATSDownAtStartThenUp(t *testing.T) {
 	}
 	if got := p.Status(); !strings.Contains(got, "published to NATS: 3, pending 0, dropped 2 (connected to "+url+", stream OPSMESH_GPU)") {
 		t.Errorf("status once NATS is up: %s", got)
+	}
+}
+
+func TestStreamLimitsUpdated(t *testing.T) {
+	s := natsServer(t, -1)
+	js := jsOf(t, s.ClientURL())
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: xidpub.Stream, Subjects: []string{xidpub.Subjects}, MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	p := newPublisher(t, xidpub.Config{URL: s.ClientURL(), Node: "gpu-1"})
+	eventually(t, func() bool { return p.State().StreamReady }, p.Status)
+	st, err := js.Stream(ctx, xidpub.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.CachedInfo().Config; c.MaxAge != 7*24*time.Hour || c.Discard != jetstream.DiscardOld {
+		t.Errorf("existing stream kept max age %v, discard %v; want 168h, old", c.MaxAge, c.Discard)
 	}
 }
 
