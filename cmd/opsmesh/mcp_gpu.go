@@ -27,6 +27,7 @@ func newMCPGPUCommand() *cobra.Command {
 		f                            serveFlags
 		simulated, faultFile, nodeNm string
 		view                         viewFlags
+		natsFlags                    gpuNATSFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "gpu",
@@ -78,9 +79,15 @@ func newMCPGPUCommand() *cobra.Command {
 				defer nv.Shutdown()
 				lib = nv
 			}
+			// XID events to NATS (--nats-url, --nats-creds): see mcp_gpu_nats.go.
+			sink, closeSink, err := natsFlags.sink(ctx, nodeName(nodeNm), lib.Simulated(), log)
+			if err != nil {
+				return err
+			}
+			defer closeSink()
 			a, err := gpu.NewNodeAgent(ctx, lib, gpu.Config{
 				ReadOnly: f.readOnly, MaxBytes: f.maxOutputBytes, NodeName: nodeName(nodeNm),
-				Version: version, Logger: log,
+				Version: version, Logger: log, XIDSink: sink,
 			})
 			if err != nil {
 				return err
@@ -98,6 +105,7 @@ func newMCPGPUCommand() *cobra.Command {
 	cmd.Flags().StringVar(&faultFile, "fault-file", "", "YAML file of faults to inject into the simulated GPUs (XIDs, ECC, temperature, throttling, a lost GPU, processes); see docs/gpu.md")
 	cmd.Flags().StringVar(&nodeNm, "node-name", "", "the node's name in every result (default: $NODE_NAME, or the host name)")
 	view.registerFlags(cmd, &f)
+	natsFlags.register(cmd)
 	return cmd
 }
 

@@ -227,6 +227,7 @@ func (a *NodeAgent) xidEvents(_ context.Context, args xidArgs) (string, error) {
 	if watchErr != nil {
 		fmt.Fprintf(&b, "warning: XID events are not being watched: %v\n", watchErr)
 	}
+	b.WriteString(a.natsStatus() + "\n")
 	if len(events) == 0 {
 		fmt.Fprintf(&b, "no XID events since the agent started at %s\n", a.started.UTC().Format(time.RFC3339))
 		return b.String(), nil

@@ -35,6 +35,17 @@ type Config struct {
 	// Pods maps processes to pods; default: the library's own (simulated) mapping, or the
 	// process's cgroup under /proc.
 	Pods PodResolver
+	// XIDSink, when set, receives every XID event the agent sees (package xidpub publishes them
+	// to NATS); nil means NATS is not configured.
+	XIDSink XIDSink
+}
+
+// XIDSink receives the node agent's XID events. Publish must not block: the XID watcher calls
+// it for each new event. Status is one line for xid_events, e.g. "published to NATS: 12,
+// pending 0, dropped 0".
+type XIDSink interface {
+	Publish(XIDEvent)
+	Status() string
 }
 
 // PodResolver maps a process on the node to its pod ("namespace/name", or "uid <pod UID>") and
@@ -120,6 +131,22 @@ func (a *NodeAgent) header(_ context.Context, text string) string {
 }
 
 func (a *NodeAgent) recordXID(e XIDEvent) {
+	a.keepXID(e)
+	// Publishing to NATS (Config.XIDSink): never blocks, so the watcher is never held up.
+	if a.cfg.XIDSink != nil {
+		a.cfg.XIDSink.Publish(e)
+	}
+}
+
+// natsStatus is xid_events' line on publishing the events to NATS.
+func (a *NodeAgent) natsStatus() string {
+	if a.cfg.XIDSink == nil {
+		return "NATS: not configured"
+	}
+	return a.cfg.XIDSink.Status()
+}
+
+func (a *NodeAgent) keepXID(e XIDEvent) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.xids = append(a.xids, e)
