@@ -48,6 +48,9 @@ func newMCPGPUCommand() *cobra.Command {
 			defer stop()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			if view.noNodeAgent {
+				if simulated != "" || faultFile != "" || natsFlags.url != "" {
+					return fmt.Errorf("--no-node-agent serves the cluster view only: --simulate, --fault-file and --nats-url belong to the node agent; drop them or drop --no-node-agent")
+				}
 				s := mcptool.NewServer("opsmesh-gpu", version, "The cluster's GPU view: gpu_inventory, gpu_allocation, gpu_idle, gpu_node_health.")
 				if err := view.register(ctx, s, &f, log); err != nil {
 					return err

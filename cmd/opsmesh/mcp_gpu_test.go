@@ -74,6 +74,7 @@ func TestMCPGPUErrors(t *testing.T) {
 		{[]string{"--fault-file", "x.yaml"}, "add --simulate=dgxh100"},
 		{[]string{"--simulate=dgxh100", "--fault-file", "testdata/no-such-file.yaml"}, "--fault-file: open testdata/no-such-file.yaml"},
 		{[]string{"--simulate=dgxh100", "--kubeconfig", "x"}, "--kubeconfig is a flag of the cluster view; add --cluster-view"},
+		{[]string{"--cluster-view", "--no-node-agent", "--simulate=dgxh100"}, "--no-node-agent serves the cluster view only"},
 	} {
 		out, err := exec.Command(bin, append([]string{"mcp", "gpu"}, tc.args...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.want) {
