@@ -18,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/opsmesh/opsmesh/internal/mcptest"
 	"github.com/opsmesh/opsmesh/internal/testbed"
 )
 
@@ -71,36 +72,11 @@ func kubeconfig(t *testing.T) string {
 	return path
 }
 
-func initialize(t *testing.T, c *mcpclient.Client) {
-	t.Helper()
-	ctx := context.Background()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	req := mcp.InitializeRequest{}
-	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	req.Params.ClientInfo = mcp.Implementation{Name: "opsmesh-test", Version: "0"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-}
+func initialize(t *testing.T, c *mcpclient.Client) { mcptest.Init(t, c) }
 
 func callTool(t *testing.T, c *mcpclient.Client, name string, args map[string]any) (string, bool) {
 	t.Helper()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = name
-	req.Params.Arguments = args
-	res, err := c.CallTool(context.Background(), req)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	var b strings.Builder
-	for _, content := range res.Content {
-		if tc, ok := content.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String(), res.IsError
+	return (&mcptest.Session{T: t, C: c}).Call(name, args)
 }
 
 // listTools returns the tools a client sees, split by their readOnly annotation.

@@ -82,7 +82,7 @@ func BenchmarkAnalyze5000Pods(b *testing.B) {
 	})
 
 	sess := connect(b, cluster.Config{})
-	call := func(args map[string]any) string { return sess.ok("analyze", args) }
+	call := func(args map[string]any) string { return sess.OK("analyze", args) }
 	args := map[string]any{"namespace": ns}
 	deadline := time.Now().Add(time.Minute)
 	for { // warm the cache: wait until it holds every pod

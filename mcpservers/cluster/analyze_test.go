@@ -3,10 +3,8 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -115,35 +113,6 @@ func terminated(reason string, code int32) *corev1.ContainerStateTerminated {
 	return &corev1.ContainerStateTerminated{Reason: reason, ExitCode: code, StartedAt: metav1.Now(), FinishedAt: metav1.Now()}
 }
 
-// analyzeUntil calls analyze until its output says every one of want, and none of those written
-// "!text" (the cache catches up with the writes), failing after 10 seconds with the last output.
-func (s *session) analyzeUntil(args map[string]any, want ...string) string {
-	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out := s.ok("analyze", args)
-		wrong := ""
-		for _, w := range want {
-			if unwanted, ok := strings.CutPrefix(w, "!"); ok {
-				if strings.Contains(out, unwanted) {
-					wrong = "says " + strconv.Quote(unwanted)
-					break
-				}
-			} else if !strings.Contains(out, w) {
-				wrong = "does not say " + strconv.Quote(w)
-				break
-			}
-		}
-		if wrong == "" {
-			return out
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("analyze(%v) %s after 10s:\n%s", args, wrong, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func mustNotContain(t *testing.T, text string, unwanted ...string) {
 	t.Helper()
 	for _, u := range unwanted {
@@ -164,7 +133,7 @@ func TestAnalyze(t *testing.T) {
 			ownedPod(t, web, ns, fmt.Sprintf("web-h2-%d", i), waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container=app", terminated("Error", 1)))
 		}
 		ownedPod(t, api, ns, "api-h1-0", waiting("CrashLoopBackOff", "back-off 40s restarting failed container=app", terminated("Completed", 0)))
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "api-h1-0", "2 more pods")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "api-h1-0", "2 more pods")
 		mustContain(t, out,
 			"2 findings in namespace an-crash: 2 critical, 0 warning",
 			"by category: CrashLoopBackOff 2\n",
@@ -183,7 +152,7 @@ func TestAnalyze(t *testing.T) {
 		_, rs2 := deploymentWithRevisions(t, ns, "cart", 2, nil)
 		ownedPod(t, rs, ns, "shop-h1-0", waiting("ErrImagePull", `failed to pull image "registry.example/shop:does-not-exist": not found`, nil))
 		ownedPod(t, rs2, ns, "cart-h2-0", waiting("ImagePullBackOff", `Back-off pulling image "registry.example/cart:1"`, nil))
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "shop-h1-0", "cart-h2-0")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "shop-h1-0", "cart-h2-0")
 		mustContain(t, out,
 			"[critical] ImagePullBackOff pod/an-image/shop-h1-0 (owner deployment/an-image/shop)",
 			"spec.containers[app].image: registry.example/shop:does-not-exist",
@@ -199,7 +168,7 @@ func TestAnalyze(t *testing.T) {
 			p.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}
 		})
 		ownedPod(t, rs, ns, "worker-h1-0", waiting("CrashLoopBackOff", "back-off", terminated("OOMKilled", 137)))
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "worker-h1-0")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "worker-h1-0")
 		mustContain(t, out,
 			"1 finding in namespace an-oom: 1 critical, 0 warning",
 			"[critical] OOMKilled pod/an-oom/worker-h1-0 (owner deployment/an-oom/worker)",
@@ -221,7 +190,7 @@ func TestAnalyze(t *testing.T) {
 			p.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "billing-settings"}}}}
 		})
 		ownedPod(t, rs, ns, "billing-h1-0", waiting("CreateContainerConfigError", `couldn't find key password in Secret an-config/db-creds`, nil))
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "billing-h1-0")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "billing-h1-0")
 		mustContain(t, out,
 			"[critical] CreateContainerConfigError pod/an-config/billing-h1-0 (owner deployment/an-config/billing)",
 			"status.containerStatuses[app].state.waiting.message: couldn't find key password in Secret an-config/db-creds",
@@ -244,7 +213,7 @@ func TestAnalyze(t *testing.T) {
 		ownedPod(t, rs, ns, "front-h1-0", running(false))
 		live := ownedPod(t, nil, ns, "solo", running(true))
 		warningEvent(t, live, "Pod", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 500", "spec.containers{app}")
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "front-h1-0", "pod/an-probe/solo")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "front-h1-0", "pod/an-probe/solo")
 		mustContain(t, out,
 			"[warning] ProbeFailing pod/an-probe/front-h1-0 (owner deployment/an-probe/front)",
 			"status.containerStatuses[app]: running, ready=false",
@@ -263,7 +232,7 @@ func TestAnalyze(t *testing.T) {
 		p := ownedPod(t, rs, ns, "big-h1-0", corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{
 			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: msg, LastTransitionTime: metav1.Now()}}})
 		warningEvent(t, p, "Pod", "FailedScheduling", msg, "")
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "big-h1-0", "event FailedScheduling")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "big-h1-0", "event FailedScheduling")
 		mustContain(t, out,
 			"[warning] Unschedulable pod/an-pending/big-h1-0 (owner deployment/an-pending/big)",
 			"status.conditions[PodScheduled]: status=False reason=Unschedulable message=0/3 nodes are available: 3 Insufficient memory.",
@@ -288,7 +257,7 @@ func TestAnalyze(t *testing.T) {
 			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.7"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 		})
 		// The EndpointSlice of "ok" may reach the cache after its Service and pod.
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "service/an-svc/ghost", "service/an-svc/web", "!service/an-svc/ok")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "service/an-svc/ghost", "service/an-svc/web", "!service/an-svc/ok")
 		mustContain(t, out,
 			"[critical] ServiceNoEndpoints service/an-svc/ghost",
 			"spec.selector app=ghost matches no pod in namespace an-svc",
@@ -308,7 +277,7 @@ func TestAnalyze(t *testing.T) {
 		pvc.Status.Phase = corev1.ClaimPending
 		setStatus(t, pvc)
 		warningEvent(t, pvc, "PersistentVolumeClaim", "ProvisioningFailed", `storageclass.storage.k8s.io "an-fast" not found`, "")
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "persistentvolumeclaim/an-pvc/data", "ProvisioningFailed")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "persistentvolumeclaim/an-pvc/data", "ProvisioningFailed")
 		mustContain(t, out,
 			"[warning] PVCPending persistentvolumeclaim/an-pvc/data",
 			"status.phase: Pending; spec.storageClassName: an-fast",
@@ -333,7 +302,7 @@ func TestAnalyze(t *testing.T) {
 			{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionTrue, Reason: "KubeletHasInsufficientMemory", Message: "kubelet has insufficient memory available", LastTransitionTime: now, LastHeartbeatTime: now},
 		}
 		setStatus(t, full)
-		out := s.analyzeUntil(map[string]any{}, "node/an-node-down", "node/an-node-full")
+		out := s.Eventually("analyze", map[string]any{}, "node/an-node-down", "node/an-node-full")
 		mustContain(t, out,
 			"in the cluster:",
 			"[critical] NodeNotReady node/an-node-down",
@@ -342,10 +311,10 @@ func TestAnalyze(t *testing.T) {
 			"[warning] NodePressure node/an-node-full",
 			"status.conditions[MemoryPressure]: status=True reason=KubeletHasInsufficientMemory",
 			`fix: node_cordon {"name":"an-node-full","dryRun":true}`)
-		focused := s.ok("analyze", map[string]any{"kind": "node", "name": "an-node-down"})
+		focused := s.OK("analyze", map[string]any{"kind": "node", "name": "an-node-down"})
 		mustContain(t, focused, "1 finding in node/an-node-down: 1 critical, 0 warning", "NodeNotReady")
 		mustNotContain(t, focused, "an-node-full")
-		mustNotContain(t, s.ok("analyze", map[string]any{"namespace": "default"}), "an-node-down", "NodeNotReady")
+		mustNotContain(t, s.OK("analyze", map[string]any{"namespace": "default"}), "an-node-down", "NodeNotReady")
 	})
 
 	t.Run("RolloutStuck and ReplicasUnavailable", func(t *testing.T) {
@@ -361,7 +330,7 @@ func TestAnalyze(t *testing.T) {
 			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Reason: "MinimumReplicasUnavailable",
 				Message: "Deployment does not have minimum availability.", LastUpdateTime: now, LastTransitionTime: now}}}
 		setStatus(t, thin)
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "RolloutStuck", "ReplicasUnavailable")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "RolloutStuck", "ReplicasUnavailable")
 		mustContain(t, out,
 			"by category: RolloutStuck 1, ReplicasUnavailable 1\n",
 			"[critical] RolloutStuck deployment/an-rollout/checkout",
@@ -386,7 +355,7 @@ func TestAnalyze(t *testing.T) {
 			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now, LastProbeTime: now},
 		}}
 		setStatus(t, job)
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "job/an-job/migrate")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "job/an-job/migrate")
 		mustContain(t, out,
 			"[critical] JobFailed job/an-job/migrate",
 			"status.conditions[Failed]: reason=BackoffLimitExceeded message=Job has reached the specified backoff limit",
@@ -409,7 +378,7 @@ func TestAnalyze(t *testing.T) {
 				Message: "the HPA was unable to compute the replica count: failed to get cpu utilization: missing request for cpu in container app of Pod web-1"},
 		}}
 		setStatus(t, hpa)
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "horizontalpodautoscaler/an-hpa/web")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "horizontalpodautoscaler/an-hpa/web")
 		mustContain(t, out,
 			"[warning] HPAUnableToScale horizontalpodautoscaler/an-hpa/web",
 			"status.conditions[ScalingActive]: status=False reason=FailedGetResourceMetric message=the HPA was unable to compute the replica count: failed to get cpu utilization: missing request for cpu",
@@ -430,7 +399,7 @@ func TestAnalyze(t *testing.T) {
 		setStatus(t, q)
 		warningEvent(t, rs, "ReplicaSet", "FailedCreate",
 			`Error creating: pods "web-h1-x7k2p" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2`, "")
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "QuotaExceeded", "QuotaFull")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "QuotaExceeded", "QuotaFull")
 		patch := `fix: resource_patch {"kind":"resourcequota","namespace":"an-quota","name":"compute","patchType":"merge","patch":"{\"spec\":{\"hard\":{\"pods\":\"4\"}}}","dryRun":true}`
 		mustContain(t, out,
 			"[critical] QuotaExceeded replicaset/an-quota/web-h1 (owner deployment/an-quota/web)",
@@ -469,31 +438,31 @@ func TestAnalyze(t *testing.T) {
 		create(t, q)
 		q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}}
 		setStatus(t, q)
-		out := s.analyzeUntil(map[string]any{"namespace": ns}, "1 pods, 1 deployments", "1 services", "1 quotas", "!findings in namespace an-healthy:")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "1 pods, 1 deployments", "1 services", "1 quotas", "!findings in namespace an-healthy:")
 		mustContain(t, out, "no findings in namespace an-healthy (checked 1 pods, 1 deployments, 0 statefulsets, 0 daemonsets, 0 jobs, 1 services")
 		mustNotContain(t, out, "[critical]", "[warning]", "fix:")
 	})
 
 	t.Run("kind and name focus on one object and the pods it owns", func(t *testing.T) {
-		s.analyzeUntil(map[string]any{"namespace": "an-crash"}, "web-h2-0", "api-h1-0")
-		out := s.ok("analyze", map[string]any{"namespace": "an-crash", "kind": "deploy", "name": "web"})
+		s.Eventually("analyze", map[string]any{"namespace": "an-crash"}, "web-h2-0", "api-h1-0")
+		out := s.OK("analyze", map[string]any{"namespace": "an-crash", "kind": "deploy", "name": "web"})
 		mustContain(t, out, "1 finding in deployment/an-crash/web: 1 critical, 0 warning", "pod/an-crash/web-h2-0")
 		mustNotContain(t, out, "api-h1-0")
-		out = s.ok("analyze", map[string]any{"namespace": "an-crash", "kind": "pods", "name": "api-h1-0"})
+		out = s.OK("analyze", map[string]any{"namespace": "an-crash", "kind": "pods", "name": "api-h1-0"})
 		mustContain(t, out, "1 finding in pod/an-crash/api-h1-0", "workload_restart")
 		mustNotContain(t, out, "web-h2")
-		out = s.ok("analyze", map[string]any{"namespace": "an-crash", "kind": "replicaset", "name": "web-h2"})
+		out = s.OK("analyze", map[string]any{"namespace": "an-crash", "kind": "replicaset", "name": "web-h2"})
 		mustContain(t, out, "pod/an-crash/web-h2-0", "2 more pods")
-		out = s.ok("analyze", map[string]any{"namespace": "an-svc", "kind": "svc"})
+		out = s.OK("analyze", map[string]any{"namespace": "an-svc", "kind": "svc"})
 		mustContain(t, out, "2 findings in services in namespace an-svc", "service/an-svc/ghost", "service/an-svc/web")
 		mustNotContain(t, out, "pod/")
-		out = s.ok("analyze", map[string]any{"namespace": "an-svc", "kind": "service", "name": "ok"})
+		out = s.OK("analyze", map[string]any{"namespace": "an-svc", "kind": "service", "name": "ok"})
 		mustContain(t, out, "no findings in service/an-svc/ok")
 	})
 
 	t.Run("a small result cap keeps critical findings first and counts the rest", func(t *testing.T) {
 		small := connect(t, cluster.Config{MaxBytes: 1200})
-		out := small.analyzeUntil(map[string]any{"namespace": "an-rollout"}, "RolloutStuck")
+		out := small.Eventually("analyze", map[string]any{"namespace": "an-rollout"}, "RolloutStuck")
 		mustContain(t, out, "[critical] RolloutStuck deployment/an-rollout/checkout",
 			"… truncated: 1 more finding (0 critical, 1 warning); narrow with namespace, kind and name")
 		mustNotContain(t, out, "[warning] ReplicasUnavailable")
@@ -503,18 +472,18 @@ func TestAnalyze(t *testing.T) {
 	})
 
 	t.Run("bad arguments say what to fix", func(t *testing.T) {
-		s.fails("analyze", map[string]any{"kind": "gizmos"}, `unknown kind "gizmos"`, "api_resources")
-		s.fails("analyze", map[string]any{"kind": "configmaps"}, "analyze has no analyzers for configmaps", "focus on one of pod, deployment")
-		s.fails("analyze", map[string]any{"name": "web"}, `argument "name" needs "kind"`)
-		s.fails("analyze", map[string]any{"kind": "deployment", "name": "web"}, `deployments is namespaced: argument "namespace" is required`)
-		s.fails("analyze", map[string]any{"namespace": "an-crash", "kind": "deployment", "name": "nope"}, "deployment/an-crash/nope not found")
-		s.fails("analyze", map[string]any{"namespace": "an-crash", "kind": "node"}, "nodes are cluster-scoped: call analyze for them without a namespace")
-		s.fails("analyze", map[string]any{"namespace": "an-crash", "bogus": 1}, "bogus")
+		s.Fails("analyze", map[string]any{"kind": "gizmos"}, `unknown kind "gizmos"`, "api_resources")
+		s.Fails("analyze", map[string]any{"kind": "configmaps"}, "analyze has no analyzers for configmaps", "focus on one of pod, deployment")
+		s.Fails("analyze", map[string]any{"name": "web"}, `argument "name" needs "kind"`)
+		s.Fails("analyze", map[string]any{"kind": "deployment", "name": "web"}, `deployments is namespaced: argument "namespace" is required`)
+		s.Fails("analyze", map[string]any{"namespace": "an-crash", "kind": "deployment", "name": "nope"}, "deployment/an-crash/nope not found")
+		s.Fails("analyze", map[string]any{"namespace": "an-crash", "kind": "node"}, "nodes are cluster-scoped: call analyze for them without a namespace")
+		s.Fails("analyze", map[string]any{"namespace": "an-crash", "bogus": 1}, "bogus")
 
 		confined := connect(t, cluster.Config{AllowNamespaces: []string{"an-crash", "an-oom"}})
-		confined.fails("analyze", map[string]any{"namespace": "an-image"}, `namespace "an-image" is outside this server's --allow-namespaces (an-crash, an-oom)`)
-		confined.fails("analyze", map[string]any{"kind": "node"}, "nodes is cluster-scoped, and this server is confined")
-		out := confined.analyzeUntil(map[string]any{}, "web-h2-0", "worker-h1-0")
+		confined.Fails("analyze", map[string]any{"namespace": "an-image"}, `namespace "an-image" is outside this server's --allow-namespaces (an-crash, an-oom)`)
+		confined.Fails("analyze", map[string]any{"kind": "node"}, "nodes is cluster-scoped, and this server is confined")
+		out := confined.Eventually("analyze", map[string]any{}, "web-h2-0", "worker-h1-0")
 		mustContain(t, out, "3 findings in namespaces an-crash, an-oom: 3 critical, 0 warning")
 		mustNotContain(t, out, "an-image", "NodeNotReady")
 	})

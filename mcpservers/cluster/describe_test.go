@@ -40,7 +40,7 @@ func TestDescribePod(t *testing.T) {
 	event(t, ns, "api-0.earlier", refTo("Pod", ns, "api-0", "00000000-0000-0000-0000-00000000000e"), corev1.EventTypeWarning, "Evicted", "an earlier pod", 1, time.Second)
 	s := connect(t, cluster.Config{})
 
-	out := s.eventually("describe", map[string]any{"kind": "po", "namespace": ns, "name": "api-0"}, "BackOff", "Pulled")
+	out := s.Eventually("describe", map[string]any{"kind": "po", "namespace": ns, "name": "api-0"}, "BackOff", "Pulled")
 	mustContain(t, out,
 		"Pod rd-describe-pod/api-0",
 		"Phase: Running   Status: CrashLoopBackOff   Ready: 0/1   Restarts: 7",
@@ -59,13 +59,13 @@ func TestDescribePod(t *testing.T) {
 	hasField(t, line(t, out, "Pulled"), "8")
 
 	t.Run("bad arguments", func(t *testing.T) {
-		s.fails("describe", map[string]any{"kind": "pod", "name": "api-0"}, `argument "namespace" is required`)
-		s.fails("describe", map[string]any{"kind": "pod", "namespace": ns}, "name")
-		s.fails("describe", map[string]any{"kind": "pod", "namespace": ns, "name": ""}, "name")
-		s.fails("describe", map[string]any{"kind": "gizmo", "namespace": ns, "name": "x"}, `unknown kind "gizmo"`, "api_resources")
-		s.fails("describe", map[string]any{"kind": "pod", "namespace": ns, "name": "nope"}, "pod/rd-describe-pod/nope not found")
+		s.Fails("describe", map[string]any{"kind": "pod", "name": "api-0"}, `argument "namespace" is required`)
+		s.Fails("describe", map[string]any{"kind": "pod", "namespace": ns}, "name")
+		s.Fails("describe", map[string]any{"kind": "pod", "namespace": ns, "name": ""}, "name")
+		s.Fails("describe", map[string]any{"kind": "gizmo", "namespace": ns, "name": "x"}, `unknown kind "gizmo"`, "api_resources")
+		s.Fails("describe", map[string]any{"kind": "pod", "namespace": ns, "name": "nope"}, "pod/rd-describe-pod/nope not found")
 		confined := connect(t, cluster.Config{AllowNamespaces: []string{"rd-describe-elsewhere"}})
-		confined.fails("describe", map[string]any{"kind": "pod", "namespace": ns, "name": "api-0"}, `namespace "rd-describe-pod" is outside this server's --allow-namespaces`)
+		confined.Fails("describe", map[string]any{"kind": "pod", "namespace": ns, "name": "api-0"}, `namespace "rd-describe-pod" is outside this server's --allow-namespaces`)
 	})
 }
 
@@ -75,7 +75,7 @@ func TestDescribeWorkloads(t *testing.T) {
 	s := connect(t, cluster.Config{})
 
 	t.Run("deployment: rollout, conditions, its pods and why, events of it and its pods", func(t *testing.T) {
-		out := s.eventually("describe", map[string]any{"kind": "deploy", "namespace": ns, "name": "web"}, "web-7d9-oom", "ScalingReplicaSet", "BackOff")
+		out := s.Eventually("describe", map[string]any{"kind": "deploy", "namespace": ns, "name": "web"}, "web-7d9-oom", "ScalingReplicaSet", "BackOff")
 		mustContain(t, out,
 			"Deployment rd-describe-wl/web",
 			"Replicas: 3 desired, 1 ready, 3 updated, 1 available, 2 unavailable",
@@ -101,22 +101,22 @@ func TestDescribeWorkloads(t *testing.T) {
 		notContain(t, out, "not web's")
 	})
 	t.Run("statefulset with a pod that cannot be scheduled", func(t *testing.T) {
-		out := s.eventually("describe", map[string]any{"kind": "sts", "namespace": ns, "name": "db"}, "db-0")
+		out := s.Eventually("describe", map[string]any{"kind": "sts", "namespace": ns, "name": "db"}, "db-0")
 		mustContain(t, line(t, out, "db-0"), "Pending", "Unschedulable")
 		mustContain(t, out, "1 pod Pending: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")
 	})
 	t.Run("job", func(t *testing.T) {
-		out := s.eventually("describe", map[string]any{"kind": "job", "namespace": ns, "name": "train"}, "Failed")
+		out := s.Eventually("describe", map[string]any{"kind": "job", "namespace": ns, "name": "train"}, "Failed")
 		mustContain(t, out, "Status: Failed   Completions: 0/1   Parallelism: 1   Active: 0   Failed: 3   BackoffLimit: 2")
 		mustContain(t, line(t, out, "Failed", "True"), "BackoffLimitExceeded")
 	})
 	t.Run("cronjob with its jobs", func(t *testing.T) {
-		out := s.eventually("describe", map[string]any{"kind": "cj", "namespace": ns, "name": "nightly"}, "nightly-29000000")
+		out := s.Eventually("describe", map[string]any{"kind": "cj", "namespace": ns, "name": "nightly"}, "nightly-29000000")
 		mustContain(t, out, `Schedule: "0 2 * * *"   Suspended: true`, "Last scheduled: 3h ago", "Health: healthy")
 		mustContain(t, line(t, out, "nightly-29000000"), "Complete", "1/1")
 	})
 	t.Run("missing", func(t *testing.T) {
-		s.fails("describe", map[string]any{"kind": "deployment", "namespace": ns, "name": "nope"}, "deployment/rd-describe-wl/nope not found")
+		s.Fails("describe", map[string]any{"kind": "deployment", "namespace": ns, "name": "nope"}, "deployment/rd-describe-wl/nope not found")
 	})
 }
 
@@ -143,27 +143,27 @@ func TestDescribeOtherKinds(t *testing.T) {
 	s := connect(t, cluster.Config{})
 
 	t.Run("secret: keys and sizes, never values", func(t *testing.T) {
-		out := s.ok("describe", map[string]any{"kind": "secret", "namespace": ns, "name": "db"})
+		out := s.OK("describe", map[string]any{"kind": "secret", "namespace": ns, "name": "db"})
 		mustContain(t, out, "Secret rd-describe-other/db", "Type: Opaque", "values are not shown")
 		hasField(t, line(t, out, "password"), "16")
 		hasField(t, line(t, out, "user"), "5")
 		notContain(t, out, "s3cr3t-value-123", "admin")
 	})
 	t.Run("configmap: keys and sizes", func(t *testing.T) {
-		out := s.ok("describe", map[string]any{"kind": "cm", "namespace": ns, "name": "settings"})
+		out := s.OK("describe", map[string]any{"kind": "cm", "namespace": ns, "name": "settings"})
 		hasField(t, line(t, out, "app.yaml"), "12")
 		notContain(t, out, "replicas: 3")
 	})
 	t.Run("service: the pods it selects", func(t *testing.T) {
-		out := s.eventually("describe", map[string]any{"kind": "svc", "namespace": ns, "name": "web"}, "1 selected, 1 ready")
+		out := s.Eventually("describe", map[string]any{"kind": "svc", "namespace": ns, "name": "web"}, "1 selected, 1 ready")
 		mustContain(t, out, "Type: ClusterIP", "Ports: http 80/TCP", "Selector: app=web")
 	})
 	t.Run("any other kind: metadata, status conditions, events", func(t *testing.T) {
-		out := s.eventually("describe", map[string]any{"kind": "pvc", "namespace": ns, "name": "data"}, "ProvisioningFailed")
+		out := s.Eventually("describe", map[string]any{"kind": "pvc", "namespace": ns, "name": "data"}, "ProvisioningFailed")
 		mustContain(t, out, "PersistentVolumeClaim rd-describe-other/data", "Labels: tier=db", "Phase: Pending", "resource_get kind=persistentvolumeclaims name=data")
 		mustContain(t, line(t, out, "Resizing", "True"), "Waiting", "waiting for the volume")
 		hasField(t, line(t, out, "ProvisioningFailed"), "6")
-		out = s.ok("describe", map[string]any{"kind": "namespace", "name": ns})
+		out = s.OK("describe", map[string]any{"kind": "namespace", "name": ns})
 		mustContain(t, out, "Namespace rd-describe-other", "Phase: Active")
 	})
 }

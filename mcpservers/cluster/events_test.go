@@ -21,7 +21,7 @@ func TestEventsList(t *testing.T) {
 	s := connect(t, cluster.Config{})
 
 	t.Run("newest first, collapsed by object and reason with summed counts", func(t *testing.T) {
-		out := s.eventually("events_list", map[string]any{"namespace": ns}, "ScalingReplicaSet", "FailedScheduling", "BackOff", "Pulled")
+		out := s.Eventually("events_list", map[string]any{"namespace": ns}, "ScalingReplicaSet", "FailedScheduling", "BackOff", "Pulled")
 		inOrder(t, out, "FailedScheduling", "BackOff", "Pulled", "ScalingReplicaSet")
 		backoff := line(t, out, "BackOff")
 		hasField(t, backoff, "5") // 3 + 2
@@ -33,46 +33,46 @@ func TestEventsList(t *testing.T) {
 		mustContain(t, out, "4 of 4 lines (5 events), newest first")
 	})
 	t.Run("type Warning", func(t *testing.T) {
-		out := s.ok("events_list", map[string]any{"namespace": ns, "type": "Warning"})
+		out := s.OK("events_list", map[string]any{"namespace": ns, "type": "Warning"})
 		mustContain(t, out, "BackOff", "FailedScheduling")
 		notContain(t, out, "Pulled", "ScalingReplicaSet")
 	})
 	t.Run("one object, by kind and name", func(t *testing.T) {
-		out := s.ok("events_list", map[string]any{"namespace": ns, "kind": "po", "name": "web-0"})
+		out := s.OK("events_list", map[string]any{"namespace": ns, "kind": "po", "name": "web-0"})
 		mustContain(t, out, "BackOff", "Pulled")
 		notContain(t, out, "web-1", "ScalingReplicaSet")
-		out = s.ok("events_list", map[string]any{"namespace": ns, "kind": "deploy"})
+		out = s.OK("events_list", map[string]any{"namespace": ns, "kind": "deploy"})
 		mustContain(t, out, "ScalingReplicaSet")
 		notContain(t, out, "BackOff")
 	})
 	t.Run("age", func(t *testing.T) {
-		out := s.ok("events_list", map[string]any{"namespace": ns, "sinceMinutes": 60})
+		out := s.OK("events_list", map[string]any{"namespace": ns, "sinceMinutes": 60})
 		mustContain(t, out, "BackOff", "Pulled")
 		notContain(t, out, "ScalingReplicaSet")
-		out = s.ok("events_list", map[string]any{"namespace": ns, "sinceMinutes": 1})
+		out = s.OK("events_list", map[string]any{"namespace": ns, "sinceMinutes": 1})
 		mustContain(t, out, "BackOff", "FailedScheduling")
 		notContain(t, out, "Pulled")
 	})
 	t.Run("limit keeps the newest and says how many more", func(t *testing.T) {
-		out := s.ok("events_list", map[string]any{"namespace": ns, "limit": 1})
+		out := s.OK("events_list", map[string]any{"namespace": ns, "limit": 1})
 		mustContain(t, out, "FailedScheduling", "… 3 more lines", "1 of 4 lines")
 		notContain(t, out, "BackOff")
 	})
 	t.Run("nothing matches", func(t *testing.T) {
-		out := s.ok("events_list", map[string]any{"namespace": ns, "name": "nope"})
+		out := s.OK("events_list", map[string]any{"namespace": ns, "name": "nope"})
 		mustContain(t, out, "no events match (namespace=rd-events, name=nope)")
 	})
 	t.Run("bad arguments", func(t *testing.T) {
-		s.fails("events_list", map[string]any{"type": "Error"}, "type")
-		s.fails("events_list", map[string]any{"kind": "gizmos"}, `unknown kind "gizmos"`)
-		s.fails("events_list", map[string]any{"limit": 0}, "limit")
+		s.Fails("events_list", map[string]any{"type": "Error"}, "type")
+		s.Fails("events_list", map[string]any{"kind": "gizmos"}, `unknown kind "gizmos"`)
+		s.Fails("events_list", map[string]any{"limit": 0}, "limit")
 	})
 	t.Run("confined to --allow-namespaces", func(t *testing.T) {
 		other := namespace(t, "rd-events-other")
 		event(t, other, "x.failed", refTo("Pod", other, "x"), warn, "Failed", "outside", 1, time.Second)
 		confined := connect(t, cluster.Config{AllowNamespaces: []string{ns}})
-		confined.fails("events_list", map[string]any{"namespace": other}, `namespace "rd-events-other" is outside this server's --allow-namespaces (rd-events)`)
-		out := confined.eventually("events_list", nil, "BackOff")
+		confined.Fails("events_list", map[string]any{"namespace": other}, `namespace "rd-events-other" is outside this server's --allow-namespaces (rd-events)`)
+		out := confined.Eventually("events_list", nil, "BackOff")
 		notContain(t, out, "outside", "rd-events-other")
 	})
 }

@@ -16,30 +16,6 @@ import (
 // workload_health). envtest runs no kubelet and no controllers: tests write the status a
 // controller would through the status subresource, and the events a component would.
 
-// eventually calls a tool until its output contains each of want (the informer cache catches up
-// with writes within moments), and returns the last output.
-func (s *session) eventually(tool string, args map[string]any, want ...string) string {
-	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		text, isErr := s.call(tool, args)
-		missing := ""
-		for _, w := range want {
-			if !strings.Contains(text, w) {
-				missing = w
-				break
-			}
-		}
-		if !isErr && missing == "" {
-			return text
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s(%v) did not say %q within 10s (error: %t):\n%s", tool, args, missing, isErr, text)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // createWithStatus creates obj and then writes its status, as its controller or kubelet would.
 func createWithStatus(t *testing.T, obj client.Object, status func()) {
 	t.Helper()

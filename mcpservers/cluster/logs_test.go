@@ -23,28 +23,28 @@ func TestPodLogsErrors(t *testing.T) {
 	s := connect(t, cluster.Config{})
 
 	t.Run("a pod not on a node has no logs", func(t *testing.T) {
-		s.eventually("resources_list", map[string]any{"kind": "pods", "namespace": ns}, "unscheduled", "two", "bound")
-		s.fails("pod_logs", map[string]any{"namespace": ns, "name": "unscheduled"},
+		s.Eventually("resources_list", map[string]any{"kind": "pods", "namespace": ns}, "unscheduled", "two", "bound")
+		s.Fails("pod_logs", map[string]any{"namespace": ns, "name": "unscheduled"},
 			"pod rd-logs/unscheduled is not running on a node", "describe")
 	})
 	t.Run("several containers and none named", func(t *testing.T) {
-		s.fails("pod_logs", map[string]any{"namespace": ns, "name": "two"},
+		s.Fails("pod_logs", map[string]any{"namespace": ns, "name": "two"},
 			`pod rd-logs/two has 2 containers: name one with argument "container": app, proxy`)
-		s.fails("pod_logs", map[string]any{"namespace": ns, "name": "two", "container": "db"},
+		s.Fails("pod_logs", map[string]any{"namespace": ns, "name": "two", "container": "db"},
 			`pod rd-logs/two has no container "db"; its containers are: app, proxy`)
 	})
 	t.Run("the API server cannot reach the node", func(t *testing.T) {
-		s.fails("pod_logs", map[string]any{"namespace": ns, "name": "bound"}, "log of pod rd-logs/bound container app", "rd-node-logs")
-		s.fails("pod_logs", map[string]any{"namespace": ns, "name": "bound", "previous": true}, "previous")
+		s.Fails("pod_logs", map[string]any{"namespace": ns, "name": "bound"}, "log of pod rd-logs/bound container app", "rd-node-logs")
+		s.Fails("pod_logs", map[string]any{"namespace": ns, "name": "bound", "previous": true}, "previous")
 	})
 	t.Run("bad arguments", func(t *testing.T) {
-		s.fails("pod_logs", map[string]any{"namespace": ns, "name": "bound", "grep": "(["}, `argument "grep" "([" is not a valid regular expression`)
-		s.fails("pod_logs", map[string]any{"namespace": ns, "name": "bound", "tailLines": 6000}, "tailLines")
-		s.fails("pod_logs", map[string]any{"namespace": ns}, "name")
-		s.fails("pod_logs", map[string]any{"namespace": ns, "name": "nope"}, "pod rd-logs/nope not found")
+		s.Fails("pod_logs", map[string]any{"namespace": ns, "name": "bound", "grep": "(["}, `argument "grep" "([" is not a valid regular expression`)
+		s.Fails("pod_logs", map[string]any{"namespace": ns, "name": "bound", "tailLines": 6000}, "tailLines")
+		s.Fails("pod_logs", map[string]any{"namespace": ns}, "name")
+		s.Fails("pod_logs", map[string]any{"namespace": ns, "name": "nope"}, "pod rd-logs/nope not found")
 	})
 	t.Run("confined to --allow-namespaces", func(t *testing.T) {
 		confined := connect(t, cluster.Config{AllowNamespaces: []string{"rd-logs-only"}})
-		confined.fails("pod_logs", map[string]any{"namespace": ns, "name": "bound"}, `namespace "rd-logs" is outside this server's --allow-namespaces (rd-logs-only)`)
+		confined.Fails("pod_logs", map[string]any{"namespace": ns, "name": "bound"}, `namespace "rd-logs" is outside this server's --allow-namespaces (rd-logs-only)`)
 	})
 }

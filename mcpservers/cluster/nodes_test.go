@@ -85,7 +85,7 @@ func TestNodesStatus(t *testing.T) {
 	s := connect(t, cluster.Config{})
 
 	t.Run("table: conditions, taints, requested vs allocatable", func(t *testing.T) {
-		out := s.eventually("nodes_status", nil, "rd-node-gpu", "rd-node-cpu", "2/110")
+		out := s.Eventually("nodes_status", nil, "rd-node-gpu", "rd-node-cpu", "2/110")
 		gpu := line(t, out, "rd-node-gpu")
 		hasField(t, gpu, "Ready,SchedulingDisabled")
 		hasField(t, gpu, "MemoryPressure")
@@ -100,7 +100,7 @@ func TestNodesStatus(t *testing.T) {
 		notContain(t, cpu, "MemoryPressure")
 	})
 	t.Run("one node in detail", func(t *testing.T) {
-		out := s.eventually("nodes_status", map[string]any{"name": "rd-node-gpu"}, "EvictionThresholdMet")
+		out := s.Eventually("nodes_status", map[string]any{"name": "rd-node-gpu"}, "EvictionThresholdMet")
 		notContain(t, out, "rd-node-cpu")
 		mustContain(t, out, "Cordoned: yes", "Taints: nvidia.com/gpu=present:NoSchedule", "Roles: gpu")
 		mustContain(t, line(t, out, "MemoryPressure", "True"), "kubelet says MemoryPressure is True")
@@ -114,13 +114,13 @@ func TestNodesStatus(t *testing.T) {
 		hasField(t, line(t, out, "EvictionThresholdMet"), "4")
 	})
 	t.Run("describe node", func(t *testing.T) {
-		out := s.eventually("describe", map[string]any{"kind": "node", "name": "rd-node-gpu"}, "EvictionThresholdMet", "trainer")
+		out := s.Eventually("describe", map[string]any{"kind": "node", "name": "rd-node-gpu"}, "EvictionThresholdMet", "trainer")
 		mustContain(t, out, "Node rd-node-gpu: Ready,SchedulingDisabled", "Cordoned: yes", "Taints: nvidia.com/gpu=present:NoSchedule", "Attempting to reclaim memory")
 	})
 	t.Run("errors", func(t *testing.T) {
-		s.fails("nodes_status", map[string]any{"name": "rd-node-nope"}, "node rd-node-nope not found")
+		s.Fails("nodes_status", map[string]any{"name": "rd-node-nope"}, "node rd-node-nope not found")
 		confined := connect(t, cluster.Config{AllowNamespaces: []string{ns}})
-		confined.fails("nodes_status", nil, "nodes is cluster-scoped", "--allow-namespaces")
-		confined.fails("describe", map[string]any{"kind": "node", "name": "rd-node-gpu"}, "cluster-scoped")
+		confined.Fails("nodes_status", nil, "nodes is cluster-scoped", "--allow-namespaces")
+		confined.Fails("describe", map[string]any{"kind": "node", "name": "rd-node-gpu"}, "cluster-scoped")
 	})
 }

@@ -39,10 +39,10 @@ func TestRBACDenialsNameVerbAndResource(t *testing.T) {
 	}
 	s := connectAs(t, cfg, cluster.Config{AllowNamespaces: []string{ns}})
 
-	mustContain(t, s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns}), "p ")
-	s.fails("resource_get", map[string]any{"kind": "configmap", "namespace": ns, "name": "x"},
+	mustContain(t, s.OK("resources_list", map[string]any{"kind": "pods", "namespace": ns}), "p ")
+	s.Fails("resource_get", map[string]any{"kind": "configmap", "namespace": ns, "name": "x"},
 		"RBAC denied", `may not get configmap/rbac/x`, `cannot get resource "configmaps"`)
-	s.fails("resources_list", map[string]any{"kind": "configmaps", "namespace": ns},
+	s.Fails("resources_list", map[string]any{"kind": "configmaps", "namespace": ns},
 		"RBAC denied: this server's identity may not list configmaps; grant that verb")
 
 	// Tools that read kinds the identity may not watch answer at once, saying so; before the
@@ -61,7 +61,7 @@ func TestRBACDenialsNameVerbAndResource(t *testing.T) {
 		req := mcp.CallToolRequest{}
 		req.Params.Name = tc.tool
 		req.Params.Arguments = tc.args
-		res, err := s.c.CallTool(callCtx, req)
+		res, err := s.C.CallTool(callCtx, req)
 		cancel()
 		if err != nil {
 			t.Errorf("%s as a user who may not watch what it reads: %v (a hang ends here)", tc.tool, err)

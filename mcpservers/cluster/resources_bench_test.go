@@ -63,13 +63,13 @@ func BenchmarkResourcesList5000Pods(b *testing.B) {
 	b.Run("mcp_resources_list_cached", func(b *testing.B) {
 		s := connect(b, cluster.Config{})
 		// Warm the cache and check the answer is the 5,000 pods.
-		out := s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns})
+		out := s.OK("resources_list", map[string]any{"kind": "pods", "namespace": ns})
 		if want := fmt.Sprintf("of %d pods", n); !strings.Contains(out, want) {
 			b.Fatalf("resources_list did not see all pods yet: %s", out[len(out)-80:])
 		}
 		var bytes int
 		for b.Loop() {
-			bytes = len(s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns}))
+			bytes = len(s.OK("resources_list", map[string]any{"kind": "pods", "namespace": ns}))
 		}
 		b.ReportMetric(float64(bytes), "result-bytes")
 	})

@@ -45,70 +45,70 @@ func TestResourceTools(t *testing.T) {
 	s := connect(t, cluster.Config{})
 
 	t.Run("namespaces_list", func(t *testing.T) {
-		s := s.with(t)
-		mustContain(t, s.ok("namespaces_list", nil), "NAME", "res", "Active")
+		s := s.With(t)
+		mustContain(t, s.OK("namespaces_list", nil), "NAME", "res", "Active")
 	})
 	t.Run("api_resources", func(t *testing.T) {
-		s := s.with(t)
-		out := s.ok("api_resources", map[string]any{"group": "apps"})
+		s := s.With(t)
+		out := s.OK("api_resources", map[string]any{"group": "apps"})
 		mustContain(t, out, "deployments", "deploy", "apps/v1", "Deployment")
 		if strings.Contains(out, "pods ") {
 			t.Errorf("group apps lists core kinds:\n%s", out)
 		}
 	})
 	t.Run("resources_list from the cache, by short name, with a label selector", func(t *testing.T) {
-		s := s.with(t)
-		out := s.ok("resources_list", map[string]any{"kind": "po", "namespace": ns, "labelSelector": "app=web"})
+		s := s.With(t)
+		out := s.OK("resources_list", map[string]any{"kind": "po", "namespace": ns, "labelSelector": "app=web"})
 		mustContain(t, out, "NAME", "READY", "STATUS", "web-0", "web-2", "3 of 3 pods")
 		if strings.Contains(out, "db-0") {
 			t.Errorf("label selector app=web listed db-0:\n%s", out)
 		}
 	})
 	t.Run("resources_list pages", func(t *testing.T) {
-		s := s.with(t)
-		out := s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns, "limit": 2})
+		s := s.With(t)
+		out := s.OK("resources_list", map[string]any{"kind": "pods", "namespace": ns, "limit": 2})
 		mustContain(t, out, "db-0", "web-0", `2 of 4 pods; more with continue="offset:2"`)
-		out = s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns, "limit": 2, "continue": "offset:2"})
+		out = s.OK("resources_list", map[string]any{"kind": "pods", "namespace": ns, "limit": 2, "continue": "offset:2"})
 		mustContain(t, out, "web-1", "web-2", "2 of 4 pods")
 	})
 	t.Run("resources_list with a field selector asks the API server", func(t *testing.T) {
-		s := s.with(t)
-		out := s.ok("resources_list", map[string]any{"kind": "pods", "namespace": ns, "fieldSelector": "metadata.name=db-0"})
+		s := s.With(t)
+		out := s.OK("resources_list", map[string]any{"kind": "pods", "namespace": ns, "fieldSelector": "metadata.name=db-0"})
 		mustContain(t, out, "db-0", "1 pods")
 	})
 	t.Run("resources_list of a kind without a cached renderer uses the server's table", func(t *testing.T) {
-		s := s.with(t)
+		s := s.With(t)
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"a": "1"}}
 		if err := c.Create(ctx, cm); err != nil {
 			t.Fatal(err)
 		}
-		out := s.ok("resources_list", map[string]any{"kind": "cm", "namespace": ns})
+		out := s.OK("resources_list", map[string]any{"kind": "cm", "namespace": ns})
 		mustContain(t, out, "NAME", "DATA", "settings", "1 configmaps")
 	})
 	t.Run("resources_list deployments across namespaces", func(t *testing.T) {
-		s := s.with(t)
-		out := s.ok("resources_list", map[string]any{"kind": "Deployment"})
+		s := s.With(t)
+		out := s.OK("resources_list", map[string]any{"kind": "Deployment"})
 		mustContain(t, out, "NAMESPACE", "res", "web", "0/3")
 	})
 	t.Run("resource_get strips managedFields", func(t *testing.T) {
-		s := s.with(t)
-		out := s.ok("resource_get", map[string]any{"kind": "deploy", "namespace": ns, "name": "web"})
+		s := s.With(t)
+		out := s.OK("resource_get", map[string]any{"kind": "deploy", "namespace": ns, "name": "web"})
 		mustContain(t, out, "kind: Deployment", "name: web", "replicas: 3")
 		if strings.Contains(out, "managedFields") {
 			t.Errorf("resource_get kept managedFields:\n%s", out)
 		}
 	})
 	t.Run("bad arguments say what to fix", func(t *testing.T) {
-		s := s.with(t)
-		s.fails("resources_list", map[string]any{"kind": "gizmos"}, `unknown kind "gizmos"`, "api_resources")
-		s.fails("resources_list", map[string]any{}, "kind")
-		s.fails("resources_list", map[string]any{"kind": "pods", "limit": -1}, "limit")
-		s.fails("resources_list", map[string]any{"kind": "pods", "limit": "ten"}, "limit")
-		s.fails("resources_list", map[string]any{"kind": "pods", "bogus": true}, "bogus")
-		s.fails("resources_list", map[string]any{"kind": "pods", "labelSelector": "a in (b"}, "labelSelector")
-		s.fails("resources_list", map[string]any{"kind": "pods", "namespace": ns, "continue": "garbage"}, `argument "continue"`)
-		s.fails("resource_get", map[string]any{"kind": "pod", "name": "web-0"}, `argument "namespace" is required`)
-		s.fails("resource_get", map[string]any{"kind": "pod", "namespace": ns, "name": "nope"}, "pod/res/nope not found")
+		s := s.With(t)
+		s.Fails("resources_list", map[string]any{"kind": "gizmos"}, `unknown kind "gizmos"`, "api_resources")
+		s.Fails("resources_list", map[string]any{}, "kind")
+		s.Fails("resources_list", map[string]any{"kind": "pods", "limit": -1}, "limit")
+		s.Fails("resources_list", map[string]any{"kind": "pods", "limit": "ten"}, "limit")
+		s.Fails("resources_list", map[string]any{"kind": "pods", "bogus": true}, "bogus")
+		s.Fails("resources_list", map[string]any{"kind": "pods", "labelSelector": "a in (b"}, "labelSelector")
+		s.Fails("resources_list", map[string]any{"kind": "pods", "namespace": ns, "continue": "garbage"}, `argument "continue"`)
+		s.Fails("resource_get", map[string]any{"kind": "pod", "name": "web-0"}, `argument "namespace" is required`)
+		s.Fails("resource_get", map[string]any{"kind": "pod", "namespace": ns, "name": "nope"}, "pod/res/nope not found")
 	})
 }
 
@@ -122,15 +122,15 @@ func TestAllowNamespacesConfinesEveryTool(t *testing.T) {
 		}
 	}
 	s := connect(t, cluster.Config{AllowNamespaces: []string{in}})
-	list := s.ok("resources_list", map[string]any{"kind": "pods"})
+	list := s.OK("resources_list", map[string]any{"kind": "pods"})
 	mustContain(t, list, "p-inside")
 	if strings.Contains(list, "p-outside") {
 		t.Errorf("a server confined to %s listed a pod in %s:\n%s", in, out, list)
 	}
-	s.fails("resources_list", map[string]any{"kind": "pods", "namespace": out}, `namespace "outside" is outside this server's --allow-namespaces (inside)`)
-	s.fails("resource_get", map[string]any{"kind": "pod", "namespace": out, "name": "p-outside"}, "outside this server's --allow-namespaces")
-	s.fails("resources_list", map[string]any{"kind": "nodes"}, "cluster-scoped")
-	ns := s.ok("namespaces_list", nil)
+	s.Fails("resources_list", map[string]any{"kind": "pods", "namespace": out}, `namespace "outside" is outside this server's --allow-namespaces (inside)`)
+	s.Fails("resource_get", map[string]any{"kind": "pod", "namespace": out, "name": "p-outside"}, "outside this server's --allow-namespaces")
+	s.Fails("resources_list", map[string]any{"kind": "nodes"}, "cluster-scoped")
+	ns := s.OK("namespaces_list", nil)
 	if strings.Contains(ns, "outside") {
 		t.Errorf("namespaces_list shows a namespace outside the confinement:\n%s", ns)
 	}

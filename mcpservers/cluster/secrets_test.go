@@ -78,7 +78,7 @@ func TestSecretValuesNeverAppear(t *testing.T) {
 	}
 
 	s := connect(t, cluster.Config{})
-	res, err := s.c.ListTools(ctx, mcp.ListToolsRequest{})
+	res, err := s.C.ListTools(ctx, mcp.ListToolsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestSecretValuesNeverAppear(t *testing.T) {
 			// Wait for the watch cache to see the objects, so that the call shows them.
 			var out string
 			for {
-				out, _ = s.call(tool.Name, args)
+				out, _ = s.Call(tool.Name, args)
 				if strings.Contains(out, "app") || strings.Contains(out, "db") || strings.Contains(out, "settings") || time.Now().After(deadline) || tool.Name == "api_resources" || tool.Name == "nodes_status" || tool.Name == "namespaces_list" {
 					break
 				}
@@ -112,8 +112,8 @@ func TestSecretValuesNeverAppear(t *testing.T) {
 		}
 	}
 	// The objects themselves are shown, so the test is not passing on empty answers.
-	out := s.ok("resource_get", map[string]any{"kind": "pod", "namespace": ns, "name": "app"})
+	out := s.OK("resource_get", map[string]any{"kind": "pod", "namespace": ns, "name": "app"})
 	mustContain(t, out, "DB_PASSWORD", "CONFIG_BLOB", "FROM_SECRET", "secretKeyRef", "value: <redacted>", "value: dsn=postgres://app:<redacted>@db")
-	out = s.ok("resource_get", map[string]any{"kind": "secret", "namespace": ns, "name": "db"})
+	out = s.OK("resource_get", map[string]any{"kind": "secret", "namespace": ns, "name": "db"})
 	mustContain(t, out, "password: <redacted> (", "name: db")
 }

@@ -150,7 +150,7 @@ func TestWorkloadHealth(t *testing.T) {
 	seedWorkloads(t, ns)
 	s := connect(t, cluster.Config{})
 
-	out := s.eventually("workload_health", map[string]any{"namespace": ns}, "deployment/rd-workloads/web", "cronjob/rd-workloads/nightly",
+	out := s.Eventually("workload_health", map[string]any{"namespace": ns}, "deployment/rd-workloads/web", "cronjob/rd-workloads/nightly",
 		"CrashLoopBackOff (OOMKilled, exit 137)", "Insufficient")
 	t.Run("unhealthy first, each with why", func(t *testing.T) {
 		inOrder(t, out, "UNHEALTHY (3)", "deployment/rd-workloads/web", "statefulset/rd-workloads/db", "job/rd-workloads/train",
@@ -174,19 +174,19 @@ func TestWorkloadHealth(t *testing.T) {
 			`cronjob/rd-workloads/nightly: schedule "0 2 * * *", last scheduled 3h ago, last succeeded 3h ago, 0 active jobs; suspended`+"\n")
 	})
 	t.Run("filters", func(t *testing.T) {
-		only := s.ok("workload_health", map[string]any{"namespace": ns, "kind": "job"})
+		only := s.OK("workload_health", map[string]any{"namespace": ns, "kind": "job"})
 		// Asked for Jobs, a CronJob's Jobs are listed too.
 		mustContain(t, only, "UNHEALTHY (1)", "job/rd-workloads/train", "HEALTHY (1)", "job/rd-workloads/nightly-29000000: Complete: 1/1 succeeded")
 		notContain(t, only, "deployment/", "cronjob/")
-		named := s.ok("workload_health", map[string]any{"namespace": ns, "name": "api"})
+		named := s.OK("workload_health", map[string]any{"namespace": ns, "name": "api"})
 		mustContain(t, named, "HEALTHY (1)", "deployment/rd-workloads/api")
 		notContain(t, named, "UNHEALTHY", "web")
-		none := s.ok("workload_health", map[string]any{"namespace": ns, "kind": "daemonset"})
+		none := s.OK("workload_health", map[string]any{"namespace": ns, "kind": "daemonset"})
 		mustContain(t, none, "no daemonsets in namespace rd-workloads")
 	})
 	t.Run("bad arguments", func(t *testing.T) {
-		s.fails("workload_health", map[string]any{"kind": "pod"}, "kind")
+		s.Fails("workload_health", map[string]any{"kind": "pod"}, "kind")
 		confined := connect(t, cluster.Config{AllowNamespaces: []string{"rd-elsewhere"}})
-		confined.fails("workload_health", map[string]any{"namespace": ns}, `namespace "rd-workloads" is outside this server's --allow-namespaces (rd-elsewhere)`)
+		confined.Fails("workload_health", map[string]any{"namespace": ns}, `namespace "rd-workloads" is outside this server's --allow-namespaces (rd-elsewhere)`)
 	})
 }

@@ -84,7 +84,7 @@ func deployment(ns, name, image string) *appsv1.Deployment {
 
 func TestWriteToolsAreServedWithTheirEffects(t *testing.T) {
 	s := connect(t, cluster.Config{})
-	res, err := s.c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	res, err := s.C.ListTools(context.Background(), mcp.ListToolsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestWriteToolsAbsentFromReadOnlyServer(t *testing.T) {
 	dep := deployment(ns, "web", "registry.example/app:1")
 	create(t, dep)
 	s := connect(t, cluster.Config{ReadOnly: true})
-	names := s.toolNames()
+	names := s.ToolNames()
 	if !slices.Contains(names, "resource_get") {
 		t.Fatalf("the read-only server lists no read tools: %v", names)
 	}
@@ -126,7 +126,7 @@ func TestWriteToolsAbsentFromReadOnlyServer(t *testing.T) {
 	req := mcp.CallToolRequest{}
 	req.Params.Name = "workload_scale"
 	req.Params.Arguments = map[string]any{"kind": "deployment", "namespace": ns, "name": "web", "replicas": 0}
-	res, err := s.c.CallTool(context.Background(), req)
+	res, err := s.C.CallTool(context.Background(), req)
 	if err == nil && !res.IsError {
 		t.Errorf("a read-only server ran workload_scale: %v", res.Content)
 	}
@@ -139,12 +139,12 @@ func TestWriteToolsConfinedToAllowedNamespaces(t *testing.T) {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "wr-node-confined"}}
 	create(t, dep, node)
 	s := connect(t, cluster.Config{AllowNamespaces: []string{in}})
-	s.fails("workload_scale", map[string]any{"kind": "deployment", "namespace": out, "name": "web", "replicas": 0}, `namespace "wr-out" is outside`)
-	s.fails("resource_patch", map[string]any{"kind": "deployment", "namespace": out, "name": "web", "patch": `{"spec":{"replicas":0}}`}, "outside")
-	s.fails("resource_apply", map[string]any{"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: wr-out\n"}, "outside")
-	s.fails("resource_apply", map[string]any{"manifest": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: wr-sneaky\n"}, "cluster-scoped")
-	s.fails("node_cordon", map[string]any{"name": node.Name}, "cluster-scoped")
-	s.fails("node_drain", map[string]any{"name": node.Name}, "cluster-scoped")
+	s.Fails("workload_scale", map[string]any{"kind": "deployment", "namespace": out, "name": "web", "replicas": 0}, `namespace "wr-out" is outside`)
+	s.Fails("resource_patch", map[string]any{"kind": "deployment", "namespace": out, "name": "web", "patch": `{"spec":{"replicas":0}}`}, "outside")
+	s.Fails("resource_apply", map[string]any{"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: wr-out\n"}, "outside")
+	s.Fails("resource_apply", map[string]any{"manifest": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: wr-sneaky\n"}, "cluster-scoped")
+	s.Fails("node_cordon", map[string]any{"name": node.Name}, "cluster-scoped")
+	s.Fails("node_drain", map[string]any{"name": node.Name}, "cluster-scoped")
 	unchanged(t, dep, dep.ResourceVersion)
 	unchanged(t, node, node.ResourceVersion)
 }
@@ -158,26 +158,26 @@ func TestPodDelete(t *testing.T) {
 	create(t, bare, onNode)
 	s := connect(t, cluster.Config{})
 
-	out := s.ok("pod_delete", map[string]any{"namespace": ns, "name": "bare", "dryRun": true})
+	out := s.OK("pod_delete", map[string]any{"namespace": ns, "name": "bare", "dryRun": true})
 	mustContain(t, out, "dry run of pod/wr-delete/bare", "--- pod/wr-delete/bare (live)", "-kind: Pod", "no controller manages this pod")
 	unchanged(t, bare, bare.ResourceVersion)
 
-	out = s.ok("pod_delete", map[string]any{"namespace": ns, "name": "bare"})
+	out = s.OK("pod_delete", map[string]any{"namespace": ns, "name": "bare"})
 	mustContain(t, out, "changed pod/wr-delete/bare: deleted", "nothing recreates it")
 	if err := apiServer(t).Client.Get(context.Background(), client.ObjectKeyFromObject(bare), &corev1.Pod{}); !apierrors.IsNotFound(err) {
 		t.Errorf("pod bare after pod_delete: %v, want not found (a pod on no node is deleted at once)", err)
 	}
 
 	// A pod on a node waits for its kubelet (there is none here): it stays, terminating.
-	out = s.ok("pod_delete", map[string]any{"namespace": ns, "name": "on-node", "gracePeriodSeconds": 30})
+	out = s.OK("pod_delete", map[string]any{"namespace": ns, "name": "on-node", "gracePeriodSeconds": 30})
 	mustContain(t, out, "grace period 30s", "ReplicaSet web-abc manages this pod", "terminating", "+  deletionTimestamp:")
 	if p := read(t, onNode); p.DeletionTimestamp == nil {
 		t.Errorf("pod on-node has no deletionTimestamp after pod_delete")
 	}
 
-	s.fails("pod_delete", map[string]any{"namespace": ns, "name": "nope"}, "pod/wr-delete/nope not found")
-	s.fails("pod_delete", map[string]any{"name": "bare"}, "namespace")
-	s.fails("pod_delete", map[string]any{"namespace": ns, "name": "on-node", "gracePeriodSeconds": -1}, "gracePeriodSeconds")
+	s.Fails("pod_delete", map[string]any{"namespace": ns, "name": "nope"}, "pod/wr-delete/nope not found")
+	s.Fails("pod_delete", map[string]any{"name": "bare"}, "namespace")
+	s.Fails("pod_delete", map[string]any{"namespace": ns, "name": "on-node", "gracePeriodSeconds": -1}, "gracePeriodSeconds")
 }
 
 func TestWorkloadRestart(t *testing.T) {
@@ -188,21 +188,21 @@ func TestWorkloadRestart(t *testing.T) {
 	create(t, dep, paused)
 	s := connect(t, cluster.Config{})
 
-	out := s.ok("workload_restart", map[string]any{"kind": "deployment", "namespace": ns, "name": "web", "dryRun": true})
+	out := s.OK("workload_restart", map[string]any{"kind": "deployment", "namespace": ns, "name": "web", "dryRun": true})
 	mustContain(t, out, "dry run of deployment/wr-restart/web: rollout restart", "+        kubectl.kubernetes.io/restartedAt:")
 	unchanged(t, dep, dep.ResourceVersion)
 
-	out = s.ok("workload_restart", map[string]any{"kind": "deployment", "namespace": ns, "name": "web"})
+	out = s.OK("workload_restart", map[string]any{"kind": "deployment", "namespace": ns, "name": "web"})
 	mustContain(t, out, "changed deployment/wr-restart/web: rollout restart")
 	got := read(t, dep).Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"]
 	if at, err := time.Parse(time.RFC3339, got); err != nil || time.Since(at) > time.Minute {
 		t.Errorf("restartedAt annotation = %q, want the time of the restart in RFC 3339", got)
 	}
 
-	s.fails("workload_restart", map[string]any{"kind": "deployment", "namespace": ns, "name": "paused"}, "paused", "resume it first")
+	s.Fails("workload_restart", map[string]any{"kind": "deployment", "namespace": ns, "name": "paused"}, "paused", "resume it first")
 	unchanged(t, paused, paused.ResourceVersion)
-	s.fails("workload_restart", map[string]any{"kind": "job", "namespace": ns, "name": "web"}, "kind")
-	s.fails("workload_restart", map[string]any{"kind": "deployment", "namespace": ns, "name": "nope"}, "deployment/wr-restart/nope not found")
+	s.Fails("workload_restart", map[string]any{"kind": "job", "namespace": ns, "name": "web"}, "kind")
+	s.Fails("workload_restart", map[string]any{"kind": "deployment", "namespace": ns, "name": "nope"}, "deployment/wr-restart/nope not found")
 }
 
 func TestWorkloadScale(t *testing.T) {
@@ -224,35 +224,35 @@ func TestWorkloadScale(t *testing.T) {
 		return map[string]any{"kind": kind, "namespace": ns, "name": name, "replicas": replicas, "dryRun": dryRun}
 	}
 
-	out := s.ok("workload_scale", args("deployment", "web", 5, true))
+	out := s.OK("workload_scale", args("deployment", "web", 5, true))
 	mustContain(t, out, "dry run of deployment/wr-scale/web: replicas 2 → 5", "-  replicas: 2", "+  replicas: 5")
 	unchanged(t, dep, dep.ResourceVersion)
 
-	out = s.ok("workload_scale", args("deployment", "web", 5, false))
+	out = s.OK("workload_scale", args("deployment", "web", 5, false))
 	mustContain(t, out, "changed deployment/wr-scale/web: replicas 2 → 5")
 	if got := *read(t, dep).Spec.Replicas; got != 5 {
 		t.Errorf("replicas after workload_scale = %d, want 5", got)
 	}
 	rv := dep.ResourceVersion
 
-	out = s.ok("workload_scale", args("deployment", "web", 5, false))
+	out = s.OK("workload_scale", args("deployment", "web", 5, false))
 	mustContain(t, out, "nothing to change", "already 5 replicas")
 	unchanged(t, dep, rv)
 
 	for _, bad := range []any{-1, 1001, "two", 1.5} {
-		s.fails("workload_scale", args("deployment", "web", bad, false), "replicas")
+		s.Fails("workload_scale", args("deployment", "web", bad, false), "replicas")
 	}
-	s.fails("workload_scale", map[string]any{"kind": "deployment", "namespace": ns, "name": "web"}, "replicas")
-	s.fails("workload_scale", args("daemonset", "web", 1, false), "kind")
+	s.Fails("workload_scale", map[string]any{"kind": "deployment", "namespace": ns, "name": "web"}, "replicas")
+	s.Fails("workload_scale", args("daemonset", "web", 1, false), "kind")
 	unchanged(t, dep, rv)
 
-	out = s.ok("workload_scale", args("deployment", "web", 0, false))
+	out = s.OK("workload_scale", args("deployment", "web", 0, false))
 	mustContain(t, out, "replicas 5 → 0", "scaled to 0: every pod of deployment/wr-scale/web stops")
 	if got := *read(t, dep).Spec.Replicas; got != 0 {
 		t.Errorf("replicas after scaling to 0 = %d", got)
 	}
 
-	out = s.ok("workload_scale", args("statefulset", "db", 4, false))
+	out = s.OK("workload_scale", args("statefulset", "db", 4, false))
 	mustContain(t, out, "replicas 3 → 4", "HorizontalPodAutoscaler db sets the replicas of this statefulset (between 2 and 6)")
 	if got := *read(t, sts).Spec.Replicas; got != 4 {
 		t.Errorf("statefulset replicas = %d, want 4", got)
@@ -305,13 +305,13 @@ func TestWorkloadSetImage(t *testing.T) {
 		return map[string]any{"kind": "deployment", "namespace": ns, "name": "web", "container": container, "image": image, "dryRun": dryRun}
 	}
 
-	out := s.ok("workload_set_image", args("app", "registry.example/app:2", true))
+	out := s.OK("workload_set_image", args("app", "registry.example/app:2", true))
 	mustContain(t, out, "container app image registry.example/app:1 → registry.example/app:2",
 		"-      - image: registry.example/app:1", "+      - image: registry.example/app:2")
 	unchanged(t, dep, dep.ResourceVersion)
 
-	s.ok("workload_set_image", args("app", "registry.example/app:2", false))
-	s.ok("workload_set_image", args("migrate", "registry.example/migrate:2", false))
+	s.OK("workload_set_image", args("app", "registry.example/app:2", false))
+	s.OK("workload_set_image", args("migrate", "registry.example/migrate:2", false))
 	read(t, dep)
 	if got := dep.Spec.Template.Spec.Containers[0].Image; got != "registry.example/app:2" {
 		t.Errorf("container app image = %q, want registry.example/app:2", got)
@@ -328,14 +328,14 @@ func TestWorkloadSetImage(t *testing.T) {
 	}
 	cron.Spec.JobTemplate.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
 	create(t, cron)
-	s.ok("workload_set_image", map[string]any{"kind": "cronjob", "namespace": ns, "name": "report", "container": "app", "image": "registry.example/report:2"})
+	s.OK("workload_set_image", map[string]any{"kind": "cronjob", "namespace": ns, "name": "report", "container": "app", "image": "registry.example/report:2"})
 	if got := read(t, cron).Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image; got != "registry.example/report:2" {
 		t.Errorf("cronjob image = %q, want registry.example/report:2", got)
 	}
 
-	s.fails("workload_set_image", args("sidecar", "x:1", false), `deployment/wr-image/web has no container "sidecar"`, "its containers are: app, migrate (init)")
-	s.fails("workload_set_image", args("app", "has space", false), `"image"`)
-	s.fails("workload_set_image", map[string]any{"kind": "job", "namespace": ns, "name": "web", "container": "app", "image": "x:1"}, "kind")
+	s.Fails("workload_set_image", args("sidecar", "x:1", false), `deployment/wr-image/web has no container "sidecar"`, "its containers are: app, migrate (init)")
+	s.Fails("workload_set_image", args("app", "has space", false), `"image"`)
+	s.Fails("workload_set_image", map[string]any{"kind": "job", "namespace": ns, "name": "web", "container": "app", "image": "x:1"}, "kind")
 	unchanged(t, dep, dep.ResourceVersion)
 }
 
@@ -355,21 +355,21 @@ func TestWorkloadSetResources(t *testing.T) {
 		return a
 	}
 
-	out := s.ok("workload_set_resources", args(map[string]any{"cpu": "250m"}, map[string]any{"memory": "512Mi"}, true))
+	out := s.OK("workload_set_resources", args(map[string]any{"cpu": "250m"}, map[string]any{"memory": "512Mi"}, true))
 	mustContain(t, out, "container app: requests cpu <none> → 250m, limits memory <none> → 512Mi", "+            cpu: 250m", "+            memory: 512Mi")
 	unchanged(t, dep, dep.ResourceVersion)
 
-	s.ok("workload_set_resources", args(map[string]any{"cpu": "250m"}, map[string]any{"memory": "512Mi"}, false))
+	s.OK("workload_set_resources", args(map[string]any{"cpu": "250m"}, map[string]any{"memory": "512Mi"}, false))
 	res := read(t, dep).Spec.Template.Spec.Containers[0].Resources
 	if !res.Requests.Cpu().Equal(resource.MustParse("250m")) || !res.Limits.Memory().Equal(resource.MustParse("512Mi")) {
 		t.Errorf("resources after workload_set_resources = %v", res)
 	}
 	rv := dep.ResourceVersion
 
-	s.fails("workload_set_resources", args(map[string]any{"cpu": "lots"}, nil, false), `"requests.cpu" "lots" is not a quantity`)
-	s.fails("workload_set_resources", args(map[string]any{"gpu": "1"}, nil, false), "gpu")
+	s.Fails("workload_set_resources", args(map[string]any{"cpu": "lots"}, nil, false), `"requests.cpu" "lots" is not a quantity`)
+	s.Fails("workload_set_resources", args(map[string]any{"gpu": "1"}, nil, false), "gpu")
 	// The API server refuses a request above its limit; nothing is stored.
-	s.fails("workload_set_resources", args(map[string]any{"memory": "1Gi"}, nil, false), "refused", "nothing was changed")
+	s.Fails("workload_set_resources", args(map[string]any{"memory": "1Gi"}, nil, false), "refused", "nothing was changed")
 	unchanged(t, dep, rv)
 }
 
@@ -398,12 +398,12 @@ func TestWorkloadRollback(t *testing.T) {
 		return map[string]any{"kind": "deployment", "namespace": ns, "name": name, "toRevision": to, "dryRun": dryRun}
 	}
 
-	out := s.ok("workload_rollback", args("web", 0, true))
+	out := s.OK("workload_rollback", args("web", 0, true))
 	mustContain(t, out, "dry run of deployment/wr-rollback/web: pod template rolled back to revision 2 (ReplicaSet web-h2; newest revision 3)",
 		"images: app registry.example/app:3 → registry.example/app:2", "-      - image: registry.example/app:3", "+      - image: registry.example/app:2", "+    kubernetes.io/change-cause: image registry.example/app:2")
 	unchanged(t, dep, dep.ResourceVersion)
 
-	s.ok("workload_rollback", args("web", 0, false))
+	s.OK("workload_rollback", args("web", 0, false))
 	read(t, dep)
 	if got := dep.Spec.Template.Spec.Containers[0].Image; got != "registry.example/app:2" {
 		t.Errorf("image after rollback = %q, want revision 2's registry.example/app:2", got)
@@ -418,15 +418,15 @@ func TestWorkloadRollback(t *testing.T) {
 		t.Errorf("rollback changed the deployment's revision annotation to %q; the controller owns it", got)
 	}
 
-	s.ok("workload_rollback", args("web", 1, false))
+	s.OK("workload_rollback", args("web", 1, false))
 	if got := read(t, dep).Spec.Template.Spec.Containers[0].Image; got != "registry.example/app:1" {
 		t.Errorf("image after rollback to revision 1 = %q", got)
 	}
 	rv := dep.ResourceVersion
-	mustContain(t, s.ok("workload_rollback", args("web", 1, false)), "nothing to change", "already is revision 1's")
-	s.fails("workload_rollback", args("web", 9, false), "deployment/wr-rollback/web has no revision 9; its revisions are 1, 2, 3")
+	mustContain(t, s.OK("workload_rollback", args("web", 1, false)), "nothing to change", "already is revision 1's")
+	s.Fails("workload_rollback", args("web", 9, false), "deployment/wr-rollback/web has no revision 9; its revisions are 1, 2, 3")
 	unchanged(t, dep, rv)
-	s.fails("workload_rollback", args("lonely", 0, false), "no previous revision", "its only revision is 1")
+	s.Fails("workload_rollback", args("lonely", 0, false), "no previous revision", "its only revision is 1")
 	unchanged(t, lonely, lonely.ResourceVersion)
 }
 
@@ -456,10 +456,10 @@ func TestWorkloadRollbackStatefulSet(t *testing.T) {
 	create(t, revision(1, "registry.example/db:1"), revision(2, "registry.example/db:2"))
 	s := connect(t, cluster.Config{})
 
-	out := s.ok("workload_rollback", map[string]any{"kind": "statefulset", "namespace": ns, "name": "db", "dryRun": true})
+	out := s.OK("workload_rollback", map[string]any{"kind": "statefulset", "namespace": ns, "name": "db", "dryRun": true})
 	mustContain(t, out, "rolled back to revision 1 (ControllerRevision db-r1", "-      - image: registry.example/db:2", "+      - image: registry.example/db:1")
 	unchanged(t, sts, sts.ResourceVersion)
-	s.ok("workload_rollback", map[string]any{"kind": "statefulset", "namespace": ns, "name": "db"})
+	s.OK("workload_rollback", map[string]any{"kind": "statefulset", "namespace": ns, "name": "db"})
 	if got := read(t, sts).Spec.Template.Spec.Containers[0].Image; got != "registry.example/db:1" {
 		t.Errorf("statefulset image after rollback = %q, want registry.example/db:1", got)
 	}
@@ -470,24 +470,24 @@ func TestNodeCordonUncordon(t *testing.T) {
 	create(t, node)
 	s := connect(t, cluster.Config{})
 
-	out := s.ok("node_cordon", map[string]any{"name": node.Name, "dryRun": true})
+	out := s.OK("node_cordon", map[string]any{"name": node.Name, "dryRun": true})
 	mustContain(t, out, "dry run of node/wr-node-cordon: cordoned", "+  unschedulable: true")
 	unchanged(t, node, node.ResourceVersion)
 
-	mustContain(t, s.ok("node_cordon", map[string]any{"name": node.Name}), "changed node/wr-node-cordon: cordoned")
+	mustContain(t, s.OK("node_cordon", map[string]any{"name": node.Name}), "changed node/wr-node-cordon: cordoned")
 	if !read(t, node).Spec.Unschedulable {
 		t.Fatal("node is schedulable after node_cordon")
 	}
-	mustContain(t, s.ok("node_cordon", map[string]any{"name": node.Name}), "nothing to change", "already cordoned")
+	mustContain(t, s.OK("node_cordon", map[string]any{"name": node.Name}), "nothing to change", "already cordoned")
 	unchanged(t, node, node.ResourceVersion)
 
-	mustContain(t, s.ok("node_uncordon", map[string]any{"name": node.Name, "dryRun": true}), "-  unschedulable: true")
+	mustContain(t, s.OK("node_uncordon", map[string]any{"name": node.Name, "dryRun": true}), "-  unschedulable: true")
 	unchanged(t, node, node.ResourceVersion)
-	mustContain(t, s.ok("node_uncordon", map[string]any{"name": node.Name}), "uncordoned")
+	mustContain(t, s.OK("node_uncordon", map[string]any{"name": node.Name}), "uncordoned")
 	if read(t, node).Spec.Unschedulable {
 		t.Error("node is unschedulable after node_uncordon")
 	}
-	s.fails("node_cordon", map[string]any{"name": "wr-node-nope"}, "node/wr-node-nope not found")
+	s.Fails("node_cordon", map[string]any{"name": "wr-node-nope"}, "node/wr-node-nope not found")
 }
 
 func TestNodeDrain(t *testing.T) {
@@ -550,9 +550,9 @@ func TestNodeDrain(t *testing.T) {
 	}
 
 	// Pods that would lose data or never come back refuse the drain, and nothing changes.
-	s.fails("node_drain", map[string]any{"name": node.Name}, "refusing to drain node/wr-node-drain; nothing was changed",
+	s.Fails("node_drain", map[string]any{"name": node.Name}, "refusing to drain node/wr-node-drain; nothing was changed",
 		"wr-drain/bare is managed by no controller", "force: true", "wr-drain/scratch has emptyDir volumes (tmp)", "deleteEmptyDirData: true")
-	s.fails("node_drain", map[string]any{"name": node.Name, "ignoreDaemonSets": false, "force": true, "deleteEmptyDirData": true},
+	s.Fails("node_drain", map[string]any{"name": node.Name, "ignoreDaemonSets": false, "force": true, "deleteEmptyDirData": true},
 		"wr-drain/agent-x is managed by DaemonSet agent", "ignoreDaemonSets: true")
 	unchanged(t, node, node.ResourceVersion)
 	untouched("web-0", "web-1", "db-0", "agent-x", "static-web", "bare", "scratch")
@@ -562,7 +562,7 @@ func TestNodeDrain(t *testing.T) {
 	for k, v := range allow {
 		dry[k] = v
 	}
-	out := s.ok("node_drain", dry)
+	out := s.OK("node_drain", dry)
 	mustContain(t, out, "dry run of drain node/wr-node-drain: cordoned (dry run), then 5 pods to evict and 2 left alone",
 		"wr-drain/web-0", "would be evicted", "wr-drain/db-0", "would be blocked now by PodDisruptionBudget wr-drain/db (minAvailable 1; 0 disruptions allowed)",
 		"skipped: pod of DaemonSet agent", "skipped: mirror (static) pod", "+  unschedulable: true")
@@ -576,7 +576,7 @@ func TestNodeDrain(t *testing.T) {
 	for k, v := range allow {
 		real[k] = v
 	}
-	out = s.fails("node_drain", real, "drain of node/wr-node-drain is incomplete: 1 pod could not be evicted within 3s",
+	out = s.Fails("node_drain", real, "drain of node/wr-node-drain is incomplete: 1 pod could not be evicted within 3s",
 		"wr-drain/db-0", "not evicted: blocked by PodDisruptionBudget wr-drain/db", "The disruption budget db needs 1 healthy pods and has 1 currently",
 		"evicted 4 pods (1 gone, 3 still terminating)", "node_uncordon")
 	t.Logf("drain report:\n%s", out)
@@ -597,7 +597,7 @@ func TestNodeDrain(t *testing.T) {
 	}
 	untouched("agent-x", "static-web", "elsewhere")
 
-	s.fails("node_drain", map[string]any{"name": "wr-node-nope"}, "node/wr-node-nope not found")
+	s.Fails("node_drain", map[string]any{"name": "wr-node-nope"}, "node/wr-node-nope not found")
 }
 
 func TestResourcePatch(t *testing.T) {
@@ -611,37 +611,37 @@ func TestResourcePatch(t *testing.T) {
 		return map[string]any{"kind": kind, "namespace": ns, "name": name, "patchType": patchType, "patch": patch, "dryRun": dryRun}
 	}
 
-	out := s.ok("resource_patch", args("cm", "settings", "merge", `{"data":{"a":"2"}}`, true))
+	out := s.OK("resource_patch", args("cm", "settings", "merge", `{"data":{"a":"2"}}`, true))
 	mustContain(t, out, "dry run of configmap/wr-patch/settings: merge patch", `-  a: "1"`, `+  a: "2"`)
 	unchanged(t, cm, cm.ResourceVersion)
 
-	s.ok("resource_patch", args("configmap", "settings", "merge", `{"data":{"a":"2"}}`, false))
+	s.OK("resource_patch", args("configmap", "settings", "merge", `{"data":{"a":"2"}}`, false))
 	if got := read(t, cm).Data["a"]; got != "2" {
 		t.Errorf("data.a after merge patch = %q, want 2", got)
 	}
-	out = s.ok("resource_patch", args("configmaps", "settings", "json", `[{"op":"add","path":"/data/b","value":"3"}]`, false))
+	out = s.OK("resource_patch", args("configmaps", "settings", "json", `[{"op":"add","path":"/data/b","value":"3"}]`, false))
 	mustContain(t, out, "changed configmap/wr-patch/settings: json patch", `+  b: "3"`)
 	if got := read(t, cm).Data; got["a"] != "2" || got["b"] != "3" {
 		t.Errorf("data after json patch = %v, want a=2 b=3", got)
 	}
 	rv := cm.ResourceVersion
 
-	s.fails("resource_patch", args("cm", "settings", "merge", `{"data":`, false), `"patch" is not valid JSON`)
-	s.fails("resource_patch", args("cm", "settings", "json", `{"data":{}}`, false), "JSON array of operations")
-	s.fails("resource_patch", args("cm", "settings", "json", `[{"op":"frob","path":"/data"}]`, false), `op "frob"`)
-	s.fails("resource_patch", args("cm", "settings", "merge", `[]`, false), "must be a JSON object")
-	s.fails("resource_patch", args("cm", "settings", "json", `[{"op":"test","path":"/data/a","value":"9"}]`, false), "nothing was changed")
-	s.fails("resource_patch", args("cm", "nope", "merge", `{}`, false), "configmap/wr-patch/nope not found")
-	s.fails("resource_patch", args("gizmos", "settings", "merge", `{}`, false), `unknown kind "gizmos"`)
+	s.Fails("resource_patch", args("cm", "settings", "merge", `{"data":`, false), `"patch" is not valid JSON`)
+	s.Fails("resource_patch", args("cm", "settings", "json", `{"data":{}}`, false), "JSON array of operations")
+	s.Fails("resource_patch", args("cm", "settings", "json", `[{"op":"frob","path":"/data"}]`, false), `op "frob"`)
+	s.Fails("resource_patch", args("cm", "settings", "merge", `[]`, false), "must be a JSON object")
+	s.Fails("resource_patch", args("cm", "settings", "json", `[{"op":"test","path":"/data/a","value":"9"}]`, false), "nothing was changed")
+	s.Fails("resource_patch", args("cm", "nope", "merge", `{}`, false), "configmap/wr-patch/nope not found")
+	s.Fails("resource_patch", args("gizmos", "settings", "merge", `{}`, false), `unknown kind "gizmos"`)
 	unchanged(t, cm, rv)
 
 	// A strategic merge patch merges containers by name.
-	s.ok("resource_patch", args("deploy", "web", "strategic", `{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"registry.example/app:2"}]}}}}`, false))
+	s.OK("resource_patch", args("deploy", "web", "strategic", `{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"registry.example/app:2"}]}}}}`, false))
 	if got := read(t, dep).Spec.Template.Spec.Containers; len(got) != 1 || got[0].Image != "registry.example/app:2" {
 		t.Errorf("containers after strategic merge patch = %v", got)
 	}
 
-	out = s.ok("resource_patch", args("secret", "creds", "merge", `{"stringData":{"token":"new-token-value"}}`, false))
+	out = s.OK("resource_patch", args("secret", "creds", "merge", `{"stringData":{"token":"new-token-value"}}`, false))
 	if strings.Contains(out, "new-token-value") || strings.Contains(out, "old-token-value") {
 		t.Errorf("resource_patch of a Secret shows its values:\n%s", out)
 	}
@@ -658,50 +658,50 @@ func TestResourceApply(t *testing.T) {
 	}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}}
 
-	out := s.ok("resource_apply", map[string]any{"manifest": manifest("fast"), "dryRun": true})
+	out := s.OK("resource_apply", map[string]any{"manifest": manifest("fast"), "dryRun": true})
 	mustContain(t, out, "dry run of configmap/wr-apply/settings: created by server-side apply (field manager opsmesh)", "+kind: ConfigMap", "+  mode: fast")
 	if err := apiServer(t).Client.Get(context.Background(), client.ObjectKeyFromObject(cm), cm); !apierrors.IsNotFound(err) {
 		t.Fatalf("a dry-run apply created the ConfigMap (%v)", err)
 	}
 
-	mustContain(t, s.ok("resource_apply", map[string]any{"manifest": manifest("fast")}), "changed configmap/wr-apply/settings: created")
+	mustContain(t, s.OK("resource_apply", map[string]any{"manifest": manifest("fast")}), "changed configmap/wr-apply/settings: created")
 	read(t, cm)
 	if cm.Data["mode"] != "fast" || len(cm.ManagedFields) == 0 || cm.ManagedFields[0].Manager != "opsmesh" {
 		t.Fatalf("applied ConfigMap: data %v, managers %v; want mode=fast owned by opsmesh", cm.Data, cm.ManagedFields)
 	}
 	rv := cm.ResourceVersion
 
-	out = s.ok("resource_apply", map[string]any{"manifest": manifest("safe"), "dryRun": true})
+	out = s.OK("resource_apply", map[string]any{"manifest": manifest("safe"), "dryRun": true})
 	mustContain(t, out, "applied server-side", "-  mode: fast", "+  mode: safe")
 	unchanged(t, cm, rv)
-	mustContain(t, s.ok("resource_apply", map[string]any{"manifest": manifest("fast")}), "the stored object is unchanged")
+	mustContain(t, s.OK("resource_apply", map[string]any{"manifest": manifest("fast")}), "the stored object is unchanged")
 	unchanged(t, cm, rv)
 
-	s.ok("resource_apply", map[string]any{"manifest": manifest("safe")})
+	s.OK("resource_apply", map[string]any{"manifest": manifest("safe")})
 	if got := read(t, cm).Data["mode"]; got != "safe" {
 		t.Errorf("mode after apply = %q, want safe", got)
 	}
 	rv = cm.ResourceVersion
 
 	// Another manager owns data.mode now: applying it is a conflict until forced.
-	s.fails("resource_apply", map[string]any{"manifest": manifest("slow"), "fieldManager": "someone-else"}, "conflicts", "force: true", "nothing was changed")
+	s.Fails("resource_apply", map[string]any{"manifest": manifest("slow"), "fieldManager": "someone-else"}, "conflicts", "force: true", "nothing was changed")
 	unchanged(t, cm, rv)
-	s.ok("resource_apply", map[string]any{"manifest": manifest("slow"), "fieldManager": "someone-else", "force": true})
+	s.OK("resource_apply", map[string]any{"manifest": manifest("slow"), "fieldManager": "someone-else", "force": true})
 	if got := read(t, cm).Data["mode"]; got != "slow" {
 		t.Errorf("mode after forced apply = %q, want slow", got)
 	}
 
 	secret := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: wr-apply\nstringData:\n  password: hunter2-very-secret\n"
-	out = s.ok("resource_apply", map[string]any{"manifest": secret})
+	out = s.OK("resource_apply", map[string]any{"manifest": secret})
 	if strings.Contains(out, "hunter2-very-secret") || strings.Contains(out, "aHVudGVyMi12ZXJ5LXNlY3JldA") {
 		t.Errorf("resource_apply of a Secret shows its value:\n%s", out)
 	}
 
-	s.fails("resource_apply", map[string]any{"manifest": manifest("a") + "---\n" + manifest("b")}, "holds 2 objects")
-	s.fails("resource_apply", map[string]any{"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"}, "set metadata.namespace")
-	s.fails("resource_apply", map[string]any{"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"}, "metadata.name")
-	s.fails("resource_apply", map[string]any{"manifest": "apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: x\n"}, "serves no kind Gizmo")
-	s.fails("resource_apply", map[string]any{"manifest": "kind: [unclosed"}, "not valid YAML")
+	s.Fails("resource_apply", map[string]any{"manifest": manifest("a") + "---\n" + manifest("b")}, "holds 2 objects")
+	s.Fails("resource_apply", map[string]any{"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"}, "set metadata.namespace")
+	s.Fails("resource_apply", map[string]any{"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"}, "metadata.name")
+	s.Fails("resource_apply", map[string]any{"manifest": "apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: x\n"}, "serves no kind Gizmo")
+	s.Fails("resource_apply", map[string]any{"manifest": "kind: [unclosed"}, "not valid YAML")
 }
 
 // connectImpersonating is connect for a server whose identity is user, impersonated: RBAC
@@ -729,11 +729,11 @@ func TestWriteDeniedByRBACSaysWhatToGrant(t *testing.T) {
 	create(t, dep, pod(ns, "web-0", nil), role, binding)
 	s := connectImpersonating(t, "wr-reader")
 
-	s.fails("workload_scale", map[string]any{"kind": "deployment", "namespace": ns, "name": "web", "replicas": 0},
+	s.Fails("workload_scale", map[string]any{"kind": "deployment", "namespace": ns, "name": "web", "replicas": 0},
 		"RBAC denied", "may not patch deployment/wr-rbac/web")
-	s.fails("workload_scale", map[string]any{"kind": "deployment", "namespace": ns, "name": "web", "replicas": 0, "dryRun": true},
+	s.Fails("workload_scale", map[string]any{"kind": "deployment", "namespace": ns, "name": "web", "replicas": 0, "dryRun": true},
 		"RBAC denied", "may not patch deployment/wr-rbac/web")
-	s.fails("pod_delete", map[string]any{"namespace": ns, "name": "web-0"}, "RBAC denied", "may not delete pod/wr-rbac/web-0")
-	s.fails("node_cordon", map[string]any{"name": "wr-node-rbac"}, "RBAC denied", "may not get node/wr-node-rbac")
+	s.Fails("pod_delete", map[string]any{"namespace": ns, "name": "web-0"}, "RBAC denied", "may not delete pod/wr-rbac/web-0")
+	s.Fails("node_cordon", map[string]any{"name": "wr-node-rbac"}, "RBAC denied", "may not get node/wr-node-rbac")
 	unchanged(t, dep, dep.ResourceVersion)
 }

@@ -109,7 +109,7 @@ func TestRealDriver(t *testing.T) {
 	s := connect(t, lib, gpu.Config{ReadOnly: true})
 	for _, tool := range []string{"gpu_list", "gpu_metrics", "gpu_health"} {
 		start := time.Now()
-		out := s.ok(tool, nil)
+		out := s.OK(tool, nil)
 		t.Logf("%s in %v:\n%s", tool, time.Since(start), out)
 		if strings.Contains(out, "simulated: true") {
 			t.Errorf("%s on the real driver says simulated", tool)
@@ -160,7 +160,7 @@ func BenchmarkGPUMetrics8Simulated(b *testing.B) {
 		s := connect(b, simNode(b, "dgxh100", faultFile), gpu.Config{})
 		b.ReportAllocs()
 		for b.Loop() {
-			s.ok("gpu_metrics", nil)
+			s.OK("gpu_metrics", nil)
 		}
 	})
 }

@@ -25,12 +25,12 @@ func TestSimulatedOnEveryOutput(t *testing.T) {
 		if tool == "gpu_reset" {
 			args = map[string]any{"index": 7, "dryRun": true}
 		}
-		out := s.ok(tool, args)
+		out := s.OK(tool, args)
 		if !strings.HasPrefix(out, "simulated: true\nnode: gpu-node-1\n") {
 			t.Errorf("%s does not start with simulated: true and the node:\n%s", tool, out)
 		}
 	}
-	out := s.fails("gpu_metrics", map[string]any{"index": 8}, "GPU index 8 does not exist", "0, 1, 2, 3, 4, 5, 6, 7")
+	out := s.Fails("gpu_metrics", map[string]any{"index": 8}, "GPU index 8 does not exist", "0, 1, 2, 3, 4, 5, 6, 7")
 	if !strings.HasPrefix(out, "simulated: true\n") {
 		t.Errorf("an error in simulated mode does not say simulated: true:\n%s", out)
 	}
@@ -44,7 +44,7 @@ func TestGPUList(t *testing.T) {
 	} {
 		t.Run(tc.model, func(t *testing.T) {
 			s := connect(t, simNode(t, tc.model, faultFile), gpu.Config{})
-			out := s.ok("gpu_list", nil)
+			out := s.OK("gpu_list", nil)
 			mustContain(t, out, "driver 550.54.15, CUDA 12.4, 8 GPUs shown", tc.name, tc.memory, "disabled")
 			if !strings.Contains(line(out, "0 "), "21504/") {
 				t.Errorf("GPU 0 runs 21504 MiB of processes; memory used should show them:\n%s", out)
@@ -55,9 +55,9 @@ func TestGPUList(t *testing.T) {
 		})
 	}
 	s := connect(t, simNode(t, "dgxh100", ""), gpu.Config{})
-	one := s.ok("gpu_list", map[string]any{"index": 5})
+	one := s.OK("gpu_list", map[string]any{"index": 5})
 	mustContain(t, one, "1 GPUs shown", "GPU-5131a7ed-0100-4000-8000-000000000005")
-	byUUID := s.ok("gpu_list", map[string]any{"uuid": "GPU-5131a7ed-0100-4000-8000-000000000002"})
+	byUUID := s.OK("gpu_list", map[string]any{"uuid": "GPU-5131a7ed-0100-4000-8000-000000000002"})
 	if line(byUUID, "2 ") == "" || line(byUUID, "0 ") != "" {
 		t.Errorf("gpu_list by uuid should list GPU 2 only:\n%s", byUUID)
 	}
@@ -65,7 +65,7 @@ func TestGPUList(t *testing.T) {
 
 func TestGPUMetrics(t *testing.T) {
 	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
-	out := s.ok("gpu_metrics", nil)
+	out := s.OK("gpu_metrics", nil)
 	mustContain(t, out, "INDEX", "CLOCK-EVENTS")
 	if l := line(out, "7 "); !strings.Contains(l, "0%/0%") || !strings.Contains(l, "72W/700W") || !strings.Contains(l, "GpuIdle") {
 		t.Errorf("an idle H100 should show 0%% utilization, 72W of 700W, GpuIdle: %q", l)
@@ -86,19 +86,19 @@ func TestGPUMetrics(t *testing.T) {
 
 func TestGPUProcesses(t *testing.T) {
 	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
-	out := s.ok("gpu_processes", nil)
+	out := s.OK("gpu_processes", nil)
 	mustContain(t, out, "4242", "20480 MiB", "training/job-7-worker-0", "trainer")
 	if l := line(out, "0 "+strings.Repeat(" ", 5)+"4243"); l == "" && !strings.Contains(out, "unknown pod") {
 		t.Errorf("a process without a pod mapping should say unknown pod:\n%s", out)
 	}
 	mustContain(t, out, "GPU 3: lost")
-	idle := s.ok("gpu_processes", map[string]any{"index": 7})
+	idle := s.OK("gpu_processes", map[string]any{"index": 7})
 	mustContain(t, idle, "no compute processes on GPUs 7")
 }
 
 func TestGPUHealthFromFaultFile(t *testing.T) {
 	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
-	out := s.ok("gpu_health", nil)
+	out := s.OK("gpu_health", nil)
 	mustContain(t, out, "8 GPUs: 3 healthy, 2 degraded, 3 failed")
 	for _, tc := range []struct {
 		gpu  int
@@ -151,10 +151,10 @@ func TestEveryCatalogXID(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := connect(t, node, gpu.Config{})
-			out := s.ok("gpu_health", map[string]any{"index": 2})
+			out := s.OK("gpu_health", map[string]any{"index": 2})
 			head := fmt.Sprintf("%s; action: %s", want.Verdict, want.Action)
 			mustContain(t, out, head, fmt.Sprintf("XID %d (%s): %s", code, want.Name, want.Reason))
-			events := s.ok("xid_events", nil)
+			events := s.OK("xid_events", nil)
 			mustContain(t, events, "1 XID events", fmt.Sprintf("2025-03-01T10:00:00Z  2    %-3d  %s", code, want.Name),
 				want.Verdict.String(), want.Action.String())
 		})
@@ -163,7 +163,7 @@ func TestEveryCatalogXID(t *testing.T) {
 
 func TestXIDEvents(t *testing.T) {
 	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
-	out := s.ok("xid_events", nil)
+	out := s.OK("xid_events", nil)
 	mustContain(t, out, "5 XID events since the agent started, newest first", "reasons:", "XID 79: the GPU no longer answers on PCIe")
 	var order []string
 	for _, l := range strings.Split(out, "\n") {
@@ -174,53 +174,53 @@ func TestXIDEvents(t *testing.T) {
 	if !slices.Equal(order, []string{"79", "48", "94", "74", "64"}) {
 		t.Errorf("XIDs not newest first: %v\n%s", order, out)
 	}
-	limited := s.ok("xid_events", map[string]any{"limit": 2})
+	limited := s.OK("xid_events", map[string]any{"limit": 2})
 	mustContain(t, limited, "… 3 older events left out (raise limit)")
-	one := s.ok("xid_events", map[string]any{"index": 5})
+	one := s.OK("xid_events", map[string]any{"index": 5})
 	mustContain(t, one, "1 XID events", "NVLink error")
-	none := s.ok("xid_events", map[string]any{"index": 7})
+	none := s.OK("xid_events", map[string]any{"index": 7})
 	mustContain(t, none, "no XID events since the agent started")
 }
 
 func TestGPUReset(t *testing.T) {
 	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
-	s.fails("gpu_reset", map[string]any{"index": 0}, "GPU 0 is in use by 2 processes", "pid 4242", "training/job-7-worker-0", "pid 4243, 1024 MiB, unknown pod")
-	s.fails("gpu_reset", map[string]any{}, "pass index or uuid")
-	s.fails("gpu_reset", map[string]any{"index": 1, "uuid": "GPU-x"}, "not both")
-	s.fails("gpu_reset", map[string]any{"uuid": "GPU-nope"}, `no GPU on node gpu-node-1 has UUID "GPU-nope"`, "0=GPU-5131a7ed")
+	s.Fails("gpu_reset", map[string]any{"index": 0}, "GPU 0 is in use by 2 processes", "pid 4242", "training/job-7-worker-0", "pid 4243, 1024 MiB, unknown pod")
+	s.Fails("gpu_reset", map[string]any{}, "pass index or uuid")
+	s.Fails("gpu_reset", map[string]any{"index": 1, "uuid": "GPU-x"}, "not both")
+	s.Fails("gpu_reset", map[string]any{"uuid": "GPU-nope"}, `no GPU on node gpu-node-1 has UUID "GPU-nope"`, "0=GPU-5131a7ed")
 
-	dry := s.ok("gpu_reset", map[string]any{"index": 2, "dryRun": true})
+	dry := s.OK("gpu_reset", map[string]any{"index": 2, "dryRun": true})
 	mustContain(t, dry, "dry run: would reset GPU 2", "Nothing was changed")
-	if !strings.Contains(healthBlock(s.ok("gpu_health", nil), 2), "failed") {
+	if !strings.Contains(healthBlock(s.OK("gpu_health", nil), 2), "failed") {
 		t.Error("a dry run changed GPU 2's health")
 	}
-	out := s.ok("gpu_reset", map[string]any{"uuid": "GPU-5131a7ed-0100-4000-8000-000000000002"})
+	out := s.OK("gpu_reset", map[string]any{"uuid": "GPU-5131a7ed-0100-4000-8000-000000000002"})
 	mustContain(t, out, "GPU 2 reset (simulated: its injected faults were cleared)")
-	if b := healthBlock(s.ok("gpu_health", nil), 2); !strings.Contains(b, "healthy; action: none") {
+	if b := healthBlock(s.OK("gpu_health", nil), 2); !strings.Contains(b, "healthy; action: none") {
 		t.Errorf("after a reset GPU 2 should be healthy:\n%s", b)
 	}
 	// The lost GPU comes back after a reset.
-	s.ok("gpu_reset", map[string]any{"index": 3})
-	if b := healthBlock(s.ok("gpu_health", nil), 3); !strings.Contains(b, "healthy") {
+	s.OK("gpu_reset", map[string]any{"index": 3})
+	if b := healthBlock(s.OK("gpu_health", nil), 3); !strings.Contains(b, "healthy") {
 		t.Errorf("after a reset GPU 3 should be back and healthy:\n%s", b)
 	}
 	// XID history stays.
-	mustContain(t, s.ok("xid_events", nil), "5 XID events")
+	mustContain(t, s.OK("xid_events", nil), "5 XID events")
 }
 
 func TestBadArguments(t *testing.T) {
 	s := connect(t, simNode(t, "dgxa100", ""), gpu.Config{})
-	s.fails("gpu_metrics", map[string]any{"index": -1}, `argument "index" must be at least 0`)
-	s.fails("gpu_health", map[string]any{"index": 8}, "GPU index 8 does not exist on node gpu-node-1; its GPU indexes are 0, 1, 2, 3, 4, 5, 6, 7")
-	s.fails("gpu_list", map[string]any{"gpu": 1}, `unknown argument "gpu"`)
-	s.fails("gpu_processes", map[string]any{"index": "one"}, `argument "index" must be an integer`)
-	s.fails("xid_events", map[string]any{"limit": 0}, `argument "limit" must be at least 1`)
-	s.fails("gpu_health", map[string]any{"index": 1, "uuid": "GPU-1"}, "pass index or uuid, not both")
+	s.Fails("gpu_metrics", map[string]any{"index": -1}, `argument "index" must be at least 0`)
+	s.Fails("gpu_health", map[string]any{"index": 8}, "GPU index 8 does not exist on node gpu-node-1; its GPU indexes are 0, 1, 2, 3, 4, 5, 6, 7")
+	s.Fails("gpu_list", map[string]any{"gpu": 1}, `unknown argument "gpu"`)
+	s.Fails("gpu_processes", map[string]any{"index": "one"}, `argument "index" must be an integer`)
+	s.Fails("xid_events", map[string]any{"limit": 0}, `argument "limit" must be at least 1`)
+	s.Fails("gpu_health", map[string]any{"index": 1, "uuid": "GPU-1"}, "pass index or uuid, not both")
 }
 
 func TestReadOnly(t *testing.T) {
 	s := connect(t, simNode(t, "dgxh100", ""), gpu.Config{ReadOnly: true})
-	names := s.toolNames()
+	names := s.ToolNames()
 	if slices.Contains(names, "gpu_reset") || len(names) != 5 {
 		t.Errorf("read-only tools = %v; want the five reads without gpu_reset", names)
 	}
@@ -228,7 +228,7 @@ func TestReadOnly(t *testing.T) {
 
 func TestOutputCap(t *testing.T) {
 	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{MaxBytes: 1024})
-	out := s.ok("gpu_health", nil)
+	out := s.OK("gpu_health", nil)
 	if len(out) > 1024 || !strings.Contains(out, "truncated") {
 		t.Errorf("gpu_health with a 1 KiB cap: %d bytes, want at most 1024 ending in a truncation marker:\n%s", len(out), out)
 	}

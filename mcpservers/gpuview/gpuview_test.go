@@ -122,7 +122,7 @@ func TestClusterView(t *testing.T) {
 	s := connect(t, gpuview.Config{NodeAgentNamespace: "gpu-system"})
 
 	t.Run("gpu_inventory", func(t *testing.T) {
-		out := s.ok("gpu_inventory", nil)
+		out := s.OK("gpu_inventory", nil)
 		mustContain(t, out, "4 GPU nodes\n",
 			"total nvidia.com/gpu: capacity 20, allocatable 19, requested 5, free 14",
 			"total nvidia.com/mig-1g.10gb: capacity 7, allocatable 7, requested 1, free 6")
@@ -138,15 +138,15 @@ func TestClusterView(t *testing.T) {
 		if strings.Contains(out, "cpu-1") {
 			t.Errorf("a node without GPUs is listed:\n%s", out)
 		}
-		one := s.ok("gpu_inventory", map[string]any{"node": "gpu-d"})
+		one := s.OK("gpu_inventory", map[string]any{"node": "gpu-d"})
 		mustContain(t, one, "1 GPU nodes", "total nvidia.com/gpu: capacity 4, allocatable 4, requested 1, free 3")
-		s.fails("gpu_inventory", map[string]any{"node": "cpu-1"}, "node cpu-1 has no NVIDIA GPU resources", "GPU nodes: gpu-a, gpu-b, gpu-c, gpu-d")
-		s.fails("gpu_inventory", map[string]any{"node": "nope"}, `node "nope" not found`)
-		s.fails("gpu_inventory", map[string]any{"nodes": "x"}, "unknown argument")
+		s.Fails("gpu_inventory", map[string]any{"node": "cpu-1"}, "node cpu-1 has no NVIDIA GPU resources", "GPU nodes: gpu-a, gpu-b, gpu-c, gpu-d")
+		s.Fails("gpu_inventory", map[string]any{"node": "nope"}, `node "nope" not found`)
+		s.Fails("gpu_inventory", map[string]any{"nodes": "x"}, "unknown argument")
 	})
 
 	t.Run("gpu_allocation", func(t *testing.T) {
-		out := s.ok("gpu_allocation", nil)
+		out := s.OK("gpu_allocation", nil)
 		mustContain(t, out, "5 pods hold GPU resources (nvidia.com/gpu: 5, nvidia.com/mig-1g.10gb: 1) in 3 namespaces",
 			"namespace ml: 3 pods, nvidia.com/gpu: 4", "namespace training: 1 pods", "namespace web: 1 pods, nvidia.com/mig-1g.10gb: 1",
 			"1 pods request GPUs but are not scheduled yet")
@@ -156,12 +156,12 @@ func TestClusterView(t *testing.T) {
 		if !strings.Contains(strings.Join(fields(out, "sharer"), " "), "(since ") {
 			t.Errorf("ml/sharer's row does not say since when it holds its GPUs:\n%s", out)
 		}
-		onB := s.ok("gpu_allocation", map[string]any{"node": "gpu-b"})
+		onB := s.OK("gpu_allocation", map[string]any{"node": "gpu-b"})
 		mustContain(t, onB, "1 pods hold GPU resources on node gpu-b", "notebook")
 		if strings.Contains(onB, "sharer") {
 			t.Errorf("node filter leaks other nodes' pods:\n%s", onB)
 		}
-		web := s.ok("gpu_allocation", map[string]any{"namespace": "web"})
+		web := s.OK("gpu_allocation", map[string]any{"namespace": "web"})
 		mustContain(t, web, "infer")
 		if strings.Contains(web, "notebook") {
 			t.Errorf("namespace filter leaks:\n%s", web)
@@ -169,7 +169,7 @@ func TestClusterView(t *testing.T) {
 	})
 
 	t.Run("gpu_node_health", func(t *testing.T) {
-		out := s.ok("gpu_node_health", nil)
+		out := s.OK("gpu_node_health", nil)
 		mustContain(t, out, "4 GPU nodes: 1 healthy, 2 degraded, 1 failed",
 			"node gpu-a: failed", "node agent: GPU 3 failed",
 			"node agent gpu-system/agent-a: 8 GPUs: ",
@@ -183,7 +183,7 @@ func TestClusterView(t *testing.T) {
 	})
 
 	t.Run("gpu_idle", func(t *testing.T) {
-		out := s.ok("gpu_idle", map[string]any{"minIdleMinutes": 0})
+		out := s.OK("gpu_idle", map[string]any{"minIdleMinutes": 0})
 		mustContain(t, out, "1 pods hold idle GPUs (utilization below 5%) for at least 0 minutes; 1 pods use their GPUs",
 			"first observation now",
 			"unknown: ml/sharer on gpu-a: no GPU process of it is seen and 2 GPU pods share the node",
@@ -194,18 +194,18 @@ func TestClusterView(t *testing.T) {
 		if strings.Contains(out, "job-7-worker-0") {
 			t.Errorf("the busy pod is reported idle:\n%s", out)
 		}
-		again := s.ok("gpu_idle", nil)
+		again := s.OK("gpu_idle", nil)
 		mustContain(t, again, "0 pods hold idle GPUs (utilization below 5%) for at least 10 minutes", "idle, but seen idle for less than 10 minutes:", "at least 0m (since ")
-		s.fails("gpu_idle", map[string]any{"minIdleMinutes": -1}, "minIdleMinutes")
-		s.fails("gpu_idle", map[string]any{"minIdleMinutes": "ten"}, "minIdleMinutes")
+		s.Fails("gpu_idle", map[string]any{"minIdleMinutes": -1}, "minIdleMinutes")
+		s.Fails("gpu_idle", map[string]any{"minIdleMinutes": "ten"}, "minIdleMinutes")
 	})
 
 	t.Run("allow-namespaces", func(t *testing.T) {
 		c := connect(t, gpuview.Config{AllowNamespaces: []string{"web"}, NodeAgentNamespace: "gpu-system"})
-		c.fails("gpu_allocation", map[string]any{"namespace": "ml"}, `namespace "ml" is outside this server's --allow-namespaces (web)`)
-		out := c.ok("gpu_allocation", nil)
+		c.Fails("gpu_allocation", map[string]any{"namespace": "ml"}, `namespace "ml" is outside this server's --allow-namespaces (web)`)
+		out := c.OK("gpu_allocation", nil)
 		mustContain(t, out, "1 pods hold GPU resources", "infer")
-		inv := c.ok("gpu_inventory", nil)
+		inv := c.OK("gpu_inventory", nil)
 		mustContain(t, inv, "total nvidia.com/gpu: capacity 20, allocatable 19, requested 0", "requested counts only pods in namespaces web")
 	})
 }

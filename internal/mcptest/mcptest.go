@@ -1,0 +1,178 @@
+// Package mcptest connects tests to MCP servers the way real clients do — mcp-go's client over
+// streamable HTTP, through serve's bearer-token handler — and gives them short assertions on tool
+// results. Test support only: nothing in the product imports it.
+package mcptest
+
+import (
+	"context"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/opsmesh/opsmesh/mcpservers/serve"
+)
+
+// Token is the bearer token test servers require.
+const Token = "test-token-0123456789abcdef"
+
+// Session is an initialized MCP client session that reports to T.
+type Session struct {
+	T testing.TB
+	C *mcpclient.Client
+}
+
+// Serve serves s over streamable HTTP with Token on a test server closed when t ends, and
+// returns its base URL.
+func Serve(t testing.TB, s *server.MCPServer) string {
+	t.Helper()
+	srv := httptest.NewServer(serve.HTTPHandler(s, Token))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// Connect serves s (see Serve) and returns a client session to it, closed when t ends.
+func Connect(t testing.TB, s *server.MCPServer) *Session {
+	t.Helper()
+	return Dial(t, Serve(t, s)+serve.Path, Token)
+}
+
+// Dial connects to the MCP endpoint at url with a bearer token and initializes the session.
+func Dial(t testing.TB, url, token string) *Session {
+	t.Helper()
+	c, err := mcpclient.NewStreamableHttpClient(url,
+		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return Init(t, c)
+}
+
+// Init starts any mcp-go client (stdio or HTTP) and initializes its session.
+func Init(t testing.TB, c *mcpclient.Client) *Session {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "opsmesh-test", Version: "0"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	return &Session{T: t, C: c}
+}
+
+// With returns the session reporting to t, for use inside subtests.
+func (s *Session) With(t testing.TB) *Session { return &Session{T: t, C: s.C} }
+
+// Call calls a tool and returns its text and whether it is a tool error; a protocol error fails
+// the test.
+func (s *Session) Call(tool string, args map[string]any) (string, bool) {
+	s.T.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tool
+	req.Params.Arguments = args
+	res, err := s.C.CallTool(context.Background(), req)
+	if err != nil {
+		s.T.Fatalf("%s: protocol error: %v", tool, err)
+	}
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String(), res.IsError
+}
+
+// OK calls a tool that must succeed and returns its text.
+func (s *Session) OK(tool string, args map[string]any) string {
+	s.T.Helper()
+	text, isErr := s.Call(tool, args)
+	if isErr {
+		s.T.Fatalf("%s(%v) failed: %s", tool, args, text)
+	}
+	return text
+}
+
+// Fails calls a tool that must fail, checks that the error says each of want, and returns it.
+func (s *Session) Fails(tool string, args map[string]any, want ...string) string {
+	s.T.Helper()
+	text, isErr := s.Call(tool, args)
+	if !isErr {
+		s.T.Fatalf("%s(%v) succeeded, want an error saying %q:\n%s", tool, args, want, text)
+	}
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			s.T.Errorf("%s(%v) error does not say %q:\n%s", tool, args, w, text)
+		}
+	}
+	return text
+}
+
+// ToolNames lists the tools the server serves.
+func (s *Session) ToolNames() []string {
+	s.T.Helper()
+	res, err := s.C.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	var names []string
+	for _, tl := range res.Tools {
+		names = append(names, tl.Name)
+	}
+	return names
+}
+
+// MustContain fails t for each of want that text does not contain.
+func MustContain(t testing.TB, text string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("output does not contain %q:\n%s", w, text)
+		}
+	}
+}
+
+// Eventually calls a tool until it succeeds and its output says each of want — and none of those
+// written "!text" — as a watch cache catches up with writes; after 10 seconds it fails the test
+// with the last output. It returns that output.
+func (s *Session) Eventually(tool string, args map[string]any, want ...string) string {
+	s.T.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		text, isErr := s.Call(tool, args)
+		wrong := ""
+		if isErr {
+			wrong = "failed"
+		}
+		for _, w := range want {
+			if wrong != "" {
+				break
+			}
+			if unwanted, ok := strings.CutPrefix(w, "!"); ok {
+				if strings.Contains(text, unwanted) {
+					wrong = "says " + strconv.Quote(unwanted)
+				}
+			} else if !strings.Contains(text, w) {
+				wrong = "does not say " + strconv.Quote(w)
+			}
+		}
+		if wrong == "" {
+			return text
+		}
+		if time.Now().After(deadline) {
+			s.T.Fatalf("%s(%v) %s after 10s:\n%s", tool, args, wrong, text)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
