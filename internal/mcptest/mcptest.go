@@ -4,8 +4,13 @@
 package mcptest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -175,4 +180,55 @@ func (s *Session) Eventually(tool string, args map[string]any, want ...string) s
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// GoldenTools lists the tools s serves through an in-process client — sorted by name, with their
+// descriptions, annotations and input schemas: the server's public surface — and compares them
+// with testdata/tools.golden.json (UPDATE_GOLDEN=1 rewrites it, for review in the diff). It fails
+// t for a tool without a description or without every annotation set explicitly, and returns the
+// tools for further checks.
+func GoldenTools(t testing.TB, s *server.MCPServer) []mcp.Tool {
+	t.Helper()
+	c, err := mcpclient.NewInProcessClient(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	res, err := Init(t, c).C.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools := res.Tools
+	sort.Slice(tools, func(i, j int) bool { return tools[i].Name < tools[j].Name })
+	for _, tl := range tools {
+		a := tl.Annotations
+		if a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.IdempotentHint == nil || a.OpenWorldHint == nil {
+			t.Errorf("tool %s does not set every annotation explicitly: %+v", tl.Name, a)
+		}
+		if tl.Description == "" {
+			t.Errorf("tool %s has no description", tl.Name)
+		}
+	}
+	got, err := json.MarshalIndent(tools, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "tools.golden.json")
+	if os.Getenv("UPDATE_GOLDEN") == "1" {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the tool list differs from %s; if the change is intended, run with UPDATE_GOLDEN=1 and review the diff", path)
+	}
+	return tools
 }

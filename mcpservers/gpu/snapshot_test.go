@@ -3,12 +3,7 @@
 package gpu_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +11,7 @@ import (
 	mcpclient "github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/opsmesh/opsmesh/internal/mcptest"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu"
 )
 
@@ -28,51 +24,11 @@ func TestToolListSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := mcpclient.NewInProcessClient(a.MCP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
-	res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tools := res.Tools
-	sort.Slice(tools, func(i, j int) bool { return tools[i].Name < tools[j].Name })
-	for _, tl := range tools {
+	for _, tl := range mcptest.GoldenTools(t, a.MCP) {
 		an := tl.Annotations
-		if an.ReadOnlyHint == nil || an.DestructiveHint == nil || an.IdempotentHint == nil || an.OpenWorldHint == nil {
-			t.Errorf("tool %s does not set every annotation explicitly: %+v", tl.Name, an)
-		}
 		if (tl.Name == "gpu_reset") != !*an.ReadOnlyHint || (tl.Name == "gpu_reset") != *an.DestructiveHint {
 			t.Errorf("tool %s: only gpu_reset may be a destructive write: %+v", tl.Name, an)
 		}
-	}
-	got, err := json.MarshalIndent(tools, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "tools.golden.json")
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("the tool list differs from %s; if the change is intended, run with UPDATE_GOLDEN=1 and review the diff", path)
 	}
 }
 

@@ -1,16 +1,13 @@
 package gpuview_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"k8s.io/client-go/rest"
 
+	"github.com/opsmesh/opsmesh/internal/mcptest"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
@@ -31,30 +28,12 @@ func offlineTools(t testing.TB) []mcptool.Tool {
 // TestToolListSnapshot keeps every tool's declaration in testdata/tools.golden.json; regenerate
 // with UPDATE_GOLDEN=1 and read the diff.
 func TestToolListSnapshot(t *testing.T) {
-	var defs []any
-	for _, tl := range offlineTools(t) {
-		if tl.Effect != mcptool.Read || tl.Def.Annotations.ReadOnlyHint == nil || !*tl.Def.Annotations.ReadOnlyHint {
-			t.Errorf("tool %s is not a read", tl.Name())
+	s := mcptool.NewServer("opsmesh-gpuview", "snapshot", "")
+	mcptool.Register(s, mcptool.Options{}, offlineTools(t)...)
+	for _, tl := range mcptest.GoldenTools(t, s) {
+		if !*tl.Annotations.ReadOnlyHint || *tl.Annotations.DestructiveHint {
+			t.Errorf("tool %s is not a read", tl.Name)
 		}
-		defs = append(defs, tl.Def)
-	}
-	got, err := json.MarshalIndent(defs, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "tools.golden.json")
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("the tool list differs from %s; if intended, run with UPDATE_GOLDEN=1 and review the diff", path)
 	}
 }
 
