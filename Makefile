@@ -13,6 +13,10 @@ VERSION       ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
 COMMIT        ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS       := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO_TEST_FLAGS ?= -race -count=1
+# go-nvml's header marks many NVML calls deprecated; gcc would print hundreds of warnings about
+# calls opsmesh never makes.
+CGO_CFLAGS    ?= -O2 -g -Wno-deprecated-declarations
+export CGO_CFLAGS
 
 .PHONY: all build test generate verify-generated lint testbins demo clean help
 
