@@ -223,7 +223,7 @@ func (t *tools) analyze(ctx context.Context, a analyzeArgs) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s, err := loadSnapshot(ctx, reader, t.k.direct, t.k.namespaces(a.Namespace), cluster)
+	s, err := loadSnapshot(ctx, reader, t.k.Direct, t.k.namespaces(a.Namespace), cluster)
 	if err != nil {
 		return "", err
 	}
@@ -248,7 +248,7 @@ func (t *tools) analyze(ctx context.Context, a analyzeArgs) (string, error) {
 	case foc != nil && foc.name != "":
 		where = objectRef(foc.kind, foc.namespace, foc.name)
 	case a.Namespace == "" && t.k.confined():
-		where = "namespaces " + strings.Join(t.k.allow, ", ")
+		where = "namespaces " + strings.Join(t.k.Allow, ", ")
 	case a.Namespace == "":
 		where = "the cluster"
 	}
@@ -277,7 +277,7 @@ func (t *tools) analyzeFocus(ctx context.Context, a analyzeArgs, cluster bool) (
 			return nil, fmt.Errorf("%s are cluster-scoped: call analyze for them without a namespace", r.gvr.Resource)
 		}
 		if !cluster {
-			return nil, fmt.Errorf("%s is cluster-scoped, and this server is confined to namespaces %s (--allow-namespaces)", r.gvr.Resource, strings.Join(t.k.allow, ", "))
+			return nil, fmt.Errorf("%s is cluster-scoped, and this server is confined to namespaces %s (--allow-namespaces)", r.gvr.Resource, strings.Join(t.k.Allow, ", "))
 		}
 	} else {
 		f.namespace = a.Namespace
@@ -288,7 +288,7 @@ func (t *tools) analyzeFocus(ctx context.Context, a analyzeArgs, cluster bool) (
 	if a.Name != "" {
 		obj := &metav1.PartialObjectMetadata{}
 		obj.SetGroupVersionKind(r.gvk)
-		if err := t.k.direct.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: a.Name}, obj); err != nil {
+		if err := t.k.Direct.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: a.Name}, obj); err != nil {
 			return nil, apiError(err, "get", objectRef(kind, f.namespace, a.Name))
 		}
 	}

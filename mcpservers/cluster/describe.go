@@ -604,7 +604,7 @@ func (t *tools) describeData(ctx context.Context, kind, ns, name string) (string
 	switch kind {
 	case "Secret":
 		var s corev1.Secret
-		if err := t.k.direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
+		if err := t.k.Direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
 			return "", apiError(err, "get", objectRef("secret", ns, name))
 		}
 		for k, v := range s.Data {
@@ -615,7 +615,7 @@ func (t *tools) describeData(ctx context.Context, kind, ns, name string) (string
 		fmt.Fprintf(&b, "Type: %s\n", s.Type)
 	default:
 		var c corev1.ConfigMap
-		if err := t.k.direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &c); err != nil {
+		if err := t.k.Direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &c); err != nil {
 			return "", apiError(err, "get", objectRef("configmap", ns, name))
 		}
 		for k, v := range c.Data {
@@ -657,7 +657,7 @@ func withKind(o client.Object, kind string) client.Object {
 func (t *tools) describeOther(ctx context.Context, r resource, ns, name string) (string, error) {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(r.gvk)
-	if err := t.k.direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
+	if err := t.k.Direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
 		return "", apiError(err, "get", objectRef(strings.ToLower(r.gvk.Kind), ns, name))
 	}
 	cleanForOutput(u)

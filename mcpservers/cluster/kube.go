@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -18,7 +17,6 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -26,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 	"github.com/opsmesh/opsmesh/mcpservers/redact"
 )
 
@@ -34,13 +33,11 @@ import (
 // kubectl does it, the namespace confinement of --allow-namespaces, and the registry of Secret
 // values that outputs are scrubbed of.
 type kube struct {
-	cfg       *rest.Config
-	scheme    *runtime.Scheme
-	direct    client.Client
+	*kubeaccess.Client // Config, Scheme, Direct (uncached) and Allow (sorted; empty means all)
+
 	clientset kubernetes.Interface
 	disco     discovery.CachedDiscoveryInterface
 	mapper    meta.RESTMapper // resolves kinds, plurals and short names from discovery
-	allow     []string        // sorted; empty means every namespace
 	secrets   *redact.Values
 	log       *slog.Logger
 
@@ -55,33 +52,22 @@ type kube struct {
 }
 
 func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.Logger) (*kube, error) {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	cfg = rest.CopyConfig(cfg)
-	if cfg.QPS == 0 {
-		cfg.QPS, cfg.Burst = 50, 100
-	}
-	direct, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the Kubernetes API at %s: %w", cfg.Host, err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	access, err := kubeaccess.New(cfg, allow)
 	if err != nil {
 		return nil, err
 	}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	cs, err := kubernetes.NewForConfig(access.Config)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(access.Config)
 	if err != nil {
 		return nil, err
 	}
 	disco := memory.NewMemCacheClient(dc)
-	allow = slices.Clone(allow)
-	slices.Sort(allow)
 	return &kube{
-		cfg: cfg, scheme: scheme, direct: direct, clientset: cs, disco: disco,
+		Client: access, clientset: cs, disco: disco,
 		mapper:  restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(disco), disco, nil),
-		allow:   slices.Compact(allow),
 		secrets: &redact.Values{},
 		log:     log,
 		life:    life,
@@ -91,32 +77,7 @@ func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.L
 // cached returns the informer-backed reader for common kinds, starting the cache on first use.
 // Informers for each kind start on that kind's first read.
 func (k *kube) cached(ctx context.Context) (client.Reader, error) {
-	k.cacheOnce.Do(func() {
-		opts := cache.Options{Scheme: k.scheme}
-		if len(k.allow) > 0 {
-			opts.DefaultNamespaces = map[string]cache.Config{}
-			for _, ns := range k.allow {
-				opts.DefaultNamespaces[ns] = cache.Config{}
-			}
-		}
-		c, err := cache.New(k.cfg, opts)
-		if err != nil {
-			k.cacheErr = fmt.Errorf("starting the informer cache: %w", err)
-			return
-		}
-		go func() {
-			if err := c.Start(k.life); err != nil {
-				k.log.Error("informer cache stopped", "error", err)
-			}
-		}()
-		// Reads before Start has run fail with "the cache is not started"; wait for it. With no
-		// informers yet, this returns as soon as the cache runs.
-		if !c.WaitForCacheSync(ctx) {
-			k.cacheErr = fmt.Errorf("starting the informer cache: %w", context.Cause(ctx))
-			return
-		}
-		k.cache = c
-	})
+	k.cacheOnce.Do(func() { k.cache, k.cacheErr = k.StartCache(ctx, k.life, k.log) })
 	if k.cacheErr != nil {
 		return nil, k.cacheErr
 	}
@@ -145,7 +106,7 @@ func (g guardedReader) List(ctx context.Context, list client.ObjectList, opts ..
 // mayWatch checks, once per kind, that the server may list and watch it where the cache watches
 // it: in every allowed namespace when confined, else across the cluster.
 func (k *kube) mayWatch(ctx context.Context, obj runtime.Object) error {
-	gvk, err := apiutil.GVKForObject(obj, k.scheme)
+	gvk, err := apiutil.GVKForObject(obj, k.Scheme)
 	if err != nil {
 		return err
 	}
@@ -162,24 +123,15 @@ func (k *kube) mayWatch(ctx context.Context, obj runtime.Object) error {
 	gr := mapping.Resource.GroupResource()
 	scopes := []string{""}
 	if k.confined() && mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		scopes = k.allow
+		scopes = k.Allow
 	}
 	var denied error
 	for _, ns := range scopes {
-		for _, verb := range []string{"list", "watch"} {
-			review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: gr.Group, Resource: gr.Resource, Namespace: ns},
-			}}
-			if err := k.direct.Create(ctx, review); err != nil {
-				return fmt.Errorf("checking whether this server may %s %s: %w", verb, gr, err)
+		if denied = k.MayListWatch(ctx, gr, ns); denied != nil {
+			if !apierrors.IsForbidden(denied) {
+				return denied // the check itself failed: ask again next time
 			}
-			if !review.Status.Allowed && denied == nil {
-				where := "across the cluster"
-				if ns != "" {
-					where = "in namespace " + ns
-				}
-				denied = apierrors.NewForbidden(gr, "", fmt.Errorf("the watch cache needs %s on it %s", verb, where))
-			}
+			break
 		}
 	}
 	if k.perms == nil {
@@ -203,16 +155,13 @@ func (k *kube) scrub(ctx context.Context, text string) string {
 // RBAC to list Secrets it does nothing; name-based redaction still applies.
 func (k *kube) watchSecrets(ctx context.Context) {
 	k.secretOnce.Do(func() {
-		namespaces := k.allow
+		namespaces := k.Allow
 		if len(namespaces) == 0 {
 			namespaces = []string{""}
 		}
 		for _, ns := range namespaces {
-			review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "watch", Resource: "secrets", Namespace: ns},
-			}}
-			if err := k.direct.Create(ctx, review); err != nil || !review.Status.Allowed {
-				k.log.Info("not scrubbing Secret values from output: the server may not watch Secrets", "namespace", ns)
+			if err := k.MayListWatch(ctx, schema.GroupResource{Resource: "secrets"}, ns); err != nil {
+				k.log.Info("not scrubbing Secret values from output: the server may not watch Secrets", "namespace", ns, "error", err)
 				return
 			}
 		}
@@ -301,17 +250,17 @@ func (k *kube) resolveOnce(kind string) (resource, error) {
 }
 
 // confined reports whether --allow-namespaces limits the server.
-func (k *kube) confined() bool { return len(k.allow) > 0 }
+func (k *kube) confined() bool { return len(k.Allow) > 0 }
 
 // checkNamespace refuses a namespace outside --allow-namespaces.
 func (k *kube) checkNamespace(ns string) error {
-	if !k.confined() || slices.Contains(k.allow, ns) {
+	if !k.confined() || slices.Contains(k.Allow, ns) {
 		return nil
 	}
 	if ns == "" {
-		return fmt.Errorf("this server is confined to namespaces %s (--allow-namespaces); name one of them", strings.Join(k.allow, ", "))
+		return fmt.Errorf("this server is confined to namespaces %s (--allow-namespaces); name one of them", strings.Join(k.Allow, ", "))
 	}
-	return fmt.Errorf("namespace %q is outside this server's --allow-namespaces (%s)", ns, strings.Join(k.allow, ", "))
+	return fmt.Errorf("namespace %q is outside this server's --allow-namespaces (%s)", ns, strings.Join(k.Allow, ", "))
 }
 
 // checkScope refuses cluster-scoped kinds on a confined server, and a namespaced kind without a
@@ -319,7 +268,7 @@ func (k *kube) checkNamespace(ns string) error {
 func (k *kube) checkScope(r resource, ns string) error {
 	if !r.namespaced {
 		if k.confined() {
-			return fmt.Errorf("%s is cluster-scoped, and this server is confined to namespaces %s (--allow-namespaces)", r.gvr.Resource, strings.Join(k.allow, ", "))
+			return fmt.Errorf("%s is cluster-scoped, and this server is confined to namespaces %s (--allow-namespaces)", r.gvr.Resource, strings.Join(k.Allow, ", "))
 		}
 		return nil
 	}
@@ -335,7 +284,7 @@ func (k *kube) namespaces(ns string) []string {
 	if ns != "" {
 		return []string{ns}
 	}
-	return k.allow
+	return k.Allow
 }
 
 // apiError rewords an API error so that it says what was refused and what to do.

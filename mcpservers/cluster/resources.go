@@ -70,7 +70,7 @@ func (t *tools) namespacesList(ctx context.Context, _ namespacesArgs) (string, e
 	}
 	tbl := mcptool.Table{Header: []string{"NAME", "STATUS", "AGE"}}
 	if t.k.confined() {
-		for _, name := range t.k.allow {
+		for _, name := range t.k.Allow {
 			var ns corev1.Namespace
 			if err := r.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
 				tbl.Add(name, "<unreadable: "+err.Error()+">", "")
@@ -453,10 +453,10 @@ func (t *tools) listYAML(ctx context.Context, r resource, a listArgs) (string, e
 	if r.namespaced && a.Namespace != "" {
 		opts = append(opts, client.InNamespace(a.Namespace))
 	} else if r.namespaced && t.k.confined() {
-		if len(t.k.allow) > 1 {
+		if len(t.k.Allow) > 1 {
 			return "", errors.New(`output "yaml" needs a namespace on a server confined to several namespaces; name one`)
 		}
-		opts = append(opts, client.InNamespace(t.k.allow[0]))
+		opts = append(opts, client.InNamespace(t.k.Allow[0]))
 	}
 	if a.LabelSelector != "" {
 		sel, _ := labels.Parse(a.LabelSelector)
@@ -468,7 +468,7 @@ func (t *tools) listYAML(ctx context.Context, r resource, a listArgs) (string, e
 	if a.Continue != "" {
 		opts = append(opts, client.Continue(a.Continue))
 	}
-	if err := t.k.direct.List(ctx, list, opts...); err != nil {
+	if err := t.k.Direct.List(ctx, list, opts...); err != nil {
 		return "", apiError(err, "list", r.gvr.Resource)
 	}
 	items := make([]map[string]any, 0, len(list.Items))
@@ -529,7 +529,7 @@ func (t *tools) getObject(ctx context.Context, kind, ns, name string) (*unstruct
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(r.gvk)
-	if err := t.k.direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
+	if err := t.k.Direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
 		return nil, r, apiError(err, "get", objectRef(strings.ToLower(r.gvk.Kind), ns, name))
 	}
 	return u, r, nil

@@ -110,7 +110,7 @@ func (t *tools) updateWith(ctx context.Context, ref string, key client.ObjectKey
 	var c *change
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		obj := newObj()
-		if err := t.k.direct.Get(ctx, key, obj); err != nil {
+		if err := t.k.Direct.Get(ctx, key, obj); err != nil {
 			return apiError(err, "get", ref)
 		}
 		orig := obj.DeepCopyObject().(client.Object)
@@ -122,7 +122,7 @@ func (t *tools) updateWith(ctx context.Context, ref string, key client.ObjectKey
 		if err != nil {
 			return err
 		}
-		if err := t.k.direct.Patch(ctx, obj, patchFrom(orig), dryRunOpts(dryRun)...); err != nil {
+		if err := t.k.Direct.Patch(ctx, obj, patchFrom(orig), dryRunOpts(dryRun)...); err != nil {
 			if apierrors.IsConflict(err) {
 				return err // retried on a fresh read
 			}

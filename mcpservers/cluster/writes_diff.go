@@ -89,7 +89,7 @@ func (t *tools) toUnstructured(obj client.Object) (*unstructured.Unstructured, e
 		return nil, fmt.Errorf("rendering %T: %w", obj, err)
 	}
 	u := &unstructured.Unstructured{Object: m}
-	gvk, err := apiutil.GVKForObject(obj, t.k.scheme)
+	gvk, err := apiutil.GVKForObject(obj, t.k.Scheme)
 	if err != nil {
 		return nil, err
 	}

@@ -126,11 +126,11 @@ func (t *tools) nodeDrain(ctx context.Context, a drainArgs) (string, error) {
 		return "", err
 	}
 	ref := objectRef("node", "", a.Name)
-	if err := t.k.direct.Get(ctx, client.ObjectKey{Name: a.Name}, &corev1.Node{}); err != nil {
+	if err := t.k.Direct.Get(ctx, client.ObjectKey{Name: a.Name}, &corev1.Node{}); err != nil {
 		return "", apiError(err, "get", ref)
 	}
 	var pods corev1.PodList
-	if err := t.k.direct.List(ctx, &pods, client.MatchingFields{"spec.nodeName": a.Name}); err != nil {
+	if err := t.k.Direct.List(ctx, &pods, client.MatchingFields{"spec.nodeName": a.Name}); err != nil {
 		return "", apiError(err, "list", "pods on "+ref)
 	}
 	sort.Slice(pods.Items, func(i, j int) bool {
@@ -256,7 +256,7 @@ func (t *tools) evictUntil(ctx context.Context, pods []*drainPod, budgets *pdbIn
 func (t *tools) waitGone(ctx context.Context, node string, pods []*drainPod, deadline time.Time) {
 	for {
 		var list corev1.PodList
-		if err := t.k.direct.List(ctx, &list, client.MatchingFields{"spec.nodeName": node}); err != nil {
+		if err := t.k.Direct.List(ctx, &list, client.MatchingFields{"spec.nodeName": node}); err != nil {
 			return // the pods' state stays "terminating", which is what is known
 		}
 		present := map[types.UID]bool{}
@@ -321,7 +321,7 @@ func (x *pdbIndex) blocking(ctx context.Context, p *corev1.Pod, evictErr error) 
 	budgets, ok := x.byNamespace[p.Namespace]
 	if !ok {
 		var list policyv1.PodDisruptionBudgetList
-		if err := x.t.k.direct.List(ctx, &list, client.InNamespace(p.Namespace)); err == nil {
+		if err := x.t.k.Direct.List(ctx, &list, client.InNamespace(p.Namespace)); err == nil {
 			budgets = list.Items
 		}
 		x.byNamespace[p.Namespace] = budgets

@@ -55,7 +55,7 @@ func (t *tools) podDelete(ctx context.Context, a podDeleteArgs) (string, error) 
 	}
 	ref := objectRef("pod", a.Namespace, a.Name)
 	pod := &corev1.Pod{}
-	if err := t.k.direct.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Name}, pod); err != nil {
+	if err := t.k.Direct.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Name}, pod); err != nil {
 		return "", apiError(err, "get", ref)
 	}
 	// Delete exactly the pod read: not a namesake created since (StatefulSet pods keep names).
@@ -71,7 +71,7 @@ func (t *tools) podDelete(ctx context.Context, a podDeleteArgs) (string, error) 
 	if a.DryRun {
 		opts = append(opts, client.DryRunAll)
 	}
-	if err := t.k.direct.Delete(ctx, pod.DeepCopy(), opts...); err != nil {
+	if err := t.k.Direct.Delete(ctx, pod.DeepCopy(), opts...); err != nil {
 		if apierrors.IsConflict(err) {
 			return "", fmt.Errorf("%s was replaced by a new pod of the same name while this delete was prepared; nothing was deleted; look at it again", ref)
 		}
@@ -86,7 +86,7 @@ func (t *tools) podDelete(ctx context.Context, a podDeleteArgs) (string, error) 
 	if !a.DryRun {
 		// A pod on a node stays, terminating, until its kubelet has stopped it.
 		left := &corev1.Pod{}
-		err := t.k.direct.Get(ctx, client.ObjectKeyFromObject(pod), left)
+		err := t.k.Direct.Get(ctx, client.ObjectKeyFromObject(pod), left)
 		switch {
 		case err == nil && left.UID == pod.UID:
 			c.after = left

@@ -131,7 +131,7 @@ func (t *tools) resourcePatch(ctx context.Context, a patchArgs) (string, error) 
 	}
 	after := before.DeepCopy()
 	patch := client.RawPatch(patchTypes[a.PatchType], []byte(a.Patch))
-	if err := t.k.direct.Patch(ctx, after, patch, dryRunOpts(a.DryRun)...); err != nil {
+	if err := t.k.Direct.Patch(ctx, after, patch, dryRunOpts(a.DryRun)...); err != nil {
 		if apierrors.IsUnsupportedMediaType(err) {
 			return "", fmt.Errorf("%s: this kind does not take a strategic merge patch (custom resources do not); use patchType merge or json; nothing was changed", ref)
 		}
@@ -242,7 +242,7 @@ func (t *tools) resourceApply(ctx context.Context, a applyArgs) (string, error) 
 	var before *unstructured.Unstructured
 	live := &unstructured.Unstructured{}
 	live.SetGroupVersionKind(gvk)
-	switch err := t.k.direct.Get(ctx, client.ObjectKeyFromObject(obj), live); {
+	switch err := t.k.Direct.Get(ctx, client.ObjectKeyFromObject(obj), live); {
 	case err == nil:
 		before = live
 	case !apierrors.IsNotFound(err):
@@ -257,7 +257,7 @@ func (t *tools) resourceApply(ctx context.Context, a applyArgs) (string, error) 
 	if a.DryRun {
 		opts = append(opts, client.DryRunAll)
 	}
-	if err := t.k.direct.Apply(ctx, client.ApplyConfigurationFromUnstructured(after), opts...); err != nil {
+	if err := t.k.Direct.Apply(ctx, client.ApplyConfigurationFromUnstructured(after), opts...); err != nil {
 		if apierrors.IsConflict(err) && before != nil {
 			return "", errors.New(t.k.secrets.Scrub(fmt.Sprintf(
 				"apply of %s conflicts with fields another field manager owns; nothing was changed. %v. "+

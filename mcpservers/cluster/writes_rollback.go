@@ -112,7 +112,7 @@ func (t *tools) rollbackDeployment(ctx context.Context, ref string, d *appsv1.De
 		return "", fmt.Errorf("%s is paused: a rollback would not roll out; resume it first (set spec.paused to false with resource_patch)", ref)
 	}
 	var list appsv1.ReplicaSetList
-	if err := t.k.direct.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
+	if err := t.k.Direct.List(ctx, &list, client.InNamespace(d.Namespace)); err != nil {
 		return "", apiError(err, "list", "replicasets in namespace "+d.Namespace)
 	}
 	var owned []*appsv1.ReplicaSet
@@ -161,7 +161,7 @@ func (t *tools) rollbackDeployment(ctx context.Context, ref string, d *appsv1.De
 
 func (t *tools) rollbackByControllerRevision(ctx context.Context, ref string, wk workloadKind, obj client.Object, toRevision int64) (string, error) {
 	var list appsv1.ControllerRevisionList
-	if err := t.k.direct.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+	if err := t.k.Direct.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
 		return "", apiError(err, "list", "controllerrevisions in namespace "+obj.GetNamespace())
 	}
 	var owned []*appsv1.ControllerRevision

@@ -234,7 +234,7 @@ func (t *tools) workloadScale(ctx context.Context, a scaleArgs) (string, error) 
 // "" when none does or HPAs cannot be read.
 func (t *tools) autoscalerOf(ctx context.Context, ns, kind, name string) string {
 	var list autoscalingv2.HorizontalPodAutoscalerList
-	if err := t.k.direct.List(ctx, &list, client.InNamespace(ns)); err != nil {
+	if err := t.k.Direct.List(ctx, &list, client.InNamespace(ns)); err != nil {
 		return ""
 	}
 	for _, h := range list.Items {

@@ -253,8 +253,8 @@ func (s *Server) gpuInventory(ctx context.Context, args nodeArgs) (string, error
 		t := totals[corev1.ResourceName(r)]
 		fmt.Fprintf(&b, "total %s: capacity %d, allocatable %d, requested %d, free %d\n", r, t.capacity, t.allocatable, t.requested, max(t.allocatable-t.requested, 0))
 	}
-	if len(s.kube.allow) > 0 {
-		fmt.Fprintf(&b, "requested counts only pods in namespaces %s (--allow-namespaces)\n", strings.Join(s.kube.allow, ", "))
+	if len(s.kube.Allow) > 0 {
+		fmt.Fprintf(&b, "requested counts only pods in namespaces %s (--allow-namespaces)\n", strings.Join(s.kube.Allow, ", "))
 	}
 	return b.String(), nil
 }

@@ -3,16 +3,18 @@ package gpuview
 import (
 	"context"
 	"fmt"
+
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,15 +23,13 @@ import (
 // kube is the cluster view's access to the Kubernetes API: a watch cache of nodes and pods
 // (started on first use, after checking that this identity may list and watch them, since an
 // informer for a refused kind never syncs) and a direct client for the node agents' pods, which
-// may live outside --allow-namespaces. It is the cluster server's access pattern, cut to what
-// these tools read.
+// may live outside --allow-namespaces. Client construction, the access check and the cache start
+// are package kubeaccess's, shared with the cluster server.
 type kube struct {
-	cfg    *rest.Config
-	scheme *runtime.Scheme
-	direct client.Client
-	allow  []string // sorted; empty means every namespace
-	log    *slog.Logger
-	life   context.Context
+	*kubeaccess.Client // Config, Scheme, Direct (uncached) and Allow (sorted; empty means all)
+
+	log  *slog.Logger
+	life context.Context
 
 	mu    sync.Mutex
 	perms map[string]error // "resource/namespace" -> the answer of the access check
@@ -37,21 +37,11 @@ type kube struct {
 }
 
 func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.Logger) (*kube, error) {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+	access, err := kubeaccess.New(cfg, allow)
+	if err != nil {
 		return nil, err
 	}
-	cfg = rest.CopyConfig(cfg)
-	if cfg.QPS == 0 {
-		cfg.QPS, cfg.Burst = 50, 100
-	}
-	direct, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the Kubernetes API at %s: %w", cfg.Host, err)
-	}
-	allow = slices.Clone(allow)
-	slices.Sort(allow)
-	return &kube{cfg: cfg, scheme: scheme, direct: direct, allow: slices.Compact(allow), log: log, life: life}, nil
+	return &kube{Client: access, log: log, life: life}, nil
 }
 
 // may checks once that this identity may list and watch resource in ns ("" for the cluster).
@@ -62,21 +52,12 @@ func (k *kube) may(ctx context.Context, resource, ns string) error {
 	if err, ok := k.perms[key]; ok {
 		return err
 	}
-	var denied error
-	for _, verb := range []string{"list", "watch"} {
-		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Resource: resource, Namespace: ns},
-		}}
-		if err := k.direct.Create(ctx, review); err != nil {
-			return fmt.Errorf("checking whether this server may %s %s: %w", verb, resource, err)
+	denied := k.MayListWatch(ctx, schema.GroupResource{Resource: resource}, ns)
+	if denied != nil {
+		if !apierrors.IsForbidden(denied) {
+			return denied // the check itself failed: ask again next time
 		}
-		if !review.Status.Allowed && denied == nil {
-			where := "across the cluster"
-			if ns != "" {
-				where = "in namespace " + ns
-			}
-			denied = fmt.Errorf("RBAC denied: this server's identity may not %s %s %s; grant it to its ServiceAccount", verb, resource, where)
-		}
+		denied = fmt.Errorf("RBAC denied: %w; grant it to this server's ServiceAccount", denied)
 	}
 	if k.perms == nil {
 		k.perms = map[string]error{}
@@ -100,42 +81,27 @@ func (k *kube) reader(ctx context.Context) (client.Reader, error) {
 	if k.cache != nil {
 		return k.cache, nil
 	}
-	opts := cache.Options{Scheme: k.scheme}
-	if len(k.allow) > 0 {
-		opts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range k.allow {
-			opts.DefaultNamespaces[ns] = cache.Config{}
-		}
-	}
-	c, err := cache.New(k.cfg, opts)
+	c, err := k.StartCache(ctx, k.life, k.log)
 	if err != nil {
-		return nil, fmt.Errorf("starting the watch cache: %w", err)
-	}
-	go func() {
-		if err := c.Start(k.life); err != nil {
-			k.log.Error("watch cache stopped", "error", err)
-		}
-	}()
-	if !c.WaitForCacheSync(ctx) {
-		return nil, fmt.Errorf("starting the watch cache: %w", context.Cause(ctx))
+		return nil, err
 	}
 	k.cache = c
 	return c, nil
 }
 
 func (k *kube) podScopes() []string {
-	if len(k.allow) > 0 {
-		return k.allow
+	if len(k.Allow) > 0 {
+		return k.Allow
 	}
 	return []string{""}
 }
 
 // checkNamespace refuses a namespace outside --allow-namespaces.
 func (k *kube) checkNamespace(ns string) error {
-	if ns == "" || len(k.allow) == 0 || slices.Contains(k.allow, ns) {
+	if ns == "" || len(k.Allow) == 0 || slices.Contains(k.Allow, ns) {
 		return nil
 	}
-	return fmt.Errorf("namespace %q is outside this server's --allow-namespaces (%s)", ns, strings.Join(k.allow, ", "))
+	return fmt.Errorf("namespace %q is outside this server's --allow-namespaces (%s)", ns, strings.Join(k.Allow, ", "))
 }
 
 // nodes lists every node.
@@ -181,7 +147,7 @@ func (k *kube) agentPods(ctx context.Context, selector, ns string) ([]corev1.Pod
 	if ns != "" {
 		opts = append(opts, client.InNamespace(ns))
 	}
-	if err := k.direct.List(ctx, &list, opts...); err != nil {
+	if err := k.Direct.List(ctx, &list, opts...); err != nil {
 		return nil, fmt.Errorf("listing the GPU node agents' pods (selector %s): %w", selector, err)
 	}
 	return list.Items, nil
