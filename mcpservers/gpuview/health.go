@@ -107,16 +107,12 @@ func fromAPI(n *corev1.Node) *nodeHealth {
 }
 
 func (s *Server) gpuNodeHealth(ctx context.Context, args nodeArgs) (string, error) {
-	all, err := s.kube.nodes(ctx)
-	if err != nil {
-		return "", err
-	}
-	nodes, err := pickNodes(all, args.Node)
+	nodes, err := s.gpuNodes(ctx, args.Node)
 	if err != nil {
 		return "", err
 	}
 	if len(nodes) == 0 {
-		return "no GPU nodes: no node has nvidia.com/gpu, gpu.shared or mig-* resources or GPU Feature Discovery labels\n", nil
+		return noGPUNodes, nil
 	}
 	health := map[string]*nodeHealth{}
 	names := make([]string, len(nodes))

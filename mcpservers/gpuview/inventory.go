@@ -184,17 +184,25 @@ func (s *Server) inventoryTools() []mcptool.Tool {
 	}
 }
 
-func (s *Server) gpuInventory(ctx context.Context, args nodeArgs) (string, error) {
+// noGPUNodes is what the node tools answer on a cluster without GPU nodes.
+const noGPUNodes = "no GPU nodes: no node has nvidia.com/gpu, gpu.shared or mig-* resources or GPU Feature Discovery labels (is the NVIDIA device plugin or GPU Operator installed?)\n"
+
+// gpuNodes reads the GPU nodes, or the one named (an error names the GPU nodes when it is not one).
+func (s *Server) gpuNodes(ctx context.Context, name string) ([]corev1.Node, error) {
 	all, err := s.kube.nodes(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	nodes, err := pickNodes(all, args.Node)
+	return pickNodes(all, name)
+}
+
+func (s *Server) gpuInventory(ctx context.Context, args nodeArgs) (string, error) {
+	nodes, err := s.gpuNodes(ctx, args.Node)
 	if err != nil {
 		return "", err
 	}
 	if len(nodes) == 0 {
-		return "no GPU nodes: no node has nvidia.com/gpu, gpu.shared or mig-* resources or GPU Feature Discovery labels (is the NVIDIA device plugin or GPU Operator installed?)\n", nil
+		return noGPUNodes, nil
 	}
 	pods, err := s.kube.pods(ctx, "")
 	if err != nil {
