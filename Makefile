@@ -43,7 +43,7 @@ lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt: these files need formatting (run gofmt -w .):"; echo "$$out"; exit 1; fi
 	go vet ./...
 
-# testbins builds kube-apiserver and etcd from their Go modules into ~/.cache/opsmesh (once).
+# testbins builds kube-apiserver, etcd and prometheus from their Go modules into ~/.cache/opsmesh (once).
 testbins:
 	hack/testbins.sh ensure >/dev/null
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# testbins.sh — builds the Kubernetes test binaries (kube-apiserver, etcd) that envtest needs,
-# from their Go modules through the Go module proxy, into a per-user cache outside the repository.
+# testbins.sh — builds the test binaries, from their Go modules through the Go module proxy, into a
+# per-user cache outside the repository: the Kubernetes ones envtest needs (kube-apiserver, etcd)
+# and Prometheus, which the GPU cluster view's Prometheus/DCGM source is tested against.
 #
 #   hack/testbins.sh ensure   build what is missing (skips binaries already built), print progress
 #   hack/testbins.sh path     print the directory to use as KUBEBUILDER_ASSETS (builds nothing)
+#   hack/testbins.sh prometheus-path
+#                             print the path of the prometheus binary (builds nothing)
 #   hack/testbins.sh check    exit 1, naming the missing binaries, when the cache is incomplete
 #
-# Versions are pinned below; override with KUBE_VERSION / ETCD_VERSION. The cache root is
+# Versions are pinned below; override with KUBE_VERSION / ETCD_VERSION / PROMETHEUS_VERSION (the
+# module version of github.com/prometheus/prometheus: v0.316.0 is Prometheus 3.16.0). The cache root is
 # $OPSMESH_CACHE (default: ${XDG_CACHE_HOME:-$HOME/.cache}/opsmesh). Extra control-plane binaries
 # for the sandbox (kube-scheduler, kube-controller-manager) can be asked for with
 # TESTBINS="kube-apiserver etcd kube-scheduler".
@@ -14,10 +18,12 @@ set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.7.0}
+PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
 CACHE_ROOT=${OPSMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/opsmesh}
 BIN_DIR="$CACHE_ROOT/k8s/$KUBE_VERSION"
 SRC_DIR="$CACHE_ROOT/k8s/src"
-TESTBINS=${TESTBINS:-"kube-apiserver etcd"}
+PROM_DIR="$CACHE_ROOT/prometheus/$PROMETHEUS_VERSION"
+TESTBINS=${TESTBINS:-"kube-apiserver etcd prometheus"}
 
 log() { printf '[testbins] %s\n' "$*" >&2; }
 
@@ -25,13 +31,24 @@ log() { printf '[testbins] %s\n' "$*" >&2; }
 stamp() {
   case "$1" in
     etcd) echo "$ETCD_VERSION" ;;
+    prometheus) echo "$PROMETHEUS_VERSION" ;;
     *) echo "$KUBE_VERSION" ;;
+  esac
+}
+
+# dir NAME prints the directory a binary is built into.
+dir() {
+  case "$1" in
+    prometheus) echo "$PROM_DIR" ;;
+    *) echo "$BIN_DIR" ;;
   esac
 }
 
 # present NAME succeeds when the binary exists and was built at the pinned version.
 present() {
-  [ -x "$BIN_DIR/$1" ] && [ "$(cat "$BIN_DIR/$1.version" 2>/dev/null)" = "$(stamp "$1")" ]
+  local d
+  d=$(dir "$1")
+  [ -x "$d/$1" ] && [ "$(cat "$d/$1.version" 2>/dev/null)" = "$(stamp "$1")" ]
 }
 
 missing() {
@@ -131,19 +148,47 @@ GO
   log "built $BIN_DIR/etcd"
 }
 
+# build_prometheus builds Prometheus's own server command from github.com/prometheus/prometheus,
+# with only the file and HTTP service discoveries (-tags remove_all_sd: the tests use static
+# targets) and without the web UI's assets (the HTTP API, which is all opsmesh reads, needs none).
+build_prometheus() {
+  local mod="$SRC_DIR/prometheus-$PROMETHEUS_VERSION"
+  mkdir -p "$mod" "$PROM_DIR"
+  if [ ! -f "$mod/.ready" ]; then
+    log "resolving github.com/prometheus/prometheus@$PROMETHEUS_VERSION through the module proxy (first time only)"
+    cat > "$mod/go.mod" <<MOD
+module opsmesh.dev/testbins/prometheus
+
+go $(go env GOVERSION | sed 's/^go//; s/^\([0-9]*\.[0-9]*\).*/\1/')
+
+require github.com/prometheus/prometheus $PROMETHEUS_VERSION
+MOD
+    # Not `go mod tidy`: it would resolve every service discovery's cloud SDK, which this build leaves out.
+    (cd "$mod" && GOFLAGS=-mod=mod go get "github.com/prometheus/prometheus@$PROMETHEUS_VERSION") >&2
+    touch "$mod/.ready"
+  fi
+  log "building prometheus $PROMETHEUS_VERSION (5-13 minutes the first time on 2 cores)"
+  (cd "$mod" && GOFLAGS=-mod=mod go build -v -trimpath -tags remove_all_sd -ldflags "-s -w" -o "$PROM_DIR/prometheus.tmp" github.com/prometheus/prometheus/cmd/prometheus) 2>&1 | progress prometheus
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { log "building prometheus failed"; exit 1; }
+  mv "$PROM_DIR/prometheus.tmp" "$PROM_DIR/prometheus"
+  stamp prometheus > "$PROM_DIR/prometheus.version"
+  log "built $PROM_DIR/prometheus"
+}
+
 cmd=${1:-ensure}
 case "$cmd" in
   path) echo "$BIN_DIR" ;;
+  prometheus-path) echo "$PROM_DIR/prometheus" ;;
   check)
     m=$(missing)
     if [ -n "$m" ]; then
-      echo "missing Kubernetes test binaries in $BIN_DIR: $m; build them with: make testbins (or hack/testbins.sh ensure)" >&2
+      echo "missing test binaries in $BIN_DIR or $PROM_DIR: $m; build them with: make testbins (or hack/testbins.sh ensure)" >&2
       exit 1
     fi ;;
   ensure)
     m=$(missing)
     if [ -z "$m" ]; then
-      log "using cached $TESTBINS in $BIN_DIR"
+      log "using cached $TESTBINS"
       echo "$BIN_DIR"
       exit 0
     fi
@@ -152,8 +197,9 @@ case "$cmd" in
     for b in $m; do
       case "$b" in
         etcd) build_etcd ;;
+        prometheus) build_prometheus ;;
         kube-apiserver|kube-scheduler|kube-controller-manager) kube+=("$b") ;;
-        *) log "unknown test binary $b; known: kube-apiserver etcd kube-scheduler kube-controller-manager"; exit 1 ;;
+        *) log "unknown test binary $b; known: kube-apiserver etcd prometheus kube-scheduler kube-controller-manager"; exit 1 ;;
       esac
     done
     [ ${#kube[@]} -eq 0 ] || build_kube "${kube[@]}"

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/mark3labs/mcp-go/server"
@@ -118,6 +119,9 @@ type viewFlags struct {
 	selector, ns    string
 	port            int
 	tokenFile       string
+	promURL         string
+	promTokenFile   string
+	promLookback    time.Duration
 }
 
 func (v *viewFlags) registerFlags(cmd *cobra.Command, f *serveFlags) {
@@ -128,6 +132,9 @@ func (v *viewFlags) registerFlags(cmd *cobra.Command, f *serveFlags) {
 	fs.StringVar(&v.ns, "node-agent-namespace", "", "namespace of the node agents' pods (default: every namespace)")
 	fs.IntVar(&v.port, "node-agent-port", 8080, "port of the node agents' MCP endpoint (a pod's opsmesh.dev/mcp-port annotation overrides it)")
 	fs.StringVar(&v.tokenFile, "node-agent-token-file", "", "file holding the bearer token the node agents require")
+	fs.StringVar(&v.promURL, "prometheus-url", "", "read gpu_idle's utilization and idle time from this Prometheus, which scrapes NVIDIA's DCGM exporter (DCGM_FI_DEV_GPU_UTIL), instead of from the node agents")
+	fs.StringVar(&v.promTokenFile, "prometheus-token-file", "", "file holding the bearer token Prometheus requires, if any")
+	fs.DurationVar(&v.promLookback, "prometheus-lookback", 24*time.Hour, "how far back gpu_idle looks in Prometheus for when a GPU was last busy")
 	f.registerKube(cmd)
 }
 
@@ -136,7 +143,7 @@ func (v *viewFlags) validate(cmd *cobra.Command) error {
 		v.on = true
 	}
 	if !v.on {
-		for _, name := range []string{"kubeconfig", "context", "allow-namespaces", "node-agent-selector", "node-agent-namespace", "node-agent-port", "node-agent-token-file"} {
+		for _, name := range []string{"kubeconfig", "context", "allow-namespaces", "node-agent-selector", "node-agent-namespace", "node-agent-port", "node-agent-token-file", "prometheus-url", "prometheus-token-file", "prometheus-lookback"} {
 			if cmd.Flags().Changed(name) {
 				return fmt.Errorf("--%s is a flag of the cluster view; add --cluster-view (or --no-node-agent)", name)
 			}
@@ -144,6 +151,17 @@ func (v *viewFlags) validate(cmd *cobra.Command) error {
 	}
 	if v.port < 1 || v.port > 65535 {
 		return fmt.Errorf("--node-agent-port %d is not a port number", v.port)
+	}
+	if v.promURL != "" {
+		if err := gpuview.CheckPrometheus(v.promURL, v.promLookback); err != nil {
+			return fmt.Errorf("--prometheus-url, --prometheus-lookback: %w", err)
+		}
+	} else {
+		for _, name := range []string{"prometheus-token-file", "prometheus-lookback"} {
+			if cmd.Flags().Changed(name) {
+				return fmt.Errorf("--%s goes with --prometheus-url; add it or drop --%s", name, name)
+			}
+		}
 	}
 	return nil
 }
@@ -161,9 +179,16 @@ func (v *viewFlags) register(ctx context.Context, s *server.MCPServer, f *serveF
 			return fmt.Errorf("--node-agent-token-file: %w", err)
 		}
 	}
+	promToken := ""
+	if v.promTokenFile != "" {
+		if promToken, err = serve.ReadToken(v.promTokenFile); err != nil {
+			return fmt.Errorf("--prometheus-token-file: %w", err)
+		}
+	}
 	view, err := gpuview.New(ctx, cfg, gpuview.Config{
 		ReadOnly: f.readOnly, MaxBytes: f.maxOutputBytes, AllowNamespaces: f.allow,
-		NodeAgentSelector: v.selector, NodeAgentNamespace: v.ns, NodeAgentPort: v.port, NodeAgentToken: token, Logger: log,
+		NodeAgentSelector: v.selector, NodeAgentNamespace: v.ns, NodeAgentPort: v.port, NodeAgentToken: token,
+		PrometheusURL: v.promURL, PrometheusToken: promToken, PrometheusLookback: v.promLookback, Logger: log,
 	})
 	if err != nil {
 		return err

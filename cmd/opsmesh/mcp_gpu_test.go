@@ -75,6 +75,10 @@ func TestMCPGPUErrors(t *testing.T) {
 		{[]string{"--simulate=dgxh100", "--fault-file", "testdata/no-such-file.yaml"}, "--fault-file: open testdata/no-such-file.yaml"},
 		{[]string{"--simulate=dgxh100", "--kubeconfig", "x"}, "--kubeconfig is a flag of the cluster view; add --cluster-view"},
 		{[]string{"--cluster-view", "--no-node-agent", "--simulate=dgxh100"}, "--no-node-agent serves the cluster view only"},
+		{[]string{"--simulate=dgxh100", "--prometheus-url", "http://127.0.0.1:9090"}, "--prometheus-url is a flag of the cluster view; add --cluster-view"},
+		{[]string{"--no-node-agent", "--prometheus-lookback", "1h"}, "--prometheus-lookback goes with --prometheus-url; add it or drop --prometheus-lookback"},
+		{[]string{"--no-node-agent", "--prometheus-url", "prometheus:9090"}, `prometheus URL "prometheus:9090" is not an http:// or https:// URL`},
+		{[]string{"--no-node-agent", "--prometheus-url", "http://127.0.0.1:9090", "--prometheus-lookback", "10s"}, "prometheus lookback 10s is too short: give at least 1m"},
 	} {
 		out, err := exec.Command(bin, append([]string{"mcp", "gpu"}, tc.args...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.want) {

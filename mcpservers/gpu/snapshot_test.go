@@ -4,6 +4,7 @@ package gpu_test
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,34 @@ func TestRealDriver(t *testing.T) {
 			t.Errorf("%s does not name the node", tool)
 		}
 	}
+}
+
+// BenchmarkRealGPUHealth times a full gpu_health snapshot through the real NVML beside
+// `nvidia-smi -q` on the same machine in the same run (the target: gpu_health at least 10×
+// faster). It skips, saying why, on a machine without an NVIDIA driver or nvidia-smi.
+func BenchmarkRealGPUHealth(b *testing.B) {
+	lib, err := gpu.OpenDriver()
+	if err != nil {
+		b.Skipf("no NVIDIA driver on this machine: libnvidia-ml.so.1 did not load (%v)", err)
+	}
+	defer lib.Shutdown()
+	b.Run("gpu_health", func(b *testing.B) {
+		s := connect(b, lib, gpu.Config{ReadOnly: true})
+		for b.Loop() {
+			s.OK("gpu_health", nil)
+		}
+	})
+	b.Run("nvidia-smi-q", func(b *testing.B) {
+		smi, err := exec.LookPath("nvidia-smi")
+		if err != nil {
+			b.Skipf("nvidia-smi is not on PATH: %v", err)
+		}
+		for b.Loop() {
+			if out, err := exec.Command(smi, "-q").CombinedOutput(); err != nil {
+				b.Fatalf("nvidia-smi -q: %v\n%s", err, out)
+			}
+		}
+	})
 }
 
 func BenchmarkGPUMetrics8Simulated(b *testing.B) {

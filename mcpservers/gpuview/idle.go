@@ -33,9 +33,10 @@ func (a *idleArgs) Validate() error {
 func (s *Server) idleTool() mcptool.Tool {
 	return mcptool.New(mcptool.Spec{
 		Name: "gpu_idle",
-		Description: "Pods holding nvidia.com/gpu whose GPUs are idle (utilization below 5%), with how long they have been seen idle. " +
-			"Utilization comes from the GPU node agents (gpu_metrics and gpu_processes over MCP); the agents keep no history, so " +
-			"idle time counts from this server's first idle observation. Prometheus/DCGM is not available as a source yet.",
+		Description: "Pods holding nvidia.com/gpu whose GPUs are idle (utilization below 5%), with how long they have been idle. " +
+			"With --prometheus-url, utilization and idle time come from Prometheus (the DCGM exporter's DCGM_FI_DEV_GPU_UTIL and its history); " +
+			"otherwise from the GPU node agents (gpu_metrics and gpu_processes over MCP), which keep no history, so idle time counts " +
+			"from this server's first idle observation. The answer ends with its source.",
 		Effect: mcptool.Read,
 		Params: []mcp.ToolOption{
 			namespaceParam(),
@@ -51,6 +52,39 @@ type nodeUse struct {
 	byPod  map[string][]int // "namespace/name" or "uid <UID>" -> GPU indexes
 	gpuErr map[int]string
 	err    error
+}
+
+// agentUse asks the node agents of nodes for their GPUs' utilization and processes.
+func (s *Server) agentUse(ctx context.Context, nodes []string) (map[string]*nodeUse, error) {
+	use := map[string]*nodeUse{}
+	var mu sync.Mutex
+	err := s.eachAgent(ctx, nodes, func(ctx context.Context, node string, a agent) {
+		u := &nodeUse{util: map[int]uint32{}, uuid: map[int]string{}, byPod: map[string][]int{}, gpuErr: map[int]string{}}
+		var m agentMetrics
+		var ps agentProcesses
+		if u.err = s.call(ctx, a, "gpu_metrics", &m); u.err == nil {
+			u.err = s.call(ctx, a, "gpu_processes", &ps)
+		}
+		for _, g := range m.GPUs {
+			u.uuid[g.Index] = g.UUID
+			if g.UtilizationGPU != nil {
+				u.util[g.Index] = *g.UtilizationGPU
+			} else {
+				u.gpuErr[g.Index] = g.Error
+			}
+		}
+		for _, g := range ps.GPUs {
+			for _, p := range g.Processes {
+				if p.Pod != "" && !slices.Contains(u.byPod[p.Pod], g.Index) {
+					u.byPod[p.Pod] = append(u.byPod[p.Pod], g.Index)
+				}
+			}
+		}
+		mu.Lock()
+		use[node] = u
+		mu.Unlock()
+	})
+	return use, err
 }
 
 func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
@@ -86,60 +120,73 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 		}
 	}
 	slices.Sort(nodes)
-	use := map[string]*nodeUse{}
-	var mu sync.Mutex
-	if err := s.eachAgent(ctx, nodes, func(ctx context.Context, node string, a agent) {
-		u := &nodeUse{util: map[int]uint32{}, uuid: map[int]string{}, byPod: map[string][]int{}, gpuErr: map[int]string{}}
-		var m agentMetrics
-		var ps agentProcesses
-		if u.err = s.call(ctx, a, "gpu_metrics", &m); u.err == nil {
-			u.err = s.call(ctx, a, "gpu_processes", &ps)
+	now := time.Now()
+	var (
+		use       map[string]*nodeUse
+		since     func(node string, u *nodeUse, index int) (t time.Time, exact bool)
+		source    string
+		badSeries []string
+		// unmapped says why a pod's GPUs are not known, and unmappedHint what it suggests.
+		unmapped, unmappedHint string
+	)
+	if s.prom != nil {
+		pu, err := s.prom.read(ctx, now)
+		if err != nil {
+			return "", err
 		}
-		for _, g := range m.GPUs {
-			u.uuid[g.Index] = g.UUID
-			if g.UtilizationGPU != nil {
-				u.util[g.Index] = *g.UtilizationGPU
-			} else {
-				u.gpuErr[g.Index] = g.Error
+		use = pu.nodes
+		for _, n := range nodes {
+			if use[n] == nil {
+				use[n] = &nodeUse{err: fmt.Errorf("Prometheus has no %s series with Hostname=%q: is the DCGM exporter running on that node, and scraped?", utilMetric, n)}
 			}
 		}
-		for _, g := range ps.GPUs {
-			for _, p := range g.Processes {
-				if p.Pod != "" && !slices.Contains(u.byPod[p.Pod], g.Index) {
-					u.byPod[p.Pod] = append(u.byPod[p.Pod], g.Index)
+		since = func(node string, u *nodeUse, i int) (time.Time, bool) {
+			k := gpuSeries{node: node, uuid: u.uuid[i], index: i}.key()
+			return pu.since[k], pu.exact[k]
+		}
+		source = s.prom.source()
+		badSeries = pu.bad
+		unmapped = "no " + utilMetric + " series carries its pod label"
+		unmappedHint = "turn on the DCGM exporter's Kubernetes pod mapping"
+	} else {
+		var err error
+		if use, err = s.agentUse(ctx, nodes); err != nil {
+			return "", err
+		}
+		s.idleMu.Lock()
+		defer s.idleMu.Unlock()
+		for _, n := range nodes {
+			u := use[n]
+			if u.err != nil {
+				continue
+			}
+			// Track every GPU's idleness, whoever holds it.
+			for i, v := range u.util {
+				key := n + "/" + u.uuid[i] + "/" + fmt.Sprint(i)
+				if v < idleBelow {
+					if _, ok := s.idleSince[key]; !ok {
+						s.idleSince[key] = now
+					}
+				} else {
+					delete(s.idleSince, key)
 				}
 			}
 		}
-		mu.Lock()
-		use[node] = u
-		mu.Unlock()
-	}); err != nil {
-		return "", err
+		since = func(node string, u *nodeUse, i int) (time.Time, bool) {
+			return s.idleSince[node+"/"+u.uuid[i]+"/"+fmt.Sprint(i)], false
+		}
+		source = "the GPU node agents (gpu_metrics, gpu_processes); they keep no history, so idle time counts from this server's first idle observation"
+		unmapped = "no GPU process of it is seen"
+		unmappedHint = "no process at all suggests it holds its GPUs idle"
 	}
 
-	now := time.Now()
 	idleT := mcptool.Table{Header: []string{"NAMESPACE", "POD", "NODE", "GPUS", "UTILIZATION", "IDLE"}}
 	recentT := mcptool.Table{Header: []string{"NAMESPACE", "POD", "NODE", "GPUS", "UTILIZATION", "IDLE"}}
 	var busy int
 	var unknown, noData []string
-	s.idleMu.Lock()
-	defer s.idleMu.Unlock()
 	for _, n := range nodes {
-		u := use[n]
-		if u.err != nil {
+		if u := use[n]; u.err != nil {
 			noData = append(noData, fmt.Sprintf("node %s: no utilization data: %v", n, u.err))
-			continue
-		}
-		// Track every GPU's idleness, whoever holds it.
-		for i, v := range u.util {
-			key := n + "/" + u.uuid[i] + "/" + fmt.Sprint(i)
-			if v < idleBelow {
-				if _, ok := s.idleSince[key]; !ok {
-					s.idleSince[key] = now
-				}
-			} else {
-				delete(s.idleSince, key)
-			}
 		}
 	}
 	for _, p := range wanted {
@@ -152,7 +199,7 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 		how := ""
 		if len(gpus) == 0 {
 			if len(gpuPodsByNode[p.Spec.NodeName]) != 1 {
-				unknown = append(unknown, fmt.Sprintf("%s on %s: no GPU process of it is seen and %d GPU pods share the node, so which GPUs it holds is unknown (no process at all suggests it holds its GPUs idle)", name, p.Spec.NodeName, len(gpuPodsByNode[p.Spec.NodeName])))
+				unknown = append(unknown, fmt.Sprintf("%s on %s: %s and %d GPU pods share the node, so which GPUs it holds is unknown (%s)", name, p.Spec.NodeName, unmapped, len(gpuPodsByNode[p.Spec.NodeName]), unmappedHint))
 				continue
 			}
 			for i := range u.util {
@@ -165,6 +212,7 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 		var utils, idx []string
 		isIdle := true
 		var first time.Time
+		exact := true
 		for _, i := range gpus {
 			idx = append(idx, fmt.Sprint(i))
 			v, ok := u.util[i]
@@ -178,10 +226,11 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 				isIdle = false
 				continue
 			}
-			t := s.idleSince[p.Spec.NodeName+"/"+u.uuid[i]+"/"+fmt.Sprint(i)]
+			t, ok := since(p.Spec.NodeName, u, i)
 			if first.IsZero() || t.After(first) {
 				first = t // the pod is idle since its most recently idle GPU
 			}
+			exact = exact && ok
 		}
 		if !isIdle || len(gpus) == 0 {
 			busy++
@@ -189,7 +238,12 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 		}
 		idleFor := now.Sub(first)
 		when := fmt.Sprintf("at least %dm (since %s)", int(idleFor.Minutes()), first.UTC().Format(time.RFC3339))
-		if first.Equal(now) {
+		switch {
+		case s.prom != nil && exact:
+			when = fmt.Sprintf("%dm (since %s)", int(idleFor.Minutes()), first.UTC().Format(time.RFC3339))
+		case s.prom != nil:
+			when = fmt.Sprintf("at least %dm (idle through the whole lookback, since %s)", int(idleFor.Minutes()), first.UTC().Format(time.RFC3339))
+		case first.Equal(now):
 			when = "first observation now (" + now.UTC().Format(time.RFC3339) + "): call again later to see how long it stays idle"
 		}
 		row := []string{p.Namespace, p.Name, p.Spec.NodeName, strings.Join(idx, ",") + how, strings.Join(utils, ","), when}
@@ -212,5 +266,9 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 	for _, l := range noData {
 		b.WriteString(l + "\n")
 	}
+	for _, l := range badSeries {
+		b.WriteString("unreadable: " + l + "\n")
+	}
+	b.WriteString("source: " + source + "\n")
 	return mcptool.Cap(b.String(), s.cfg.MaxBytes), nil
 }

@@ -36,6 +36,13 @@ type Config struct {
 	NodeAgentPort int
 	// NodeAgentToken is the bearer token the node agents require.
 	NodeAgentToken string
+	// PrometheusURL, when set, makes gpu_idle read GPU utilization and idle time from this
+	// Prometheus (which scrapes NVIDIA's DCGM exporter) instead of from the node agents.
+	PrometheusURL string
+	// PrometheusToken is the bearer token Prometheus requires, if any.
+	PrometheusToken string
+	// PrometheusLookback is how far back gpu_idle looks for when a GPU was last busy (default 24h).
+	PrometheusLookback time.Duration
 	// AgentTimeout bounds each call to a node agent (default 10s).
 	AgentTimeout time.Duration
 	// Logger records failures; default discards.
@@ -52,6 +59,7 @@ const PortAnnotation = "opsmesh.dev/mcp-port"
 type Server struct {
 	cfg  Config
 	kube *kube
+	prom *prometheus // nil without Config.PrometheusURL
 
 	idleMu    sync.Mutex
 	idleSince map[string]time.Time // node/GPU UUID -> when first seen idle, across calls
@@ -75,11 +83,18 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (*Server, error
 	if c.AgentTimeout == 0 {
 		c.AgentTimeout = 10 * time.Second
 	}
+	var prom *prometheus
+	if c.PrometheusURL != "" {
+		var err error
+		if prom, err = newPrometheus(c.PrometheusURL, c.PrometheusToken, c.PrometheusLookback); err != nil {
+			return nil, err
+		}
+	}
 	k, err := newKube(ctx, restConfig, c.AllowNamespaces, c.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: c, kube: k, idleSince: map[string]time.Time{}}, nil
+	return &Server{cfg: c, kube: k, prom: prom, idleSince: map[string]time.Time{}}, nil
 }
 
 // Tools declares the cluster view's tools, in the order tools/list shows them. Register them with
