@@ -190,8 +190,7 @@ func (t *Transport) stream(ctx context.Context, method string, params a2aclient.
 			return
 		}
 		inbox := t.nc.NewRespInbox()
-		ch := make(chan *nats.Msg, 256)
-		sub, err := t.nc.ChanSubscribe(inbox, ch)
+		sub, err := t.nc.SubscribeSync(inbox)
 		if err != nil {
 			yield(nil, fmt.Errorf("agent %s: subscribing to the stream inbox: %w", t.ref(), err))
 			return
@@ -207,12 +206,13 @@ func (t *Transport) stream(ctx context.Context, method string, params a2aclient.
 			return
 		}
 		for {
-			var f *nats.Msg
-			select {
-			case <-ctx.Done():
-				yield(nil, fmt.Errorf("agent %s: %s: %w", t.ref(), method, ctx.Err()))
+			f, err := sub.NextMsgWithContext(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					err = ctx.Err()
+				}
+				yield(nil, fmt.Errorf("agent %s: %s: %w", t.ref(), method, err))
 				return
-			case f = <-ch:
 			}
 			if f.Header.Get("Status") == "503" {
 				yield(nil, t.unavailable())

@@ -180,7 +180,7 @@ func Serve(ctx context.Context, nc *nats.Conn, namespace, name string, card *a2a
 		log.Warn("cannot raise the pending limits", "error", err)
 	}
 	s.sub = sub
-	if err := nc.FlushWithContext(ctx); err != nil {
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("serving agent %s/%s: %w", namespace, name, err)
 	}
@@ -400,12 +400,12 @@ func (s *Server) relay(ctx context.Context, m *nats.Msg, id a2a.TaskID) bool {
 		return false
 	}
 	inbox := s.nc.NewRespInbox()
-	ch := make(chan *nats.Msg, 64)
-	sub, err := s.nc.ChanSubscribe(inbox, ch)
+	sub, err := s.nc.SubscribeSync(inbox)
 	if err != nil {
 		return false
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	_ = sub.SetPendingLimits(-1, -1)
 	fwd := &nats.Msg{Subject: s.taskSubject(id), Reply: inbox, Header: nats.Header{}, Data: m.Data}
 	for k, v := range m.Header {
 		fwd.Header[k] = v
@@ -416,25 +416,24 @@ func (s *Server) relay(ctx context.Context, m *nats.Msg, id a2a.TaskID) bool {
 	}
 	first := true
 	for {
-		select {
-		case <-ctx.Done():
+		f, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
 			if first {
 				return false
 			}
 			s.frame(m.Reply, frameEnd, nil)
 			return true
-		case f := <-ch:
-			if first && f.Header.Get("Status") == "503" {
-				return false // nobody runs it: answer from the task store here
-			}
-			first = false
-			out := &nats.Msg{Subject: m.Reply, Header: f.Header, Data: f.Data}
-			if err := s.nc.PublishMsg(out); err != nil {
-				return true
-			}
-			if f.Header.Get(HeaderFrame) != frameEvent {
-				return true
-			}
+		}
+		if first && f.Header.Get("Status") == "503" {
+			return false // nobody runs it: answer from the task store here
+		}
+		first = false
+		out := &nats.Msg{Subject: m.Reply, Header: f.Header, Data: f.Data}
+		if err := s.nc.PublishMsg(out); err != nil {
+			return true
+		}
+		if f.Header.Get(HeaderFrame) != frameEvent {
+			return true
 		}
 	}
 }
