@@ -170,6 +170,9 @@ func (t *Transport) call(ctx context.Context, method string, params a2aclient.Se
 	}
 	raw, err := t.decode(ctx, resp)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("agent %s: %s: %w", t.ref(), method, ctx.Err())
+		}
 		return err
 	}
 	if out == nil {
@@ -207,6 +210,10 @@ func (t *Transport) stream(ctx context.Context, method string, params a2aclient.
 		}
 		for {
 			f, err := sub.NextMsgWithContext(ctx)
+			if errors.Is(err, nats.ErrNoResponders) {
+				yield(nil, t.unavailable())
+				return
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					err = ctx.Err()

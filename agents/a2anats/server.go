@@ -320,6 +320,11 @@ func (s *Server) handle(m *nats.Msg) {
 	}
 	result, err := s.invoke(ctx, call)
 	if err != nil {
+		if ctx.Err() != nil && s.ctx.Err() == nil {
+			// The caller's deadline passed: it has stopped waiting and reports that itself.
+			s.log.Debug("request outlived its caller's deadline", "method", call.Method, "error", err)
+			return
+		}
 		s.reply(m, encodeError(call.ID, err))
 		return
 	}

@@ -9,12 +9,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/a2aproject/a2a-go/v2/a2asrv/taskstore"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // TaskStore keeps one agent's A2A tasks in JetStream KV bucket OPSMESH_TASKS, key
@@ -25,18 +27,29 @@ import (
 // another). It implements a2a-go's taskstore.Store.
 type TaskStore struct {
 	kv     jetstream.KeyValue
+	js     jetstream.JetStream
+	cfg    BucketConfig
 	prefix string // <namespace>.<agent>.
 	agent  string // <namespace>/<agent>, for messages
+
+	mu    sync.Mutex
+	large jetstream.ObjectStore // OPSMESH_TASKS_LARGE, opened on first use
 }
 
 var _ taskstore.Store = (*TaskStore)(nil)
 
-// storedRecord is a task as kept in KV.
+// storedRecord is a task as kept in KV. A record beyond the NATS max payload (a task with large
+// artifacts) is kept in object store OPSMESH_TASKS_LARGE, and the KV value holds only Object,
+// its name there.
 type storedRecord struct {
-	Task    *a2a.Task `json:"task"`
+	Task    *a2a.Task `json:"task,omitempty"`
 	User    string    `json:"user,omitempty"`
 	Updated time.Time `json:"updated"`
+	Object  string    `json:"object,omitempty"`
 }
+
+// LargeTasksBucket is the object store for tasks too large for a KV value.
+const LargeTasksBucket = "OPSMESH_TASKS_LARGE"
 
 // BucketConfig sizes the JetStream buckets the package creates when they are missing.
 type BucketConfig struct {
@@ -96,7 +109,61 @@ func NewTaskStore(ctx context.Context, js jetstream.JetStream, namespace, name s
 	if err != nil {
 		return nil, err
 	}
-	return &TaskStore{kv: kv, prefix: namespace + "." + name + ".", agent: namespace + "/" + name}, nil
+	return &TaskStore{kv: kv, js: js, cfg: cfg, prefix: namespace + "." + name + ".", agent: namespace + "/" + name}, nil
+}
+
+func (s *TaskStore) largeStore(ctx context.Context) (jetstream.ObjectStore, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.large != nil {
+		return s.large, nil
+	}
+	obs, err := s.js.ObjectStore(ctx, LargeTasksBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obs, err = s.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: LargeTasksBucket, Description: "opsmesh A2A tasks too large for a KV value (large artifacts)",
+			TTL: s.cfg.TaskTTL, Storage: jetstream.FileStorage, Replicas: s.cfg.Replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			obs, err = s.js.ObjectStore(ctx, LargeTasksBucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: %w", LargeTasksBucket, err)
+	}
+	s.large = obs
+	return obs, nil
+}
+
+// encode is the KV value for rec; a large one goes to the object store first, and its object
+// name is returned so that it can be removed when superseded.
+func (s *TaskStore) encode(ctx context.Context, key string, rec storedRecord) ([]byte, string, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, "", fmt.Errorf("encoding task %s: %w", rec.Task.ID, err)
+	}
+	if len(b) <= maxInline(s.js.Conn()) {
+		return b, "", nil
+	}
+	obs, err := s.largeStore(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	name := key + "." + nuid.Next()
+	if _, err := obs.PutBytes(ctx, name, b); err != nil {
+		return nil, "", fmt.Errorf("storing the %d-byte task %s in %s: %w", len(b), rec.Task.ID, LargeTasksBucket, err)
+	}
+	ref, err := json.Marshal(storedRecord{User: rec.User, Updated: rec.Updated, Object: name})
+	return ref, name, err
+}
+
+func (s *TaskStore) dropObject(ctx context.Context, name string) {
+	if name == "" {
+		return
+	}
+	if obs, err := s.largeStore(ctx); err == nil {
+		_ = obs.Delete(ctx, name) // best effort: it expires with the task TTL otherwise
+	}
 }
 
 // Task IDs become one KV key token: a2a-go's are UUIDs; anything else must stay in this set.
@@ -125,11 +192,14 @@ func (s *TaskStore) Create(ctx context.Context, task *a2a.Task) (taskstore.TaskV
 	if !ok {
 		return taskstore.TaskVersionMissing, fmt.Errorf("task id %q cannot be stored: use letters, digits, '-', '_' and '=' (at most 200): %w", task.ID, a2a.ErrInvalidParams)
 	}
-	b, err := json.Marshal(storedRecord{Task: task, User: userOf(ctx), Updated: time.Now().UTC()})
+	b, obj, err := s.encode(ctx, key, storedRecord{Task: task, User: userOf(ctx), Updated: time.Now().UTC()})
 	if err != nil {
-		return taskstore.TaskVersionMissing, fmt.Errorf("encoding task %s: %w", task.ID, err)
+		return taskstore.TaskVersionMissing, err
 	}
 	rev, err := s.kv.Create(ctx, key, b)
+	if err != nil {
+		s.dropObject(ctx, obj)
+	}
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return taskstore.TaskVersionMissing, taskstore.ErrTaskAlreadyExists
 	}
@@ -162,12 +232,13 @@ func (s *TaskStore) Update(ctx context.Context, req *taskstore.UpdateRequest) (t
 		}
 		prev = uint64(req.PrevVersion)
 	}
-	b, err := json.Marshal(storedRecord{Task: req.Task, User: rec.User, Updated: time.Now().UTC()})
+	b, obj, err := s.encode(ctx, key, storedRecord{Task: req.Task, User: rec.User, Updated: time.Now().UTC()})
 	if err != nil {
-		return taskstore.TaskVersionMissing, fmt.Errorf("encoding task %s: %w", req.Task.ID, err)
+		return taskstore.TaskVersionMissing, err
 	}
 	rev, err := s.kv.Update(ctx, key, b, prev)
 	if err != nil {
+		s.dropObject(ctx, obj)
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
 			return taskstore.TaskVersionMissing, taskstore.ErrConcurrentModification
@@ -177,6 +248,7 @@ func (s *TaskStore) Update(ctx context.Context, req *taskstore.UpdateRequest) (t
 		}
 		return taskstore.TaskVersionMissing, fmt.Errorf("updating task %s in KV %s: %w", req.Task.ID, TasksBucket, err)
 	}
+	s.dropObject(ctx, rec.Object)
 	return taskstore.TaskVersion(rev), nil
 }
 
@@ -189,8 +261,23 @@ func (s *TaskStore) get(ctx context.Context, key string) (uint64, *storedRecord,
 		return 0, nil, fmt.Errorf("reading %s from KV %s: %w", key, TasksBucket, err)
 	}
 	var rec storedRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.Task == nil {
+	if err := json.Unmarshal(e.Value(), &rec); err != nil || (rec.Task == nil && rec.Object == "") {
 		return 0, nil, fmt.Errorf("KV %s key %s does not hold an A2A task (%v); delete the key: %w", TasksBucket, key, err, a2a.ErrInternalError)
+	}
+	if rec.Object != "" {
+		obs, err := s.largeStore(ctx)
+		if err != nil {
+			return 0, nil, err
+		}
+		b, err := obs.GetBytes(ctx, rec.Object)
+		if err != nil {
+			return 0, nil, fmt.Errorf("task %s is in %s object %s, which cannot be read: %v: %w", key, LargeTasksBucket, rec.Object, err, a2a.ErrInternalError)
+		}
+		obj := rec.Object
+		if err := json.Unmarshal(b, &rec); err != nil || rec.Task == nil {
+			return 0, nil, fmt.Errorf("%s object %s does not hold an A2A task (%v): %w", LargeTasksBucket, obj, err, a2a.ErrInternalError)
+		}
+		rec.Object = obj
 	}
 	return e.Revision(), &rec, nil
 }
