@@ -206,16 +206,26 @@ func (s *Server) Card() *a2a.AgentCard { c := *s.card; return &c }
 // Handler is a2a-go's request handler behind both bindings.
 func (s *Server) Handler() a2asrv.RequestHandler { return s.handler }
 
-// Close stops taking requests, lets the ones in progress finish (their replies are sent) and
-// stops refreshing the card, which then expires unless another replica refreshes it.
-func (s *Server) Close() {
+// Unsubscribe stops taking new requests (other replicas get them); tasks running here go on and
+// still stream to their subscribers. Close does this and more.
+func (s *Server) Unsubscribe() {
 	s.mu.Lock()
 	sub := s.sub
 	s.sub = nil
 	s.mu.Unlock()
 	if sub != nil {
 		_ = sub.Unsubscribe()
+		_ = s.nc.FlushTimeout(5 * time.Second)
 	}
+}
+
+// Running reports whether task id is executing on this replica.
+func (s *Server) Running(id a2a.TaskID) bool { return s.runsHere(id) }
+
+// Close stops taking requests, lets the ones in progress finish (their replies are sent) and
+// stops refreshing the card, which then expires unless another replica refreshes it.
+func (s *Server) Close() {
+	s.Unsubscribe()
 	if s.httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = s.httpSrv.Shutdown(sctx)
