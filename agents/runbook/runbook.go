@@ -223,6 +223,7 @@ func (inv *investigation) run(sub *subject, ns string) {
 
 	// 2. GPUs: the nodes of the pods involved (or the subject node) against the GPU view.
 	nodes := inv.nodesInvolved(sub, an)
+	inv.d.Nodes = nodes
 	gpuCause := inv.gpus(nodes)
 
 	// 3. Pending pods: the scheduler's explanation.
@@ -418,9 +419,6 @@ func (inv *investigation) nodesInvolved(sub *subject, an cluster.AnalyzeJSON) []
 	if sub != nil && sub.kind == "node" {
 		return []string{sub.name}
 	}
-	if _, ok := inv.where["gpu_node_health"]; !ok {
-		return nil
-	}
 	pods := map[string]bool{}
 	var namespaces []string
 	for _, f := range an.Findings {
@@ -483,7 +481,7 @@ func podNodes(table string) map[string]string {
 
 // gpus asks the GPU view about nodes and names a GPU cause when one is failed or degraded.
 func (inv *investigation) gpus(nodes []string) bool {
-	if len(nodes) == 0 {
+	if _, ok := inv.where["gpu_node_health"]; !ok || len(nodes) == 0 {
 		return false
 	}
 	var bad []gpuview.NodeVerdictJSON

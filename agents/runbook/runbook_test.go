@@ -5,34 +5,22 @@ package runbook_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	"github.com/opsmesh/opsmesh/agents/runbook"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
-	"github.com/opsmesh/opsmesh/internal/mcptest"
+	"github.com/opsmesh/opsmesh/internal/fixture"
 	"github.com/opsmesh/opsmesh/internal/testbed"
-	"github.com/opsmesh/opsmesh/mcpservers/cluster"
-	"github.com/opsmesh/opsmesh/mcpservers/gpu"
-	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
-	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
-	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
-	"github.com/opsmesh/opsmesh/mcpservers/serve"
 )
 
 var shared testbed.Shared
@@ -44,130 +32,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func create(t testing.TB, obj client.Object) {
-	t.Helper()
-	if err := shared.Env(t).Client.Create(context.Background(), obj); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func setStatus(t testing.TB, obj client.Object) {
-	t.Helper()
-	if err := shared.Env(t).Client.Status().Update(context.Background(), obj); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func namespace(t testing.TB, name string) string {
-	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
-	return name
-}
-
-// deployment creates a Deployment with revisions ReplicaSets (the last one current) and returns
-// the current ReplicaSet.
-func deployment(t testing.TB, ns, name string, revisions int, mutate func(*corev1.PodSpec)) *appsv1.ReplicaSet {
-	spec := corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/" + name + ":1"}}}
-	if mutate != nil {
-		mutate(&spec)
-	}
-	labels := map[string]string{"app": name}
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec}}}
-	create(t, d)
-	var rs *appsv1.ReplicaSet
-	for rev := 1; rev <= revisions; rev++ {
-		l := map[string]string{"app": name, "pod-template-hash": fmt.Sprintf("h%d", rev)}
-		rs = &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-h%d", name, rev), Labels: l,
-			Annotations:     map[string]string{"deployment.kubernetes.io/revision": fmt.Sprint(rev)},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}}},
-			Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: l},
-				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: l}, Spec: spec}}}
-		create(t, rs)
-	}
-	return rs
-}
-
-// pod creates a pod of rs on node with status.
-func pod(t testing.TB, rs *appsv1.ReplicaSet, ns, name, node string, status corev1.PodStatus) {
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: rs.Spec.Template.Labels,
-		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
-		Spec: *rs.Spec.Template.Spec.DeepCopy()}
-	p.Spec.NodeName = node
-	create(t, p)
-	p.Status = status
-	setStatus(t, p)
-}
-
-func waiting(reason, message string, last *corev1.ContainerStateTerminated) corev1.PodStatus {
-	st := corev1.ContainerStatus{Name: "app", Image: "registry.example/app:1", RestartCount: 6,
-		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}}}
-	if last != nil {
-		st.LastTerminationState.Terminated = last
-	}
-	return corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{st}}
-}
-
-func terminated(reason string, code int32) *corev1.ContainerStateTerminated {
-	return &corev1.ContainerStateTerminated{Reason: reason, ExitCode: code, StartedAt: metav1.Now(), FinishedAt: metav1.Now()}
-}
-
-// gpuNode creates a GPU node and a simulated GPU node agent for it (a real node agent on go-nvml's
-// mock DGX H100, over HTTP on 127.0.0.1, found by the GPU view through its pod).
-func gpuNode(t testing.TB, name, faults string) {
-	eight := corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}}}
-	create(t, n)
-	n.Status.Capacity, n.Status.Allocatable = eight, eight
-	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
-	setStatus(t, n)
-
-	var f *simulate.Faults
-	if faults != "" {
-		var err error
-		if f, err = simulate.ParseFaults([]byte(faults), simulate.NodeGPUs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	lib, err := simulate.New("dgxh100", f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	a, err := gpu.NewNodeAgent(ctx, lib, gpu.Config{NodeName: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(serve.HTTPHandler(a.MCP, mcptest.Token))
-	t.Cleanup(srv.Close)
-	u, _ := url.Parse(srv.URL)
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "gpu-system", Name: "agent-" + name,
-		Labels:      map[string]string{"app.kubernetes.io/component": "gpu-node-agent"},
-		Annotations: map[string]string{gpuview.PortAnnotation: u.Port()}},
-		Spec: corev1.PodSpec{NodeName: name, Containers: []corev1.Container{{Name: "agent", Image: "opsmesh"}}}}
-	create(t, p)
-	p.Status.Phase, p.Status.PodIP, p.Status.PodIPs = corev1.PodRunning, "127.0.0.1", []corev1.PodIP{{IP: "127.0.0.1"}}
-	setStatus(t, p)
-}
-
 // engine is a runbook engine with the real cluster server and GPU view in this process, granted
 // what the sample specialists are granted.
 func engine(t testing.TB) *runbook.Engine {
-	env := shared.Env(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	cs, err := cluster.New(ctx, env.Config, cluster.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	view, err := gpuview.New(ctx, env.Config, gpuview.Config{NodeAgentNamespace: "gpu-system", NodeAgentToken: mcptest.Token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := mcptool.NewServer("opsmesh-gpu", "test", "")
-	mcptool.Register(gs, mcptool.Options{}, view.Tools()...)
-	pool, err := mcppool.New([]mcppool.Endpoint{{Name: "cluster-tools", InProcess: cs.MCP}, {Name: "gpu-tools", InProcess: gs}}, mcppool.Options{})
+	cs, gs := fixture.ToolServers(t, shared.Env(t).Config)
+	pool, err := mcppool.New([]mcppool.Endpoint{{Name: "cluster-tools", InProcess: cs}, {Name: "gpu-tools", InProcess: gs}}, mcppool.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,13 +96,15 @@ func planIs(t *testing.T, d *diagnosis.Diagnosis, want ...string) {
 
 func TestRunbookByCategory(t *testing.T) {
 	e := engine(t)
-	namespace(t, "gpu-system")
-	gpuNode(t, "rb-gpu-1", "gpus:\n  - index: 3\n    lost: true\n    xids:\n      - {code: 79, time: 2026-11-30T03:00:00Z}\n")
+	c := fixture.Cluster{T: t, C: shared.Env(t).Client}
+	c.Namespace(fixture.AgentNamespace)
+	c.GPUNode("rb-gpu-1", fixture.XID79)
 
 	t.Run("CrashLoopBackOff rolls back to the previous revision", func(t *testing.T) {
-		ns := namespace(t, "rb-crash")
-		rs := deployment(t, ns, "infer", 2, nil)
-		pod(t, rs, ns, "infer-h2-0", "", waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container=app", terminated("Error", 1)))
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-crash")
+		rs := c.Deployment(ns, "infer", 2, nil)
+		c.Pod(rs, ns, "infer-h2-0", "", fixture.Waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container=app", fixture.Terminated("Error", 1)))
 		d := diagnose(t, e, runbook.Question{Subject: "deployment/rb-crash/infer"}, diagnosis.CrashLoopBackOff)
 		mustSay(t, d, "deployment/rb-crash/infer: its containers crash and restart in a loop", "reason=Error exitCode=1", "subject: deployment/rb-crash/infer", "engine: runbook")
 		planIs(t, d, "workload_rollback@cluster-tools[disruptive]")
@@ -245,11 +116,12 @@ func TestRunbookByCategory(t *testing.T) {
 	})
 
 	t.Run("OOMKilled raises the memory limit", func(t *testing.T) {
-		ns := namespace(t, "rb-oom")
-		rs := deployment(t, ns, "worker", 1, func(p *corev1.PodSpec) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-oom")
+		rs := c.Deployment(ns, "worker", 1, func(p *corev1.PodSpec) {
 			p.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}
 		})
-		pod(t, rs, ns, "worker-h1-0", "", waiting("CrashLoopBackOff", "back-off", terminated("OOMKilled", 137)))
+		c.Pod(rs, ns, "worker-h1-0", "", fixture.Waiting("CrashLoopBackOff", "back-off", fixture.Terminated("OOMKilled", 137)))
 		d := diagnose(t, e, runbook.Question{Subject: "pod/rb-oom/worker-h1-0"}, diagnosis.OOMKilled)
 		mustSay(t, d, "reason=OOMKilled exitCode=137", "resources.limits.memory: 64Mi")
 		planIs(t, d, "workload_set_resources@cluster-tools[disruptive]")
@@ -259,31 +131,34 @@ func TestRunbookByCategory(t *testing.T) {
 	})
 
 	t.Run("ImagePullBackOff sets an image", func(t *testing.T) {
-		ns := namespace(t, "rb-image")
-		rs := deployment(t, ns, "shop", 1, func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.example/shop:nope" })
-		pod(t, rs, ns, "shop-h1-0", "", waiting("ErrImagePull", `failed to pull image "registry.example/shop:nope": not found`, nil))
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-image")
+		rs := c.Deployment(ns, "shop", 1, func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.example/shop:nope" })
+		c.Pod(rs, ns, "shop-h1-0", "", fixture.Waiting("ErrImagePull", `failed to pull image "registry.example/shop:nope": not found`, nil))
 		d := diagnose(t, e, runbook.Question{Namespace: ns}, diagnosis.ImagePullBackOff)
 		mustSay(t, d, "registry.example/shop:nope", "subject: namespace/rb-image")
 		planIs(t, d, "workload_set_image@cluster-tools[disruptive]")
 	})
 
 	t.Run("CreateContainerConfigError names what is missing and plans nothing", func(t *testing.T) {
-		ns := namespace(t, "rb-config")
-		rs := deployment(t, ns, "billing", 1, func(p *corev1.PodSpec) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-config")
+		rs := c.Deployment(ns, "billing", 1, func(p *corev1.PodSpec) {
 			p.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "billing-settings"}}}}
 		})
-		pod(t, rs, ns, "billing-h1-0", "", waiting("CreateContainerConfigError", `configmap "billing-settings" not found`, nil))
+		c.Pod(rs, ns, "billing-h1-0", "", fixture.Waiting("CreateContainerConfigError", `configmap "billing-settings" not found`, nil))
 		d := diagnose(t, e, runbook.Question{Subject: "deployment/rb-config/billing"}, diagnosis.CreateContainerConfigError)
 		mustSay(t, d, "ConfigMap rb-config/billing-settings does not exist", "note: no automatic fix: create what is missing")
 		planIs(t, d)
 	})
 
 	t.Run("an XID 79 under a training job's pods names the GPU and drains the node", func(t *testing.T) {
-		ns := namespace(t, "rb-gpu")
-		rs := deployment(t, ns, "trainer", 1, func(p *corev1.PodSpec) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-gpu")
+		rs := c.Deployment(ns, "trainer", 1, func(p *corev1.PodSpec) {
 			p.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}
 		})
-		pod(t, rs, ns, "trainer-h1-0", "rb-gpu-1", waiting("CrashLoopBackOff", "back-off 5m0s", terminated("Error", 1)))
+		c.Pod(rs, ns, "trainer-h1-0", "rb-gpu-1", fixture.Waiting("CrashLoopBackOff", "back-off 5m0s", fixture.Terminated("Error", 1)))
 		d := diagnose(t, e, runbook.Question{Subject: "deployment/rb-gpu/trainer", Text: "trainer keeps crashing"}, "GPUXid79")
 		mustSay(t, d, "GPU 3 on node rb-gpu-1 reports XID 79: failed; action: drain and reboot the node",
 			"it explains the CrashLoopBackOff seen on the pods there",
@@ -305,7 +180,8 @@ func TestRunbookByCategory(t *testing.T) {
 	})
 
 	t.Run("a healthy namespace", func(t *testing.T) {
-		ns := namespace(t, "rb-healthy")
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-healthy")
 		d := diagnose(t, e, runbook.Question{Namespace: ns}, diagnosis.NoProblemFound)
 		mustSay(t, d, "no problem found in namespace rb-healthy")
 		planIs(t, d)
