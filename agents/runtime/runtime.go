@@ -9,6 +9,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -223,7 +224,12 @@ func (x *executor) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter
 			yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateFailed, msg), nil)
 			return
 		}
-		if !yield(a2a.NewArtifactEvent(ec, a2a.NewDataPart(d), a2a.NewTextPart(d.Text())), nil) {
+		data, err := asData(d)
+		if err != nil {
+			yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateFailed, a2a.NewMessage(a2a.MessageRoleAgent, a2a.NewTextPart(err.Error()))), nil)
+			return
+		}
+		if !yield(a2a.NewArtifactEvent(ec, a2a.NewDataPart(data), a2a.NewTextPart(d.Text())), nil) {
 			return
 		}
 		yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateCompleted, nil), nil)
@@ -234,6 +240,20 @@ func (x *executor) Cancel(_ context.Context, ec *a2asrv.ExecutorContext) iter.Se
 	return func(yield func(a2a.Event, error) bool) {
 		yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateCanceled, nil), nil)
 	}
+}
+
+// asData turns v into the plain JSON values (maps, slices, strings, numbers) an A2A data part
+// carries: a2a-go copies parts with encoding/gob, which knows no opsmesh types.
+func asData(v any) (map[string]any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the diagnosis: %w", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("encoding the diagnosis: %w", err)
+	}
+	return m, nil
 }
 
 // area is what a specialist covers, read from its card's skill tags.

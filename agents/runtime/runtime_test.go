@@ -1,0 +1,197 @@
+//go:build cgo
+
+package runtime_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/opsmesh/opsmesh/agents/a2anats"
+	"github.com/opsmesh/opsmesh/agents/broker"
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/mcppool"
+	"github.com/opsmesh/opsmesh/agents/runtime"
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/internal/fixture"
+	"github.com/opsmesh/opsmesh/internal/testbed"
+)
+
+var shared testbed.Shared
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
+	code := m.Run()
+	shared.Stop()
+	os.Exit(code)
+}
+
+// embedded starts the embedded NATS broker every opsmesh command uses by default.
+func embedded(t testing.TB) *broker.Broker {
+	b, err := broker.Start(context.Background(), broker.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+func agent(ns, name string, role opsv1.AgentRole, tags []string, delegates []string, tools ...opsv1.AgentTools) *opsv1.Agent {
+	a := &opsv1.Agent{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: opsv1.AgentSpec{Role: role, Description: name, Tools: tools,
+			Skills: []opsv1.AgentSkill{{ID: "s", Name: name, Description: name, Tags: tags}}}}
+	for _, d := range delegates {
+		a.Spec.Delegates = append(a.Spec.Delegates, opsv1.LocalObjectReference{Name: d})
+	}
+	return a
+}
+
+// ask sends a request to namespace/name over NATS with a stock a2a-go client and returns the
+// diagnosis in the finished task.
+func ask(t *testing.T, b *broker.Broker, ref string, req map[string]any) (*diagnosis.Diagnosis, *a2a.Task) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := a2anats.Dial(ctx, b.Conn(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SendMessage(ctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewDataPart(req))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, ok := res.(*a2a.Task)
+	if !ok {
+		t.Fatalf("answer is a %T", res)
+	}
+	if task.Status.State != a2a.TaskStateCompleted {
+		why := ""
+		if task.Status.Message != nil {
+			for _, p := range task.Status.Message.Parts {
+				why += p.Text()
+			}
+		}
+		t.Fatalf("task %s: %s: %s", task.ID, task.Status.State, why)
+	}
+	d, err := runtime.DiagnosisOf(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, task
+}
+
+// TestCoordinatorAndSpecialists hosts the sample fleet — a coordinator and cluster, GPU and
+// scheduler specialists — in one runtime on the embedded NATS, and asks the coordinator about a
+// training Deployment whose pods crash on a node with an XID 79: the cluster specialist finds the
+// crash and the node, the GPU specialist the lost GPU, and the merged diagnosis names the GPU
+// with a plan to cordon and drain the node.
+func TestCoordinatorAndSpecialists(t *testing.T) {
+	env := shared.Env(t)
+	c := fixture.Cluster{T: t, C: env.Client}
+	c.Namespace(fixture.AgentNamespace)
+	ns := c.Namespace("rt-train")
+	c.GPUNode("rt-gpu-1", fixture.XID79)
+	rs := c.Deployment(ns, "trainer", 1, func(p *corev1.PodSpec) {
+		p.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}
+	})
+	c.Pod(rs, ns, "trainer-h1-0", "rt-gpu-1", fixture.Waiting("CrashLoopBackOff", "back-off 5m0s", fixture.Terminated("Error", 1)))
+
+	cs, gs := fixture.ToolServers(t, env.Config)
+	pool, err := mcppool.New([]mcppool.Endpoint{{Name: "cluster-tools", InProcess: cs}, {Name: "gpu-tools", InProcess: gs}}, mcppool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	b := embedded(t)
+	cfg := runtime.Config{NATS: b.Conn(), Pool: pool}
+	if os.Getenv("DEBUG_RT") != "" {
+		cfg.ServeOptions = []a2anats.Option{a2anats.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil)))}
+	}
+	rt, err := runtime.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	ctx := context.Background()
+	clusterRead := []string{"analyze", "resources_list", "describe", "events_list", "pod_logs"}
+	for _, a := range []*opsv1.Agent{
+		agent("opsmesh", "incident-coordinator", opsv1.RoleCoordinator, []string{"incident"}, []string{"cluster-specialist", "gpu-specialist", "scheduler-specialist"},
+			opsv1.AgentTools{ToolServer: "cluster-tools", AllowedTools: []string{"analyze", "describe", "events_list"}}),
+		agent("opsmesh", "cluster-specialist", opsv1.RoleSpecialist, []string{"kubernetes", "workloads"}, nil,
+			opsv1.AgentTools{ToolServer: "cluster-tools", AllowedTools: append(clusterRead, "workload_restart", "workload_rollback")}),
+		agent("opsmesh", "gpu-specialist", opsv1.RoleSpecialist, []string{"gpu", "nvml", "xid"}, nil,
+			opsv1.AgentTools{ToolServer: "gpu-tools", AllowedTools: []string{"gpu_node_health", "gpu_inventory"}},
+			opsv1.AgentTools{ToolServer: "cluster-tools", AllowedTools: []string{"nodes_status", "node_cordon", "node_drain"}, RequireApproval: []string{"node_drain"}}),
+	} {
+		if err := rt.Host(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(rt.Agents(), " "); got != "opsmesh/cluster-specialist opsmesh/gpu-specialist opsmesh/incident-coordinator" {
+		t.Errorf("hosted %s", got)
+	}
+
+	if os.Getenv("DEBUG_RT") != "" {
+		dd, _ := ask(t, b, "opsmesh/cluster-specialist", map[string]any{"subject": "deployment/rt-train/trainer", "question": "trainer keeps crashing"})
+		t.Log(dd.Text())
+	}
+	var d *diagnosis.Diagnosis
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		d, _ = ask(t, b, "opsmesh/incident-coordinator", map[string]any{"subject": "deployment/rt-train/trainer", "question": "trainer keeps crashing"})
+		if d.RootCause.Category == "GPUXid79" || time.Now().After(deadline) {
+			break
+		}
+	}
+	text := d.Text()
+	if d.RootCause.Category != "GPUXid79" {
+		t.Fatalf("category %s:\n%s", d.RootCause.Category, text)
+	}
+	for _, want := range []string{
+		"GPU 3 on node rt-gpu-1 reports XID 79",
+		"agents: opsmesh/incident-coordinator, opsmesh/cluster-specialist, opsmesh/gpu-specialist",
+		"finding (opsmesh/cluster-specialist): CrashLoopBackOff",
+		"finding (opsmesh/gpu-specialist): GPUXid79",
+		"note: delegate opsmesh/scheduler-specialist could not be resolved: agent opsmesh/scheduler-specialist is not available",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("diagnosis does not say %q:\n%s", want, text)
+		}
+	}
+	if len(d.Plan) != 2 || d.Plan[0].Tool != "node_cordon" || d.Plan[0].Agent != "opsmesh/gpu-specialist" || d.Plan[0].Risk != opsv1.RiskSafe ||
+		d.Plan[1].Tool != "node_drain" || d.Plan[1].Risk != opsv1.RiskDestructive || d.Plan[1].ToolServer != "cluster-tools" {
+		t.Errorf("plan %+v\n%s", d.Plan, text)
+	}
+
+	// A specialist answers directly too, and a malformed request is refused with the A2A error.
+	sd, _ := ask(t, b, "opsmesh/gpu-specialist", map[string]any{"subject": "node/rt-gpu-1"})
+	if sd.RootCause.Category != "GPUXid79" || strings.Join(sd.Agents, ",") != "opsmesh/gpu-specialist" {
+		t.Errorf("gpu specialist: %s", sd.Text())
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cl, err := a2anats.Dial(cctx, b.Conn(), "opsmesh/cluster-specialist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cl.SendMessage(cctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewDataPart(map[string]any{"subject": "gizmo/x/y"}))})
+	if err == nil || !strings.Contains(err.Error(), `unknown kind "gizmo"`) {
+		t.Errorf("bad subject: %v", err)
+	}
+
+	// Removing an agent takes it off NATS: a request fails fast as not available.
+	rt.Remove("opsmesh", "cluster-specialist")
+	_, err = cl.SendMessage(cctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart("deployment/rt-train/trainer"))})
+	if err == nil || !strings.Contains(err.Error(), "not available") {
+		t.Errorf("removed agent: %v", err)
+	}
+}
