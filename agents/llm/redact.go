@@ -48,7 +48,7 @@ func (sc scrubber) Text(s string) string {
 	s = keyValue.ReplaceAllStringFunc(s, func(m string) string {
 		sub := keyValue.FindStringSubmatch(m)
 		key, value := sub[2], sub[5]
-		if !redact.LooksSecret(key) || strings.Contains(value, redact.Marker) {
+		if !redact.LooksSecret(key) || strings.Contains(value, redact.Marker) || authSchemeWord(value) {
 			return m
 		}
 		quote := ""
@@ -58,6 +58,15 @@ func (sc scrubber) Text(s string) string {
 		return sub[1] + key + sub[3] + sub[4] + quote + redact.Marker + quote
 	})
 	return s
+}
+
+// authSchemeWord: "Authorization: Bearer <token>" keeps the scheme; authScheme blanked the token.
+func authSchemeWord(v string) bool {
+	switch strings.ToLower(v) {
+	case "bearer", "basic", "token":
+		return true
+	}
+	return false
 }
 
 // Diagnosis scrubs the free text of d in place: a model could echo what it was told.
