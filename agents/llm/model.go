@@ -118,7 +118,8 @@ func NewModel(cfg Config) (Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", cfg.Name(), scrubError(err, cfg.APIKey))
 	}
-	return &langchainModel{llm: m, name: cfg.Name(), apiKey: cfg.APIKey}, nil
+	return &langchainModel{llm: m, name: cfg.Name(), apiKey: cfg.APIKey,
+		oneBlockPerAssistantMessage: cfg.Provider == opsv1.ProviderAnthropic}, nil
 }
 
 // langchainModel adapts a langchaingo llms.Model to Model.
@@ -126,6 +127,10 @@ type langchainModel struct {
 	llm    llms.Model
 	name   string
 	apiKey string
+	// oneBlockPerAssistantMessage: langchaingo's Anthropic client sends only the first part of
+	// an assistant message, so text and each tool call go in messages of their own (Anthropic
+	// joins consecutive turns of one role).
+	oneBlockPerAssistantMessage bool
 }
 
 func (l *langchainModel) Generate(ctx context.Context, messages []Message, tools []ToolDef) (Reply, error) {
@@ -145,7 +150,7 @@ func (l *langchainModel) Generate(ctx context.Context, messages []Message, tools
 		}
 		opts = append(opts, llms.WithTools(defs))
 	}
-	resp, err := l.llm.GenerateContent(ctx, toLangchain(messages), opts...)
+	resp, err := l.llm.GenerateContent(ctx, toLangchain(messages, l.oneBlockPerAssistantMessage), opts...)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return Reply{}, &UnreachableError{Model: l.name, Reason: "no answer before the deadline: " + ctxErr.Error()}
@@ -169,8 +174,8 @@ func (l *langchainModel) Generate(ctx context.Context, messages []Message, tools
 }
 
 // toLangchain converts the conversation. Each tool result is its own message, as the OpenAI and
-// Anthropic clients of langchaingo require.
-func toLangchain(messages []Message) []llms.MessageContent {
+// Anthropic clients of langchaingo require; with split, so is each part of an assistant message.
+func toLangchain(messages []Message, split bool) []llms.MessageContent {
 	out := make([]llms.MessageContent, 0, len(messages))
 	for _, m := range messages {
 		switch m.Role {
@@ -184,10 +189,22 @@ func toLangchain(messages []Message) []llms.MessageContent {
 				mc.Parts = append(mc.Parts, llms.TextPart(m.Text))
 			}
 			for _, c := range m.ToolCalls {
+				// The engine answered unusable arguments with an error; the wire needs an object.
+				args := c.Arguments
+				var obj map[string]any
+				if json.Unmarshal([]byte(args), &obj) != nil {
+					args = "{}"
+				}
 				mc.Parts = append(mc.Parts, llms.ToolCall{ID: c.ID, Type: "function",
-					FunctionCall: &llms.FunctionCall{Name: c.Name, Arguments: c.Arguments}})
+					FunctionCall: &llms.FunctionCall{Name: c.Name, Arguments: args}})
 			}
-			out = append(out, mc)
+			if !split {
+				out = append(out, mc)
+				continue
+			}
+			for _, p := range mc.Parts {
+				out = append(out, llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: []llms.ContentPart{p}})
+			}
 		case RoleTool:
 			out = append(out, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{
 				llms.ToolCallResponse{ToolCallID: m.ToolCallID, Name: m.ToolName, Content: m.Text},
