@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -421,5 +422,57 @@ func TestConfigFromAgentSpec(t *testing.T) {
 		if _, err := llm.NewModel(llm.Config{Provider: p, Model: "m", APIKey: "k"}); err != nil {
 			t.Errorf("NewModel(%s): %v", p, err)
 		}
+	}
+}
+
+// A model that does not answer within spec.limits.timeout: the runbook answers, and says why.
+func TestTimeoutFallsBackToTheRunbook(t *testing.T) {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	cfg := llm.Config{Provider: opsv1.ProviderOpenAI, Model: "slow", BaseURL: srv.URL + "/v1", Timeout: 300 * time.Millisecond}
+	d, err := engine(t, cfg, llm.Deps{Fallback: &runbook{}}).Diagnose(context.Background(), question)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Engine != "runbook" || len(d.Notes) == 0 || !strings.Contains(d.Notes[0], "model openai/slow unreachable (no answer before the deadline") {
+		t.Errorf("engine %q, notes %q", d.Engine, d.Notes)
+	}
+}
+
+// A refused API key is the user's to fix, not a reason to hide behind the runbook; the key
+// itself never appears in the error.
+func TestUnauthorizedIsAnErrorNamingTheSecret(t *testing.T) {
+	m := newModel(t, answer{status: http.StatusUnauthorized, body: `{"error":{"message":"Incorrect API key provided: sk-test-0123456789abcdefghij"}}`})
+	fb := &runbook{}
+	d, err := engine(t, config(m), llm.Deps{Fallback: fb}).Diagnose(context.Background(), question)
+	if d != nil || err == nil || fb.calls != 0 {
+		t.Fatalf("got %v, %v, fallback calls %d", d, err, fb.calls)
+	}
+	if !strings.Contains(err.Error(), "spec.model.apiKeySecretRef") || strings.Contains(err.Error(), "sk-test-0123456789abcdefghij") {
+		t.Errorf("err = %v", err)
+	}
+	if n := len(m.requests()); n != 1 {
+		t.Errorf("a 401 was sent %d times; it is not retried", n)
+	}
+}
+
+// Provider google speaks Gemini's OpenAI-compatible API.
+func TestGoogleUsesTheOpenAICompatibleEndpoint(t *testing.T) {
+	m := newModel(t, final(42, goodAnswer))
+	cfg := llm.Config{Provider: opsv1.ProviderGoogle, Model: "gemini-2.5-flash", BaseURL: m.URL(), APIKey: "AIzaTestKey0123"}
+	d, err := engine(t, cfg, llm.Deps{Tools: newCluster(t, "")}).Diagnose(context.Background(), question)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.requests()[0]
+	if d.Engine != "google/gemini-2.5-flash" || d.Tokens != 42 || r.auth != "Bearer AIzaTestKey0123" || r.parsed.Model != "gemini-2.5-flash" {
+		t.Errorf("engine %q tokens %d auth %q model %q", d.Engine, d.Tokens, r.auth, r.parsed.Model)
 	}
 }
