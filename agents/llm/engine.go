@@ -123,6 +123,10 @@ func (e *Engine) Diagnose(ctx context.Context, q Question) (*diagnosis.Diagnosis
 	if err == nil {
 		return d, nil
 	}
+	if ctx.Err() != nil {
+		// The caller gave up; there is no time left for a fallback either.
+		return nil, fmt.Errorf("diagnosis of %q stopped: %w", q.Subject, ctx.Err())
+	}
 	var unreachable *UnreachableError
 	switch {
 	case errors.As(err, &unreachable):
