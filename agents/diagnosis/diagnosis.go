@@ -110,6 +110,9 @@ type Diagnosis struct {
 	Plan []Action `json:"plan,omitempty"`
 	// Engine is what reasoned: "runbook", or "<provider>/<model>".
 	Engine string `json:"engine"`
+	// Nodes are the nodes the subject's pods run on, as far as the investigation saw them (a
+	// coordinator asks its GPU specialist about them).
+	Nodes []string `json:"nodes,omitempty"`
 	// Agents consulted, the answering agent first.
 	Agents []string `json:"agents,omitempty"`
 	// Notes say what the reader should know about how the answer was reached: a fallback from

@@ -34,6 +34,7 @@ func (t *tools) analyzeTools() []mcptool.Tool {
 				mcp.WithString("namespace", mcp.Description("namespace to analyze; empty analyzes every namespace the server may see (and nodes, when not confined)"), mcp.MaxLength(63)),
 				mcp.WithString("kind", mcp.Description("focus on one kind: pod, deployment, statefulset, daemonset, replicaset, job, service, pvc, node, hpa or resourcequota (short names work)"), mcp.MaxLength(253)),
 				mcp.WithString("name", mcp.Description("with kind, focus on this object: its own findings and those of the pods it owns"), mcp.MaxLength(253)),
+				mcp.WithString("output", mcp.Description("text (default, for people and models) or json (the same findings for programs, such as opsmesh's runbook engine)"), mcp.Enum("text", "json")),
 			},
 		}, t.analyze),
 	}
@@ -43,6 +44,7 @@ type analyzeArgs struct {
 	Namespace string `json:"namespace,omitempty"`
 	Kind      string `json:"kind,omitempty"`
 	Name      string `json:"name,omitempty"`
+	Output    string `json:"output,omitempty"`
 }
 
 func (a *analyzeArgs) Validate() error {
@@ -255,6 +257,9 @@ func (t *tools) analyze(ctx context.Context, a analyzeArgs) (string, error) {
 	if foc != nil && foc.name == "" {
 		where = foc.kind + "s in " + where
 	}
+	if a.Output == "json" {
+		return t.k.secrets.Scrub(findingsJSON(found, where, s, t.maxBytes)), nil
+	}
 	return t.k.secrets.Scrub(renderFindings(found, where, s, t.maxBytes)), nil
 }
 
@@ -400,6 +405,66 @@ func renderFindings(found []finding, where string, s *snapshot, max int) string 
 		b.WriteString(one.String())
 	}
 	return b.String()
+}
+
+// AnalyzeJSON is analyze's answer with output: json.
+type AnalyzeJSON struct {
+	// Where is what was analyzed: "namespace shop", "deployment/shop/web", "the cluster".
+	Where    string        `json:"where"`
+	Checked  string        `json:"checked"`
+	Findings []FindingJSON `json:"findings"`
+	// Skipped says what could not be analyzed, and why (RBAC, confinement).
+	Skipped []string `json:"skipped,omitempty"`
+	// Truncated counts findings left out to stay within the output cap.
+	Truncated int `json:"truncated,omitempty"`
+}
+
+// FindingJSON is one finding of AnalyzeJSON.
+type FindingJSON struct {
+	Severity string `json:"severity"`
+	Category string `json:"category"`
+	// Object is kind/namespace/name (kind/name when cluster-scoped); Owner the controlling
+	// workload, if any; More the other pods of the owner with the same finding.
+	Object    string   `json:"object"`
+	Owner     string   `json:"owner,omitempty"`
+	Container string   `json:"container,omitempty"`
+	More      []string `json:"more,omitempty"`
+	Evidence  []string `json:"evidence"`
+	Fix       FixJSON  `json:"fix"`
+}
+
+// FixJSON is a finding's suggested write tool call, or, without a tool, what a person should do.
+type FixJSON struct {
+	Tool      string         `json:"tool,omitempty"`
+	Arguments map[string]any `json:"arguments,omitempty"`
+	Note      string         `json:"note,omitempty"`
+}
+
+// findingsJSON renders found as AnalyzeJSON in at most max bytes, critical findings first.
+func findingsJSON(found []finding, where string, s *snapshot, max int) string {
+	out := AnalyzeJSON{Where: where, Checked: s.checked(), Findings: []FindingJSON{}, Skipped: s.skipped}
+	size := 256
+	for i, f := range found {
+		fj := FindingJSON{Severity: f.severity.String(), Category: f.category, Object: f.object.String(), Container: f.container, More: f.more, Evidence: f.evidence,
+			Fix: FixJSON{Tool: f.fix.tool, Note: f.fix.note}}
+		if f.owner != nil {
+			fj.Owner = f.owner.String()
+		}
+		if f.fix.tool != "" {
+			fj.Fix.Arguments = map[string]any{}
+			for _, a := range f.fix.args {
+				fj.Fix.Arguments[a.key] = a.val
+			}
+		}
+		b, _ := json.Marshal(fj)
+		if size+len(b) > max {
+			out.Truncated = len(found) - i
+			break
+		}
+		size += len(b) + 1
+		out.Findings = append(out.Findings, fj)
+	}
+	return jsonText(out) + "\n"
 }
 
 // plural is noun as it follows n: finding, findings.

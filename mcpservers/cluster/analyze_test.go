@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -176,6 +177,27 @@ func TestAnalyze(t *testing.T) {
 			"spec.containers[app].resources.limits.memory: 64Mi",
 			`fix: workload_set_resources {"kind":"deployment","namespace":"an-oom","name":"worker","container":"app","limits":{"memory":"128Mi"},"dryRun":true}`)
 		mustNotContain(t, out, "] CrashLoopBackOff") // the same crash, reported once, as OOMKilled
+	})
+
+	t.Run("output json carries the same findings for programs", func(t *testing.T) {
+		s.Eventually("analyze", map[string]any{"namespace": "an-oom"}, "worker-h1-0")
+		out := s.OK("analyze", map[string]any{"namespace": "an-oom", "kind": "deployment", "name": "worker", "output": "json"})
+		var got cluster.AnalyzeJSON
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out)
+		}
+		if got.Where != "deployment/an-oom/worker" || len(got.Findings) != 1 || got.Truncated != 0 {
+			t.Fatalf("analyze json: %+v", got)
+		}
+		f := got.Findings[0]
+		if f.Severity != "critical" || f.Category != "OOMKilled" || f.Object != "pod/an-oom/worker-h1-0" || f.Owner != "deployment/an-oom/worker" || f.Container != "app" ||
+			f.Fix.Tool != "workload_set_resources" || f.Fix.Arguments["name"] != "worker" || !strings.Contains(strings.Join(f.Evidence, "\n"), "reason=OOMKilled exitCode=137") {
+			t.Errorf("finding: %+v", f)
+		}
+		if limits, _ := f.Fix.Arguments["limits"].(map[string]any); limits["memory"] != "128Mi" {
+			t.Errorf("fix arguments: %v", f.Fix.Arguments)
+		}
+		s.Fails("analyze", map[string]any{"namespace": "an-oom", "output": "yaml"}, "output")
 	})
 
 	t.Run("CreateContainerConfigError names the missing ConfigMap and Secret key, never values", func(t *testing.T) {

@@ -39,6 +39,7 @@ type assessment struct {
 	verdict xid.Verdict
 	action  xid.Action
 	reasons []string
+	xids    []int // XIDs among the reasons, in order
 }
 
 func (s *assessment) add(v xid.Verdict, act xid.Action, reason string) {
@@ -48,6 +49,9 @@ func (s *assessment) add(v xid.Verdict, act xid.Action, reason string) {
 }
 
 func (s *assessment) addXID(e xid.Entry, prefix string) {
+	if !slices.Contains(s.xids, e.Code) {
+		s.xids = append(s.xids, e.Code)
+	}
 	s.add(e.Verdict, e.Action, fmt.Sprintf("%sXID %d (%s): %s", prefix, e.Code, e.Name, e.Reason))
 }
 
@@ -63,6 +67,8 @@ type GPUHealthJSON struct {
 	Verdict string   `json:"verdict"`
 	Action  string   `json:"action"`
 	Reasons []string `json:"reasons,omitempty"`
+	// XIDs are the XID codes among the reasons (NVML's lost-GPU state counts as 79).
+	XIDs []int `json:"xids,omitempty"`
 }
 
 func (a *NodeAgent) gpuHealth(_ context.Context, args outputArgs) (string, error) {
@@ -74,7 +80,7 @@ func (a *NodeAgent) gpuHealth(_ context.Context, args outputArgs) (string, error
 		out := HealthJSON{GPUs: []GPUHealthJSON{}}
 		for _, i := range idx {
 			s, detail := a.assess(i)
-			out.GPUs = append(out.GPUs, GPUHealthJSON{Index: i, UUID: detail[0], Verdict: s.verdict.String(), Action: s.action.String(), Reasons: s.reasons})
+			out.GPUs = append(out.GPUs, GPUHealthJSON{Index: i, UUID: detail[0], Verdict: s.verdict.String(), Action: s.action.String(), Reasons: s.reasons, XIDs: s.xids})
 		}
 		return asJSON(out)
 	}

@@ -3,6 +3,7 @@
 package gpu_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -117,6 +118,16 @@ func TestGPUHealthFromFaultFile(t *testing.T) {
 			t.Errorf("GPU %d: want %q in\n%s", tc.gpu, tc.head, block)
 		}
 		mustContain(t, block, tc.says...)
+	}
+	// output: json says the same, with the XIDs as numbers for programs.
+	var h gpu.HealthJSON
+	js := s.OK("gpu_health", map[string]any{"output": "json"})
+	if err := json.Unmarshal([]byte(js[strings.IndexByte(js, '{'):]), &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.GPUs) != 8 || h.GPUs[3].Verdict != "failed" || h.GPUs[3].Action != "drain and reboot the node" || !slices.Equal(h.GPUs[3].XIDs, []int{79}) ||
+		!slices.Equal(h.GPUs[1].XIDs, []int{94}) || h.GPUs[0].Verdict != "healthy" || len(h.GPUs[0].XIDs) != 0 {
+		t.Errorf("gpu_health json: %+v", h)
 	}
 }
 

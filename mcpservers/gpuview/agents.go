@@ -41,6 +41,7 @@ type (
 			Verdict string   `json:"verdict"`
 			Action  string   `json:"action"`
 			Reasons []string `json:"reasons"`
+			XIDs    []int    `json:"xids"`
 		} `json:"gpus"`
 	}
 )

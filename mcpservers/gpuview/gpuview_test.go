@@ -4,6 +4,7 @@ package gpuview_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -180,6 +181,15 @@ func TestClusterView(t *testing.T) {
 			"node agent gpu-system/agent-b: 8 GPUs: 8 healthy, 0 degraded, 0 failed",
 			"node gpu-c: degraded", "cordoned", "no GPU node agent pod on node gpu-c (selector app.kubernetes.io/component=gpu-node-agent in namespace gpu-system)",
 			"node gpu-d: healthy", "node agent gpu-system/agent-d at http://127.0.0.1:1/mcp unreachable")
+
+		var h gpuview.NodeHealthJSON
+		if err := json.Unmarshal([]byte(s.OK("gpu_node_health", map[string]any{"node": "gpu-a", "output": "json"})), &h); err != nil {
+			t.Fatal(err)
+		}
+		if len(h.Nodes) != 1 || h.Nodes[0].Node != "gpu-a" || h.Nodes[0].Verdict != "failed" || len(h.Nodes[0].GPUs) != 8 ||
+			h.Nodes[0].GPUs[3].Verdict != "failed" || h.Nodes[0].GPUs[3].Action != "drain and reboot the node" || !slices.Equal(h.Nodes[0].GPUs[3].XIDs, []int{79}) {
+			t.Errorf("gpu_node_health json: %+v", h)
+		}
 	})
 
 	t.Run("gpu_idle", func(t *testing.T) {

@@ -2,6 +2,7 @@ package gpuview
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -20,8 +21,15 @@ func (s *Server) healthTool() mcptool.Tool {
 			"node-problem-detector), taints, cordoning, readiness, and each GPU's verdict from the node's GPU node agent (gpu_health) " +
 			"when it is reachable.",
 		Effect: mcptool.Read,
-		Params: []mcp.ToolOption{nodeParam()},
+		Params: []mcp.ToolOption{nodeParam(),
+			mcp.WithString("output", mcp.Description("text (default, for people and models) or json (the same verdicts for programs)"), mcp.Enum("text", "json"))},
 	}, s.gpuNodeHealth)
+}
+
+// nodeHealthArgs are gpu_node_health's arguments.
+type nodeHealthArgs struct {
+	nodeArgs
+	Output string `json:"output,omitempty"`
 }
 
 type verdict int
@@ -48,6 +56,32 @@ type nodeHealth struct {
 	verdict verdict
 	reasons []string
 	facts   []string
+	gpus    []GPUVerdictJSON // from the node agent
+}
+
+// NodeHealthJSON is gpu_node_health's answer with output: json.
+type NodeHealthJSON struct {
+	Nodes []NodeVerdictJSON `json:"nodes"`
+}
+
+// NodeVerdictJSON is one GPU node's verdict with its reasons, the other facts, and its GPUs'
+// verdicts from the node agent (empty when the agent did not answer; a fact says why).
+type NodeVerdictJSON struct {
+	Node    string           `json:"node"`
+	Verdict string           `json:"verdict"`
+	Reasons []string         `json:"reasons,omitempty"`
+	Facts   []string         `json:"facts,omitempty"`
+	GPUs    []GPUVerdictJSON `json:"gpus,omitempty"`
+}
+
+// GPUVerdictJSON is one GPU's verdict as the node agent's gpu_health gives it.
+type GPUVerdictJSON struct {
+	Index   int      `json:"index"`
+	UUID    string   `json:"uuid"`
+	Verdict string   `json:"verdict"`
+	Action  string   `json:"action"`
+	Reasons []string `json:"reasons,omitempty"`
+	XIDs    []int    `json:"xids,omitempty"`
 }
 
 func (h *nodeHealth) add(v verdict, reason string) {
@@ -106,7 +140,7 @@ func fromAPI(n *corev1.Node) *nodeHealth {
 	return h
 }
 
-func (s *Server) gpuNodeHealth(ctx context.Context, args nodeArgs) (string, error) {
+func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (string, error) {
 	nodes, err := s.gpuNodes(ctx, args.Node)
 	if err != nil {
 		return "", err
@@ -137,6 +171,7 @@ func (s *Server) gpuNodeHealth(ctx context.Context, args nodeArgs) (string, erro
 			v := parseVerdict(g.Verdict)
 			counts[v]++
 			lines = append(lines, fmt.Sprintf("  GPU %d %s: %s; action: %s", g.Index, g.UUID, g.Verdict, g.Action))
+			h.gpus = append(h.gpus, GPUVerdictJSON{Index: g.Index, UUID: g.UUID, Verdict: g.Verdict, Action: g.Action, Reasons: g.Reasons, XIDs: g.XIDs})
 			if v > healthy {
 				reason := strings.Join(g.Reasons, "; ")
 				h.add(v, fmt.Sprintf("node agent: GPU %d %s: %s", g.Index, g.Verdict, reason))
@@ -147,6 +182,18 @@ func (s *Server) gpuNodeHealth(ctx context.Context, args nodeArgs) (string, erro
 	})
 	if err != nil {
 		return "", err
+	}
+	if args.Output == "json" {
+		out := NodeHealthJSON{Nodes: []NodeVerdictJSON{}}
+		for _, n := range nodes {
+			h := health[n.Name]
+			out.Nodes = append(out.Nodes, NodeVerdictJSON{Node: n.Name, Verdict: h.verdict.String(), Reasons: h.reasons, Facts: h.facts, GPUs: h.gpus})
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return "", err
+		}
+		return mcptool.Cap(string(b)+"\n", s.cfg.MaxBytes), nil
 	}
 	counts := map[verdict]int{}
 	var blocks []string

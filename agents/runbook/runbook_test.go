@@ -1,0 +1,209 @@
+//go:build cgo
+
+package runbook_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/mcppool"
+	"github.com/opsmesh/opsmesh/agents/runbook"
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/internal/fixture"
+	"github.com/opsmesh/opsmesh/internal/testbed"
+)
+
+var shared testbed.Shared
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
+	code := m.Run()
+	shared.Stop()
+	os.Exit(code)
+}
+
+// engine is a runbook engine with the real cluster server and GPU view in this process, granted
+// what the sample specialists are granted.
+func engine(t testing.TB) *runbook.Engine {
+	cs, gs := fixture.ToolServers(t, shared.Env(t).Config)
+	pool, err := mcppool.New([]mcppool.Endpoint{{Name: "cluster-tools", InProcess: cs}, {Name: "gpu-tools", InProcess: gs}}, mcppool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return runbook.New("opsmesh/incident-coordinator", pool.Toolset([]mcppool.Grant{
+		{Server: "cluster-tools", Allowed: []string{"analyze", "resources_list", "pod_logs", "events_list", "describe",
+			"workload_restart", "workload_rollback", "workload_set_image", "workload_set_resources", "node_cordon", "node_drain"}},
+		{Server: "gpu-tools", Allowed: []string{"gpu_node_health", "gpu_inventory"}},
+	}))
+}
+
+// diagnose waits for the watch cache to see the objects (the analyzers read it) until the
+// diagnosis has the category.
+func diagnose(t *testing.T, e *runbook.Engine, q runbook.Question, category string) *diagnosis.Diagnosis {
+	t.Helper()
+	var d *diagnosis.Diagnosis
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var err error
+		if d, err = e.Diagnose(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+		if d.RootCause.Category == category || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if d.RootCause.Category != category {
+		t.Fatalf("category %s, want %s:\n%s", d.RootCause.Category, category, d.Text())
+	}
+	if err := d.Validate(); err != nil {
+		t.Errorf("the diagnosis is not valid: %v\n%s", err, d.Text())
+	}
+	return d
+}
+
+func mustSay(t *testing.T, d *diagnosis.Diagnosis, want ...string) {
+	t.Helper()
+	text := d.Text()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("diagnosis does not say %q:\n%s", w, text)
+		}
+	}
+}
+
+// planIs checks the plan's tools, risks and an argument of each.
+func planIs(t *testing.T, d *diagnosis.Diagnosis, want ...string) {
+	t.Helper()
+	var got []string
+	for _, a := range d.Plan {
+		got = append(got, fmt.Sprintf("%s@%s[%s]", a.Tool, a.ToolServer, a.Risk))
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("plan %v, want %v:\n%s", got, want, d.Text())
+	}
+}
+
+func TestRunbookByCategory(t *testing.T) {
+	e := engine(t)
+	c := fixture.Cluster{T: t, C: shared.Env(t).Client}
+	c.Namespace(fixture.AgentNamespace)
+	c.GPUNode("rb-gpu-1", fixture.XID79)
+
+	t.Run("CrashLoopBackOff rolls back to the previous revision", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-crash")
+		rs := c.Deployment(ns, "infer", 2, nil)
+		c.Pod(rs, ns, "infer-h2-0", "", fixture.Waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container=app", fixture.Terminated("Error", 1)))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/rb-crash/infer"}, diagnosis.CrashLoopBackOff)
+		mustSay(t, d, "deployment/rb-crash/infer: its containers crash and restart in a loop", "reason=Error exitCode=1", "subject: deployment/rb-crash/infer", "engine: runbook")
+		planIs(t, d, "workload_rollback@cluster-tools[disruptive]")
+		if d.Plan[0].Arguments["name"] != "infer" || d.Plan[0].Arguments["dryRun"] != nil {
+			t.Errorf("rollback arguments %v: want the Deployment, without dryRun", d.Plan[0].Arguments)
+		}
+		// envtest has no kubelet: the previous log cannot be read, and the diagnosis says so.
+		mustSay(t, d, "note: pod_logs answered an error")
+	})
+
+	t.Run("OOMKilled raises the memory limit", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-oom")
+		rs := c.Deployment(ns, "worker", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}
+		})
+		c.Pod(rs, ns, "worker-h1-0", "", fixture.Waiting("CrashLoopBackOff", "back-off", fixture.Terminated("OOMKilled", 137)))
+		d := diagnose(t, e, runbook.Question{Subject: "pod/rb-oom/worker-h1-0"}, diagnosis.OOMKilled)
+		mustSay(t, d, "reason=OOMKilled exitCode=137", "resources.limits.memory: 64Mi")
+		planIs(t, d, "workload_set_resources@cluster-tools[disruptive]")
+		if lim, _ := d.Plan[0].Arguments["limits"].(map[string]any); lim["memory"] != "128Mi" {
+			t.Errorf("plan arguments %v", d.Plan[0].Arguments)
+		}
+	})
+
+	t.Run("ImagePullBackOff sets an image", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-image")
+		rs := c.Deployment(ns, "shop", 1, func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.example/shop:nope" })
+		c.Pod(rs, ns, "shop-h1-0", "", fixture.Waiting("ErrImagePull", `failed to pull image "registry.example/shop:nope": not found`, nil))
+		d := diagnose(t, e, runbook.Question{Namespace: ns}, diagnosis.ImagePullBackOff)
+		mustSay(t, d, "registry.example/shop:nope", "subject: namespace/rb-image")
+		planIs(t, d, "workload_set_image@cluster-tools[disruptive]")
+	})
+
+	t.Run("CreateContainerConfigError names what is missing and plans nothing", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-config")
+		rs := c.Deployment(ns, "billing", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "billing-settings"}}}}
+		})
+		c.Pod(rs, ns, "billing-h1-0", "", fixture.Waiting("CreateContainerConfigError", `configmap "billing-settings" not found`, nil))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/rb-config/billing"}, diagnosis.CreateContainerConfigError)
+		mustSay(t, d, "ConfigMap rb-config/billing-settings does not exist", "note: no automatic fix: create what is missing")
+		planIs(t, d)
+	})
+
+	t.Run("an XID 79 under a training job's pods names the GPU and drains the node", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-gpu")
+		rs := c.Deployment(ns, "trainer", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}
+		})
+		c.Pod(rs, ns, "trainer-h1-0", "rb-gpu-1", fixture.Waiting("CrashLoopBackOff", "back-off 5m0s", fixture.Terminated("Error", 1)))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/rb-gpu/trainer", Text: "trainer keeps crashing"}, "GPUXid79")
+		mustSay(t, d, "GPU 3 on node rb-gpu-1 reports XID 79: failed; action: drain and reboot the node",
+			"it explains the CrashLoopBackOff seen on the pods there",
+			"evidence: node/rb-gpu-1: GPU 3 ", "XID 79 (GPU has fallen off the bus)",
+			"note: asked: trainer keeps crashing",
+			"finding (opsmesh/incident-coordinator): CrashLoopBackOff")
+		planIs(t, d, "node_cordon@cluster-tools[safe]", "node_drain@cluster-tools[destructive]")
+		if d.Plan[1].Arguments["name"] != "rb-gpu-1" {
+			t.Errorf("drain arguments %v", d.Plan[1].Arguments)
+		}
+		if d.RootCause.Confidence != opsv1.ConfidenceHigh {
+			t.Errorf("confidence %s", d.RootCause.Confidence)
+		}
+	})
+
+	t.Run("a node asked about directly", func(t *testing.T) {
+		d := diagnose(t, e, runbook.Question{Subject: "node/rb-gpu-1"}, "GPUXid79")
+		planIs(t, d, "node_cordon@cluster-tools[safe]", "node_drain@cluster-tools[destructive]")
+	})
+
+	t.Run("a healthy namespace", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-healthy")
+		d := diagnose(t, e, runbook.Question{Namespace: ns}, diagnosis.NoProblemFound)
+		mustSay(t, d, "no problem found in namespace rb-healthy")
+		planIs(t, d)
+	})
+
+	t.Run("a subject it cannot read", func(t *testing.T) {
+		_, err := e.Diagnose(context.Background(), runbook.Question{Subject: "gizmo/x/y"})
+		if err == nil || !strings.Contains(err.Error(), `subject "gizmo/x/y": unknown kind "gizmo"`) {
+			t.Errorf("bad subject: %v", err)
+		}
+		_, err = e.Diagnose(context.Background(), runbook.Question{Subject: "deployment/web"})
+		if err == nil || !strings.Contains(err.Error(), "write kind/namespace/name (or node/name)") {
+			t.Errorf("subject without a namespace: %v", err)
+		}
+	})
+}
+
+// An agent without tools cannot investigate, and says what to grant.
+func TestNoTools(t *testing.T) {
+	pool, _ := mcppool.New(nil, mcppool.Options{})
+	_, err := runbook.New("ns/lonely", pool.Toolset(nil)).Diagnose(context.Background(), runbook.Question{Namespace: "x"})
+	if err == nil || !strings.Contains(err.Error(), "agent ns/lonely has no read-only tools to investigate with: grant it analyze") {
+		t.Errorf("%v", err)
+	}
+}
