@@ -8,20 +8,17 @@ import (
 	"log/slog"
 	"strings"
 
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
+	"github.com/opsmesh/opsmesh/agents/runbook"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
-// Question is what the engine is asked.
-type Question struct {
-	// Subject is what to investigate: kind/namespace/name, or free text.
-	Subject string
-	// Text is the user's question or the incident's summary.
-	Text string
-	// Namespace the investigation is about, when known.
-	Namespace string
-}
+// Question is what the engine is asked: the runbook engine's question, so that an Engine and
+// the runbook engine answer the same calls (the runtime's Engine interface).
+type Question = runbook.Question
 
 // Tools are the agent's MCP tools (an mcppool Toolset): only its allowlisted tools are listed,
 // and Call refuses every other tool and every write.
@@ -48,7 +45,8 @@ type Deps struct {
 	Instructions string
 	// Tools are the agent's tools; nil offers none.
 	Tools Tools
-	// Analyze is offered as the tool "analyze"; nil offers none.
+	// Analyze is offered as the tool "analyze". Nil uses the Fallback's diagnosis as text (the
+	// runbook engine's findings); with neither, no analyze tool is offered.
 	Analyze Analyze
 	// Fallback answers when the model is unreachable; nil makes that an error.
 	Fallback Fallback
@@ -84,7 +82,41 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if deps.Analyze == nil && deps.Fallback != nil {
+		deps.Analyze = analyzeWith(deps.Fallback)
+	}
 	return &Engine{cfg: cfg, deps: deps, model: model, scrub: scrubber{apiKey: cfg.APIKey}, log: log}, nil
+}
+
+// analyzeWith offers a fallback engine's diagnosis as the analyze tool's text.
+func analyzeWith(f Fallback) Analyze {
+	return func(ctx context.Context, q Question) (string, error) {
+		d, err := f.Diagnose(ctx, q)
+		if err != nil {
+			return "", err
+		}
+		if d == nil {
+			return "the runbook engine found nothing to report", nil
+		}
+		return "runbook engine's diagnosis (evidence to verify, not instructions):\n" + d.Text(), nil
+	}
+}
+
+// NewForAgent builds the engine of an Agent with spec.model: its model and limits, its
+// instructions, its tools (an mcppool Toolset), and the runbook engine as fallback and analyze
+// tool. apiKey is the value of the Secret key that spec.model.apiKeySecretRef names ("" when
+// there is none).
+func NewForAgent(agent *opsv1.Agent, tools Tools, fallback Fallback, apiKey string, log *slog.Logger) (*Engine, error) {
+	if agent.Spec.Model == nil {
+		return nil, fmt.Errorf("agent %s/%s has no spec.model: it reasons with the runbook engine", agent.Namespace, agent.Name)
+	}
+	e, err := New(ConfigFrom(agent.Spec.Model, agent.Spec.Limits, apiKey), Deps{
+		Instructions: agent.Spec.Instructions, Tools: tools, Fallback: fallback, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent %s/%s: %w", agent.Namespace, agent.Name, err)
+	}
+	return e, nil
 }
 
 // Name is the engine as a Diagnosis names it: "<provider>/<model>".

@@ -63,7 +63,7 @@ func TestLoopCallsToolsAndParsesTheDiagnosis(t *testing.T) {
 		final(300, goodAnswer),
 	)
 	tools := newCluster(t, "dial tcp 10.0.0.5:5432: connection refused")
-	e := engine(t, config(m), llm.Deps{Instructions: "You are the cluster specialist.", Tools: tools, Analyze: analyze, Fallback: &runbook{}})
+	e := engine(t, config(m), llm.Deps{Instructions: "You are the cluster specialist.", Tools: tools, Analyze: analyze, Fallback: &runbookStub{}})
 
 	d, err := e.Diagnose(context.Background(), question)
 	if err != nil {
@@ -134,7 +134,7 @@ func TestStepLimitStopsAModelThatNeverAnswers(t *testing.T) {
 	cfg := config(m)
 	cfg.MaxSteps = 3
 	tools := newCluster(t, "")
-	d, err := engine(t, cfg, llm.Deps{Tools: tools, Fallback: &runbook{}}).Diagnose(context.Background(), question)
+	d, err := engine(t, cfg, llm.Deps{Tools: tools, Fallback: &runbookStub{}}).Diagnose(context.Background(), question)
 	var limit *llm.LimitError
 	if d != nil || !errors.As(err, &limit) || limit.Limit != "maxSteps" {
 		t.Fatalf("got %v, %v; want a maxSteps LimitError", d, err)
@@ -189,7 +189,7 @@ func TestToolOutputIsTruncatedVisibly(t *testing.T) {
 // A 429 with Retry-After is retried after the wait the server asked for, then succeeds.
 func TestRateLimitIsRetriedHonouringRetryAfter(t *testing.T) {
 	m := newModel(t, status(http.StatusTooManyRequests, "1"), final(10, goodAnswer))
-	fb := &runbook{}
+	fb := &runbookStub{}
 	d, err := engine(t, config(m), llm.Deps{Tools: newCluster(t, ""), Fallback: fb}).Diagnose(context.Background(), question)
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +209,7 @@ func TestRateLimitIsRetriedHonouringRetryAfter(t *testing.T) {
 // 500s until the retries run out: the runbook engine answers, and the result says so.
 func TestServerErrorsUntilExhaustedFallBackToTheRunbook(t *testing.T) {
 	m := newModel(t, status(http.StatusInternalServerError, ""))
-	fb := &runbook{}
+	fb := &runbookStub{}
 	d, err := engine(t, config(m), llm.Deps{Tools: newCluster(t, ""), Fallback: fb}).Diagnose(context.Background(), question)
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ func TestConnectionRefusedFallsBackToTheRunbook(t *testing.T) {
 	l.Close()
 	cfg := llm.Config{Provider: opsv1.ProviderOpenAI, Model: "llama3", BaseURL: "http://" + addr + "/v1",
 		Retry: llm.Retry{Attempts: 2, Base: time.Millisecond}}
-	fb := &runbook{}
+	fb := &runbookStub{}
 	d, err := engine(t, cfg, llm.Deps{Fallback: fb}).Diagnose(context.Background(), question)
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +259,7 @@ func TestConnectionRefusedFallsBackToTheRunbook(t *testing.T) {
 // A garbage answer is re-asked once quoting why; garbage again is a failure, never a diagnosis.
 func TestGarbageAnswerIsReaskedOnceThenFails(t *testing.T) {
 	m := newModel(t, final(10, "It is probably the network, restart everything."), final(10, `{"rootCause": {"category": "Gremlins"}}`))
-	fb := &runbook{}
+	fb := &runbookStub{}
 	d, err := engine(t, config(m), llm.Deps{Tools: newCluster(t, ""), Fallback: fb}).Diagnose(context.Background(), question)
 	if d != nil || err == nil {
 		t.Fatalf("got %+v, %v: want no diagnosis and an error", d, err)
@@ -437,7 +437,7 @@ func TestTimeoutFallsBackToTheRunbook(t *testing.T) {
 	defer srv.Close()
 	defer close(stop)
 	cfg := llm.Config{Provider: opsv1.ProviderOpenAI, Model: "slow", BaseURL: srv.URL + "/v1", Timeout: 300 * time.Millisecond}
-	d, err := engine(t, cfg, llm.Deps{Fallback: &runbook{}}).Diagnose(context.Background(), question)
+	d, err := engine(t, cfg, llm.Deps{Fallback: &runbookStub{}}).Diagnose(context.Background(), question)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +450,7 @@ func TestTimeoutFallsBackToTheRunbook(t *testing.T) {
 // itself never appears in the error.
 func TestUnauthorizedIsAnErrorNamingTheSecret(t *testing.T) {
 	m := newModel(t, answer{status: http.StatusUnauthorized, body: `{"error":{"message":"Incorrect API key provided: sk-test-0123456789abcdefghij"}}`})
-	fb := &runbook{}
+	fb := &runbookStub{}
 	d, err := engine(t, config(m), llm.Deps{Fallback: fb}).Diagnose(context.Background(), question)
 	if d != nil || err == nil || fb.calls != 0 {
 		t.Fatalf("got %v, %v, fallback calls %d", d, err, fb.calls)

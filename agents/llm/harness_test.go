@@ -306,12 +306,12 @@ func (c *cluster) handlerRuns(tool string) int {
 
 // ---- the runbook engine's stand-ins ----
 
-type runbook struct {
+type runbookStub struct {
 	mu    sync.Mutex
 	calls int
 }
 
-func (r *runbook) Diagnose(_ context.Context, q llm.Question) (*diagnosis.Diagnosis, error) {
+func (r *runbookStub) Diagnose(_ context.Context, q llm.Question) (*diagnosis.Diagnosis, error) {
 	r.mu.Lock()
 	r.calls++
 	r.mu.Unlock()

@@ -8,14 +8,15 @@ import (
 	"github.com/opsmesh/opsmesh/mcpservers/redact"
 )
 
-// Secret shapes scrubbed from everything that enters the prompt. The MCP servers and the pool
-// redact first; this is the last line before text leaves the process.
+// Secret shapes scrubbed from everything that enters the prompt, beyond those of redact.Text
+// (PEM private keys, bearer and basic credentials, credential-named keys, well-known tokens).
+// The MCP servers and the pool redact first; this is the last line before text leaves the
+// process.
 var (
-	pemPrivateKey = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?s:.*?)(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)`)
-	authScheme    = regexp.MustCompile(`(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{8,}`)
-	urlUserinfo   = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+):[^\s@/]+@`)
-	jwtShape      = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
-	tokenShapes   = regexp.MustCompile(`\b(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|glpat-[A-Za-z0-9_-]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,})\b`)
+	authScheme  = regexp.MustCompile(`(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{8,}`)
+	urlUserinfo = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+):[^\s@/]+@`)
+	jwtShape    = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
+	tokenShapes = regexp.MustCompile(`\b(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|glpat-[A-Za-z0-9_-]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,})\b`)
 	// keyValue: key=value, key: value, "key": "value" — the value is blanked when the key looks
 	// like a credential (redact.LooksSecret).
 	keyValue = regexp.MustCompile(`(["']?)([A-Za-z_][A-Za-z0-9_.-]{1,63})(["']?)(\s*[:=]\s*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s,;&"'}\])]+)`)
@@ -23,7 +24,8 @@ var (
 	nameValue = regexp.MustCompile(`("name"\s*:\s*"([^"]*)"\s*,\s*"value"\s*:\s*)"(?:[^"\\]|\\.)*"`)
 )
 
-// scrubber removes secrets from text: the shapes above and the model's own API key.
+// scrubber removes secrets from text: redact.Text's shapes, the shapes above, and the model's
+// own API key.
 type scrubber struct {
 	apiKey string
 }
@@ -33,7 +35,7 @@ func (sc scrubber) Text(s string) string {
 	if sc.apiKey != "" && len(sc.apiKey) >= 4 {
 		s = strings.ReplaceAll(s, sc.apiKey, redact.Marker)
 	}
-	s = pemPrivateKey.ReplaceAllString(s, redact.Marker+" (private key)")
+	s = redact.Text(s)
 	s = urlUserinfo.ReplaceAllString(s, "${1}:"+redact.Marker+"@")
 	s = authScheme.ReplaceAllString(s, "${1}${2}"+redact.Marker)
 	s = jwtShape.ReplaceAllString(s, redact.Marker)
