@@ -231,7 +231,11 @@ func (c *conn) drop(cl *mcpclient.Client) {
 
 // Grant is what an Agent may use of one ToolServer (spec.tools[i]).
 type Grant struct {
-	Server          string
+	// Server is the ToolServer's name, as the agent and its results name it.
+	Server string
+	// Endpoint is the pool endpoint that serves it (default Server); a runtime that hosts
+	// several namespaces names endpoints namespace/name.
+	Endpoint        string
 	Allowed         []string
 	RequireApproval []string
 }
@@ -251,6 +255,9 @@ type Toolset struct {
 func (p *Pool) Toolset(grants []Grant) *Toolset {
 	t := &Toolset{pool: p, grants: map[string]Grant{}, calls: new(atomic.Int64)}
 	for _, g := range grants {
+		if g.Endpoint == "" {
+			g.Endpoint = g.Server
+		}
 		if _, dup := t.grants[g.Server]; !dup {
 			t.order = append(t.order, g.Server)
 		}
@@ -274,7 +281,7 @@ func (t *Toolset) List(ctx context.Context) ([]Tool, error) {
 	var errs []error
 	for _, name := range t.order {
 		g := t.grants[name]
-		c, err := t.pool.conn(name)
+		c, err := t.pool.conn(g.Endpoint)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -316,7 +323,7 @@ func (t *Toolset) Call(ctx context.Context, server, tool string, args map[string
 	if !slices.Contains(g.Allowed, tool) {
 		return Result{}, fmt.Errorf("tool %q of ToolServer %s is not on this agent's allowlist (allowed: %s)", tool, server, strings.Join(g.Allowed, ", "))
 	}
-	c, err := t.pool.conn(server)
+	c, err := t.pool.conn(g.Endpoint)
 	if err != nil {
 		return Result{}, err
 	}

@@ -45,6 +45,9 @@ type Config struct {
 	NATS *nats.Conn
 	// Pool holds the ToolServers' connections; agents' grants refer to its endpoints by name.
 	Pool *mcppool.Pool
+	// NamespacedEndpoints names the pool's endpoints namespace/name, so that ToolServers of the
+	// same name in different namespaces stay apart (the Kubernetes host does so).
+	NamespacedEndpoints bool
 	// Models builds engines for Agents with a model; nil refuses them.
 	Models EngineFactory
 	// ServeOptions are passed to a2anats.Serve for every agent (buckets, limits).
@@ -92,7 +95,11 @@ func (r *Runtime) Host(ctx context.Context, agent *opsv1.Agent) error {
 	ref := agent.Namespace + "/" + agent.Name
 	var grants []mcppool.Grant
 	for _, t := range agent.Spec.Tools {
-		grants = append(grants, mcppool.Grant{Server: t.ToolServer, Allowed: t.AllowedTools, RequireApproval: t.RequireApproval})
+		g := mcppool.Grant{Server: t.ToolServer, Allowed: t.AllowedTools, RequireApproval: t.RequireApproval}
+		if r.cfg.NamespacedEndpoints {
+			g.Endpoint = agent.Namespace + "/" + t.ToolServer
+		}
+		grants = append(grants, g)
 	}
 	tools := r.cfg.Pool.Toolset(grants)
 	var engine Engine = runbook.New(ref, tools)

@@ -1,0 +1,296 @@
+// Package kubehost keeps an agent runtime in step with the cluster: it watches the Agent and
+// ToolServer objects of the namespaces it is given and hosts every Agent in the runtime, with
+// each ToolServer as an endpoint of the runtime's MCP pool — builtin servers in this process when
+// the binary serves them, remote servers by URL (with their bearer token from a Secret), and
+// container servers through the Service the controller makes for them. It reads the API and the
+// Secrets it is pointed at; it writes nothing (status is the controller's job).
+package kubehost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/opsmesh/opsmesh/agents/mcppool"
+	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+)
+
+// Config configures a Host.
+type Config struct {
+	RestConfig *rest.Config
+	// Namespaces to watch; empty watches every namespace.
+	Namespaces []string
+	// Runtime hosts the agents; it must have been made with NamespacedEndpoints.
+	Runtime *agentruntime.Runtime
+	// Pool is the runtime's pool; the host adds the ToolServers to it.
+	Pool *mcppool.Pool
+	// Builtins are the builtin servers this process serves itself; a builtin ToolServer whose
+	// server is not here is reached through its Service.
+	Builtins map[opsv1.BuiltinServer]*server.MCPServer
+	// ServicePort is the port of the Services the controller makes for ToolServers (default 8080).
+	ServicePort int
+	// Resync re-reads everything this often (default 1m), besides reacting to changes.
+	Resync time.Duration
+	Logger *slog.Logger
+}
+
+// Host is a running watch.
+type Host struct {
+	cfg    Config
+	log    *slog.Logger
+	cache  cache.Cache
+	reader client.Reader
+	direct client.Client
+
+	servers map[string]string // namespace/name -> hash of what the endpoint was built from
+	agents  map[string]string // namespace/name -> hash of the hosted spec and its ToolServers
+}
+
+// Scheme holds the kinds the host reads.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = opsv1.AddToScheme(s)
+	return s
+}
+
+// Run watches until ctx ends. It returns early only when the watch cannot start (the CRDs are not
+// installed, or RBAC forbids listing Agents).
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.ServicePort == 0 {
+		cfg.ServicePort = 8080
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = time.Minute
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts := cache.Options{Scheme: Scheme()}
+	if len(cfg.Namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range cfg.Namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	c, err := cache.New(cfg.RestConfig, opts)
+	if err != nil {
+		return fmt.Errorf("runtime: watching Agents: %w", err)
+	}
+	direct, err := client.New(cfg.RestConfig, client.Options{Scheme: opts.Scheme})
+	if err != nil {
+		return err
+	}
+	h := &Host{cfg: cfg, log: log, cache: c, reader: c, direct: direct, servers: map[string]string{}, agents: map[string]string{}}
+	changed := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	for _, obj := range []client.Object{&opsv1.Agent{}, &opsv1.ToolServer{}} {
+		inf, err := c.GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("runtime: watching %T: %w (are the opsmesh CRDs installed? kubectl apply -f deploy/crds/)", obj, err)
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { poke() },
+			UpdateFunc: func(any, any) { poke() },
+			DeleteFunc: func(any) { poke() },
+		}); err != nil {
+			return err
+		}
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return fmt.Errorf("runtime: the watch of Agents and ToolServers did not sync (check RBAC: list and watch agents and toolservers.opsmesh.dev)")
+	}
+	tick := time.NewTicker(cfg.Resync)
+	defer tick.Stop()
+	for {
+		// Debounce bursts (an apply of many objects) into one pass.
+		timer := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C:
+		}
+		h.sync(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+func hash(v ...any) string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// sync brings the pool and the runtime in line with the cluster.
+func (h *Host) sync(ctx context.Context) {
+	var servers opsv1.ToolServerList
+	if err := h.reader.List(ctx, &servers); err != nil {
+		h.log.Error("listing ToolServers", "error", err)
+		return
+	}
+	serverHash := map[string]string{}
+	for i := range servers.Items {
+		ts := &servers.Items[i]
+		key := ts.Namespace + "/" + ts.Name
+		ep, token, err := h.endpoint(ctx, ts)
+		if err != nil {
+			h.log.Error("ToolServer cannot be reached", "toolServer", key, "error", err)
+			continue
+		}
+		hs := hash(ts.Spec, token)
+		serverHash[key] = hs
+		if h.servers[key] == hs {
+			continue
+		}
+		if err := h.cfg.Pool.Add(ep); err != nil {
+			h.log.Error("adding ToolServer", "toolServer", key, "error", err)
+			continue
+		}
+		h.servers[key] = hs
+		h.log.Info("ToolServer endpoint", "toolServer", key, "where", where(ep))
+	}
+
+	var agents opsv1.AgentList
+	if err := h.reader.List(ctx, &agents); err != nil {
+		h.log.Error("listing Agents", "error", err)
+		return
+	}
+	seen := map[string]bool{}
+	for i := range agents.Items {
+		a := &agents.Items[i]
+		key := a.Namespace + "/" + a.Name
+		seen[key] = true
+		var deps []string
+		for _, t := range a.Spec.Tools {
+			deps = append(deps, serverHash[a.Namespace+"/"+t.ToolServer])
+		}
+		hs := hash(a.Spec, deps)
+		if h.agents[key] == hs {
+			continue
+		}
+		if err := h.cfg.Runtime.Host(ctx, a); err != nil {
+			h.log.Error("cannot host agent", "agent", key, "error", err)
+			continue
+		}
+		h.agents[key] = hs
+	}
+	var gone []string
+	for key := range h.agents {
+		if !seen[key] {
+			gone = append(gone, key)
+		}
+	}
+	sort.Strings(gone)
+	for _, key := range gone {
+		ns, name, _ := strings.Cut(key, "/")
+		h.cfg.Runtime.Remove(ns, name)
+		delete(h.agents, key)
+		h.log.Info("agent removed", "agent", key)
+	}
+}
+
+func where(ep mcppool.Endpoint) string {
+	if ep.InProcess != nil {
+		return "in process"
+	}
+	return ep.URL
+}
+
+// endpoint is how this process reaches a ToolServer, and the bearer token it sends.
+func (h *Host) endpoint(ctx context.Context, ts *opsv1.ToolServer) (mcppool.Endpoint, string, error) {
+	ep := mcppool.Endpoint{Name: ts.Namespace + "/" + ts.Name}
+	svc := fmt.Sprintf("http://%s.%s.svc:%d/mcp", ts.Name, ts.Namespace, h.cfg.ServicePort)
+	switch ts.Spec.Type {
+	case opsv1.ToolServerBuiltin:
+		if ts.Spec.Builtin == nil {
+			return ep, "", fmt.Errorf("ToolServer %s/%s has type builtin but no builtin block", ts.Namespace, ts.Name)
+		}
+		if s, ok := h.cfg.Builtins[ts.Spec.Builtin.Server]; ok {
+			ep.InProcess = s
+			return ep, "", nil
+		}
+		ep.URL = svc
+	case opsv1.ToolServerContainer:
+		ep.URL = svc
+	case opsv1.ToolServerRemote:
+		if ts.Spec.Remote == nil {
+			return ep, "", fmt.Errorf("ToolServer %s/%s has type remote but no remote block", ts.Namespace, ts.Name)
+		}
+		ep.URL = ts.Spec.Remote.URL
+		if ref := ts.Spec.Remote.BearerTokenSecretRef; ref != nil {
+			tok, err := h.secret(ctx, ts.Namespace, ref.Name, ref.Key)
+			if err != nil {
+				return ep, "", fmt.Errorf("ToolServer %s/%s: spec.remote.bearerTokenSecretRef: %w", ts.Namespace, ts.Name, err)
+			}
+			ep.Token = tok
+		}
+	default:
+		return ep, "", fmt.Errorf("ToolServer %s/%s has unknown type %q", ts.Namespace, ts.Name, ts.Spec.Type)
+	}
+	return ep, ep.Token, nil
+}
+
+// secret reads one key of a Secret.
+func (h *Host) secret(ctx context.Context, ns, name, key string) (string, error) {
+	var s corev1.Secret
+	if err := h.direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
+		return "", fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
+	}
+	v, ok := s.Data[key]
+	if !ok {
+		var keys []string
+		for k := range s.Data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return "", fmt.Errorf("Secret %s/%s has no key %q (it has %s)", ns, name, key, strings.Join(keys, ", "))
+	}
+	return strings.TrimSpace(string(v)), nil
+}
+
+// APIKey reads an Agent's model API key from its Secret (spec.model.apiKeySecretRef); "" when
+// the Agent names none.
+func APIKey(ctx context.Context, c client.Reader, a *opsv1.Agent) (string, error) {
+	if a.Spec.Model == nil || a.Spec.Model.APIKeySecretRef == nil {
+		return "", nil
+	}
+	ref := a.Spec.Model.APIKeySecretRef
+	var s corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: ref.Name}, &s); err != nil {
+		return "", fmt.Errorf("spec.model.apiKeySecretRef: reading Secret %s/%s: %w", a.Namespace, ref.Name, err)
+	}
+	v, ok := s.Data[ref.Key]
+	if !ok {
+		return "", fmt.Errorf("spec.model.apiKeySecretRef: Secret %s/%s has no key %q", a.Namespace, ref.Name, ref.Key)
+	}
+	return strings.TrimSpace(string(v)), nil
+}
