@@ -182,6 +182,9 @@ func resourceFixes(e *evaluation, v *clusterView) []fix {
 		has = append(has, qty(res, free)+" "+shortRes(res))
 	}
 	if reducible {
+		if len(has) == 1 {
+			has[0] = qty(best.lack.names()[0], max(best.n.free(best.lack.names()[0]), 0))
+		}
 		fits := 0
 		for _, r := range only {
 			ok := true
