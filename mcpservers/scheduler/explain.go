@@ -167,6 +167,9 @@ func (t *tools) resolveTarget(ctx context.Context, a explainArgs) (*target, erro
 		tg.uids = append(tg.uids, p.UID)
 		for _, o := range p.OwnerReferences {
 			tg.uids = append(tg.uids, o.UID)
+			if matchKind(o.Kind) && o.Name == a.Name {
+				tg.ref = fmt.Sprintf("%s %s/%s", o.Kind, a.Namespace, a.Name) // as its owner spells it
+			}
 		}
 	}
 	tg.labels = tg.pods[0].Labels

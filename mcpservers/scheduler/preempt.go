@@ -143,9 +143,25 @@ func candidates(e *evaluation, nodes []*nodeResult) []*candidate {
 		if d := a.maxPriority() - b.maxPriority(); d != 0 {
 			return int(d)
 		}
+		if fa, fb := freedShare(a, e.req), freedShare(b, e.req); fa != fb { // evict less
+			if fa < fb {
+				return -1
+			}
+			return 1
+		}
 		return strings.Compare(a.node.node.Name, b.node.node.Name)
 	})
 	return out
+}
+
+// freedShare sums what a candidate's evictions free of each requested resource, as a share of
+// the request.
+func freedShare(c *candidate, req resList) float64 {
+	var s float64
+	for res, v := range req {
+		s += float64(c.freed[res]) / float64(v)
+	}
+	return s
 }
 
 func bestCandidate(e *evaluation, nodes []*nodeResult) *candidate {
