@@ -367,14 +367,14 @@ func (t *tools) clusterQueueSetQuota(ctx context.Context, a quotaArgs) (string, 
 		var flavors []string
 		for _, g := range groups {
 			gm, _ := g.(map[string]any)
-			fls, _, _ := unstructured.NestedSlice(gm, "flavors")
+			fls, _ := gm["flavors"].([]any) // no copy: edits land in groups
 			for _, f := range fls {
 				fm, _ := f.(map[string]any)
 				flavors = append(flavors, str(fm, "name"))
 				if str(fm, "name") != a.Flavor {
 					continue
 				}
-				res, _, _ := unstructured.NestedSlice(fm, "resources")
+				res, _ := fm["resources"].([]any)
 				var names []string
 				for _, r := range res {
 					rm, _ := r.(map[string]any)
