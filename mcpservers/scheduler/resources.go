@@ -86,20 +86,21 @@ func podRequests(spec *corev1.PodSpec) resList {
 	for i := range spec.Containers {
 		sum.add(want(&spec.Containers[i]))
 	}
-	sidecars := resList{}
+	sidecars, initMax := resList{}, resList{}
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
 		w := want(c)
 		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			sum.add(w)
-			sidecars.add(w)
+			sidecars.add(w) // runs beside the app containers, and beside later init containers
 			continue
 		}
 		for r, v := range w {
-			if v+sidecars[r] > sum[r] {
-				sum[r] = v + sidecars[r]
-			}
+			initMax[r] = max(initMax[r], v+sidecars[r])
 		}
+	}
+	sum.add(sidecars)
+	for r, v := range initMax {
+		sum[r] = max(sum[r], v)
 	}
 	sum.add(toResList(spec.Overhead))
 	for r, v := range sum {
