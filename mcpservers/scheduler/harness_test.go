@@ -17,7 +17,6 @@ import (
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -156,19 +155,28 @@ type nodeSpec struct {
 // makeNode creates a node and sets its allocatable resources through the status subresource.
 func makeNode(t testing.TB, c client.Client, s nodeSpec) {
 	t.Helper()
+	if err := createNode(c, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func createNode(c client.Client, s nodeSpec) error {
+	ctx := context.Background()
 	labels := map[string]string{"kubernetes.io/hostname": s.name}
 	for k, v := range s.labels {
 		labels[k] = v
 	}
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: s.name, Labels: labels},
 		Spec: corev1.NodeSpec{Taints: s.taints, Unschedulable: s.cordoned}}
-	create(t, c, n)
+	if err := c.Create(ctx, n); err != nil {
+		return fmt.Errorf("creating node %s: %w", s.name, err)
+	}
 	// The API server taints every new node node.kubernetes.io/not-ready until its kubelet reports
 	// Ready (admission plugin TaintNodesByCondition); these nodes have no kubelet, so the test
 	// plays the node lifecycle controller and removes it.
 	n.Spec.Taints = s.taints
-	if err := c.Update(context.Background(), n); err != nil {
-		t.Fatal(err)
+	if err := c.Update(ctx, n); err != nil {
+		return fmt.Errorf("untainting node %s: %w", s.name, err)
 	}
 	alloc := corev1.ResourceList{
 		corev1.ResourceCPU:    apiresource.MustParse(s.cpu),
@@ -183,9 +191,10 @@ func makeNode(t testing.TB, c client.Client, s nodeSpec) {
 	}
 	n.Status = corev1.NodeStatus{Capacity: alloc, Allocatable: alloc,
 		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}
-	if err := c.Status().Update(context.Background(), n); err != nil {
-		t.Fatal(err)
+	if err := c.Status().Update(ctx, n); err != nil {
+		return fmt.Errorf("setting the status of node %s: %w", s.name, err)
 	}
+	return nil
 }
 
 var gpuTaint = corev1.Taint{Key: "nvidia.com/gpu", Value: "present", Effect: corev1.TaintEffectNoSchedule}
@@ -267,5 +276,3 @@ func createWithStatus(t testing.TB, c client.Client, u *unstructured.Unstructure
 	}
 	return u
 }
-
-var _ = ptr.To[int32]

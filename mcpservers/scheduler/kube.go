@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -43,6 +44,16 @@ type kube struct {
 	mu    sync.Mutex
 	perms map[string]error // "group/resource/namespace" -> the answer of the access check
 	cache cache.Cache
+
+	// reqs remembers each cached pod's requests by UID and resourceVersion, so that summing what
+	// 20,000 pods hold on their nodes does not recompute (and allocate) them on every call.
+	reqMu sync.Mutex
+	reqs  map[types.UID]podReq
+}
+
+type podReq struct {
+	rv  string
+	req resList // shared: never modify
 }
 
 func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.Logger) (*kube, error) {
@@ -176,6 +187,30 @@ func (k *kube) nodes(ctx context.Context) ([]*corev1.Node, error) {
 	}
 	slices.SortFunc(out, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// eachPodRequests calls fn with every pod in the cache and what it requests (the list is
+// shared between calls and must not be modified), remembering requests across calls.
+func (k *kube) eachPodRequests(ctx context.Context, fn func(p *corev1.Pod, req resList)) error {
+	k.reqMu.Lock()
+	defer k.reqMu.Unlock()
+	if k.reqs == nil {
+		k.reqs = map[types.UID]podReq{}
+	}
+	seen := 0
+	err := k.pods(ctx, "", func(p *corev1.Pod) {
+		seen++
+		r, ok := k.reqs[p.UID]
+		if !ok || r.rv != p.ResourceVersion {
+			r = podReq{rv: p.ResourceVersion, req: podRequests(&p.Spec)}
+			k.reqs[p.UID] = r
+		}
+		fn(p, r.req)
+	})
+	if len(k.reqs) > 2*seen+1024 { // forget deleted pods now and then
+		k.reqs = nil
+	}
+	return err
 }
 
 // pods calls fn with every pod in ns ("" for every allowed namespace), uncopied.

@@ -59,14 +59,14 @@ func (t *tools) view(ctx context.Context) (*clusterView, error) {
 		v.nodes = append(v.nodes, ns)
 		v.byName[n.Name] = ns
 	}
-	err = t.k.pods(ctx, "", func(p *corev1.Pod) {
+	err = t.k.eachPodRequests(ctx, func(p *corev1.Pod, req resList) {
 		if terminated(p) {
 			return
 		}
 		v.pods = append(v.pods, p)
 		if n := v.byName[p.Spec.NodeName]; n != nil {
 			n.pods = append(n.pods, p)
-			n.used.add(podRequests(&p.Spec))
+			n.used.add(req)
 			n.used[corev1.ResourcePods] += 1000
 		}
 	})
