@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/internal/mcptest"
 	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
 )
 
@@ -207,4 +208,23 @@ func TestJobSuspendResume(t *testing.T) {
 	confined.Fails("explain_pending", map[string]any{"namespace": "pred", "name": "big"}, "outside this server's --allow-namespaces")
 	out = confined.OK("explain_pending", map[string]any{"namespace": "fleet", "name": "a"})
 	mustContain(t, out, "is not pending", "bound to node gpu-1")
+}
+
+// TestRBACDeniedSaysWhatToGrant: an identity that may not watch nodes gets an error naming the
+// verb, the resource and the fix, at once rather than after a cache that never syncs.
+func TestRBACDeniedSaysWhatToGrant(t *testing.T) {
+	env := fleet(t)
+	cfg, err := env.UserConfig("no-rights")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv, err := scheduler.New(ctx, cfg, scheduler.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mcptest.Connect(t, srv.MCP)
+	s.Fails("gpu_fragmentation", nil, "RBAC denied", "nodes", "grant it to this server's ServiceAccount")
+	s.Fails("explain_pending", map[string]any{"namespace": "pred", "name": "big"}, "RBAC denied")
 }
