@@ -128,12 +128,12 @@ func (k *kube) cached(ctx context.Context, gr schema.GroupResource, clusterScope
 }
 
 var (
-	grNodes         = schema.GroupResource{Resource: "nodes"}
-	grPods          = schema.GroupResource{Resource: "pods"}
-	grEvents        = schema.GroupResource{Resource: "events"}
-	grPVCs          = schema.GroupResource{Resource: "persistentvolumeclaims"}
-	grPVs           = schema.GroupResource{Resource: "persistentvolumes"}
-	grStorageClases = schema.GroupResource{Group: "storage.k8s.io", Resource: "storageclasses"}
+	grNodes          = schema.GroupResource{Resource: "nodes"}
+	grPods           = schema.GroupResource{Resource: "pods"}
+	grEvents         = schema.GroupResource{Resource: "events"}
+	grPVCs           = schema.GroupResource{Resource: "persistentvolumeclaims"}
+	grPVs            = schema.GroupResource{Resource: "persistentvolumes"}
+	grStorageClasses = schema.GroupResource{Group: "storage.k8s.io", Resource: "storageclasses"}
 )
 
 // each calls fn with every cached object of proto's kind in ns ("" for all), without copying:
@@ -277,7 +277,7 @@ func (k *kube) pv(ctx context.Context, name string) (*corev1.PersistentVolume, e
 
 // storageClasses lists the StorageClasses, sorted by name.
 func (k *kube) storageClasses(ctx context.Context) ([]storagev1.StorageClass, error) {
-	c, err := k.cached(ctx, grStorageClases, true)
+	c, err := k.cached(ctx, grStorageClasses, true)
 	if err != nil {
 		return nil, err
 	}
