@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -149,6 +150,21 @@ func TestExplainOwners(t *testing.T) {
 	out = s.OK("explain_pending", map[string]any{"namespace": "pred", "name": "ptj", "kind": "pytorchjob"})
 	mustContain(t, out, "PyTorchJob pred/ptj: Pending", "verdict: 3 of 7 nodes fit the pods of PyTorchJob pred/ptj now (gpu-1, gpu-3, gpu-5)")
 
+	// A Deployment's pods are found through its ReplicaSets.
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "pred", Name: "web"}, Spec: appsv1.DeploymentSpec{
+		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "webdep"}},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "webdep"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:1"}}}}}}
+	create(t, c, dep)
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "pred", Name: "web-5d4f",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: dep.UID, Controller: ptr.To(true)}}},
+		Spec: appsv1.ReplicaSetSpec{Selector: dep.Spec.Selector, Template: dep.Spec.Template}}
+	create(t, c, rs)
+	create(t, c, ownedPod("web-5d4f-x7k2p", metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5d4f", UID: rs.UID, Controller: ptr.To(true)}, 16))
+	out = s.OK("explain_pending", map[string]any{"namespace": "pred", "name": "web", "kind": "deployment"})
+	mustContain(t, out, "Deployment pred/web: Pending", "verdict: No node of 7 fits the pods of Deployment pred/web",
+		"no node has 16 nvidia.com/gpu allocatable (the largest is gpu-1 with 8)")
+
 	s.Fails("explain_pending", map[string]any{"namespace": "pred", "name": "nope", "kind": "job"}, "Job pred/nope not found")
 	s.Fails("explain_pending", map[string]any{"namespace": "pred", "name": "nope"}, "pod pred/nope not found")
 	s.Fails("explain_pending", map[string]any{"namespace": "pred", "name": "nope", "kind": "workload"}, "Kueue is not installed")
@@ -227,4 +243,16 @@ func TestRBACDeniedSaysWhatToGrant(t *testing.T) {
 	s := mcptest.Connect(t, srv.MCP)
 	s.Fails("gpu_fragmentation", nil, "RBAC denied", "nodes", "grant it to this server's ServiceAccount")
 	s.Fails("explain_pending", map[string]any{"namespace": "pred", "name": "big"}, "RBAC denied")
+}
+
+// TestOutputIsCapped: with a small --max-output the answer stays within it and says that it
+// was cut.
+func TestOutputIsCapped(t *testing.T) {
+	env := fleet(t)
+	create(t, env.Client, makePod(podSpec{ns: "pred", name: "capped", gpus: 8, cpu: "1", tolerate: true}))
+	out := connect(t, env, scheduler.Config{MaxBytes: 1024}).OK("explain_pending", map[string]any{"namespace": "pred", "name": "capped"})
+	if len(out) > 1024 || !strings.Contains(out, "truncated: ") || !strings.HasPrefix(out, "Pod pred/capped") {
+		t.Errorf("a 1024-byte cap gave %d bytes:\n%s", len(out), out)
+	}
+	mustContain(t, out, "verdict: ", "1. reduce nvidia.com/gpu from 8 to 7")
 }
