@@ -44,6 +44,9 @@ func TestMain(m *testing.M) {
 	plain.Stop()
 	queued.stop()
 	bench.Stop()
+	if v1beta1Env != nil {
+		_ = v1beta1Env.Stop()
+	}
 	os.Exit(code)
 }
 

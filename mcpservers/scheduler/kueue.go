@@ -133,7 +133,7 @@ func (cq *clusterQueue) headroom(f cqFlavor, r corev1.ResourceName, cohortFree i
 	why := fmt.Sprintf("cohort %s has %s unused", cq.cohort, qty(r, cohortFree))
 	if q.borrowing != nil {
 		borrowed := cq.usage[f.name][r][1]
-		if lim := *q.borrowing - borrowed; lim < borrow {
+		if lim := *q.borrowing - borrowed; lim <= borrow { // the limit binds first (or both do)
 			borrow = lim
 			why = fmt.Sprintf("borrowing limit %s", qty(r, *q.borrowing))
 		}
