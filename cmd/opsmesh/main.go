@@ -31,9 +31,10 @@ wait for a person's approval.
 
 What this build contains: the opsmesh.dev/v1alpha1 API (the Agent, ToolServer and Incident
 CRDs, installed from deploy/crds), the cluster MCP server (opsmesh mcp cluster), the GPU node
-agent (opsmesh mcp gpu, with simulated GPUs when no NVIDIA driver is present), and the commands
-listed below. The scheduler MCP server, the agent runtime, the controller and the sandbox are
-being built and are not in this binary yet; README.md gives the status of each part.`
+agent (opsmesh mcp gpu, with simulated GPUs when no NVIDIA driver is present), the scheduler MCP
+server (opsmesh mcp scheduler), and the commands listed below. The agent runtime, the controller
+and the sandbox are being built and are not in this binary yet; README.md gives the status of
+each part.`
 
 // newRootCommand builds the command tree, writing to out and errOut.
 func newRootCommand(out, errOut io.Writer) *cobra.Command {

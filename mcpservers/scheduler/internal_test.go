@@ -1,0 +1,89 @@
+package scheduler
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
+)
+
+func TestParseFailedScheduling(t *testing.T) {
+	total, reasons, pre := parseFailedScheduling("0/12 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, " +
+		"3 node(s) didn't match pod anti-affinity rules, 8 Insufficient nvidia.com/gpu. preemption: 0/12 nodes are available: 4 No preemption victims found for incoming pod, 8 Preemption is not helpful for scheduling.")
+	if total != 12 {
+		t.Errorf("total = %d, want 12", total)
+	}
+	var got []string
+	for _, r := range reasons {
+		got = append(got, fmt.Sprintf("%s=%d", r.reason, r.nodes))
+	}
+	want := "Insufficient nvidia.com/gpu=8; node(s) didn't match pod anti-affinity rules=3; node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }=1"
+	if strings.Join(got, "; ") != want {
+		t.Errorf("reasons = %q\nwant      %q", strings.Join(got, "; "), want)
+	}
+	if !strings.HasPrefix(pre, "0/12 nodes are available: 4 No preemption victims") {
+		t.Errorf("preemption = %q", pre)
+	}
+	// A reason with commas inside its braces stays one reason.
+	_, reasons, _ = parseFailedScheduling("0/3 nodes are available: 3 node(s) had untolerated taint {a: b, c: d}.")
+	if len(reasons) != 1 || reasons[0].nodes != 3 || reasons[0].reason != "node(s) had untolerated taint {a: b, c: d}" {
+		t.Errorf("reasons = %+v", reasons)
+	}
+	if total, reasons, _ := parseFailedScheduling("pod has unbound immediate PersistentVolumeClaims"); total != 0 || reasons != nil {
+		t.Errorf("an unparsable message gave %d, %v", total, reasons)
+	}
+}
+
+// TestPodRequests: sums of containers, the largest init container, sidecars and overhead, as
+// the scheduler counts them; limits stand in for missing requests.
+func TestPodRequests(t *testing.T) {
+	res := func(cpu, gpu string) corev1.ResourceRequirements {
+		r := corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: apiresource.MustParse(cpu)}}
+		if gpu != "" {
+			r.Limits = corev1.ResourceList{"nvidia.com/gpu": apiresource.MustParse(gpu)}
+		}
+		return r
+	}
+	spec := corev1.PodSpec{
+		Containers:     []corev1.Container{{Resources: res("1", "2")}, {Resources: res("500m", "")}},
+		InitContainers: []corev1.Container{{Resources: res("4", "")}, {Resources: res("250m", ""), RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}},
+		Overhead:       corev1.ResourceList{corev1.ResourceCPU: apiresource.MustParse("100m")},
+	}
+	got := podRequests(&spec)
+	// cpu: max(1 + 0.5 + 0.25 sidecar, 4 init) + 0.1 overhead = 4.1
+	if got[corev1.ResourceCPU] != 4100 || got["nvidia.com/gpu"] != 2000 {
+		t.Errorf("requests = %v, want cpu 4100m and 2 GPUs", got)
+	}
+	if s := reqSummary(got); s != "nvidia.com/gpu 2, cpu 4100m" {
+		t.Errorf("summary = %q", s)
+	}
+	if q := qty(corev1.ResourceMemory, 64<<30*1000); q != "64Gi" {
+		t.Errorf("qty(memory) = %q", q)
+	}
+}
+
+// TestClusterQueueBothVersions: a ClusterQueue as v1beta1 spells it (spec.cohort) and as v1beta2
+// does (spec.cohortName) reads the same.
+func TestClusterQueueBothVersions(t *testing.T) {
+	for _, field := range []string{"cohort", "cohortName"} {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"metadata": map[string]any{"name": "team-a"},
+			"spec": map[string]any{field: "research", "resourceGroups": []any{map[string]any{
+				"coveredResources": []any{"nvidia.com/gpu"},
+				"flavors": []any{map[string]any{"name": "h100", "resources": []any{
+					map[string]any{"name": "nvidia.com/gpu", "nominalQuota": "32", "borrowingLimit": int64(4)}}}}}}},
+			"status": map[string]any{"admittedWorkloads": int64(3), "flavorsUsage": []any{map[string]any{"name": "h100",
+				"resources": []any{map[string]any{"name": "nvidia.com/gpu", "total": "34", "borrowed": "2"}}}}},
+		}}
+		cq := parseClusterQueue(u)
+		f := cq.groups[0].flavors[0]
+		room, why := cq.headroom(f, "nvidia.com/gpu", 100_000)
+		if cq.cohort != "research" || f.quotas["nvidia.com/gpu"].nominal != 32000 || cq.admitted != 3 || room != 0 || why != "borrowing limit 4" {
+			t.Errorf("%s: cohort %q, quota %+v, admitted %d, room %d (%s)", field, cq.cohort, f.quotas, cq.admitted, room, why)
+		}
+	}
+}

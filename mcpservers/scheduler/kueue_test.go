@@ -1,0 +1,268 @@
+package scheduler_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/opsmesh/opsmesh/internal/testbed"
+	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
+)
+
+// The queued control plane runs Kueue's real CRDs (sigs.k8s.io/kueue v0.17.0, read from the
+// module cache) and the test-only Volcano CRDs, with two 8-GPU nodes, and these objects, their
+// status set as Kueue's and Volcano's controllers would:
+//
+//	ClusterQueue team-a   cohort research, flavor h100: nvidia.com/gpu 32 nominal, borrowingLimit 0, 32 used
+//	ClusterQueue team-b   cohort research, flavor h100: nvidia.com/gpu 16 nominal, 4 used
+//	ClusterQueue team-stop  stopPolicy Hold
+//	ClusterQueue team-w   for the write tests
+//	LocalQueues ml/team-a, ml/team-b, ml/stopped, ml/team-w
+//	Job ml/train (suspended; 8 GPUs) and its Workload ml/job-train-1a2b3 (priority 100, not admitted)
+//	Workload ml/wl-low (priority 0, older, team-a), ml/wl-nolq (LocalQueue missing-q),
+//	ml/wl-stopped (team-stop), ml/wl-fpga (asks for a resource team-b has no quota for)
+var queuedOnce sync.Once
+
+const clusterQueueYAML = `
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ClusterQueue
+metadata: {name: %s}
+spec:
+  cohortName: research
+  namespaceSelector: {}
+  stopPolicy: %s
+  resourceGroups:
+  - coveredResources: [cpu, memory, nvidia.com/gpu]
+    flavors:
+    - name: h100
+      resources:
+      - {name: cpu, nominalQuota: "64"}
+      - {name: memory, nominalQuota: 256Gi}
+      - {name: nvidia.com/gpu, nominalQuota: "%d"%s}
+status:
+  pendingWorkloads: 2
+  reservingWorkloads: %d
+  admittedWorkloads: %d
+  flavorsUsage:
+  - name: h100
+    resources:
+    - {name: cpu, total: "4"}
+    - {name: memory, total: 16Gi}
+    - {name: nvidia.com/gpu, total: "%d"}
+`
+
+const workloadYAML = `
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: Workload
+metadata:
+  name: %s
+  namespace: ml
+spec:
+  queueName: %s
+  priority: %d
+  podSets:
+  - name: main
+    count: 1
+    template:
+      spec:
+        restartPolicy: Never
+        containers:
+        - name: main
+          image: registry.example/train:1
+          resources:
+            requests: {cpu: "1", %s: "%d"}
+            limits: {%s: "%d"}
+status:
+  conditions:
+  - type: QuotaReserved
+    status: "False"
+    reason: Pending
+    message: "%s"
+    lastTransitionTime: "2026-12-01T19:00:00Z"
+`
+
+func queuedCluster(t *testing.T) *testbed.Env {
+	t.Helper()
+	env := queued.Env(t)
+	queuedOnce.Do(func() {
+		c := env.Client
+		makeNode(t, c, nodeSpec{name: "kq-gpu-1", cpu: "64", gpus: 8})
+		makeNode(t, c, nodeSpec{name: "kq-gpu-2", cpu: "64", gpus: 8})
+		for _, ns := range []string{"ml", "vc"} {
+			ensureNamespace(t, c, ns)
+		}
+		create(t, c, makePod(podSpec{ns: "vc", name: "busy", node: "kq-gpu-2", gpus: 4, cpu: "1"}))
+		createWithStatus(t, c, fromYAML(t, "{apiVersion: kueue.x-k8s.io/v1beta2, kind: ResourceFlavor, metadata: {name: h100}, spec: {}}"))
+		for _, cq := range []struct {
+			name, stop, borrow string
+			nominal, used      int
+			admitted           int
+		}{
+			{"team-a", "None", ", borrowingLimit: \"0\"", 32, 32, 4},
+			{"team-b", "None", "", 16, 4, 1},
+			{"team-stop", "Hold", "", 8, 0, 0},
+			{"team-w", "None", ", borrowingLimit: \"0\"", 8, 0, 0},
+		} {
+			createWithStatus(t, c, fromYAML(t, clusterQueueYAML, cq.name, cq.stop, cq.nominal, cq.borrow, cq.admitted, cq.admitted, cq.used))
+		}
+		for _, lq := range [][2]string{{"team-a", "team-a"}, {"team-b", "team-b"}, {"stopped", "team-stop"}, {"team-w", "team-w"}} {
+			create(t, c, fromYAML(t, "{apiVersion: kueue.x-k8s.io/v1beta2, kind: LocalQueue, metadata: {name: %s, namespace: ml}, spec: {clusterQueue: %s}}", lq[0], lq[1]))
+		}
+		const noQuota = "couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in flavor h100, 8 more needed"
+		createWithStatus(t, c, fromYAML(t, workloadYAML, "wl-low", "team-a", 0, "nvidia.com/gpu", 8, "nvidia.com/gpu", 8, noQuota))
+		j := job("ml", "train", true, map[string]string{"kueue.x-k8s.io/queue-name": "team-a"}, 8)
+		create(t, c, j)
+		w := fromYAML(t, workloadYAML, "job-train-1a2b3", "team-a", 100, "nvidia.com/gpu", 8, "nvidia.com/gpu", 8, noQuota)
+		w.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "train", UID: j.UID}})
+		createWithStatus(t, c, w)
+		createWithStatus(t, c, fromYAML(t, workloadYAML, "wl-nolq", "missing-q", 0, "nvidia.com/gpu", 1, "nvidia.com/gpu", 1, "LocalQueue missing-q doesn't exist"))
+		createWithStatus(t, c, fromYAML(t, workloadYAML, "wl-stopped", "stopped", 0, "nvidia.com/gpu", 1, "nvidia.com/gpu", 1, "ClusterQueue team-stop is inactive"))
+		createWithStatus(t, c, fromYAML(t, workloadYAML, "wl-fpga", "team-b", 0, "example.com/fpga", 1, "example.com/fpga", 1, "couldn't assign flavors"))
+		createWithStatus(t, c, fromYAML(t, workloadYAML, "wl-move", "team-a", 0, "nvidia.com/gpu", 1, "nvidia.com/gpu", 1, noQuota))
+		createWithStatus(t, c, fromYAML(t, workloadYAML, "wl-prio", "team-w", 5, "nvidia.com/gpu", 1, "nvidia.com/gpu", 1, "pending"))
+	})
+	return env
+}
+
+// TestExplainKueue: a Job held back by its ClusterQueue's quota, and Workloads whose LocalQueue
+// is missing, whose ClusterQueue is stopped, and whose resource has no quota.
+func TestExplainKueue(t *testing.T) {
+	env := queuedCluster(t)
+	s := connect(t, env, scheduler.Config{})
+
+	out := s.OK("explain_pending", map[string]any{"namespace": "ml", "name": "train", "kind": "job"})
+	mustContain(t, out,
+		"Kueue (kueue.x-k8s.io/v1beta2): Workload ml/job-train-1a2b3 in LocalQueue team-a → ClusterQueue team-a (cohort research).",
+		"QuotaReserved=False (Pending): couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in flavor h100, 8 more needed",
+		"verdict: Workload ml/job-train-1a2b3 is not admitted: ClusterQueue team-a is at 32/32 nvidia.com/gpu in flavor h100 (borrowing limit 0), and it needs 8 more.",
+		"1. raise nominalQuota of nvidia.com/gpu in flavor h100 of ClusterQueue team-a from 32 to 40 (clusterqueue_set_quota)",
+		"2. move it to LocalQueue team-b (workload_set_queue): its ClusterQueue team-b has room for nvidia.com/gpu 8, cpu 1 in flavor h100",
+		"raise borrowingLimit of nvidia.com/gpu in flavor h100 of ClusterQueue team-a from 0 to 8",
+		"position (estimated by priority, then age; the visibility API is not served): 1 of ",
+		"Volcano: installed; the pod is in no PodGroup.")
+	if row := rowOf(out, "h100", "nvidia.com/gpu"); strings.Join(row, " ") != "h100 nvidia.com/gpu 32 0 32 0 8 0" {
+		t.Errorf("quota row = %v, want nominal 32, limit 0, used 32, borrowed 0, requested 8, room 0:\n%s", row, out)
+	}
+	// The same answer for the Workload itself.
+	out = s.OK("explain_pending", map[string]any{"namespace": "ml", "name": "job-train-1a2b3", "kind": "workload"})
+	mustContain(t, out, "verdict: Workload ml/job-train-1a2b3 is not admitted: ClusterQueue team-a is at 32/32 nvidia.com/gpu")
+
+	out = s.OK("explain_pending", map[string]any{"namespace": "ml", "name": "wl-nolq", "kind": "workload"})
+	mustContain(t, out, "verdict: Workload ml/wl-nolq names LocalQueue ml/missing-q, which does not exist, so Kueue will not admit it.",
+		"1. LocalQueue ml/missing-q is missing: create it, or move the workload to an existing LocalQueue of namespace ml (workload_set_queue): stopped, team-a, team-b, team-w")
+
+	out = s.OK("explain_pending", map[string]any{"namespace": "ml", "name": "wl-stopped", "kind": "workload"})
+	mustContain(t, out, "verdict: Workload ml/wl-stopped is not admitted: ClusterQueue team-stop is stopped (stopPolicy Hold) and admits nothing.",
+		"1. set spec.stopPolicy of ClusterQueue team-stop to None")
+
+	out = s.OK("explain_pending", map[string]any{"namespace": "ml", "name": "wl-fpga", "kind": "workload"})
+	mustContain(t, out, "verdict: Workload ml/wl-fpga is not admitted: ClusterQueue team-b has no quota for example.com/fpga (it covers cpu, memory, nvidia.com/gpu).")
+
+	s.Fails("explain_pending", map[string]any{"namespace": "ml", "name": "nope", "kind": "workload"}, "Workload ml/nope not found")
+}
+
+// rowOf returns the cells of the first table row whose cells begin with first.
+func rowOf(text string, first ...string) []string {
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= len(first) && strings.Join(f[:len(first)], " ") == strings.Join(first, " ") {
+			return f
+		}
+	}
+	return nil
+}
+
+// TestQueueStatus lists the queues, and one ClusterQueue with its pending workloads in admission
+// order: priority first, then age.
+func TestQueueStatus(t *testing.T) {
+	env := queuedCluster(t)
+	s := connect(t, env, scheduler.Config{})
+	out := s.OK("queue_status", nil)
+	mustContain(t, out, "Kueue ClusterQueues (kueue.x-k8s.io/v1beta2): 4", "h100: cpu 4/64, memory 16Gi/256Gi, gpu 32/32 (borrowing limit 0)",
+		"Volcano Queues (scheduling.volcano.sh/v1beta1)")
+	if row := rowOf(out, "ml/team-a"); len(row) < 2 || row[1] != "team-a" {
+		t.Errorf("LocalQueue ml/team-a row = %v, want it to point at team-a:\n%s", row, out)
+	}
+	if row := fieldsOf(out, "team-stop "); len(row) < 3 || row[2] != "stopped:Hold" {
+		t.Errorf("team-stop row = %v, want it marked stopped:\n%s", row, out)
+	}
+	out = s.OK("queue_status", map[string]any{"kind": "clusterqueue", "name": "team-a"})
+	mustContain(t, out, "ClusterQueue team-a: cohort research, 2 pending, 4 admitted.", "pending workloads, in admission order (priority, then age): ")
+	first, second := fieldsOf(out, "1 "), fieldsOf(out, "2 ")
+	if len(first) < 2 || first[1] != "ml/job-train-1a2b3" || len(second) < 2 || second[1] != "ml/wl-low" {
+		t.Errorf("admission order: #1 %v, #2 %v; want the priority-100 workload first:\n%s", first, second, out)
+	}
+	out = s.OK("queue_status", map[string]any{"kind": "localqueue", "namespace": "ml", "name": "team-b"})
+	mustContain(t, out, "LocalQueue ml/team-b → ClusterQueue team-b", "ml/wl-fpga")
+	s.Fails("queue_status", map[string]any{"kind": "clusterqueue", "name": "nope"}, "ClusterQueue nope not found")
+	s.Fails("queue_status", map[string]any{"name": "team-a"}, `argument "kind" is required`)
+}
+
+// TestKueueWrites: each write as a dry run (nothing stored, a diff returned) and for real.
+func TestKueueWrites(t *testing.T) {
+	env := queuedCluster(t)
+	c := env.Client
+	ctx := context.Background()
+	s := connect(t, env, scheduler.Config{})
+	get := func(kind, ns, name string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion("kueue.x-k8s.io/v1beta2")
+		u.SetKind(kind)
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	gpuQuota := func() string {
+		rg := get("ClusterQueue", "", "team-w").Object["spec"].(map[string]any)["resourceGroups"].([]any)[0].(map[string]any)
+		for _, r := range rg["flavors"].([]any)[0].(map[string]any)["resources"].([]any) {
+			if r.(map[string]any)["name"] == "nvidia.com/gpu" {
+				return r.(map[string]any)["nominalQuota"].(string)
+			}
+		}
+		return ""
+	}
+	args := map[string]any{"name": "team-w", "flavor": "h100", "resource": "nvidia.com/gpu", "nominalQuota": "12", "dryRun": true}
+	out := s.OK("clusterqueue_set_quota", args)
+	mustContain(t, out, "dry run of ClusterQueue team-w: nvidia.com/gpu in flavor h100: nominalQuota 8 → 12", `-        nominalQuota: "8"`, `+        nominalQuota: "12"`)
+	if got := gpuQuota(); got != "8" {
+		t.Fatalf("a dry run changed the quota to %s", got)
+	}
+	args["dryRun"] = false
+	mustContain(t, s.OK("clusterqueue_set_quota", args), "changed ClusterQueue team-w: nvidia.com/gpu in flavor h100: nominalQuota 8 → 12")
+	if got := gpuQuota(); got != "12" {
+		t.Fatalf("quota = %s after the write, want 12", got)
+	}
+	mustContain(t, s.OK("clusterqueue_set_quota", args), "nothing to change")
+	s.Fails("clusterqueue_set_quota", map[string]any{"name": "team-w", "flavor": "a100", "resource": "nvidia.com/gpu", "nominalQuota": "1"}, `has no flavor "a100"; its flavors are h100`)
+	s.Fails("clusterqueue_set_quota", map[string]any{"name": "team-w", "flavor": "h100", "resource": "nvidia.com/gpu", "nominalQuota": "lots"}, `argument "nominalQuota" must be a quantity`)
+
+	out = s.OK("workload_set_queue", map[string]any{"kind": "workload", "namespace": "ml", "name": "wl-move", "queue": "team-b", "dryRun": true})
+	mustContain(t, out, "dry run of Workload ml/wl-move: LocalQueue team-a → team-b", "-  queueName: team-a", "+  queueName: team-b", "LocalQueue team-b feeds ClusterQueue team-b")
+	mustContain(t, s.OK("workload_set_queue", map[string]any{"kind": "workload", "namespace": "ml", "name": "wl-move", "queue": "team-b"}), "changed Workload ml/wl-move")
+	if q := get("Workload", "ml", "wl-move").Object["spec"].(map[string]any)["queueName"]; q != "team-b" {
+		t.Errorf("queueName = %v after the move", q)
+	}
+	s.Fails("workload_set_queue", map[string]any{"kind": "workload", "namespace": "ml", "name": "wl-move", "queue": "nope"},
+		"LocalQueue ml/nope does not exist; nothing was changed; the LocalQueues of namespace ml are: stopped, team-a, team-b, team-w")
+	mustContain(t, s.OK("workload_set_queue", map[string]any{"kind": "job", "namespace": "ml", "name": "train", "queue": "team-b", "dryRun": true}),
+		"dry run of Job ml/train: LocalQueue team-a → team-b")
+	var j batchv1.Job
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "ml", Name: "train"}, &j); err != nil || j.Labels["kueue.x-k8s.io/queue-name"] != "team-a" {
+		t.Errorf("a dry run moved Job ml/train (labels %v, %v)", j.Labels, err)
+	}
+
+	mustContain(t, s.OK("workload_set_priority", map[string]any{"namespace": "ml", "name": "wl-prio", "priority": 900, "dryRun": true}), "priority 5 → 900", "-  priority: 5", "+  priority: 900")
+	mustContain(t, s.OK("workload_set_priority", map[string]any{"namespace": "ml", "name": "wl-prio", "priority": 900}), "changed Workload ml/wl-prio: priority 5 → 900")
+	if p := get("Workload", "ml", "wl-prio").Object["spec"].(map[string]any)["priority"]; p != int64(900) {
+		t.Errorf("priority = %v after the write", p)
+	}
+	confined := connect(t, env, scheduler.Config{AllowNamespaces: []string{"ml"}})
+	confined.Fails("clusterqueue_set_quota", args, "cluster-scoped", "nothing was changed")
+}

@@ -1,0 +1,195 @@
+package scheduler_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/opsmesh/opsmesh/internal/testbed"
+	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
+)
+
+// The fleet every test on the plain control plane sees: seven nodes, and pods bound to them.
+//
+//	node    GPUs  used  free  labels                 taints / state
+//	gpu-1   8     3     5     gpu=h100               nvidia.com/gpu=present:NoSchedule
+//	gpu-2   8     7     1     gpu=h100               nvidia.com/gpu=present:NoSchedule
+//	gpu-3   4     0     4     gpu=a100; 7 MIG 1g.10gb (6 used)   nvidia.com/gpu=present:NoSchedule
+//	gpu-4   8     0     8     gpu=h100               nvidia.com/gpu=present:NoSchedule, cordoned
+//	gpu-5   8     1     7     gpu=h100               nvidia.com/gpu=present:NoSchedule
+//	cpu-1   -     -     -     zone=a, disktype=ssd   (holds app=web and two app=spread pods)
+//	cpu-2   -     -     -     zone=b, 4 CPUs         dedicated=db:NoSchedule
+//
+// The GPU pods bound there all have priority 0: fleet/a (1 GPU) and fleet/b (2) on gpu-1,
+// fleet/c (7) on gpu-2, fleet/g (1) on gpu-5.
+var fleetOnce sync.Once
+
+func fleet(t *testing.T) *testbed.Env {
+	t.Helper()
+	env := plain.Env(t)
+	fleetOnce.Do(func() {
+		c := env.Client
+		h100 := map[string]string{"gpu": "h100"}
+		taints := []corev1.Taint{gpuTaint}
+		for _, n := range []nodeSpec{
+			{name: "gpu-1", cpu: "32", gpus: 8, labels: h100, taints: taints},
+			{name: "gpu-2", cpu: "32", gpus: 8, labels: h100, taints: taints},
+			{name: "gpu-3", cpu: "32", gpus: 4, labels: map[string]string{"gpu": "a100"}, taints: taints,
+				extra: corev1.ResourceList{"nvidia.com/mig-1g.10gb": apiresource.MustParse("7")}},
+			{name: "gpu-4", cpu: "32", gpus: 8, labels: h100, taints: taints, cordoned: true},
+			{name: "gpu-5", cpu: "32", gpus: 8, labels: h100, taints: taints},
+			{name: "cpu-1", cpu: "32", labels: map[string]string{"zone": "a", "disktype": "ssd"}},
+			{name: "cpu-2", cpu: "4", labels: map[string]string{"zone": "b"},
+				taints: []corev1.Taint{{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}}},
+		} {
+			makeNode(t, c, n)
+		}
+		ensureNamespace(t, c, "fleet")
+		ensureNamespace(t, c, "pred")
+		create(t, c,
+			&schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "high"}, Value: 500},
+			&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "standard",
+				Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}},
+				Provisioner: "csi.example.com", VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer)},
+		)
+		for _, p := range []podSpec{
+			{ns: "fleet", name: "a", node: "gpu-1", gpus: 1, tolerate: true, cpu: "1"},
+			{ns: "fleet", name: "b", node: "gpu-1", gpus: 2, tolerate: true, cpu: "1"},
+			{ns: "fleet", name: "c", node: "gpu-2", gpus: 7, tolerate: true, cpu: "1"},
+			{ns: "fleet", name: "g", node: "gpu-5", gpus: 1, tolerate: true, cpu: "1"},
+			{ns: "fleet", name: "mig-user", node: "gpu-3", tolerate: true, cpu: "1",
+				extra: corev1.ResourceList{"nvidia.com/mig-1g.10gb": apiresource.MustParse("6")}},
+			{ns: "fleet", name: "web-0", node: "cpu-1", cpu: "500m", labels: map[string]string{"app": "web"}},
+			{ns: "pred", name: "spread-0", node: "cpu-1", cpu: "500m", labels: map[string]string{"app": "spread"}},
+			{ns: "pred", name: "spread-1", node: "cpu-1", cpu: "500m", labels: map[string]string{"app": "spread"}},
+		} {
+			create(t, c, makePod(p))
+		}
+	})
+	return env
+}
+
+// predCase is a pending pod built to fail one predicate on the fleet, with what explain_pending
+// must say about it.
+type predCase struct {
+	pod      podSpec
+	verdict  []string // the verdict says each
+	firstFix string   // the first ranked fix says this
+	alsoFix  []string // the answer also says each
+	table    []string // the node table says each
+}
+
+func claim(name string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}}}
+	}
+}
+
+var predicateCases = []predCase{{
+	pod: podSpec{name: "train-8gpu", gpus: 8, cpu: "4", tolerate: true},
+	verdict: []string{"No node of 7 fits Pod pred/train-8gpu", "6 lack nvidia.com/gpu", "1 are cordoned",
+		"nearest is gpu-4, which is cordoned"},
+	firstFix: "reduce nvidia.com/gpu from 8 to 7: node gpu-5 has 7 free",
+	alsoFix:  []string{"uncordon node gpu-4"},
+	table:    []string{"gpu 8>7 free", "gpu 8>5 free", "cordoned"},
+}, {
+	pod: podSpec{name: "no-toleration", gpus: 2, cpu: "1"},
+	verdict: []string{"No node of 7 fits Pod pred/no-toleration", "have a taint it does not tolerate",
+		"nearest is gpu-1, which has untolerated taint nvidia.com/gpu=present:NoSchedule"},
+	firstFix: "add a toleration for nvidia.com/gpu=present:NoSchedule: then nodes gpu-1, gpu-3, gpu-5 fit",
+}, {
+	pod:      podSpec{name: "wrong-selector", cpu: "1", selector: map[string]string{"disktype": "nvme"}},
+	verdict:  []string{"do not match its node selector or affinity", "nearest is cpu-1, which does not match the node selector (disktype=ssd not nvme)"},
+	firstFix: "change its nodeSelector/node affinity: node cpu-1 fits otherwise (cpu-1: disktype=ssd not nvme)",
+}, {
+	pod:      podSpec{name: "needs-gpu-4", gpus: 8, cpu: "1", tolerate: true, selector: map[string]string{"kubernetes.io/hostname": "gpu-4"}},
+	verdict:  []string{"No node of 7 fits Pod pred/needs-gpu-4", "nearest is gpu-4, which is cordoned"},
+	firstFix: "uncordon node gpu-4 (node_uncordon in the cluster server)",
+}, {
+	pod:      podSpec{name: "pvc-missing", cpu: "1", mutate: claim("data-missing")},
+	verdict:  []string{"No node can run Pod pred/pvc-missing: it mounts PersistentVolumeClaim pred/data-missing, which does not exist."},
+	firstFix: "create PersistentVolumeClaim pred/data-missing",
+	table:    []string{"PVC data-missing missing"},
+}, {
+	pod:      podSpec{name: "pvc-no-class", cpu: "1", mutate: claim("data-fast")},
+	verdict:  []string{`PersistentVolumeClaim pred/data-fast is unbound: its StorageClass "fast-nvme" does not exist`},
+	firstFix: "create StorageClass fast-nvme, or recreate PersistentVolumeClaim pred/data-fast with an existing one (StorageClasses: standard)",
+}, {
+	pod: podSpec{name: "anti", cpu: "1", labels: map[string]string{"app": "web"}, selector: map[string]string{"zone": "a"},
+		mutate: func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				Namespaces:    []string{"fleet"}, TopologyKey: "kubernetes.io/hostname"}}}}
+		}},
+	verdict:  []string{"fail its pod affinity or anti-affinity", "nearest is cpu-1, which fails pod anti-affinity: fleet/web-0 in same kubernetes.io/hostname"},
+	firstFix: "relax its required pod affinity/anti-affinity (or move the pods it conflicts with): node cpu-1 fails only that",
+}, {
+	pod: podSpec{name: "spread-2", cpu: "1", labels: map[string]string{"app": "spread"}, mutate: func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "zone",
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "spread"}}}}
+	}},
+	verdict:  []string{"would break its topology spread", "nearest is cpu-1, which breaks topology spread (skew 3>1 on zone)"},
+	firstFix: "add a toleration for dedicated=db:NoSchedule: then node cpu-2 fits",
+	alsoFix:  []string{"raise maxSkew of its topologySpreadConstraints, or set whenUnsatisfiable: ScheduleAnyway: node cpu-1 fails only the spread"},
+}, {
+	pod:      podSpec{name: "too-much-cpu", cpu: "64"},
+	verdict:  []string{"lack cpu"},
+	firstFix: "reduce cpu from 64 to 30500m: node cpu-1 has 30500m free",
+	alsoFix:  []string{"no node has 64 cpu allocatable (the largest is cpu-1 with 32)"},
+}, {
+	pod:      podSpec{name: "mig-2", cpu: "1", tolerate: true, extra: corev1.ResourceList{"nvidia.com/mig-1g.10gb": apiresource.MustParse("2")}},
+	verdict:  []string{"lack nvidia.com/mig-1g.10gb", "nearest is gpu-3, which lacks 1 nvidia.com/mig-1g.10gb (has 1 free of 2 requested)"},
+	firstFix: "reduce nvidia.com/mig-1g.10gb from 2 to 1: node gpu-3 has 1 free",
+}}
+
+// TestExplainPendingPredicates builds one pending pod per predicate on the fleet and checks the
+// verdict and the first of the ranked fixes that explain_pending gives for it.
+func TestExplainPendingPredicates(t *testing.T) {
+	env := fleet(t)
+	c := env.Client
+	create(t, c,
+		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "pred", Name: "data-fast"},
+			Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("fast-nvme"), AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: apiresource.MustParse("10Gi")}}}},
+	)
+	for _, tc := range predicateCases {
+		tc.pod.ns = "pred"
+		create(t, c, makePod(tc.pod))
+	}
+	s := connect(t, env, scheduler.Config{})
+	for _, tc := range predicateCases {
+		t.Run(tc.pod.name, func(t *testing.T) {
+			out := s.With(t).OK("explain_pending", map[string]any{"namespace": "pred", "name": tc.pod.name})
+			verdict := line(out, "verdict: ")
+			for _, v := range tc.verdict {
+				if !strings.Contains(verdict, v) {
+					t.Errorf("verdict does not say %q:\n%s", v, out)
+				}
+			}
+			if got := line(out, "1. "); !strings.Contains(got, tc.firstFix) {
+				t.Errorf("first fix = %q, want it to say %q:\n%s", got, tc.firstFix, out)
+			}
+			mustContain(t, out, tc.alsoFix...)
+			mustContain(t, out, tc.table...)
+			mustContain(t, out, "Kueue: not installed", "Volcano: not installed")
+		})
+	}
+}
+
+// line returns the first line of text that starts with prefix, without the prefix.
+func line(text, prefix string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(l, prefix); ok {
+			return rest
+		}
+	}
+	return ""
+}
