@@ -51,6 +51,8 @@ const (
 	QueueQuotaExhausted  Category = "QueueQuotaExhausted"
 	QueueClosed          Category = "QueueClosed"
 	GangUnsatisfiable    Category = "GangUnsatisfiable"
+	// Suspended is a Job or workload held with spec.suspend: nothing schedules until it resumes.
+	Suspended Category = "Suspended"
 
 	GPUFailed   Category = "GPUFailed"
 	GPUDegraded Category = "GPUDegraded"
@@ -68,7 +70,7 @@ var Categories = []Category{
 	RolloutStuck, ReplicasUnavailable, ServiceNoEndpoints, JobFailed, HPAUnableToScale,
 	QuotaExceeded, QuotaFull, PVCPending, NodeNotReady, NodePressure, Unschedulable,
 	InsufficientGPU, InsufficientResource, SchedulingConstraint, NodeCordoned, GPUFragmentation,
-	QueueQuotaExhausted, QueueClosed, GangUnsatisfiable,
+	QueueQuotaExhausted, QueueClosed, GangUnsatisfiable, Suspended,
 	GPUFailed, GPUDegraded, GPUIdle,
 	NoProblemFound, Unknown,
 }

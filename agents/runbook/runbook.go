@@ -18,6 +18,7 @@ import (
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
+	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
 )
 
 // Tools are the tools an agent may call (an mcppool.Toolset).
@@ -580,20 +581,6 @@ func verdictRank(v string) string {
 	return "0"
 }
 
-// explainJSON is explain_pending's answer with output: json (package scheduler's ExplainJSON, cut
-// to what is read here).
-type explainJSON struct {
-	Target   string   `json:"target"`
-	Verdict  string   `json:"verdict"`
-	Category string   `json:"category"`
-	Evidence []string `json:"evidence"`
-	Fixes    []struct {
-		Text      string         `json:"text"`
-		Tool      string         `json:"tool"`
-		Arguments map[string]any `json:"arguments"`
-	} `json:"fixes"`
-}
-
 // pending asks the scheduler server why the subject (or the first unschedulable pod the
 // analyzers found) does not run, and names that cause.
 func (inv *investigation) pending(sub *subject, an cluster.AnalyzeJSON) bool {
@@ -616,7 +603,7 @@ func (inv *investigation) pending(sub *subject, an cluster.AnalyzeJSON) bool {
 	if args == nil {
 		return false
 	}
-	var x explainJSON
+	var x scheduler.ExplainJSON
 	if !inv.callJSON("explain_pending", args, &x) || x.Category == "" || x.Category == diagnosis.NoProblemFound {
 		return false
 	}
@@ -634,12 +621,10 @@ func (inv *investigation) pending(sub *subject, an cluster.AnalyzeJSON) bool {
 	}
 	inv.d.RootCause = rc
 	inv.d.Findings = append(inv.d.Findings, opsv1.Finding{Agent: inv.e.agent, Category: rc.Category, Summary: x.Verdict, Severity: opsv1.SeverityCritical, Evidence: rc.Evidence})
+	// The scheduler's fixes are changes in words (a quota, a toleration, a smaller request):
+	// the plan stays empty and the fixes are said, ranked, for a person to choose.
 	for i, f := range x.Fixes {
-		if f.Tool != "" {
-			inv.plan(f.Tool, f.Arguments, f.Text)
-		} else {
-			inv.note("fix %d (a person's change): %s", i+1, f.Text)
-		}
+		inv.note("fix %d: %s", i+1, f.Text)
 	}
 	return true
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
@@ -35,8 +36,7 @@ func TestMain(m *testing.M) {
 // engine is a runbook engine with the real cluster server and GPU view in this process, granted
 // what the sample specialists are granted.
 func engine(t testing.TB) *runbook.Engine {
-	cs, gs := fixture.ToolServers(t, shared.Env(t).Config)
-	pool, err := mcppool.New([]mcppool.Endpoint{{Name: "cluster-tools", InProcess: cs}, {Name: "gpu-tools", InProcess: gs}}, mcppool.Options{})
+	pool, err := mcppool.New(fixture.Servers(t, shared.Env(t).Config).Endpoints(), mcppool.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +45,7 @@ func engine(t testing.TB) *runbook.Engine {
 		{Server: "cluster-tools", Allowed: []string{"analyze", "resources_list", "pod_logs", "events_list", "describe",
 			"workload_restart", "workload_rollback", "workload_set_image", "workload_set_resources", "node_cordon", "node_drain"}},
 		{Server: "gpu-tools", Allowed: []string{"gpu_node_health", "gpu_inventory"}},
+		{Server: "scheduler-tools", Allowed: []string{"explain_pending"}},
 	}))
 }
 
@@ -177,6 +178,22 @@ func TestRunbookByCategory(t *testing.T) {
 	t.Run("a node asked about directly", func(t *testing.T) {
 		d := diagnose(t, e, runbook.Question{Subject: "node/rb-gpu-1"}, "GPUXid79")
 		planIs(t, d, "node_cordon@cluster-tools[safe]", "node_drain@cluster-tools[destructive]")
+	})
+
+	t.Run("a pod pending for GPUs names the shortage and ranks the fixes", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-pending")
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "big-0"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/big:1",
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("16")}}}}}}
+		c.Create(p)
+		p.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."}}}
+		c.SetStatus(p)
+		d := diagnose(t, e, runbook.Question{Subject: "pod/rb-pending/big-0"}, diagnosis.InsufficientGPU)
+		mustSay(t, d, "No node of 1 fits Pod rb-pending/big-0", "lacks 16 nvidia.com/gpu", "scheduler: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+			"note: fix 1: no node has 16 nvidia.com/gpu allocatable")
+		planIs(t, d)
 	})
 
 	t.Run("a healthy namespace", func(t *testing.T) {

@@ -106,8 +106,7 @@ func TestCoordinatorAndSpecialists(t *testing.T) {
 	})
 	c.Pod(rs, ns, "trainer-h1-0", "rt-gpu-1", fixture.Waiting("CrashLoopBackOff", "back-off 5m0s", fixture.Terminated("Error", 1)))
 
-	cs, gs := fixture.ToolServers(t, env.Config)
-	pool, err := mcppool.New([]mcppool.Endpoint{{Name: "cluster-tools", InProcess: cs}, {Name: "gpu-tools", InProcess: gs}}, mcppool.Options{})
+	pool, err := mcppool.New(fixture.Servers(t, env.Config).Endpoints(), mcppool.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +131,14 @@ func TestCoordinatorAndSpecialists(t *testing.T) {
 		agent("opsmesh", "gpu-specialist", opsv1.RoleSpecialist, []string{"gpu", "nvml", "xid"}, nil,
 			opsv1.AgentTools{ToolServer: "gpu-tools", AllowedTools: []string{"gpu_node_health", "gpu_inventory"}},
 			opsv1.AgentTools{ToolServer: "cluster-tools", AllowedTools: []string{"nodes_status", "node_cordon", "node_drain"}, RequireApproval: []string{"node_drain"}}),
+		agent("opsmesh", "scheduler-specialist", opsv1.RoleSpecialist, []string{"scheduling", "kueue", "volcano", "gpu"}, nil,
+			opsv1.AgentTools{ToolServer: "scheduler-tools", AllowedTools: []string{"explain_pending", "queue_status", "gpu_fragmentation", "preemption_candidates"}}),
 	} {
 		if err := rt.Host(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := strings.Join(rt.Agents(), " "); got != "opsmesh/cluster-specialist opsmesh/gpu-specialist opsmesh/incident-coordinator" {
+	if got := strings.Join(rt.Agents(), " "); got != "opsmesh/cluster-specialist opsmesh/gpu-specialist opsmesh/incident-coordinator opsmesh/scheduler-specialist" {
 		t.Errorf("hosted %s", got)
 	}
 
@@ -161,7 +162,6 @@ func TestCoordinatorAndSpecialists(t *testing.T) {
 		"agents: opsmesh/incident-coordinator, opsmesh/cluster-specialist, opsmesh/gpu-specialist",
 		"finding (opsmesh/cluster-specialist): CrashLoopBackOff",
 		"finding (opsmesh/gpu-specialist): GPUXid79",
-		"note: delegate opsmesh/scheduler-specialist could not be resolved: agent opsmesh/scheduler-specialist is not available",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("diagnosis does not say %q:\n%s", want, text)
@@ -170,6 +170,33 @@ func TestCoordinatorAndSpecialists(t *testing.T) {
 	if len(d.Plan) != 2 || d.Plan[0].Tool != "node_cordon" || d.Plan[0].Agent != "opsmesh/gpu-specialist" || d.Plan[0].Risk != opsv1.RiskSafe ||
 		d.Plan[1].Tool != "node_drain" || d.Plan[1].Risk != opsv1.RiskDestructive || d.Plan[1].ToolServer != "cluster-tools" {
 		t.Errorf("plan %+v\n%s", d.Plan, text)
+	}
+
+	// A pod pending for GPUs: the cluster specialist sees it Unschedulable, the scheduler
+	// specialist says why (the node's 8 GPUs are held by the trainer) and what would make it run.
+	pending := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "eval-0"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/eval:1",
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("4")}}}}}}
+	c.Create(pending)
+	pending.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."}}}
+	c.SetStatus(pending)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		d, _ = ask(t, b, "opsmesh/incident-coordinator", map[string]any{"subject": "pod/rt-train/eval-0", "question": "why is eval-0 pending?"})
+		if d.RootCause.Category == "InsufficientGPU" || time.Now().After(deadline) {
+			break
+		}
+	}
+	text = d.Text()
+	for _, want := range []string{
+		"InsufficientGPU: No node of 1 fits Pod rt-train/eval-0",
+		"agents: opsmesh/incident-coordinator, opsmesh/cluster-specialist, opsmesh/scheduler-specialist",
+		"finding (opsmesh/cluster-specialist): Unschedulable",
+		"note: opsmesh/scheduler-specialist: fix 1: ",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("pending diagnosis does not say %q:\n%s", want, text)
+		}
 	}
 
 	// A specialist answers directly too, and a malformed request is refused with the A2A error.

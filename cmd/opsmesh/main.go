@@ -32,9 +32,9 @@ wait for a person's approval.
 What this build contains: the opsmesh.dev/v1alpha1 API (the Agent, ToolServer and Incident
 CRDs, installed from deploy/crds), the cluster MCP server (opsmesh mcp cluster), the GPU node
 agent (opsmesh mcp gpu, with simulated GPUs when no NVIDIA driver is present), the scheduler MCP
-server (opsmesh mcp scheduler), and the commands listed below. The agent runtime, the controller
-and the sandbox are being built and are not in this binary yet; README.md gives the status of
-each part.`
+server (opsmesh mcp scheduler), the agent runtime (opsmesh runtime), and the commands listed
+below. The controller and the sandbox are being built and are not in this binary yet; README.md
+gives the status of each part.`
 
 // newRootCommand builds the command tree, writing to out and errOut.
 func newRootCommand(out, errOut io.Writer) *cobra.Command {
@@ -48,6 +48,6 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(newVersionCommand(), newMCPCommand())
+	root.AddCommand(newVersionCommand(), newMCPCommand(), newRuntimeCommand())
 	return root
 }

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -25,6 +27,7 @@ type explainArgs struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	Kind      string `json:"kind"`
+	Output    string `json:"output,omitempty"`
 }
 
 func (a *explainArgs) Validate() error {
@@ -61,6 +64,7 @@ func (t *tools) explainTools() []mcptool.Tool {
 				namespaceParam(), nameParam("pod, Job, Workload or other owner"),
 				mcp.WithString("kind", mcp.DefaultString("pod"), mcp.MaxLength(63), mcp.Description(
 					"pod (default), job, workload (a Kueue Workload), or the kind of any other owner of pods (replicaset, statefulset, deployment, a custom kind)")),
+				mcp.WithString("output", mcp.Description("text (default, for people and models) or json (verdict, root-cause category, fixes and evidence for programs, such as opsmesh's runbook engine)"), mcp.Enum("text", "json")),
 			},
 		}, t.explainPending),
 	}
@@ -101,7 +105,120 @@ func (t *tools) explainPending(ctx context.Context, a explainArgs) (string, erro
 	if err != nil {
 		return "", err
 	}
+	if a.Output == "json" {
+		return rep.json(t.maxBytes)
+	}
 	return rep.render(t.maxBytes), nil
+}
+
+// ExplainJSON is explain_pending's answer with output: json.
+type ExplainJSON struct {
+	// Target is what was explained, such as "Pod ml/train-0".
+	Target  string `json:"target"`
+	Verdict string `json:"verdict"`
+	// Category is the verdict's root-cause category in opsmesh's taxonomy (package diagnosis):
+	// InsufficientGPU, InsufficientResources, SchedulingConstraint, NodeCordoned, PVCPending,
+	// QueueQuotaExhausted, QueueClosed, GangUnsatisfiable, Suspended, Unschedulable, or
+	// NoProblemFound when it is not pending.
+	Category string    `json:"category"`
+	Fixes    []FixJSON `json:"fixes"`
+	// Evidence are the facts the verdict rests on: what the object requests, the scheduler's
+	// word, the nearest node and what it lacks.
+	Evidence []string `json:"evidence"`
+	Notes    []string `json:"notes,omitempty"`
+}
+
+// FixJSON is one ranked fix, in words (a person's change, or a tool named in it).
+type FixJSON struct {
+	Text string `json:"text"`
+}
+
+// json renders the explanation as ExplainJSON within max bytes.
+func (x *explanation) json(max int) (string, error) {
+	out := ExplainJSON{Target: x.tg.ref, Verdict: x.verdict, Category: x.category, Fixes: []FixJSON{}, Evidence: []string{x.status}, Notes: x.notes}
+	seen := map[string]bool{}
+	for _, f := range x.fixes {
+		if !seen[f.text] {
+			seen[f.text] = true
+			out.Fixes = append(out.Fixes, FixJSON{Text: f.text})
+		}
+	}
+	if w := x.sched; w != nil && w.message != "" {
+		out.Evidence = append(out.Evidence, "scheduler: "+w.message)
+	}
+	if e := x.eval; e != nil && len(e.results) > 0 && len(e.fitting()) == 0 {
+		near := e.nearest()[0]
+		out.Evidence = append(out.Evidence, fmt.Sprintf("nearest node: %s %s", near.n.node.Name, lacks(near, e.req)))
+	}
+	for len(out.Fixes) > 1 {
+		b, err := json.Marshal(out)
+		if err != nil {
+			return "", err
+		}
+		if len(b) < max {
+			return string(b) + "\n", nil
+		}
+		out.Fixes = out.Fixes[:len(out.Fixes)-1]
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return "", err
+	}
+	return mcptool.Cap(string(b)+"\n", max), nil
+}
+
+// nodeCategory names why no node fits after the best of the node fixes (the lowest rank, then
+// the most nodes opened): what the explanation itself would change first.
+func nodeCategory(e *evaluation, fixes []fix) string {
+	if e == nil || len(e.results) == 0 {
+		return diagnosis.InsufficientResource
+	}
+	if len(e.fitting()) > 0 {
+		return diagnosis.Unschedulable
+	}
+	if e.volumeFailure != nil {
+		return diagnosis.PVCPending
+	}
+	gpu := false
+	for _, res := range e.req.names() {
+		if res == "nvidia.com/gpu" || res == "nvidia.com/gpu.shared" || strings.HasPrefix(string(res), "nvidia.com/mig-") {
+			gpu = true
+		}
+	}
+	insufficient := diagnosis.InsufficientResource
+	if gpu {
+		insufficient = diagnosis.InsufficientGPU
+	}
+	if len(fixes) == 0 {
+		return insufficient
+	}
+	best := slices.MinFunc(fixes, func(a, b fix) int {
+		if a.rank != b.rank {
+			return a.rank - b.rank
+		}
+		return b.unlocks - a.unlocks
+	})
+	switch best.rank {
+	case rankVolume:
+		return diagnosis.PVCPending
+	case rankToleration, rankSpread, rankPodAffinity, rankSelector:
+		return diagnosis.SchedulingConstraint
+	case rankUncordon:
+		return diagnosis.NodeCordoned
+	case rankReduce, rankPreempt, rankCapacity:
+		return insufficient
+	}
+	// A combination on the nearest node: its first failing check.
+	for _, f := range e.nearest()[0].fails {
+		switch f.pred {
+		case predResources:
+			return insufficient
+		case predUnschedulable:
+			return diagnosis.NodeCordoned
+		}
+		return diagnosis.SchedulingConstraint
+	}
+	return diagnosis.Unschedulable
 }
 
 // resolveTarget finds the object and the pod to evaluate.
@@ -246,15 +363,16 @@ func (t *tools) templatePod(ctx context.Context, ns, name string, tmpl *corev1.P
 
 // explanation is explain_pending's answer before rendering.
 type explanation struct {
-	tg      *target
-	verdict string
-	fixes   []fix
-	status  string // the first line: what the object is and requests
-	sched   *schedWord
-	queue   []string // Kueue / Volcano sections
-	eval    *evaluation
-	view    *clusterView
-	notes   []string
+	tg       *target
+	verdict  string
+	category string // the verdict's root-cause category (package diagnosis)
+	fixes    []fix
+	status   string // the first line: what the object is and requests
+	sched    *schedWord
+	queue    []string // Kueue / Volcano sections
+	eval     *evaluation
+	view     *clusterView
+	notes    []string
 }
 
 // fix is one change that would let the workload run.
@@ -313,7 +431,7 @@ func (t *tools) explain(ctx context.Context, tg *target) (*explanation, error) {
 		x.queue = append(x.queue, q.section)
 		x.fixes = append(x.fixes, q.fixes...)
 		if x.verdict == "" && q.verdict != "" {
-			x.verdict = q.verdict
+			x.verdict, x.category = q.verdict, q.category
 		}
 		x.notes = append(x.notes, q.notes...)
 	}
@@ -323,23 +441,23 @@ func (t *tools) explain(ctx context.Context, tg *target) (*explanation, error) {
 	case x.verdict != "":
 		// the queue holds it back
 	case tg.job != nil && tg.job.Spec.Suspend != nil && *tg.job.Spec.Suspend && tg.pending() == 0:
-		x.verdict = fmt.Sprintf("%s is suspended (spec.suspend: true), so it has no pods to schedule.", refOf(tg.job))
+		x.verdict, x.category = fmt.Sprintf("%s is suspended (spec.suspend: true), so it has no pods to schedule.", refOf(tg.job)), diagnosis.Suspended
 		x.fixes = append(x.fixes, fix{text: fmt.Sprintf("resume Job %s/%s (job_resume)", tg.job.Namespace, tg.job.Name), rank: -1})
 	case bound && tg.pending() == 0:
-		x.verdict = fmt.Sprintf("%s is not pending: %s is bound to node %s (phase %s).", tg.ref, podRef(pod), pod.Spec.NodeName, pod.Status.Phase)
+		x.verdict, x.category = fmt.Sprintf("%s is not pending: %s is bound to node %s (phase %s).", tg.ref, podRef(pod), pod.Spec.NodeName, pod.Status.Phase), diagnosis.NoProblemFound
 		return x, nil
 	case len(pod.Spec.SchedulingGates) > 0:
 		var gates []string
 		for _, g := range pod.Spec.SchedulingGates {
 			gates = append(gates, g.Name)
 		}
-		x.verdict = fmt.Sprintf("%s is held by scheduling gates %s: the scheduler does not consider it until they are removed.", podRef(pod), strings.Join(gates, ", "))
+		x.verdict, x.category = fmt.Sprintf("%s is held by scheduling gates %s: the scheduler does not consider it until they are removed.", podRef(pod), strings.Join(gates, ", ")), diagnosis.SchedulingConstraint
 		x.fixes = append(x.fixes, fix{text: fmt.Sprintf("find the controller that owns gate %s and why it has not removed it", gates[0]), rank: -1})
 	}
 	if !bound {
 		nodeVerdict, fixes := nodeVerdict(x.eval, v, tg)
 		if x.verdict == "" {
-			x.verdict = nodeVerdict
+			x.verdict, x.category = nodeVerdict, nodeCategory(x.eval, fixes)
 		}
 		x.fixes = append(x.fixes, fixes...)
 	}

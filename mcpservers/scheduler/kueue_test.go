@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -149,6 +150,7 @@ func TestExplainKueue(t *testing.T) {
 	if row := rowOf(out, "h100", "nvidia.com/gpu"); strings.Join(row, " ") != "h100 nvidia.com/gpu 32 0 32 0 8 0" {
 		t.Errorf("quota row = %v, want nominal 32, limit 0, used 32, borrowed 0, requested 8, room 0:\n%s", row, out)
 	}
+	categoryIs(t, s, map[string]any{"namespace": "ml", "name": "train", "kind": "job"}, "QueueQuotaExhausted")
 	// The same answer for the Workload itself.
 	out = s.OK("explain_pending", map[string]any{"namespace": "ml", "name": "job-train-1a2b3", "kind": "workload"})
 	mustContain(t, out, "verdict: Workload ml/job-train-1a2b3 is not admitted: ClusterQueue team-a is at 32/32 nvidia.com/gpu")
@@ -265,4 +267,17 @@ func TestKueueWrites(t *testing.T) {
 	}
 	confined := connect(t, env, scheduler.Config{AllowNamespaces: []string{"ml"}})
 	confined.Fails("clusterqueue_set_quota", args, "cluster-scoped", "nothing was changed")
+}
+
+// categoryIs checks explain_pending's root-cause category with output: json.
+func categoryIs(t *testing.T, s *session, args map[string]any, want string) {
+	t.Helper()
+	args["output"] = "json"
+	var x scheduler.ExplainJSON
+	if err := json.Unmarshal([]byte(s.OK("explain_pending", args)), &x); err != nil {
+		t.Fatal(err)
+	}
+	if x.Category != want {
+		t.Errorf("explain_pending %v: category %q, want %q (verdict %q)", args, x.Category, want, x.Verdict)
+	}
 }

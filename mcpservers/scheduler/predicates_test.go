@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -180,8 +181,26 @@ func TestExplainPendingPredicates(t *testing.T) {
 			mustContain(t, out, tc.alsoFix...)
 			mustContain(t, out, tc.table...)
 			mustContain(t, out, "Kueue: not installed", "Volcano: not installed")
+
+			// output: json says the same for programs, with the root-cause category.
+			var x scheduler.ExplainJSON
+			js := s.With(t).OK("explain_pending", map[string]any{"namespace": "pred", "name": tc.pod.name, "output": "json"})
+			if err := json.Unmarshal([]byte(js), &x); err != nil {
+				t.Fatalf("not JSON: %v\n%s", err, js)
+			}
+			if x.Verdict != verdict || x.Category != predicateCategories[tc.pod.name] || len(x.Fixes) == 0 || !strings.Contains(x.Fixes[0].Text, tc.firstFix) ||
+				x.Target != "Pod pred/"+tc.pod.name {
+				t.Errorf("json: category %q (want %q), %+v", x.Category, predicateCategories[tc.pod.name], x)
+			}
 		})
 	}
+}
+
+// predicateCategories are the root-cause categories of the predicate cases' verdicts.
+var predicateCategories = map[string]string{
+	"train-8gpu": "InsufficientGPU", "no-toleration": "SchedulingConstraint", "wrong-selector": "SchedulingConstraint",
+	"needs-gpu-4": "NodeCordoned", "pvc-missing": "PVCPending", "pvc-no-class": "PVCPending", "anti": "SchedulingConstraint",
+	"spread-2": "SchedulingConstraint", "too-much-cpu": "InsufficientResources", "mig-2": "InsufficientGPU",
 }
 
 // line returns the first line of text that starts with prefix, without the prefix.

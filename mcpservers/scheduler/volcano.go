@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"slices"
 	"strings"
 
@@ -43,6 +44,7 @@ func (t *tools) volcanoFor(ctx context.Context, tg *target, e *evaluation) (*que
 	if version == "" {
 		rep := &queueReport{section: "Volcano: not installed (no scheduling.volcano.sh CRDs).\n"}
 		if pod.Spec.SchedulerName == volcanoScheduler {
+			rep.category = diagnosis.QueueClosed
 			rep.verdict = fmt.Sprintf("%s asks for schedulerName %s, but Volcano is not installed, so no scheduler will place it.", podRef(pod), volcanoScheduler)
 			rep.fixes = append(rep.fixes, fix{text: "install Volcano, or remove schedulerName: volcano so that kube-scheduler places it", rank: rankQueue})
 		}
@@ -61,6 +63,7 @@ func (t *tools) volcanoFor(ctx context.Context, tg *target, e *evaluation) (*que
 	pgRef := "PodGroup " + tg.ns + "/" + group
 	if pg == nil {
 		fmt.Fprintf(&b, "Volcano (%s/%s): the pod names %s (annotation %s), which does not exist.\n", volcanoGroup, version, pgRef, groupNameKey)
+		rep.category = diagnosis.QueueClosed
 		rep.verdict = fmt.Sprintf("%s belongs to %s, which does not exist, so Volcano will not schedule it.", podRef(pod), pgRef)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("create %s, or correct the pod's %s annotation", pgRef, groupNameKey), rank: rankQueue})
 		return rep, nil
@@ -82,6 +85,7 @@ func (t *tools) volcanoFor(ctx context.Context, tg *target, e *evaluation) (*que
 		return nil, err
 	}
 	if q == nil {
+		rep.category = diagnosis.QueueClosed
 		rep.verdict = fmt.Sprintf("%s names Volcano Queue %s, which does not exist, so Volcano does not schedule it.", pgRef, queue)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("create Queue %s, or set spec.queue of %s to an existing Queue", queue, pgRef), rank: rankQueue})
 		return rep, nil
@@ -93,6 +97,7 @@ func (t *tools) volcanoFor(ctx context.Context, tg *target, e *evaluation) (*que
 		if err != nil {
 			return nil, err
 		}
+		rep.category = diagnosis.QueueClosed
 		rep.verdict = fmt.Sprintf("%s waits in Volcano Queue %s, which is %s, so Volcano admits no new PodGroups from it.", pgRef, queue, state)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("open Queue %s (vcctl queue operate --name %s --action open)", queue, queue), rank: rankQueue})
 		if len(open) > 0 {
@@ -137,9 +142,11 @@ func (t *tools) volcanoFor(ctx context.Context, tg *target, e *evaluation) (*que
 	fmt.Fprintf(&b, "  gang: %d member pods (%d bound, %d pending); %d more fit the nodes now\n", members, bound, pending, fitNow)
 	switch {
 	case members < minMember:
+		rep.category = diagnosis.GangUnsatisfiable
 		rep.verdict = fmt.Sprintf("%s needs %d pods placed together (minMember %d), but only %d exist, so Volcano binds none of them.", pgRef, minMember, minMember, members)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("create the missing %d pods (check the job's replicas and its controller), or reduce minMember of %s from %d to %d", minMember-members, pgRef, minMember, members), rank: rankQueue})
 	case placeable < minMember:
+		rep.category = diagnosis.GangUnsatisfiable
 		rep.verdict = fmt.Sprintf("%s needs %d pods placed together (minMember %d), but only %d can be now (%d bound, %d more fit), so Volcano binds none of the rest until all fit.",
 			pgRef, minMember, minMember, placeable, bound, min(fitNow, pending))
 		if placeable > 0 {

@@ -40,6 +40,8 @@ func TestExplainVolcano(t *testing.T) {
 		"1. reduce minMember of PodGroup vc/gang from 4 to 3, if the job can start with that many",
 		"scheduler volcano")
 
+	categoryIs(t, s, map[string]any{"namespace": "vc", "name": "gang-0"}, "GangUnsatisfiable")
+	categoryIs(t, s, map[string]any{"namespace": "vc", "name": "closed-0"}, "QueueClosed")
 	out = s.OK("explain_pending", map[string]any{"namespace": "vc", "name": "closed-0"})
 	mustContain(t, out,
 		"verdict: PodGroup vc/closed-gang waits in Volcano Queue closed-q, which is Closed, so Volcano admits no new PodGroups from it.",

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/go-logr/logr"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/opsmesh/opsmesh/agents/broker"
+	"github.com/opsmesh/opsmesh/agents/kubehost"
+	"github.com/opsmesh/opsmesh/agents/llm"
+	"github.com/opsmesh/opsmesh/agents/mcppool"
+	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/mcpservers/cluster"
+	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
+	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
+	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
+)
+
+const runtimeLong = `Host every Agent of the watched namespaces as an A2A agent over NATS
+(subject opsmesh.a2a.<namespace>.<agent>, cards in the OPSMESH_AGENTS bucket, tasks in
+OPSMESH_TASKS). One process hosts many agents; replicas of the runtime share each agent's load
+through NATS queue groups.
+
+Agents reason with the built-in runbook engine, or with their spec.model (OpenAI-compatible,
+Anthropic, Google) when they have one, falling back to the runbook engine when the model is
+unreachable. They reach their ToolServers through a shared MCP connection pool: the builtin
+cluster, gpu (cluster view) and scheduler servers run inside this process unless
+--builtin-tools=false; other ToolServers are reached at their URL or their Service.
+
+By default the process starts an embedded NATS server with JetStream in --nats-data-dir;
+--nats-url connects to an external NATS server or cluster instead.`
+
+func newRuntimeCommand() *cobra.Command {
+	var (
+		kube        serveFlags
+		namespaces  []string
+		builtin     bool
+		nodeAgentNS string
+	)
+	cmd := &cobra.Command{
+		Use:   "runtime",
+		Short: "Run the agent runtime: host Agents as A2A agents over NATS",
+		Long:  runtimeLong,
+		Args:  cobra.NoArgs,
+	}
+	natsOpts := broker.RegisterFlags(cmd.Flags())
+	fs := cmd.Flags()
+	fs.StringVar(&kube.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	fs.StringVar(&kube.kubeContext, "context", "", "the kubeconfig context to use")
+	fs.StringSliceVarP(&namespaces, "namespace", "n", nil, "host the Agents of these namespaces (comma-separated or repeated; default: every namespace)")
+	fs.BoolVar(&builtin, "builtin-tools", true, "serve the builtin cluster, gpu (cluster view) and scheduler ToolServers inside this process")
+	fs.StringVar(&nodeAgentNS, "node-agent-namespace", "", "namespace of the GPU node agents' pods, for the builtin gpu cluster view (default: every namespace)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := natsOpts.Validate(); err != nil {
+			return err
+		}
+		cfg, err := kube.restConfig()
+		if err != nil {
+			return err
+		}
+		log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+		ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+
+		b, err := broker.Start(ctx, *natsOpts)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		pool, err := mcppool.New(nil, mcppool.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		builtins := map[opsv1.BuiltinServer]*server.MCPServer{}
+		if builtin {
+			if builtins, err = builtinServers(ctx, cfg, nodeAgentNS, log); err != nil {
+				return err
+			}
+		}
+		direct, err := client.New(cfg, client.Options{Scheme: kubehost.Scheme()})
+		if err != nil {
+			return err
+		}
+		rt, err := agentruntime.New(agentruntime.Config{
+			NATS: b.Conn(), Pool: pool, NamespacedEndpoints: true, Logger: log,
+			Models: func(ctx context.Context, a *opsv1.Agent, tools *mcppool.Toolset, fallback agentruntime.Engine) (agentruntime.Engine, error) {
+				key, err := kubehost.APIKey(ctx, direct, a)
+				if err != nil {
+					return nil, err
+				}
+				return llm.NewForAgent(a, tools, fallback, key, log)
+			},
+		})
+		if err != nil {
+			return err
+		}
+		defer rt.Close()
+		fmt.Fprintf(cmd.ErrOrStderr(), "opsmesh runtime: NATS at %s; watching Agents in %s\n", b.ClientURL(), namespacesWord(namespaces))
+		return kubehost.Run(ctx, kubehost.Config{RestConfig: cfg, Namespaces: namespaces, Runtime: rt, Pool: pool, Builtins: builtins, Logger: log})
+	}
+	return cmd
+}
+
+func namespacesWord(ns []string) string {
+	if len(ns) == 0 {
+		return "every namespace"
+	}
+	return fmt.Sprint(ns)
+}
+
+// builtinServers starts the builtin ToolServers in this process.
+func builtinServers(ctx context.Context, cfg *rest.Config, nodeAgentNS string, log *slog.Logger) (map[opsv1.BuiltinServer]*server.MCPServer, error) {
+	cs, err := cluster.New(ctx, cfg, cluster.Config{Version: version, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("builtin cluster ToolServer: %w", err)
+	}
+	view, err := gpuview.New(ctx, cfg, gpuview.Config{NodeAgentNamespace: nodeAgentNS, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("builtin gpu ToolServer (cluster view): %w", err)
+	}
+	gs := mcptool.NewServer("opsmesh-gpu", version, "The cluster's GPU view: gpu_inventory, gpu_allocation, gpu_idle, gpu_node_health.")
+	mcptool.Register(gs, mcptool.Options{Logger: log}, view.Tools()...)
+	ss, err := scheduler.New(ctx, cfg, scheduler.Config{Version: version, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("builtin scheduler ToolServer: %w", err)
+	}
+	return map[opsv1.BuiltinServer]*server.MCPServer{opsv1.BuiltinCluster: cs.MCP, opsv1.BuiltinGPU: gs, opsv1.BuiltinScheduler: ss.MCP}, nil
+}
