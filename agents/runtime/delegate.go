@@ -12,6 +12,7 @@ import (
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/mcppool"
 	"github.com/opsmesh/opsmesh/agents/runbook"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 )
@@ -48,9 +49,13 @@ type answer struct {
 
 // ask sends req to a delegate and waits for its diagnosis.
 func (x *executor) ask(ctx context.Context, to delegate, req Request) answer {
-	ctx, cancel := context.WithTimeout(ctx, x.rt.cfg.DelegateTimeout)
+	return x.rt.ask(ctx, to, req)
+}
+
+func (r *Runtime) ask(ctx context.Context, to delegate, req Request) answer {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.DelegateTimeout)
 	defer cancel()
-	c, err := a2anats.Dial(ctx, x.rt.cfg.NATS, to.ref)
+	c, err := a2anats.Dial(ctx, r.cfg.NATS, to.ref)
 	if err != nil {
 		return answer{from: to, err: err}
 	}
@@ -233,4 +238,49 @@ func (x *executor) merge(req Request, answers []answer, notes []string) (*diagno
 		out.Engine = best.d.Engine
 	}
 	return out, nil
+}
+
+// DelegatesServer is the server name under which a coordinator's model sees its delegates.
+const DelegatesServer = "delegates"
+
+// delegateTools offers a model coordinator its delegates as read-only tools beside its own: the
+// tool named after a delegate sends it {subject, namespace, question} over A2A and answers with
+// the delegate's diagnosis as text.
+type delegateTools struct {
+	rt    *Runtime
+	agent *opsv1.Agent
+	tools Tools
+}
+
+var delegateSchema = []byte(`{"type":"object","additionalProperties":false,"properties":{` +
+	`"subject":{"type":"string","description":"kind/namespace/name (node/name for a node) of the object to investigate"},` +
+	`"namespace":{"type":"string","description":"namespace to investigate when there is no subject"},` +
+	`"question":{"type":"string","description":"what to find out, in words"}}}`)
+
+func (d *delegateTools) List(ctx context.Context) ([]mcppool.Tool, error) {
+	own, err := d.tools.List(ctx)
+	for _, del := range d.agent.Spec.Delegates {
+		own = append(own, mcppool.Tool{Server: DelegatesServer, Name: del.Name, ReadOnly: true, InputSchema: delegateSchema,
+			Description: fmt.Sprintf("Ask the specialist agent %s/%s (over A2A) to investigate, and get its diagnosis: root cause, evidence, plan.", d.agent.Namespace, del.Name)})
+	}
+	return own, err
+}
+
+func (d *delegateTools) Call(ctx context.Context, server, tool string, args map[string]any) (mcppool.Result, error) {
+	if server != DelegatesServer {
+		return d.tools.Call(ctx, server, tool, args)
+	}
+	if !slices.ContainsFunc(d.agent.Spec.Delegates, func(r opsv1.LocalObjectReference) bool { return r.Name == tool }) {
+		return mcppool.Result{}, fmt.Errorf("%s is not a delegate of agent %s/%s", tool, d.agent.Namespace, d.agent.Name)
+	}
+	m := a2a.NewMessage(a2a.MessageRoleUser, a2a.NewDataPart(args))
+	req, err := ParseRequest(m)
+	if err != nil {
+		return mcppool.Result{Text: err.Error(), IsError: true}, nil
+	}
+	a := d.rt.ask(ctx, delegate{ref: d.agent.Namespace + "/" + tool}, req)
+	if a.err != nil {
+		return mcppool.Result{Text: fmt.Sprintf("delegate %s did not answer: %v", a.from.ref, a.err), IsError: true}, nil
+	}
+	return mcppool.Result{Text: "diagnosis of " + a.from.ref + ":\n" + a.d.Text()}, nil
 }

@@ -35,9 +35,16 @@ type Engine interface {
 	Diagnose(ctx context.Context, q runbook.Question) (*diagnosis.Diagnosis, error)
 }
 
-// EngineFactory builds the engine of an Agent that has a model (spec.model), from its toolset and
+// Tools are what an engine may call: the agent's toolset and, for a coordinator with a model, its
+// delegates as tools (server "delegates", one tool per delegate).
+type Tools interface {
+	List(ctx context.Context) ([]mcppool.Tool, error)
+	Call(ctx context.Context, server, tool string, args map[string]any) (mcppool.Result, error)
+}
+
+// EngineFactory builds the engine of an Agent that has a model (spec.model), from its tools and
 // the runbook engine it falls back to. Without one, such an Agent is refused with a message.
-type EngineFactory func(ctx context.Context, agent *opsv1.Agent, tools *mcppool.Toolset, fallback Engine) (Engine, error)
+type EngineFactory func(ctx context.Context, agent *opsv1.Agent, tools Tools, fallback Engine) (Engine, error)
 
 // Config configures a Runtime.
 type Config struct {
@@ -107,7 +114,11 @@ func (r *Runtime) Host(ctx context.Context, agent *opsv1.Agent) error {
 		if r.cfg.Models == nil {
 			return fmt.Errorf("agent %s has spec.model %s/%s, but this runtime has no model support configured", ref, agent.Spec.Model.Provider, agent.Spec.Model.Model)
 		}
-		e, err := r.cfg.Models(ctx, agent, tools, engine)
+		var mt Tools = tools
+		if agent.Spec.Role == opsv1.RoleCoordinator && len(agent.Spec.Delegates) > 0 {
+			mt = &delegateTools{rt: r, agent: agent, tools: tools}
+		}
+		e, err := r.cfg.Models(ctx, agent, mt, engine)
 		if err != nil {
 			return fmt.Errorf("agent %s: %w", ref, err)
 		}
@@ -221,7 +232,7 @@ func (x *executor) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter
 			defer cancel()
 		}
 		var d *diagnosis.Diagnosis
-		if x.h.agent.Spec.Role == opsv1.RoleCoordinator && len(x.h.agent.Spec.Delegates) > 0 {
+		if x.h.agent.Spec.Role == opsv1.RoleCoordinator && len(x.h.agent.Spec.Delegates) > 0 && x.h.agent.Spec.Model == nil {
 			d, err = x.coordinate(ctx, req)
 		} else {
 			d, err = x.h.engine.Diagnose(ctx, req.question())

@@ -4,9 +4,14 @@ package runtime_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,11 +20,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
 	"github.com/opsmesh/opsmesh/agents/broker"
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/llm"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	"github.com/opsmesh/opsmesh/agents/runtime"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
@@ -220,5 +227,92 @@ func TestCoordinatorAndSpecialists(t *testing.T) {
 	_, err = cl.SendMessage(cctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart("deployment/rt-train/trainer"))})
 	if err == nil || !strings.Contains(err.Error(), "not available") {
 		t.Errorf("removed agent: %v", err)
+	}
+}
+
+// scriptedModel is an OpenAI-compatible chat completions endpoint that stands in for a hosted
+// model: first it asks to call the gpu-specialist delegate, then it answers with a diagnosis.
+// It records the requests it received.
+type scriptedModel struct {
+	mu       sync.Mutex
+	requests []string
+}
+
+func (m *scriptedModel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	m.mu.Lock()
+	m.requests = append(m.requests, string(body))
+	n := len(m.requests)
+	m.mu.Unlock()
+	var msg any
+	finish := "stop"
+	if n == 1 {
+		finish = "tool_calls"
+		msg = map[string]any{"role": "assistant", "content": nil, "tool_calls": []any{map[string]any{"id": "call-1", "type": "function",
+			"function": map[string]any{"name": "delegates__gpu-specialist", "arguments": `{"subject":"node/rt-gpu-2","question":"is the GPU broken?"}`}}}}
+	} else {
+		answer := `{"subject":"node/rt-gpu-2","rootCause":{"category":"GPUXid79","summary":"GPU 3 on rt-gpu-2 fell off the bus (XID 79), as the GPU specialist found","confidence":"high","evidence":[{"object":"node/rt-gpu-2","detail":"GPU 3 reports XID 79"}]},"plan":[],"engine":"x","toolCalls":0}`
+		msg = map[string]any{"role": "assistant", "content": answer}
+	}
+	out, _ := json.Marshal(map[string]any{"id": "c", "object": "chat.completion", "created": 1, "model": "test-model",
+		"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finish}},
+		"usage":   map[string]any{"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}})
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+// TestModelCoordinatorCallsDelegatesAsTools: a coordinator with a model sees its delegates as
+// tools; the model's call reaches the GPU specialist over A2A, and its diagnosis comes back to
+// the model as the tool's result.
+func TestModelCoordinatorCallsDelegatesAsTools(t *testing.T) {
+	env := shared.Env(t)
+	c := fixture.Cluster{T: t, C: env.Client}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: fixture.AgentNamespace}, &corev1.Namespace{}); err != nil {
+		c.Namespace(fixture.AgentNamespace)
+	}
+	c.GPUNode("rt-gpu-2", fixture.XID79)
+	model := &scriptedModel{}
+	srv := httptest.NewServer(model)
+	t.Cleanup(srv.Close)
+
+	pool, err := mcppool.New(fixture.Servers(t, env.Config).Endpoints(), mcppool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	b := embedded(t)
+	rt, err := runtime.New(runtime.Config{NATS: b.Conn(), Pool: pool,
+		Models: func(_ context.Context, a *opsv1.Agent, tools runtime.Tools, fallback runtime.Engine) (runtime.Engine, error) {
+			return llm.NewForAgent(a, tools, fallback, "test-key", nil)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	coord := agent("opsmesh", "llm-coordinator", opsv1.RoleCoordinator, []string{"incident"}, []string{"gpu-specialist"},
+		opsv1.AgentTools{ToolServer: "cluster-tools", AllowedTools: []string{"analyze"}})
+	coord.Spec.Model = &opsv1.ModelSpec{Provider: "openai", Model: "test-model", BaseURL: srv.URL + "/v1"}
+	for _, a := range []*opsv1.Agent{coord, agent("opsmesh", "gpu-specialist", opsv1.RoleSpecialist, []string{"gpu"}, nil,
+		opsv1.AgentTools{ToolServer: "gpu-tools", AllowedTools: []string{"gpu_node_health"}})} {
+		if err := rt.Host(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, _ := ask(t, b, "opsmesh/llm-coordinator", map[string]any{"subject": "node/rt-gpu-2", "question": "is rt-gpu-2 healthy?"})
+	if d.Engine != "openai/test-model" || d.RootCause.Category != "GPUXid79" || d.Tokens != 240 || d.ToolCalls != 1 {
+		t.Errorf("diagnosis: %s", d.Text())
+	}
+	model.mu.Lock()
+	defer model.mu.Unlock()
+	if len(model.requests) != 2 {
+		t.Fatalf("the model got %d requests, want 2", len(model.requests))
+	}
+	if !strings.Contains(model.requests[0], `"name":"delegates__gpu-specialist"`) {
+		t.Errorf("the delegate is not offered as a tool:\n%s", model.requests[0])
+	}
+	for _, want := range []string{"diagnosis of opsmesh/gpu-specialist", "GPUXid79: GPU 3 on node rt-gpu-2 reports XID 79"} {
+		if !strings.Contains(model.requests[1], want) {
+			t.Errorf("the tool result given to the model does not say %q:\n%s", want, model.requests[1])
+		}
 	}
 }

@@ -96,7 +96,7 @@ func newRuntimeCommand() *cobra.Command {
 		}
 		rt, err := agentruntime.New(agentruntime.Config{
 			NATS: b.Conn(), Pool: pool, NamespacedEndpoints: true, Logger: log,
-			Models: func(ctx context.Context, a *opsv1.Agent, tools *mcppool.Toolset, fallback agentruntime.Engine) (agentruntime.Engine, error) {
+			Models: func(ctx context.Context, a *opsv1.Agent, tools agentruntime.Tools, fallback agentruntime.Engine) (agentruntime.Engine, error) {
 				key, err := kubehost.APIKey(ctx, direct, a)
 				if err != nil {
 					return nil, err
