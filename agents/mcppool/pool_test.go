@@ -2,8 +2,10 @@ package mcppool_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,37 @@ import (
 )
 
 const token = "pool-test-token"
+
+// TestMain doubles as a stdio MCP server: with MCPPOOL_STDIO_SERVER set, this test binary serves
+// testServer on stdin/stdout, so the pool's stdio transport is tested against a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("MCPPOOL_STDIO_SERVER") != "" {
+		var calls atomic.Int32
+		if err := serve.Stdio(context.Background(), testServer(&calls, "stdio"), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestStdioEndpoint(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := mcppool.New([]mcppool.Endpoint{{Name: "proc", Command: []string{exe}, Env: []string{"MCPPOOL_STDIO_SERVER=1"}}}, mcppool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	ts := pool.Toolset([]mcppool.Grant{{Server: "proc", Allowed: []string{"echo"}}})
+	res, err := ts.Call(context.Background(), "proc", "echo", map[string]any{"say": "over stdio"})
+	if err != nil || !strings.HasPrefix(res.Text, "stdio says over stdio") || strings.Contains(res.Text, "hunter2") {
+		t.Errorf("stdio echo: %+v, %v", res, err)
+	}
+}
 
 type echoArgs struct {
 	Say string `json:"say"`

@@ -94,10 +94,11 @@ func ParseSubject(s, defaultNS string) (kind, namespace, name string, err error)
 
 // investigation is the state of one Diagnose call.
 type investigation struct {
-	e     *Engine
-	ctx   context.Context
-	where map[string]string // tool name -> server that serves it
-	d     *diagnosis.Diagnosis
+	e        *Engine
+	ctx      context.Context
+	where    map[string]string // tool name -> server that serves it
+	d        *diagnosis.Diagnosis
+	findings []cluster.FindingJSON // the analyzers' findings, as analyze gave them
 }
 
 // Diagnose investigates q and returns the diagnosis. Tool failures do not fail it: they become
@@ -218,6 +219,7 @@ func (inv *investigation) run(sub *subject, ns string) {
 		}
 		haveAnalyze = inv.callJSON("analyze", args, &an)
 	}
+	inv.findings = an.Findings
 	for _, f := range an.Findings {
 		inv.d.Findings = append(inv.d.Findings, opsv1.Finding{Agent: inv.e.agent, Category: f.Category, Summary: f.Object + ": " + firstEvidence(f), Severity: severityOf(f.Severity), Evidence: evidenceOf(f)})
 	}
@@ -566,9 +568,25 @@ func (inv *investigation) gpus(nodes []string) bool {
 		inv.plan("node_cordon", map[string]any{"name": nv.Node}, "keep new pods off node "+nv.Node+" until the GPU is replaced")
 		inv.note("GPU on node %s needs replacement: contact NVIDIA support for an RMA", nv.Node)
 	case "restart the application":
-		inv.note("the GPU asks for the application to be restarted: restart the workload that runs on node %s", nv.Node)
+		if owner := inv.workloadOwner(); owner != nil {
+			inv.plan("workload_restart", owner, fmt.Sprintf("restart %s/%s/%s: the GPU's error was contained to its application (XID catalog: restart the application)", owner["kind"], owner["namespace"], owner["name"]))
+		} else {
+			inv.note("the GPU asks for the application to be restarted: restart the workload that runs on node %s", nv.Node)
+		}
 	}
 	return true
+}
+
+// workloadOwner is the first restartable workload (Deployment, StatefulSet, DaemonSet) that the
+// findings name as an owner, as workload_restart's arguments.
+func (inv *investigation) workloadOwner() map[string]any {
+	for _, f := range inv.findings {
+		parts := strings.Split(f.Owner, "/")
+		if len(parts) == 3 && (parts[0] == "deployment" || parts[0] == "statefulset" || parts[0] == "daemonset") {
+			return map[string]any{"kind": parts[0], "namespace": parts[1], "name": parts[2]}
+		}
+	}
+	return nil
 }
 
 func verdictRank(v string) string {

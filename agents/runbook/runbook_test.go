@@ -175,6 +175,41 @@ func TestRunbookByCategory(t *testing.T) {
 		}
 	})
 
+	t.Run("an XID 94 on the node of a workload's pod restarts the workload", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		c.GPUNode("rb-gpu-2", "gpus:\n  - index: 1\n    xids:\n      - {code: 94, time: 2026-11-30T03:00:00Z}\n")
+		ns := c.Namespace("rb-gpu94")
+		rs := c.Deployment(ns, "infer", 1, nil)
+		c.Pod(rs, ns, "infer-h1-0", "rb-gpu-2", fixture.Waiting("CrashLoopBackOff", "back-off", fixture.Terminated("Error", 1)))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/rb-gpu94/infer"}, "GPUXid94")
+		mustSay(t, d, "GPU 1 on node rb-gpu-2 reports XID 94: degraded; action: restart the application", "XID 94 (Contained ECC error)")
+		planIs(t, d, "workload_restart@cluster-tools[disruptive]")
+		if d.Plan[0].Arguments["name"] != "infer" || d.Plan[0].Arguments["kind"] != "deployment" {
+			t.Errorf("workload_restart arguments %v", d.Plan[0].Arguments)
+		}
+	})
+
+	t.Run("an XID 48 on a node asked about plans a GPU reset", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		c.GPUNode("rb-gpu-3", "gpus:\n  - index: 2\n    xids:\n      - {code: 48, time: 2026-11-30T03:00:00Z}\n")
+		d := diagnose(t, e, runbook.Question{Subject: "node/rb-gpu-3"}, "GPUXid48")
+		mustSay(t, d, "GPU 2 on node rb-gpu-3 reports XID 48: failed; action: reset the GPU", "XID 48 (Double-bit ECC error)")
+		planIs(t, d, "gpu_reset@[destructive]")
+		if idx, _ := d.Plan[0].Arguments["index"].(int); idx != 2 {
+			t.Errorf("gpu_reset arguments %v", d.Plan[0].Arguments)
+		}
+	})
+
+	t.Run("a node that is not Ready", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "rb-down"}}
+		c.Create(n)
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown", Message: "Kubelet stopped posting node status.", LastTransitionTime: metav1.Now(), LastHeartbeatTime: metav1.Now()}}
+		c.SetStatus(n)
+		d := diagnose(t, e, runbook.Question{Subject: "node/rb-down"}, diagnosis.NodeNotReady)
+		mustSay(t, d, "node/rb-down: the node is not Ready", "Kubelet stopped posting node status")
+	})
+
 	t.Run("a node asked about directly", func(t *testing.T) {
 		d := diagnose(t, e, runbook.Question{Subject: "node/rb-gpu-1"}, "GPUXid79")
 		planIs(t, d, "node_cordon@cluster-tools[safe]", "node_drain@cluster-tools[destructive]")
@@ -191,8 +226,8 @@ func TestRunbookByCategory(t *testing.T) {
 			Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."}}}
 		c.SetStatus(p)
 		d := diagnose(t, e, runbook.Question{Subject: "pod/rb-pending/big-0"}, diagnosis.InsufficientGPU)
-		mustSay(t, d, "No node of 1 fits Pod rb-pending/big-0", "lacks 16 nvidia.com/gpu", "scheduler: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
-			"note: fix 1: no node has 16 nvidia.com/gpu allocatable")
+		mustSay(t, d, "fits Pod rb-pending/big-0", "Requests nvidia.com/gpu 16", "scheduler: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+			"note: fix 1: ", "no node has 16 nvidia.com/gpu allocatable")
 		planIs(t, d)
 	})
 
