@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	changepkg "github.com/opsmesh/opsmesh/mcpservers/change"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -159,41 +160,6 @@ const diffCap = 4 << 10
 
 // render writes a change's result: the summary, notes, and the diff of the object's YAML.
 func (t *tools) render(c *change) (string, error) {
-	var b strings.Builder
-	switch {
-	case c.noChange:
-		fmt.Fprintf(&b, "%s: nothing to change", c.ref)
-		if c.summary != "" {
-			fmt.Fprintf(&b, " (%s)", c.summary)
-		}
-		b.WriteString("; nothing was sent to the API server.\n")
-	case c.dryRun:
-		fmt.Fprintf(&b, "dry run of %s: %s. The API server accepted the change and stored nothing; call again without dryRun to make it.\n", c.ref, c.summary)
-	default:
-		fmt.Fprintf(&b, "changed %s: %s.\n", c.ref, c.summary)
-	}
-	for _, n := range c.notes {
-		b.WriteString("note: " + n + "\n")
-	}
-	if c.noChange {
-		return b.String(), nil
-	}
-	label := "after"
-	if c.dryRun {
-		label = "after, dry run"
-	}
-	diff, err := t.objectDiff(c.ref, c.before, c.after, label)
-	if err != nil {
-		return "", err
-	}
-	if diff == "" {
-		b.WriteString("(the stored object is unchanged)\n")
-		return b.String(), nil
-	}
-	room := t.maxBytes - b.Len() - 128
-	if !c.dryRun {
-		room = min(room, diffCap)
-	}
-	b.WriteString(mcptool.Cap(diff, max(room, 256)))
-	return b.String(), nil
+	r := changepkg.Result{Ref: c.ref, Summary: c.summary, Notes: c.notes, Before: c.before, After: c.after, DryRun: c.dryRun, NoChange: c.noChange}
+	return r.Render(t.diffYAML, t.maxBytes, diffCap)
 }

@@ -2,46 +2,13 @@ package cluster
 
 import (
 	"fmt"
-	"strings"
+	changepkg "github.com/opsmesh/opsmesh/mcpservers/change"
 
-	"github.com/pmezard/go-difflib/difflib"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
-
-// unifiedDiff returns the unified diff, with three lines of context, of text a (labelled from)
-// and text b (labelled to); "" when they are equal.
-func unifiedDiff(from, to, a, b string) string {
-	if a == b {
-		return ""
-	}
-	out, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: splitLines(a), B: splitLines(b),
-		FromFile: from, ToFile: to,
-		Context: 3,
-	})
-	if err != nil { // only a failing writer errs, and a strings.Builder does not fail
-		return fmt.Sprintf("(no diff: %v)\n", err)
-	}
-	return out
-}
-
-// splitLines splits text into lines that keep their "\n"; a last line without one gets one, and
-// empty text is no lines (difflib.SplitLines would make it one empty line).
-func splitLines(s string) []string {
-	if s == "" {
-		return nil
-	}
-	lines := strings.SplitAfter(s, "\n")
-	if lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
-	} else {
-		lines[len(lines)-1] += "\n"
-	}
-	return lines
-}
 
 // objectDiff diffs an object's YAML before and after a write. Either may be nil (created,
 // deleted). Both are rendered as resource_get renders objects — managedFields gone, Secret values
@@ -56,7 +23,7 @@ func (t *tools) objectDiff(ref string, before, after client.Object, afterLabel s
 	if err != nil {
 		return "", err
 	}
-	return unifiedDiff(ref+" (live)", ref+" ("+afterLabel+")", a, b), nil
+	return changepkg.UnifiedDiff(ref+" (live)", ref+" ("+afterLabel+")", a, b), nil
 }
 
 // diffYAML renders an object for objectDiff; nil is empty text.

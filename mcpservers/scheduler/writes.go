@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	changepkg "github.com/opsmesh/opsmesh/mcpservers/change"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/pmezard/go-difflib/difflib"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -204,54 +204,15 @@ func writeError(err error, ref string) error {
 
 // render writes a change's result: the summary, notes and the diff of the object's YAML.
 func (t *tools) render(c *change) (string, error) {
-	var b strings.Builder
-	switch {
-	case c.noChange:
-		fmt.Fprintf(&b, "%s: nothing to change", c.ref)
-		if c.summary != "" {
-			fmt.Fprintf(&b, " (%s)", c.summary)
-		}
-		b.WriteString("; nothing was sent to the API server.\n")
-	case c.dryRun:
-		fmt.Fprintf(&b, "dry run of %s: %s. The API server accepted the change and stored nothing; call again without dryRun to make it.\n", c.ref, c.summary)
-	default:
-		fmt.Fprintf(&b, "changed %s: %s.\n", c.ref, c.summary)
-	}
-	for _, n := range c.notes {
-		b.WriteString("note: " + n + "\n")
-	}
-	if c.noChange {
-		return b.String(), nil
-	}
-	before, err := diffYAML(t.k.Scheme, c.before)
-	if err != nil {
-		return "", err
-	}
-	after, err := diffYAML(t.k.Scheme, c.after)
-	if err != nil {
-		return "", err
-	}
-	label := "after"
-	if c.dryRun {
-		label = "after, dry run"
-	}
-	diff, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(before), B: difflib.SplitLines(after),
-		FromFile: c.ref + " (live)", ToFile: c.ref + " (" + label + ")", Context: 3,
-	})
-	if err != nil {
-		return "", err
-	}
-	if diff == "" {
-		b.WriteString("(the stored object is unchanged)\n")
-		return b.String(), nil
-	}
-	b.WriteString(mcptool.Cap(diff, max(t.maxBytes-b.Len()-128, 512)))
-	return b.String(), nil
+	r := changepkg.Result{Ref: c.ref, Summary: c.summary, Notes: c.notes, Before: c.before, After: c.after, DryRun: c.dryRun, NoChange: c.noChange}
+	return r.Render(func(obj client.Object) (string, error) { return diffYAML(t.k.Scheme, obj) }, t.maxBytes, 0)
 }
 
 // diffYAML renders an object for a diff, without the fields that change on every write.
 func diffYAML(scheme *runtime.Scheme, obj client.Object) (string, error) {
+	if obj == nil {
+		return "", nil
+	}
 	var m map[string]any
 	if u, ok := obj.(*unstructured.Unstructured); ok {
 		m = u.DeepCopy().Object

@@ -1,8 +1,8 @@
-package cluster
+package change
 
 import "testing"
 
-func TestWritesUnifiedDiff(t *testing.T) {
+func TestUnifiedDiff(t *testing.T) {
 	cases := []struct {
 		name, a, b, want string
 	}{
@@ -20,8 +20,8 @@ func TestWritesUnifiedDiff(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := unifiedDiff("x (live)", "x (after)", c.a, c.b); got != c.want {
-				t.Errorf("unifiedDiff(%q, %q) =\n%s\nwant\n%s", c.a, c.b, got, c.want)
+			if got := UnifiedDiff("x (live)", "x (after)", c.a, c.b); got != c.want {
+				t.Errorf("UnifiedDiff(%q, %q) =\n%s\nwant\n%s", c.a, c.b, got, c.want)
 			}
 		})
 	}
