@@ -82,6 +82,7 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	sem    chan struct{}
+	work   chan *nats.Msg
 	wg     sync.WaitGroup
 	sub    *nats.Subscription
 
@@ -142,7 +143,7 @@ func Serve(ctx context.Context, nc *nats.Conn, namespace, name string, card *a2a
 	s := &Server{
 		nc: nc, js: js, namespace: namespace, name: name, subject: Subject(namespace, name),
 		store: store, cards: cards, blobs: newBlobs(js, cfg.buckets.Replicas), log: log, cfg: cfg,
-		ctx: sctx, cancel: cancel, sem: make(chan struct{}, cfg.maxInFlight),
+		ctx: sctx, cancel: cancel, sem: make(chan struct{}, cfg.maxInFlight), work: make(chan *nats.Msg),
 		running: map[a2a.TaskID]*nats.Subscription{},
 	}
 	if cfg.http != nil {
@@ -277,12 +278,35 @@ func (s *Server) onMsg(m *nats.Msg) {
 		s.reply(m, encodeError(nil, fmt.Errorf("agent %s/%s is shutting down; retry: %w", s.namespace, s.name, a2a.ErrServerError)))
 		return
 	}
-	s.wg.Add(1)
-	go func() {
-		defer func() { <-s.sem; s.wg.Done() }()
-		s.handle(m)
-	}()
+	select {
+	case s.work <- m: // an idle worker takes it
+	default:
+		s.wg.Add(1)
+		go s.worker(m)
+	}
 }
+
+// worker handles m, then stays a while for more: reusing goroutines keeps their grown stacks
+// (a2a-go and JSON decoding run deep), which a fresh goroutine per request would grow again.
+func (s *Server) worker(m *nats.Msg) {
+	defer s.wg.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		s.handle(m)
+		<-s.sem
+		idle.Reset(workerIdle)
+		select {
+		case m = <-s.work:
+		case <-idle.C:
+			return
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+const workerIdle = 2 * time.Second
 
 // serviceParams are the A2A service parameters of a request: every header except the binding's
 // own (Opsmesh-*) and NATS's (Nats-*, Status).
@@ -528,8 +552,18 @@ type trackingExecutor struct {
 
 func (t *trackingExecutor) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
 	return func(yield func(a2a.Event, error) bool) {
-		defer t.s.track(ec.TaskID)()
+		// Only a task can be subscribed to: an execution that answers with a message (most
+		// requests to a trivial agent) takes no subscription.
+		var untrack func()
+		defer func() {
+			if untrack != nil {
+				untrack()
+			}
+		}()
 		for ev, err := range t.inner.Execute(ctx, ec) {
+			if _, isMsg := ev.(*a2a.Message); untrack == nil && err == nil && !isMsg {
+				untrack = t.s.track(ec.TaskID)
+			}
 			if !yield(ev, err) {
 				return
 			}
