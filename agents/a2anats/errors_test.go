@@ -225,6 +225,20 @@ func TestHTTPBearer(t *testing.T) {
 			t.Fatalf("Authorization %q: %d %s, want 401 with error -31401", auth, resp.StatusCode, body)
 		}
 	}
+	// The same version check as over NATS.
+	req, _ := http.NewRequest("POST", base+a2anats.JSONRPCPath, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}}`))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("A2A-Version", "0.3")
+	vresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vbody, _ := io.ReadAll(vresp.Body)
+	vresp.Body.Close()
+	var vr rawResponse
+	if err := json.Unmarshal(vbody, &vr); err != nil || vr.Error == nil || vr.Error.Code != -32009 {
+		t.Fatalf("HTTP with A2A-Version 0.3: %s, want error -32009", vbody)
+	}
 	resp, err := http.Get(base + "/.well-known/agent-card.json")
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,8 @@ type BucketConfig struct {
 	// Replicas is the number of copies in a NATS cluster (1 for one server; 3 to survive losing
 	// a node).
 	Replicas int
-	// TaskTTL drops a task this long after its last update (0: keep forever).
+	// TaskTTL drops a task this long after its last update (default 7 days; negative: keep
+	// forever).
 	TaskTTL time.Duration
 	// CardTTL expires an agent card that is not refreshed; the agent refreshes it every third.
 	CardTTL time.Duration
@@ -68,6 +69,12 @@ func (c BucketConfig) withDefaults() BucketConfig {
 	}
 	if c.CardTTL == 0 {
 		c.CardTTL = 30 * time.Second
+	}
+	switch {
+	case c.TaskTTL == 0:
+		c.TaskTTL = 7 * 24 * time.Hour
+	case c.TaskTTL < 0:
+		c.TaskTTL = 0
 	}
 	return c
 }
