@@ -87,6 +87,7 @@ type Server struct {
 	sub    *nats.Subscription
 
 	mu      sync.Mutex
+	closing bool                              // Close has begun: no new workers
 	running map[a2a.TaskID]*nats.Subscription // tasks executing on this replica
 
 	httpSrv *http.Server
@@ -232,6 +233,9 @@ func (s *Server) Close() {
 		_ = s.httpSrv.Shutdown(sctx)
 		cancel()
 	}
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 }
@@ -281,7 +285,15 @@ func (s *Server) onMsg(m *nats.Msg) {
 	select {
 	case s.work <- m: // an idle worker takes it
 	default:
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			<-s.sem
+			s.reply(m, encodeError(nil, fmt.Errorf("agent %s/%s is shutting down; retry: %w", s.namespace, s.name, a2a.ErrServerError)))
+			return
+		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go s.worker(m)
 	}
 }
