@@ -253,3 +253,36 @@ func TestHTTPBearer(t *testing.T) {
 		t.Fatalf("card interfaces %+v, want nats:opsmesh.a2a.ops.echo and %s", card.SupportedInterfaces, base+a2anats.JSONRPCPath)
 	}
 }
+
+// TestStreamFollowsCallerContext: cancelling the caller's context ends a stream at once with the
+// context's error, while the task goes on (and can be read) on the agent.
+func TestStreamFollowsCallerContext(t *testing.T) {
+	s := natsServer(t, -1, "")
+	agent := newEchoAgent("r1")
+	serve(t, connect(t, s.ClientURL()), agent)
+	c := dial(t, connect(t, s.ClientURL()))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var taskID a2a.TaskID
+	var last error
+	n := 0
+	for ev, err := range c.SendStreamingMessage(ctx, userMsg("block")) {
+		if err != nil {
+			last = err
+			break
+		}
+		n++
+		if task, ok := ev.(*a2a.Task); ok {
+			taskID = task.ID
+			<-agent.started
+			cancel()
+		}
+	}
+	if !errors.Is(last, context.Canceled) || taskID == "" {
+		t.Fatalf("stream after cancel: %d events, error %v; want the task, then context canceled", n, last)
+	}
+	got, err := c.GetTask(context.Background(), &a2a.GetTaskRequest{ID: taskID})
+	if err != nil || got.Status.State.Terminal() {
+		t.Fatalf("the task after its stream's caller left: %v %v, want it still running", got, err)
+	}
+}
