@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
 	"github.com/nats-io/nats.go"
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
@@ -284,5 +285,21 @@ func TestStreamFollowsCallerContext(t *testing.T) {
 	got, err := c.GetTask(context.Background(), &a2a.GetTaskRequest{ID: taskID})
 	if err != nil || got.Status.State.Terminal() {
 		t.Fatalf("the task after its stream's caller left: %v %v, want it still running", got, err)
+	}
+}
+
+// TestAgentPanic: an executor that panics fails the request with an internal error that names
+// the agent (no stack trace to the caller), over both bindings, and the agent keeps serving.
+func TestAgentPanic(t *testing.T) {
+	s := natsServer(t, -1, "")
+	srv := serve(t, connect(t, s.ClientURL()), newEchoAgent("r1"), withHTTP(t))
+	for name, c := range map[string]*a2aclient.Client{"nats": dial(t, connect(t, s.ClientURL())), "http": httpClient(t, srv.Card())} {
+		res, err := c.SendMessage(context.Background(), userMsg("panic"))
+		if !errors.Is(err, a2a.ErrInternalError) || !strings.Contains(err.Error(), "agent ops/echo failed (it panicked") || strings.Contains(err.Error(), "goroutine") {
+			t.Fatalf("%s: SendMessage(panic) = %#v, %v; want an internal error naming the agent, without a stack", name, res, err)
+		}
+		if _, err := c.SendMessage(context.Background(), userMsg("echo after")); err != nil {
+			t.Fatalf("%s: after a panic: %v", name, err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +168,7 @@ func Serve(ctx context.Context, nc *nats.Conn, namespace, name string, card *a2a
 		a2asrv.WithCapabilityChecks(&caps),
 		a2asrv.WithCallInterceptors(versionCheck{agent: namespace + "/" + name}),
 		a2asrv.WithLogger(log),
+		a2asrv.WithExecutionPanicHandler(s.panicked),
 	)
 
 	if err := s.publishCard(ctx); err != nil {
@@ -200,6 +202,13 @@ func Serve(ctx context.Context, nc *nats.Conn, namespace, name string, card *a2a
 	}()
 	log.Info("serving A2A", "subject", s.subject)
 	return s, nil
+}
+
+// panicked turns a panic in the agent's executor into an internal error for the caller; the
+// stack goes to the log, not to the caller.
+func (s *Server) panicked(r any) error {
+	s.log.Error("the agent's executor panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	return fmt.Errorf("agent %s/%s failed (it panicked: %v); see its log: %w", s.namespace, s.name, r, a2a.ErrInternalError)
 }
 
 // Card is the card this replica publishes (with its interfaces).
