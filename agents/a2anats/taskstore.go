@@ -289,18 +289,27 @@ func (s *TaskStore) get(ctx context.Context, key string) (uint64, *storedRecord,
 	return e.Revision(), &rec, nil
 }
 
+// notFound says which task is missing where, and why it may be; errors.Is matches
+// a2a.ErrTaskNotFound.
+func (s *TaskStore) notFound(id a2a.TaskID) error {
+	return fmt.Errorf("agent %s has no task %q in KV %s (a wrong id, or it expired after its TTL): %w", s.agent, id, TasksBucket, a2a.ErrTaskNotFound)
+}
+
 // Get implements taskstore.Store.
 func (s *TaskStore) Get(ctx context.Context, id a2a.TaskID) (*taskstore.StoredTask, error) {
 	key, ok := s.key(id)
 	if !ok {
-		return nil, a2a.ErrTaskNotFound
+		return nil, s.notFound(id)
 	}
 	rev, rec, err := s.get(ctx, key)
+	if errors.Is(err, a2a.ErrTaskNotFound) {
+		return nil, s.notFound(id)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if rec.User != userOf(ctx) {
-		return nil, a2a.ErrTaskNotFound // another caller's task reads as missing (A2A §3.3.2)
+		return nil, s.notFound(id) // another caller's task reads as missing (A2A §3.3.2)
 	}
 	return &taskstore.StoredTask{Task: rec.Task, Version: taskstore.TaskVersion(rev), User: rec.User}, nil
 }
