@@ -1,7 +1,10 @@
 package a2anats_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2aclient"
+	"github.com/nats-io/nats.go"
 )
 
 // BenchmarkSendMessage compares the NATS binding with HTTP JSON-RPC on loopback, in one run,
@@ -90,4 +94,58 @@ func BenchmarkSendMessage(b *testing.B) {
 	b.ReportMetric(httpRate, "http-msgs/s")
 	b.ReportMetric(pct(natsLat, 0.50)/pct(httpLat, 0.50), "p50-nats/http")
 	b.ReportMetric(natsRate/httpRate, "rate-nats/http")
+}
+
+// BenchmarkTransportFloor is the floor under BenchmarkSendMessage: a 300-byte echo with no A2A
+// at all, as a NATS request/reply through the same kind of server and as an HTTP POST on
+// loopback (keep-alive). What BenchmarkSendMessage adds on top is a2a-go's handler and JSON
+// codec, the same for both bindings.
+func BenchmarkTransportFloor(b *testing.B) {
+	s := natsServer(b, -1, "")
+	responder := connect(b, s.ClientURL())
+	if _, err := responder.Subscribe("floor", func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+		b.Fatal(err)
+	}
+	if err := responder.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	nc := connect(b, s.ClientURL())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(w, r.Body) })}
+	go func() { _ = hs.Serve(l) }()
+	defer hs.Close()
+	url := "http://" + l.Addr().String()
+	body := bytes.Repeat([]byte("a"), 300)
+	measure := func(call func()) []time.Duration {
+		lat := make([]time.Duration, b.N)
+		for i := range lat {
+			start := time.Now()
+			call()
+			lat[i] = time.Since(start)
+		}
+		slices.Sort(lat)
+		return lat
+	}
+	b.ResetTimer()
+	natsLat := measure(func() {
+		if _, err := nc.Request("floor", body, 10*time.Second); err != nil {
+			b.Fatal(err)
+		}
+	})
+	httpLat := measure(func() {
+		r, err := http.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		_ = r.Body.Close()
+	})
+	b.StopTimer()
+	p50 := func(lat []time.Duration) float64 { return float64(lat[len(lat)/2].Microseconds()) }
+	b.ReportMetric(p50(natsLat), "nats-p50-µs")
+	b.ReportMetric(p50(httpLat), "http-p50-µs")
+	b.ReportMetric(p50(natsLat)/p50(httpLat), "p50-nats/http")
 }
