@@ -153,7 +153,17 @@ func (t *Transport) decode(ctx context.Context, m *nats.Msg) (json.RawMessage, e
 	return resp.Result, nil
 }
 
+// DefaultRequestTimeout bounds a non-streaming call whose context has no deadline (as a2a-go's
+// HTTP client does): a request NATS delivered to a replica that then died gets no reply, and the
+// caller must not wait forever.
+const DefaultRequestTimeout = 3 * time.Minute
+
 func (t *Transport) call(ctx context.Context, method string, params a2aclient.ServiceParams, payload, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultRequestTimeout)
+		defer cancel()
+	}
 	m, err := t.newRequest(ctx, method, params, payload)
 	if err != nil {
 		return err

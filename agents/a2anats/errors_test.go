@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/a2aproject/a2a-go/v2/a2aclient"
 	"github.com/nats-io/nats.go"
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
@@ -225,6 +226,20 @@ func TestHTTPBearer(t *testing.T) {
 			t.Fatalf("Authorization %q: %d %s, want 401 with error -31401", auth, resp.StatusCode, body)
 		}
 	}
+	// The same version check as over NATS.
+	req, _ := http.NewRequest("POST", base+a2anats.JSONRPCPath, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}}`))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("A2A-Version", "0.3")
+	vresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vbody, _ := io.ReadAll(vresp.Body)
+	vresp.Body.Close()
+	var vr rawResponse
+	if err := json.Unmarshal(vbody, &vr); err != nil || vr.Error == nil || vr.Error.Code != -32009 {
+		t.Fatalf("HTTP with A2A-Version 0.3: %s, want error -32009", vbody)
+	}
 	resp, err := http.Get(base + "/.well-known/agent-card.json")
 	if err != nil {
 		t.Fatal(err)
@@ -237,5 +252,54 @@ func TestHTTPBearer(t *testing.T) {
 	if len(card.SupportedInterfaces) != 2 || card.SupportedInterfaces[0].URL != "nats:opsmesh.a2a.ops.echo" ||
 		card.SupportedInterfaces[1].URL != base+a2anats.JSONRPCPath {
 		t.Fatalf("card interfaces %+v, want nats:opsmesh.a2a.ops.echo and %s", card.SupportedInterfaces, base+a2anats.JSONRPCPath)
+	}
+}
+
+// TestStreamFollowsCallerContext: cancelling the caller's context ends a stream at once with the
+// context's error, while the task goes on (and can be read) on the agent.
+func TestStreamFollowsCallerContext(t *testing.T) {
+	s := natsServer(t, -1, "")
+	agent := newEchoAgent("r1")
+	serve(t, connect(t, s.ClientURL()), agent)
+	c := dial(t, connect(t, s.ClientURL()))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var taskID a2a.TaskID
+	var last error
+	n := 0
+	for ev, err := range c.SendStreamingMessage(ctx, userMsg("block")) {
+		if err != nil {
+			last = err
+			break
+		}
+		n++
+		if task, ok := ev.(*a2a.Task); ok {
+			taskID = task.ID
+			<-agent.started
+			cancel()
+		}
+	}
+	if !errors.Is(last, context.Canceled) || taskID == "" {
+		t.Fatalf("stream after cancel: %d events, error %v; want the task, then context canceled", n, last)
+	}
+	got, err := c.GetTask(context.Background(), &a2a.GetTaskRequest{ID: taskID})
+	if err != nil || got.Status.State.Terminal() {
+		t.Fatalf("the task after its stream's caller left: %v %v, want it still running", got, err)
+	}
+}
+
+// TestAgentPanic: an executor that panics fails the request with an internal error that names
+// the agent (no stack trace to the caller), over both bindings, and the agent keeps serving.
+func TestAgentPanic(t *testing.T) {
+	s := natsServer(t, -1, "")
+	srv := serve(t, connect(t, s.ClientURL()), newEchoAgent("r1"), withHTTP(t))
+	for name, c := range map[string]*a2aclient.Client{"nats": dial(t, connect(t, s.ClientURL())), "http": httpClient(t, srv.Card())} {
+		res, err := c.SendMessage(context.Background(), userMsg("panic"))
+		if !errors.Is(err, a2a.ErrInternalError) || !strings.Contains(err.Error(), "agent ops/echo failed (it panicked") || strings.Contains(err.Error(), "goroutine") {
+			t.Fatalf("%s: SendMessage(panic) = %#v, %v; want an internal error naming the agent, without a stack", name, res, err)
+		}
+		if _, err := c.SendMessage(context.Background(), userMsg("echo after")); err != nil {
+			t.Fatalf("%s: after a panic: %v", name, err)
+		}
 	}
 }

@@ -79,6 +79,7 @@ func eventually(t testing.TB, cond func() bool, what func() string) {
 //	big <n>       makes a task with one artifact of n bytes
 //	block         makes a task and stays working until released, cancelled or continued
 //	finish        (sent to an existing task) completes it
+//	panic         panics while working on a task
 type echoAgent struct {
 	replica string
 
@@ -156,6 +157,8 @@ func (e *echoAgent) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) ite
 				return
 			}
 		case "finish":
+		case "panic":
+			panic("the test agent was told to panic")
 		default:
 			msg := a2a.NewMessageForTask(a2a.MessageRoleAgent, ec, a2a.NewTextPart("unknown verb "+verb))
 			yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateFailed, msg), nil)

@@ -18,7 +18,7 @@ import (
 func (s *Server) HTTPHandler(token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(a2asrv.WellKnownAgentCardPath, a2asrv.NewStaticAgentCardHandler(s.card))
-	mux.Handle(JSONRPCPath, requireBearer(token, s.namespace+"/"+s.name, a2asrv.NewJSONRPCHandler(s.handler)))
+	mux.Handle(JSONRPCPath, requireBearer(token, s.namespace+"/"+s.name, a2asrv.NewJSONRPCHandler(s.handler, a2asrv.WithTransportPanicHandler(s.panicked))))
 	return mux
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
@@ -55,8 +56,8 @@ func TestEveryMethod(t *testing.T) {
 			if got.ID != task.ID || got.Status.State != a2a.TaskStateCompleted || textOf(got.Artifacts[0].Parts) != "report" {
 				t.Fatalf("GetTask = %+v, want the completed task", got)
 			}
-			if _, err := c.GetTask(ctx, &a2a.GetTaskRequest{ID: "no-such-task"}); !errors.Is(err, a2a.ErrTaskNotFound) {
-				t.Fatalf("GetTask(no-such-task) error = %v, want task not found", err)
+			if _, err := c.GetTask(ctx, &a2a.GetTaskRequest{ID: "no-such-task"}); !errors.Is(err, a2a.ErrTaskNotFound) || !strings.Contains(err.Error(), `agent ops/echo has no task "no-such-task"`) {
+				t.Fatalf("GetTask(no-such-task) error = %v, want task not found, naming the agent and the task", err)
 			}
 
 			// CancelTask of a completed task is refused; of a working one, done.

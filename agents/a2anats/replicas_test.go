@@ -62,7 +62,11 @@ func TestReplicaKilledMidTask(t *testing.T) {
 
 	b := newEchoAgent("b")
 	serve(t, connect(t, s.ClientURL()), b)
+	before := s.NumClients()
 	ncA.Close() // replica A dies mid-task
+	// A request NATS routes to A before the server notices A is gone is lost (the caller's
+	// deadline ends it); wait for the server to drop A, as a caller would retry.
+	eventually(t, func() bool { return s.NumClients() == before-1 }, func() string { return "the NATS server did not notice replica A died" })
 
 	for _, id := range []a2a.TaskID{t1.ID, t2.ID} {
 		got, err := c.GetTask(ctx, &a2a.GetTaskRequest{ID: id})
@@ -164,7 +168,9 @@ func TestTasksSurviveNATSRestart(t *testing.T) {
 	var got *a2a.Task
 	var err error
 	eventually(t, func() bool {
-		got, err = c.GetTask(ctx, &a2a.GetTaskRequest{ID: task.ID})
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		got, err = c.GetTask(tctx, &a2a.GetTaskRequest{ID: task.ID})
 		return err == nil
 	}, func() string { return fmt.Sprintf("GetTask after the restart: %v", err) })
 	if got.Status.State != a2a.TaskStateCompleted || textOf(got.Artifacts[0].Parts) != "before restart" {
@@ -201,7 +207,10 @@ func TestClusterNodeStopped(t *testing.T) {
 
 	var res a2a.SendMessageResult
 	eventually(t, func() bool {
-		res, err = c.SendMessage(ctx, userMsg("work after a node stopped"))
+		// A request in flight when the node stopped is lost: each try has its own deadline.
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		res, err = c.SendMessage(tctx, userMsg("work after a node stopped"))
 		return err == nil
 	}, func() string { return fmt.Sprintf("SendMessage after node 0 stopped: %v", err) })
 	if tk, ok := res.(*a2a.Task); !ok || tk.Status.State != a2a.TaskStateCompleted {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,10 +83,12 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	sem    chan struct{}
+	work   chan *nats.Msg
 	wg     sync.WaitGroup
 	sub    *nats.Subscription
 
 	mu      sync.Mutex
+	closing bool                              // Close has begun: no new workers
 	running map[a2a.TaskID]*nats.Subscription // tasks executing on this replica
 
 	httpSrv *http.Server
@@ -142,7 +145,7 @@ func Serve(ctx context.Context, nc *nats.Conn, namespace, name string, card *a2a
 	s := &Server{
 		nc: nc, js: js, namespace: namespace, name: name, subject: Subject(namespace, name),
 		store: store, cards: cards, blobs: newBlobs(js, cfg.buckets.Replicas), log: log, cfg: cfg,
-		ctx: sctx, cancel: cancel, sem: make(chan struct{}, cfg.maxInFlight),
+		ctx: sctx, cancel: cancel, sem: make(chan struct{}, cfg.maxInFlight), work: make(chan *nats.Msg),
 		running: map[a2a.TaskID]*nats.Subscription{},
 	}
 	if cfg.http != nil {
@@ -165,6 +168,7 @@ func Serve(ctx context.Context, nc *nats.Conn, namespace, name string, card *a2a
 		a2asrv.WithCapabilityChecks(&caps),
 		a2asrv.WithCallInterceptors(versionCheck{agent: namespace + "/" + name}),
 		a2asrv.WithLogger(log),
+		a2asrv.WithExecutionPanicHandler(s.panicked),
 	)
 
 	if err := s.publishCard(ctx); err != nil {
@@ -200,6 +204,13 @@ func Serve(ctx context.Context, nc *nats.Conn, namespace, name string, card *a2a
 	return s, nil
 }
 
+// panicked turns a panic in the agent's executor into an internal error for the caller; the
+// stack goes to the log, not to the caller.
+func (s *Server) panicked(r any) error {
+	s.log.Error("the agent's executor panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	return fmt.Errorf("agent %s/%s failed (it panicked: %v); see its log: %w", s.namespace, s.name, r, a2a.ErrInternalError)
+}
+
 // Card is the card this replica publishes (with its interfaces).
 func (s *Server) Card() *a2a.AgentCard { c := *s.card; return &c }
 
@@ -231,6 +242,9 @@ func (s *Server) Close() {
 		_ = s.httpSrv.Shutdown(sctx)
 		cancel()
 	}
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 }
@@ -277,12 +291,43 @@ func (s *Server) onMsg(m *nats.Msg) {
 		s.reply(m, encodeError(nil, fmt.Errorf("agent %s/%s is shutting down; retry: %w", s.namespace, s.name, a2a.ErrServerError)))
 		return
 	}
-	s.wg.Add(1)
-	go func() {
-		defer func() { <-s.sem; s.wg.Done() }()
-		s.handle(m)
-	}()
+	select {
+	case s.work <- m: // an idle worker takes it
+	default:
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			<-s.sem
+			s.reply(m, encodeError(nil, fmt.Errorf("agent %s/%s is shutting down; retry: %w", s.namespace, s.name, a2a.ErrServerError)))
+			return
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.worker(m)
+	}
 }
+
+// worker handles m, then stays a while for more: reusing goroutines keeps their grown stacks
+// (a2a-go and JSON decoding run deep), which a fresh goroutine per request would grow again.
+func (s *Server) worker(m *nats.Msg) {
+	defer s.wg.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		s.handle(m)
+		<-s.sem
+		idle.Reset(workerIdle)
+		select {
+		case m = <-s.work:
+		case <-idle.C:
+			return
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+const workerIdle = 2 * time.Second
 
 // serviceParams are the A2A service parameters of a request: every header except the binding's
 // own (Opsmesh-*) and NATS's (Nats-*, Status).
@@ -528,8 +573,18 @@ type trackingExecutor struct {
 
 func (t *trackingExecutor) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
 	return func(yield func(a2a.Event, error) bool) {
-		defer t.s.track(ec.TaskID)()
+		// Only a task can be subscribed to: an execution that answers with a message (most
+		// requests to a trivial agent) takes no subscription.
+		var untrack func()
+		defer func() {
+			if untrack != nil {
+				untrack()
+			}
+		}()
 		for ev, err := range t.inner.Execute(ctx, ec) {
+			if _, isMsg := ev.(*a2a.Message); untrack == nil && err == nil && !isMsg {
+				untrack = t.s.track(ec.TaskID)
+			}
 			if !yield(ev, err) {
 				return
 			}

@@ -56,7 +56,8 @@ type BucketConfig struct {
 	// Replicas is the number of copies in a NATS cluster (1 for one server; 3 to survive losing
 	// a node).
 	Replicas int
-	// TaskTTL drops a task this long after its last update (0: keep forever).
+	// TaskTTL drops a task this long after its last update (default 7 days; negative: keep
+	// forever).
 	TaskTTL time.Duration
 	// CardTTL expires an agent card that is not refreshed; the agent refreshes it every third.
 	CardTTL time.Duration
@@ -68,6 +69,12 @@ func (c BucketConfig) withDefaults() BucketConfig {
 	}
 	if c.CardTTL == 0 {
 		c.CardTTL = 30 * time.Second
+	}
+	switch {
+	case c.TaskTTL == 0:
+		c.TaskTTL = 7 * 24 * time.Hour
+	case c.TaskTTL < 0:
+		c.TaskTTL = 0
 	}
 	return c
 }
@@ -282,18 +289,27 @@ func (s *TaskStore) get(ctx context.Context, key string) (uint64, *storedRecord,
 	return e.Revision(), &rec, nil
 }
 
+// notFound says which task is missing where, and why it may be; errors.Is matches
+// a2a.ErrTaskNotFound.
+func (s *TaskStore) notFound(id a2a.TaskID) error {
+	return fmt.Errorf("agent %s has no task %q in KV %s (a wrong id, or it expired after its TTL): %w", s.agent, id, TasksBucket, a2a.ErrTaskNotFound)
+}
+
 // Get implements taskstore.Store.
 func (s *TaskStore) Get(ctx context.Context, id a2a.TaskID) (*taskstore.StoredTask, error) {
 	key, ok := s.key(id)
 	if !ok {
-		return nil, a2a.ErrTaskNotFound
+		return nil, s.notFound(id)
 	}
 	rev, rec, err := s.get(ctx, key)
+	if errors.Is(err, a2a.ErrTaskNotFound) {
+		return nil, s.notFound(id)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if rec.User != userOf(ctx) {
-		return nil, a2a.ErrTaskNotFound // another caller's task reads as missing (A2A §3.3.2)
+		return nil, s.notFound(id) // another caller's task reads as missing (A2A §3.3.2)
 	}
 	return &taskstore.StoredTask{Task: rec.Task, Version: taskstore.TaskVersion(rev), User: rec.User}, nil
 }

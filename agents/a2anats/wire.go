@@ -180,16 +180,12 @@ var nullID = json.RawMessage("null")
 // params for params of the wrong shape. It never panics on any input.
 func DecodeRequest(data []byte) (*Call, error) {
 	var req rpcRequest
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&req); err != nil {
+	if err := json.Unmarshal(data, &req); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			return &Call{ID: nullID}, a2a.NewError(a2a.ErrInvalidRequest, "invalid request: the JSON-RPC envelope has a field of the wrong type: "+err.Error())
 		}
-		return &Call{ID: nullID}, a2a.NewError(a2a.ErrParseError, "parse error: the request body is not JSON: "+err.Error())
-	}
-	if dec.More() {
-		return &Call{ID: nullID}, a2a.NewError(a2a.ErrParseError, "parse error: the request body holds more than one JSON value; send one request per message")
+		return &Call{ID: nullID}, a2a.NewError(a2a.ErrParseError, "parse error: the request body is not one JSON value: "+err.Error())
 	}
 	id := req.ID
 	if len(id) == 0 {
@@ -235,16 +231,16 @@ var paramTypes = map[string]func() any{
 	MethodGetExtendedAgentCard: func() any { return &a2a.GetExtendedAgentCardRequest{} },
 }
 
+// validID says whether id (a JSON value) is a string, a number or null.
 func validID(id json.RawMessage) bool {
-	var v any
-	if err := json.Unmarshal(id, &v); err != nil {
+	if len(id) == 0 || !json.Valid(id) {
 		return false
 	}
-	switch v.(type) {
-	case nil, string, float64:
+	switch c := id[0]; {
+	case c == '"', c == '-', c >= '0' && c <= '9':
 		return true
 	}
-	return false
+	return string(id) == "null"
 }
 
 // streaming says whether a method answers with a stream of frames.

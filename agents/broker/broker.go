@@ -221,6 +221,10 @@ func startEmbedded(o Options) (*server.Server, error) {
 		sopts.Host, sopts.Port = host, port
 		if port == 0 {
 			sopts.Port = server.RANDOM_PORT
+		} else if l, err := net.Listen("tcp", o.Listen); err != nil {
+			return nil, fmt.Errorf("--nats-listen %s is taken (%v): if another opsmesh process runs the embedded server there, use --nats-url nats://%s; otherwise pick another --nats-listen", o.Listen, err, o.Listen)
+		} else {
+			_ = l.Close()
 		}
 	}
 	s, err := server.NewServer(sopts)

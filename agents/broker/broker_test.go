@@ -100,6 +100,15 @@ func TestFlagsAndValidation(t *testing.T) {
 			t.Errorf("Validate(%+v) = %v, want %q", tc.o, err, tc.want)
 		}
 	}
+	taken, err := broker.Start(context.Background(), broker.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := strings.TrimPrefix(taken.ClientURL(), "nats://")
+	if _, err := broker.Start(context.Background(), broker.Options{DataDir: t.TempDir(), Listen: addr}); err == nil || !strings.Contains(err.Error(), "use --nats-url nats://"+addr) {
+		t.Fatalf("a second embedded server on %s: %v, want advice to use --nats-url", addr, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := broker.Start(ctx, broker.Options{URL: "nats://127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "check --nats-url") {
