@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/nats-io/nats.go"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/opsmesh/opsmesh/agents/a2anats"
+	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+)
+
+// lockedBuffer collects a process's output while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRuntimeCommand runs the real binary: `opsmesh runtime` with its embedded NATS listening on
+// loopback hosts an Agent applied to the API server, with the builtin cluster ToolServer in its
+// process, and a stock a2a-go client over that NATS gets a diagnosis from it.
+func TestRuntimeCommand(t *testing.T) {
+	bin, kc := opsmeshBinary(t), kubeconfig(t)
+	env := apiServer(t)
+	ctx := context.Background()
+	mustCreate := func(obj client.Object) {
+		t.Helper()
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCreate(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "rt-cmd"}})
+	mustCreate(&opsv1.ToolServer{ObjectMeta: metav1.ObjectMeta{Namespace: "rt-cmd", Name: "cluster-tools"},
+		Spec: opsv1.ToolServerSpec{Type: opsv1.ToolServerBuiltin, Builtin: &opsv1.BuiltinToolServer{Server: opsv1.BuiltinCluster}}})
+	mustCreate(&opsv1.Agent{ObjectMeta: metav1.ObjectMeta{Namespace: "rt-cmd", Name: "cluster-specialist"},
+		Spec: opsv1.AgentSpec{Role: opsv1.RoleSpecialist, Description: "workloads",
+			Tools: []opsv1.AgentTools{{ToolServer: "cluster-tools", AllowedTools: []string{"analyze", "resources_list"}}}}})
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cctx, cancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(cctx, bin, "runtime", "--kubeconfig", kc, "-n", "rt-cmd", "--nats-listen", addr, "--nats-data-dir", t.TempDir())
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+
+	var nc *nats.Conn
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if nc, err = nats.Connect("nats://" + addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the runtime's NATS never listened on %s: %v\n%s", addr, err, out.String())
+		}
+	}
+	defer nc.Close()
+	var card *a2a.AgentCard
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if card, err = a2anats.Resolve(ctx, nc, "rt-cmd/cluster-specialist"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent was never hosted: %v\n%s", err, out.String())
+		}
+	}
+	if card.Description != "workloads" {
+		t.Errorf("card %+v", card)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	c, err := a2anats.Dial(rctx, nc, "rt-cmd/cluster-specialist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SendMessage(rctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewDataPart(map[string]any{"namespace": "rt-cmd"}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := agentruntime.DiagnosisOf(res.(*a2a.Task))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.RootCause.Category != "NoProblemFound" || !strings.Contains(d.RootCause.Summary, "no problem found in namespace rt-cmd") {
+		t.Errorf("diagnosis: %s", d.Text())
+	}
+	if !strings.Contains(out.String(), "opsmesh runtime: NATS at nats://"+addr) {
+		t.Errorf("the runtime does not say where its NATS is:\n%s", out.String())
+	}
+}
