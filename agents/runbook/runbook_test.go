@@ -11,9 +11,12 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
@@ -229,6 +232,59 @@ func TestRunbookByCategory(t *testing.T) {
 		mustSay(t, d, "fits Pod rb-pending/big-0", "Requests nvidia.com/gpu 16", "scheduler: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
 			"note: fix 1: ", "no node has 16 nvidia.com/gpu allocatable")
 		planIs(t, d)
+	})
+
+	t.Run("ServiceNoEndpoints names the selector", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-svc")
+		c.Create(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ghost"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "ghost"}, Ports: []corev1.ServicePort{{Port: 80}}}})
+		d := diagnose(t, e, runbook.Question{Subject: "service/rb-svc/ghost"}, diagnosis.ServiceNoEndpoints)
+		mustSay(t, d, "service/rb-svc/ghost: the Service has no ready endpoints", "spec.selector app=ghost matches no pod in namespace rb-svc")
+		planIs(t, d)
+	})
+
+	t.Run("PVCPending names the missing StorageClass", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-pvc")
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "data"},
+			Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("rb-fast"), AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+		c.Create(pvc)
+		pvc.Status.Phase = corev1.ClaimPending
+		c.SetStatus(pvc)
+		d := diagnose(t, e, runbook.Question{Namespace: ns}, diagnosis.PVCPending)
+		mustSay(t, d, "persistentvolumeclaim/rb-pvc/data: its PersistentVolumeClaim is not bound", "storageclass rb-fast does not exist")
+	})
+
+	t.Run("JobFailed cites the backoff limit", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-job")
+		job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "migrate"},
+			Spec: batchv1.JobSpec{BackoffLimit: ptr.To[int32](2), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+				Containers: []corev1.Container{{Name: "migrate", Image: "registry.example/migrate:1"}}}}}}
+		c.Create(job)
+		now := metav1.Now()
+		job.Status = batchv1.JobStatus{StartTime: &now, Failed: 3, Conditions: []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now, LastProbeTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now, LastProbeTime: now},
+		}}
+		c.SetStatus(job)
+		d := diagnose(t, e, runbook.Question{Subject: "job/rb-job/migrate"}, diagnosis.JobFailed)
+		mustSay(t, d, "job/rb-job/migrate: the Job failed", "status.failed: 3, succeeded: 0, backoffLimit: 2")
+		planIs(t, d)
+	})
+
+	t.Run("ProbeFailing: a running container that is not ready", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-probe")
+		rs := c.Deployment(ns, "front", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8080)}}}
+		})
+		c.Pod(rs, ns, "front-h1-0", "", corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Image: "registry.example/front:1",
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}})
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/rb-probe/front"}, diagnosis.ProbeFailing)
+		mustSay(t, d, "deployment/rb-probe/front: its probes fail", "spec.containers[app].readinessProbe: httpGet /ready:8080")
 	})
 
 	t.Run("a healthy namespace", func(t *testing.T) {
