@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
@@ -285,6 +288,69 @@ func TestRunbookByCategory(t *testing.T) {
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}})
 		d := diagnose(t, e, runbook.Question{Subject: "deployment/rb-probe/front"}, diagnosis.ProbeFailing)
 		mustSay(t, d, "deployment/rb-probe/front: its probes fail", "spec.containers[app].readinessProbe: httpGet /ready:8080")
+	})
+
+	t.Run("RolloutStuck rolls back", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-rollout")
+		c.Deployment(ns, "checkout", 2, nil)
+		var dep appsv1.Deployment
+		if err := c.C.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "checkout"}, &dep); err != nil {
+			t.Fatal(err)
+		}
+		now := metav1.Now()
+		dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 2, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1, UnavailableReplicas: 1,
+			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded",
+				Message: `ReplicaSet "checkout-h2" has timed out progressing.`, LastUpdateTime: now, LastTransitionTime: now}}}
+		c.SetStatus(&dep)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/rb-rollout/checkout"}, diagnosis.RolloutStuck)
+		mustSay(t, d, "deployment/rb-rollout/checkout: its rollout is stuck", "reason=ProgressDeadlineExceeded")
+		planIs(t, d, "workload_rollback@cluster-tools[disruptive]")
+	})
+
+	t.Run("HPAUnableToScale names the missing request", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-hpa")
+		hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 5,
+				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
+				Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+					Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](70)}}}}}}
+		c.Create(hpa)
+		now := metav1.Now()
+		hpa.Status = autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 1, DesiredReplicas: 1, Conditions: []autoscalingv2.HorizontalPodAutoscalerCondition{
+			{Type: autoscalingv2.ScalingActive, Status: corev1.ConditionFalse, Reason: "FailedGetResourceMetric", LastTransitionTime: now,
+				Message: "the HPA was unable to compute the replica count: failed to get cpu utilization: missing request for cpu in container app of Pod web-1"}}}
+		c.SetStatus(hpa)
+		d := diagnose(t, e, runbook.Question{Subject: "hpa/rb-hpa/web"}, diagnosis.HPAUnableToScale)
+		mustSay(t, d, "horizontalpodautoscaler/rb-hpa/web: the HorizontalPodAutoscaler cannot scale", "missing request for cpu")
+	})
+
+	t.Run("QuotaFull suggests raising the quota", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-quota")
+		q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "compute"},
+			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")}}}
+		c.Create(q)
+		q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")}}
+		c.SetStatus(q)
+		d := diagnose(t, e, runbook.Question{Namespace: ns}, diagnosis.QuotaFull)
+		mustSay(t, d, "resourcequota/rb-quota/compute: a ResourceQuota is full", "status.used.pods: 2 >= spec.hard.pods: 2")
+		planIs(t, d, "resource_patch@[disruptive]")
+	})
+
+	t.Run("NodePressure cordons the node", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "rb-full"}}
+		c.Create(n)
+		now := metav1.Now()
+		n.Status.Conditions = []corev1.NodeCondition{
+			{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastTransitionTime: now, LastHeartbeatTime: now},
+			{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionTrue, Reason: "KubeletHasInsufficientMemory", Message: "kubelet has insufficient memory available", LastTransitionTime: now, LastHeartbeatTime: now}}
+		c.SetStatus(n)
+		d := diagnose(t, e, runbook.Question{Subject: "node/rb-full"}, diagnosis.NodePressure)
+		mustSay(t, d, "node/rb-full: the node is under resource pressure", "reason=KubeletHasInsufficientMemory")
+		planIs(t, d, "node_cordon@cluster-tools[safe]")
 	})
 
 	t.Run("a healthy namespace", func(t *testing.T) {
