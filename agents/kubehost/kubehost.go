@@ -193,6 +193,13 @@ func (h *Host) sync(ctx context.Context) {
 		for _, t := range a.Spec.Tools {
 			deps = append(deps, serverHash[a.Namespace+"/"+t.ToolServer])
 		}
+		// A rotated model API key re-hosts the agent with the new key.
+		if m := a.Spec.Model; m != nil && m.APIKeySecretRef != nil {
+			var sec corev1.Secret
+			if err := h.direct.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: m.APIKeySecretRef.Name}, &sec); err == nil {
+				deps = append(deps, sec.ResourceVersion)
+			}
+		}
 		hs := hash(a.Spec, deps)
 		if h.agents[key] == hs {
 			continue
