@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
@@ -103,6 +105,10 @@ func TestHostsAgentsFromTheCluster(t *testing.T) {
 	}
 	must(c.Create(ctx, specialist("local", "cluster-tools")))
 	must(c.Create(ctx, specialist("far", "remote-tools")))
+	must(c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "openai"}, Data: map[string][]byte{"api-key": []byte("key-1")}}))
+	modeled := specialist("modeled", "cluster-tools")
+	modeled.Spec.Model = &opsv1.ModelSpec{Provider: "openai", Model: "gpt-4o", APIKeySecretRef: &opsv1.SecretKeyReference{Name: "openai", Key: "api-key"}}
+	must(c.Create(ctx, modeled))
 
 	cs, err := cluster.New(ctx, env.Config, cluster.Config{})
 	must(err)
@@ -111,7 +117,19 @@ func TestHostsAgentsFromTheCluster(t *testing.T) {
 	t.Cleanup(b.Close)
 	pool, err := mcppool.New(nil, mcppool.Options{})
 	must(err)
-	rt, err := agentruntime.New(agentruntime.Config{NATS: b.Conn(), Pool: pool, NamespacedEndpoints: true})
+	var mu sync.Mutex
+	var keys []string // the API keys the model engine was built with, in order
+	rt, err := agentruntime.New(agentruntime.Config{NATS: b.Conn(), Pool: pool, NamespacedEndpoints: true,
+		Models: func(ctx context.Context, a *opsv1.Agent, _ agentruntime.Tools, fallback agentruntime.Engine) (agentruntime.Engine, error) {
+			key, err := kubehost.APIKey(ctx, c, a)
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			keys = append(keys, key)
+			mu.Unlock()
+			return fallback, nil
+		}})
 	must(err)
 	t.Cleanup(rt.Close)
 	done := make(chan error, 1)
@@ -119,7 +137,22 @@ func TestHostsAgentsFromTheCluster(t *testing.T) {
 		done <- kubehost.Run(ctx, kubehost.Config{RestConfig: env.Config, Namespaces: []string{"ops"}, Runtime: rt, Pool: pool,
 			Builtins: map[opsv1.BuiltinServer]*server.MCPServer{opsv1.BuiltinCluster: cs.MCP}, Resync: time.Second})
 	}()
-	waitFor(t, func() bool { return slices.Equal(rt.Agents(), []string{"ops/far", "ops/local"}) }, func() string { return strings.Join(rt.Agents(), " ") })
+	waitFor(t, func() bool { return slices.Equal(rt.Agents(), []string{"ops/far", "ops/local", "ops/modeled"}) }, func() string { return strings.Join(rt.Agents(), " ") })
+
+	// Rotating the model's API key re-hosts the agent with the new key.
+	var sec corev1.Secret
+	must(c.Get(ctx, client.ObjectKey{Namespace: "ops", Name: "openai"}, &sec))
+	sec.Data["api-key"] = []byte("key-2")
+	must(c.Update(ctx, &sec))
+	waitFor(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Equal(keys, []string{"key-1", "key-2"})
+	}, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(keys, " ")
+	})
 
 	// The builtin cluster server answers in process; the remote one over HTTP with its token.
 	if out := ask(t, b, "ops/local", "ops"); !strings.Contains(out, "no problem found in namespace ops") {
@@ -131,7 +164,7 @@ func TestHostsAgentsFromTheCluster(t *testing.T) {
 
 	// Deleting an Agent takes it off the runtime.
 	must(c.Delete(ctx, specialist("far", "remote-tools")))
-	waitFor(t, func() bool { return slices.Equal(rt.Agents(), []string{"ops/local"}) }, func() string { return strings.Join(rt.Agents(), " ") })
+	waitFor(t, func() bool { return slices.Equal(rt.Agents(), []string{"ops/local", "ops/modeled"}) }, func() string { return strings.Join(rt.Agents(), " ") })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
