@@ -639,9 +639,15 @@ func (inv *investigation) pending(sub *subject, an cluster.AnalyzeJSON) bool {
 	}
 	inv.d.RootCause = rc
 	inv.d.Findings = append(inv.d.Findings, opsv1.Finding{Agent: inv.e.agent, Category: rc.Category, Summary: x.Verdict, Severity: opsv1.SeverityCritical, Evidence: rc.Evidence})
-	// The scheduler's fixes are changes in words (a quota, a toleration, a smaller request):
-	// the plan stays empty and the fixes are said, ranked, for a person to choose.
+	// The scheduler's fixes are alternatives, best first. The best one is the plan when it is one
+	// tool call (raise a ClusterQueue's quota, move to another LocalQueue, resume a Job, uncordon
+	// a node); the others, and changes only a person can make (a toleration, a smaller request),
+	// are said as ranked notes.
 	for i, f := range x.Fixes {
+		if i == 0 && f.Tool != "" {
+			inv.plan(f.Tool, f.Arguments, f.Text)
+			continue
+		}
 		inv.note("fix %d: %s", i+1, f.Text)
 	}
 	return true

@@ -237,6 +237,33 @@ func TestRunbookByCategory(t *testing.T) {
 		planIs(t, d)
 	})
 
+	t.Run("a pod pinned to a cordoned node plans the uncordon", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "rb-cordoned", Labels: map[string]string{"kubernetes.io/hostname": "rb-cordoned"}},
+			Spec: corev1.NodeSpec{Unschedulable: true}}
+		c.Create(n)
+		n.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("32Gi"), corev1.ResourcePods: resource.MustParse("110")}
+		n.Status.Capacity = n.Status.Allocatable
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
+		c.SetStatus(n)
+		c.Untaint(n)
+		ns := c.Namespace("rb-pinned")
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pinned-0"},
+			Spec: corev1.PodSpec{NodeSelector: map[string]string{"kubernetes.io/hostname": "rb-cordoned"},
+				Containers: []corev1.Container{{Name: "app", Image: "registry.example/pinned:1",
+					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}}}
+		c.Create(p)
+		p.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available: 1 node(s) were unschedulable."}}}
+		c.SetStatus(p)
+		d := diagnose(t, e, runbook.Question{Subject: "pod/rb-pinned/pinned-0"}, diagnosis.NodeCordoned)
+		mustSay(t, d, "nearest is rb-cordoned, which is cordoned")
+		planIs(t, d, "node_uncordon@[safe]")
+		if d.Plan[0].Arguments["name"] != "rb-cordoned" {
+			t.Errorf("node_uncordon arguments %v", d.Plan[0].Arguments)
+		}
+	})
+
 	t.Run("ServiceNoEndpoints names the selector", func(t *testing.T) {
 		c := fixture.Cluster{T: t, C: c.C}
 		ns := c.Namespace("rb-svc")

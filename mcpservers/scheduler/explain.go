@@ -128,9 +128,12 @@ type ExplainJSON struct {
 	Notes    []string `json:"notes,omitempty"`
 }
 
-// FixJSON is one ranked fix, in words (a person's change, or a tool named in it).
+// FixJSON is one ranked fix: in words and, when it is one tool call, the tool and its arguments
+// (without dryRun). Fixes are alternatives, best first, not steps.
 type FixJSON struct {
-	Text string `json:"text"`
+	Text      string         `json:"text"`
+	Tool      string         `json:"tool,omitempty"`
+	Arguments map[string]any `json:"arguments,omitempty"`
 }
 
 // json renders the explanation as ExplainJSON within max bytes.
@@ -140,7 +143,7 @@ func (x *explanation) json(max int) (string, error) {
 	for _, f := range x.fixes {
 		if !seen[f.text] {
 			seen[f.text] = true
-			out.Fixes = append(out.Fixes, FixJSON{Text: f.text})
+			out.Fixes = append(out.Fixes, FixJSON{Text: f.text, Tool: f.tool, Arguments: f.args})
 		}
 	}
 	if w := x.sched; w != nil && w.message != "" {
@@ -380,6 +383,9 @@ type fix struct {
 	text    string
 	rank    int // lower first
 	unlocks int // nodes it alone makes fit
+	// tool and args are the fix as one tool call, when it is one (without dryRun).
+	tool string
+	args map[string]any
 }
 
 func (t *tools) explain(ctx context.Context, tg *target) (*explanation, error) {
@@ -442,7 +448,8 @@ func (t *tools) explain(ctx context.Context, tg *target) (*explanation, error) {
 		// the queue holds it back
 	case tg.job != nil && tg.job.Spec.Suspend != nil && *tg.job.Spec.Suspend && tg.pending() == 0:
 		x.verdict, x.category = fmt.Sprintf("%s is suspended (spec.suspend: true), so it has no pods to schedule.", refOf(tg.job)), diagnosis.Suspended
-		x.fixes = append(x.fixes, fix{text: fmt.Sprintf("resume Job %s/%s (job_resume)", tg.job.Namespace, tg.job.Name), rank: -1})
+		x.fixes = append(x.fixes, fix{text: fmt.Sprintf("resume Job %s/%s (job_resume)", tg.job.Namespace, tg.job.Name), rank: -1,
+			tool: "job_resume", args: map[string]any{"namespace": tg.job.Namespace, "name": tg.job.Name}})
 	case bound && tg.pending() == 0:
 		x.verdict, x.category = fmt.Sprintf("%s is not pending: %s is bound to node %s (phase %s).", tg.ref, podRef(pod), pod.Spec.NodeName, pod.Status.Phase), diagnosis.NoProblemFound
 		return x, nil

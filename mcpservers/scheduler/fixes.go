@@ -75,7 +75,11 @@ func nodeFixes(e *evaluation, v *clusterView) []fix {
 			}
 		}
 		if len(nodes) > 0 {
-			fixes = append(fixes, fix{text: one.word(nodes), rank: one.rank, unlocks: len(nodes)})
+			f := fix{text: one.word(nodes), rank: one.rank, unlocks: len(nodes)}
+			if one.pred == predUnschedulable && len(nodes) == 1 {
+				f.tool, f.args = "node_uncordon", map[string]any{"name": nodes[0]}
+			}
+			fixes = append(fixes, f)
 		}
 	}
 	if len(fixes) == 0 && len(e.results) > 0 {

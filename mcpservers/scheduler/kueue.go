@@ -478,11 +478,13 @@ func (t *tools) quotaVerdict(ctx context.Context, rep *queueReport, b *strings.B
 	}
 	newQuota := q.nominal + (req[s.r] - max(s.room, 0))
 	rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("raise nominalQuota of %s in flavor %s of ClusterQueue %s from %s to %s (clusterqueue_set_quota)",
-		s.r, s.flavor, cq.name, qty(s.r, q.nominal), qty(s.r, newQuota)), rank: rankQueue})
+		s.r, s.flavor, cq.name, qty(s.r, q.nominal), qty(s.r, newQuota)), rank: rankQueue,
+		tool: "clusterqueue_set_quota", args: map[string]any{"name": cq.name, "flavor": s.flavor, "resource": string(s.r), "nominalQuota": qty(s.r, newQuota)}})
 	if cq.cohort != "" && q.borrowing != nil {
 		need := *q.borrowing + (req[s.r] - max(s.room, 0))
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("raise borrowingLimit of %s in flavor %s of ClusterQueue %s from %s to %s, if cohort %s has it unused (clusterqueue_set_quota)",
-			s.r, s.flavor, cq.name, qty(s.r, *q.borrowing), qty(s.r, need), cq.cohort), rank: rankQueue + 1})
+			s.r, s.flavor, cq.name, qty(s.r, *q.borrowing), qty(s.r, need), cq.cohort), rank: rankQueue + 1,
+			tool: "clusterqueue_set_quota", args: map[string]any{"name": cq.name, "flavor": s.flavor, "resource": string(s.r), "nominalQuota": qty(s.r, q.nominal), "borrowingLimit": qty(s.r, need)}})
 	}
 	// Another LocalQueue of the namespace whose ClusterQueue has room.
 	if lqs, err := t.k.dynList(ctx, kueueGVR(version, "localqueues"), w.GetNamespace(), true); err == nil {
@@ -497,7 +499,8 @@ func (t *tools) quotaVerdict(ctx context.Context, rep *queueReport, b *strings.B
 				}
 				if flavor, ok := roomFor(c, all, req); ok {
 					rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("move it to LocalQueue %s (workload_set_queue): its ClusterQueue %s has room for %s in flavor %s",
-						lq.GetName(), c.name, reqSummary(req), flavor), rank: rankQueue})
+						lq.GetName(), c.name, reqSummary(req), flavor), rank: rankQueue,
+						tool: "workload_set_queue", args: map[string]any{"kind": "workload", "namespace": w.GetNamespace(), "name": w.GetName(), "queue": lq.GetName()}})
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -150,7 +151,13 @@ func TestExplainKueue(t *testing.T) {
 	if row := rowOf(out, "h100", "nvidia.com/gpu"); strings.Join(row, " ") != "h100 nvidia.com/gpu 32 0 32 0 8 0" {
 		t.Errorf("quota row = %v, want nominal 32, limit 0, used 32, borrowed 0, requested 8, room 0:\n%s", row, out)
 	}
-	categoryIs(t, s, map[string]any{"namespace": "ml", "name": "train", "kind": "job"}, "QueueQuotaExhausted")
+	x := categoryIs(t, s, map[string]any{"namespace": "ml", "name": "train", "kind": "job"}, "QueueQuotaExhausted")
+	// The fixes that are one tool call say so, with the arguments to call it with.
+	if len(x.Fixes) < 2 || x.Fixes[0].Tool != "clusterqueue_set_quota" ||
+		fmt.Sprint(x.Fixes[0].Arguments) != "map[flavor:h100 name:team-a nominalQuota:40 resource:nvidia.com/gpu]" ||
+		x.Fixes[1].Tool != "workload_set_queue" || fmt.Sprint(x.Fixes[1].Arguments) != "map[kind:workload name:job-train-1a2b3 namespace:ml queue:team-b]" {
+		t.Errorf("fixes as tool calls: %+v", x.Fixes)
+	}
 	// The same answer for the Workload itself.
 	out = s.OK("explain_pending", map[string]any{"namespace": "ml", "name": "job-train-1a2b3", "kind": "workload"})
 	mustContain(t, out, "verdict: Workload ml/job-train-1a2b3 is not admitted: ClusterQueue team-a is at 32/32 nvidia.com/gpu")
@@ -270,7 +277,7 @@ func TestKueueWrites(t *testing.T) {
 }
 
 // categoryIs checks explain_pending's root-cause category with output: json.
-func categoryIs(t *testing.T, s *session, args map[string]any, want string) {
+func categoryIs(t *testing.T, s *session, args map[string]any, want string) scheduler.ExplainJSON {
 	t.Helper()
 	args["output"] = "json"
 	var x scheduler.ExplainJSON
@@ -280,4 +287,5 @@ func categoryIs(t *testing.T, s *session, args map[string]any, want string) {
 	if x.Category != want {
 		t.Errorf("explain_pending %v: category %q, want %q (verdict %q)", args, x.Category, want, x.Verdict)
 	}
+	return x
 }

@@ -192,6 +192,9 @@ func TestExplainPendingPredicates(t *testing.T) {
 				x.Target != "Pod pred/"+tc.pod.name {
 				t.Errorf("json: category %q (want %q), %+v", x.Category, predicateCategories[tc.pod.name], x)
 			}
+			if tc.pod.name == "needs-gpu-4" && (x.Fixes[0].Tool != "node_uncordon" || x.Fixes[0].Arguments["name"] != "gpu-4") {
+				t.Errorf("the uncordon fix is not a node_uncordon call: %+v", x.Fixes[0])
+			}
 		})
 	}
 }
