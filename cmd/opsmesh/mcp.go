@@ -118,32 +118,44 @@ in any result.
 Over stdio (the default) an MCP client starts this command itself. Over HTTP every request must
 carry "Authorization: Bearer <token>" with the token from --token-file.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.validate(); err != nil {
-				return err
-			}
-			cfg, err := f.restConfig()
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			// controller-runtime (the watch cache) logs through its own global logger, and prints a
-			// stack trace to stderr when none was set.
-			ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+		RunE: runKubeServer(&f, func(ctx context.Context, cfg *rest.Config, log *slog.Logger) (*server.MCPServer, error) {
 			s, err := cluster.New(ctx, cfg, cluster.Config{
 				ReadOnly: f.readOnly, AllowNamespaces: f.allow, MaxBytes: f.maxOutputBytes,
 				Version: version, Logger: log,
 			})
 			if err != nil {
-				return err
+				return nil, err
 			}
-			return runMCP(ctx, cmd, &f, s.MCP, log)
-		},
+			return s.MCP, nil
+		}),
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// runKubeServer is the RunE of an MCP server command on the Kubernetes API: it checks the flags,
+// reaches the API, builds the server with build and serves it until SIGINT or SIGTERM.
+func runKubeServer(f *serveFlags, build func(ctx context.Context, cfg *rest.Config, log *slog.Logger) (*server.MCPServer, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := f.validate(); err != nil {
+			return err
+		}
+		cfg, err := f.restConfig()
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+		// controller-runtime (the watch cache) logs through its own global logger, and prints a
+		// stack trace to stderr when none was set.
+		ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+		s, err := build(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		return runMCP(ctx, cmd, f, s, log)
+	}
 }
 
 // runMCP serves an MCP server on the transport the flags choose.

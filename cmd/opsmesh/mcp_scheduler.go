@@ -1,14 +1,12 @@
 package main
 
 import (
+	"context"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/go-logr/logr"
+	"github.com/mark3labs/mcp-go/server"
 	"github.com/spf13/cobra"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"k8s.io/client-go/rest"
 
 	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
 )
@@ -29,28 +27,16 @@ CRDs the answers say so and come from pods and nodes.
 Over stdio (the default) an MCP client starts this command itself. Over HTTP every request must
 carry "Authorization: Bearer <token>" with the token from --token-file.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.validate(); err != nil {
-				return err
-			}
-			cfg, err := f.restConfig()
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			// controller-runtime (the watch cache) logs through its own global logger.
-			ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+		RunE: runKubeServer(&f, func(ctx context.Context, cfg *rest.Config, log *slog.Logger) (*server.MCPServer, error) {
 			s, err := scheduler.New(ctx, cfg, scheduler.Config{
 				ReadOnly: f.readOnly, AllowNamespaces: f.allow, MaxBytes: f.maxOutputBytes,
 				Version: version, Logger: log,
 			})
 			if err != nil {
-				return err
+				return nil, err
 			}
-			return runMCP(ctx, cmd, &f, s.MCP, log)
-		},
+			return s.MCP, nil
+		}),
 	}
 	f.register(cmd)
 	return cmd
