@@ -315,31 +315,5 @@ func (k *kube) eachCached(ctx context.Context, proto client.Object, list client.
 	if err := k.mayWatch(ctx, proto); err != nil {
 		return err
 	}
-	inf, err := k.cache.GetInformer(ctx, proto)
-	if err != nil {
-		return err
-	}
-	if sii, ok := inf.(toolscache.SharedIndexInformer); ok {
-		var objs []any
-		if ns == "" {
-			objs = sii.GetStore().List()
-		} else if objs, err = sii.GetIndexer().ByIndex(toolscache.NamespaceIndex, ns); err != nil {
-			return err
-		}
-		for _, o := range objs {
-			fn(o)
-		}
-		return nil
-	}
-	opts := []client.ListOption{client.UnsafeDisableDeepCopy}
-	if ns != "" {
-		opts = append(opts, client.InNamespace(ns))
-	}
-	if err := k.cache.List(ctx, list, opts...); err != nil {
-		return err
-	}
-	return meta.EachListItem(list, func(o runtime.Object) error {
-		fn(o)
-		return nil
-	})
+	return kubeaccess.EachCached(ctx, k.cache, proto, list, ns, fn)
 }

@@ -7,16 +7,12 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -26,14 +22,7 @@ import (
 // may live outside --allow-namespaces. Client construction, the access check and the cache start
 // are package kubeaccess's, shared with the cluster server.
 type kube struct {
-	*kubeaccess.Client // Config, Scheme, Direct (uncached) and Allow (sorted; empty means all)
-
-	log  *slog.Logger
-	life context.Context
-
-	mu    sync.Mutex
-	perms map[string]error // "resource/namespace" -> the answer of the access check
-	cache cache.Cache
+	*kubeaccess.Watch // Config, Scheme, Direct (uncached), Allow; the checked watch cache
 }
 
 func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.Logger) (*kube, error) {
@@ -41,59 +30,20 @@ func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	return &kube{Client: access, log: log, life: life}, nil
-}
-
-// may checks once that this identity may list and watch resource in ns ("" for the cluster).
-func (k *kube) may(ctx context.Context, resource, ns string) error {
-	key := resource + "/" + ns
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err, ok := k.perms[key]; ok {
-		return err
-	}
-	denied := k.MayListWatch(ctx, schema.GroupResource{Resource: resource}, ns)
-	if denied != nil {
-		if !apierrors.IsForbidden(denied) {
-			return denied // the check itself failed: ask again next time
-		}
-		denied = fmt.Errorf("RBAC denied: %w; grant it to this server's ServiceAccount", denied)
-	}
-	if k.perms == nil {
-		k.perms = map[string]error{}
-	}
-	k.perms[key] = denied
-	return denied
+	return &kube{Watch: access.NewWatch(life, log)}, nil
 }
 
 // reader returns the watch cache after checking access to nodes and pods; the first call starts it.
 func (k *kube) reader(ctx context.Context) (client.Reader, error) {
-	if err := k.may(ctx, "nodes", ""); err != nil {
+	if err := k.Allowed(ctx, schema.GroupResource{Resource: "nodes"}, ""); err != nil {
 		return nil, err
 	}
-	for _, ns := range k.podScopes() {
-		if err := k.may(ctx, "pods", ns); err != nil {
+	for _, ns := range k.Scopes() {
+		if err := k.Allowed(ctx, schema.GroupResource{Resource: "pods"}, ns); err != nil {
 			return nil, err
 		}
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.cache != nil {
-		return k.cache, nil
-	}
-	c, err := k.StartCache(ctx, k.life, k.log)
-	if err != nil {
-		return nil, err
-	}
-	k.cache = c
-	return c, nil
-}
-
-func (k *kube) podScopes() []string {
-	if len(k.Allow) > 0 {
-		return k.Allow
-	}
-	return []string{""}
+	return k.Cache(ctx)
 }
 
 // checkNamespace refuses a namespace outside --allow-namespaces.

@@ -11,16 +11,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -34,16 +31,10 @@ import (
 // discovery on each call so that installing either is noticed without a restart. Client
 // construction, the access check and the cache start are package kubeaccess's.
 type kube struct {
-	*kubeaccess.Client // Config, Scheme, Direct (uncached) and Allow (sorted; empty means all)
+	*kubeaccess.Watch // Config, Scheme, Direct (uncached), Allow; the checked watch cache
 
 	dyn   dynamic.Interface
 	disco discovery.DiscoveryInterface
-	log   *slog.Logger
-	life  context.Context
-
-	mu    sync.Mutex
-	perms map[string]error // "group/resource/namespace" -> the answer of the access check
-	cache cache.Cache
 
 	// reqs remembers each cached pod's requests by UID and resourceVersion, so that summing what
 	// 20,000 pods hold on their nodes does not recompute (and allocate) them on every call.
@@ -69,62 +60,22 @@ func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	return &kube{Client: access, dyn: dyn, disco: dc, log: log, life: life}, nil
-}
-
-// may checks once that this identity may list and watch gr in ns ("" for the cluster).
-func (k *kube) may(ctx context.Context, gr schema.GroupResource, ns string) error {
-	key := gr.String() + "/" + ns
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err, ok := k.perms[key]; ok {
-		return err
-	}
-	denied := k.MayListWatch(ctx, gr, ns)
-	if denied != nil {
-		if !apierrors.IsForbidden(denied) {
-			return denied // the check itself failed: ask again next time
-		}
-		denied = fmt.Errorf("RBAC denied: %w; grant it to this server's ServiceAccount", denied)
-	}
-	if k.perms == nil {
-		k.perms = map[string]error{}
-	}
-	k.perms[key] = denied
-	return denied
-}
-
-// scopes lists where a namespaced kind is watched: every allowed namespace, or the cluster.
-func (k *kube) scopes() []string {
-	if len(k.Allow) > 0 {
-		return k.Allow
-	}
-	return []string{""}
+	return &kube{Watch: access.NewWatch(life, log), dyn: dyn, disco: dc}, nil
 }
 
 // cached returns the watch cache after checking access to the namespaced resource (or the
 // cluster-scoped one, when clusterScoped); the first call starts it.
 func (k *kube) cached(ctx context.Context, gr schema.GroupResource, clusterScoped bool) (cache.Cache, error) {
-	scopes := k.scopes()
+	scopes := k.Scopes()
 	if clusterScoped {
 		scopes = []string{""}
 	}
 	for _, ns := range scopes {
-		if err := k.may(ctx, gr, ns); err != nil {
+		if err := k.Allowed(ctx, gr, ns); err != nil {
 			return nil, err
 		}
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.cache != nil {
-		return k.cache, nil
-	}
-	c, err := k.StartCache(ctx, k.life, k.log)
-	if err != nil {
-		return nil, err
-	}
-	k.cache = c
-	return c, nil
+	return k.Cache(ctx)
 }
 
 var (
@@ -144,36 +95,10 @@ func (k *kube) each(ctx context.Context, gr schema.GroupResource, clusterScoped 
 	if err != nil {
 		return err
 	}
-	inf, err := c.GetInformer(ctx, proto)
-	if err != nil {
+	if err := kubeaccess.EachCached(ctx, c, proto, list, ns, fn); err != nil {
 		return fmt.Errorf("watching %s: %w", gr, err)
 	}
-	if sii, ok := inf.(toolscache.SharedIndexInformer); ok {
-		if !sii.HasSynced() && !toolscache.WaitForCacheSync(ctx.Done(), sii.HasSynced) {
-			return fmt.Errorf("watching %s: %w", gr, context.Cause(ctx))
-		}
-		var objs []any
-		if ns == "" {
-			objs = sii.GetStore().List()
-		} else if objs, err = sii.GetIndexer().ByIndex(toolscache.NamespaceIndex, ns); err != nil {
-			return err
-		}
-		for _, o := range objs {
-			fn(o)
-		}
-		return nil
-	}
-	opts := []client.ListOption{client.UnsafeDisableDeepCopy}
-	if ns != "" {
-		opts = append(opts, client.InNamespace(ns))
-	}
-	if err := c.List(ctx, list, opts...); err != nil {
-		return fmt.Errorf("listing %s: %w", gr, err)
-	}
-	return meta.EachListItem(list, func(o runtime.Object) error {
-		fn(o)
-		return nil
-	})
+	return nil
 }
 
 // nodes returns every node, sorted by name (shared with the cache: do not modify).
@@ -365,7 +290,7 @@ func (k *kube) dynList(ctx context.Context, gvr schema.GroupVersionResource, ns 
 	var out []unstructured.Unstructured
 	scopes := []string{ns}
 	if namespaced && ns == "" {
-		scopes = k.scopes()
+		scopes = k.Scopes()
 	}
 	if !namespaced {
 		scopes = []string{""}
