@@ -13,6 +13,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -176,7 +178,7 @@ func (h *Host) sync(ctx context.Context) {
 			continue
 		}
 		h.servers[key] = hs
-		h.log.Info("ToolServer endpoint", "toolServer", key, "where", where(ep))
+		h.log.Info("ToolServer endpoint", "toolServer", key, "where", ep.String())
 	}
 
 	var agents opsv1.AgentList
@@ -225,13 +227,6 @@ func (h *Host) sync(ctx context.Context) {
 	}
 }
 
-func where(ep mcppool.Endpoint) string {
-	if ep.InProcess != nil {
-		return "in process"
-	}
-	return ep.URL
-}
-
 // endpoint is how this process reaches a ToolServer, and the bearer token it sends.
 func (h *Host) endpoint(ctx context.Context, ts *opsv1.ToolServer) (mcppool.Endpoint, string, error) {
 	ep := mcppool.Endpoint{Name: ts.Namespace + "/" + ts.Name}
@@ -254,7 +249,7 @@ func (h *Host) endpoint(ctx context.Context, ts *opsv1.ToolServer) (mcppool.Endp
 		}
 		ep.URL = ts.Spec.Remote.URL
 		if ref := ts.Spec.Remote.BearerTokenSecretRef; ref != nil {
-			tok, err := h.secret(ctx, ts.Namespace, ref.Name, ref.Key)
+			tok, err := secretKey(ctx, h.direct, ts.Namespace, ref.Name, ref.Key)
 			if err != nil {
 				return ep, "", fmt.Errorf("ToolServer %s/%s: spec.remote.bearerTokenSecretRef: %w", ts.Namespace, ts.Name, err)
 			}
@@ -266,19 +261,15 @@ func (h *Host) endpoint(ctx context.Context, ts *opsv1.ToolServer) (mcppool.Endp
 	return ep, ep.Token, nil
 }
 
-// secret reads one key of a Secret.
-func (h *Host) secret(ctx context.Context, ns, name, key string) (string, error) {
+// secretKey reads one key of a Secret; the error names the Secret and the keys it has.
+func secretKey(ctx context.Context, c client.Reader, ns, name, key string) (string, error) {
 	var s corev1.Secret
-	if err := h.direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
 		return "", fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
 	}
 	v, ok := s.Data[key]
 	if !ok {
-		var keys []string
-		for k := range s.Data {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(s.Data))
 		return "", fmt.Errorf("Secret %s/%s has no key %q (it has %s)", ns, name, key, strings.Join(keys, ", "))
 	}
 	return strings.TrimSpace(string(v)), nil
@@ -291,13 +282,9 @@ func APIKey(ctx context.Context, c client.Reader, a *opsv1.Agent) (string, error
 		return "", nil
 	}
 	ref := a.Spec.Model.APIKeySecretRef
-	var s corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: ref.Name}, &s); err != nil {
-		return "", fmt.Errorf("spec.model.apiKeySecretRef: reading Secret %s/%s: %w", a.Namespace, ref.Name, err)
+	key, err := secretKey(ctx, c, a.Namespace, ref.Name, ref.Key)
+	if err != nil {
+		return "", fmt.Errorf("spec.model.apiKeySecretRef: %w", err)
 	}
-	v, ok := s.Data[ref.Key]
-	if !ok {
-		return "", fmt.Errorf("spec.model.apiKeySecretRef: Secret %s/%s has no key %q", a.Namespace, ref.Name, ref.Key)
-	}
-	return strings.TrimSpace(string(v)), nil
+	return key, nil
 }

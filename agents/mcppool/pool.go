@@ -18,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 	"github.com/opsmesh/opsmesh/mcpservers/redact"
 )
 
@@ -34,6 +35,19 @@ type Endpoint struct {
 	Env     []string
 	// InProcess is a server in this process (the builtin servers of the opsmesh binary).
 	InProcess *server.MCPServer
+}
+
+// String says where the endpoint is: its URL, "in process", or "stdio <command>".
+func (e Endpoint) String() string {
+	switch {
+	case e.InProcess != nil:
+		return "in process"
+	case e.URL != "":
+		return e.URL
+	case len(e.Command) > 0:
+		return "stdio " + e.Command[0]
+	}
+	return "nowhere"
 }
 
 func (e Endpoint) check() error {
@@ -179,7 +193,7 @@ func (c *conn) get(ctx context.Context) (*mcpclient.Client, []mcp.Tool, error) {
 	}
 	fail := func(what string, err error) error {
 		_ = cl.Close()
-		return fmt.Errorf("ToolServer %s (%s): %s: %w", c.ep.Name, c.where(), what, err)
+		return fmt.Errorf("ToolServer %s (%s): %s: %w", c.ep.Name, c.ep, what, err)
 	}
 	// A stdio client's process lives as long as the context given to Start: use the pool's.
 	if err := cl.Start(context.WithoutCancel(ctx)); err != nil {
@@ -206,17 +220,6 @@ func (c *conn) get(ctx context.Context) (*mcpclient.Client, []mcp.Tool, error) {
 	}
 	c.client, c.tools = cl, tools
 	return cl, tools, nil
-}
-
-func (c *conn) where() string {
-	switch {
-	case c.ep.InProcess != nil:
-		return "in process"
-	case c.ep.URL != "":
-		return c.ep.URL
-	default:
-		return "stdio " + c.ep.Command[0]
-	}
 }
 
 // drop forgets a client that failed, so the next use reconnects.
@@ -301,14 +304,19 @@ func (t *Toolset) List(ctx context.Context) ([]Tool, error) {
 	return out, errors.Join(errs...)
 }
 
+// effects reads a tool's readOnlyHint and destructiveHint (MCP's default for destructiveHint is
+// true for a tool that is not read-only).
+func effects(mt mcp.Tool) (readOnly, destructive bool) {
+	readOnly = mt.Annotations.ReadOnlyHint != nil && *mt.Annotations.ReadOnlyHint
+	return readOnly, !readOnly && (mt.Annotations.DestructiveHint == nil || *mt.Annotations.DestructiveHint)
+}
+
 func toolOf(server string, mt mcp.Tool, approval bool) Tool {
 	schema, _ := json.Marshal(mt.InputSchema)
 	if len(mt.RawInputSchema) > 0 {
 		schema = mt.RawInputSchema
 	}
-	ro := mt.Annotations.ReadOnlyHint != nil && *mt.Annotations.ReadOnlyHint
-	// MCP's default for destructiveHint is true for a tool that is not read-only.
-	de := !ro && (mt.Annotations.DestructiveHint == nil || *mt.Annotations.DestructiveHint)
+	ro, de := effects(mt)
 	return Tool{Server: server, Name: mt.Name, Description: mt.Description, InputSchema: schema, ReadOnly: ro, Destructive: de, NeedsApproval: approval}
 }
 
@@ -336,8 +344,8 @@ func (t *Toolset) Call(ctx context.Context, server, tool string, args map[string
 		if i < 0 {
 			return Result{}, fmt.Errorf("tool %q is not served by ToolServer %s: its allowlist names a tool the server lacks", tool, server)
 		}
-		info := toolOf(server, tools[i], false)
-		if !info.ReadOnly && !t.writes {
+		readOnly, _ := effects(tools[i])
+		if !readOnly && !t.writes {
 			return Result{}, fmt.Errorf("tool %q of ToolServer %s changes the cluster: an investigation only reads; propose it in the remediation plan instead", tool, server)
 		}
 		t.calls.Add(1)
@@ -351,7 +359,7 @@ func (t *Toolset) Call(ctx context.Context, server, tool string, args map[string
 				return Result{}, fmt.Errorf("%s/%s: %w", server, tool, ctx.Err())
 			}
 			c.drop(cl)
-			if attempt == 0 && info.ReadOnly {
+			if attempt == 0 && readOnly {
 				t.pool.log.Info("tool call failed; reconnecting", "toolServer", server, "tool", tool, "err", err)
 				continue
 			}
@@ -363,18 +371,6 @@ func (t *Toolset) Call(ctx context.Context, server, tool string, args map[string
 				b.WriteString(tc.Text)
 			}
 		}
-		return Result{Text: capText(redact.Text(b.String()), t.pool.max), IsError: res.IsError}, nil
+		return Result{Text: mcptool.Cap(redact.Text(b.String()), t.pool.max), IsError: res.IsError}, nil
 	}
-}
-
-// capText cuts text to max bytes on a rune boundary with a marker saying how much is left out.
-func capText(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max - 64
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return s[:cut] + fmt.Sprintf("\n… truncated: %d more bytes", len(s)-cut)
 }
