@@ -185,7 +185,8 @@ func (d *Diagnosis) Validate() error {
 }
 
 // Parse decodes a Diagnosis from JSON strictly (unknown fields are errors), fills each action's
-// risk from RiskOf and validates it. The error says what to fix, so a model can be re-asked.
+// risk from RiskOf — a tool opsmesh does not know counts as destructive, since its annotations are
+// not at hand here (a caller that has them may refine it) — and validates it. The error says what to fix, so a model can be re-asked.
 func Parse(data []byte) (*Diagnosis, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -197,7 +198,7 @@ func Parse(data []byte) (*Diagnosis, error) {
 		return nil, errors.New("the diagnosis has data after its JSON object: answer with one object")
 	}
 	for i := range d.Plan {
-		d.Plan[i].Risk = RiskOf(d.Plan[i].Tool, false)
+		d.Plan[i].Risk = RiskOf(d.Plan[i].Tool, true)
 	}
 	if err := d.Validate(); err != nil {
 		return nil, err

@@ -58,7 +58,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted an invalid diagnosis: %v", err)
 		}
 		for _, a := range d.Plan {
-			if a.Risk != RiskOf(a.Tool, false) {
+			if a.Risk != RiskOf(a.Tool, true) {
 				t.Fatalf("action %s has risk %s, not the tool's", a.Tool, a.Risk)
 			}
 		}

@@ -96,7 +96,8 @@ func ParseSubject(s, defaultNS string) (kind, namespace, name string, err error)
 type investigation struct {
 	e        *Engine
 	ctx      context.Context
-	where    map[string]string // tool name -> server that serves it
+	where    map[string]string       // read-only tool name -> server that serves it
+	writes   map[string]mcppool.Tool // write tool name -> the tool, for the plan
 	d        *diagnosis.Diagnosis
 	findings []cluster.FindingJSON // the analyzers' findings, as analyze gave them
 }
@@ -105,7 +106,7 @@ type investigation struct {
 // notes, and the cause is named from what could be read. It fails only when q cannot be read or
 // the agent has no tools at all.
 func (e *Engine) Diagnose(ctx context.Context, q Question) (*diagnosis.Diagnosis, error) {
-	inv := &investigation{e: e, ctx: ctx, where: map[string]string{},
+	inv := &investigation{e: e, ctx: ctx, where: map[string]string{}, writes: map[string]mcppool.Tool{},
 		d: &diagnosis.Diagnosis{Engine: opsv1.ReasoningRunbook, Agents: []string{e.agent}}}
 	var sub *subject
 	if q.Subject != "" {
@@ -129,6 +130,8 @@ func (e *Engine) Diagnose(ctx context.Context, q Question) (*diagnosis.Diagnosis
 			if _, dup := inv.where[t.Name]; !dup {
 				inv.where[t.Name] = t.Server
 			}
+		} else if _, dup := inv.writes[t.Name]; !dup {
+			inv.writes[t.Name] = t
 		}
 	}
 	if len(inv.where) == 0 {
@@ -320,27 +323,29 @@ func suggestionNote(note string) string {
 	return " (" + note + ")"
 }
 
+// findingWords say each analyzer category in words.
+var findingWords = map[string]string{
+	diagnosis.CrashLoopBackOff:           "its containers crash and restart in a loop",
+	diagnosis.ImagePullBackOff:           "its image cannot be pulled",
+	diagnosis.OOMKilled:                  "its container is killed for running out of its memory limit",
+	diagnosis.CreateContainerConfigError: "its container cannot start: a ConfigMap, Secret or key it references is missing",
+	diagnosis.ProbeFailing:               "its probes fail",
+	diagnosis.RolloutStuck:               "its rollout is stuck",
+	diagnosis.ReplicasUnavailable:        "replicas are unavailable",
+	diagnosis.ServiceNoEndpoints:         "the Service has no ready endpoints",
+	diagnosis.JobFailed:                  "the Job failed",
+	diagnosis.HPAUnableToScale:           "the HorizontalPodAutoscaler cannot scale",
+	diagnosis.QuotaExceeded:              "a ResourceQuota refuses its pods",
+	diagnosis.QuotaFull:                  "a ResourceQuota is full",
+	diagnosis.PVCPending:                 "its PersistentVolumeClaim is not bound",
+	diagnosis.NodeNotReady:               "the node is not Ready",
+	diagnosis.NodePressure:               "the node is under resource pressure",
+	diagnosis.Unschedulable:              "its pods cannot be scheduled",
+}
+
 // summaryOf says a finding in words.
 func summaryOf(f cluster.FindingJSON) string {
-	words := map[string]string{
-		diagnosis.CrashLoopBackOff:           "its containers crash and restart in a loop",
-		diagnosis.ImagePullBackOff:           "its image cannot be pulled",
-		diagnosis.OOMKilled:                  "its container is killed for running out of its memory limit",
-		diagnosis.CreateContainerConfigError: "its container cannot start: a ConfigMap, Secret or key it references is missing",
-		diagnosis.ProbeFailing:               "its probes fail",
-		diagnosis.RolloutStuck:               "its rollout is stuck",
-		diagnosis.ReplicasUnavailable:        "replicas are unavailable",
-		diagnosis.ServiceNoEndpoints:         "the Service has no ready endpoints",
-		diagnosis.JobFailed:                  "the Job failed",
-		diagnosis.HPAUnableToScale:           "the HorizontalPodAutoscaler cannot scale",
-		diagnosis.QuotaExceeded:              "a ResourceQuota refuses its pods",
-		diagnosis.QuotaFull:                  "a ResourceQuota is full",
-		diagnosis.PVCPending:                 "its PersistentVolumeClaim is not bound",
-		diagnosis.NodeNotReady:               "the node is not Ready",
-		diagnosis.NodePressure:               "the node is under resource pressure",
-		diagnosis.Unschedulable:              "its pods cannot be scheduled",
-	}
-	w, ok := words[f.Category]
+	w, ok := findingWords[f.Category]
 	if !ok {
 		w = f.Category
 	}
@@ -390,31 +395,19 @@ func (inv *investigation) crashLog(f cluster.FindingJSON) []string {
 	return errs
 }
 
-// plan adds an action, with its risk from the tool, on the server that serves the tool.
+// plan adds an action, with its risk from the tool, on the server that serves the tool when the
+// agent was granted it (a tool it was not granted is still proposed, as destructive when opsmesh
+// does not know it).
 func (inv *investigation) plan(tool string, args map[string]any, reason string) {
 	a := diagnosis.Action{Tool: tool, Arguments: args, Risk: diagnosis.RiskOf(tool, true), Reason: reason}
-	if server, ok := inv.writeServer(tool); ok {
-		a.ToolServer = server
+	if t, ok := inv.writes[tool]; ok {
+		a.ToolServer, a.Risk = t.Server, diagnosis.RiskOf(tool, t.Destructive)
 	}
 	if a.Arguments == nil {
 		a.Arguments = map[string]any{}
 	}
 	delete(a.Arguments, "dryRun")
 	inv.d.Plan = append(inv.d.Plan, a)
-}
-
-// writeServer finds the server that serves a write tool, if the agent was granted it.
-func (inv *investigation) writeServer(tool string) (string, bool) {
-	tools, err := inv.e.tools.List(inv.ctx)
-	if err != nil && len(tools) == 0 {
-		return "", false
-	}
-	for _, t := range tools {
-		if t.Name == tool {
-			return t.Server, true
-		}
-	}
-	return "", false
 }
 
 // nodesInvolved are the nodes of the subject (a node) or of the pods the findings name.
@@ -504,7 +497,7 @@ func (inv *investigation) gpus(nodes []string) bool {
 	}
 	// The worst node: failed before degraded.
 	slices.SortStableFunc(bad, func(a, b gpuview.NodeVerdictJSON) int {
-		return strings.Compare(verdictRank(b.Verdict), verdictRank(a.Verdict))
+		return verdictRank(b.Verdict) - verdictRank(a.Verdict)
 	})
 	nv := bad[0]
 	rc := opsv1.RootCause{Confidence: opsv1.ConfidenceHigh}
@@ -589,14 +582,15 @@ func (inv *investigation) workloadOwner() map[string]any {
 	return nil
 }
 
-func verdictRank(v string) string {
+// verdictRank orders GPU verdicts: failed above degraded above healthy.
+func verdictRank(v string) int {
 	switch v {
 	case "failed":
-		return "2"
+		return 2
 	case "degraded":
-		return "1"
+		return 1
 	}
-	return "0"
+	return 0
 }
 
 // pending asks the scheduler server why the subject (or the first unschedulable pod the

@@ -81,9 +81,9 @@ func (x *executor) coordinate(ctx context.Context, req Request) (*diagnosis.Diag
 	var notes []string
 	ds := x.delegates(ctx, &notes)
 	q := req.question()
-	kind := ""
+	var kind, name string
 	if req.Subject != "" {
-		kind, _, _, _ = runbook.ParseSubject(req.Subject, req.Namespace)
+		kind, _, name, _ = runbook.ParseSubject(req.Subject, req.Namespace) // ParseRequest checked it
 	}
 
 	var answers []answer
@@ -107,7 +107,6 @@ func (x *executor) coordinate(ctx context.Context, req Request) (*diagnosis.Diag
 	if g := ds[areaGPU]; len(g) > 0 {
 		var nodes []string
 		if kind == "node" {
-			_, _, name, _ := runbook.ParseSubject(req.Subject, req.Namespace)
 			nodes = []string{name}
 		} else if first.d != nil {
 			nodes = first.d.Nodes
@@ -168,7 +167,7 @@ func unschedulablePod(d *diagnosis.Diagnosis) string {
 	return ""
 }
 
-// rank orders causes for the merge: GPU > scheduler > cluster > nothing found.
+// rank orders causes for the merge: a broken GPU > scheduler > cluster > nothing found.
 func rank(a answer) int {
 	if a.d == nil {
 		return -1
@@ -177,7 +176,7 @@ func rank(a answer) int {
 	switch {
 	case c == diagnosis.NoProblemFound || c == diagnosis.Unknown:
 		return 0
-	case strings.HasPrefix(c, "GPU"):
+	case c == diagnosis.GPUFailed || c == diagnosis.GPUDegraded || strings.HasPrefix(c, "GPUXid"):
 		return 3
 	case a.from.area == areaScheduler:
 		return 2
