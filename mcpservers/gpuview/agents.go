@@ -21,7 +21,6 @@ type (
 			Index          int     `json:"index"`
 			UUID           string  `json:"uuid"`
 			UtilizationGPU *uint32 `json:"utilizationGPU"`
-			Error          string  `json:"error"`
 		} `json:"gpus"`
 	}
 	agentProcesses struct {
@@ -31,7 +30,6 @@ type (
 				PID uint32 `json:"pid"`
 				Pod string `json:"pod"`
 			} `json:"processes"`
-			Error string `json:"error"`
 		} `json:"gpus"`
 	}
 	agentHealth struct {

@@ -45,13 +45,17 @@ func (s *Server) idleTool() mcptool.Tool {
 	}, s.gpuIdle)
 }
 
-// nodeUse is what a node's agent says: GPU utilization by index and UUID, and GPU indexes by pod.
+// nodeUse is what the source (a node's agent, or Prometheus) says of a node: GPU utilization by
+// index (a GPU whose utilization could not be read is absent), UUIDs, and GPU indexes by pod.
 type nodeUse struct {
-	util   map[int]uint32
-	uuid   map[int]string
-	byPod  map[string][]int // "namespace/name" or "uid <UID>" -> GPU indexes
-	gpuErr map[int]string
-	err    error
+	util  map[int]uint32
+	uuid  map[int]string
+	byPod map[string][]int // "namespace/name" or "uid <UID>" -> GPU indexes
+	err   error
+}
+
+func newNodeUse() *nodeUse {
+	return &nodeUse{util: map[int]uint32{}, uuid: map[int]string{}, byPod: map[string][]int{}}
 }
 
 // agentUse asks the node agents of nodes for their GPUs' utilization and processes.
@@ -59,7 +63,7 @@ func (s *Server) agentUse(ctx context.Context, nodes []string) (map[string]*node
 	use := map[string]*nodeUse{}
 	var mu sync.Mutex
 	err := s.eachAgent(ctx, nodes, func(ctx context.Context, node string, a agent) {
-		u := &nodeUse{util: map[int]uint32{}, uuid: map[int]string{}, byPod: map[string][]int{}, gpuErr: map[int]string{}}
+		u := newNodeUse()
 		var m agentMetrics
 		var ps agentProcesses
 		if u.err = s.call(ctx, a, "gpu_metrics", &m); u.err == nil {
@@ -69,8 +73,6 @@ func (s *Server) agentUse(ctx context.Context, nodes []string) (map[string]*node
 			u.uuid[g.Index] = g.UUID
 			if g.UtilizationGPU != nil {
 				u.util[g.Index] = *g.UtilizationGPU
-			} else {
-				u.gpuErr[g.Index] = g.Error
 			}
 		}
 		for _, g := range ps.GPUs {

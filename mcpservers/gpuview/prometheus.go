@@ -193,7 +193,7 @@ func (p *prometheus) read(ctx context.Context, now time.Time) (*promUse, error) 
 		g.util = float64(s.Value)
 		nu := u.nodes[g.node]
 		if nu == nil {
-			nu = &nodeUse{util: map[int]uint32{}, uuid: map[int]string{}, byPod: map[string][]int{}, gpuErr: map[int]string{}}
+			nu = newNodeUse()
 			u.nodes[g.node] = nu
 		}
 		nu.util[g.index] = uint32(g.util + 0.5)
