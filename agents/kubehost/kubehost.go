@@ -2,8 +2,9 @@
 // ToolServer objects of the namespaces it is given and hosts every Agent in the runtime, with
 // each ToolServer as an endpoint of the runtime's MCP pool — builtin servers in this process when
 // the binary serves them, remote servers by URL (with their bearer token from a Secret), and
-// container servers through the Service the controller makes for them. It reads the API and the
-// Secrets it is pointed at; it writes nothing (status is the controller's job).
+// container servers through the Service the controller makes for them — and starts those builtin
+// servers (Builtins). It reads the API and the Secrets it is pointed at; it writes nothing
+// (status is the controller's job).
 package kubehost
 
 import (
@@ -31,6 +32,10 @@ import (
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/mcpservers/cluster"
+	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
+	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
+	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
 )
 
 // Config configures a Host.
@@ -287,4 +292,39 @@ func APIKey(ctx context.Context, c client.Reader, a *opsv1.Agent) (string, error
 		return "", fmt.Errorf("spec.model.apiKeySecretRef: %w", err)
 	}
 	return key, nil
+}
+
+// BuiltinOptions configure the builtin ToolServers a process serves itself.
+type BuiltinOptions struct {
+	Version string
+	Logger  *slog.Logger
+	// GPUView configures the gpu server's cluster view (where the node agents are, their token).
+	GPUView gpuview.Config
+}
+
+// Builtins starts opsmesh's builtin ToolServers in this process, on the API server at cfg, until
+// ctx ends: the cluster server, the gpu server's cluster view (the node agents run on the GPU
+// nodes) and the scheduler server. The map is Config.Builtins.
+func Builtins(ctx context.Context, cfg *rest.Config, o BuiltinOptions) (map[opsv1.BuiltinServer]*server.MCPServer, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	cs, err := cluster.New(ctx, cfg, cluster.Config{Version: o.Version, Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("builtin cluster ToolServer: %w", err)
+	}
+	if o.GPUView.Logger == nil {
+		o.GPUView.Logger = o.Logger
+	}
+	view, err := gpuview.New(ctx, cfg, o.GPUView)
+	if err != nil {
+		return nil, fmt.Errorf("builtin gpu ToolServer (cluster view): %w", err)
+	}
+	gs := mcptool.NewServer("opsmesh-gpu", o.Version, "The cluster's GPU view: gpu_inventory, gpu_allocation, gpu_idle, gpu_node_health.")
+	mcptool.Register(gs, mcptool.Options{Logger: o.Logger}, view.Tools()...)
+	ss, err := scheduler.New(ctx, cfg, scheduler.Config{Version: o.Version, Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("builtin scheduler ToolServer: %w", err)
+	}
+	return map[opsv1.BuiltinServer]*server.MCPServer{opsv1.BuiltinCluster: cs.MCP, opsv1.BuiltinGPU: gs, opsv1.BuiltinScheduler: ss.MCP}, nil
 }

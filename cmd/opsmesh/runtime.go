@@ -11,7 +11,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -21,10 +20,7 @@ import (
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
-	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
-	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
-	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
 )
 
 const runtimeLong = `Host every Agent of the watched namespaces as an A2A agent over NATS
@@ -86,7 +82,8 @@ func newRuntimeCommand() *cobra.Command {
 		defer pool.Close()
 		builtins := map[opsv1.BuiltinServer]*server.MCPServer{}
 		if builtin {
-			if builtins, err = builtinServers(ctx, cfg, nodeAgentNS, log); err != nil {
+			if builtins, err = kubehost.Builtins(ctx, cfg, kubehost.BuiltinOptions{Version: version, Logger: log,
+				GPUView: gpuview.Config{NodeAgentNamespace: nodeAgentNS}}); err != nil {
 				return err
 			}
 		}
@@ -119,23 +116,4 @@ func namespacesWord(ns []string) string {
 		return "every namespace"
 	}
 	return fmt.Sprint(ns)
-}
-
-// builtinServers starts the builtin ToolServers in this process.
-func builtinServers(ctx context.Context, cfg *rest.Config, nodeAgentNS string, log *slog.Logger) (map[opsv1.BuiltinServer]*server.MCPServer, error) {
-	cs, err := cluster.New(ctx, cfg, cluster.Config{Version: version, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("builtin cluster ToolServer: %w", err)
-	}
-	view, err := gpuview.New(ctx, cfg, gpuview.Config{NodeAgentNamespace: nodeAgentNS, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("builtin gpu ToolServer (cluster view): %w", err)
-	}
-	gs := mcptool.NewServer("opsmesh-gpu", version, "The cluster's GPU view: gpu_inventory, gpu_allocation, gpu_idle, gpu_node_health.")
-	mcptool.Register(gs, mcptool.Options{Logger: log}, view.Tools()...)
-	ss, err := scheduler.New(ctx, cfg, scheduler.Config{Version: version, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("builtin scheduler ToolServer: %w", err)
-	}
-	return map[opsv1.BuiltinServer]*server.MCPServer{opsv1.BuiltinCluster: cs.MCP, opsv1.BuiltinGPU: gs, opsv1.BuiltinScheduler: ss.MCP}, nil
 }
