@@ -1,14 +1,20 @@
-// Package change renders what an MCP write tool did, the same way for every opsmesh server: a
-// summary line (a dry run, a real change, or nothing to change), the notes, and a unified diff of
-// the object's YAML before and after, capped. It does not talk to the API server and does not
-// render objects itself: each server passes its own renderer (which redacts what it must).
+// Package change is how opsmesh's MCP write tools change an object and say what they did, the
+// same way for every server: the read-edit-patch loop guarded by the resourceVersion read (with
+// dry runs, and nothing sent when nothing changes), and the result — a summary line, the notes,
+// and a capped unified diff of the object's YAML before and after. It does not render objects
+// itself: each server passes its own renderer (which redacts what it must).
 package change
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
@@ -104,4 +110,49 @@ func splitLines(s string) []string {
 		lines[len(lines)-1] += "\n"
 	}
 	return lines
+}
+
+// ErrUnchanged is what an edit returns when the object already is as asked: nothing is sent.
+var ErrUnchanged = errors.New("unchanged")
+
+// Update reads the object at key into newObj(), lets edit change it, and sends the difference as
+// patchFrom(the object as read) — a patch guarded by the resourceVersion it read — as a dry run
+// when dryRun; on a conflict it reads and edits again. edit returns the change's summary,
+// ErrUnchanged when the object already is as asked (then nothing is sent), or an error that says
+// what to fix. getErr and patchErr reword the API server's errors for the server's callers.
+func Update(ctx context.Context, c client.Client, ref string, key client.ObjectKey, newObj func() client.Object, dryRun bool,
+	patchFrom func(orig client.Object) client.Patch, edit func(obj client.Object) (string, error),
+	getErr, patchErr func(error) error) (*Result, error) {
+	var r *Result
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		obj := newObj()
+		if err := c.Get(ctx, key, obj); err != nil {
+			return getErr(err)
+		}
+		orig := obj.DeepCopyObject().(client.Object)
+		summary, err := edit(obj)
+		if errors.Is(err, ErrUnchanged) || (err == nil && apiequality.Semantic.DeepEqual(orig, obj)) {
+			r = &Result{Ref: ref, Summary: summary, Before: orig, After: orig, DryRun: dryRun, NoChange: true}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var opts []client.PatchOption
+		if dryRun {
+			opts = append(opts, client.DryRunAll)
+		}
+		if err := c.Patch(ctx, obj, patchFrom(orig), opts...); err != nil {
+			if apierrors.IsConflict(err) {
+				return err // retried on a fresh read
+			}
+			return patchErr(err)
+		}
+		r = &Result{Ref: ref, Summary: summary, Before: orig, After: obj, DryRun: dryRun}
+		return nil
+	})
+	if apierrors.IsConflict(err) {
+		return nil, fmt.Errorf("%s kept changing while this write was prepared (%v); nothing was changed; try again", ref, err)
+	}
+	return r, err
 }

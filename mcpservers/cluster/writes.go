@@ -8,9 +8,7 @@ import (
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
@@ -79,18 +77,10 @@ func dryRunOpts(dryRun bool) []client.PatchOption {
 }
 
 // errUnchanged is what a change function returns when the object already is as asked.
-var errUnchanged = errors.New("unchanged")
+var errUnchanged = changepkg.ErrUnchanged
 
 // change is one write's result.
-type change struct {
-	ref      string        // kind/namespace/name
-	summary  string        // what changed, tense-neutral: "replicas 3 → 5"
-	notes    []string      // what else the caller should know
-	before   client.Object // as read; nil when created
-	after    client.Object // as the API server returned it; nil when deleted
-	dryRun   bool
-	noChange bool // the object already was as asked: nothing was sent
-}
+type change = changepkg.Result
 
 // update reads the object at key into newObj(), lets edit change it, and sends the difference as
 // a strategic merge patch (obj must be a typed built-in kind) guarded by the resourceVersion it
@@ -108,34 +98,9 @@ func (t *tools) update(ctx context.Context, ref string, key client.ObjectKey, ne
 // updateWith is update with another kind of patch, made by patchFrom from the object as read.
 func (t *tools) updateWith(ctx context.Context, ref string, key client.ObjectKey, newObj func() client.Object, dryRun bool,
 	patchFrom func(orig client.Object) client.Patch, edit func(obj client.Object) (string, error)) (*change, error) {
-	var c *change
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		obj := newObj()
-		if err := t.k.Direct.Get(ctx, key, obj); err != nil {
-			return apiError(err, "get", ref)
-		}
-		orig := obj.DeepCopyObject().(client.Object)
-		summary, err := edit(obj)
-		if errors.Is(err, errUnchanged) || (err == nil && apiequality.Semantic.DeepEqual(orig, obj)) {
-			c = &change{ref: ref, summary: summary, before: orig, after: orig, dryRun: dryRun, noChange: true}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := t.k.Direct.Patch(ctx, obj, patchFrom(orig), dryRunOpts(dryRun)...); err != nil {
-			if apierrors.IsConflict(err) {
-				return err // retried on a fresh read
-			}
-			return writeError(err, "patch", ref)
-		}
-		c = &change{ref: ref, summary: summary, before: orig, after: obj, dryRun: dryRun}
-		return nil
-	})
-	if apierrors.IsConflict(err) {
-		return nil, fmt.Errorf("%s kept changing while this write was prepared (%v); nothing was changed; try again", ref, err)
-	}
-	return c, err
+	return changepkg.Update(ctx, t.k.Direct, ref, key, newObj, dryRun, patchFrom, edit,
+		func(err error) error { return apiError(err, "get", ref) },
+		func(err error) error { return writeError(err, "patch", ref) })
 }
 
 // writeError rewords an error from a write so that it says what was refused and that nothing
@@ -160,6 +125,5 @@ const diffCap = 4 << 10
 
 // render writes a change's result: the summary, notes, and the diff of the object's YAML.
 func (t *tools) render(c *change) (string, error) {
-	r := changepkg.Result{Ref: c.ref, Summary: c.summary, Notes: c.notes, Before: c.before, After: c.after, DryRun: c.dryRun, NoChange: c.noChange}
-	return r.Render(t.diffYAML, t.maxBytes, diffCap)
+	return c.Render(t.diffYAML, t.maxBytes, diffCap)
 }

@@ -146,7 +146,7 @@ func (t *tools) nodeDrain(ctx context.Context, a drainArgs) (string, error) {
 		return "", err
 	}
 	cordoned := "cordoned"
-	if cordon.noChange {
+	if cordon.NoChange {
 		cordoned = "already cordoned"
 	}
 	budgets := &pdbIndex{t: t, byNamespace: map[string][]policyv1.PodDisruptionBudget{}}
@@ -168,7 +168,7 @@ func (t *tools) nodeDrain(ctx context.Context, a drainArgs) (string, error) {
 		head := fmt.Sprintf("dry run of drain %s: %s (dry run), then %s to evict and %d left alone. The API server accepted the requests and changed nothing; call again without dryRun to drain.\n",
 			ref, cordoned, podCount(len(evict)), len(skip))
 		table := drainTable(evict, skip, t.maxBytes-len(head)-1024)
-		diff, err := t.objectDiff(ref, cordon.before, cordon.after, "after, dry run")
+		diff, err := t.objectDiff(ref, cordon.Before, cordon.After, "after, dry run")
 		if err != nil {
 			return "", err
 		}

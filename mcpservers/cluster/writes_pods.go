@@ -77,11 +77,11 @@ func (t *tools) podDelete(ctx context.Context, a podDeleteArgs) (string, error) 
 		}
 		return "", writeError(err, "delete", ref)
 	}
-	c := &change{ref: ref, summary: "deleted (grace period " + grace + ")", before: pod, dryRun: a.DryRun}
+	c := &change{Ref: ref, Summary: "deleted (grace period " + grace + ")", Before: pod, DryRun: a.DryRun}
 	if owner := metav1.GetControllerOf(pod); owner != nil {
-		c.notes = append(c.notes, fmt.Sprintf("%s %s manages this pod and replaces it", owner.Kind, owner.Name))
+		c.Notes = append(c.Notes, fmt.Sprintf("%s %s manages this pod and replaces it", owner.Kind, owner.Name))
 	} else {
-		c.notes = append(c.notes, "no controller manages this pod: nothing recreates it")
+		c.Notes = append(c.Notes, "no controller manages this pod: nothing recreates it")
 	}
 	if !a.DryRun {
 		// A pod on a node stays, terminating, until its kubelet has stopped it.
@@ -89,8 +89,8 @@ func (t *tools) podDelete(ctx context.Context, a podDeleteArgs) (string, error) 
 		err := t.k.Direct.Get(ctx, client.ObjectKeyFromObject(pod), left)
 		switch {
 		case err == nil && left.UID == pod.UID:
-			c.after = left
-			c.notes = append(c.notes, "the pod is terminating: it is gone once its kubelet has stopped its containers")
+			c.After = left
+			c.Notes = append(c.Notes, "the pod is terminating: it is gone once its kubelet has stopped its containers")
 		case err != nil && !apierrors.IsNotFound(err):
 			return "", errors.Join(fmt.Errorf("%s was deleted, but reading it back failed", ref), err)
 		}

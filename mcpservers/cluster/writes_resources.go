@@ -137,7 +137,7 @@ func (t *tools) resourcePatch(ctx context.Context, a patchArgs) (string, error) 
 		}
 		return "", errors.New(t.k.secrets.Scrub(writeError(err, "patch", ref).Error()))
 	}
-	return t.render(&change{ref: ref, summary: a.PatchType + " patch", before: before, after: after, dryRun: a.DryRun})
+	return t.render(&change{Ref: ref, Summary: a.PatchType + " patch", Before: before, After: after, DryRun: a.DryRun})
 }
 
 // --- resource_apply
@@ -265,10 +265,10 @@ func (t *tools) resourceApply(ctx context.Context, a applyArgs) (string, error) 
 		}
 		return "", errors.New(t.k.secrets.Scrub(writeError(err, "apply", ref).Error()))
 	}
-	c := &change{ref: ref, before: nil, after: after, dryRun: a.DryRun, summary: "created by server-side apply (field manager " + a.FieldManager + ")"}
+	c := &change{Ref: ref, Before: nil, After: after, DryRun: a.DryRun, Summary: "created by server-side apply (field manager " + a.FieldManager + ")"}
 	if before != nil {
-		c.before = before
-		c.summary = "applied server-side (field manager " + a.FieldManager + ")"
+		c.Before = before
+		c.Summary = "applied server-side (field manager " + a.FieldManager + ")"
 	}
 	return t.render(c)
 }

@@ -221,11 +221,11 @@ func (t *tools) workloadScale(ctx context.Context, a scaleArgs) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if want == 0 && !c.noChange {
-		c.notes = append(c.notes, fmt.Sprintf("scaled to 0: every pod of %s stops, and it serves nothing until it is scaled up again", c.ref))
+	if want == 0 && !c.NoChange {
+		c.Notes = append(c.Notes, fmt.Sprintf("scaled to 0: every pod of %s stops, and it serves nothing until it is scaled up again", c.Ref))
 	}
 	if hpa := t.autoscalerOf(ctx, a.Namespace, workloadKinds[a.Kind].apiKind, a.Name); hpa != "" {
-		c.notes = append(c.notes, hpa)
+		c.Notes = append(c.Notes, hpa)
 	}
 	return t.render(c)
 }

@@ -10,12 +10,10 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -140,54 +138,20 @@ func (t *tools) writeTools() []mcptool.Tool {
 	}
 }
 
-var errUnchanged = errors.New("unchanged")
+var errUnchanged = changepkg.ErrUnchanged
 
 // change is one write's result.
-type change struct {
-	ref, summary  string
-	notes         []string
-	before, after client.Object
-	dryRun        bool
-	noChange      bool
-}
+type change = changepkg.Result
 
 // update reads the object at key into fresh(), lets edit change it, and sends the difference as a
-// JSON merge patch guarded by the resourceVersion it read, retrying on a conflict with a fresh
-// read. edit returns the change's summary, errUnchanged when the object already is as asked
-// (then nothing is sent), or an error that says what to fix.
+// JSON merge patch guarded by the resourceVersion it read (change.Update).
 func (t *tools) update(ctx context.Context, ref string, key client.ObjectKey, fresh func() client.Object, dryRun bool, edit func(obj client.Object) (string, error)) (*change, error) {
-	var c *change
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		obj := fresh()
-		if err := t.k.Direct.Get(ctx, key, obj); err != nil {
-			return apiError(err, "get", ref)
-		}
-		orig := obj.DeepCopyObject().(client.Object)
-		summary, err := edit(obj)
-		if errors.Is(err, errUnchanged) || (err == nil && apiequality.Semantic.DeepEqual(orig, obj)) {
-			c = &change{ref: ref, summary: summary, before: orig, after: orig, dryRun: dryRun, noChange: true}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var opts []client.PatchOption
-		if dryRun {
-			opts = append(opts, client.DryRunAll)
-		}
-		if err := t.k.Direct.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}), opts...); err != nil {
-			if apierrors.IsConflict(err) {
-				return err
-			}
-			return writeError(err, ref)
-		}
-		c = &change{ref: ref, summary: summary, before: orig, after: obj, dryRun: dryRun}
-		return nil
-	})
-	if apierrors.IsConflict(err) {
-		return nil, fmt.Errorf("%s kept changing while this write was prepared (%v); nothing was changed; try again", ref, err)
+	merge := func(orig client.Object) client.Patch {
+		return client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
 	}
-	return c, err
+	return changepkg.Update(ctx, t.k.Direct, ref, key, fresh, dryRun, merge, edit,
+		func(err error) error { return apiError(err, "get", ref) },
+		func(err error) error { return writeError(err, ref) })
 }
 
 func writeError(err error, ref string) error {
@@ -204,8 +168,7 @@ func writeError(err error, ref string) error {
 
 // render writes a change's result: the summary, notes and the diff of the object's YAML.
 func (t *tools) render(c *change) (string, error) {
-	r := changepkg.Result{Ref: c.ref, Summary: c.summary, Notes: c.notes, Before: c.before, After: c.after, DryRun: c.dryRun, NoChange: c.noChange}
-	return r.Render(func(obj client.Object) (string, error) { return diffYAML(t.k.Scheme, obj) }, t.maxBytes, 0)
+	return c.Render(func(obj client.Object) (string, error) { return diffYAML(t.k.Scheme, obj) }, t.maxBytes, 0)
 }
 
 // diffYAML renders an object for a diff, without the fields that change on every write.
@@ -296,7 +259,7 @@ func (t *tools) workloadSetQueue(ctx context.Context, a queueMoveArgs) (string, 
 	if err != nil {
 		return "", err
 	}
-	c.notes = append(c.notes, fmt.Sprintf("LocalQueue %s feeds ClusterQueue %s", a.Queue, str(lq.Object, "spec", "clusterQueue")))
+	c.Notes = append(c.Notes, fmt.Sprintf("LocalQueue %s feeds ClusterQueue %s", a.Queue, str(lq.Object, "spec", "clusterQueue")))
 	return t.render(c)
 }
 
@@ -419,8 +382,8 @@ func (t *tools) setSuspend(ctx context.Context, a jobArgs, suspend bool) (string
 	if err != nil {
 		return "", err
 	}
-	if suspend && active > 0 && !c.noChange {
-		c.notes = append(c.notes, fmt.Sprintf("its %d active pod(s) are terminated", active))
+	if suspend && active > 0 && !c.NoChange {
+		c.Notes = append(c.Notes, fmt.Sprintf("its %d active pod(s) are terminated", active))
 	}
 	return t.render(c)
 }
@@ -464,8 +427,8 @@ func (t *tools) workloadSetPriority(ctx context.Context, a priorityArgs) (string
 	if err != nil {
 		return "", err
 	}
-	if fromClass != "" && !c.noChange {
-		c.notes = append(c.notes, fmt.Sprintf("its priority comes from priority class %s; Kueue may set it back from the class: to change it for good, change the class or the job's kueue.x-k8s.io/priority-class label", fromClass))
+	if fromClass != "" && !c.NoChange {
+		c.Notes = append(c.Notes, fmt.Sprintf("its priority comes from priority class %s; Kueue may set it back from the class: to change it for good, change the class or the job's kueue.x-k8s.io/priority-class label", fromClass))
 	}
 	return t.render(c)
 }
