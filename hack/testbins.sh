@@ -167,7 +167,7 @@ MOD
     (cd "$mod" && GOFLAGS=-mod=mod go get "github.com/prometheus/prometheus@$PROMETHEUS_VERSION") >&2
     touch "$mod/.ready"
   fi
-  log "building prometheus $PROMETHEUS_VERSION (5-13 minutes the first time on 2 cores)"
+  log "building prometheus $PROMETHEUS_VERSION (3-13 minutes the first time on 2 cores)"
   (cd "$mod" && GOFLAGS=-mod=mod go build -v -trimpath -tags remove_all_sd -ldflags "-s -w" -o "$PROM_DIR/prometheus.tmp" github.com/prometheus/prometheus/cmd/prometheus) 2>&1 | progress prometheus
   [ "${PIPESTATUS[0]}" -eq 0 ] || { log "building prometheus failed"; exit 1; }
   mv "$PROM_DIR/prometheus.tmp" "$PROM_DIR/prometheus"

@@ -35,7 +35,7 @@ func Binary() (string, error) {
 	}
 	if fi, err := os.Stat(bin); err != nil || fi.IsDir() {
 		return "", fmt.Errorf("promtest: prometheus missing at %s: build the test binaries with `make testbins` "+
-			"(hack/testbins.sh ensure; 5–13 minutes the first time), or run the tests with `make test`, which builds it", bin)
+			"(hack/testbins.sh ensure; 3–13 minutes the first time), or run the tests with `make test`, which builds it", bin)
 	}
 	return bin, nil
 }
