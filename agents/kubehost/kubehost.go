@@ -81,7 +81,7 @@ func Scheme() *runtime.Scheme {
 // installed, or RBAC forbids listing Agents).
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.ServicePort == 0 {
-		cfg.ServicePort = 8080
+		cfg.ServicePort = DefaultServicePort
 	}
 	if cfg.Resync <= 0 {
 		cfg.Resync = time.Minute
@@ -168,7 +168,8 @@ func (h *Host) sync(ctx context.Context) {
 	for i := range servers.Items {
 		ts := &servers.Items[i]
 		key := ts.Namespace + "/" + ts.Name
-		ep, token, err := h.endpoint(ctx, ts)
+		ep, err := Endpoint(ctx, h.direct, ts, h.cfg.Builtins, h.cfg.ServicePort)
+		token := ep.Token
 		if err != nil {
 			h.log.Error("ToolServer cannot be reached", "toolServer", key, "error", err)
 			continue
@@ -232,38 +233,48 @@ func (h *Host) sync(ctx context.Context) {
 	}
 }
 
-// endpoint is how this process reaches a ToolServer, and the bearer token it sends.
-func (h *Host) endpoint(ctx context.Context, ts *opsv1.ToolServer) (mcppool.Endpoint, string, error) {
+// DefaultServicePort is the port of the Service the controller makes for a builtin or container
+// ToolServer; the MCP endpoint is http://<toolserver>.<namespace>.svc:<port>/mcp.
+const DefaultServicePort = 8080
+
+// Endpoint is how a process reaches ts: an in-process server when builtins has ts's builtin
+// server, else the Service the controller makes for builtin and container ToolServers (port
+// servicePort, 0 for DefaultServicePort), or a remote one's URL with its bearer token read from
+// the Secret spec.remote.bearerTokenSecretRef names. The endpoint's name is namespace/name.
+func Endpoint(ctx context.Context, r client.Reader, ts *opsv1.ToolServer, builtins map[opsv1.BuiltinServer]*server.MCPServer, servicePort int) (mcppool.Endpoint, error) {
+	if servicePort == 0 {
+		servicePort = DefaultServicePort
+	}
 	ep := mcppool.Endpoint{Name: ts.Namespace + "/" + ts.Name}
-	svc := fmt.Sprintf("http://%s.%s.svc:%d/mcp", ts.Name, ts.Namespace, h.cfg.ServicePort)
+	svc := fmt.Sprintf("http://%s.%s.svc:%d/mcp", ts.Name, ts.Namespace, servicePort)
 	switch ts.Spec.Type {
 	case opsv1.ToolServerBuiltin:
 		if ts.Spec.Builtin == nil {
-			return ep, "", fmt.Errorf("ToolServer %s/%s has type builtin but no builtin block", ts.Namespace, ts.Name)
+			return ep, fmt.Errorf("ToolServer %s/%s has type builtin but no builtin block", ts.Namespace, ts.Name)
 		}
-		if s, ok := h.cfg.Builtins[ts.Spec.Builtin.Server]; ok {
+		if s, ok := builtins[ts.Spec.Builtin.Server]; ok {
 			ep.InProcess = s
-			return ep, "", nil
+			return ep, nil
 		}
 		ep.URL = svc
 	case opsv1.ToolServerContainer:
 		ep.URL = svc
 	case opsv1.ToolServerRemote:
 		if ts.Spec.Remote == nil {
-			return ep, "", fmt.Errorf("ToolServer %s/%s has type remote but no remote block", ts.Namespace, ts.Name)
+			return ep, fmt.Errorf("ToolServer %s/%s has type remote but no remote block", ts.Namespace, ts.Name)
 		}
 		ep.URL = ts.Spec.Remote.URL
 		if ref := ts.Spec.Remote.BearerTokenSecretRef; ref != nil {
-			tok, err := secretKey(ctx, h.direct, ts.Namespace, ref.Name, ref.Key)
+			tok, err := secretKey(ctx, r, ts.Namespace, ref.Name, ref.Key)
 			if err != nil {
-				return ep, "", fmt.Errorf("ToolServer %s/%s: spec.remote.bearerTokenSecretRef: %w", ts.Namespace, ts.Name, err)
+				return ep, fmt.Errorf("ToolServer %s/%s: spec.remote.bearerTokenSecretRef: %w", ts.Namespace, ts.Name, err)
 			}
 			ep.Token = tok
 		}
 	default:
-		return ep, "", fmt.Errorf("ToolServer %s/%s has unknown type %q", ts.Namespace, ts.Name, ts.Spec.Type)
+		return ep, fmt.Errorf("ToolServer %s/%s has unknown type %q", ts.Namespace, ts.Name, ts.Spec.Type)
 	}
-	return ep, ep.Token, nil
+	return ep, nil
 }
 
 // secretKey reads one key of a Secret; the error names the Secret and the keys it has.
