@@ -341,6 +341,12 @@ type Approval struct {
 
 // TimelineEntry is one step in an incident's history.
 type TimelineEntry struct {
+	// Seq is the entry's place in the incident's whole history, from 1. Its audit event on the
+	// OPSMESH_INCIDENTS stream carries the Nats-Msg-Id <incident uid>.<seq>.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Seq int64 `json:"seq,omitempty"`
+
 	// Time of the entry.
 	// +required
 	Time metav1.Time `json:"time"`
@@ -428,6 +434,12 @@ type IncidentStatus struct {
 	// +listType=atomic
 	// +optional
 	Approvals []Approval `json:"approvals,omitempty"`
+
+	// AuditedSeq is the Seq of the last timeline entry published on the OPSMESH_INCIDENTS
+	// stream; the controller publishes the later ones (again, after a NATS outage).
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	AuditedSeq int64 `json:"auditedSeq,omitempty"`
 
 	// Timeline of the incident, oldest first; the full audit trail is on the OPSMESH_INCIDENTS
 	// stream.
