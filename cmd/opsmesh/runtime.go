@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -87,28 +88,34 @@ func newRuntimeCommand() *cobra.Command {
 				return err
 			}
 		}
-		direct, err := client.New(cfg, client.Options{Scheme: kubehost.Scheme()})
-		if err != nil {
-			return err
-		}
-		rt, err := agentruntime.New(agentruntime.Config{
-			NATS: b.Conn(), Pool: pool, NamespacedEndpoints: true, Logger: log,
-			Models: func(ctx context.Context, a *opsv1.Agent, tools agentruntime.Tools, fallback agentruntime.Engine) (agentruntime.Engine, error) {
-				key, err := kubehost.APIKey(ctx, direct, a)
-				if err != nil {
-					return nil, err
-				}
-				return llm.NewForAgent(a, tools, fallback, key, log)
-			},
-		})
-		if err != nil {
-			return err
-		}
-		defer rt.Close()
 		fmt.Fprintf(cmd.ErrOrStderr(), "opsmesh runtime: NATS at %s; watching Agents in %s\n", b.ClientURL(), namespacesWord(namespaces))
-		return kubehost.Run(ctx, kubehost.Config{RestConfig: cfg, Namespaces: namespaces, Runtime: rt, Pool: pool, Builtins: builtins, Logger: log})
+		return hostAgents(ctx, cfg, b, pool, namespaces, builtins, log)
 	}
 	return cmd
+}
+
+// hostAgents hosts the Agents of namespaces (every one when empty) on b until ctx ends: the
+// runtime, with models' API keys read from their Secrets, kept in step with the cluster.
+func hostAgents(ctx context.Context, cfg *rest.Config, b *broker.Broker, pool *mcppool.Pool, namespaces []string, builtins map[opsv1.BuiltinServer]*server.MCPServer, log *slog.Logger) error {
+	direct, err := client.New(cfg, client.Options{Scheme: kubehost.Scheme()})
+	if err != nil {
+		return err
+	}
+	rt, err := agentruntime.New(agentruntime.Config{
+		NATS: b.Conn(), Pool: pool, NamespacedEndpoints: true, Logger: log,
+		Models: func(ctx context.Context, a *opsv1.Agent, tools agentruntime.Tools, fallback agentruntime.Engine) (agentruntime.Engine, error) {
+			key, err := kubehost.APIKey(ctx, direct, a)
+			if err != nil {
+				return nil, err
+			}
+			return llm.NewForAgent(a, tools, fallback, key, log)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	return kubehost.Run(ctx, kubehost.Config{RestConfig: cfg, Namespaces: namespaces, Runtime: rt, Pool: pool, Builtins: builtins, Logger: log})
 }
 
 func namespacesWord(ns []string) string {

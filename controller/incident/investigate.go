@@ -46,7 +46,7 @@ func (r *Reconciler) assign(ctx context.Context, inc *opsv1.Incident) (bool, ctr
 	}
 	inc.Status.Coordinator = ref
 	setReady(inc, true, "Assigned", "coordinator "+ref+" handles the incident")
-	transition(inc, opsv1.PhaseInvestigating, "Assigned", "coordinator "+ref+" investigates", "controller")
+	transition(inc, opsv1.PhaseInvestigating, "Assigned", "coordinator "+ref+" investigates", r.actor())
 	return true, ctrl.Result{}, nil
 }
 
@@ -117,11 +117,11 @@ func (r *Reconciler) investigate(ctx context.Context, inc *opsv1.Incident) (bool
 	if rn.err != nil {
 		tries := since(inc, opsv1.PhaseInvestigating, "InvestigationRetry") + 1
 		if tries >= r.cfg.InvestigateAttempts {
-			transition(inc, opsv1.PhaseEscalated, "Escalated", fmt.Sprintf("coordinator %s gave no diagnosis after %d attempts: %v", inc.Status.Coordinator, tries, rn.err), "controller")
+			transition(inc, opsv1.PhaseEscalated, "Escalated", fmt.Sprintf("coordinator %s gave no diagnosis after %d attempts: %v", inc.Status.Coordinator, tries, rn.err), r.actor())
 			return false, ctrl.Result{}, nil
 		}
 		wait := time.Duration(1<<tries) * time.Second
-		note(inc, "", "InvestigationRetry", fmt.Sprintf("attempt %d of %d failed: %v; retrying in %s", tries, r.cfg.InvestigateAttempts, rn.err, wait), "controller")
+		note(inc, "", "InvestigationRetry", fmt.Sprintf("attempt %d of %d failed: %v; retrying in %s", tries, r.cfg.InvestigateAttempts, rn.err, wait), r.actor())
 		return false, ctrl.Result{RequeueAfter: wait}, nil
 	}
 	d := rn.d

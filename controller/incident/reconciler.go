@@ -58,7 +58,10 @@ type Config struct {
 	ActionTimeout time.Duration
 	// MaxConcurrentReconciles is how many Incidents are worked at once (default 8).
 	MaxConcurrentReconciles int
-	Logger                  logr.Logger
+	// Identity names this controller replica in the timeline's actor field ("controller" when
+	// empty; `opsmesh controller` passes its leader-election identity).
+	Identity string
+	Logger   logr.Logger
 }
 
 func (c *Config) defaults() {
@@ -131,6 +134,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.cfg.MaxConcurrentReconciles}).
 		Complete(r)
+}
+
+func (r *Reconciler) actor() string {
+	if r.cfg.Identity == "" {
+		return "controller"
+	}
+	return "controller " + r.cfg.Identity
 }
 
 // Reconcile moves one Incident on as far as it can go now.
@@ -229,7 +239,7 @@ func (r *Reconciler) detect(inc *opsv1.Incident) {
 	if inc.Spec.Source.Name != "" {
 		src += " " + inc.Spec.Source.Name
 	}
-	transition(inc, opsv1.PhaseDetected, "Detected", "raised by "+src+": "+inc.Spec.Summary, "controller")
+	transition(inc, opsv1.PhaseDetected, "Detected", "raised by "+src+": "+inc.Spec.Summary, r.actor())
 }
 
 // transition enters phase with a timeline entry.

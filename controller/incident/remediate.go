@@ -93,16 +93,16 @@ func (r *Reconciler) advance(ctx context.Context, inc *opsv1.Incident) (bool, ct
 		case opsv1.ActionSucceeded, opsv1.ActionSkipped, opsv1.ActionRejected:
 			continue
 		case opsv1.ActionFailed:
-			transition(inc, opsv1.PhaseEscalated, "Escalated", fmt.Sprintf("action %s (%s) failed: %s", a.ID, a.Tool, a.Message), "controller")
+			transition(inc, opsv1.PhaseEscalated, "Escalated", fmt.Sprintf("action %s (%s) failed: %s", a.ID, a.Tool, a.Message), r.actor())
 			return false, ctrl.Result{}, nil
 		case opsv1.ActionAwaitingApproval, opsv1.ActionProposed:
 			if inc.Status.Phase != opsv1.PhaseAwaitingApproval {
-				transition(inc, opsv1.PhaseAwaitingApproval, "AwaitingApproval", fmt.Sprintf("action %s waits for approval: %s; approve with: opsmesh approve %s %s -n %s", a.ID, describe(*a), inc.Name, a.ID, inc.Namespace), "controller")
+				transition(inc, opsv1.PhaseAwaitingApproval, "AwaitingApproval", fmt.Sprintf("action %s waits for approval: %s; approve with: opsmesh approve %s %s -n %s", a.ID, describe(*a), inc.Name, a.ID, inc.Namespace), r.actor())
 			}
 			return false, ctrl.Result{}, nil
 		case opsv1.ActionApproved:
 			if inc.Status.Phase != opsv1.PhaseRemediating {
-				transition(inc, opsv1.PhaseRemediating, "Remediating", "running action "+a.ID, "controller")
+				transition(inc, opsv1.PhaseRemediating, "Remediating", "running action "+a.ID, r.actor())
 			}
 			a.State = opsv1.ActionRunning
 			now := metav1.Now()
@@ -117,10 +117,10 @@ func (r *Reconciler) advance(ctx context.Context, inc *opsv1.Incident) (bool, ct
 	}
 	ran := slices.ContainsFunc(inc.Status.Actions, func(a opsv1.RemediationAction) bool { return a.State == opsv1.ActionSucceeded })
 	if !ran {
-		transition(inc, opsv1.PhaseEscalated, "Escalated", "no action of the plan ran (rejected or skipped); the diagnosis is for a person to act on", "controller")
+		transition(inc, opsv1.PhaseEscalated, "Escalated", "no action of the plan ran (rejected or skipped); the diagnosis is for a person to act on", r.actor())
 		return false, ctrl.Result{}, nil
 	}
-	transition(inc, opsv1.PhaseVerifying, "Verifying", fmt.Sprintf("checking that %s is gone", inc.Status.RootCause.Category), "controller")
+	transition(inc, opsv1.PhaseVerifying, "Verifying", fmt.Sprintf("checking that %s is gone", inc.Status.RootCause.Category), r.actor())
 	return true, ctrl.Result{}, nil
 }
 
@@ -132,7 +132,7 @@ func (r *Reconciler) decide(ctx context.Context, inc *opsv1.Incident) (bool, ctr
 		return false, ctrl.Result{}, nil
 	}
 	if len(inc.Status.Actions) == 0 {
-		transition(inc, opsv1.PhaseEscalated, "Escalated", "the diagnosis proposes nothing the controller can run; a person acts on it", "controller")
+		transition(inc, opsv1.PhaseEscalated, "Escalated", "the diagnosis proposes nothing the controller can run; a person acts on it", r.actor())
 		return false, ctrl.Result{}, nil
 	}
 	pol, err := r.policy(ctx, inc)
@@ -151,13 +151,13 @@ func (r *Reconciler) decide(ctx context.Context, inc *opsv1.Incident) (bool, ctr
 		switch {
 		case i >= maxActions:
 			a.State, a.Message = opsv1.ActionSkipped, fmt.Sprintf("beyond the policy's maxActions (%d)", maxActions)
-			note(inc, "", "ActionSkipped", fmt.Sprintf("action %s: %s", a.ID, a.Message), "controller")
+			note(inc, "", "ActionSkipped", fmt.Sprintf("action %s: %s", a.ID, a.Message), r.actor())
 		case pol.Mode == opsv1.RemediationSuggest:
 			a.State, a.Message = opsv1.ActionSkipped, "policy Suggest: proposed, never executed"
-			note(inc, "", "ActionSkipped", fmt.Sprintf("action %s: %s: %s", a.ID, a.Message, describe(*a)), "controller")
+			note(inc, "", "ActionSkipped", fmt.Sprintf("action %s: %s: %s", a.ID, a.Message, describe(*a)), r.actor())
 		case pol.Mode == opsv1.RemediationAuto && r.grantNeedsApproval(ctx, inc, *a):
 			a.State = opsv1.ActionAwaitingApproval
-			note(inc, "", "ActionAwaitingApproval", fmt.Sprintf("action %s: the agent's grant requires approval for %s: %s", a.ID, a.Tool, describe(*a)), "controller")
+			note(inc, "", "ActionAwaitingApproval", fmt.Sprintf("action %s: the agent's grant requires approval for %s: %s", a.ID, a.Tool, describe(*a)), r.actor())
 		case pol.Mode == opsv1.RemediationAuto && (a.Risk == opsv1.RiskSafe || slices.Contains(pol.AutoClasses, a.Tool)):
 			a.State = opsv1.ActionApproved
 			why := "risk safe"
@@ -167,11 +167,11 @@ func (r *Reconciler) decide(ctx context.Context, inc *opsv1.Incident) (bool, ctr
 			note(inc, "", "ActionApproved", fmt.Sprintf("action %s: approved by policy Auto (%s): %s", a.ID, why, describe(*a)), policyActor)
 		default:
 			a.State = opsv1.ActionAwaitingApproval
-			note(inc, "", "ActionAwaitingApproval", fmt.Sprintf("action %s: %s", a.ID, describe(*a)), "controller")
+			note(inc, "", "ActionAwaitingApproval", fmt.Sprintf("action %s: %s", a.ID, describe(*a)), r.actor())
 		}
 	}
 	if pol.Mode == opsv1.RemediationSuggest {
-		transition(inc, opsv1.PhaseEscalated, "Escalated", "policy Suggest: the plan is for a person to carry out", "controller")
+		transition(inc, opsv1.PhaseEscalated, "Escalated", "policy Suggest: the plan is for a person to carry out", r.actor())
 		return false, ctrl.Result{}, nil
 	}
 	return r.advance(ctx, inc)

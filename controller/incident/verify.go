@@ -26,7 +26,7 @@ func (r *Reconciler) verify(ctx context.Context, inc *opsv1.Incident) (bool, ctr
 	late := time.Now().After(deadline)
 	switch {
 	case rn.err != nil && late:
-		transition(inc, opsv1.PhaseEscalated, "Escalated", fmt.Sprintf("the remediation ran but could not be verified: %v", rn.err), "controller")
+		transition(inc, opsv1.PhaseEscalated, "Escalated", fmt.Sprintf("the remediation ran but could not be verified: %v", rn.err), r.actor())
 		return false, ctrl.Result{}, nil
 	case rn.err != nil:
 		return false, ctrl.Result{RequeueAfter: r.cfg.VerifyInterval}, nil
@@ -41,7 +41,7 @@ func (r *Reconciler) verify(ctx context.Context, inc *opsv1.Incident) (bool, ctr
 		return false, ctrl.Result{}, nil
 	}
 	if late {
-		transition(inc, opsv1.PhaseEscalated, "Escalated", fmt.Sprintf("after remediation the agents still find %s: %s (checked for %s)", got.Category, got.Summary, r.cfg.VerifyTimeout), "controller")
+		transition(inc, opsv1.PhaseEscalated, "Escalated", fmt.Sprintf("after remediation the agents still find %s: %s (checked for %s)", got.Category, got.Summary, r.cfg.VerifyTimeout), r.actor())
 		return false, ctrl.Result{}, nil
 	}
 	return false, ctrl.Result{RequeueAfter: r.cfg.VerifyInterval}, nil

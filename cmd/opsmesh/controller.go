@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/spf13/cobra"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/opsmesh/opsmesh/agents/broker"
+	"github.com/opsmesh/opsmesh/agents/kubehost"
+	"github.com/opsmesh/opsmesh/agents/mcppool"
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/controller/incident"
+	"github.com/opsmesh/opsmesh/controller/manager"
+	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
+)
+
+const controllerLong = `Run the opsmesh controller: it moves every Incident through its lifecycle
+(Detected → Investigating → Diagnosed → AwaitingApproval → Remediating → Verifying → Resolved, or
+Escalated / Failed). It asks the coordinator Agent over A2A, writes the diagnosis and the plan to
+the Incident's status, runs each action the coordinator's remediation policy or a person approved
+exactly once through the specialist's MCP tools, verifies the result by asking again, and records
+every step in the Incident's timeline and on the OPSMESH_INCIDENTS JetStream stream.
+
+Replicas elect a leader (Lease opsmesh-controller in --leader-election-namespace); only the leader
+acts. For a small install, --runtime also hosts the agent runtime and the builtin ToolServers in
+this process, so one process runs the whole platform.
+
+By default the process starts an embedded NATS server with JetStream in --nats-data-dir;
+--nats-url connects to an external NATS server or cluster instead (needed for several replicas).`
+
+func newControllerCommand() *cobra.Command {
+	var (
+		kube                  serveFlags
+		namespaces            []string
+		withRuntime           bool
+		nodeAgentNS           string
+		leaderElect           bool
+		leaderNS, identity    string
+		coordinatorNS         string
+		metricsAddr, probeAdr string
+		verifyTimeout         time.Duration
+		investigateTimeout    time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the controller: diagnose, remediate and verify Incidents",
+		Long:  controllerLong,
+		Args:  cobra.NoArgs,
+	}
+	natsOpts := broker.RegisterFlags(cmd.Flags())
+	fs := cmd.Flags()
+	podNS := os.Getenv("POD_NAMESPACE")
+	if podNS == "" {
+		podNS = "opsmesh"
+	}
+	fs.StringVar(&kube.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	fs.StringVar(&kube.kubeContext, "context", "", "the kubeconfig context to use")
+	fs.StringSliceVarP(&namespaces, "namespace", "n", nil, "watch these namespaces (comma-separated or repeated; default: every namespace)")
+	fs.BoolVar(&withRuntime, "runtime", false, "also host the agent runtime and the builtin cluster, gpu (cluster view) and scheduler ToolServers in this process")
+	fs.StringVar(&nodeAgentNS, "node-agent-namespace", "", "with --runtime: namespace of the GPU node agents' pods (default: every namespace)")
+	fs.BoolVar(&leaderElect, "leader-elect", true, "elect a leader among replicas; only the leader acts")
+	fs.StringVar(&leaderNS, "leader-election-namespace", podNS, "namespace of the leader-election Lease (default: $POD_NAMESPACE or opsmesh)")
+	fs.StringVar(&identity, "identity", os.Getenv("POD_NAME"), "this replica's name in the Lease and in Incident timelines (default: $POD_NAME, else the host name)")
+	fs.StringVar(&coordinatorNS, "coordinator-namespace", podNS, "coordinators in this namespace also take the Incidents of namespaces that have none")
+	fs.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of the /metrics endpoint (0: off)")
+	fs.StringVar(&probeAdr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints (0: off)")
+	fs.DurationVar(&verifyTimeout, "verify-timeout", 3*time.Minute, "how long after remediation the problem may take to go away before the Incident escalates")
+	fs.DurationVar(&investigateTimeout, "investigate-timeout", 5*time.Minute, "bound on one investigation by the coordinator")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := natsOpts.Validate(); err != nil {
+			return err
+		}
+		if verifyTimeout <= 0 || investigateTimeout <= 0 {
+			return fmt.Errorf("--verify-timeout and --investigate-timeout must be positive (got %s and %s)", verifyTimeout, investigateTimeout)
+		}
+		cfg, err := kube.restConfig()
+		if err != nil {
+			return err
+		}
+		log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+		ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+
+		b, err := broker.Start(ctx, *natsOpts)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		builtins := map[opsv1.BuiltinServer]*server.MCPServer{}
+		errc := make(chan error, 2)
+		if withRuntime {
+			if builtins, err = kubehost.Builtins(ctx, cfg, kubehost.BuiltinOptions{Version: version, Logger: log,
+				GPUView: gpuview.Config{NodeAgentNamespace: nodeAgentNS}}); err != nil {
+				return err
+			}
+			pool, err := mcppool.New(nil, mcppool.Options{Logger: log})
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			go func() { errc <- hostAgents(ctx, cfg, b, pool, namespaces, builtins, log) }()
+		}
+		what := "controller"
+		if withRuntime {
+			what = "controller with the agent runtime and builtin ToolServers"
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "opsmesh %s: NATS at %s; watching %s\n", what, b.ClientURL(), namespacesWord(namespaces))
+		go func() {
+			errc <- manager.Run(ctx, manager.Options{RestConfig: cfg, NATS: b.Conn(), JetStream: b.JetStream(), Namespaces: namespaces, Builtins: builtins,
+				LeaderElection: leaderElect, LeaderElectionNamespace: leaderNS, Identity: identity, MetricsAddr: metricsAddr, ProbeAddr: probeAdr,
+				Incident: incident.Config{CoordinatorNamespace: coordinatorNS, VerifyTimeout: verifyTimeout, InvestigateTimeout: investigateTimeout},
+				Logger: logr.FromSlogHandler(log.Handler())})
+		}()
+		err = <-errc
+		stop()
+		if ctx.Err() != nil && err == nil {
+			return nil
+		}
+		return err
+	}
+	return cmd
+}
+

@@ -1,0 +1,155 @@
+// Package manager assembles the opsmesh controller: one controller-runtime Manager, with leader
+// election so that of several replicas only one acts, running the incident orchestrator (and the
+// ToolServer and Agent reconcilers and the incident triggers). It wires; the reconcilers own
+// their logic.
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/controller/incident"
+)
+
+// Options configure the controller.
+type Options struct {
+	RestConfig *rest.Config
+	NATS       *nats.Conn
+	JetStream  jetstream.JetStream
+	// Namespaces to watch; empty watches every namespace.
+	Namespaces []string
+	// Builtins are the builtin ToolServers served in this process (opsmesh controller --runtime).
+	Builtins map[opsv1.BuiltinServer]*server.MCPServer
+
+	// LeaderElection makes replicas elect one leader (Lease LeaderElectionID in
+	// LeaderElectionNamespace); only the leader reconciles.
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune the election (defaults 15s, 10s, 2s).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// Identity names this replica (default: the host name); it is the lease holder's name and
+	// the actor of the replica's timeline entries.
+	Identity string
+
+	// MetricsAddr and ProbeAddr are where /metrics and /healthz,/readyz are served ("0": off).
+	MetricsAddr, ProbeAddr string
+
+	// Incident tunes the orchestrator; its Client, NATS, JetStream, Builtins and Identity are
+	// filled in here.
+	Incident incident.Config
+	Logger   logr.Logger
+}
+
+// Scheme holds every kind the controller reads.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = opsv1.AddToScheme(s)
+	return s
+}
+
+// Run runs the controller until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if o.RestConfig == nil || o.NATS == nil || o.JetStream == nil {
+		return errors.New("controller: a Kubernetes config, a NATS connection and JetStream are all needed")
+	}
+	if o.Identity == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("controller: naming this replica: %w; pass an identity", err)
+		}
+		o.Identity = h
+	}
+	if o.LeaderElectionID == "" {
+		o.LeaderElectionID = "opsmesh-controller"
+	}
+	if o.LeaderElection && o.LeaderElectionNamespace == "" {
+		return errors.New("controller: leader election needs a namespace for its Lease: pass --leader-election-namespace (usually opsmesh)")
+	}
+	if o.MetricsAddr == "" {
+		o.MetricsAddr = "0"
+	}
+	if o.ProbeAddr == "" {
+		o.ProbeAddr = "0"
+	}
+	mo := ctrl.Options{
+		Scheme:                        Scheme(),
+		Logger:                        o.Logger,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:        o.ProbeAddr,
+		LeaderElection:                o.LeaderElection,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		// Several controllers may run in one process (tests); names stay per manager.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	}
+	if o.LeaseDuration > 0 {
+		mo.LeaseDuration, mo.RenewDeadline, mo.RetryPeriod = &o.LeaseDuration, &o.RenewDeadline, &o.RetryPeriod
+	}
+	if len(o.Namespaces) > 0 {
+		mo.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{}}
+		for _, ns := range o.Namespaces {
+			mo.Cache.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	cfg := rest.CopyConfig(o.RestConfig)
+	if o.LeaderElection {
+		// The Lease names its holder by this replica's identity (controller-runtime would use
+		// the host name and a random suffix).
+		lc := rest.AddUserAgent(rest.CopyConfig(cfg), "leader-election")
+		lc.Timeout = 5 * time.Second
+		cs, err := kubernetes.NewForConfig(lc)
+		if err != nil {
+			return fmt.Errorf("controller: leader election: %w", err)
+		}
+		lock, err := resourcelock.New(resourcelock.LeasesResourceLock, o.LeaderElectionNamespace, o.LeaderElectionID,
+			cs.CoreV1(), cs.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: o.Identity})
+		if err != nil {
+			return fmt.Errorf("controller: leader election: %w", err)
+		}
+		mo.LeaderElectionResourceLockInterface = lock
+	}
+	mgr, err := ctrl.NewManager(cfg, mo)
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	ic := o.Incident
+	ic.Client, ic.NATS, ic.JetStream, ic.Builtins, ic.Identity, ic.Logger = mgr.GetClient(), o.NATS, o.JetStream, o.Builtins, o.Identity, o.Logger.WithName("incident")
+	r, err := incident.New(ctx, ic)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("controller: setting up the incident orchestrator: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
