@@ -140,10 +140,11 @@ func TestCrashLoopApprovedThroughRestarts(t *testing.T) {
 		t.Fatalf("image %s before approval: nothing may run before it", got)
 	}
 
-	// Mid-incident: the controller and the NATS server both restart.
+	// Mid-incident: the controller restarts, then the NATS server restarts under the running
+	// controller and runtime.
 	b.stopController()
-	b.restartNATS()
 	b.startController()
+	b.restartNATS()
 
 	if _, err := approval.Decide(context.Background(), b.env.Client, types.NamespacedName{Namespace: ns, Name: "checkout-crashloop"}, a.ID, opsv1.DecisionApproved, "alice", "the :2 release is bad"); err != nil {
 		t.Fatal(err)

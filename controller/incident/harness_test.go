@@ -53,7 +53,7 @@ const agentNS = "opsmesh"
 // restarted), the agent runtime hosting the sample fleet with the builtin tool servers in
 // process, and the controller's incident orchestrator.
 type bed struct {
-	t        *testing.T
+	t        testing.TB
 	env      *testbed.Env
 	c        fixture.Cluster
 	natsDir  string
@@ -65,7 +65,7 @@ type bed struct {
 	ctrlDone chan struct{}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ var fleetOnce = map[*testbed.Env]bool{}
 
 // newBed starts NATS, the runtime and the controller. Agents and ToolServers are created once
 // per control plane.
-func newBed(t *testing.T) *bed {
+func newBed(t testing.TB) *bed {
 	env := shared.Env(t)
 	b := &bed{t: t, env: env, c: fixture.Cluster{T: t, C: env.Client}, natsDir: t.TempDir(), natsAddr: freeAddr(t)}
 	if !fleetOnce[env] {
@@ -196,7 +196,7 @@ func (b *bed) stopController() {
 // createFleet creates the sample ToolServers and Agents: a coordinator taking every Incident
 // (ApprovalRequired), one taking Incidents labelled policy=auto (Auto), and the cluster, GPU and
 // scheduler specialists.
-func createFleet(t *testing.T, c client.Client) {
+func createFleet(t testing.TB, c client.Client) {
 	ctx := context.Background()
 	for name, s := range map[string]opsv1.BuiltinServer{"cluster-tools": opsv1.BuiltinCluster, "gpu-tools": opsv1.BuiltinGPU, "scheduler-tools": opsv1.BuiltinScheduler} {
 		ts := &opsv1.ToolServer{ObjectMeta: metav1.ObjectMeta{Namespace: agentNS, Name: name},
@@ -236,7 +236,7 @@ func createFleet(t *testing.T, c client.Client) {
 }
 
 // eventually retries f until it succeeds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, f func() error) {
+func eventually(t testing.TB, d time.Duration, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
