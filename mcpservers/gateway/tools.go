@@ -150,7 +150,9 @@ func (g *Gateway) listAgents(ctx context.Context, a listAgentsArgs) (string, err
 	if len(agents) == 0 {
 		return "no Agents in " + where(a.Namespace, g.cfg.Namespaces) + "; apply one (see deploy/samples)", nil
 	}
-	sort.Slice(agents, func(i, j int) bool { return agents[i].Namespace+"/"+agents[i].Name < agents[j].Namespace+"/"+agents[j].Name })
+	sort.Slice(agents, func(i, j int) bool {
+		return agents[i].Namespace+"/"+agents[i].Name < agents[j].Namespace+"/"+agents[j].Name
+	})
 	t := mcptool.Table{Header: []string{"NAMESPACE", "NAME", "ROLE", "READY", "REASONING", "SKILLS", "DELEGATES"}}
 	for i := range agents {
 		ag := &agents[i]

@@ -151,7 +151,11 @@ func DescribeIncident(inc *opsv1.Incident, now time.Time, timeline int) string {
 			if a.Message != "" {
 				desc += " — " + a.Message
 			}
-			t.Add("  "+a.ID, string(a.State), string(a.Risk), a.Tool, desc)
+			tool := a.Tool
+			if a.Arguments != nil && len(a.Arguments.Raw) > 0 && len(a.Arguments.Raw) <= 80 {
+				tool += " " + string(a.Arguments.Raw)
+			}
+			t.Add("  "+a.ID, string(a.State), string(a.Risk), tool, desc)
 		}
 		b.WriteString(t.Render(1 << 20))
 	}
