@@ -49,5 +49,6 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.SetErr(errOut)
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newVersionCommand(), newMCPCommand(), newRuntimeCommand())
+	root.AddCommand(newIncidentsCommand(), newApproveCommand())
 	return root
 }

@@ -206,7 +206,7 @@ type askArgs struct {
 
 func (g *Gateway) askAgent(ctx context.Context, a askArgs) (string, error) {
 	if g.cfg.NATS == nil {
-		return "", errors.New("this gateway has no NATS connection to reach agents: start it with --nats-url pointing at the NATS the opsmesh runtime uses")
+		return "", errors.New("this gateway has no NATS connection to reach agents (its log says why): start it with --nats-url pointing at the NATS the opsmesh runtime serves agents on")
 	}
 	ref, err := g.agentRef(ctx, a.Agent)
 	if err != nil {

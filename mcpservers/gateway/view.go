@@ -67,21 +67,29 @@ func SortIncidents(items []opsv1.Incident) {
 	})
 }
 
-// IncidentTable renders items (sorted newest first, at most limit of them) as a table of name,
-// severity, phase, root cause, target, count and age, in at most max bytes.
+// IncidentHeader are the columns of IncidentRow.
+var IncidentHeader = []string{"NAMESPACE", "NAME", "SEVERITY", "PHASE", "ROOT CAUSE", "TARGET", "COUNT", "AGE"}
+
+// IncidentRow is one Incident as a table row: namespace, name, severity, phase, root cause,
+// target, count and age.
+func IncidentRow(inc *opsv1.Incident, now time.Time) []string {
+	count := inc.Status.Count
+	if count == 0 {
+		count = 1
+	}
+	return []string{inc.Namespace, inc.Name, severityWord(inc), phaseWord(inc), rootCauseWord(inc), Target(inc), fmt.Sprint(count), Age(inc.CreationTimestamp.Time, now)}
+}
+
+// IncidentTable renders items (sorted newest first, at most limit of them) as a table of
+// IncidentHeader, in at most max bytes.
 func IncidentTable(items []opsv1.Incident, now time.Time, limit, max int) string {
 	SortIncidents(items)
-	t := mcptool.Table{Header: []string{"NAMESPACE", "NAME", "SEVERITY", "PHASE", "ROOT CAUSE", "TARGET", "COUNT", "AGE"}}
+	t := mcptool.Table{Header: IncidentHeader}
 	for i := range items {
 		if i == limit {
 			break
 		}
-		inc := &items[i]
-		count := inc.Status.Count
-		if count == 0 {
-			count = 1
-		}
-		t.Add(inc.Namespace, inc.Name, severityWord(inc), phaseWord(inc), rootCauseWord(inc), Target(inc), fmt.Sprint(count), Age(inc.CreationTimestamp.Time, now))
+		t.Add(IncidentRow(&items[i], now)...)
 	}
 	out := t.Render(max)
 	if n := len(items) - limit; n > 0 {
