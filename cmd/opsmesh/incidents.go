@@ -129,7 +129,7 @@ func parseTarget(s string) (*opsv1.TargetReference, error) {
 	default:
 		return nil, fmt.Errorf("--target %q: name the object as %s/<namespace>/<name>", s, strings.ToLower(parts[0]))
 	}
-	if ref.Namespace != "" {
+	if ref.Kind != "Node" {
 		if errs := validation.IsDNS1123Label(ref.Namespace); len(errs) > 0 {
 			return nil, fmt.Errorf("--target %q: namespace %q: %s", s, ref.Namespace, strings.Join(errs, "; "))
 		}

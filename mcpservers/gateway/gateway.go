@@ -88,9 +88,12 @@ type Gateway struct {
 	client client.Client
 	pool   *mcppool.Pool
 
-	mu      sync.Mutex
-	servers map[string]*upstream // namespace/name -> what is served of it
-	routes  map[string]route     // exposed tool name -> where it goes
+	// servers is what is served of each Ready ToolServer (namespace/name); only sync, which
+	// runs on one goroutine at a time, touches it.
+	servers map[string]*upstream
+
+	mu     sync.Mutex
+	routes map[string]route // exposed tool name -> where it goes
 }
 
 // upstream is one Ready ToolServer as served.
@@ -104,7 +107,8 @@ type upstream struct {
 type route struct {
 	key  string // namespace/name of the ToolServer
 	tool string
-	hash string // of the exposed declaration, to notice a change
+	set  *mcppool.Toolset
+	hash string // of the exposed declaration and the server's state, to notice a change
 }
 
 // Scheme holds the kinds the gateway reads.
@@ -240,8 +244,6 @@ func (g *Gateway) sync(ctx context.Context) {
 		}
 	}
 
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	for key := range g.servers {
 		if ready[key] == nil {
 			delete(g.servers, key)
@@ -321,11 +323,13 @@ func (g *Gateway) sync(ctx context.Context) {
 				continue
 			}
 			def := exposed(name, key, t, idem[t.Name])
-			r := route{key: key, tool: t.Name, hash: hashOf(def, t.InputSchema)}
+			r := route{key: key, tool: t.Name, set: up.set, hash: hashOf(def, t.InputSchema, up.hash)}
 			want[name] = server.ServerTool{Tool: def, Handler: g.forward(name)}
 			wantRoute[name] = r
 		}
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	var gone []string
 	for name, r := range g.routes {
 		if w, ok := wantRoute[name]; !ok || w.hash != r.hash {
@@ -380,9 +384,8 @@ func (g *Gateway) forward(name string) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		g.mu.Lock()
 		r, ok := g.routes[name]
-		up := g.servers[r.key]
 		g.mu.Unlock()
-		if !ok || up == nil {
+		if !ok {
 			return mcp.NewToolResultError(fmt.Sprintf("%s: the ToolServer that served it is gone or not Ready; list the tools again", name)), nil
 		}
 		ns, n, _ := strings.Cut(r.key, "/")
@@ -391,7 +394,7 @@ func (g *Gateway) forward(name string) server.ToolHandlerFunc {
 			return mcp.NewToolResultError(fmt.Sprintf("%s: ToolServer %s is not Ready (kubectl describe toolserver -n %s %s says why); the gateway does not call it", name, r.key, ns, n)), nil
 		}
 		args := req.GetArguments()
-		res, err := up.set.Call(ctx, r.key, r.tool, args)
+		res, err := r.set.Call(ctx, r.key, r.tool, args)
 		if err != nil {
 			return mcp.NewToolResultError(fmt.Sprintf("%s: %v", name, err)), nil
 		}
