@@ -46,7 +46,7 @@ type echoArgs struct {
 
 // remoteServer is a real MCP server over streamable HTTP (bearer token mcptest.Token) with a
 // read tool, echo, that says who answered, and a write tool, reset.
-func remoteServer(t *testing.T, who string) string {
+func remoteServer(t testing.TB, who string) string {
 	t.Helper()
 	s := mcptool.NewServer("remote-"+who, "test", "")
 	mcptool.Register(s, mcptool.Options{},
@@ -59,7 +59,7 @@ func remoteServer(t *testing.T, who string) string {
 	return mcptest.Serve(t, s) + serve.Path
 }
 
-func namespace(t *testing.T, c client.Client, name string) string {
+func namespace(t testing.TB, c client.Client, name string) string {
 	t.Helper()
 	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func namespace(t *testing.T, c client.Client, name string) string {
 }
 
 // tokenSecret holds mcptest.Token for remote ToolServers.
-func tokenSecret(t *testing.T, c client.Client, ns string) *opsv1.SecretKeyReference {
+func tokenSecret(t testing.TB, c client.Client, ns string) *opsv1.SecretKeyReference {
 	t.Helper()
 	if err := c.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "remote-token"},
 		StringData: map[string]string{"token": mcptest.Token}}); err != nil {
@@ -89,7 +89,7 @@ func builtinTS(ns, name string) *opsv1.ToolServer {
 
 // create creates ts and sets its status as the ToolServer controller would: Ready (or not) with
 // the tools it discovered.
-func create(t *testing.T, c client.Client, ts *opsv1.ToolServer, ready bool, tools ...opsv1.DiscoveredTool) {
+func create(t testing.TB, c client.Client, ts *opsv1.ToolServer, ready bool, tools ...opsv1.DiscoveredTool) {
 	t.Helper()
 	if err := c.Create(context.Background(), ts); err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func create(t *testing.T, c client.Client, ts *opsv1.ToolServer, ready bool, too
 	setStatus(t, c, ts, ready, tools...)
 }
 
-func setStatus(t *testing.T, c client.Client, ts *opsv1.ToolServer, ready bool, tools ...opsv1.DiscoveredTool) {
+func setStatus(t testing.TB, c client.Client, ts *opsv1.ToolServer, ready bool, tools ...opsv1.DiscoveredTool) {
 	t.Helper()
 	st := metav1.ConditionFalse
 	reason := "Unreachable"
