@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -290,7 +291,7 @@ func (g *Gateway) sync(ctx context.Context) {
 			continue
 		}
 		g.servers[key] = &upstream{hash: h, tools: tools, set: set}
-		g.log.Info("ToolServer served", "toolServer", key, "where", ep.String(), "tools", len(tools))
+		g.log.Info("ToolServer served", "toolServer", key, "where", location(ep), "tools", len(tools))
 	}
 
 	// The exposed tools, and the difference to what is registered.
@@ -429,4 +430,15 @@ func hashOf(v ...any) string {
 	b, _ := json.Marshal(v)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// location says where an endpoint is, for the log, without a password a URL may carry.
+func location(ep mcppool.Endpoint) string {
+	if ep.URL != "" {
+		if u, err := url.Parse(ep.URL); err == nil {
+			return u.Redacted()
+		}
+		return "a URL that does not parse"
+	}
+	return ep.String()
 }
