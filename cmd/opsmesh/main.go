@@ -32,8 +32,10 @@ wait for a person's approval.
 What this build contains: the opsmesh.dev/v1alpha1 API (the Agent, ToolServer and Incident
 CRDs, installed from deploy/crds), the cluster MCP server (opsmesh mcp cluster), the GPU node
 agent (opsmesh mcp gpu, with simulated GPUs when no NVIDIA driver is present), the scheduler MCP
-server (opsmesh mcp scheduler), the agent runtime (opsmesh runtime), and the commands listed
-below. The controller and the sandbox are being built and are not in this binary yet; README.md
+server (opsmesh mcp scheduler), the MCP gateway for chat clients (opsmesh mcp gateway), the agent
+runtime (opsmesh runtime), the controller that diagnoses, remediates and verifies Incidents
+(opsmesh controller), the incident commands (opsmesh incidents, opsmesh approve), and the
+commands listed below. The sandbox is being built and is not in this binary yet; README.md
 gives the status of each part.`
 
 // newRootCommand builds the command tree, writing to out and errOut.
@@ -49,5 +51,6 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.SetErr(errOut)
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newVersionCommand(), newMCPCommand(), newRuntimeCommand(), newControllerCommand())
+	root.AddCommand(newIncidentsCommand(), newApproveCommand())
 	return root
 }
