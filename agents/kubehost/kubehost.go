@@ -18,6 +18,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -253,6 +254,9 @@ func Endpoint(ctx context.Context, r client.Reader, ts *opsv1.ToolServer, builti
 			return ep, fmt.Errorf("ToolServer %s/%s has type builtin but no builtin block", ts.Namespace, ts.Name)
 		}
 		if s, ok := builtins[ts.Spec.Builtin.Server]; ok {
+			if ts.Spec.IsReadOnly() {
+				s = ReadOnly(s)
+			}
 			ep.InProcess = s
 			return ep, nil
 		}
@@ -275,6 +279,26 @@ func Endpoint(ctx context.Context, r client.Reader, ts *opsv1.ToolServer, builti
 		return ep, fmt.Errorf("ToolServer %s/%s has unknown type %q", ts.Namespace, ts.Name, ts.Spec.Type)
 	}
 	return ep, nil
+}
+
+// readOnlyViews caches ReadOnly's view of each server.
+var readOnlyViews sync.Map // *server.MCPServer → *server.MCPServer
+
+// ReadOnly is the view of an in-process server that serves only its read-only tools (MCP
+// annotation readOnlyHint), with the same handlers: how a builtin ToolServer with
+// spec.readOnly (the default) is served in process, as its Deployment runs with --read-only.
+func ReadOnly(s *server.MCPServer) *server.MCPServer {
+	if v, ok := readOnlyViews.Load(s); ok {
+		return v.(*server.MCPServer)
+	}
+	ro := server.NewMCPServer("opsmesh-read-only", "", server.WithToolCapabilities(false))
+	for _, t := range s.ListTools() {
+		if h := t.Tool.Annotations.ReadOnlyHint; h != nil && *h {
+			ro.AddTool(t.Tool, t.Handler)
+		}
+	}
+	v, _ := readOnlyViews.LoadOrStore(s, ro)
+	return v.(*server.MCPServer)
 }
 
 // secretKey reads one key of a Secret; the error names the Secret and the keys it has.
