@@ -250,7 +250,9 @@ func TestBuiltinServers(t *testing.T) {
 	if pod.NodeSelector["nvidia.com/gpu.present"] != "true" {
 		t.Errorf("gpu DaemonSet node selector %v", pod.NodeSelector)
 	}
-	if !slices.ContainsFunc(pod.Tolerations, func(tl corev1.Toleration) bool { return tl.Key == "nvidia.com/gpu" && tl.Operator == corev1.TolerationOpExists }) {
+	if !slices.ContainsFunc(pod.Tolerations, func(tl corev1.Toleration) bool {
+		return tl.Key == "nvidia.com/gpu" && tl.Operator == corev1.TolerationOpExists
+	}) {
 		t.Errorf("gpu DaemonSet tolerations %v", pod.Tolerations)
 	}
 	gc := pod.Containers[0]
@@ -293,7 +295,9 @@ func TestBuiltinServers(t *testing.T) {
 // requires token when it is not empty.
 func testServer(t *testing.T, token string) *httptest.Server {
 	s := server.NewMCPServer("test", "1", server.WithToolCapabilities(true))
-	h := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) { return mcp.NewToolResultText("ok"), nil }
+	h := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("ok"), nil
+	}
 	s.AddTool(mcp.NewTool("look", mcp.WithDescription("Looks at things.\n\nA second paragraph."), mcp.WithReadOnlyHintAnnotation(true), mcp.WithIdempotentHintAnnotation(true)), h)
 	s.AddTool(mcp.NewTool("wipe", mcp.WithDescription("Wipes things."), mcp.WithReadOnlyHintAnnotation(false), mcp.WithDestructiveHintAnnotation(true)), h)
 	s.AddTool(mcp.NewTool("tag", mcp.WithDescription("Tags things."), mcp.WithReadOnlyHintAnnotation(false), mcp.WithDestructiveHintAnnotation(false), mcp.WithIdempotentHintAnnotation(true)), h)
