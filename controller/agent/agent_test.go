@@ -108,7 +108,9 @@ func host(tb testing.TB, env *testbed.Env, b *broker.Broker, ns string) {
 // mcpServer is a real MCP server over streamable HTTP serving look (read-only) and wipe.
 func mcpServer(tb testing.TB) string {
 	s := server.NewMCPServer("test", "1", server.WithToolCapabilities(true))
-	h := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) { return mcp.NewToolResultText("ok"), nil }
+	h := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("ok"), nil
+	}
 	s.AddTool(mcp.NewTool("look", mcp.WithDescription("Looks."), mcp.WithReadOnlyHintAnnotation(true)), h)
 	s.AddTool(mcp.NewTool("wipe", mcp.WithDescription("Wipes."), mcp.WithReadOnlyHintAnnotation(false)), h)
 	srv := httptest.NewServer(server.NewStreamableHTTPServer(s, server.WithEndpointPath(serve.Path)))
