@@ -297,6 +297,8 @@ func podTemplate(ts *opsv1.ToolServer, image, binary, secretHash string) (corev1
 			main.Args = append([]string{"mcp", "bridge", "--listen", ":" + strconv.Itoa(mcpPort), "--token-file", tokenDir + "/" + TokenKey, "--"}, c.Command...)
 			main.Args = append(main.Args, c.Args...)
 			probes(&main)
+			// The bridge's /healthz fails once the child has exited: restart the container.
+			main.LivenessProbe = &corev1.Probe{ProbeHandler: main.ReadinessProbe.ProbeHandler, PeriodSeconds: 10, FailureThreshold: 3}
 		}
 	}
 	pt.Spec.Containers = []corev1.Container{main}

@@ -453,6 +453,9 @@ func TestContainer(t *testing.T) {
 	if got := strings.Join(append(slices.Clone(ctr.Command), ctr.Args...), " "); ctr.Image != "example.com/stdio-mcp:1" || got != want {
 		t.Errorf("stdio runs %s: %s, want %s", ctr.Image, got, want)
 	}
+	if ctr.LivenessProbe == nil || ctr.LivenessProbe.HTTPGet == nil || ctr.LivenessProbe.HTTPGet.Path != "/healthz" {
+		t.Errorf("the bridge container has no liveness probe on /healthz, so a dead child is never restarted: %+v", ctr.LivenessProbe)
+	}
 	rbac(t, c, st, false)
 
 	// Changing the Secret the env refers to changes the pod template's hash, so the pods roll.
