@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/opsmesh/opsmesh/agents/kubehost"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 )
 
@@ -28,7 +29,8 @@ const (
 	// Finalizer removes a ToolServer's ClusterRole and ClusterRoleBinding, which cannot be
 	// owned by a namespaced object.
 	Finalizer = "opsmesh.dev/toolserver-rbac"
-	// TokenKey is the key of the bearer token in the Secret TokenSecretName names.
+	// TokenKey is the key of the bearer token in the Secret TokenSecretName names (the one
+	// kubehost.Endpoint reads).
 	TokenKey = "token"
 	// GPUNodeLabel selects GPU nodes for the gpu server's DaemonSet by default.
 	GPUNodeLabel = "nvidia.com/gpu.present"
@@ -41,7 +43,7 @@ const (
 
 // TokenSecretName is the Secret holding the bearer token that a builtin or stdio-bridged
 // ToolServer's pods require (key TokenKey); clients in the cluster send it.
-func TokenSecretName(ts *opsv1.ToolServer) string { return ts.Name + "-mcp-token" }
+func TokenSecretName(ts *opsv1.ToolServer) string { return kubehost.TokenSecretName(ts) }
 
 // ClusterRBACName is the name of a ToolServer's ClusterRole and ClusterRoleBinding.
 func ClusterRBACName(ts *opsv1.ToolServer) string {

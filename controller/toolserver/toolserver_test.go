@@ -399,9 +399,28 @@ func TestContainer(t *testing.T) {
 	c := env.Client
 	ctx := t.Context()
 	srv := testServer(t, "")
+	// A builtin server this process does not run is reached at its Service with the token the
+	// controller generated: this one checks it against the Secret, as the server's pod would.
+	var tokenSrv *httptest.Server
+	{
+		inner := testServer(t, "")
+		tokenSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var sec corev1.Secret
+			if err := c.Get(r.Context(), client.ObjectKey{Namespace: "container", Name: "sched-mcp-token"}, &sec); err != nil ||
+				r.Header.Get("Authorization") != "Bearer "+string(sec.Data[toolserver.TokenKey]) {
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			inner.Config.Handler.ServeHTTP(w, r)
+		}))
+		t.Cleanup(tokenSrv.Close)
+	}
 	start(t, env, toolserver.Config{Image: "example.com/opsmesh:test", Resolve: func(url string) string {
-		if url == "http://web.container.svc:8080/v1/mcp" {
+		switch url {
+		case "http://web.container.svc:8080/v1/mcp":
 			return srv.URL + serve.Path
+		case "http://sched.container.svc:8080/mcp":
+			return tokenSrv.URL + serve.Path
 		}
 		return url
 	}})
@@ -475,6 +494,21 @@ func TestContainer(t *testing.T) {
 	})
 	if strings.Contains(fmt.Sprint(d.Spec.Template.Annotations), "v2") {
 		t.Errorf("the pod template holds the Secret's value")
+	}
+
+	must(t, c.Create(ctx, &opsv1.ToolServer{ObjectMeta: metav1.ObjectMeta{Namespace: "container", Name: "sched"},
+		Spec: opsv1.ToolServerSpec{Type: opsv1.ToolServerBuiltin, ReadOnly: &f, Builtin: &opsv1.BuiltinToolServer{Server: opsv1.BuiltinScheduler}}}))
+	sched := condition(t, c, "container", "sched", opsv1.ConditionReady, metav1.ConditionTrue)
+	if sched.Status.ToolCount != 3 {
+		t.Errorf("sched: %d tools through its Service", sched.Status.ToolCount)
+	}
+	// The agent runtime reaches it the same way, with the same token.
+	ep, err := kubehost.Endpoint(ctx, c, sched, nil, 0)
+	must(t, err)
+	var tok corev1.Secret
+	get(t, c, "container", "sched-mcp-token", &tok)
+	if ep.URL != "http://sched.container.svc:8080/mcp" || ep.Token == "" || ep.Token != string(tok.Data[toolserver.TokenKey]) {
+		t.Errorf("kubehost.Endpoint of sched: %s with a token of %d bytes, want the Service with the controller's token", ep.URL, len(ep.Token))
 	}
 
 	// A stdio server without a command cannot be wrapped: not accepted, nothing run.
