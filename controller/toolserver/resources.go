@@ -308,8 +308,9 @@ func podTemplate(ts *opsv1.ToolServer, image, binary, secretHash string) (corev1
 }
 
 // gpuPod places the gpu server's node agent on GPU nodes with what NVML needs: the NVIDIA
-// container runtime's environment (all GPUs, the utility capability), the node's name, a
-// privileged container for the device files, and tolerations for the nvidia.com/gpu taint.
+// container runtime's environment (all GPUs and the utility capability, so the toolkit mounts
+// libnvidia-ml.so.1 and the device files), the node's name, a privileged container for the
+// device files, and a toleration for the nvidia.com/gpu taint.
 func gpuPod(ts *opsv1.ToolServer, pt *corev1.PodTemplateSpec, main *corev1.Container) {
 	pt.Labels["app.kubernetes.io/component"] = "gpu-node-agent"
 	pt.Spec.NodeSelector = ts.Spec.Builtin.NodeSelector
@@ -322,9 +323,8 @@ func gpuPod(ts *opsv1.ToolServer, pt *corev1.PodTemplateSpec, main *corev1.Conta
 		corev1.EnvVar{Name: "NVIDIA_VISIBLE_DEVICES", Value: "all"},
 		corev1.EnvVar{Name: "NVIDIA_DRIVER_CAPABILITIES", Value: "utility"},
 	)
+	// Privileged sees the host's /dev/nvidia* even where the NVIDIA runtime does not inject them.
 	main.SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
-	pt.Spec.Volumes = append(pt.Spec.Volumes, corev1.Volume{Name: "dev", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/dev"}}})
-	main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: "dev", MountPath: "/host/dev", ReadOnly: true})
 }
 
 func replicas(ts *opsv1.ToolServer) *int32 {
