@@ -240,7 +240,7 @@ const DefaultServicePort = 8080
 
 // Endpoint is how a process reaches ts: an in-process server when builtins has ts's builtin
 // server, else the Service the controller makes for builtin and container ToolServers (port
-// servicePort, 0 for DefaultServicePort), or a remote one's URL with its bearer token read from
+// servicePort, 0 for DefaultServicePort; with the token from TokenSecretName when it exists), or a remote one's URL with its bearer token read from
 // the Secret spec.remote.bearerTokenSecretRef names. The endpoint's name is namespace/name.
 func Endpoint(ctx context.Context, r client.Reader, ts *opsv1.ToolServer, builtins map[opsv1.BuiltinServer]*server.MCPServer, servicePort int) (mcppool.Endpoint, error) {
 	if servicePort == 0 {
@@ -260,9 +260,9 @@ func Endpoint(ctx context.Context, r client.Reader, ts *opsv1.ToolServer, builti
 			ep.InProcess = s
 			return ep, nil
 		}
-		ep.URL = svc
+		ep.URL, ep.Token = svc, serviceToken(ctx, r, ts)
 	case opsv1.ToolServerContainer:
-		ep.URL = svc
+		ep.URL, ep.Token = svc, serviceToken(ctx, r, ts)
 	case opsv1.ToolServerRemote:
 		if ts.Spec.Remote == nil {
 			return ep, fmt.Errorf("ToolServer %s/%s has type remote but no remote block", ts.Namespace, ts.Name)
@@ -299,6 +299,17 @@ func ReadOnly(s *server.MCPServer) *server.MCPServer {
 	}
 	v, _ := readOnlyViews.LoadOrStore(s, ro)
 	return v.(*server.MCPServer)
+}
+
+// TokenSecretName is the Secret (key "token") in which the controller keeps the bearer token
+// that the pods of a builtin or stdio container ToolServer require.
+func TokenSecretName(ts *opsv1.ToolServer) string { return ts.Name + "-mcp-token" }
+
+// serviceToken is the token of TokenSecretName, "" when there is none (an HTTP container server
+// does its own auth).
+func serviceToken(ctx context.Context, r client.Reader, ts *opsv1.ToolServer) string {
+	tok, _ := secretKey(ctx, r, ts.Namespace, TokenSecretName(ts), "token")
+	return tok
 }
 
 // secretKey reads one key of a Secret; the error names the Secret and the keys it has.

@@ -17,7 +17,9 @@ import (
 // readOnly: false, as its Deployment would run with --read-only.
 func TestReadOnlyBuiltin(t *testing.T) {
 	s := server.NewMCPServer("test", "1")
-	noop := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) { return mcp.NewToolResultText("ok"), nil }
+	noop := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("ok"), nil
+	}
 	s.AddTool(mcp.NewTool("look", mcp.WithReadOnlyHintAnnotation(true)), noop)
 	s.AddTool(mcp.NewTool("change", mcp.WithReadOnlyHintAnnotation(false), mcp.WithDestructiveHintAnnotation(true)), noop)
 	builtins := map[opsv1.BuiltinServer]*server.MCPServer{opsv1.BuiltinCluster: s}

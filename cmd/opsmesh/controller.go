@@ -118,7 +118,7 @@ func newControllerCommand() *cobra.Command {
 			errc <- manager.Run(ctx, manager.Options{RestConfig: cfg, NATS: b.Conn(), JetStream: b.JetStream(), Namespaces: namespaces, Builtins: builtins,
 				LeaderElection: leaderElect, LeaderElectionNamespace: leaderNS, Identity: identity, MetricsAddr: metricsAddr, ProbeAddr: probeAdr,
 				Incident: incident.Config{CoordinatorNamespace: coordinatorNS, VerifyTimeout: verifyTimeout, InvestigateTimeout: investigateTimeout},
-				Logger: logr.FromSlogHandler(log.Handler())})
+				Logger:   logr.FromSlogHandler(log.Handler())})
 		}()
 		err = <-errc
 		stop()
@@ -129,4 +129,3 @@ func newControllerCommand() *cobra.Command {
 	}
 	return cmd
 }
-

@@ -28,7 +28,7 @@ func newMCPCommand() *cobra.Command {
 		Short: "Run an MCP tool server (for Claude Desktop, Cursor, VS Code, or opsmesh agents)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newMCPClusterCommand(), newMCPGPUCommand(), newMCPSchedulerCommand(), newMCPGatewayCommand())
+	cmd.AddCommand(newMCPClusterCommand(), newMCPGPUCommand(), newMCPSchedulerCommand(), newMCPGatewayCommand(), newMCPBridgeCommand())
 	return cmd
 }
 
