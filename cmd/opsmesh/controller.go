@@ -19,6 +19,7 @@ import (
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/incident"
 	"github.com/opsmesh/opsmesh/controller/manager"
+	"github.com/opsmesh/opsmesh/controller/toolserver"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
 )
 
@@ -48,6 +49,7 @@ func newControllerCommand() *cobra.Command {
 		metricsAddr, probeAdr string
 		verifyTimeout         time.Duration
 		investigateTimeout    time.Duration
+		image                 string
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -73,6 +75,7 @@ func newControllerCommand() *cobra.Command {
 	fs.StringVar(&metricsAddr, "metrics-bind-address", "0", "address of the /metrics endpoint (0: off)")
 	fs.StringVar(&probeAdr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints (0: off)")
 	fs.DurationVar(&verifyTimeout, "verify-timeout", 3*time.Minute, "how long after remediation the problem may take to go away before the Incident escalates")
+	fs.StringVar(&image, "image", "", "the opsmesh image the ToolServers' Deployments and DaemonSets run (default ghcr.io/opsmesh/opsmesh:<version>)")
 	fs.DurationVar(&investigateTimeout, "investigate-timeout", 5*time.Minute, "bound on one investigation by the coordinator")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := natsOpts.Validate(); err != nil {
@@ -117,8 +120,9 @@ func newControllerCommand() *cobra.Command {
 		go func() {
 			errc <- manager.Run(ctx, manager.Options{RestConfig: cfg, NATS: b.Conn(), JetStream: b.JetStream(), Namespaces: namespaces, Builtins: builtins,
 				LeaderElection: leaderElect, LeaderElectionNamespace: leaderNS, Identity: identity, MetricsAddr: metricsAddr, ProbeAddr: probeAdr,
-				Incident: incident.Config{CoordinatorNamespace: coordinatorNS, VerifyTimeout: verifyTimeout, InvestigateTimeout: investigateTimeout},
-				Logger:   logr.FromSlogHandler(log.Handler())})
+				Incident:   incident.Config{CoordinatorNamespace: coordinatorNS, VerifyTimeout: verifyTimeout, InvestigateTimeout: investigateTimeout},
+				ToolServer: toolserver.Config{Version: version, Image: image},
+				Logger:     logr.FromSlogHandler(log.Handler())})
 		}()
 		err = <-errc
 		stop()

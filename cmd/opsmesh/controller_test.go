@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
@@ -120,6 +121,33 @@ func TestControllerCommand(t *testing.T) {
 			t.Logf("opsmesh controller output:\n%s", out.String())
 		}
 	})
+
+	// The samples turn Ready: ToolServers discovered in process, Agents hosted by the runtime.
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var tss opsv1.ToolServerList
+		var ags opsv1.AgentList
+		must(c.List(ctx, &tss, client.InNamespace("opsmesh")))
+		must(c.List(ctx, &ags, client.InNamespace("opsmesh")))
+		var notReady []string
+		for _, ts := range tss.Items {
+			if !meta.IsStatusConditionTrue(ts.Status.Conditions, opsv1.ConditionReady) || ts.Status.ToolCount == 0 {
+				notReady = append(notReady, "toolserver/"+ts.Name)
+			}
+		}
+		for _, a := range ags.Items {
+			if !meta.IsStatusConditionTrue(a.Status.Conditions, opsv1.ConditionReady) {
+				notReady = append(notReady, fmt.Sprintf("agent/%s %v", a.Name, a.Status.Conditions))
+			}
+		}
+		if len(tss.Items) == 3 && len(ags.Items) == 4 && len(notReady) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("samples not Ready within 90s: %v", notReady)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	run := func(args ...string) string {
 		t.Helper()

@@ -1,7 +1,7 @@
 // Package manager assembles the opsmesh controller: one controller-runtime Manager, with leader
-// election so that of several replicas only one acts, running the incident orchestrator (and the
-// ToolServer and Agent reconcilers and the incident triggers). It wires; the reconcilers own
-// their logic.
+// election so that of several replicas only one acts, running the ToolServer and Agent
+// reconcilers, the incident orchestrator and the incident triggers. It wires; the reconcilers
+// own their logic.
 package manager
 
 import (
@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/utils/ptr"
@@ -28,7 +28,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/controller/agent"
 	"github.com/opsmesh/opsmesh/controller/incident"
+	"github.com/opsmesh/opsmesh/controller/toolserver"
 )
 
 // Options configure the controller.
@@ -58,7 +60,11 @@ type Options struct {
 	// Incident tunes the orchestrator; its Client, NATS, JetStream, Builtins and Identity are
 	// filled in here.
 	Incident incident.Config
-	Logger   logr.Logger
+	// ToolServer tunes the ToolServer reconciler (image, rediscovery); its Builtins are filled in
+	// here. Agent tunes the Agent reconciler; its NATS is filled in here.
+	ToolServer toolserver.Config
+	Agent      agent.Config
+	Logger     logr.Logger
 }
 
 // Scheme holds every kind the controller reads.
@@ -114,7 +120,7 @@ func Run(ctx context.Context, o Options) error {
 			mo.Cache.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
-	cfg := rest.CopyConfig(o.RestConfig)
+	cfg := agent.RateLimits(rest.CopyConfig(o.RestConfig))
 	if o.LeaderElection {
 		// The Lease names its holder by this replica's identity (controller-runtime would use
 		// the host name and a random suffix).
@@ -144,6 +150,16 @@ func Run(ctx context.Context, o Options) error {
 	defer r.Close()
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("controller: setting up the incident orchestrator: %w", err)
+	}
+	tc := o.ToolServer
+	tc.Builtins = o.Builtins
+	if err := (&toolserver.Reconciler{Config: tc}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("controller: setting up the ToolServer reconciler: %w", err)
+	}
+	ac := o.Agent
+	ac.NATS = o.NATS
+	if err := (&agent.Reconciler{Config: ac}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("controller: setting up the Agent reconciler: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
