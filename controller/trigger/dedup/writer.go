@@ -41,7 +41,7 @@ const (
 
 // DefaultCopyLabels are the signal labels copied onto an Incident's labels (when they are valid
 // label values), so that a coordinator's incidentSelector can match them.
-var DefaultCopyLabels = []string{"alertname", "severity", "namespace", "team", "service", "cluster", "reason", "node"}
+var DefaultCopyLabels = []string{"alertname", "severity", "namespace", "team", "service", "cluster", "reason", "node", "xid", "simulated"}
 
 // Config configures a Writer.
 type Config struct {
