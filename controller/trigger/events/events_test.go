@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -274,5 +275,33 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestXIDWatcherWaitsForNATS: with NATS unreachable the watcher logs and retries instead of
+// stopping the manager, and stops cleanly when asked.
+func TestXIDWatcherWaitsForNATS(t *testing.T) {
+	b, err := broker.Start(context.Background(), broker.Options{DataDir: t.TempDir()})
+	must(t, err)
+	js := b.JetStream()
+	b.Close()
+	logged := make(chan string, 10)
+	log := funcr.New(func(prefix, args string) {
+		select {
+		case logged <- args:
+		default:
+		}
+	}, funcr.Options{})
+	x := events.NewXIDs(js, nil, events.XIDConfig{Retry: 10 * time.Millisecond, Log: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- x.Start(ctx) }()
+	msg := <-logged
+	if !strings.Contains(msg, "retrying") || !strings.Contains(msg, xidpub.Stream) {
+		t.Fatalf("logged %s; want the retry, naming the stream", msg)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Start returned %v after a clean stop", err)
 	}
 }

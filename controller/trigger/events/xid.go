@@ -26,6 +26,8 @@ type XIDConfig struct {
 	Durable string
 	// Window: when the consumer is first created, it starts with events this old. Default 1m.
 	Window time.Duration
+	// Retry is how long to wait before trying again when NATS cannot be reached. Default 5s.
+	Retry time.Duration
 	// Log records messages that are not XID events, and events that could not be raised.
 	Log logr.Logger
 }
@@ -45,6 +47,9 @@ func NewXIDs(js jetstream.JetStream, raiser Raiser, cfg XIDConfig) *XIDs {
 	if cfg.Window <= 0 {
 		cfg.Window = time.Minute
 	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = 5 * time.Second
+	}
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
 	}
@@ -56,14 +61,28 @@ func (x *XIDs) NeedLeaderElection() bool { return true }
 
 // Start consumes until ctx ends. It creates stream OPSMESH_GPU when no node agent has yet, and
 // the durable consumer the first time.
+// While NATS cannot be reached it logs and tries again every few seconds; it never stops the
+// manager for that.
 func (x *XIDs) Start(ctx context.Context) error {
-	cons, err := x.consumer(ctx)
-	if err != nil {
-		return err
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { x.handle(ctx, m) })
-	if err != nil {
-		return fmt.Errorf("consuming XID events from stream %s (consumer %s): %w", xidpub.Stream, x.cfg.Durable, err)
+	var cc jetstream.ConsumeContext
+	for {
+		cons, err := x.consumer(ctx)
+		if err == nil {
+			cc, err = cons.Consume(func(m jetstream.Msg) { x.handle(ctx, m) },
+				jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+					x.cfg.Log.Error(err, "consuming GPU XID events", "stream", xidpub.Stream, "consumer", x.cfg.Durable)
+				}))
+			if err == nil {
+				break
+			}
+			err = fmt.Errorf("consuming XID events from stream %s (consumer %s): %w", xidpub.Stream, x.cfg.Durable, err)
+		}
+		x.cfg.Log.Error(err, "GPU XID watcher not running yet; retrying", "retryIn", x.cfg.Retry.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(x.cfg.Retry):
+		}
 	}
 	<-ctx.Done()
 	cc.Drain()
