@@ -80,6 +80,7 @@ type Writer struct {
 	r   client.Reader
 	cfg Config
 
+	flushMu  sync.Mutex // one flush at a time: each reads a count and writes it plus its batch
 	mu       sync.Mutex
 	entries  map[string]*entry // by namespace/fingerprint
 	pending  map[types.NamespacedName]*tally
@@ -227,11 +228,16 @@ func (w *Writer) Resolved(ctx context.Context, s Signal) (res Result, found bool
 	if err != nil {
 		return Result{}, false, err
 	}
-	var list opsv1.IncidentList
-	if err := w.r.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{LabelFingerprint: fp}); err != nil {
-		return Result{}, false, fmt.Errorf("looking up Incidents with fingerprint %s in namespace %s: %w", fp, ns, err)
+	var inc *opsv1.Incident
+	for _, n := range []string{ns, w.cfg.DefaultNamespace} {
+		var list opsv1.IncidentList
+		if err := w.r.List(ctx, &list, client.InNamespace(n), client.MatchingLabels{LabelFingerprint: fp}); err != nil {
+			return Result{}, false, fmt.Errorf("looking up Incidents with fingerprint %s in namespace %s: %w", fp, n, err)
+		}
+		if inc = w.current(list.Items, time.Now()); inc != nil || n == w.cfg.DefaultNamespace {
+			break
+		}
 	}
-	inc := w.current(list.Items, time.Now())
 	if inc == nil {
 		return Result{Fingerprint: fp}, false, nil
 	}
@@ -315,6 +321,12 @@ func (w *Writer) lookupOrCreate(ctx context.Context, s Signal, fp, ns string) (*
 		err := w.c.Create(ctx, inc)
 		if err == nil {
 			return inc, true, nil
+		}
+		if apierrors.IsNotFound(err) && ns != w.cfg.DefaultNamespace {
+			// The namespace does not exist (an alert's namespace label from elsewhere, or a
+			// namespace being deleted): the Incident goes to the default namespace instead.
+			w.cfg.Log.Info("namespace not found; raising the Incident in the default namespace", "namespace", ns, "defaultNamespace", w.cfg.DefaultNamespace, "fingerprint", fp)
+			return w.lookupOrCreate(ctx, s, fp, w.cfg.DefaultNamespace)
 		}
 		if !apierrors.IsAlreadyExists(err) {
 			return nil, false, fmt.Errorf("creating Incident %s/%s for %s %q (fingerprint %s): %w", ns, inc.Name, s.Source, s.Name, fp, err)
@@ -450,6 +462,8 @@ func (w *Writer) NeedLeaderElection() bool { return false }
 // Flush writes the counts accumulated so far. Counts it could not write are kept for the next
 // flush.
 func (w *Writer) Flush(ctx context.Context) error {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
 	w.mu.Lock()
 	p := w.pending
 	w.pending = map[types.NamespacedName]*tally{}

@@ -239,3 +239,32 @@ func BenchmarkRaiseIdentical(b *testing.B) {
 		b.Fatalf("%d Incidents (count %v); want one with count %d", len(l.Items), l.Items, b.N)
 	}
 }
+
+// TestMissingNamespaceFallsBackToDefault: a signal for a namespace that does not exist raises
+// its Incident in the default namespace, where its repeats and its resolution find it.
+func TestMissingNamespaceFallsBackToDefault(t *testing.T) {
+	c, w := setup(t, "fallback", dedup.Config{DefaultNamespace: "fallback", FlushInterval: time.Hour, Recheck: time.Nanosecond})
+	s := dedup.Signal{Source: opsv1.SourceAlertmanager, Name: "KubePodNotReady", Fingerprint: "fallback-1",
+		Target: &opsv1.TargetReference{Kind: "Pod", Namespace: "no-such-namespace", Name: "p"}}
+	first, err := w.Raise(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Incident.Namespace != "fallback" || !first.Created {
+		t.Fatalf("Raise: %+v; want a new Incident in the default namespace", first)
+	}
+	again, err := w.Raise(context.Background(), s)
+	if err != nil || again.Incident != first.Incident || again.Created {
+		t.Fatalf("repeat: %+v, %v; want counted into %s", again, err, first.Incident)
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if inc := get(t, c, first.Incident); inc.Status.Count != 2 || inc.Spec.Target.Namespace != "no-such-namespace" {
+		t.Fatalf("count %d, target %+v", inc.Status.Count, inc.Spec.Target)
+	}
+	res, found, err := w.Resolved(context.Background(), s)
+	if err != nil || !found || res.Incident != first.Incident {
+		t.Fatalf("Resolved: %+v %v %v", res, found, err)
+	}
+}
