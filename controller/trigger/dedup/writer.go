@@ -90,15 +90,14 @@ type Writer struct {
 
 // entry is what the writer knows of one fingerprint's Incident.
 type entry struct {
-	ready                   chan struct{} // closed when resolved
-	done                    bool
-	err                     error
-	key                     types.NamespacedName
-	created                 bool
-	terminal                bool
-	terminalSince           time.Time
-	checked, lastRaise      time.Time
-	fingerprint, namespaceK string
+	ready              chan struct{} // closed when resolved
+	done               bool
+	err                error
+	key                types.NamespacedName
+	created            bool
+	terminal           bool
+	terminalSince      time.Time
+	checked, lastRaise time.Time
 }
 
 // tally is the count not yet written to one Incident.
@@ -175,7 +174,7 @@ func (w *Writer) Raise(ctx context.Context, s Signal) (Result, error) {
 		}
 		mine := e == nil
 		if mine {
-			e = &entry{ready: make(chan struct{}), fingerprint: fp, namespaceK: ns}
+			e = &entry{ready: make(chan struct{})}
 			w.entries[k] = e
 		}
 		w.mu.Unlock()
