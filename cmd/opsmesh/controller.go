@@ -20,6 +20,7 @@ import (
 	"github.com/opsmesh/opsmesh/controller/incident"
 	"github.com/opsmesh/opsmesh/controller/manager"
 	"github.com/opsmesh/opsmesh/controller/toolserver"
+	"github.com/opsmesh/opsmesh/controller/trigger"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
 )
 
@@ -58,6 +59,7 @@ func newControllerCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	natsOpts := broker.RegisterFlags(cmd.Flags())
+	trigOpts := trigger.RegisterFlags(cmd.Flags())
 	fs := cmd.Flags()
 	podNS := os.Getenv("POD_NAMESPACE")
 	if podNS == "" {
@@ -79,6 +81,9 @@ func newControllerCommand() *cobra.Command {
 	fs.DurationVar(&investigateTimeout, "investigate-timeout", 5*time.Minute, "bound on one investigation by the coordinator")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := natsOpts.Validate(); err != nil {
+			return err
+		}
+		if err := trigOpts.Validate(); err != nil {
 			return err
 		}
 		if verifyTimeout <= 0 || investigateTimeout <= 0 {
@@ -122,6 +127,7 @@ func newControllerCommand() *cobra.Command {
 				LeaderElection: leaderElect, LeaderElectionNamespace: leaderNS, Identity: identity, MetricsAddr: metricsAddr, ProbeAddr: probeAdr,
 				Incident:   incident.Config{CoordinatorNamespace: coordinatorNS, VerifyTimeout: verifyTimeout, InvestigateTimeout: investigateTimeout},
 				ToolServer: toolserver.Config{Version: version, Image: image},
+				Triggers:   trigOpts,
 				Logger:     logr.FromSlogHandler(log.Handler())})
 		}()
 		err = <-errc

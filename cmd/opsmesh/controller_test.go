@@ -52,9 +52,10 @@ func applySamples(t *testing.T, c client.Client, ns string) {
 }
 
 // TestControllerCommand runs the real binary as a person would: `opsmesh controller --runtime`
-// (the whole platform in one process, embedded NATS) with the sample Agents and ToolServers, an
-// Incident raised with `opsmesh incidents create` about a crashlooping Deployment, the rollback
-// waiting for approval, `opsmesh approve` running it, and verification resolving the incident.
+// (the whole platform in one process, embedded NATS) with the sample Agents and ToolServers turns
+// them Ready; a crashlooping Deployment's warning event raises an Incident (and a person raises
+// one with `opsmesh incidents create`), the rollback waits for approval, `opsmesh approve` runs
+// it, and verification resolves the incident.
 func TestControllerCommand(t *testing.T) {
 	bin, kc := opsmeshBinary(t), kubeconfig(t)
 	env := apiServer(t)
@@ -157,7 +158,28 @@ func TestControllerCommand(t *testing.T) {
 		}
 		return strings.TrimSpace(string(b))
 	}
-	name := run("incidents", "create", "-n", "cc-shop", "--summary", "checkout pods are crashlooping", "--target", "deployment/cc-shop/checkout", "--severity", "critical")
+	// The kubelet's warning event about the crashing pod raises the Incident, on the Deployment.
+	now := metav1.Now()
+	must(c.Create(ctx, &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "cc-shop", Name: "checkout-h2-0.backoff"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "cc-shop", Name: "checkout-h2-0", APIVersion: "v1"},
+		Type:           corev1.EventTypeWarning, Reason: "BackOff", Message: "Back-off restarting failed container app in pod checkout-h2-0_cc-shop",
+		FirstTimestamp: now, LastTimestamp: now, Count: 1, Source: corev1.EventSource{Component: "kubelet"}}))
+	var name string
+	for deadline := time.Now().Add(60 * time.Second); name == ""; time.Sleep(200 * time.Millisecond) {
+		var list opsv1.IncidentList
+		must(c.List(ctx, &list, client.InNamespace("cc-shop")))
+		for _, i := range list.Items {
+			if i.Spec.Target != nil && i.Spec.Target.Kind == "Deployment" && i.Spec.Target.Name == "checkout" && i.Spec.Source.Type == opsv1.SourceEvent {
+				name = i.Name
+			}
+		}
+		if name == "" && time.Now().After(deadline) {
+			t.Fatalf("no Incident on deployment cc-shop/checkout from its pod's BackOff event (Incidents: %d)", len(list.Items))
+		}
+	}
+
+	// A person raises another by hand; both are handled.
+	manual := run("incidents", "create", "-n", "cc-shop", "--summary", "is checkout healthy?", "--target", "deployment/cc-shop/checkout", "--severity", "info")
 
 	var inc opsv1.Incident
 	wait := func(what string, ok func() bool) {
@@ -175,6 +197,13 @@ func TestControllerCommand(t *testing.T) {
 		}
 	}
 	wait("the rollback waits for approval", func() bool { return inc.Status.Phase == opsv1.PhaseAwaitingApproval })
+	var m opsv1.Incident
+	for deadline := time.Now().Add(60 * time.Second); m.Status.Phase != opsv1.PhaseAwaitingApproval; time.Sleep(200 * time.Millisecond) {
+		must(c.Get(ctx, client.ObjectKey{Namespace: "cc-shop", Name: manual}, &m))
+		if time.Now().After(deadline) {
+			t.Fatalf("Incident %s raised by opsmesh incidents create: phase %q, want AwaitingApproval", manual, m.Status.Phase)
+		}
+	}
 	if inc.Status.RootCause.Category != "CrashLoopBackOff" || len(inc.Status.Actions) == 0 || inc.Status.Actions[0].Tool != "workload_rollback" {
 		t.Fatalf("diagnosis %+v, actions %+v", inc.Status.RootCause, inc.Status.Actions)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/opsmesh/opsmesh/controller/agent"
 	"github.com/opsmesh/opsmesh/controller/incident"
 	"github.com/opsmesh/opsmesh/controller/toolserver"
+	"github.com/opsmesh/opsmesh/controller/trigger"
 )
 
 // Options configure the controller.
@@ -64,7 +65,9 @@ type Options struct {
 	// here. Agent tunes the Agent reconciler; its NATS is filled in here.
 	ToolServer toolserver.Config
 	Agent      agent.Config
-	Logger     logr.Logger
+	// Triggers raise Incidents from Alertmanager, Warning events and GPU XID events (nil: none).
+	Triggers *trigger.Options
+	Logger   logr.Logger
 }
 
 // Scheme holds every kind the controller reads.
@@ -160,6 +163,11 @@ func Run(ctx context.Context, o Options) error {
 	ac.NATS = o.NATS
 	if err := (&agent.Reconciler{Config: ac}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("controller: setting up the Agent reconciler: %w", err)
+	}
+	if o.Triggers != nil {
+		if _, err := trigger.SetupWithManager(mgr, o.Triggers, o.JetStream); err != nil {
+			return fmt.Errorf("controller: setting up the incident triggers: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
