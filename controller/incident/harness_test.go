@@ -33,6 +33,8 @@ import (
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/audit"
 	"github.com/opsmesh/opsmesh/controller/incident"
+	"github.com/opsmesh/opsmesh/controller/trigger"
+	"github.com/opsmesh/opsmesh/controller/trigger/events"
 	"github.com/opsmesh/opsmesh/internal/fixture"
 	"github.com/opsmesh/opsmesh/internal/testbed"
 )
@@ -171,6 +173,11 @@ func (b *bed) startController() {
 		t.Fatal(err)
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	// The triggers raise Incidents from Warning events (the event-to-diagnosis benchmark).
+	if _, err := trigger.SetupWithManager(mgr, &trigger.Options{DefaultNamespace: agentNS, Cooldown: time.Minute,
+		EventReasons: events.DefaultReasons, WatchEvents: true}, conn.JetStream()); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
