@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -43,6 +44,10 @@ func (e Endpoint) String() string {
 	case e.InProcess != nil:
 		return "in process"
 	case e.URL != "":
+		if u, err := url.Parse(e.URL); err == nil && u.User != nil {
+			u.User = url.User("REDACTED")
+			return u.String()
+		}
 		return e.URL
 	case len(e.Command) > 0:
 		return "stdio " + e.Command[0]

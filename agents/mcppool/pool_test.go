@@ -195,3 +195,12 @@ func TestEndpointErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointStringRedacts: an endpoint's description, which logs carry, never shows a password
+// in its URL.
+func TestEndpointStringRedacts(t *testing.T) {
+	e := mcppool.Endpoint{Name: "r", URL: "https://bot:s3cret@mcp.example/mcp"}
+	if s := e.String(); strings.Contains(s, "s3cret") || !strings.Contains(s, "mcp.example/mcp") {
+		t.Errorf("String() = %q", s)
+	}
+}
