@@ -52,6 +52,38 @@ func (b *bed) release(ns, name string) {
 	_ = ctx
 }
 
+// backOff emits the kubelet's Warning BackOff event about pod (twice, as a crash loop does) and
+// returns the name of the Incident the event trigger raises on Deployment owner.
+func (b *bed) backOff(ns, pod, owner string) string {
+	b.t.Helper()
+	ctx := context.Background()
+	now := metav1.Now()
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: pod + ".backoff"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod, APIVersion: "v1"},
+		Type:           corev1.EventTypeWarning, Reason: "BackOff", Message: "Back-off restarting failed container app in pod " + pod,
+		FirstTimestamp: now, LastTimestamp: now, Count: 1, Source: corev1.EventSource{Component: "kubelet"}}
+	b.c.Create(ev)
+	var name string
+	eventually(b.t, 30*time.Second, "the BackOff event raises an Incident on deployment "+ns+"/"+owner, func() error {
+		var list opsv1.IncidentList
+		if err := b.env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, inc := range list.Items {
+			if t := inc.Spec.Target; t != nil && t.Kind == "Deployment" && t.Name == owner {
+				name = inc.Name
+				return nil
+			}
+		}
+		return fmt.Errorf("%d Incidents, none on the Deployment", len(list.Items))
+	})
+	ev.Count, ev.LastTimestamp = 2, metav1.Now()
+	if err := b.env.Client.Update(ctx, ev); err != nil {
+		b.t.Fatal(err)
+	}
+	return name
+}
+
 // image is the image of Deployment ns/name's template.
 func (b *bed) image(ns, name string) string {
 	var d appsv1.Deployment
@@ -111,7 +143,8 @@ func checkAudit(t *testing.T, inc *opsv1.Incident, evs []audit.Event) {
 	}
 }
 
-// TestCrashLoopApprovedThroughRestarts: a crashlooping Deployment's Incident is diagnosed by the
+// TestCrashLoopApprovedThroughRestarts: a crashlooping Deployment's warning event raises an
+// Incident (the repeat is counted, not a second Incident), which is diagnosed by the
 // coordinator and its specialists over A2A, the rollback waits for approval, the controller and
 // NATS restart while it waits, a person approves, the rollback runs once, the controller
 // restarts again during verification, and verification resolves the incident. The audit stream
@@ -120,9 +153,23 @@ func TestCrashLoopApprovedThroughRestarts(t *testing.T) {
 	b := newBed(t)
 	ns := b.c.Namespace("shop")
 	b.release(ns, "checkout")
-	b.raise(ns, "checkout-crashloop", nil, &opsv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: "checkout"}, "checkout pods are crashlooping")
+	// The kubelet's BackOff events about the crashing pod raise one Incident, on the Deployment.
+	name := b.backOff(ns, "checkout-h2-0", "checkout")
 
-	inc := b.waitPhase(ns, "checkout-crashloop", opsv1.PhaseAwaitingApproval, 60*time.Second)
+	inc := b.waitPhase(ns, name, opsv1.PhaseAwaitingApproval, 60*time.Second)
+	if inc.Spec.Source.Type != opsv1.SourceEvent || inc.Status.Count < 1 {
+		t.Errorf("source %+v count %d: want the event trigger's Incident", inc.Spec.Source, inc.Status.Count)
+	}
+	eventually(t, 20*time.Second, "the repeated event is counted into the same Incident", func() error {
+		var list opsv1.IncidentList
+		if err := b.env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if len(list.Items) != 1 || list.Items[0].Status.Count != 2 {
+			return fmt.Errorf("%d Incidents, count %d", len(list.Items), list.Items[0].Status.Count)
+		}
+		return nil
+	})
 	if inc.Status.Coordinator != "opsmesh/incident-coordinator" {
 		t.Errorf("coordinator %q, want the namespace-wide one of opsmesh", inc.Status.Coordinator)
 	}
@@ -146,11 +193,11 @@ func TestCrashLoopApprovedThroughRestarts(t *testing.T) {
 	b.startController()
 	b.restartNATS()
 
-	if _, err := approval.Decide(context.Background(), b.env.Client, types.NamespacedName{Namespace: ns, Name: "checkout-crashloop"}, a.ID, opsv1.DecisionApproved, "alice", "the :2 release is bad"); err != nil {
+	if _, err := approval.Decide(context.Background(), b.env.Client, types.NamespacedName{Namespace: ns, Name: name}, a.ID, opsv1.DecisionApproved, "alice", "the :2 release is bad"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, "the approved rollback runs", func() error {
-		inc = b.get(ns, "checkout-crashloop")
+		inc = b.get(ns, name)
 		if a := action(inc, "workload_rollback"); a.State != opsv1.ActionSucceeded {
 			return fmt.Errorf("rollback %s: %s\n%s", a.State, a.Message, timeline(inc))
 		}
@@ -164,7 +211,7 @@ func TestCrashLoopApprovedThroughRestarts(t *testing.T) {
 	b.stopController()
 	b.rollOut(ns, "checkout")
 	b.startController()
-	inc = b.waitPhase(ns, "checkout-crashloop", opsv1.PhaseResolved, 60*time.Second)
+	inc = b.waitPhase(ns, name, opsv1.PhaseResolved, 60*time.Second)
 
 	if ap, ok := approval.Decision(inc, a.ID); !ok || ap.By != "alice" || ap.Decision != opsv1.DecisionApproved {
 		t.Errorf("approval %+v: want alice's", ap)
@@ -179,12 +226,12 @@ func TestCrashLoopApprovedThroughRestarts(t *testing.T) {
 		t.Errorf("phases %s, want %s", got, want)
 	}
 	eventually(t, 20*time.Second, "the audit trail catches up", func() error {
-		if inc = b.get(ns, "checkout-crashloop"); inc.Status.AuditedSeq < inc.Status.Timeline[len(inc.Status.Timeline)-1].Seq {
+		if inc = b.get(ns, name); inc.Status.AuditedSeq < inc.Status.Timeline[len(inc.Status.Timeline)-1].Seq {
 			return fmt.Errorf("audited %d", inc.Status.AuditedSeq)
 		}
 		return nil
 	})
-	evs := b.auditEvents(ns, "checkout-crashloop")
+	evs := b.auditEvents(ns, name)
 	checkAudit(t, inc, evs)
 	if n := count(evs, "ActionStarted", a.ID); n != 1 {
 		t.Errorf("rollback started %d times on the audit stream, want exactly once", n)
