@@ -182,6 +182,22 @@ func nodes(t *testing.T, c client.Client) {
 	}
 }
 
+// Without the platform's coordinators the demo says what to install and creates nothing.
+func TestWithoutPlatformSaysWhatToDo(t *testing.T) {
+	env := shared.Env(t)
+	var out bytes.Buffer
+	_, err := demo.Run(context.Background(), demo.Config{RestConfig: env.Config, Out: &out, AgentNamespace: "no-agents-here", Timeout: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "namespace no-agents-here has no coordinator Agent") || !strings.Contains(err.Error(), "deploy/samples") {
+		t.Fatalf("err = %v, want it to name the namespace and the samples to apply", err)
+	}
+	for _, ns := range []string{demo.NSInference, demo.NSTraining, demo.NSBatch} {
+		var n corev1.Namespace
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: ns}, &n); err == nil {
+			t.Errorf("namespace %s was created by a demo that could not run", ns)
+		}
+	}
+}
+
 // TestDemo runs the whole demo against the platform in process: each scenario's Incident is
 // raised by the platform's own triggers (Warning events, the XID on NATS), diagnosed by the
 // specialist it needs, and ends where the demo expects; the rollback was approved through the

@@ -83,7 +83,9 @@ func gpuTolerations() []corev1.Toleration {
 	return []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}, kwokToleration}
 }
 
-func labels(app string) map[string]string { return map[string]string{"app": app, OwnerLabel: ownerValue} }
+func labels(app string) map[string]string {
+	return map[string]string{"app": app, OwnerLabel: ownerValue}
+}
 
 // --- 1: the inference service with a bad config
 

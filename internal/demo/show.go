@@ -91,8 +91,8 @@ func (s *show) update(res ScenarioResult, inc *opsv1.Incident) {
 		if res.Coordinator != "" && p == string(opsv1.PhaseInvestigating) {
 			l += " (coordinator " + res.Coordinator + ")"
 		}
-		if inc.Status.Phase.Terminal() {
-			l += ": " + lastMessage(inc)
+		if m := lastMessage(inc); inc.Status.Phase.Terminal() && m != "" {
+			l += ": " + m
 		}
 		lines = append(lines, l)
 	}
