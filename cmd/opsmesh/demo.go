@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -78,13 +79,14 @@ labelled so.`,
 				}
 			}
 			out := cmd.OutOrStdout()
-			interactive := !nonInteractive
-			if file, ok := out.(*os.File); !ok {
-				interactive = false
-			} else if st, err := file.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
-				interactive = false
+			interactive, width := false, 0
+			if file, ok := out.(*os.File); ok && !nonInteractive && term.IsTerminal(int(file.Fd())) {
+				interactive = true
+				if w, _, err := term.GetSize(int(file.Fd())); err == nil {
+					width = w
+				}
 			}
-			_, err = demo.Run(ctx, demo.Config{RestConfig: cfg, Out: out, Faults: f, Interactive: interactive, Timeout: timeout})
+			_, err = demo.Run(ctx, demo.Config{RestConfig: cfg, Out: out, Faults: f, Interactive: interactive, Width: width, Timeout: timeout})
 			if errors.Is(ctx.Err(), context.Canceled) && err != nil {
 				return fmt.Errorf("interrupted: %w", err)
 			}

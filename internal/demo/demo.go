@@ -46,6 +46,9 @@ type Config struct {
 	Faults Faults
 	// Interactive redraws a table in place (a terminal); otherwise one line per change.
 	Interactive bool
+	// Width is the terminal's width in columns: the redrawn table's lines are cut to it, as a
+	// wrapped line could not be erased (0: not cut).
+	Width int
 	// Timeout bounds the whole demo (default 5m).
 	Timeout time.Duration
 	// AgentNamespace is where the platform's coordinators and specialists live and where
@@ -152,7 +155,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := r.preflight(ctx); err != nil {
 		return Result{}, err
 	}
-	r.show = newShow(cfg.Out, cfg.Interactive, r.start)
+	r.show = newShow(cfg.Out, cfg.Interactive, cfg.Width, r.start)
 	r.show.note("opsmesh demo: four incidents for the agents; coordinators in namespace %s (%s)", cfg.AgentNamespace, r.clusterKind())
 	for _, ns := range []string{NSInference, NSTraining, NSBatch} {
 		if err := r.namespace(ctx, ns); err != nil {

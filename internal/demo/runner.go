@@ -316,15 +316,38 @@ func fill(res *ScenarioResult, inc *opsv1.Incident) {
 	if inc.Status.Coordinator != "" {
 		res.Agents = append(res.Agents, inc.Status.Coordinator)
 	}
+	consulted := diagnosedAgents(inc)
 	for _, f := range inc.Status.Findings {
-		if f.Agent != "" && !slices.Contains(res.Agents, f.Agent) {
-			res.Agents = append(res.Agents, f.Agent)
+		consulted = append(consulted, f.Agent)
+	}
+	for _, a := range consulted {
+		if a != "" && !slices.Contains(res.Agents, a) {
+			res.Agents = append(res.Agents, a)
 		}
 	}
 	res.Actions = nil
 	for _, a := range inc.Status.Actions {
 		res.Actions = append(res.Actions, Action{ID: a.ID, Tool: a.Tool, Risk: a.Risk, State: a.State, ApprovedBy: approvedBy(inc, a.ID)})
 	}
+}
+
+// diagnosedAgents are the agents the Diagnosed timeline entry names ("...; agents a, b; 4
+// tool calls)"): every agent that took part, also those that found nothing.
+func diagnosedAgents(inc *opsv1.Incident) []string {
+	for _, e := range inc.Status.Timeline {
+		if e.Event != "Diagnosed" {
+			continue
+		}
+		i := strings.LastIndex(e.Message, "; agents ")
+		if i < 0 {
+			return nil
+		}
+		rest := e.Message[i+len("; agents "):]
+		if j := strings.LastIndex(rest, "; "); j >= 0 {
+			return strings.Split(rest[:j], ", ")
+		}
+	}
+	return nil
 }
 
 // approvedBy is who approved action id: a person's recorded approval, or the policy.

@@ -17,6 +17,7 @@ type show struct {
 	mu          sync.Mutex
 	w           io.Writer
 	interactive bool
+	width       int // terminal columns; table lines are cut to fit (0: not cut)
 	start       time.Time
 	order       []string
 	rows        map[string]*row
@@ -33,8 +34,8 @@ type row struct {
 	actionOrder   []string
 }
 
-func newShow(w io.Writer, interactive bool, start time.Time) *show {
-	return &show{w: w, interactive: interactive, start: start, rows: map[string]*row{}}
+func newShow(w io.Writer, interactive bool, width int, start time.Time) *show {
+	return &show{w: w, interactive: interactive, width: width, start: start, rows: map[string]*row{}}
 }
 
 func (s *show) add(name, title string) {
@@ -175,9 +176,16 @@ func (s *show) draw() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, dash(r.phase), dash(r.rootCause), dash(strings.Join(acts, "; ")), clipTo(r.status, 70))
 	}
 	_ = tw.Flush()
-	out := b.String()
-	fmt.Fprint(s.w, out)
-	s.drawn = strings.Count(out, "\n")
+	lines := strings.SplitAfter(strings.TrimSuffix(b.String(), "\n"), "\n")
+	for _, l := range lines {
+		// A line wider than the terminal would wrap, and the table could not be erased.
+		l = strings.TrimSuffix(l, "\n")
+		if r := []rune(l); s.width > 1 && len(r) >= s.width {
+			l = string(r[:s.width-2]) + "…"
+		}
+		fmt.Fprintln(s.w, l)
+	}
+	s.drawn = len(lines)
 }
 
 func dash(s string) string {

@@ -27,7 +27,7 @@ func sampleIncident(phase opsv1.IncidentPhase, state opsv1.ActionState) (Scenari
 // a waiting action says how to approve it.
 func TestLiveViewOneLinePerChange(t *testing.T) {
 	var b bytes.Buffer
-	s := newShow(&b, false, time.Now())
+	s := newShow(&b, false, 0, time.Now())
 	s.add(ScenarioCrashLoop, "title")
 	res, inc := sampleIncident(opsv1.PhaseAwaitingApproval, opsv1.ActionAwaitingApproval)
 	s.update(res, inc)
@@ -52,7 +52,7 @@ func TestLiveViewOneLinePerChange(t *testing.T) {
 // state; close leaves no table behind it to erase.
 func TestLiveViewRedrawsOnATerminal(t *testing.T) {
 	var b bytes.Buffer
-	s := newShow(&b, true, time.Now())
+	s := newShow(&b, true, 60, time.Now())
 	s.add(ScenarioCrashLoop, "title")
 	res, inc := sampleIncident(opsv1.PhaseAwaitingApproval, opsv1.ActionAwaitingApproval)
 	s.update(res, inc)
@@ -69,6 +69,13 @@ func TestLiveViewRedrawsOnATerminal(t *testing.T) {
 	}
 	if !strings.HasSuffix(out, "\x1b[2A\x1b[J") {
 		t.Errorf("close must erase the live table (the summary follows):\n%q", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "SCENARIO") || strings.HasPrefix(l, ScenarioCrashLoop+" ") {
+			if n := len([]rune(l)); n >= 60 {
+				t.Errorf("a table line of %d columns on a 60-column terminal would wrap: %q", n, l)
+			}
+		}
 	}
 	if !strings.Contains(out, "phase Resolved") {
 		t.Errorf("no line for the Resolved phase:\n%q", out)
@@ -97,5 +104,18 @@ func TestSummaryNamesSkippedAndFailedScenarios(t *testing.T) {
 	}
 	if got := res.Failed(); len(got) != 1 || got[0] != ScenarioPendingGPU {
 		t.Errorf("Failed() = %v, want only the pending scenario (a skipped one is not a failure)", got)
+	}
+}
+
+// The agents consulted are those the Diagnosed entry names, also the ones without a finding.
+func TestAgentsConsultedIncludeThoseWithoutFindings(t *testing.T) {
+	_, inc := sampleIncident(opsv1.PhaseDiagnosed, opsv1.ActionProposed)
+	inc.Status.Findings = []opsv1.Finding{{Agent: "opsmesh/gpu-specialist", Category: "GPUXid79"}}
+	inc.Status.Timeline = []opsv1.TimelineEntry{{Event: "Diagnosed", Message: "GPUXid79: GPU 3 fell off the bus; it runs a, b (confidence high; agents opsmesh/incident-coordinator, opsmesh/cluster-specialist, opsmesh/gpu-specialist; 4 tool calls)"}}
+	var res ScenarioResult
+	fill(&res, inc)
+	want := "opsmesh/incident-coordinator, opsmesh/cluster-specialist, opsmesh/gpu-specialist"
+	if got := strings.Join(res.Agents, ", "); got != want {
+		t.Errorf("agents %s, want %s", got, want)
 	}
 }
