@@ -116,6 +116,9 @@ type ScenarioResult struct {
 	Skipped string
 	// Approved is the command the demo ran to approve an action ("" when none).
 	Approved string
+	// Simulated says the failure was simulated: pods on kwok's nodes given a failure state, an
+	// XID injected into a simulated GPU.
+	Simulated bool
 }
 
 // Action is one remediation action as the Incident's status shows it.

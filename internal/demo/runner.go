@@ -117,6 +117,17 @@ func gpus(n *corev1.Node) int64 {
 	return q.Value()
 }
 
+// anySimulated says whether the cluster has simulated nodes (kwok gives their pods the demo's
+// failure states).
+func (r *runner) anySimulated() bool {
+	for i := range r.nodes {
+		if simulated(&r.nodes[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 // clusterKind says in words how much of the cluster is simulated.
 func (r *runner) clusterKind() string {
 	sim, gpuSim := 0, 0
@@ -188,7 +199,7 @@ func (r *runner) wait(ctx context.Context, what string, d time.Duration, cond fu
 
 // run runs one scenario to its end.
 func (r *runner) run(ctx context.Context, s scenario) ScenarioResult {
-	res := ScenarioResult{Scenario: s.name}
+	res := ScenarioResult{Scenario: s.name, Simulated: s.name == ScenarioXID || r.anySimulated()}
 	tgt, err := s.setup(ctx)
 	var skip errSkip
 	if errors.As(err, &skip) {
@@ -247,6 +258,8 @@ func (r *runner) run(ctx context.Context, s scenario) ScenarioResult {
 				res.Problem = fmt.Sprintf("no Incident was raised for %s (last error: %v); is opsmesh controller running with its event and XID triggers?", targetString(tgt), err)
 			case inc == nil:
 				res.Problem = fmt.Sprintf("no Incident was raised for %s within %s; is opsmesh controller running with its event and XID triggers?", targetString(tgt), r.cfg.Timeout)
+			case errors.Is(ctx.Err(), context.Canceled):
+				res.Problem = fmt.Sprintf("interrupted in phase %s: %s", orPending(inc.Status.Phase), res.Problem)
 			default:
 				res.Problem = fmt.Sprintf("timed out in phase %s: %s", orPending(inc.Status.Phase), res.Problem)
 			}

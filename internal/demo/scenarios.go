@@ -128,8 +128,16 @@ func (r *runner) setupCrashLoop(ctx context.Context) (*opsv1.TargetReference, er
 	if err := r.c.Patch(ctx, d, client.MergeFrom(orig)); err != nil {
 		return nil, fmt.Errorf("rolling out revision 2 of Deployment %s/%s: %w", ns, name, err)
 	}
-	r.show.note("%s: Deployment %s/%s revision 2 rolled out with --config=/etc/inference/config-v2.yaml (max_batch_tokens: -1)", ScenarioCrashLoop, ns, name)
+	r.show.note("%s: Deployment %s/%s revision 2 rolled out with --config=/etc/inference/config-v2.yaml (max_batch_tokens: -1)%s", ScenarioCrashLoop, ns, name, r.kwokSays("CrashLoopBackOff"))
 	return &opsv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: name}, nil
+}
+
+// kwokSays labels a failure state that kwok, not a container, gives the pods.
+func (r *runner) kwokSays(state string) string {
+	if !r.anySimulated() {
+		return ""
+	}
+	return fmt.Sprintf("; simulated: kwok gives its pods the %s state (annotation %s)", state, FaultAnnotation)
 }
 
 // approveRollback approves the rollback once it waits, as a user would with opsmesh approve.
@@ -167,7 +175,7 @@ func (r *runner) setupOOM(ctx context.Context) (*opsv1.TargetReference, error) {
 	if err := r.c.Create(ctx, d); err != nil {
 		return nil, fmt.Errorf("creating Deployment %s/%s: %w", ns, name, err)
 	}
-	r.show.note("%s: Deployment %s/%s created (memory limit 64Mi; it loads 256MiB)", ScenarioOOM, ns, name)
+	r.show.note("%s: Deployment %s/%s created (memory limit 64Mi; it loads 256MiB)%s", ScenarioOOM, ns, name, r.kwokSays("OOMKilled"))
 	return &opsv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: name}, nil
 }
 

@@ -228,7 +228,7 @@ func WriteSummary(w io.Writer, res Result) {
 		if s.TimeToDiagnosis > 0 || s.RootCause != "" {
 			diag = s.TimeToDiagnosis.Round(100 * time.Millisecond).String()
 		}
-		if s.Scenario == ScenarioXID && s.RootCause != "" {
+		if s.Simulated && s.RootCause != "" {
 			rc += " (simulated)"
 		}
 		result := "ok"
