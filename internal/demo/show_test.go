@@ -119,3 +119,30 @@ func TestAgentsConsultedIncludeThoseWithoutFindings(t *testing.T) {
 		t.Errorf("agents %s, want %s", got, want)
 	}
 }
+
+// FuzzDiagnosedAgents: the Diagnosed entry's message is read, never trusted: any message gives
+// agents that are in it, and one in the controller's format gives its agents back.
+func FuzzDiagnosedAgents(f *testing.F) {
+	f.Add("GPUXid79: lost (confidence high; agents a/b, c/d; 4 tool calls)", "a/b,c/d")
+	f.Add("x; agents ; y", "")
+	f.Add("; agents ", "")
+	f.Add("no agents here", "x")
+	f.Add("summary with; agents in it (confidence low; agents ns/coord; 0 tool calls)", "ns/coord")
+	f.Fuzz(func(t *testing.T, msg, agents string) {
+		inc := &opsv1.Incident{}
+		inc.Status.Timeline = []opsv1.TimelineEntry{{Event: "Diagnosed", Message: msg}}
+		for _, a := range diagnosedAgents(inc) {
+			if !strings.Contains(msg, a) {
+				t.Fatalf("agent %q is not in the message %q", a, msg)
+			}
+		}
+		if agents == "" || strings.ContainsAny(agents, ";, ") {
+			return
+		}
+		want := strings.Split(strings.ReplaceAll(agents, ",", "\x00"), "\x00")
+		inc.Status.Timeline[0].Message = "Cause: " + msg + " (confidence high; agents " + strings.Join(want, ", ") + "; 3 tool calls)"
+		if got := diagnosedAgents(inc); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("agents %q from %q, want %q", got, inc.Status.Timeline[0].Message, want)
+		}
+	})
+}
