@@ -6,9 +6,10 @@
 // reports each scenario's diagnosis and final phase.
 //
 // It is a client of a running platform: it never diagnoses, remediates or raises an Incident
-// itself, never changes objects outside its own namespaces except its own coordinator Agent
-// and (on nodes labelled simulated) demo pods and stale simulated-XID Incidents, and never
-// injects a fault except through Faults.
+// itself, and never injects a fault except through Faults. Outside its own namespaces it
+// changes only its own coordinator Agent, and on simulated nodes (opsmesh.dev/simulated=true)
+// it uncordons what an earlier run cordoned, binds its GPU-reserving pods, and deletes the
+// simulated XID 79 Incidents an earlier run raised on the node it uses.
 package demo
 
 import (

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -153,6 +154,15 @@ func (r *runner) approveRollback(ctx context.Context, res *ScenarioResult, inc *
 	}
 	r.show.note("%s: action %s (%s, %s) waits for approval; the demo approves it as you would:\n    $ %s", ScenarioCrashLoop, a.ID, a.Tool, a.Risk, cmd)
 	if _, err := approval.Decide(ctx, r.c, types.NamespacedName{Namespace: inc.Namespace, Name: inc.Name}, a.ID, opsv1.DecisionApproved, who, "opsmesh demo: revision 2's config is bad"); err != nil {
+		// Someone may have decided first (the command was printed as the action began to wait).
+		var cur opsv1.Incident
+		if gerr := r.c.Get(ctx, client.ObjectKeyFromObject(inc), &cur); gerr == nil {
+			if d, ok := approval.Decision(&cur, a.ID); ok {
+				r.show.note("    action %s was already %s by %s", a.ID, strings.ToLower(string(d.Decision)), d.By)
+				res.Approved = cmd
+				return nil
+			}
+		}
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	r.show.note("    Incident %s/%s: action %s (%s, %s) approved by %s", inc.Namespace, inc.Name, a.ID, a.Tool, a.Risk, who)
