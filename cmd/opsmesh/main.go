@@ -52,5 +52,6 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newVersionCommand(), newMCPCommand(), newRuntimeCommand(), newControllerCommand())
 	root.AddCommand(newIncidentsCommand(), newApproveCommand())
+	root.AddCommand(newDemoCommand(nil)) // the sandbox will pass its XID fault injector
 	return root
 }
