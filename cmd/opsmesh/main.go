@@ -51,6 +51,6 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.SetErr(errOut)
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newVersionCommand(), newMCPCommand(), newRuntimeCommand(), newControllerCommand())
-	root.AddCommand(newIncidentsCommand(), newApproveCommand())
+	root.AddCommand(newIncidentsCommand(), newApproveCommand(), newSandboxCommand())
 	return root
 }
