@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -165,8 +166,14 @@ func (s *Sandbox) createNode(ctx context.Context, n simNode) error {
 	if err := s.Client.Create(ctx, node); err != nil {
 		return fmt.Errorf("creating simulated node %s: %w", n.name, err)
 	}
-	node.Status.Capacity, node.Status.Allocatable = n.capacity, n.capacity.DeepCopy()
-	if err := s.Client.Status().Update(ctx, node); err != nil {
+	// kwok may update the new node's status first: retry on its conflicts.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := s.Client.Get(ctx, client.ObjectKey{Name: n.name}, node); err != nil {
+			return err
+		}
+		node.Status.Capacity, node.Status.Allocatable = n.capacity, n.capacity.DeepCopy()
+		return s.Client.Status().Update(ctx, node)
+	}); err != nil {
 		return fmt.Errorf("setting simulated node %s's capacity: %w", n.name, err)
 	}
 	return nil
