@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
 )
 
 // ComponentStatus is one component's line in a Report.
@@ -50,6 +52,12 @@ func Status(ctx context.Context, stateDir string) (Report, error) {
 		switch {
 		case !cs.Running:
 			cs.Detail = "not running; see " + c.Log
+		case c.Name == "kube-apiserver":
+			if err := apiserverReady(ctx, st); err != nil {
+				cs.Detail = "running, not ready: " + err.Error()
+			} else {
+				cs.Healthy, cs.Detail = true, "ready ("+st.APIServer+"/readyz)"
+			}
 		case c.Health == "":
 			cs.Healthy, cs.Detail = true, "running"
 		default:
@@ -99,4 +107,20 @@ func (s *Sandbox) PrintAccess(w io.Writer) {
 	fmt.Fprintf(&b, "  inject a GPU fault: opsmesh sandbox fault --node %s --gpu 3 --xid 79\n", s.GPUNodes[0])
 	fmt.Fprintf(&b, "  stop it:      opsmesh sandbox down\n")
 	_, _ = io.WriteString(w, b.String())
+}
+
+// apiserverReady asks the sandbox's API server for /readyz with the sandbox's kubeconfig.
+func apiserverReady(ctx context.Context, st *State) error {
+	s := &Sandbox{State: *st}
+	if err := s.connect(); err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(s.Config)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = cs.RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err
 }
