@@ -209,7 +209,7 @@ GO
     (cd "$mod" && GOFLAGS=-mod=mod go mod tidy) >&2
     touch "$mod/.ready"
   fi
-  log "building kwok $KWOK_VERSION (about 4 minutes the first time on 2 cores)"
+  log "building kwok $KWOK_VERSION (4-8 minutes the first time on 2 cores)"
   (cd "$mod" && GOFLAGS=-mod=mod go build -v -trimpath -ldflags "-s -w" -o "$KWOK_DIR/kwok.tmp" sigs.k8s.io/kwok/cmd/kwok) 2>&1 | progress kwok
   [ "${PIPESTATUS[0]}" -eq 0 ] || { log "building kwok failed"; exit 1; }
   mv "$KWOK_DIR/kwok.tmp" "$KWOK_DIR/kwok"
