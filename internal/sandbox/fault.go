@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	mcpclient "github.com/mark3labs/mcp-go/client"
@@ -31,6 +32,15 @@ func (s *Sandbox) InjectXID(ctx context.Context, node string, gpu, xid int) erro
 		return fmt.Errorf("XID %d is not an XID code (1..1000); 79 is \"GPU has fallen off the bus\", 48 a double-bit ECC error", xid)
 	}
 	path := s.faultFile(node)
+	// One injection at a time per node, so that concurrent ones (two opsmesh sandbox fault) add both.
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("fault file of %s: %w", node, err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("locking the fault file of %s: %w", node, err)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("fault file of %s: %w", node, err)
