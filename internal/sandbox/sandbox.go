@@ -311,7 +311,7 @@ func Up(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 		}
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && len(s.Components) > 0 {
 			s.say("stopping what was started (logs stay in %s)", s.path("logs"))
 			if derr := Down(context.WithoutCancel(ctx), dir); derr != nil {
 				err = fmt.Errorf("%w; and stopping the sandbox: %v", err, derr)
