@@ -1,5 +1,6 @@
 # opsmesh — agentic operations for Kubernetes.
 #   make test      verify generated code, lint, build the Kubernetes test binaries if missing, run all tests
+#   make test-sandbox  bring the sandbox up (building its binaries the first time), check it, tear it down
 #   make demo      run the demo (arrives with the sandbox)
 #   make build     build bin/opsmesh
 #   make generate  regenerate deepcopy code and CRD YAML (deploy/crds) from api/
@@ -18,7 +19,7 @@ GO_TEST_FLAGS ?= -race -count=1
 CGO_CFLAGS    ?= -O2 -g -Wno-deprecated-declarations
 export CGO_CFLAGS
 
-.PHONY: all build test generate verify-generated lint testbins demo clean help
+.PHONY: all build test test-sandbox generate verify-generated lint testbins sandbox-bins demo clean help
 
 all: build
 
@@ -49,6 +50,14 @@ testbins:
 
 test: verify-generated lint testbins
 	CONTROLLER_GEN=$(CONTROLLER_GEN) KUBEBUILDER_ASSETS=$$(hack/testbins.sh path) go test $(GO_TEST_FLAGS) ./...
+
+# sandbox-bins builds what the sandbox runs: etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok (once).
+sandbox-bins:
+	hack/testbins.sh ensure-sandbox >/dev/null
+
+# test-sandbox runs the sandbox end to end (internal/sandbox, build tag sandbox): about a minute once the binaries are built.
+test-sandbox: sandbox-bins
+	go test -tags sandbox -count=1 -timeout 30m ./internal/sandbox/...
 
 demo:
 	@echo "opsmesh demo: not yet. The demo runs on the sandbox (a local control plane with simulated"

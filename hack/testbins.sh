@@ -8,21 +8,29 @@
 #   hack/testbins.sh prometheus-path
 #                             print the path of the prometheus binary (builds nothing)
 #   hack/testbins.sh check    exit 1, naming the missing binaries, when the cache is incomplete
+#   hack/testbins.sh ensure-sandbox
+#                             build what the sandbox needs (etcd, kube-apiserver, kube-scheduler,
+#                             kube-controller-manager, kwok) when missing, print progress, and print
+#                             the Kubernetes binary directory, then the kwok binary's path
+#   hack/testbins.sh kwok-path
+#                             print the path of the kwok binary (builds nothing)
 #
 # Versions are pinned below; override with KUBE_VERSION / ETCD_VERSION / PROMETHEUS_VERSION (the
 # module version of github.com/prometheus/prometheus: v0.316.0 is Prometheus 3.16.0). The cache root is
 # $OPSMESH_CACHE (default: ${XDG_CACHE_HOME:-$HOME/.cache}/opsmesh). Extra control-plane binaries
-# for the sandbox (kube-scheduler, kube-controller-manager) can be asked for with
-# TESTBINS="kube-apiserver etcd kube-scheduler".
+# for the sandbox (kube-scheduler, kube-controller-manager, kwok) can be asked for with
+# TESTBINS="kube-apiserver etcd kube-scheduler"; KWOK_VERSION pins sigs.k8s.io/kwok.
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.7.0}
 PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
+KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 CACHE_ROOT=${OPSMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/opsmesh}
 BIN_DIR="$CACHE_ROOT/k8s/$KUBE_VERSION"
 SRC_DIR="$CACHE_ROOT/k8s/src"
 PROM_DIR="$CACHE_ROOT/prometheus/$PROMETHEUS_VERSION"
+KWOK_DIR="$CACHE_ROOT/kwok/$KWOK_VERSION"
 TESTBINS=${TESTBINS:-"kube-apiserver etcd prometheus"}
 
 log() { printf '[testbins] %s\n' "$*" >&2; }
@@ -32,6 +40,7 @@ stamp() {
   case "$1" in
     etcd) echo "$ETCD_VERSION" ;;
     prometheus) echo "$PROMETHEUS_VERSION" ;;
+    kwok) echo "$KWOK_VERSION" ;;
     *) echo "$KUBE_VERSION" ;;
   esac
 }
@@ -40,6 +49,7 @@ stamp() {
 dir() {
   case "$1" in
     prometheus) echo "$PROM_DIR" ;;
+    kwok) echo "$KWOK_DIR" ;;
     *) echo "$BIN_DIR" ;;
   esac
 }
@@ -175,21 +185,58 @@ MOD
   log "built $PROM_DIR/prometheus"
 }
 
+# build_kwok builds kwok's own command from sigs.k8s.io/kwok (simulated kubelets for the sandbox),
+# in a helper module of its own, as etcd's.
+build_kwok() {
+  local mod="$SRC_DIR/kwok-$KWOK_VERSION"
+  mkdir -p "$mod" "$KWOK_DIR"
+  if [ ! -f "$mod/.ready" ]; then
+    log "resolving sigs.k8s.io/kwok@$KWOK_VERSION through the module proxy (first time only)"
+    cat > "$mod/go.mod" <<MOD
+module opsmesh.dev/testbins/kwok
+
+go $(go env GOVERSION | sed 's/^go//; s/^\([0-9]*\.[0-9]*\).*/\1/')
+
+require sigs.k8s.io/kwok $KWOK_VERSION
+MOD
+    cat > "$mod/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "sigs.k8s.io/kwok/cmd/kwok"
+GO
+    (cd "$mod" && GOFLAGS=-mod=mod go mod tidy) >&2
+    touch "$mod/.ready"
+  fi
+  log "building kwok $KWOK_VERSION (4-8 minutes the first time on 2 cores)"
+  (cd "$mod" && GOFLAGS=-mod=mod go build -v -trimpath -ldflags "-s -w" -o "$KWOK_DIR/kwok.tmp" sigs.k8s.io/kwok/cmd/kwok) 2>&1 | progress kwok
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { log "building kwok failed"; exit 1; }
+  mv "$KWOK_DIR/kwok.tmp" "$KWOK_DIR/kwok"
+  stamp kwok > "$KWOK_DIR/kwok.version"
+  log "built $KWOK_DIR/kwok"
+}
+
 cmd=${1:-ensure}
+if [ "$cmd" = ensure-sandbox ]; then
+  TESTBINS="etcd kube-apiserver kube-scheduler kube-controller-manager kwok"
+fi
 case "$cmd" in
   path) echo "$BIN_DIR" ;;
   prometheus-path) echo "$PROM_DIR/prometheus" ;;
+  kwok-path) echo "$KWOK_DIR/kwok" ;;
   check)
     m=$(missing)
     if [ -n "$m" ]; then
       echo "missing test binaries in $BIN_DIR or $PROM_DIR: $m; build them with: make testbins (or hack/testbins.sh ensure)" >&2
       exit 1
     fi ;;
-  ensure)
+  ensure|ensure-sandbox)
     m=$(missing)
     if [ -z "$m" ]; then
       log "using cached $TESTBINS"
       echo "$BIN_DIR"
+      [ "$cmd" = ensure ] || echo "$KWOK_DIR/kwok"
       exit 0
     fi
     mkdir -p "$BIN_DIR"
@@ -198,11 +245,13 @@ case "$cmd" in
       case "$b" in
         etcd) build_etcd ;;
         prometheus) build_prometheus ;;
+        kwok) build_kwok ;;
         kube-apiserver|kube-scheduler|kube-controller-manager) kube+=("$b") ;;
-        *) log "unknown test binary $b; known: kube-apiserver etcd prometheus kube-scheduler kube-controller-manager"; exit 1 ;;
+        *) log "unknown test binary $b; known: kube-apiserver etcd prometheus kube-scheduler kube-controller-manager kwok"; exit 1 ;;
       esac
     done
     [ ${#kube[@]} -eq 0 ] || build_kube "${kube[@]}"
-    echo "$BIN_DIR" ;;
-  *) echo "usage: hack/testbins.sh ensure|path|check" >&2; exit 2 ;;
+    echo "$BIN_DIR"
+    [ "$cmd" = ensure ] || echo "$KWOK_DIR/kwok" ;;
+  *) echo "usage: hack/testbins.sh ensure|ensure-sandbox|path|kwok-path|prometheus-path|check" >&2; exit 2 ;;
 esac

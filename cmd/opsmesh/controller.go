@@ -22,6 +22,7 @@ import (
 	"github.com/opsmesh/opsmesh/controller/toolserver"
 	"github.com/opsmesh/opsmesh/controller/trigger"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
+	"github.com/opsmesh/opsmesh/mcpservers/serve"
 )
 
 const controllerLong = `Run the opsmesh controller: it moves every Incident through its lifecycle
@@ -44,6 +45,7 @@ func newControllerCommand() *cobra.Command {
 		namespaces            []string
 		withRuntime           bool
 		nodeAgentNS           string
+		nodeAgentTokenFile    string
 		leaderElect           bool
 		leaderNS, identity    string
 		coordinatorNS         string
@@ -70,6 +72,7 @@ func newControllerCommand() *cobra.Command {
 	fs.StringSliceVarP(&namespaces, "namespace", "n", nil, "watch these namespaces (comma-separated or repeated; default: every namespace)")
 	fs.BoolVar(&withRuntime, "runtime", false, "also host the agent runtime and the builtin cluster, gpu (cluster view) and scheduler ToolServers in this process")
 	fs.StringVar(&nodeAgentNS, "node-agent-namespace", "", "with --runtime: namespace of the GPU node agents' pods (default: every namespace)")
+	fs.StringVar(&nodeAgentTokenFile, "node-agent-token-file", "", "with --runtime: file holding the bearer token the GPU node agents require")
 	fs.BoolVar(&leaderElect, "leader-elect", true, "elect a leader among replicas; only the leader acts")
 	fs.StringVar(&leaderNS, "leader-election-namespace", podNS, "namespace of the leader-election Lease (default: $POD_NAMESPACE or opsmesh)")
 	fs.StringVar(&identity, "identity", os.Getenv("POD_NAME"), "this replica's name in the Lease and in Incident timelines (default: $POD_NAME, else the host name)")
@@ -106,8 +109,14 @@ func newControllerCommand() *cobra.Command {
 		builtins := map[opsv1.BuiltinServer]*server.MCPServer{}
 		errc := make(chan error, 2)
 		if withRuntime {
+			agentToken := ""
+			if nodeAgentTokenFile != "" {
+				if agentToken, err = serve.ReadToken(nodeAgentTokenFile); err != nil {
+					return fmt.Errorf("--node-agent-token-file: %w", err)
+				}
+			}
 			if builtins, err = kubehost.Builtins(ctx, cfg, kubehost.BuiltinOptions{Version: version, Logger: log,
-				GPUView: gpuview.Config{NodeAgentNamespace: nodeAgentNS}}); err != nil {
+				GPUView: gpuview.Config{NodeAgentNamespace: nodeAgentNS, NodeAgentToken: agentToken}}); err != nil {
 				return err
 			}
 			pool, err := mcppool.New(nil, mcppool.Options{Logger: log})

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/opsmesh/opsmesh/internal/demo"
+	"github.com/opsmesh/opsmesh/internal/sandbox"
 )
 
 // demoFaults gives opsmesh demo its fault injector for the cluster at kubeconfig (the sandbox
@@ -24,11 +25,21 @@ type demoFaults func(ctx context.Context, kubeconfig string, cfg *rest.Config) (
 
 // sandboxKubeconfig is where opsmesh sandbox up writes its kubeconfig.
 func sandboxKubeconfig() string {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return ""
+	return filepath.Join(sandbox.DefaultStateDir(), "kubeconfig")
+}
+
+// sandboxFaults is the XID injector of the sandbox whose kubeconfig is kubeconfig (its state
+// directory holds both), or nil for any other cluster.
+func sandboxFaults(ctx context.Context, kubeconfig string, _ *rest.Config) (demo.Faults, error) {
+	dir := filepath.Dir(kubeconfig)
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+		return nil, nil
 	}
-	return filepath.Join(home, ".cache", "opsmesh", "sandbox", "kubeconfig")
+	sb, err := sandbox.Open(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("the sandbox in %s: %w", dir, err)
+	}
+	return sb, nil
 }
 
 func newDemoCommand(faults demoFaults) *cobra.Command {

@@ -34,9 +34,9 @@ CRDs, installed from deploy/crds), the cluster MCP server (opsmesh mcp cluster),
 agent (opsmesh mcp gpu, with simulated GPUs when no NVIDIA driver is present), the scheduler MCP
 server (opsmesh mcp scheduler), the MCP gateway for chat clients (opsmesh mcp gateway), the agent
 runtime (opsmesh runtime), the controller that diagnoses, remediates and verifies Incidents
-(opsmesh controller), the incident commands (opsmesh incidents, opsmesh approve), and the
-commands listed below. The sandbox is being built and is not in this binary yet; README.md
-gives the status of each part.`
+(opsmesh controller), the incident commands (opsmesh incidents, opsmesh approve), the
+sandbox (opsmesh sandbox: a local control plane with simulated nodes and GPUs), the demo
+(opsmesh demo), and the commands listed below. README.md gives the status of each part.`
 
 // newRootCommand builds the command tree, writing to out and errOut.
 func newRootCommand(out, errOut io.Writer) *cobra.Command {
@@ -51,7 +51,6 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.SetErr(errOut)
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newVersionCommand(), newMCPCommand(), newRuntimeCommand(), newControllerCommand())
-	root.AddCommand(newIncidentsCommand(), newApproveCommand())
-	root.AddCommand(newDemoCommand(nil)) // the sandbox will pass its XID fault injector
+	root.AddCommand(newIncidentsCommand(), newApproveCommand(), newSandboxCommand(), newDemoCommand(sandboxFaults))
 	return root
 }

@@ -74,6 +74,10 @@ func newMCPGPUCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if faultFile != "" {
+					// Faults written to the file later are injected into the running agent.
+					go node.Follow(ctx, faultFile, time.Second, log)
+				}
 				lib = node
 			} else {
 				nv, err := gpu.OpenDriver()
@@ -106,7 +110,7 @@ func newMCPGPUCommand() *cobra.Command {
 	}
 	f.registerServe(cmd)
 	cmd.Flags().StringVar(&simulated, "simulate", "", "serve simulated GPUs instead of the node's: dgxa100, dgxh100 or dgxh200 (8 GPUs each)")
-	cmd.Flags().StringVar(&faultFile, "fault-file", "", "YAML file of faults to inject into the simulated GPUs (XIDs, ECC, temperature, throttling, a lost GPU, processes); see docs/gpu.md")
+	cmd.Flags().StringVar(&faultFile, "fault-file", "", "YAML file of faults to inject into the simulated GPUs (XIDs, ECC, temperature, throttling, a lost GPU, processes), re-read every second while the agent runs; see docs/gpu.md")
 	cmd.Flags().StringVar(&nodeNm, "node-name", "", "the node's name in every result (default: $NODE_NAME, or the host name)")
 	view.registerFlags(cmd, &f)
 	natsFlags.register(cmd)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,6 +86,22 @@ func (s *Server) agentsByNode(ctx context.Context) (map[string]agent, error) {
 			continue // keep a usable one
 		}
 		out[p.Spec.NodeName] = a
+	}
+	// A node that names its agent's URL (AgentURLAnnotation) is reached there.
+	nodes, err := s.kube.nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		v, ok := n.Annotations[AgentURLAnnotation]
+		if !ok {
+			continue
+		}
+		a := agent{pod: "of node " + n.Name + " (annotation " + AgentURLAnnotation + ")", url: v}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			a.err = fmt.Errorf("node %s: annotation %s=%q is not an http(s) URL such as http://127.0.0.1:7101/mcp", n.Name, AgentURLAnnotation, v)
+		}
+		out[n.Name] = a
 	}
 	return out, nil
 }

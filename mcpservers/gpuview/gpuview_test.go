@@ -48,6 +48,22 @@ func node(t *testing.T, name string, labels map[string]string, capacity, allocat
 	updateStatus(t, n)
 }
 
+func annotate(t *testing.T, node, key, value string) {
+	t.Helper()
+	n := &corev1.Node{}
+	c := apiServer(t).Client
+	if err := c.Get(context.Background(), client.ObjectKey{Name: node}, n); err != nil {
+		t.Fatal(err)
+	}
+	if n.Annotations == nil {
+		n.Annotations = map[string]string{}
+	}
+	n.Annotations[key] = value
+	if err := c.Update(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func pod(t *testing.T, ns, name, nodeName string, labels, annotations map[string]string, limits corev1.ResourceList, ip string) {
 	t.Helper()
 	p := &corev1.Pod{
@@ -217,5 +233,21 @@ func TestClusterView(t *testing.T) {
 		mustContain(t, out, "1 pods hold GPU resources", "infer")
 		inv := c.OK("gpu_inventory", nil)
 		mustContain(t, inv, "total nvidia.com/gpu: capacity 20, allocatable 19, requested 0", "requested counts only pods in namespaces web")
+	})
+
+	// Last, since it adds nodes the counts above do not expect.
+	t.Run("agent URL annotation on the node", func(t *testing.T) {
+		// gpu-e names its agent's URL on the Node (as the sandbox does), which wins over its pod's IP;
+		// gpu-f's annotation is not a URL.
+		portE := simAgent(t, "gpu-e", "../gpu/testdata/faults.yaml")
+		node(t, "gpu-e", h100(), res("nvidia.com/gpu", "8"), res("nvidia.com/gpu", "8"), nil, nil)
+		node(t, "gpu-f", h100(), res("nvidia.com/gpu", "8"), res("nvidia.com/gpu", "8"), nil, nil)
+		annotate(t, "gpu-e", gpuview.AgentURLAnnotation, "http://127.0.0.1:"+portE+"/mcp")
+		annotate(t, "gpu-f", gpuview.AgentURLAnnotation, "127.0.0.1:1")
+		pod(t, "gpu-system", "agent-e", "gpu-e", agentLabel, map[string]string{gpuview.PortAnnotation: "1"}, nil, "10.0.0.9")
+		e := s.OK("gpu_node_health", map[string]any{"node": "gpu-e"})
+		mustContain(t, e, "node gpu-e: failed", "node agent: GPU 3 failed", "node agent of node gpu-e (annotation "+gpuview.AgentURLAnnotation+"): 8 GPUs")
+		f := s.OK("gpu_node_health", map[string]any{"node": "gpu-f"})
+		mustContain(t, f, `node gpu-f: annotation `+gpuview.AgentURLAnnotation+`="127.0.0.1:1" is not an http(s) URL`)
 	})
 }

@@ -55,6 +55,12 @@ const DefaultNodeAgentSelector = "app.kubernetes.io/component=gpu-node-agent"
 // PortAnnotation on a node-agent pod overrides Config.NodeAgentPort for that pod.
 const PortAnnotation = "opsmesh.dev/mcp-port"
 
+// AgentURLAnnotation on a Node names the full MCP URL of that node's GPU node agent
+// (http://127.0.0.1:7101/mcp) and, only when set, replaces the agent found through the node
+// agents' pods. It exists for clusters whose pod IPs cannot be reached, such as the sandbox's
+// kwok nodes, where the simulated node agents run as local processes.
+const AgentURLAnnotation = "opsmesh.dev/gpu-node-agent-url"
+
 // Server is the cluster's GPU view.
 type Server struct {
 	cfg  Config

@@ -46,6 +46,14 @@ type Node struct {
 
 	mu     sync.Mutex
 	faults map[int]GPUFaults // by GPU index; gpu_reset clears an entry
+	seen   map[xidKey]bool   // XID events already reported to the watcher
+	watch  func(gpu.XIDEvent)
+}
+
+// xidKey identifies one injected XID event, so a fault file loaded again reports only new ones.
+type xidKey struct {
+	index, code int
+	time        time.Time
 }
 
 // New builds a simulated node of model (dgxa100, dgxh100 or dgxh200) with faults (nil for none).
@@ -61,7 +69,7 @@ func New(model string, faults *Faults) (*Node, error) {
 	default:
 		return nil, fmt.Errorf("--simulate=%q is not a simulated node; use one of %s", model, strings.Join(Models, ", "))
 	}
-	n := &Node{NVML: gpu.FromNVML(srv), model: model, faults: map[int]GPUFaults{}}
+	n := &Node{NVML: gpu.FromNVML(srv), model: model, faults: map[int]GPUFaults{}, seen: map[xidKey]bool{}}
 	if faults != nil {
 		for _, g := range faults.GPUs {
 			if g.Index >= len(srv.Devices) {
@@ -86,21 +94,66 @@ func (n *Node) Simulated() bool { return true }
 // Model is the simulated model name.
 func (n *Node) Model() string { return n.model }
 
-// WatchXIDs reports the fault file's XID events, oldest first, before it returns.
+// WatchXIDs reports the fault file's XID events, oldest first, before it returns, and later
+// the new XID events of every fault file given to Load, as a driver would report new XIDs.
 func (n *Node) WatchXIDs(_ context.Context, fn func(gpu.XIDEvent), _ func(error)) error {
 	n.mu.Lock()
-	var events []gpu.XIDEvent
-	for _, idx := range sortedKeys(n.faults) {
-		for _, x := range n.faults[idx].XIDs {
-			events = append(events, gpu.XIDEvent{Index: idx, UUID: uuidOf(n.model, idx), Code: x.Code, Time: x.Time})
-		}
-	}
+	n.watch = fn
+	events := n.unseenLocked()
 	n.mu.Unlock()
-	slices.SortStableFunc(events, func(a, b gpu.XIDEvent) int { return a.Time.Compare(b.Time) })
 	for _, e := range events {
 		fn(e)
 	}
 	return nil
+}
+
+// Load replaces the injected faults with f while the node runs (the agent re-reading its fault
+// file): XID events in f that were not reported before are reported to the watcher, oldest
+// first, and returned. A GPU that f does not list has no faults any more. Indexes beyond the
+// node's GPUs are refused and change nothing.
+func (n *Node) Load(f *Faults) ([]gpu.XIDEvent, error) {
+	count, err := n.Count()
+	if err != nil {
+		return nil, err
+	}
+	faults := map[int]GPUFaults{}
+	if f != nil {
+		for _, g := range f.GPUs {
+			if g.Index < 0 || g.Index >= count {
+				return nil, fmt.Errorf("fault file: GPU %d does not exist; %s has GPUs 0..%d", g.Index, n.model, count-1)
+			}
+			faults[g.Index] = g
+		}
+	}
+	n.mu.Lock()
+	n.faults = faults
+	events := n.unseenLocked()
+	fn := n.watch
+	n.mu.Unlock()
+	if fn != nil {
+		for _, e := range events {
+			fn(e)
+		}
+	}
+	return events, nil
+}
+
+// unseenLocked returns the XID events of the faults not reported yet, oldest first, and marks
+// them reported. n.mu is held.
+func (n *Node) unseenLocked() []gpu.XIDEvent {
+	var events []gpu.XIDEvent
+	for _, idx := range sortedKeys(n.faults) {
+		for _, x := range n.faults[idx].XIDs {
+			k := xidKey{idx, x.Code, x.Time}
+			if n.seen[k] {
+				continue
+			}
+			n.seen[k] = true
+			events = append(events, gpu.XIDEvent{Index: idx, UUID: uuidOf(n.model, idx), Code: x.Code, Time: x.Time})
+		}
+	}
+	slices.SortStableFunc(events, func(a, b gpu.XIDEvent) int { return a.Time.Compare(b.Time) })
+	return events
 }
 
 // Reset clears the injected faults of the GPU at index, as a reset would (and a GPU that fell
