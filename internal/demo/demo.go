@@ -161,6 +161,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	r.show = newShow(cfg.Out, cfg.Interactive, cfg.Width, r.start)
 	r.show.note("opsmesh demo: four incidents for the agents; coordinators in namespace %s (%s)", cfg.AgentNamespace, r.clusterKind())
+	if err := r.uncordon(ctx); err != nil {
+		r.show.close()
+		return Result{}, err
+	}
 	for _, ns := range []string{NSInference, NSTraining, NSBatch} {
 		if err := r.namespace(ctx, ns); err != nil {
 			r.show.close()

@@ -94,6 +94,25 @@ func (r *runner) preflight(ctx context.Context) error {
 	return nil
 }
 
+// uncordon undoes an earlier run's cordon (the XID scenario's), which would change where this
+// run's pods go (the pending-GPU scenario reckons free GPUs per schedulable node): the simulated
+// GPU nodes are uncordoned first, in the cluster and in r.nodes.
+func (r *runner) uncordon(ctx context.Context) error {
+	for i := range r.nodes {
+		n := &r.nodes[i]
+		if !simulated(n) || gpus(n) == 0 || !n.Spec.Unschedulable {
+			continue
+		}
+		r.show.note("uncordoning simulated node %s (cordoned by an earlier demo run)", n.Name)
+		orig := n.DeepCopy()
+		n.Spec.Unschedulable = false
+		if err := r.c.Patch(ctx, n, client.MergeFrom(orig)); err != nil {
+			return fmt.Errorf("demo: uncordoning node %s: %w", n.Name, err)
+		}
+	}
+	return nil
+}
+
 // coordinator is the sample coordinator that takes every Incident (an empty selector).
 func (r *runner) coordinator(agents []opsv1.Agent) *opsv1.Agent {
 	for i := range agents {

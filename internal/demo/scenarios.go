@@ -225,18 +225,6 @@ func (r *runner) setupXID(ctx context.Context) (tgt *opsv1.TargetReference, err 
 	if len(sim) == 0 {
 		return nil, errSkip{fmt.Sprintf("no node labelled %s=true has nvidia.com/gpu: no simulated GPU to inject an XID into (the sandbox has them)", SimulatedLabel)}
 	}
-	// An earlier run's cordon would keep the training pod off its node.
-	for i := range sim {
-		n := &sim[i]
-		if n.Spec.Unschedulable {
-			r.show.note("%s: uncordoning simulated node %s (cordoned by an earlier demo run)", ScenarioXID, n.Name)
-			orig := n.DeepCopy()
-			n.Spec.Unschedulable = false
-			if err := r.c.Patch(ctx, n, client.MergeFrom(orig)); err != nil {
-				return nil, fmt.Errorf("uncordoning node %s: %w", n.Name, err)
-			}
-		}
-	}
 	ns, name := NSTraining, "llm-pretrain"
 	onSimulated := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
 		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
