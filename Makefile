@@ -48,7 +48,7 @@ lint:
 	go vet ./...
 
 # testbins builds kube-apiserver, etcd and prometheus, and helm for the chart tests, from their Go
-# modules into ~/.cache/opsmesh (once; helm takes 3-6 minutes the first time on 2 cores).
+# modules into ~/.cache/opsmesh (once; helm takes about 7 minutes the first time on 2 busy cores).
 testbins:
 	hack/testbins.sh ensure >/dev/null
 	TESTBINS=helm hack/testbins.sh ensure >/dev/null
