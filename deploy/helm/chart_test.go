@@ -524,3 +524,45 @@ func TestBadValuesRejected(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderedArgsParse gives every container's args the chart renders, in each mode, to the
+// real opsmesh binary (with --help, so nothing starts): a flag that the command does not have,
+// or a value of the wrong type, fails here rather than in a crash-looping pod.
+func TestRenderedArgsParse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds ./cmd/opsmesh")
+	}
+	bin := filepath.Join(t.TempDir(), "opsmesh")
+	// -trimpath as the Dockerfile builds it, so make image-build-check's build cache serves this.
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/opsmesh")
+	build.Dir = root
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/opsmesh: %v\n%s", err, b)
+	}
+	cases := map[string][]string{
+		"default":       nil,
+		"external NATS": {"-f", external},
+		"split, embedded, everything set": {"--set", "mode=split,gateway.enabled=true,gateway.existingSecret=gw,gateway.allowWrites=true,webhook.enabled=true,webhook.existingSecret=wh," +
+			"watchNamespaces={a,b},controller.eventReasons={BackOff,OOMKilled},controller.eventExcludeNamespaces={kube-system},gpuNodeAgent.simulate=dgxh100,metrics.enabled=false"},
+		"external NATS with TLS": {"-f", external, "--set", "nats.external.tlsSecret.name=nats-tls,nats.external.tlsSecret.mutual=true"},
+	}
+	for name, extra := range cases {
+		t.Run(name, func(t *testing.T) {
+			n := 0
+			for _, o := range objects(t, render(t, extra...)) {
+				if o.GetKind() != "Deployment" && o.GetKind() != "DaemonSet" {
+					continue
+				}
+				a := args(t, o)
+				out, err := exec.Command(bin, append(a, "--help")...).CombinedOutput()
+				if err != nil {
+					t.Errorf("%s %s: opsmesh %s refused its args: %v\n%s", o.GetKind(), o.GetName(), strings.Join(a, " "), err, out)
+				}
+				n++
+			}
+			if n < 2 {
+				t.Fatalf("only %d workloads rendered", n)
+			}
+		})
+	}
+}
