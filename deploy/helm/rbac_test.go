@@ -303,3 +303,35 @@ func TestRuntimeWorksWithChartRBAC(t *testing.T) {
 	}
 	forbidden(t, user)
 }
+
+// TestAllInOneRoleCoversSplitRoles: in mode all-in-one the controller's one process does what the
+// split controller and runtime do (TestControllerWorksWithChartRBAC and
+// TestRuntimeWorksWithChartRBAC run those with their roles), so its ClusterRole must grant every
+// rule of both.
+func TestAllInOneRoleCoversSplitRoles(t *testing.T) {
+	split := objects(t, render(t, "--set", "mode=split"))
+	all := rules(t, find(t, objects(t, render(t)), "ClusterRole", "opsmesh-controller"))
+	grants := func(group, resource, verb string) bool {
+		return slices.ContainsFunc(all, func(r rule) bool {
+			return slices.Contains(r.APIGroups, group) && (slices.Contains(r.Resources, resource) || slices.Contains(r.Resources, "*")) && slices.Contains(r.Verbs, verb)
+		})
+	}
+	n := 0
+	for _, name := range []string{"opsmesh-controller", "opsmesh-runtime"} {
+		for _, r := range rules(t, find(t, split, "ClusterRole", name)) {
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					for _, v := range r.Verbs {
+						n++
+						if !grants(g, res, v) {
+							t.Errorf("the all-in-one controller role lacks %s on %s (group %q), which the split %s role grants", v, res, g, name)
+						}
+					}
+				}
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("only %d grants in the split roles", n)
+	}
+}
