@@ -7,6 +7,8 @@
 #   hack/testbins.sh path     print the directory to use as KUBEBUILDER_ASSETS (builds nothing)
 #   hack/testbins.sh prometheus-path
 #                             print the path of the prometheus binary (builds nothing)
+#   hack/testbins.sh helm-path
+#                             print the path of the helm binary (builds nothing)
 #   hack/testbins.sh check    exit 1, naming the missing binaries, when the cache is incomplete
 #   hack/testbins.sh ensure-sandbox
 #                             build what the sandbox needs (etcd, kube-apiserver, kube-scheduler,
@@ -20,17 +22,21 @@
 # $OPSMESH_CACHE (default: ${XDG_CACHE_HOME:-$HOME/.cache}/opsmesh). Extra control-plane binaries
 # for the sandbox (kube-scheduler, kube-controller-manager, kwok) can be asked for with
 # TESTBINS="kube-apiserver etcd kube-scheduler"; KWOK_VERSION pins sigs.k8s.io/kwok.
+# helm (HELM_VERSION, the chart tests' helm, built from helm.sh/helm/v3) is not in the default set:
+# `make test` asks for it with TESTBINS=helm.
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.7.0}
 PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+HELM_VERSION=${HELM_VERSION:-v3.22.0}
 CACHE_ROOT=${OPSMESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/opsmesh}
 BIN_DIR="$CACHE_ROOT/k8s/$KUBE_VERSION"
 SRC_DIR="$CACHE_ROOT/k8s/src"
 PROM_DIR="$CACHE_ROOT/prometheus/$PROMETHEUS_VERSION"
 KWOK_DIR="$CACHE_ROOT/kwok/$KWOK_VERSION"
+HELM_DIR="$CACHE_ROOT/helm/$HELM_VERSION"
 TESTBINS=${TESTBINS:-"kube-apiserver etcd prometheus"}
 
 log() { printf '[testbins] %s\n' "$*" >&2; }
@@ -41,6 +47,7 @@ stamp() {
     etcd) echo "$ETCD_VERSION" ;;
     prometheus) echo "$PROMETHEUS_VERSION" ;;
     kwok) echo "$KWOK_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
     *) echo "$KUBE_VERSION" ;;
   esac
 }
@@ -50,6 +57,7 @@ dir() {
   case "$1" in
     prometheus) echo "$PROM_DIR" ;;
     kwok) echo "$KWOK_DIR" ;;
+    helm) echo "$HELM_DIR" ;;
     *) echo "$BIN_DIR" ;;
   esac
 }
@@ -217,6 +225,40 @@ GO
   log "built $KWOK_DIR/kwok"
 }
 
+# build_helm builds helm's own command from helm.sh/helm/v3 (the chart tests run its lint and template).
+build_helm() {
+  local mod="$SRC_DIR/helm-$HELM_VERSION"
+  mkdir -p "$mod" "$HELM_DIR"
+  if [ ! -f "$mod/.ready" ]; then
+    log "resolving helm.sh/helm/v3@$HELM_VERSION through the module proxy (first time only)"
+    cat > "$mod/go.mod" <<MOD
+module opsmesh.dev/testbins/helm
+
+go $(go env GOVERSION | sed 's/^go//; s/^\([0-9]*\.[0-9]*\).*/\1/')
+
+require helm.sh/helm/v3 $HELM_VERSION
+MOD
+    (cd "$mod" && GOFLAGS=-mod=mod go get "helm.sh/helm/v3/cmd/helm@$HELM_VERSION") >&2
+    touch "$mod/.ready"
+  fi
+  log "building helm $HELM_VERSION (3-7 minutes the first time on 2 cores)"
+  # As helm's own Makefile does: the Kubernetes version `helm template` and `helm lint` assume is
+  # the one after client-go's v0 (client-go v0.37 → 1.37), not the compiled-in 1.20.
+  local kv major minor
+  kv=$(cd "$mod" && GOFLAGS=-mod=mod go list -m -f '{{.Version}}' k8s.io/client-go)
+  major=$(( $(echo "$kv" | sed 's/^v\([0-9]*\)\..*/\1/') + 1 ))
+  minor=$(echo "$kv" | cut -d. -f2)
+  local ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ldflags+=" -X $p.k8sVersionMajor=$major -X $p.k8sVersionMinor=$minor"
+  done
+  (cd "$mod" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -v -trimpath -ldflags "$ldflags" -o "$HELM_DIR/helm.tmp" helm.sh/helm/v3/cmd/helm) 2>&1 | progress helm
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { log "building helm failed"; exit 1; }
+  mv "$HELM_DIR/helm.tmp" "$HELM_DIR/helm"
+  stamp helm > "$HELM_DIR/helm.version"
+  log "built $HELM_DIR/helm"
+}
+
 cmd=${1:-ensure}
 if [ "$cmd" = ensure-sandbox ]; then
   TESTBINS="etcd kube-apiserver kube-scheduler kube-controller-manager kwok"
@@ -225,10 +267,11 @@ case "$cmd" in
   path) echo "$BIN_DIR" ;;
   prometheus-path) echo "$PROM_DIR/prometheus" ;;
   kwok-path) echo "$KWOK_DIR/kwok" ;;
+  helm-path) echo "$HELM_DIR/helm" ;;
   check)
     m=$(missing)
     if [ -n "$m" ]; then
-      echo "missing test binaries in $BIN_DIR or $PROM_DIR: $m; build them with: make testbins (or hack/testbins.sh ensure)" >&2
+      echo "missing test binaries in $BIN_DIR, $PROM_DIR or $HELM_DIR: $m; build them with: make testbins (or hack/testbins.sh ensure)" >&2
       exit 1
     fi ;;
   ensure|ensure-sandbox)
@@ -246,12 +289,13 @@ case "$cmd" in
         etcd) build_etcd ;;
         prometheus) build_prometheus ;;
         kwok) build_kwok ;;
+        helm) build_helm ;;
         kube-apiserver|kube-scheduler|kube-controller-manager) kube+=("$b") ;;
-        *) log "unknown test binary $b; known: kube-apiserver etcd prometheus kube-scheduler kube-controller-manager kwok"; exit 1 ;;
+        *) log "unknown test binary $b; known: kube-apiserver etcd prometheus kube-scheduler kube-controller-manager kwok helm"; exit 1 ;;
       esac
     done
     [ ${#kube[@]} -eq 0 ] || build_kube "${kube[@]}"
     echo "$BIN_DIR"
     [ "$cmd" = ensure ] || echo "$KWOK_DIR/kwok" ;;
-  *) echo "usage: hack/testbins.sh ensure|ensure-sandbox|path|kwok-path|prometheus-path|check" >&2; exit 2 ;;
+  *) echo "usage: hack/testbins.sh ensure|ensure-sandbox|path|kwok-path|prometheus-path|helm-path|check" >&2; exit 2 ;;
 esac
