@@ -19,6 +19,8 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/opsmesh/opsmesh/internal/metrics"
 )
 
 // Option configures Serve.
@@ -344,8 +346,15 @@ func serviceParams(h nats.Header) *a2asrv.ServiceParams {
 }
 
 func (s *Server) handle(m *nats.Msg) {
+	start, method, outcome := time.Now(), "unknown", metrics.OutcomeError
+	defer func() {
+		agent := s.namespace + "/" + s.name
+		metrics.A2ARequests.WithLabelValues(agent, method, outcome).Inc()
+		metrics.A2ARequestDuration.WithLabelValues(agent, method).Observe(time.Since(start).Seconds())
+	}()
 	defer func() {
 		if r := recover(); r != nil {
+			outcome = metrics.OutcomeError
 			s.log.Error("panic while handling a request", "panic", r)
 			s.reply(m, encodeError(nil, fmt.Errorf("agent %s/%s failed on this request: %v: %w", s.namespace, s.name, r, a2a.ErrInternalError)))
 		}
@@ -364,6 +373,9 @@ func (s *Server) handle(m *nats.Msg) {
 		return
 	}
 	call, err := DecodeRequest(body)
+	if _, known := paramTypes[call.Method]; known {
+		method = call.Method // any other method name is the caller's input: "unknown" bounds the label
+	}
 	if err != nil {
 		s.replyFinal(m, call.Method, encodeError(call.ID, err))
 		return
@@ -371,6 +383,7 @@ func (s *Server) handle(m *nats.Msg) {
 	ctx, _ = a2asrv.NewCallContext(ctx, serviceParams(m.Header))
 	if streaming(call.Method) {
 		s.stream(ctx, m, call)
+		outcome = metrics.OutcomeOK
 		return
 	}
 	result, err := s.invoke(ctx, call)
@@ -388,6 +401,7 @@ func (s *Server) handle(m *nats.Msg) {
 		s.reply(m, encodeError(call.ID, fmt.Errorf("encoding the %s result: %v: %w", call.Method, err, a2a.ErrInternalError)))
 		return
 	}
+	outcome = metrics.OutcomeOK
 	s.reply(m, b)
 }
 

@@ -150,9 +150,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.c.Get(ctx, req.NamespacedName, &inc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
+			observed.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	observed.observe(&inc)
 	auditErr := r.audit(ctx, &inc)
 	var res ctrl.Result
 	for range 16 {
@@ -170,6 +172,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				}
 				return ctrl.Result{}, fmt.Errorf("writing the status of Incident %s: %w", req.NamespacedName, err)
 			}
+			observed.observe(&inc)
 			auditErr = r.audit(ctx, &inc)
 		}
 		if !again {
