@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"strings"
 	"sync"
@@ -65,8 +67,15 @@ func TestRuntimeCommand(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ml.Addr().String()
+	ml.Close()
 	cctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(cctx, bin, "runtime", "--kubeconfig", kc, "-n", "rt-cmd", "--nats-listen", addr, "--nats-data-dir", t.TempDir())
+	cmd := exec.CommandContext(cctx, bin, "runtime", "--kubeconfig", kc, "-n", "rt-cmd", "--nats-listen", addr, "--nats-data-dir", t.TempDir(),
+		"--metrics-listen", metricsAddr)
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -119,4 +128,33 @@ func TestRuntimeCommand(t *testing.T) {
 	if !strings.Contains(out.String(), "opsmesh runtime: NATS at nats://"+addr) {
 		t.Errorf("the runtime does not say where its NATS is:\n%s", out.String())
 	}
+
+	// --metrics-listen: the request and the tool calls it made are on /metrics.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`opsmesh_a2a_requests_total{agent="rt-cmd/cluster-specialist",method="SendMessage",outcome="ok"} 1`,
+		`opsmesh_a2a_request_duration_seconds_count{agent="rt-cmd/cluster-specialist",method="SendMessage"} 1`,
+		`opsmesh_mcp_client_calls_total{outcome="ok",server="cluster-tools",tool="analyze"}`,
+		`opsmesh_mcp_tool_calls_total{outcome="ok",server="cluster",tool="analyze"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the runtime's /metrics lacks %s:\n%s", want, grepOpsmesh(string(body)))
+		}
+	}
+}
+
+// grepOpsmesh keeps the opsmesh_ lines of a /metrics page.
+func grepOpsmesh(page string) string {
+	var b strings.Builder
+	for line := range strings.Lines(page) {
+		if strings.HasPrefix(line, "opsmesh_") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
