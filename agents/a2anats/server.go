@@ -19,8 +19,13 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/opsmesh/opsmesh/internal/metrics"
+	"github.com/opsmesh/opsmesh/internal/tracing"
 )
 
 // Option configures Serve.
@@ -347,10 +352,19 @@ func serviceParams(h nats.Header) *a2asrv.ServiceParams {
 
 func (s *Server) handle(m *nats.Msg) {
 	start, method, outcome := time.Now(), "unknown", metrics.OutcomeError
+	agent := s.namespace + "/" + s.name
+	// The caller's trace continues here (traceparent in the NATS headers).
+	ctx, span := tracing.Tracer().Start(otel.GetTextMapPropagator().Extract(s.ctx, headerCarrier(m.Header)), "a2a.serve",
+		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attribute.String("a2a.agent", agent)))
 	defer func() {
-		agent := s.namespace + "/" + s.name
 		metrics.A2ARequests.WithLabelValues(agent, method, outcome).Inc()
 		metrics.A2ARequestDuration.WithLabelValues(agent, method).Observe(time.Since(start).Seconds())
+		span.SetName("a2a " + method)
+		span.SetAttributes(attribute.String("a2a.method", method), attribute.String("a2a.outcome", outcome))
+		if outcome != metrics.OutcomeOK {
+			span.SetStatus(otelcodes.Error, outcome)
+		}
+		span.End()
 	}()
 	defer func() {
 		if r := recover(); r != nil {
@@ -359,7 +373,6 @@ func (s *Server) handle(m *nats.Msg) {
 			s.reply(m, encodeError(nil, fmt.Errorf("agent %s/%s failed on this request: %v: %w", s.namespace, s.name, r, a2a.ErrInternalError)))
 		}
 	}()
-	ctx := s.ctx
 	if ms := m.Header.Get(HeaderTimeout); ms != "" {
 		if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > 0 {
 			var cancel context.CancelFunc

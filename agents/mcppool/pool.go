@@ -18,8 +18,12 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/opsmesh/opsmesh/internal/metrics"
+	"github.com/opsmesh/opsmesh/internal/tracing"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 	"github.com/opsmesh/opsmesh/mcpservers/redact"
 )
@@ -341,7 +345,14 @@ func (t *Toolset) Call(ctx context.Context, server, tool string, args map[string
 		return Result{}, fmt.Errorf("tool %q of ToolServer %s is not on this agent's allowlist (allowed: %s)", tool, server, strings.Join(g.Allowed, ", "))
 	}
 	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "mcp "+server+"/"+tool, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("mcp.server", server), attribute.String("mcp.tool", tool)))
 	res, outcome, err := t.call(ctx, g, server, tool, args)
+	span.SetAttributes(attribute.String("mcp.outcome", outcome))
+	if outcome != metrics.OutcomeOK {
+		span.SetStatus(codes.Error, outcome)
+	}
+	span.End()
 	metrics.ClientCalls.WithLabelValues(server, tool, outcome).Inc()
 	if outcome != metrics.OutcomeRefused {
 		metrics.ClientCallDuration.WithLabelValues(server, tool).Observe(time.Since(start).Seconds())

@@ -3,6 +3,7 @@
 package incident_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -10,10 +11,21 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/internal/metrics"
 )
+
+// removeAfter deletes objects when the test ends: a node left behind would be the "nearest" node
+// of the next pinned-pod scenario in the same control plane and change its diagnosis.
+func removeAfter(t *testing.T, b *bed, objs ...client.Object) {
+	t.Cleanup(func() {
+		for _, o := range objs {
+			_ = b.env.Client.Delete(context.Background(), o)
+		}
+	})
+}
 
 // series is one gathered sample: counter or gauge value, or a histogram's count and sum.
 type series struct {
@@ -89,6 +101,7 @@ func TestMetricsAfterIncident(t *testing.T) {
 	p.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 		Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available: 1 node(s) were unschedulable."}}}
 	b.c.SetStatus(p)
+	removeAfter(t, b, n, p)
 	b.raise(ns, "pinned-pending", map[string]string{"policy": "auto"}, &opsv1.TargetReference{Kind: "Pod", Namespace: ns, Name: "pinned-0"}, "pinned-0 is Pending")
 	inc := b.waitPhase(ns, "pinned-pending", opsv1.PhaseResolved, 60*time.Second)
 	after := gather(t)

@@ -11,6 +11,8 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -159,7 +161,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	var res ctrl.Result
 	for range 16 {
 		before := inc.Status.DeepCopy()
-		again, rs, err := r.step(ctx, &inc)
+		what := string(inc.Status.Phase)
+		if what == "" {
+			what = "Detect"
+		}
+		sctx, span := stepSpan(ctx, &inc, what)
+		again, rs, err := r.step(sctx, &inc)
+		span.SetAttributes(attribute.String("incident.phaseAfter", string(inc.Status.Phase)))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
 		if err != nil {
 			return ctrl.Result{}, err
 		}
