@@ -60,6 +60,7 @@ func newRuntimeCommand() *cobra.Command {
 	fs.BoolVar(&builtin, "builtin-tools", true, "serve the builtin cluster, gpu (cluster view) and scheduler ToolServers inside this process")
 	fs.StringVar(&nodeAgentNS, "node-agent-namespace", "", "namespace of the GPU node agents' pods, for the builtin gpu cluster view (default: every namespace)")
 	fs.StringVar(&metricsAt, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, e.g. :9090 (default: off)")
+	otlp := otlpFlag(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := natsOpts.Validate(); err != nil {
 			return err
@@ -75,6 +76,11 @@ func newRuntimeCommand() *cobra.Command {
 		if err := serveMetrics(ctx, metricsAt, log); err != nil {
 			return err
 		}
+		flush, err := startTracing(ctx, *otlp, "opsmesh-runtime", log)
+		if err != nil {
+			return err
+		}
+		defer flush()
 
 		b, err := broker.Start(ctx, *natsOpts)
 		if err != nil {

@@ -9,6 +9,7 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 
 	"go.opentelemetry.io/otel"
@@ -35,7 +36,8 @@ func init() {
 }
 
 // Setup installs the tracer provider of a process named service. Spans are exported over
-// OTLP/HTTP to endpoint (a URL such as http://otel-collector:4318), or to the standard
+// OTLP/HTTP to endpoint (a base URL such as http://otel-collector:4318, to which /v1/traces is
+// added, or a full URL with its path), or to the standard
 // OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT when endpoint is empty; with
 // neither, nothing is exported and Setup installs nothing. The returned function flushes and
 // stops the exporter.
@@ -46,7 +48,14 @@ func Setup(ctx context.Context, endpoint, service, version string) (shutdown fun
 	}
 	var opts []otlptracehttp.Option
 	if endpoint != "" {
-		opts = append(opts, otlptracehttp.WithEndpointURL(endpoint))
+		u, err := url.Parse(endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return noop, fmt.Errorf("--otlp-endpoint %q is not an http(s) URL; give the collector's OTLP/HTTP address, such as http://otel-collector:4318", endpoint)
+		}
+		if u.Path == "" || u.Path == "/" {
+			u.Path = "/v1/traces" // a base URL, as OTEL_EXPORTER_OTLP_ENDPOINT is
+		}
+		opts = append(opts, otlptracehttp.WithEndpointURL(u.String()))
 	}
 	exp, err := otlptracehttp.New(ctx, opts...)
 	if err != nil {
