@@ -2,6 +2,7 @@
 #   make test      verify generated code, lint, build the Kubernetes test binaries if missing, run all tests
 #   make demo      run the demo (arrives with the sandbox)
 #   make build     build bin/opsmesh
+#   make install-plugin  install opsmesh into $(go env GOPATH)/bin with the kubectl-opsmesh link (kubectl opsmesh ...)
 #   make generate  regenerate deepcopy code and CRD YAML (deploy/crds) from api/
 #   make lint      gofmt and go vet
 SHELL := /usr/bin/env bash -o pipefail
@@ -18,7 +19,7 @@ GO_TEST_FLAGS ?= -race -count=1
 CGO_CFLAGS    ?= -O2 -g -Wno-deprecated-declarations
 export CGO_CFLAGS
 
-.PHONY: all build test generate verify-generated lint testbins demo clean help
+.PHONY: all build install-plugin test generate verify-generated lint testbins demo clean help
 
 all: build
 
@@ -27,6 +28,14 @@ help:
 
 build:
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/opsmesh ./cmd/opsmesh
+
+# install-plugin installs opsmesh on PATH (go install) and links kubectl-opsmesh to it, so
+# `kubectl opsmesh ...` runs it as a kubectl plugin.
+install-plugin:
+	go install -ldflags "$(LDFLAGS)" ./cmd/opsmesh
+	gobin=$$(go env GOBIN); gobin=$${gobin:-$$(go env GOPATH)/bin}; \
+	ln -sf opsmesh "$$gobin/kubectl-opsmesh"; \
+	echo "installed $$gobin/opsmesh and $$gobin/kubectl-opsmesh; with $$gobin on PATH, run: kubectl opsmesh --help"
 
 # controller-gen is pinned in hack/tools/go.mod and built once into bin/.
 $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -17,7 +19,9 @@ var (
 )
 
 func main() {
-	if err := newRootCommand(os.Stdout, os.Stderr).Execute(); err != nil {
+	root := newRootCommand(os.Stdout, os.Stderr)
+	asKubectlPlugin(root, os.Args[0])
+	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}
@@ -34,8 +38,8 @@ CRDs, installed from deploy/crds), the cluster MCP server (opsmesh mcp cluster),
 agent (opsmesh mcp gpu, with simulated GPUs when no NVIDIA driver is present), the scheduler MCP
 server (opsmesh mcp scheduler), the MCP gateway for chat clients (opsmesh mcp gateway), the agent
 runtime (opsmesh runtime), the controller that diagnoses, remediates and verifies Incidents
-(opsmesh controller), the incident commands (opsmesh incidents, opsmesh approve), and the
-commands listed below. The sandbox is being built and is not in this binary yet; README.md
+(opsmesh controller), the incident commands (opsmesh incidents, opsmesh approve), opsmesh agents
+and opsmesh tools, and the commands listed below; as kubectl-opsmesh on PATH it is kubectl opsmesh. The sandbox is being built and is not in this binary yet; README.md
 gives the status of each part.`
 
 // newRootCommand builds the command tree, writing to out and errOut.
@@ -49,8 +53,19 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newVersionCommand(), newMCPCommand(), newRuntimeCommand(), newControllerCommand())
 	root.AddCommand(newIncidentsCommand(), newApproveCommand())
+	root.AddCommand(newAgentsCommand(), newToolsCommand())
 	return root
+}
+
+// asKubectlPlugin makes usage and help say "kubectl opsmesh" when the binary was started as
+// kubectl-opsmesh (kubectl runs plugins found on PATH by that name; see make install-plugin).
+func asKubectlPlugin(root *cobra.Command, argv0 string) {
+	if strings.HasPrefix(filepath.Base(argv0), "kubectl-opsmesh") {
+		if root.Annotations == nil {
+			root.Annotations = map[string]string{}
+		}
+		root.Annotations[cobra.CommandDisplayNameAnnotation] = "kubectl opsmesh"
+	}
 }
