@@ -39,8 +39,9 @@ agent (opsmesh mcp gpu, with simulated GPUs when no NVIDIA driver is present), t
 server (opsmesh mcp scheduler), the MCP gateway for chat clients (opsmesh mcp gateway), the agent
 runtime (opsmesh runtime), the controller that diagnoses, remediates and verifies Incidents
 (opsmesh controller), the incident commands (opsmesh incidents, opsmesh approve), opsmesh agents
-and opsmesh tools, and the commands listed below; as kubectl-opsmesh on PATH it is kubectl opsmesh. The sandbox is being built and is not in this binary yet; README.md
-gives the status of each part.`
+and opsmesh tools, and the commands listed below. The sandbox is being built and is not in this
+binary yet; README.md gives the status of each part. On PATH as kubectl-opsmesh, it runs as
+kubectl opsmesh.`
 
 // newRootCommand builds the command tree, writing to out and errOut.
 func newRootCommand(out, errOut io.Writer) *cobra.Command {
