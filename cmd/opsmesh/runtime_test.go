@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -145,6 +146,51 @@ func TestRuntimeCommand(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the runtime's /metrics lacks %s:\n%s", want, grepOpsmesh(string(body)))
 		}
+	}
+
+	// opsmesh diagnose asks the hosted agent over the runtime's NATS and prints its diagnosis.
+	diag := []string{"diagnose", "pod/missing-0", "-n", "rt-cmd", "--kubeconfig", kc, "--nats-url", "nats://" + addr, "--agent", "rt-cmd/cluster-specialist"}
+	text, _, err := run(t, diag...)
+	if err != nil {
+		t.Fatalf("diagnose: %v", err)
+	}
+	if !strings.Contains(text, "subject: pod/rt-cmd/missing-0") || !strings.Contains(text, "(confidence ") {
+		t.Errorf("diagnose printed:\n%s", text)
+	}
+	js, _, err := run(t, append(diag, "-o", "json")...)
+	var got struct {
+		Subject   string `json:"subject"`
+		RootCause struct {
+			Category string `json:"category"`
+		} `json:"rootCause"`
+	}
+	if err != nil || json.Unmarshal([]byte(js), &got) != nil || got.Subject != "pod/rt-cmd/missing-0" || got.RootCause.Category == "" {
+		t.Errorf("diagnose -o json: %v\n%s", err, js)
+	}
+	if _, _, err := run(t, "diagnose", "pod/x", "-n", "rt-cmd", "--kubeconfig", kc, "--nats-url", "nats://"+addr, "--agent", "rt-cmd/nobody", "--timeout", "5s"); err == nil || !strings.Contains(err.Error(), "rt-cmd/nobody") {
+		t.Errorf("diagnose with a missing agent: %v", err)
+	}
+}
+
+// TestDiagnoseRefusesBadSubjects: a malformed KIND/NAME or a kind the agents cannot diagnose is
+// refused before anything is sent, naming what to give.
+func TestDiagnoseRefusesBadSubjects(t *testing.T) {
+	for arg, want := range map[string]string{
+		"web-0":          "give KIND/NAME",
+		"pod/":           "give KIND/NAME",
+		"pod/a/b":        "give KIND/NAME",
+		"configmap/conf": "use one of daemonset, deployment, hpa, job, node, pod, pvc, replicaset, resourcequota, service, statefulset, workload",
+	} {
+		_, _, err := run(t, "diagnose", arg, "-n", "default", "--nats-url", "nats://127.0.0.1:1")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("diagnose %s: %v, want %q", arg, err, want)
+		}
+	}
+	if s, err := diagnoseSubject("deploy/trainer", "ml"); err != nil || s != "deployment/ml/trainer" {
+		t.Errorf("deploy/trainer = %q, %v", s, err)
+	}
+	if s, err := diagnoseSubject("node/gpu-7", "ml"); err != nil || s != "node/gpu-7" {
+		t.Errorf("node/gpu-7 = %q, %v", s, err)
 	}
 }
 
