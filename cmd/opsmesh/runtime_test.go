@@ -167,6 +167,26 @@ func TestRuntimeCommand(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(js), &got) != nil || got.Subject != "pod/rt-cmd/missing-0" || got.RootCause.Category == "" {
 		t.Errorf("diagnose -o json: %v\n%s", err, js)
 	}
+
+	// opsmesh chat reads questions from a pipe: each line one turn, an object's name investigated,
+	// a failed turn reported without ending the session, exit ending it.
+	var chatOut, chatErr bytes.Buffer
+	root := newRootCommand(&chatOut, &chatErr)
+	root.SetIn(strings.NewReader("pod/rt-cmd/missing-0\n\nwhat is wrong in namespace rt-cmd?\nexit\nnode/never-sent\n"))
+	root.SetArgs([]string{"chat", "--nats-url", "nats://" + addr, "--agent", "rt-cmd/cluster-specialist"})
+	if err := root.Execute(); err != nil {
+		t.Errorf("chat: %v", err)
+	}
+	chat := chatOut.String()
+	if !strings.Contains(chat, "subject: pod/rt-cmd/missing-0") {
+		t.Errorf("chat did not answer the object line:\n%s", chat)
+	}
+	if n := strings.Count(chat, "(confidence "); n != 2 || strings.Contains(chat, "never-sent") {
+		t.Errorf("chat gave %d answers, want 2 (two lines before exit):\n%s", n, chat)
+	}
+	if chatErr.Len() != 0 {
+		t.Errorf("chat wrote to a non-terminal stderr (a spinner or prompt in captured output): %q", chatErr.String())
+	}
 	if _, _, err := run(t, "diagnose", "pod/x", "-n", "rt-cmd", "--kubeconfig", kc, "--nats-url", "nats://"+addr, "--agent", "rt-cmd/nobody", "--timeout", "5s"); err == nil || !strings.Contains(err.Error(), "rt-cmd/nobody") {
 		t.Errorf("diagnose with a missing agent: %v", err)
 	}
