@@ -170,12 +170,17 @@ func newToolsListCommand(k *kubeFlags) *cobra.Command {
 }
 
 // parseToolArgs merges --args (a JSON object) with --arg k=v pairs (v parsed as JSON when it
-// is a number, boolean, null, array or object; else a string). --arg wins over --args.
+// parses: a number, boolean, null, array, object or quoted string; else v itself as a string).
+// --arg wins over --args.
 func parseToolArgs(argsJSON string, pairs []string) (map[string]any, error) {
 	out := map[string]any{}
 	if strings.TrimSpace(argsJSON) != "" {
 		if err := json.Unmarshal([]byte(argsJSON), &out); err != nil || out == nil {
-			return nil, fmt.Errorf("--args must be one JSON object, such as '{\"namespace\":\"default\"}': %v", err)
+			why := "null"
+			if err != nil {
+				why = err.Error()
+			}
+			return nil, fmt.Errorf("--args must be one JSON object, such as '{\"namespace\":\"default\"}' (got %s)", why)
 		}
 	}
 	for _, p := range pairs {
@@ -184,7 +189,7 @@ func parseToolArgs(argsJSON string, pairs []string) (map[string]any, error) {
 			return nil, fmt.Errorf("--arg %q: give NAME=VALUE, such as --arg namespace=default", p)
 		}
 		var parsed any
-		if err := json.Unmarshal([]byte(v), &parsed); err == nil && !isJSONString(v) {
+		if err := json.Unmarshal([]byte(v), &parsed); err == nil {
 			out[k] = parsed
 		} else {
 			out[k] = v
@@ -192,8 +197,6 @@ func parseToolArgs(argsJSON string, pairs []string) (map[string]any, error) {
 	}
 	return out, nil
 }
-
-func isJSONString(v string) bool { return strings.HasPrefix(strings.TrimSpace(v), `"`) }
 
 func newToolsCallCommand(k *kubeFlags) *cobra.Command {
 	var (
@@ -264,7 +267,7 @@ func newToolsCallCommand(k *kubeFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&argsJSON, "args", "", "the tool's arguments as one JSON object")
-	cmd.Flags().StringArrayVar(&pairs, "arg", nil, "one argument NAME=VALUE (repeatable; VALUE is JSON when it parses as a number, boolean, array or object)")
+	cmd.Flags().StringArrayVar(&pairs, "arg", nil, "one argument NAME=VALUE (repeatable; VALUE is JSON when it parses as JSON, so --arg limit=5 is a number and --arg name='\"5\"' a string; else a string)")
 	cmd.Flags().BoolVar(&write, "write", false, "allow a tool that changes the cluster (never on a read-only ToolServer)")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "bound on the call")
 	return cmd
