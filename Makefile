@@ -4,6 +4,7 @@
 #   make demo      bring the sandbox up (a local control plane with simulated GPU nodes) and run the demo on it
 #   make demo-down stop the sandbox
 #   make build     build bin/opsmesh
+#   make install-plugin  install opsmesh into $(go env GOPATH)/bin with the kubectl-opsmesh link (kubectl opsmesh ...)
 #   make generate  regenerate deepcopy code and CRD YAML (deploy/crds) from api/
 #   make lint      gofmt and go vet
 #   make image     build the container image (docker or podman; IMAGE=ghcr.io/opsmesh/opsmesh:<version>)
@@ -24,7 +25,7 @@ CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2
 CGO_CFLAGS    ?= -O2 -g -Wno-deprecated-declarations
 export CGO_CFLAGS
 
-.PHONY: all build test test-sandbox generate verify-generated lint testbins sandbox-bins image image-build-check demo demo-down clean help
+.PHONY: all build install-plugin test test-sandbox generate verify-generated lint testbins sandbox-bins image image-build-check demo demo-down clean help
 
 all: build
 
@@ -33,6 +34,14 @@ help:
 
 build:
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/opsmesh ./cmd/opsmesh
+
+# install-plugin installs opsmesh on PATH (go install) and links kubectl-opsmesh to it, so
+# `kubectl opsmesh ...` runs it as a kubectl plugin.
+install-plugin:
+	go install -ldflags "$(LDFLAGS)" ./cmd/opsmesh
+	gobin=$$(go env GOBIN); gobin=$${gobin:-$$(go env GOPATH)/bin}; \
+	ln -sf opsmesh "$$gobin/kubectl-opsmesh"; \
+	echo "installed $$gobin/opsmesh and $$gobin/kubectl-opsmesh; with $$gobin on PATH, run: kubectl opsmesh --help"
 
 # controller-gen is pinned in hack/tools/go.mod and built once into bin/.
 $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+	"go.opentelemetry.io/otel"
 )
 
 // Transport is the a2aclient transport of the NATS binding: requests go to
@@ -123,6 +124,7 @@ func (t *Transport) newRequest(ctx context.Context, method string, params a2acli
 	for k, v := range params {
 		m.Header[k] = v
 	}
+	otel.GetTextMapPropagator().Inject(ctx, headerCarrier(m.Header))
 	if dl, ok := ctx.Deadline(); ok {
 		ms := time.Until(dl).Milliseconds()
 		if ms < 1 {

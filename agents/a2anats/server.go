@@ -19,6 +19,13 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/opsmesh/opsmesh/internal/metrics"
+	"github.com/opsmesh/opsmesh/internal/tracing"
 )
 
 // Option configures Serve.
@@ -344,13 +351,28 @@ func serviceParams(h nats.Header) *a2asrv.ServiceParams {
 }
 
 func (s *Server) handle(m *nats.Msg) {
+	start, method, outcome := time.Now(), "unknown", metrics.OutcomeError
+	agent := s.namespace + "/" + s.name
+	// The caller's trace continues here (traceparent in the NATS headers).
+	ctx, span := tracing.Tracer().Start(otel.GetTextMapPropagator().Extract(s.ctx, headerCarrier(m.Header)), "a2a.serve",
+		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attribute.String("a2a.agent", agent)))
+	defer func() {
+		metrics.A2ARequests.WithLabelValues(agent, method, outcome).Inc()
+		metrics.A2ARequestDuration.WithLabelValues(agent, method).Observe(time.Since(start).Seconds())
+		span.SetName("a2a " + method)
+		span.SetAttributes(attribute.String("a2a.method", method), attribute.String("a2a.outcome", outcome))
+		if outcome != metrics.OutcomeOK {
+			span.SetStatus(otelcodes.Error, outcome)
+		}
+		span.End()
+	}()
 	defer func() {
 		if r := recover(); r != nil {
+			outcome = metrics.OutcomeError
 			s.log.Error("panic while handling a request", "panic", r)
 			s.reply(m, encodeError(nil, fmt.Errorf("agent %s/%s failed on this request: %v: %w", s.namespace, s.name, r, a2a.ErrInternalError)))
 		}
 	}()
-	ctx := s.ctx
 	if ms := m.Header.Get(HeaderTimeout); ms != "" {
 		if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > 0 {
 			var cancel context.CancelFunc
@@ -364,6 +386,9 @@ func (s *Server) handle(m *nats.Msg) {
 		return
 	}
 	call, err := DecodeRequest(body)
+	if _, known := paramTypes[call.Method]; known {
+		method = call.Method // any other method name is the caller's input: "unknown" bounds the label
+	}
 	if err != nil {
 		s.replyFinal(m, call.Method, encodeError(call.ID, err))
 		return
@@ -371,6 +396,7 @@ func (s *Server) handle(m *nats.Msg) {
 	ctx, _ = a2asrv.NewCallContext(ctx, serviceParams(m.Header))
 	if streaming(call.Method) {
 		s.stream(ctx, m, call)
+		outcome = metrics.OutcomeOK
 		return
 	}
 	result, err := s.invoke(ctx, call)
@@ -388,6 +414,7 @@ func (s *Server) handle(m *nats.Msg) {
 		s.reply(m, encodeError(call.ID, fmt.Errorf("encoding the %s result: %v: %w", call.Method, err, a2a.ErrInternalError)))
 		return
 	}
+	outcome = metrics.OutcomeOK
 	s.reply(m, b)
 }
 

@@ -367,7 +367,7 @@ func Builtins(ctx context.Context, cfg *rest.Config, o BuiltinOptions) (map[opsv
 		return nil, fmt.Errorf("builtin gpu ToolServer (cluster view): %w", err)
 	}
 	gs := mcptool.NewServer("opsmesh-gpu", o.Version, "The cluster's GPU view: gpu_inventory, gpu_allocation, gpu_idle, gpu_node_health.")
-	mcptool.Register(gs, mcptool.Options{Logger: o.Logger}, view.Tools()...)
+	mcptool.Register(gs, mcptool.Options{Server: "gpu", Logger: o.Logger}, view.Tools()...)
 	ss, err := scheduler.New(ctx, cfg, scheduler.Config{Version: o.Version, Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("builtin scheduler ToolServer: %w", err)

@@ -18,7 +18,12 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/opsmesh/opsmesh/internal/metrics"
+	"github.com/opsmesh/opsmesh/internal/tracing"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 	"github.com/opsmesh/opsmesh/mcpservers/redact"
 )
@@ -331,27 +336,51 @@ func toolOf(server string, mt mcp.Tool, approval bool) Tool {
 func (t *Toolset) Call(ctx context.Context, server, tool string, args map[string]any) (Result, error) {
 	g, ok := t.grants[server]
 	if !ok {
+		// Names outside the grants may come from a model: they never become label values.
+		metrics.ClientCalls.WithLabelValues(notGranted, notGranted, metrics.OutcomeRefused).Inc()
 		return Result{}, fmt.Errorf("ToolServer %s is not granted to this agent (granted: %s)", server, strings.Join(t.order, ", "))
 	}
 	if !slices.Contains(g.Allowed, tool) {
+		metrics.ClientCalls.WithLabelValues(server, notGranted, metrics.OutcomeRefused).Inc()
 		return Result{}, fmt.Errorf("tool %q of ToolServer %s is not on this agent's allowlist (allowed: %s)", tool, server, strings.Join(g.Allowed, ", "))
 	}
+	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "mcp "+server+"/"+tool, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("mcp.server", server), attribute.String("mcp.tool", tool)))
+	res, outcome, err := t.call(ctx, g, server, tool, args)
+	span.SetAttributes(attribute.String("mcp.outcome", outcome))
+	if outcome != metrics.OutcomeOK {
+		span.SetStatus(codes.Error, outcome)
+	}
+	span.End()
+	metrics.ClientCalls.WithLabelValues(server, tool, outcome).Inc()
+	if outcome != metrics.OutcomeRefused {
+		metrics.ClientCallDuration.WithLabelValues(server, tool).Observe(time.Since(start).Seconds())
+	}
+	return res, err
+}
+
+// notGranted is the label value of a server or tool outside the caller's grants.
+const notGranted = "(not granted)"
+
+// call runs a granted tool and says its outcome for the opsmesh_mcp_client_calls_total series.
+func (t *Toolset) call(ctx context.Context, g Grant, server, tool string, args map[string]any) (Result, string, error) {
 	c, err := t.pool.conn(g.Endpoint)
 	if err != nil {
-		return Result{}, err
+		return Result{}, metrics.OutcomeUnreachable, err
 	}
 	for attempt := 0; ; attempt++ {
 		cl, tools, err := c.get(ctx)
 		if err != nil {
-			return Result{}, err
+			return Result{}, metrics.OutcomeUnreachable, err
 		}
 		i := slices.IndexFunc(tools, func(mt mcp.Tool) bool { return mt.Name == tool })
 		if i < 0 {
-			return Result{}, fmt.Errorf("tool %q is not served by ToolServer %s: its allowlist names a tool the server lacks", tool, server)
+			return Result{}, metrics.OutcomeRefused, fmt.Errorf("tool %q is not served by ToolServer %s: its allowlist names a tool the server lacks", tool, server)
 		}
 		readOnly, _ := effects(tools[i])
 		if !readOnly && !t.writes {
-			return Result{}, fmt.Errorf("tool %q of ToolServer %s changes the cluster: an investigation only reads; propose it in the remediation plan instead", tool, server)
+			return Result{}, metrics.OutcomeRefused, fmt.Errorf("tool %q of ToolServer %s changes the cluster: an investigation only reads; propose it in the remediation plan instead", tool, server)
 		}
 		t.calls.Add(1)
 		cctx, cancel := context.WithTimeout(ctx, t.pool.timeout)
@@ -361,14 +390,14 @@ func (t *Toolset) Call(ctx context.Context, server, tool string, args map[string
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
-				return Result{}, fmt.Errorf("%s/%s: %w", server, tool, ctx.Err())
+				return Result{}, metrics.OutcomeUnreachable, fmt.Errorf("%s/%s: %w", server, tool, ctx.Err())
 			}
 			c.drop(cl)
 			if attempt == 0 && readOnly {
 				t.pool.log.Info("tool call failed; reconnecting", "toolServer", server, "tool", tool, "err", err)
 				continue
 			}
-			return Result{}, fmt.Errorf("%s/%s: %w", server, tool, err)
+			return Result{}, metrics.OutcomeUnreachable, fmt.Errorf("%s/%s: %w", server, tool, err)
 		}
 		var b strings.Builder
 		for _, content := range res.Content {
@@ -376,6 +405,10 @@ func (t *Toolset) Call(ctx context.Context, server, tool string, args map[string
 				b.WriteString(tc.Text)
 			}
 		}
-		return Result{Text: mcptool.Cap(redact.Text(b.String()), t.pool.max), IsError: res.IsError}, nil
+		outcome := metrics.OutcomeOK
+		if res.IsError {
+			outcome = metrics.OutcomeError
+		}
+		return Result{Text: mcptool.Cap(redact.Text(b.String()), t.pool.max), IsError: res.IsError}, outcome, nil
 	}
 }

@@ -9,12 +9,16 @@ import (
 	"sync"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	"github.com/opsmesh/opsmesh/agents/runbook"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/internal/tracing"
 )
 
 // delegate is one specialist a coordinator may ask.
@@ -52,7 +56,15 @@ func (x *executor) ask(ctx context.Context, to delegate, req Request) answer {
 	return x.rt.ask(ctx, to, req)
 }
 
-func (r *Runtime) ask(ctx context.Context, to delegate, req Request) answer {
+func (r *Runtime) ask(ctx context.Context, to delegate, req Request) (ans answer) {
+	ctx, span := tracing.Tracer().Start(ctx, "delegate "+to.ref, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("a2a.agent", to.ref)))
+	defer func() {
+		if ans.err != nil {
+			span.SetStatus(codes.Error, ans.err.Error())
+		}
+		span.End()
+	}()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.DelegateTimeout)
 	defer cancel()
 	c, err := a2anats.Dial(ctx, r.cfg.NATS, to.ref)

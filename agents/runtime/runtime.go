@@ -22,12 +22,16 @@ import (
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/a2aproject/a2a-go/v2/a2asrv"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	"github.com/opsmesh/opsmesh/agents/runbook"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/internal/tracing"
 )
 
 // Engine reasons about a question with an agent's tools.
@@ -226,6 +230,8 @@ func (x *executor) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter
 		if !yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateWorking, nil), nil) {
 			return
 		}
+		ctx, span := tracing.Tracer().Start(ctx, "agent "+x.h.ref, trace.WithAttributes(attribute.String("a2a.agent", x.h.ref)))
+		defer span.End()
 		if lim := x.h.agent.Spec.Limits; lim != nil && lim.Timeout != nil && lim.Timeout.Duration > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, lim.Timeout.Duration)
@@ -238,6 +244,7 @@ func (x *executor) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter
 			d, err = x.h.engine.Diagnose(ctx, req.question())
 		}
 		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
 			msg := a2a.NewMessage(a2a.MessageRoleAgent, a2a.NewTextPart(fmt.Sprintf("agent %s could not diagnose: %v", x.h.ref, err)))
 			yield(a2a.NewStatusUpdateEvent(ec, a2a.TaskStateFailed, msg), nil)
 			return

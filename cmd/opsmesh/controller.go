@@ -82,6 +82,7 @@ func newControllerCommand() *cobra.Command {
 	fs.DurationVar(&verifyTimeout, "verify-timeout", 3*time.Minute, "how long after remediation the problem may take to go away before the Incident escalates")
 	fs.StringVar(&image, "image", "", "the opsmesh image the ToolServers' Deployments and DaemonSets run (default ghcr.io/opsmesh/opsmesh:<version>)")
 	fs.DurationVar(&investigateTimeout, "investigate-timeout", 5*time.Minute, "bound on one investigation by the coordinator")
+	otlp := otlpFlag(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := natsOpts.Validate(); err != nil {
 			return err
@@ -100,6 +101,11 @@ func newControllerCommand() *cobra.Command {
 		ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		flush, err := startTracing(ctx, *otlp, "opsmesh-controller", log)
+		if err != nil {
+			return err
+		}
+		defer flush()
 
 		b, err := broker.Start(ctx, *natsOpts)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,6 +44,12 @@ func (k *kubeFlags) register(cmd *cobra.Command) {
 
 // client is a client of the API with the opsmesh kinds, and the namespace to work in.
 func (k *kubeFlags) client() (client.Client, string, error) {
+	c, _, ns, err := k.clientAndConfig()
+	return c, ns, err
+}
+
+// clientAndConfig is client with the REST configuration it was made from.
+func (k *kubeFlags) clientAndConfig() (client.Client, *rest.Config, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if k.kubeconfig != "" {
 		rules.ExplicitPath = k.kubeconfig
@@ -51,17 +58,17 @@ func (k *kubeFlags) client() (client.Client, string, error) {
 		CurrentContext: k.kubeContext, Context: clientcmdapi.Context{Namespace: k.namespace}})
 	cfg, err := cc.ClientConfig()
 	if err != nil {
-		return nil, "", fmt.Errorf("loading the Kubernetes configuration: %w (use --kubeconfig, or run inside a pod)", err)
+		return nil, nil, "", fmt.Errorf("loading the Kubernetes configuration: %w (use --kubeconfig, or run inside a pod)", err)
 	}
 	ns, _, err := cc.Namespace()
 	if err != nil {
-		return nil, "", fmt.Errorf("the kubeconfig's namespace: %w", err)
+		return nil, nil, "", fmt.Errorf("the kubeconfig's namespace: %w", err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: gateway.Scheme()})
 	if err != nil {
-		return nil, "", fmt.Errorf("connecting to the API server: %w", err)
+		return nil, nil, "", fmt.Errorf("connecting to the API server: %w", err)
 	}
-	return c, ns, nil
+	return c, cfg, ns, nil
 }
 
 func newIncidentsCommand() *cobra.Command {

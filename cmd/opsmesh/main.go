@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -17,7 +19,9 @@ var (
 )
 
 func main() {
-	if err := newRootCommand(os.Stdout, os.Stderr).Execute(); err != nil {
+	root := newRootCommand(os.Stdout, os.Stderr)
+	asKubectlPlugin(root, os.Args[0])
+	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}
@@ -34,9 +38,10 @@ CRDs, installed from deploy/crds), the cluster MCP server (opsmesh mcp cluster),
 agent (opsmesh mcp gpu, with simulated GPUs when no NVIDIA driver is present), the scheduler MCP
 server (opsmesh mcp scheduler), the MCP gateway for chat clients (opsmesh mcp gateway), the agent
 runtime (opsmesh runtime), the controller that diagnoses, remediates and verifies Incidents
-(opsmesh controller), the incident commands (opsmesh incidents, opsmesh approve), the
-sandbox (opsmesh sandbox: a local control plane with simulated nodes and GPUs), the demo
-(opsmesh demo), and the commands listed below. README.md gives the status of each part.`
+(opsmesh controller), the incident commands (opsmesh incidents, opsmesh approve), opsmesh agents
+and opsmesh tools, diagnose and chat, the sandbox (opsmesh sandbox: a local control plane with
+simulated nodes and GPUs), the demo (opsmesh demo), and the commands listed below. README.md
+gives the status of each part. On PATH as kubectl-opsmesh, it runs as kubectl opsmesh.`
 
 // newRootCommand builds the command tree, writing to out and errOut.
 func newRootCommand(out, errOut io.Writer) *cobra.Command {
@@ -49,8 +54,19 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newVersionCommand(), newMCPCommand(), newRuntimeCommand(), newControllerCommand())
 	root.AddCommand(newIncidentsCommand(), newApproveCommand(), newSandboxCommand(), newDemoCommand(sandboxFaults))
+	root.AddCommand(newAgentsCommand(), newToolsCommand(), newDiagnoseCommand(), newChatCommand())
 	return root
+}
+
+// asKubectlPlugin makes usage and help say "kubectl opsmesh" when the binary was started as
+// kubectl-opsmesh (kubectl runs plugins found on PATH by that name; see make install-plugin).
+func asKubectlPlugin(root *cobra.Command, argv0 string) {
+	if strings.HasPrefix(filepath.Base(argv0), "kubectl-opsmesh") {
+		if root.Annotations == nil {
+			root.Annotations = map[string]string{}
+		}
+		root.Annotations[cobra.CommandDisplayNameAnnotation] = "kubectl opsmesh"
+	}
 }

@@ -197,7 +197,7 @@ func (v *viewFlags) register(ctx context.Context, s *server.MCPServer, f *serveF
 	if err != nil {
 		return err
 	}
-	mcptool.Register(s, mcptool.Options{ReadOnly: f.readOnly, MaxBytes: f.maxOutputBytes, Logger: log}, view.Tools()...)
+	mcptool.Register(s, mcptool.Options{Server: "gpu", ReadOnly: f.readOnly, MaxBytes: f.maxOutputBytes, Logger: log}, view.Tools()...)
 	return nil
 }
 

@@ -44,6 +44,7 @@ func newRuntimeCommand() *cobra.Command {
 		namespaces  []string
 		builtin     bool
 		nodeAgentNS string
+		metricsAt   string
 	)
 	cmd := &cobra.Command{
 		Use:   "runtime",
@@ -58,6 +59,8 @@ func newRuntimeCommand() *cobra.Command {
 	fs.StringSliceVarP(&namespaces, "namespace", "n", nil, "host the Agents of these namespaces (comma-separated or repeated; default: every namespace)")
 	fs.BoolVar(&builtin, "builtin-tools", true, "serve the builtin cluster, gpu (cluster view) and scheduler ToolServers inside this process")
 	fs.StringVar(&nodeAgentNS, "node-agent-namespace", "", "namespace of the GPU node agents' pods, for the builtin gpu cluster view (default: every namespace)")
+	fs.StringVar(&metricsAt, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, e.g. :9090 (default: off)")
+	otlp := otlpFlag(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := natsOpts.Validate(); err != nil {
 			return err
@@ -70,6 +73,14 @@ func newRuntimeCommand() *cobra.Command {
 		ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		if err := serveMetrics(ctx, metricsAt, log); err != nil {
+			return err
+		}
+		flush, err := startTracing(ctx, *otlp, "opsmesh-runtime", log)
+		if err != nil {
+			return err
+		}
+		defer flush()
 
 		b, err := broker.Start(ctx, *natsOpts)
 		if err != nil {

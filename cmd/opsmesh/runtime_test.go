@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"strings"
 	"sync"
@@ -65,8 +68,15 @@ func TestRuntimeCommand(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ml.Addr().String()
+	ml.Close()
 	cctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(cctx, bin, "runtime", "--kubeconfig", kc, "-n", "rt-cmd", "--nats-listen", addr, "--nats-data-dir", t.TempDir())
+	cmd := exec.CommandContext(cctx, bin, "runtime", "--kubeconfig", kc, "-n", "rt-cmd", "--nats-listen", addr, "--nats-data-dir", t.TempDir(),
+		"--metrics-listen", metricsAddr)
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -119,4 +129,98 @@ func TestRuntimeCommand(t *testing.T) {
 	if !strings.Contains(out.String(), "opsmesh runtime: NATS at nats://"+addr) {
 		t.Errorf("the runtime does not say where its NATS is:\n%s", out.String())
 	}
+
+	// --metrics-listen: the request and the tool calls it made are on /metrics.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`opsmesh_a2a_requests_total{agent="rt-cmd/cluster-specialist",method="SendMessage",outcome="ok"} 1`,
+		`opsmesh_a2a_request_duration_seconds_count{agent="rt-cmd/cluster-specialist",method="SendMessage"} 1`,
+		`opsmesh_mcp_client_calls_total{outcome="ok",server="cluster-tools",tool="analyze"}`,
+		`opsmesh_mcp_tool_calls_total{outcome="ok",server="cluster",tool="analyze"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the runtime's /metrics lacks %s:\n%s", want, grepOpsmesh(string(body)))
+		}
+	}
+
+	// opsmesh diagnose asks the hosted agent over the runtime's NATS and prints its diagnosis.
+	diag := []string{"diagnose", "pod/missing-0", "-n", "rt-cmd", "--kubeconfig", kc, "--nats-url", "nats://" + addr, "--agent", "rt-cmd/cluster-specialist"}
+	text, _, err := run(t, diag...)
+	if err != nil {
+		t.Fatalf("diagnose: %v", err)
+	}
+	if !strings.Contains(text, "subject: pod/rt-cmd/missing-0") || !strings.Contains(text, "(confidence ") {
+		t.Errorf("diagnose printed:\n%s", text)
+	}
+	js, _, err := run(t, append(diag, "-o", "json")...)
+	var got struct {
+		Subject   string `json:"subject"`
+		RootCause struct {
+			Category string `json:"category"`
+		} `json:"rootCause"`
+	}
+	if err != nil || json.Unmarshal([]byte(js), &got) != nil || got.Subject != "pod/rt-cmd/missing-0" || got.RootCause.Category == "" {
+		t.Errorf("diagnose -o json: %v\n%s", err, js)
+	}
+
+	// opsmesh chat reads questions from a pipe: each line one turn, an object's name investigated,
+	// a failed turn reported without ending the session, exit ending it.
+	var chatOut, chatErr bytes.Buffer
+	root := newRootCommand(&chatOut, &chatErr)
+	root.SetIn(strings.NewReader("pod/rt-cmd/missing-0\n\nwhat is wrong in namespace rt-cmd?\nexit\nnode/never-sent\n"))
+	root.SetArgs([]string{"chat", "--nats-url", "nats://" + addr, "--agent", "rt-cmd/cluster-specialist"})
+	if err := root.Execute(); err != nil {
+		t.Errorf("chat: %v", err)
+	}
+	chat := chatOut.String()
+	if !strings.Contains(chat, "subject: pod/rt-cmd/missing-0") {
+		t.Errorf("chat did not answer the object line:\n%s", chat)
+	}
+	if n := strings.Count(chat, "(confidence "); n != 2 || strings.Contains(chat, "never-sent") {
+		t.Errorf("chat gave %d answers, want 2 (two lines before exit):\n%s", n, chat)
+	}
+	if chatErr.Len() != 0 {
+		t.Errorf("chat wrote to a non-terminal stderr (a spinner or prompt in captured output): %q", chatErr.String())
+	}
+	if _, _, err := run(t, "diagnose", "pod/x", "-n", "rt-cmd", "--kubeconfig", kc, "--nats-url", "nats://"+addr, "--agent", "rt-cmd/nobody", "--timeout", "5s"); err == nil || !strings.Contains(err.Error(), "rt-cmd/nobody") {
+		t.Errorf("diagnose with a missing agent: %v", err)
+	}
+}
+
+// TestDiagnoseRefusesBadSubjects: a malformed KIND/NAME or a kind the agents cannot diagnose is
+// refused before anything is sent, naming what to give.
+func TestDiagnoseRefusesBadSubjects(t *testing.T) {
+	for arg, want := range map[string]string{
+		"web-0":          "give KIND/NAME",
+		"pod/":           "give KIND/NAME",
+		"pod/a/b":        "give KIND/NAME",
+		"configmap/conf": "use one of daemonset, deployment, hpa, job, node, pod, pvc, replicaset, resourcequota, service, statefulset, workload",
+	} {
+		_, _, err := run(t, "diagnose", arg, "-n", "default", "--nats-url", "nats://127.0.0.1:1")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("diagnose %s: %v, want %q", arg, err, want)
+		}
+	}
+	if s, err := diagnoseSubject("deploy/trainer", "ml"); err != nil || s != "deployment/ml/trainer" {
+		t.Errorf("deploy/trainer = %q, %v", s, err)
+	}
+	if s, err := diagnoseSubject("node/gpu-7", "ml"); err != nil || s != "node/gpu-7" {
+		t.Errorf("node/gpu-7 = %q, %v", s, err)
+	}
+}
+
+// grepOpsmesh keeps the opsmesh_ lines of a /metrics page.
+func grepOpsmesh(page string) string {
+	var b strings.Builder
+	for line := range strings.Lines(page) {
+		if strings.HasPrefix(line, "opsmesh_") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }

@@ -336,6 +336,7 @@ func TestAutoResolvesSafeFix(t *testing.T) {
 	p.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 		Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available: 1 node(s) were unschedulable."}}}
 	b.c.SetStatus(p)
+	removeAfter(t, b, n, p)
 	b.raise(ns, "pinned-pending", map[string]string{"policy": "auto"}, &opsv1.TargetReference{Kind: "Pod", Namespace: ns, Name: "pinned-0"}, "pinned-0 is Pending")
 
 	inc := b.waitPhase(ns, "pinned-pending", opsv1.PhaseResolved, 60*time.Second)

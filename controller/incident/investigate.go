@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
+	"go.opentelemetry.io/otel/codes"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -161,12 +162,17 @@ func (r *Reconciler) background(inc *opsv1.Incident, purpose string) *run {
 	}
 	timeout := r.cfg.InvestigateTimeout
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, span := stepSpan(ctx, inc, purpose)
 	rn := &run{uid: inc.UID, purpose: purpose, cancel: cancel}
 	r.runs[key] = rn
 	ref, req := inc.Status.Coordinator, requestOf(inc)
 	go func() {
 		defer cancel()
 		d, task, err := r.ask(ctx, ref, req)
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
 		r.mu.Lock()
 		rn.done, rn.d, rn.task, rn.err = true, d, task, err
 		r.mu.Unlock()

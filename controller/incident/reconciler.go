@@ -11,6 +11,8 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -150,14 +152,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.c.Get(ctx, req.NamespacedName, &inc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
+			observed.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	observed.observe(&inc)
 	auditErr := r.audit(ctx, &inc)
 	var res ctrl.Result
 	for range 16 {
 		before := inc.Status.DeepCopy()
-		again, rs, err := r.step(ctx, &inc)
+		what := string(inc.Status.Phase)
+		if what == "" {
+			what = "Detect"
+		}
+		sctx, span := stepSpan(ctx, &inc, what)
+		again, rs, err := r.step(sctx, &inc)
+		span.SetAttributes(attribute.String("incident.phaseAfter", string(inc.Status.Phase)))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -170,6 +184,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				}
 				return ctrl.Result{}, fmt.Errorf("writing the status of Incident %s: %w", req.NamespacedName, err)
 			}
+			observed.observe(&inc)
 			auditErr = r.audit(ctx, &inc)
 		}
 		if !again {

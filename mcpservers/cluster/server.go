@@ -60,7 +60,7 @@ func New(ctx context.Context, cfg *rest.Config, c Config) (*Server, error) {
 	}
 	s := &Server{MCP: mcptool.NewServer("opsmesh-cluster", version, instructions), kube: k}
 	mcptool.Register(s.MCP, mcptool.Options{
-		ReadOnly: c.ReadOnly, MaxBytes: c.MaxBytes, Logger: c.Logger,
+		Server: "cluster", ReadOnly: c.ReadOnly, MaxBytes: c.MaxBytes, Logger: c.Logger,
 		Filter: k.scrub,
 	}, s.Tools(c.MaxBytes)...)
 	return s, nil

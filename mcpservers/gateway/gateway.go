@@ -168,7 +168,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		cfg: cfg, log: log, cache: c, client: direct, pool: pool,
 		servers: map[string]*upstream{}, routes: map[string]route{},
 	}
-	mcptool.Register(g.MCP, mcptool.Options{MaxBytes: cfg.MaxBytes, Logger: log}, g.ownTools()...)
+	mcptool.Register(g.MCP, mcptool.Options{Server: "gateway", MaxBytes: cfg.MaxBytes, Logger: log}, g.ownTools()...)
 
 	inf, err := c.GetInformer(ctx, &opsv1.ToolServer{})
 	if err != nil {

@@ -107,7 +107,7 @@ func NewNodeAgent(ctx context.Context, lib Library, c Config) (*NodeAgent, error
 	}
 	a.MCP = mcptool.NewServer("opsmesh-gpu", c.Version, instructions)
 	mcptool.Register(a.MCP, mcptool.Options{
-		ReadOnly: c.ReadOnly, MaxBytes: c.MaxBytes, Logger: c.Logger, Filter: a.header,
+		Server: "gpu", ReadOnly: c.ReadOnly, MaxBytes: c.MaxBytes, Logger: c.Logger, Filter: a.header,
 	}, a.Tools()...)
 	return a, nil
 }

@@ -15,10 +15,13 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/opsmesh/opsmesh/internal/metrics"
 )
 
 // Effect says what a tool does to the world; it sets the tool's MCP annotations and decides
@@ -174,6 +177,10 @@ func jsonKind(goKind string) string {
 
 // Options configure how tools are served.
 type Options struct {
+	// Server names the server in the opsmesh_mcp_tool_calls_total and
+	// opsmesh_mcp_tool_call_duration_seconds series (cluster, gpu, scheduler, gateway); default
+	// "mcp".
+	Server string
 	// ReadOnly serves only Read tools.
 	ReadOnly bool
 	// MaxBytes caps every result; longer results end with a truncation marker. Default 16 KiB.
@@ -209,6 +216,9 @@ func Register(s *server.MCPServer, opts Options, tools ...Tool) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Server == "" {
+		opts.Server = "mcp"
+	}
 	if opts.Filter == nil {
 		opts.Filter = func(_ context.Context, text string) string { return text }
 	}
@@ -223,26 +233,35 @@ func Register(s *server.MCPServer, opts Options, tools ...Tool) {
 }
 
 func handler(t Tool, opts Options) server.ToolHandlerFunc {
+	calls := func(outcome string) { metrics.ToolCalls.WithLabelValues(opts.Server, t.Name(), outcome).Inc() }
+	duration := metrics.ToolCallDuration.WithLabelValues(opts.Server, t.Name())
 	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, _ error) {
+		start := time.Now()
+		defer func() { duration.Observe(time.Since(start).Seconds()) }()
 		defer func() {
 			if p := recover(); p != nil {
+				calls(metrics.OutcomePanic)
 				opts.Logger.Error("tool panicked", "tool", t.Name(), "panic", p, "stack", string(debug.Stack()))
 				res = mcp.NewToolResultError(fmt.Sprintf("%s failed with an internal error (a bug in opsmesh; please report it): %v", t.Name(), p))
 			}
 		}()
 		raw, err := json.Marshal(req.GetRawArguments())
 		if err != nil {
+			calls(metrics.OutcomeInvalid)
 			return mcp.NewToolResultError(fmt.Sprintf("%s: arguments are not JSON: %v", t.Name(), err)), nil
 		}
 		args, err := t.check(raw)
 		if err != nil {
+			calls(metrics.OutcomeInvalid)
 			return mcp.NewToolResultError(fmt.Sprintf("%s: %v", t.Name(), err)), nil
 		}
 		text, err := t.call(ctx, args)
 		if err != nil {
+			calls(metrics.OutcomeError)
 			opts.Logger.Info("tool call failed", "tool", t.Name(), "error", err)
 			return mcp.NewToolResultError(Cap(opts.Filter(ctx, fmt.Sprintf("%s: %v", t.Name(), err)), opts.MaxBytes)), nil
 		}
+		calls(metrics.OutcomeOK)
 		return mcp.NewToolResultText(Cap(opts.Filter(ctx, text), opts.MaxBytes)), nil
 	}
 }

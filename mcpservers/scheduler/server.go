@@ -65,7 +65,7 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (*Server, error
 		return nil, err
 	}
 	s := &Server{MCP: mcptool.NewServer("opsmesh-scheduler", c.Version, instructions), kube: k, cfg: c}
-	mcptool.Register(s.MCP, mcptool.Options{ReadOnly: c.ReadOnly, MaxBytes: c.MaxBytes, Logger: c.Logger}, s.Tools()...)
+	mcptool.Register(s.MCP, mcptool.Options{Server: "scheduler", ReadOnly: c.ReadOnly, MaxBytes: c.MaxBytes, Logger: c.Logger}, s.Tools()...)
 	return s, nil
 }
 

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/opsmesh/opsmesh/internal/metrics"
 )
 
 // Stdio serves s on in/out until in closes or ctx ends.
@@ -28,7 +30,9 @@ func Stdio(ctx context.Context, s *server.MCPServer, in io.Reader, out io.Writer
 const Path = "/mcp"
 
 // HTTPHandler serves s over streamable HTTP at Path, requiring "Authorization: Bearer <token>".
-// It also answers GET /healthz without auth, for probes.
+// It also answers GET /healthz without auth, for probes, and GET /metrics without auth, for
+// Prometheus: the process's opsmesh series (tool calls by server, tool and outcome; no arguments,
+// results or tokens).
 func HTTPHandler(s *server.MCPServer, token string) http.Handler {
 	mcpHandler := server.NewStreamableHTTPServer(s, server.WithEndpointPath(Path))
 	mux := http.NewServeMux()
@@ -36,6 +40,7 @@ func HTTPHandler(s *server.MCPServer, token string) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.Handle("GET /metrics", metrics.Handler())
 	return mux
 }
 

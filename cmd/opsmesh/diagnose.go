@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/a2aproject/a2a-go/v2/a2a"
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/opsmesh/opsmesh/agents/a2anats"
+	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
+)
+
+// diagnoseKinds maps what a person types (kubectl's names and short names) to the runtime's
+// subject kinds (docs/agents.md).
+var diagnoseKinds = map[string]string{
+	"pod": "pod", "pods": "pod", "po": "pod",
+	"deployment": "deployment", "deployments": "deployment", "deploy": "deployment",
+	"statefulset": "statefulset", "statefulsets": "statefulset", "sts": "statefulset",
+	"daemonset": "daemonset", "daemonsets": "daemonset", "ds": "daemonset",
+	"replicaset": "replicaset", "replicasets": "replicaset", "rs": "replicaset",
+	"job": "job", "jobs": "job",
+	"service": "service", "services": "service", "svc": "service",
+	"pvc": "pvc", "persistentvolumeclaim": "pvc", "persistentvolumeclaims": "pvc",
+	"node": "node", "nodes": "node", "no": "node",
+	"hpa": "hpa", "horizontalpodautoscaler": "hpa",
+	"resourcequota": "resourcequota", "quota": "resourcequota",
+	"workload": "workload", "workloads": "workload",
+}
+
+// diagnoseSubject turns kind/name (in namespace ns) into the runtime's subject.
+func diagnoseSubject(arg, ns string) (string, error) {
+	kind, name, ok := strings.Cut(arg, "/")
+	if !ok || kind == "" || name == "" || strings.Contains(name, "/") {
+		return "", fmt.Errorf("%q: give KIND/NAME, such as pod/web-0 or node/gpu-7 (the namespace is -n)", arg)
+	}
+	k, ok := diagnoseKinds[strings.ToLower(kind)]
+	if !ok {
+		seen := map[string]bool{}
+		var kinds []string
+		for _, v := range diagnoseKinds {
+			if !seen[v] {
+				seen[v] = true
+				kinds = append(kinds, v)
+			}
+		}
+		sort.Strings(kinds)
+		return "", fmt.Errorf("kind %q cannot be diagnosed; use one of %s", kind, strings.Join(kinds, ", "))
+	}
+	if k == "node" {
+		return "node/" + name, nil
+	}
+	return k + "/" + ns + "/" + name, nil
+}
+
+func newDiagnoseCommand() *cobra.Command {
+	var (
+		k         kubeFlags
+		natsURL   string
+		natsCreds string
+		agent     string
+		question  string
+		output    string
+		timeout   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "diagnose KIND/NAME",
+		Short: "Ask the agents what is wrong with one object and print their diagnosis",
+		Long: `Send one object to a coordinator Agent over A2A (NATS) and print its diagnosis: the root cause
+with its evidence, the remediation plan it proposes (nothing is run), and each specialist's
+finding. The agents run in opsmesh runtime (or opsmesh controller --runtime), reached at
+--nats-url; the namespace of the object is -n, else the kubeconfig context's.`,
+		Example: `  opsmesh diagnose pod/web-0 -n shop
+  opsmesh diagnose deployment/trainer -n ml --agent opsmesh/incident-coordinator
+  opsmesh diagnose node/gpu-7 -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" && output != "yaml" {
+				return fmt.Errorf("--output %q is not supported; use text, yaml or json", output)
+			}
+			ns := k.namespace
+			if ns == "" {
+				if _, n, err := k.client(); err == nil {
+					ns = n
+				} else {
+					ns = "default"
+				}
+			}
+			subject, err := diagnoseSubject(args[0], ns)
+			if err != nil {
+				return err
+			}
+			opts := []nats.Option{nats.Name("opsmesh diagnose")}
+			if natsCreds != "" {
+				opts = append(opts, nats.UserCredentials(natsCreds))
+			}
+			nc, err := nats.Connect(natsURL, opts...)
+			if err != nil {
+				return fmt.Errorf("connecting to NATS at %s: %w (is opsmesh runtime running? point --nats-url at its NATS)", natsURL, err)
+			}
+			defer nc.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			c, err := a2anats.Dial(ctx, nc, agent)
+			if err != nil {
+				return fmt.Errorf("agent %s: %w (opsmesh agents list -A shows the Agents; --agent namespace/name picks one)", agent, err)
+			}
+			data := map[string]any{"subject": subject}
+			if question != "" {
+				data["question"] = question
+			}
+			stop := spin(cmd.ErrOrStderr(), "asking "+agent+" about "+subject)
+			res, err := c.SendMessage(ctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewDataPart(data))})
+			stop()
+			if err != nil {
+				return fmt.Errorf("asking %s over A2A: %w", agent, err)
+			}
+			task, ok := res.(*a2a.Task)
+			if !ok {
+				return fmt.Errorf("%s answered with a %T, not a task", agent, res)
+			}
+			d, err := agentruntime.DiagnosisOf(task)
+			if err != nil {
+				return fmt.Errorf("%s: task %s %s: %w", agent, task.ID, task.Status.State, err)
+			}
+			w := cmd.OutOrStdout()
+			if output == "text" {
+				_, err = io.WriteString(w, d.Text())
+				return err
+			}
+			b, err := json.Marshal(d)
+			if err != nil {
+				return err
+			}
+			var v any
+			_ = json.Unmarshal(b, &v)
+			return printObject(w, output, v)
+		},
+	}
+	k.register(cmd)
+	fs := cmd.Flags()
+	fs.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "the NATS the opsmesh runtime serves agents on")
+	fs.StringVar(&natsCreds, "nats-creds", "", "NATS credentials file (JWT and NKey seed) for --nats-url")
+	fs.StringVar(&agent, "agent", "opsmesh/incident-coordinator", "the Agent to ask, namespace/name (a coordinator delegates to its specialists)")
+	fs.StringVar(&question, "question", "", "what to ask about the object, in words (default: what is wrong with it)")
+	fs.StringVarP(&output, "output", "o", "text", "text, yaml or json")
+	fs.DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the diagnosis")
+	return cmd
+}
+
+// spin shows a spinner with what on w (a terminal's stderr) until the returned stop is called.
+// It writes nothing when w is not a terminal, so piped and captured output stays clean.
+func spin(w io.Writer, what string) (stop func()) {
+	if !isTerminal(w) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		frames := `|/-\`
+		t := time.NewTicker(120 * time.Millisecond)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			fmt.Fprintf(w, "\r%c %s", frames[i%len(frames)], what)
+			select {
+			case <-done:
+				fmt.Fprintf(w, "\r%s\r", strings.Repeat(" ", len(what)+2))
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
