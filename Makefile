@@ -57,6 +57,8 @@ verify-generated: $(CONTROLLER_GEN)
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt: these files need formatting (run gofmt -w .):"; echo "$$out"; exit 1; fi
 	go vet ./...
+	@# Without cgo (no C compiler, no NVML) everything but the GPU node agent's NVML code must build.
+	CGO_ENABLED=0 go vet ./...
 
 # testbins builds kube-apiserver, etcd and prometheus, and helm for the chart tests, from their Go
 # modules into ~/.cache/opsmesh (once; helm takes about 7 minutes the first time on 2 busy cores).

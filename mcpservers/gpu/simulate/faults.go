@@ -17,6 +17,9 @@ import (
 	"github.com/opsmesh/opsmesh/mcpservers/gpu"
 )
 
+// NodeGPUs is the number of GPUs of every simulated model.
+const NodeGPUs = 8
+
 // Faults is a fault file: per-GPU faults and processes to inject into simulated GPUs.
 type Faults struct {
 	GPUs []GPUFaults `yaml:"gpus"`

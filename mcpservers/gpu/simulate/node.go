@@ -85,9 +85,6 @@ func New(model string, faults *Faults) (*Node, error) {
 	return n, nil
 }
 
-// NodeGPUs is the number of GPUs of every simulated model.
-const NodeGPUs = 8
-
 // Simulated is true.
 func (n *Node) Simulated() bool { return true }
 
