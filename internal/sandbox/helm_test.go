@@ -3,7 +3,10 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,11 +17,15 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// TestHelmInstallOnSandbox installs the chart into the sandbox with helm (built from its module)
-// and checks that the controller's objects appear and that its pods run under kwok: the
+// TestHelmInstallOnSandbox dry-runs every manifest the chart renders (default and external-NATS
+// values) against the sandbox's API server, installs the chart into the sandbox with helm (built
+// from its module) and checks that the controller's objects appear and that its pods run under kwok: the
 // controller Deployment, the GPU node agent DaemonSet on every simulated GPU node (and on no CPU
 // node), and the RBAC.
 func TestHelmInstallOnSandbox(t *testing.T) {
@@ -47,6 +54,44 @@ func TestHelmInstallOnSandbox(t *testing.T) {
 			t.Error(err)
 		}
 	})
+
+	// Every manifest the chart renders, with the default and with the external-NATS values, is
+	// accepted by the sandbox's API server in a server-side dry run.
+	if err := s.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "opsmesh-system"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, values := range [][]string{nil, {"-f", filepath.Join(root, "deploy", "helm", "values", "external-nats.yaml")}} {
+		args := append([]string{"template", "opsmesh", filepath.Join(root, "deploy", "helm", "opsmesh"), "--namespace", "opsmesh-system"}, values...)
+		out, err := exec.Command(helm, args...).Output()
+		if err != nil {
+			t.Fatalf("helm %s: %v", strings.Join(args, " "), err)
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+		n := 0
+		for {
+			var m map[string]any
+			if err := dec.Decode(&m); err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				t.Fatalf("helm template %v: not YAML: %v", values, err)
+			}
+			if len(m) == 0 {
+				continue
+			}
+			o := &unstructured.Unstructured{Object: m}
+			if o.GetNamespace() == "" && o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" && o.GetKind() != "Namespace" {
+				o.SetNamespace("opsmesh-system")
+			}
+			if err := s.Client.Create(ctx, o, client.DryRunAll); err != nil {
+				t.Errorf("values %v: the sandbox's API server refused %s %s: %v", values, o.GetKind(), o.GetName(), err)
+			}
+			n++
+		}
+		if n < 10 {
+			t.Errorf("values %v: only %d objects rendered", values, n)
+		}
+	}
 
 	// The sandbox has no volume provisioner: the embedded NATS keeps its data in an emptyDir.
 	install := exec.Command(helm, "install", "opsmesh", filepath.Join(root, "deploy", "helm", "opsmesh"),
