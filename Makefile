@@ -97,7 +97,7 @@ sandbox-bins:
 test-sandbox: sandbox-bins testbins
 	HELM=$$(hack/testbins.sh helm-path) go test -tags sandbox -count=1 -timeout 30m ./internal/sandbox/...
 
-# demo brings the sandbox up (building its binaries the first time: about 20 minutes on 2 cores;
+# demo brings the sandbox up (building its binaries the first time: about 15 minutes on 2 cores;
 # reused while it runs), runs the demo on it, and leaves it running for kubectl and chat clients.
 demo: build sandbox-bins
 	@$(BIN)/opsmesh sandbox status >/dev/null 2>&1 || $(BIN)/opsmesh sandbox up

@@ -220,7 +220,7 @@ func (s *Sandbox) binaries(ctx context.Context) error {
 		}
 		return nil
 	}
-	s.say("ensuring etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok (built from their Go modules the first time: about 20 minutes on 2 cores)")
+	s.say("ensuring etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok (built from their Go modules the first time: about 15 minutes on 2 cores)")
 	cmd := exec.CommandContext(ctx, filepath.Join(s.opts.RepoRoot, "hack", "testbins.sh"), "ensure-sandbox")
 	cmd.Dir = s.opts.RepoRoot
 	stderr, err := cmd.StderrPipe()
