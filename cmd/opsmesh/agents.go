@@ -78,12 +78,8 @@ func newAgentsListCommand(k *kubeFlags) *cobra.Command {
 				return err
 			}
 			var list opsv1.AgentList
-			var opts []client.ListOption
-			if !all {
-				opts = append(opts, client.InNamespace(ns))
-			}
-			if err := c.List(cmd.Context(), &list, opts...); err != nil {
-				return fmt.Errorf("listing Agents: %w", err)
+			if err := listIn(cmd.Context(), c, &list, ns, all, "Agents"); err != nil {
+				return err
 			}
 			sort.Slice(list.Items, func(i, j int) bool {
 				a, b := list.Items[i], list.Items[j]
@@ -93,9 +89,7 @@ func newAgentsListCommand(k *kubeFlags) *cobra.Command {
 			if output != "table" {
 				out := &opsv1.AgentList{TypeMeta: metav1.TypeMeta{APIVersion: opsv1.GroupVersion.String(), Kind: "AgentList"}}
 				for i := range list.Items {
-					a := list.Items[i].DeepCopy()
-					a.ManagedFields, a.APIVersion, a.Kind = nil, opsv1.GroupVersion.String(), "Agent"
-					out.Items = append(out.Items, *a)
+					out.Items = append(out.Items, *printable(&list.Items[i], "Agent"))
 				}
 				return printObject(w, output, out)
 			}
@@ -166,8 +160,7 @@ func newAgentsDescribeCommand(k *kubeFlags) *cobra.Command {
 				return fmt.Errorf("reading Agent %s/%s: %w", ns, args[0], err)
 			}
 			if output != "table" {
-				a.ManagedFields, a.APIVersion, a.Kind = nil, opsv1.GroupVersion.String(), "Agent"
-				return printObject(cmd.OutOrStdout(), output, &a)
+				return printObject(cmd.OutOrStdout(), output, printable(&a, "Agent"))
 			}
 			_, err = io.WriteString(cmd.OutOrStdout(), describeAgent(&a, time.Now()))
 			return err

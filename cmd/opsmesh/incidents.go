@@ -260,13 +260,6 @@ func printObject(w io.Writer, format string, obj any) error {
 	return err
 }
 
-func forPrint(inc *opsv1.Incident) *opsv1.Incident {
-	out := inc.DeepCopy()
-	out.ManagedFields = nil
-	out.APIVersion, out.Kind = opsv1.GroupVersion.String(), "Incident"
-	return out
-}
-
 func newIncidentsListCommand(k *kubeFlags) *cobra.Command {
 	var (
 		all    bool
@@ -285,19 +278,15 @@ func newIncidentsListCommand(k *kubeFlags) *cobra.Command {
 				return err
 			}
 			var list opsv1.IncidentList
-			var opts []client.ListOption
-			if !all {
-				opts = append(opts, client.InNamespace(ns))
-			}
-			if err := c.List(cmd.Context(), &list, opts...); err != nil {
-				return fmt.Errorf("listing Incidents: %w", err)
+			if err := listIn(cmd.Context(), c, &list, ns, all, "Incidents"); err != nil {
+				return err
 			}
 			gateway.SortIncidents(list.Items)
 			w := cmd.OutOrStdout()
 			if output != "table" {
 				out := &opsv1.IncidentList{TypeMeta: metav1.TypeMeta{APIVersion: opsv1.GroupVersion.String(), Kind: "IncidentList"}}
 				for i := range list.Items {
-					out.Items = append(out.Items, *forPrint(&list.Items[i]))
+					out.Items = append(out.Items, *printable(&list.Items[i], "Incident"))
 				}
 				return printObject(w, output, out)
 			}
@@ -376,7 +365,7 @@ func newIncidentsGetCommand(k *kubeFlags) *cobra.Command {
 				return err
 			}
 			if output != "table" {
-				return printObject(cmd.OutOrStdout(), output, forPrint(inc))
+				return printObject(cmd.OutOrStdout(), output, printable(inc, "Incident"))
 			}
 			_, err = io.WriteString(cmd.OutOrStdout(), gateway.DescribeIncident(inc, time.Now(), 0))
 			return err

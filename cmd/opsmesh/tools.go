@@ -117,12 +117,8 @@ func newToolsListCommand(k *kubeFlags) *cobra.Command {
 				return err
 			}
 			var list opsv1.ToolServerList
-			var opts []client.ListOption
-			if !all {
-				opts = append(opts, client.InNamespace(ns))
-			}
-			if err := c.List(cmd.Context(), &list, opts...); err != nil {
-				return fmt.Errorf("listing ToolServers: %w", err)
+			if err := listIn(cmd.Context(), c, &list, ns, all, "ToolServers"); err != nil {
+				return err
 			}
 			sort.Slice(list.Items, func(i, j int) bool {
 				a, b := list.Items[i], list.Items[j]
@@ -131,9 +127,7 @@ func newToolsListCommand(k *kubeFlags) *cobra.Command {
 			if output != "table" {
 				out := &opsv1.ToolServerList{TypeMeta: metav1.TypeMeta{APIVersion: opsv1.GroupVersion.String(), Kind: "ToolServerList"}}
 				for i := range list.Items {
-					ts := list.Items[i].DeepCopy()
-					ts.ManagedFields, ts.APIVersion, ts.Kind = nil, opsv1.GroupVersion.String(), "ToolServer"
-					out.Items = append(out.Items, *ts)
+					out.Items = append(out.Items, *printable(&list.Items[i], "ToolServer"))
 				}
 				return printObject(w, output, out)
 			}

@@ -12,9 +12,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/incident"
@@ -34,24 +31,7 @@ func TestOneIncidentOneTrace(t *testing.T) {
 		_ = tp.Shutdown(t.Context())
 	})
 	b := newBed(t)
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cordoned-trace", Labels: map[string]string{"kubernetes.io/hostname": "cordoned-trace"}},
-		Spec: corev1.NodeSpec{Unschedulable: true}}
-	b.c.Create(n)
-	n.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("32Gi"), corev1.ResourcePods: resource.MustParse("110")}
-	n.Status.Capacity = n.Status.Allocatable
-	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
-	b.c.SetStatus(n)
-	b.c.Untaint(n)
-	ns := b.c.Namespace("tracing")
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pinned-0"},
-		Spec: corev1.PodSpec{NodeSelector: map[string]string{"kubernetes.io/hostname": "cordoned-trace"},
-			Containers: []corev1.Container{{Name: "app", Image: "registry.example/pinned:1",
-				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}}}
-	b.c.Create(p)
-	p.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
-		Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available: 1 node(s) were unschedulable."}}}
-	b.c.SetStatus(p)
-	removeAfter(t, b, n, p)
+	_, _, ns := b.pinnedToCordoned(t, "cordoned-trace", "tracing")
 	exp.Reset()
 	b.raise(ns, "pinned-pending", map[string]string{"policy": "auto"}, &opsv1.TargetReference{Kind: "Pod", Namespace: ns, Name: "pinned-0"}, "pinned-0 is Pending")
 	inc := b.waitPhase(ns, "pinned-pending", opsv1.PhaseResolved, 60*time.Second)
