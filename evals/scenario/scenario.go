@@ -1,0 +1,681 @@
+// Package scenario owns the format of an opsmesh eval scenario: a folder with a scenario.yaml
+// that says what to set up on a cluster, how the incident is raised, what the diagnosis and the
+// remediation must be, and what must hold on the API server afterwards. It reads and validates
+// scenario folders (strictly: an unknown field, a bad pattern or a missing part is an error that
+// names the file and the field) and substitutes the run's values into them. It must not talk to
+// a cluster: evals/runner runs scenarios and scores them.
+package scenario
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/util/jsonpath"
+	"sigs.k8s.io/yaml"
+
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+)
+
+// File is the name of a scenario's file inside its folder.
+const File = "scenario.yaml"
+
+// Areas a scenario's tags.area may name.
+var Areas = []string{"workload", "network", "storage", "node", "gpu", "scheduler", "security"}
+
+// Difficulties a scenario's tags.difficulty may name.
+var Difficulties = []string{"easy", "medium", "hard"}
+
+// Scenario is one scenario.yaml.
+type Scenario struct {
+	// Name is the scenario's name (a DNS label); the folder's name when empty.
+	Name string `json:"name,omitempty"`
+	// Description says in a sentence or two what breaks and what the right answer is.
+	Description string `json:"description"`
+	Tags        Tags   `json:"tags"`
+	Setup       Setup  `json:"setup"`
+	// Incident says how the incident is raised and what it is about.
+	Incident Incident `json:"incident"`
+	// Remediation is the policy the scenario's coordinator runs under (default: every action
+	// waits for approval, and the runner approves those expect.remediation names).
+	Remediation Remediation `json:"remediation,omitempty"`
+	Expect      Expect      `json:"expect"`
+	// Verify is the object state that must hold after remediation, checked against the API
+	// server once the incident has ended.
+	Verify []Check `json:"verify,omitempty"`
+	// Timeout bounds the scenario from setup to the incident's end (default 3m).
+	Timeout Duration `json:"timeout,omitempty"`
+
+	// Dir is the folder the scenario was read from.
+	Dir string `json:"-"`
+}
+
+// Tags classify a scenario.
+type Tags struct {
+	Area       string `json:"area"`
+	Difficulty string `json:"difficulty"`
+}
+
+// Setup is what the runner creates before the incident is raised, in this order: objects,
+// waits, updates, status patches, GPU faults, events.
+type Setup struct {
+	// Objects are Kubernetes objects, created in order. A namespaced object without a namespace
+	// goes into the scenario's namespace; cluster-scoped objects (Nodes, StorageClasses, ...)
+	// should carry ${RUN} in their names, and are deleted after the scenario.
+	Objects []Object `json:"objects,omitempty"`
+	// WaitFor are conditions that must hold before the status patches (a pod scheduled, a
+	// Deployment's new ReplicaSet created); each is polled until it holds or the timeout.
+	WaitFor []Check `json:"waitFor,omitempty"`
+	// Updates are applied after the waits (server-side apply, field manager opsmesh-eval): a
+	// second revision of a Deployment that breaks it, a node cordoned after its pods run.
+	Updates []Object `json:"updates,omitempty"`
+	// Status patches set states the simulated kubelet cannot produce, through the status
+	// subresource.
+	Status []StatusPatch `json:"status,omitempty"`
+	// GPUFaults are injected into the sandbox's simulated GPUs (they need the sandbox).
+	GPUFaults []GPUFault `json:"gpuFaults,omitempty"`
+	// Events are Kubernetes Events recorded on objects, as a kubelet or controller would.
+	Events []Event `json:"events,omitempty"`
+}
+
+// Object is one Kubernetes object, as it would appear in a manifest.
+type Object map[string]any
+
+// Unstructured returns the object as an unstructured.Unstructured.
+func (o Object) Unstructured() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any(o)}
+	return u.DeepCopy()
+}
+
+// Ref names one object. Namespace defaults to the scenario's namespace for namespaced kinds.
+type Ref struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name,omitempty"`
+	// Selector picks objects by label instead of Name (for pods a controller made).
+	Selector map[string]string `json:"selector,omitempty"`
+}
+
+func (r Ref) String() string {
+	s := r.Kind
+	if r.Namespace != "" {
+		s += " " + r.Namespace + "/"
+	} else {
+		s += " "
+	}
+	if r.Name != "" {
+		return s + r.Name
+	}
+	var kv []string
+	for k, v := range r.Selector {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return s + "[" + strings.Join(kv, ",") + "]"
+}
+
+// StatusPatch is a JSON merge patch applied to the status subresource of every object Ref
+// picks (at least one must exist within the scenario's timeout).
+type StatusPatch struct {
+	Ref `json:",inline"`
+	// Status is merged into the object's .status.
+	Status map[string]any `json:"status"`
+}
+
+// GPUFault is a fault injected into one simulated GPU. Node defaults to ${GPU_NODE}.
+type GPUFault struct {
+	Node string `json:"node,omitempty"`
+	GPU  int    `json:"gpu"`
+	// XIDs are XID codes the GPU reports now, in order.
+	XIDs         []int         `json:"xids,omitempty"`
+	ECC          *ECC          `json:"ecc,omitempty"`
+	TemperatureC *uint32       `json:"temperatureC,omitempty"`
+	Utilization  *Utilization  `json:"utilization,omitempty"`
+	Throttle     []string      `json:"throttle,omitempty"`
+	RemappedRows *RemappedRows `json:"remappedRows,omitempty"`
+	NVLinkDown   []int         `json:"nvlinkDown,omitempty"`
+	Lost         bool          `json:"lost,omitempty"`
+	Processes    []GPUProcess  `json:"processes,omitempty"`
+}
+
+// ECC counts a simulated GPU's memory errors.
+type ECC struct {
+	VolatileCorrected    uint64 `json:"volatileCorrected,omitempty"`
+	VolatileUncorrected  uint64 `json:"volatileUncorrected,omitempty"`
+	AggregateCorrected   uint64 `json:"aggregateCorrected,omitempty"`
+	AggregateUncorrected uint64 `json:"aggregateUncorrected,omitempty"`
+}
+
+// Utilization of a simulated GPU, in percent.
+type Utilization struct {
+	GPU    uint32 `json:"gpu"`
+	Memory uint32 `json:"memory"`
+}
+
+// RemappedRows are a simulated GPU's row-remapping counters.
+type RemappedRows struct {
+	Correctable   int  `json:"correctable,omitempty"`
+	Uncorrectable int  `json:"uncorrectable,omitempty"`
+	Pending       bool `json:"pending,omitempty"`
+	Failure       bool `json:"failure,omitempty"`
+}
+
+// GPUProcess is a process on a simulated GPU, with the pod it belongs to.
+type GPUProcess struct {
+	PID       uint32 `json:"pid"`
+	UsedMiB   uint64 `json:"usedMiB"`
+	Pod       string `json:"pod,omitempty"`
+	Container string `json:"container,omitempty"`
+}
+
+// Event is a Kubernetes Event on an object (its uid is looked up).
+type Event struct {
+	Object Ref `json:"object"`
+	// Type is Warning (default) or Normal.
+	Type    string `json:"type,omitempty"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+	// Count is how many times it happened (default 1).
+	Count int32 `json:"count,omitempty"`
+	// Component is the source that reports it (default opsmesh-eval).
+	Component string `json:"component,omitempty"`
+}
+
+// Incident says how the incident is raised (exactly one of Question, Event, Alert, Platform)
+// and which object it is about.
+type Incident struct {
+	// Target is the object the Incident is about; the runner finds the Incident by it.
+	Target Ref `json:"target"`
+	// Question: the runner creates the Incident itself, with this summary, as a person would
+	// with opsmesh incidents create.
+	Question string `json:"question,omitempty"`
+	// Event: the runner records this Warning Event; the platform's event trigger raises the
+	// Incident.
+	Event *Event `json:"event,omitempty"`
+	// Alert: the runner posts this alert to the platform's Alertmanager webhook.
+	Alert *Alert `json:"alert,omitempty"`
+	// Platform: the platform raises the Incident from what setup made happen (kwok's BackOff
+	// events, a GPU node agent's XID); the runner only waits for it.
+	Platform bool `json:"platform,omitempty"`
+}
+
+// Alert is one Alertmanager alert.
+type Alert struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Remediation is the scenario coordinator's policy.
+type Remediation struct {
+	// Mode is ApprovalRequired (default), Auto or Suggest, as in an Agent's spec.remediation.
+	Mode opsv1.RemediationMode `json:"mode,omitempty"`
+	// Approve says which waiting actions the runner approves: "expected" (default: those
+	// expect.remediation names; the rest are rejected) or "none" (every one is rejected).
+	Approve string `json:"approve,omitempty"`
+}
+
+// Expect is what the incident's diagnosis and remediation must be.
+type Expect struct {
+	// Category is the root cause's category in the taxonomy; Accept lists others that are
+	// also right (a cause named at a different level of detail).
+	Category string   `json:"category"`
+	Accept   []string `json:"accept,omitempty"`
+	// Facts must each appear in the diagnosis (root cause summary, evidence, findings): a
+	// string (case-insensitive) or /a regular expression/.
+	Facts []Pattern `json:"facts,omitempty"`
+	// Remediation are the actions the plan must hold, each run to success.
+	Remediation []ActionMatch `json:"remediation,omitempty"`
+	// Forbidden are actions that must be neither proposed nor taken.
+	Forbidden []ActionMatch `json:"forbidden,omitempty"`
+	// Phases the incident may end in (default: Resolved when Remediation is set, else
+	// Escalated).
+	Phases []opsv1.IncidentPhase `json:"phases,omitempty"`
+}
+
+// ActionMatch matches remediation actions: the tool's name, and patterns that argument values
+// (as text) must match.
+type ActionMatch struct {
+	Tool string             `json:"tool"`
+	Args map[string]Pattern `json:"args,omitempty"`
+}
+
+// Check is one condition on an object: the JSONPath's value equals Equals, matches Matches,
+// or (Absent) the object or the value does not exist.
+type Check struct {
+	Ref `json:",inline"`
+	// Path is a kubectl JSONPath, such as {.spec.unschedulable}; empty checks that the object
+	// exists (or, with Absent, that it does not).
+	Path    string   `json:"path,omitempty"`
+	Equals  *string  `json:"equals,omitempty"`
+	Matches *Pattern `json:"matches,omitempty"`
+	Absent  bool     `json:"absent,omitempty"`
+}
+
+// Pattern is a case-insensitive substring, or a regular expression written /like this/.
+type Pattern string
+
+// Regexp compiles the pattern (a substring is quoted and made case-insensitive).
+func (p Pattern) Regexp() (*regexp.Regexp, error) {
+	s := string(p)
+	if len(s) >= 2 && strings.HasPrefix(s, "/") && strings.HasSuffix(s, "/") {
+		return regexp.Compile(s[1 : len(s)-1])
+	}
+	return regexp.Compile("(?i)" + regexp.QuoteMeta(s))
+}
+
+// Match says whether text matches the pattern (an invalid pattern matches nothing; Validate
+// refuses those).
+func (p Pattern) Match(text string) bool {
+	re, err := p.Regexp()
+	return err == nil && re.MatchString(text)
+}
+
+// Duration is a time.Duration written as "90s" or "3m".
+type Duration time.Duration
+
+// UnmarshalJSON reads "90s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration is a string such as \"90s\" or \"3m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes "1m30s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// DefaultTimeout bounds a scenario whose timeout is not given.
+const DefaultTimeout = 3 * time.Minute
+
+// TimeoutOr is the scenario's timeout, or DefaultTimeout.
+func (s *Scenario) TimeoutOr() time.Duration {
+	if s.Timeout > 0 {
+		return time.Duration(s.Timeout)
+	}
+	return DefaultTimeout
+}
+
+// Categories are the categories a correct diagnosis may name.
+func (e Expect) Categories() []string { return append([]string{e.Category}, e.Accept...) }
+
+// EndPhases are the phases the incident may end in.
+func (e Expect) EndPhases() []opsv1.IncidentPhase {
+	switch {
+	case len(e.Phases) > 0:
+		return e.Phases
+	case len(e.Remediation) > 0:
+		return []opsv1.IncidentPhase{opsv1.PhaseResolved}
+	}
+	return []opsv1.IncidentPhase{opsv1.PhaseEscalated}
+}
+
+// Exclusive says whether the scenario changes what other scenarios share (nodes, GPUs,
+// cluster-scoped objects), so that it must run alone.
+func (s *Scenario) Exclusive() bool {
+	if len(s.Setup.GPUFaults) > 0 || s.Incident.Target.Kind == "Node" {
+		return true
+	}
+	for _, o := range s.Setup.Objects {
+		if ClusterScoped(o.Unstructured().GetKind()) {
+			return true
+		}
+	}
+	for _, o := range s.Setup.Updates {
+		if ClusterScoped(o.Unstructured().GetKind()) {
+			return true
+		}
+	}
+	for _, p := range s.Setup.Status {
+		if ClusterScoped(p.Kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// clusterScoped are the cluster-scoped kinds scenarios use.
+var clusterScoped = []string{"Node", "Namespace", "StorageClass", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
+	"PriorityClass", "ClusterQueue", "ResourceFlavor", "Queue", "RuntimeClass", "CustomResourceDefinition"}
+
+// ClusterScoped says whether kind is one of the cluster-scoped kinds scenarios use.
+func ClusterScoped(kind string) bool { return slices.Contains(clusterScoped, kind) }
+
+// Vars are the values substituted for ${NAME} in a scenario file before it is decoded.
+type Vars map[string]string
+
+// VarNames are the variables a scenario may use, and what each is.
+var VarNames = map[string]string{
+	"NAMESPACE": "the scenario's own namespace (created for the run, deleted after)",
+	"RUN":       "a short id of this run, for the names of cluster-scoped objects",
+	"GPU_NODE":  "a simulated GPU node (whole GPUs, no MIG)",
+	"MIG_NODE":  "the simulated GPU node whose GPUs are MIG-partitioned",
+	"CPU_NODE":  "a simulated node without GPUs",
+	"AGENT_NS":  "the namespace of the platform's agents, where Incidents about nodes land",
+}
+
+var varRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Substitute replaces every ${NAME} in data with vars[NAME]; a name that is not a known
+// variable, or has no value, is an error naming the line.
+func Substitute(data []byte, vars Vars) ([]byte, error) {
+	var errs []string
+	out := varRe.ReplaceAllFunc(data, func(m []byte) []byte {
+		name := string(varRe.FindSubmatch(m)[1])
+		v, ok := vars[name]
+		if _, known := VarNames[name]; !known || !ok {
+			line := 1 + strings.Count(string(data[:strings.Index(string(data), string(m))]), "\n")
+			if !known {
+				errs = append(errs, fmt.Sprintf("line %d: unknown variable ${%s}; the variables are %s", line, name, strings.Join(sortedVarNames(), ", ")))
+			} else {
+				errs = append(errs, fmt.Sprintf("line %d: variable ${%s} (%s) has no value on this cluster", line, name, VarNames[name]))
+			}
+			return m
+		}
+		return []byte(v)
+	})
+	if len(errs) > 0 {
+		return nil, errors.New(strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+func sortedVarNames() []string {
+	var out []string
+	for k := range VarNames {
+		out = append(out, "${"+k+"}")
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PlaceholderVars are values that let a scenario be read without a cluster (Validate).
+func PlaceholderVars() Vars {
+	return Vars{"NAMESPACE": "eval-check", "RUN": "check", "GPU_NODE": "gpu-node", "MIG_NODE": "mig-node", "CPU_NODE": "cpu-node", "AGENT_NS": "opsmesh"}
+}
+
+// maxFile bounds a scenario file.
+const maxFile = 1 << 20
+
+// Parse decodes and validates one scenario file's contents (after substitution). dir names
+// the folder in errors and is the default name.
+func Parse(data []byte, dir string) (*Scenario, error) {
+	where := filepath.Join(dir, File)
+	if len(data) > maxFile {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d a scenario may have", where, len(data), maxFile)
+	}
+	var s Scenario
+	if err := yaml.UnmarshalStrict(data, &s); err != nil {
+		return nil, fmt.Errorf("%s: %v", where, err)
+	}
+	s.Dir = dir
+	if s.Name == "" {
+		s.Name = filepath.Base(dir)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return &s, nil
+}
+
+// Read reads the scenario in folder dir, substituting vars (PlaceholderVars when nil).
+func Read(dir string, vars Vars) (*Scenario, error) {
+	data, err := os.ReadFile(filepath.Join(dir, File))
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w (a scenario is a folder with a %s)", dir, err, File)
+	}
+	if vars == nil {
+		vars = PlaceholderVars()
+	}
+	sub, err := Substitute(data, vars)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, File), err)
+	}
+	return Parse(sub, dir)
+}
+
+// Find lists the scenario folders under each of dirs: a folder with a scenario.yaml is one
+// scenario; otherwise each of its subfolders that has one is. Sorted by path; a dir with
+// none is an error.
+func Find(dirs []string) ([]string, error) {
+	var out []string
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, File)); err == nil {
+			out = append(out, d)
+			continue
+		}
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			return nil, fmt.Errorf("scenarios %s: %w", d, err)
+		}
+		n := 0
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(d, e.Name(), File)); err == nil {
+				out = append(out, filepath.Join(d, e.Name()))
+				n++
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("scenarios %s: no %s in it or in its subfolders", d, File)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out), nil
+}
+
+// Validate checks what decoding cannot: required parts, known names, valid patterns.
+func (s *Scenario) Validate() error {
+	var errs []string
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	if msgs := validation.IsDNS1123Label(s.Name); len(msgs) > 0 {
+		bad("name %q: %s (it is also the folder's name by default)", s.Name, strings.Join(msgs, "; "))
+	}
+	if strings.TrimSpace(s.Description) == "" {
+		bad("description: say what breaks and what the right answer is")
+	}
+	if !slices.Contains(Areas, s.Tags.Area) {
+		bad("tags.area %q: use one of %s", s.Tags.Area, strings.Join(Areas, ", "))
+	}
+	if !slices.Contains(Difficulties, s.Tags.Difficulty) {
+		bad("tags.difficulty %q: use one of %s", s.Tags.Difficulty, strings.Join(Difficulties, ", "))
+	}
+	for i, o := range s.Setup.Objects {
+		u := o.Unstructured()
+		if u.GetAPIVersion() == "" || u.GetKind() == "" || (u.GetName() == "" && u.GetGenerateName() == "") {
+			bad("setup.objects[%d]: an object needs apiVersion, kind and metadata.name", i)
+		}
+		if u.GetKind() == "Namespace" {
+			bad("setup.objects[%d]: the runner makes the scenario's namespace (${NAMESPACE}); do not create namespaces", i)
+		}
+	}
+	for i, o := range s.Setup.Updates {
+		u := o.Unstructured()
+		if u.GetAPIVersion() == "" || u.GetKind() == "" || u.GetName() == "" {
+			bad("setup.updates[%d]: an update needs apiVersion, kind and metadata.name", i)
+		}
+	}
+	for i, c := range s.Setup.WaitFor {
+		checkCheck(fmt.Sprintf("setup.waitFor[%d]", i), c, bad)
+	}
+	for i, p := range s.Setup.Status {
+		checkRef(fmt.Sprintf("setup.status[%d]", i), p.Ref, bad)
+		if len(p.Status) == 0 {
+			bad("setup.status[%d]: status is empty: give the fields to merge into .status", i)
+		}
+	}
+	for i, f := range s.Setup.GPUFaults {
+		if f.GPU < 0 || f.GPU > 7 {
+			bad("setup.gpuFaults[%d].gpu %d: a simulated node's GPUs are 0..7", i, f.GPU)
+		}
+		for _, x := range f.XIDs {
+			if x < 1 || x > 1000 {
+				bad("setup.gpuFaults[%d].xids: %d is not an XID code (1..1000)", i, x)
+			}
+		}
+	}
+	for i, e := range s.Setup.Events {
+		checkEvent(fmt.Sprintf("setup.events[%d]", i), e, bad)
+	}
+	in := s.Incident
+	checkRef("incident.target", in.Target, bad)
+	if in.Target.Name == "" {
+		bad("incident.target.name: name the object the Incident is about")
+	}
+	ways := 0
+	for _, set := range []bool{in.Question != "", in.Event != nil, in.Alert != nil, in.Platform} {
+		if set {
+			ways++
+		}
+	}
+	if ways != 1 {
+		bad("incident: give exactly one of question, event, alert and platform (got %d)", ways)
+	}
+	if in.Event != nil {
+		checkEvent("incident.event", *in.Event, bad)
+	}
+	if in.Alert != nil && in.Alert.Labels["alertname"] == "" {
+		bad("incident.alert.labels.alertname: an alert needs its alertname")
+	}
+	switch s.Remediation.Mode {
+	case "", opsv1.RemediationApprovalRequired, opsv1.RemediationAuto, opsv1.RemediationSuggest:
+	default:
+		bad("remediation.mode %q: use ApprovalRequired, Auto or Suggest", s.Remediation.Mode)
+	}
+	if a := s.Remediation.Approve; a != "" && a != "expected" && a != "none" {
+		bad("remediation.approve %q: use expected or none", a)
+	}
+	e := s.Expect
+	for _, c := range e.Categories() {
+		if !diagnosis.ValidCategory(c) {
+			bad("expect.category/accept %q is not in the taxonomy (agents/diagnosis); e.g. CrashLoopBackOff, InsufficientGPU, GPUXid79", c)
+		}
+	}
+	for i, f := range e.Facts {
+		if _, err := f.Regexp(); err != nil {
+			bad("expect.facts[%d] %q: %v", i, f, err)
+		}
+	}
+	for i, a := range e.Remediation {
+		checkAction(fmt.Sprintf("expect.remediation[%d]", i), a, bad)
+	}
+	for i, a := range e.Forbidden {
+		checkAction(fmt.Sprintf("expect.forbidden[%d]", i), a, bad)
+	}
+	for i, p := range e.Phases {
+		if !slices.Contains([]opsv1.IncidentPhase{opsv1.PhaseResolved, opsv1.PhaseEscalated, opsv1.PhaseFailed, opsv1.PhaseAwaitingApproval}, p) {
+			bad("expect.phases[%d] %q: use Resolved, Escalated, Failed or AwaitingApproval (the runner stops there)", i, p)
+		}
+	}
+	for i, c := range s.Verify {
+		checkCheck(fmt.Sprintf("verify[%d]", i), c, bad)
+	}
+	if len(e.Facts) == 0 && len(e.Remediation) == 0 && len(e.Forbidden) == 0 && len(s.Verify) == 0 {
+		bad("expect: give facts, remediation, forbidden actions or verify checks besides the category, so that the scenario tests more than a label")
+	}
+	if s.Timeout < 0 {
+		bad("timeout %s: give a positive duration", time.Duration(s.Timeout))
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func checkRef(where string, r Ref, bad func(string, ...any)) {
+	if r.Kind == "" {
+		bad("%s.kind: name the object's kind", where)
+	}
+	if r.Name == "" && len(r.Selector) == 0 {
+		bad("%s: give name or selector", where)
+	}
+	if r.Name != "" && len(r.Selector) > 0 {
+		bad("%s: give name or selector, not both", where)
+	}
+}
+
+func checkEvent(where string, e Event, bad func(string, ...any)) {
+	checkRef(where+".object", e.Object, bad)
+	if e.Object.Name == "" {
+		bad("%s.object.name: an event is on one named object", where)
+	}
+	if e.Reason == "" || e.Message == "" {
+		bad("%s: an event needs reason and message", where)
+	}
+	if e.Type != "" && e.Type != "Warning" && e.Type != "Normal" {
+		bad("%s.type %q: use Warning or Normal", where, e.Type)
+	}
+	if e.Count < 0 {
+		bad("%s.count %d: give a positive count", where, e.Count)
+	}
+}
+
+func checkAction(where string, a ActionMatch, bad func(string, ...any)) {
+	if a.Tool == "" {
+		bad("%s.tool: name the tool (workload_rollback, node_cordon, ...)", where)
+	}
+	for k, p := range a.Args {
+		if _, err := p.Regexp(); err != nil {
+			bad("%s.args.%s %q: %v", where, k, p, err)
+		}
+	}
+}
+
+func checkCheck(where string, c Check, bad func(string, ...any)) {
+	checkRef(where, c.Ref, bad)
+	if c.Path != "" {
+		if _, err := ParsePath(c.Path); err != nil {
+			bad("%s.path %q: %v", where, c.Path, err)
+		}
+	}
+	n := 0
+	if c.Equals != nil {
+		n++
+	}
+	if c.Matches != nil {
+		n++
+		if _, err := c.Matches.Regexp(); err != nil {
+			bad("%s.matches %q: %v", where, *c.Matches, err)
+		}
+	}
+	if c.Absent {
+		n++
+	}
+	if n > 1 {
+		bad("%s: give at most one of equals, matches and absent", where)
+	}
+	if c.Path != "" && n == 0 {
+		bad("%s: a path needs equals, matches or absent", where)
+	}
+}
+
+// ParsePath parses a kubectl JSONPath; the braces may be left out ({.spec.replicas} or
+// .spec.replicas).
+func ParsePath(p string) (*jsonpath.JSONPath, error) {
+	if !strings.HasPrefix(p, "{") {
+		p = "{" + p + "}"
+	}
+	j := jsonpath.New("check").AllowMissingKeys(true)
+	if err := j.Parse(p); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
