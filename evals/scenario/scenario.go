@@ -179,7 +179,8 @@ type GPUProcess struct {
 	Container string `json:"container,omitempty"`
 }
 
-// Event is a Kubernetes Event on an object (its uid is looked up).
+// Event is a Kubernetes Event on an object (its uid is looked up); with a selector, on each
+// object it picks (at least one must exist within the scenario's timeout).
 type Event struct {
 	Object Ref `json:"object"`
 	// Type is Warning (default) or Normal.
@@ -614,9 +615,6 @@ func checkRef(where string, r Ref, bad func(string, ...any)) {
 
 func checkEvent(where string, e Event, bad func(string, ...any)) {
 	checkRef(where+".object", e.Object, bad)
-	if e.Object.Name == "" {
-		bad("%s.object.name: an event is on one named object", where)
-	}
 	if e.Reason == "" || e.Message == "" {
 		bad("%s: an event needs reason and message", where)
 	}
