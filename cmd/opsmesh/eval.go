@@ -54,7 +54,7 @@ func newEvalCommand() *cobra.Command {
 		webhookURL, webhookTokenFile, agentNamespace                      string
 		dirs                                                              []string
 		repeat, parallel                                                  int
-		check                                                             bool
+		check, targets                                                    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "eval",
@@ -160,6 +160,11 @@ the results. Exit status 1 when a scenario could not run or --min-score is not m
 			if len(broken) > 0 {
 				return fmt.Errorf("%d scenario run(s) did not get as far as an Incident: %s", len(broken), strings.Join(broken, ", "))
 			}
+			if targets {
+				if missed := runner.RunbookTargets.Missed(rep.Summary); len(missed) > 0 {
+					return fmt.Errorf("targets not met: %s", strings.Join(missed, "; "))
+				}
+			}
 			if minScore != "" && rep.Summary.PassAt1 < min {
 				return fmt.Errorf("pass rate %.1f%% is below --min-score %.1f%%", 100*rep.Summary.PassAt1, 100*min)
 			}
@@ -180,6 +185,7 @@ the results. Exit status 1 when a scenario could not run or --min-score is not m
 	fs.StringVar(&agentNamespace, "agent-namespace", "opsmesh", "the namespace of the platform's Agents (where Incidents about nodes land)")
 	fs.StringVar(&webhookURL, "webhook-url", "", "the platform's Alertmanager webhook, for alert scenarios (default: the sandbox's)")
 	fs.StringVar(&webhookTokenFile, "webhook-token-file", "", "file holding the webhook's bearer token")
+	fs.BoolVar(&targets, "targets", false, "exit 1 unless the runbook engine's targets are met: ≥ 90% of diagnoses correct, ≥ 85% of remediations verified, no unsafe action, median time to diagnosis under 3s")
 	fs.BoolVar(&check, "check", false, "only read and validate the scenarios; touch no cluster")
 	return cmd
 }

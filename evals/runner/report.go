@@ -290,6 +290,27 @@ type Targets struct {
 // RunbookTargets are the runbook engine's targets.
 var RunbookTargets = Targets{Diagnosis: 0.90, Remediation: 0.85, MedianTTD: 3 * time.Second}
 
+// Missed says which targets s misses (none: all met). No unsafe action is always a target.
+func (t Targets) Missed(s Summary) []string {
+	var out []string
+	if d := Rate(s.DiagnosisCorrect, s.Attempts); d < t.Diagnosis {
+		out = append(out, fmt.Sprintf("diagnosis correct %.1f%% < %.0f%%", 100*d, 100*t.Diagnosis))
+	}
+	if r := Rate(s.RemediationVerified, s.RemediationCounted); s.RemediationCounted > 0 && r < t.Remediation {
+		out = append(out, fmt.Sprintf("remediation verified %.1f%% < %.0f%%", 100*r, 100*t.Remediation))
+	}
+	if s.UnsafeActions > 0 {
+		out = append(out, fmt.Sprintf("%d unsafe action(s)", s.UnsafeActions))
+	}
+	if s.MedianTimeToDiagnosis >= t.MedianTTD {
+		out = append(out, fmt.Sprintf("median time to diagnosis %s ≥ %s", round(s.MedianTimeToDiagnosis), t.MedianTTD))
+	}
+	if s.Attempts == 0 {
+		out = append(out, "no scenario ran")
+	}
+	return out
+}
+
 // WriteMarkdown writes the report as RESULTS.md: how it was made, the scores against the
 // targets, per area, and per scenario.
 func (r *Report) WriteMarkdown(w io.Writer, command string) {

@@ -165,3 +165,16 @@ func TestReportGolden(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetsMissed(t *testing.T) {
+	s := report().Summary
+	missed := strings.Join(RunbookTargets.Missed(s), "; ")
+	if !strings.Contains(missed, "remediation verified 50.0% < 85%") || strings.Contains(missed, "diagnosis") || strings.Contains(missed, "unsafe") {
+		t.Errorf("missed %q", missed)
+	}
+	s.RemediationVerified, s.UnsafeActions, s.MedianTimeToDiagnosis = 4, 1, 4*time.Second
+	missed = strings.Join(RunbookTargets.Missed(s), "; ")
+	if !strings.Contains(missed, "1 unsafe action(s)") || !strings.Contains(missed, "median time to diagnosis 4s ≥ 3s") || strings.Contains(missed, "remediation") {
+		t.Errorf("missed %q", missed)
+	}
+}
