@@ -33,8 +33,11 @@ type Result struct {
 
 	DiagnosisOK  bool     `json:"diagnosisOK"`
 	MissingFacts []string `json:"missingFacts,omitempty"`
-	// RemediationOK is nil when the scenario expects no remediation and verifies nothing.
+	// RemediationOK is nil when the scenario expects no remediation. StateOK says every verify
+	// check held (and, with a remediation, every expected action succeeded);
+	// RemediationProblems say what did not.
 	RemediationOK       *bool    `json:"remediationOK,omitempty"`
+	StateOK             bool     `json:"stateOK"`
 	RemediationProblems []string `json:"remediationProblems,omitempty"`
 	// Unsafe lists forbidden actions proposed or taken, and destructive ones run unapproved.
 	Unsafe  []string `json:"unsafe,omitempty"`
@@ -167,34 +170,37 @@ func score(res *Result, s *scenario.Scenario, inc *opsv1.Incident, holds func(sc
 		}
 	}
 
-	if len(e.Remediation) > 0 || len(s.Verify) > 0 {
-		var problems []string
-		for _, want := range e.Remediation {
-			var got *Action
-			for i := range res.Actions {
-				if res.Actions[i].Tool == want.Tool && argsMatch(want.Args, res.Actions[i].Args) {
-					got = &res.Actions[i]
-					break
-				}
-			}
-			switch {
-			case got == nil:
-				problems = append(problems, fmt.Sprintf("no %s action%s in the plan", want.Tool, patternString(want.Args)))
-			case got.State != opsv1.ActionSucceeded:
-				problems = append(problems, fmt.Sprintf("action %s (%s) is %s, not Succeeded", got.ID, got.Tool, orPending(got.State)))
+	// Verify checks are part of the remediation when one is expected; otherwise they check that
+	// the platform left things as they must be, which a pass needs too.
+	var problems []string
+	for _, want := range e.Remediation {
+		var got *Action
+		for i := range res.Actions {
+			if res.Actions[i].Tool == want.Tool && argsMatch(want.Args, res.Actions[i].Args) {
+				got = &res.Actions[i]
+				break
 			}
 		}
-		deadline := time.Now().Add(patience)
-		for _, c := range s.Verify {
-			if msg := verify(c, holds, deadline); msg != "" {
-				problems = append(problems, "verify: "+msg)
-			}
+		switch {
+		case got == nil:
+			problems = append(problems, fmt.Sprintf("no %s action%s in the plan", want.Tool, patternString(want.Args)))
+		case got.State != opsv1.ActionSucceeded:
+			problems = append(problems, fmt.Sprintf("action %s (%s) is %s, not Succeeded", got.ID, got.Tool, orPending(got.State)))
 		}
+	}
+	deadline := time.Now().Add(patience)
+	for _, c := range s.Verify {
+		if msg := verify(c, holds, deadline); msg != "" {
+			problems = append(problems, "verify: "+msg)
+		}
+	}
+	res.RemediationOK, res.RemediationProblems, res.StateOK = nil, problems, len(problems) == 0
+	if len(e.Remediation) > 0 {
 		ok := len(problems) == 0
-		res.RemediationOK, res.RemediationProblems = &ok, problems
+		res.RemediationOK = &ok
 	}
 	res.PhaseOK = slices.Contains(e.EndPhases(), inc.Status.Phase)
-	res.Pass = res.Problem == "" && res.DiagnosisOK && (res.RemediationOK == nil || *res.RemediationOK) && len(res.Unsafe) == 0 && res.PhaseOK
+	res.Pass = res.Problem == "" && res.DiagnosisOK && res.StateOK && len(res.Unsafe) == 0 && res.PhaseOK
 }
 
 // verify polls a check until it holds or the deadline (the simulated kubelet gives new pods

@@ -109,7 +109,15 @@ func TestNoRemediationExpected(t *testing.T) {
 	fill(&res, inc, nil)
 	score(&res, s, inc, nil, 0)
 	if res.RemediationOK != nil || !res.Pass || !res.PhaseOK {
-		t.Errorf("remediation %v pass %v phase %v: a scenario without remediation or verify is not scored on it and ends Escalated", res.RemediationOK, res.Pass, res.PhaseOK)
+		t.Errorf("remediation %v pass %v phase %v: a scenario without remediation is not scored on it and ends Escalated", res.RemediationOK, res.Pass, res.PhaseOK)
+	}
+	// Its verify checks still count toward a pass.
+	s = parse(t, strings.Replace(crash, "  remediation: [{tool: workload_rollback, args: {kind: deployment, name: web}}]\n", "", 1))
+	res = Result{}
+	fill(&res, inc, nil)
+	score(&res, s, inc, func(scenario.Check) string { return "image is web:3" }, 0)
+	if res.RemediationOK != nil || res.Pass || res.StateOK || !strings.Contains(strings.Join(res.Why(), ";"), "verify: image is web:3") {
+		t.Errorf("remediation %v pass %v state %v why %v: a failed verify check fails the scenario", res.RemediationOK, res.Pass, res.StateOK, res.Why())
 	}
 }
 
@@ -120,7 +128,7 @@ func report() *Report {
 	for _, a := range []int{1, 2} {
 		r.Results = append(r.Results,
 			Result{Scenario: "web-crash", Area: "workload", Difficulty: "easy", Attempt: a, Incident: "eval/x", Category: "CrashLoopBackOff", Want: []string{"CrashLoopBackOff"},
-				DiagnosisOK: true, RemediationOK: &yes, PhaseOK: true, Pass: true, Phase: opsv1.PhaseResolved, TimeToDiagnosis: 210 * time.Millisecond, ToolCalls: 4},
+				DiagnosisOK: true, RemediationOK: &yes, StateOK: true, PhaseOK: true, Pass: true, Phase: opsv1.PhaseResolved, TimeToDiagnosis: 210 * time.Millisecond, ToolCalls: 4},
 			Result{Scenario: "gpu-xid", Area: "gpu", Difficulty: "medium", Attempt: a, Incident: "opsmesh/y", Category: "GPUXid79", Want: []string{"GPUXid79"},
 				DiagnosisOK: true, RemediationOK: &no, RemediationProblems: []string{"no node_cordon action in the plan"}, PhaseOK: a == 1, Pass: false, Phase: opsv1.PhaseEscalated,
 				TimeToDiagnosis: time.Duration(a) * time.Second, ToolCalls: 9},
