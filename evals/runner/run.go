@@ -541,10 +541,12 @@ func (a *attempt) follow(ctx context.Context, raised time.Time) (*opsv1.Incident
 	var last error
 	for {
 		if inc == nil {
+			before := time.Now()
 			inc, last = a.findIncident(ctx, t)
-			if inc != nil && a.s.Incident.Platform {
-				// The platform raised it: measure from when the runner first saw it.
-				raised = time.Now()
+			if inc == nil && a.s.Incident.Platform {
+				// The platform raises it: measure from the last look that did not find it (an
+				// over-estimate by at most one poll).
+				raised = before
 			}
 		} else {
 			var cur opsv1.Incident

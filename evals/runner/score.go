@@ -44,8 +44,9 @@ type Result struct {
 	PhaseOK bool     `json:"phaseOK"`
 	Pass    bool     `json:"pass"`
 
-	// TimeToDiagnosis is from the raise (or, for incidents the platform raised, from when the
-	// runner first saw the Incident) to the root cause in its status, to within the poll.
+	// TimeToDiagnosis is from the raise (or, for incidents the platform raises, from the runner's
+	// last look that did not find the Incident) to the root cause in its status, as the runner
+	// saw it: an over-estimate by at most one poll (250ms).
 	TimeToDiagnosis time.Duration `json:"timeToDiagnosis,omitempty"`
 	ToolCalls       int           `json:"toolCalls"`
 	Tokens          int           `json:"tokens,omitempty"`
