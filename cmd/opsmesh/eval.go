@@ -44,8 +44,7 @@ func evalSandbox(ctx context.Context, kubeconfig string) (runner.Faults, *runner
 			wh.Token = strings.TrimSpace(string(b))
 		}
 	}
-	f, _ := any(sb).(runner.Faults)
-	return f, wh, nil
+	return sb, wh, nil
 }
 
 func newEvalCommand() *cobra.Command {
