@@ -189,10 +189,12 @@ func gpuOf(f *simulate.Faults, index int) *simulate.GPUFaults {
 	return &f.GPUs[i]
 }
 
-// stampAfter is the time for a new XID of code (0: any code) at now, to the second: a second
-// after the latest of xids with that code when that is not before now, so that it is a new event.
+// stampAfter is the time for a new XID of code (0: any code) at now: a second after the latest
+// of xids with that code when that is not before now, so that it is a new event. The time keeps
+// its fraction of a second, so that an XID stamped after a gpu_reset is after the reset (the agent
+// counts only XIDs after a GPU's last reset) even within the same second.
 func stampAfter(now time.Time, xids []simulate.XID, code int) time.Time {
-	at := now.UTC().Truncate(time.Second)
+	at := now.UTC()
 	for _, x := range xids {
 		if (code == 0 || x.Code == code) && !x.Time.Before(at) {
 			at = x.Time.UTC().Add(time.Second)
