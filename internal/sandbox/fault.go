@@ -56,7 +56,10 @@ func (s *Sandbox) InjectXID(ctx context.Context, node string, gpu, xid int) erro
 // GPU had, so that each is a new event) and returns once the node agent reports them: xid_events
 // lists exactly f's XIDs for that GPU, and gpu_health, gpu_metrics and gpu_processes show its ECC
 // counters, remapped rows, NVLink links, lost state, temperature, utilization, throttle reasons
-// and processes. Faults the fault file would refuse change nothing.
+// and processes. Faults the fault file would refuse change nothing. A GPU that gpu_reset reset
+// since its faults were set keeps clear of those the reset cleared when f sets them unchanged (the
+// simulated node cannot tell them from the file rewritten for another GPU): ClearGPUFaults first
+// to inject the same faults again.
 func (s *Sandbox) SetGPUFaults(ctx context.Context, node string, f simulate.GPUFaults) error {
 	if err := s.checkGPU(node, f.Index); err != nil {
 		return err
