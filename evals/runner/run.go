@@ -41,6 +41,9 @@ type attempt struct {
 	faulted []string
 	// decided are the actions the runner approved or rejected.
 	decided map[string]opsv1.ApprovalDecision
+	// changed is when setup's last step that changed the cluster began: the fault a platform-
+	// raised incident comes from.
+	changed time.Time
 }
 
 // run runs one attempt of s and scores it.
@@ -160,6 +163,9 @@ func (a *attempt) setup(ctx context.Context) error {
 		return err
 	}
 	for i, o := range a.s.Setup.Objects {
+		if i == 0 {
+			a.changed = time.Now()
+		}
 		u := o.Unstructured()
 		if err := a.place(u); err != nil {
 			return fmt.Errorf("objects[%d]: %w", i, err)
@@ -191,6 +197,9 @@ func (a *attempt) setup(ctx context.Context) error {
 		}
 	}
 	for i, o := range a.s.Setup.Updates {
+		if i == 0 {
+			a.changed = time.Now()
+		}
 		u := o.Unstructured()
 		if err := a.place(u); err != nil {
 			return fmt.Errorf("updates[%d]: %w", i, err)
@@ -202,6 +211,9 @@ func (a *attempt) setup(ctx context.Context) error {
 		}
 	}
 	for i, p := range a.s.Setup.Status {
+		if i == 0 {
+			a.changed = time.Now()
+		}
 		objs, err := a.pick(ctx, p.Ref)
 		if err != nil {
 			return fmt.Errorf("status[%d]: %w", i, err)
@@ -217,6 +229,9 @@ func (a *attempt) setup(ctx context.Context) error {
 		}
 	}
 	for i, f := range a.s.Setup.GPUFaults {
+		if i == 0 {
+			a.changed = time.Now()
+		}
 		node := f.Node
 		if node == "" {
 			node = a.r.nodes["GPU_NODE"]
@@ -235,6 +250,9 @@ func (a *attempt) setup(ctx context.Context) error {
 		}
 	}
 	for i, e := range a.s.Setup.Events {
+		if i == 0 {
+			a.changed = time.Now()
+		}
 		if err := a.event(ctx, e); err != nil {
 			return fmt.Errorf("events[%d]: %w", i, err)
 		}
@@ -545,13 +563,17 @@ func (a *attempt) follow(ctx context.Context, raised time.Time) (*opsv1.Incident
 	}
 	var inc *opsv1.Incident
 	var last error
+	if a.s.Incident.Platform && !a.changed.IsZero() {
+		// The platform raises it from what setup did: found at the first look, it is measured
+		// from setup's last change (the fault), else from the last look that did not find it
+		// (an over-estimate by at most one poll).
+		raised = a.changed
+	}
 	for {
 		if inc == nil {
 			before := time.Now()
 			inc, last = a.findIncident(ctx, t)
 			if inc == nil && a.s.Incident.Platform {
-				// The platform raises it: measure from the last look that did not find it (an
-				// over-estimate by at most one poll).
 				raised = before
 			}
 		} else {

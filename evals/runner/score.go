@@ -44,9 +44,10 @@ type Result struct {
 	PhaseOK bool     `json:"phaseOK"`
 	Pass    bool     `json:"pass"`
 
-	// TimeToDiagnosis is from the raise (or, for incidents the platform raises, from the runner's
-	// last look that did not find the Incident) to the root cause in its status, as the runner
-	// saw it: an over-estimate by at most one poll (250ms).
+	// TimeToDiagnosis is from the raise to the root cause in the Incident's status, as the
+	// runner saw it (to within one poll, 250ms). For incidents the platform raises, the raise is
+	// the runner's last look that did not find the Incident, or, when the first look found it,
+	// the start of setup's last step that changed the cluster (the fault).
 	TimeToDiagnosis time.Duration `json:"timeToDiagnosis,omitempty"`
 	ToolCalls       int           `json:"toolCalls"`
 	Tokens          int           `json:"tokens,omitempty"`
