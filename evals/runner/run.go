@@ -22,7 +22,6 @@ import (
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/approval"
 	"github.com/opsmesh/opsmesh/evals/scenario"
-	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
 )
 
 // attempt is one run of one scenario.
@@ -245,7 +244,7 @@ func (a *attempt) setup(ctx context.Context) error {
 			}
 			a.faulted = append(a.faulted, node)
 		}
-		if err := a.r.cfg.Faults.SetGPUFaults(ctx, node, gpuFaults(f)); err != nil {
+		if err := a.r.cfg.Faults.SetGPUFaults(ctx, node, f.Faults()); err != nil {
 			return fmt.Errorf("gpuFaults[%d]: GPU %d of node %s: %w", i, f.GPU, node, err)
 		}
 	}
@@ -267,26 +266,6 @@ func containsString(s []string, v string) bool {
 		}
 	}
 	return false
-}
-
-func gpuFaults(f scenario.GPUFault) simulate.GPUFaults {
-	g := simulate.GPUFaults{Index: f.GPU, TemperatureC: f.TemperatureC, Throttle: f.Throttle, NVLinkDown: f.NVLinkDown, Lost: f.Lost}
-	for _, x := range f.XIDs {
-		g.XIDs = append(g.XIDs, simulate.XID{Code: x})
-	}
-	if e := f.ECC; e != nil {
-		g.ECC = &simulate.ECC{VolatileCorrected: e.VolatileCorrected, VolatileUncorrected: e.VolatileUncorrected, AggregateCorrected: e.AggregateCorrected, AggregateUncorrected: e.AggregateUncorrected}
-	}
-	if u := f.Utilization; u != nil {
-		g.Utilization = &simulate.Utilization{GPU: u.GPU, Memory: u.Memory}
-	}
-	if rr := f.RemappedRows; rr != nil {
-		g.RemappedRows = &simulate.RemappedRows{Correctable: rr.Correctable, Uncorrectable: rr.Uncorrectable, Pending: rr.Pending, Failure: rr.Failure}
-	}
-	for _, p := range f.Processes {
-		g.Processes = append(g.Processes, simulate.Process{PID: p.PID, UsedMiB: p.UsedMiB, Pod: p.Pod, Container: p.Container})
-	}
-	return g
 }
 
 // staleNodeIncidents deletes the simulated Incidents an earlier run left on node: one still

@@ -25,6 +25,7 @@ import (
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
 )
 
 // File is the name of a scenario's file inside its folder.
@@ -133,50 +134,32 @@ type StatusPatch struct {
 	Status map[string]any `json:"status"`
 }
 
-// GPUFault is a fault injected into one simulated GPU. Node defaults to ${GPU_NODE}.
+// GPUFault is a fault injected into one simulated GPU (the fields of the sandbox's fault file,
+// mcpservers/gpu/simulate). Node defaults to ${GPU_NODE}.
 type GPUFault struct {
 	Node string `json:"node,omitempty"`
 	GPU  int    `json:"gpu"`
 	// XIDs are XID codes the GPU reports now, in order.
-	XIDs         []int         `json:"xids,omitempty"`
-	ECC          *ECC          `json:"ecc,omitempty"`
-	TemperatureC *uint32       `json:"temperatureC,omitempty"`
-	Utilization  *Utilization  `json:"utilization,omitempty"`
-	Throttle     []string      `json:"throttle,omitempty"`
-	RemappedRows *RemappedRows `json:"remappedRows,omitempty"`
-	NVLinkDown   []int         `json:"nvlinkDown,omitempty"`
-	Lost         bool          `json:"lost,omitempty"`
-	Processes    []GPUProcess  `json:"processes,omitempty"`
+	XIDs         []int                  `json:"xids,omitempty"`
+	ECC          *simulate.ECC          `json:"ecc,omitempty"`
+	TemperatureC *uint32                `json:"temperatureC,omitempty"`
+	Utilization  *simulate.Utilization  `json:"utilization,omitempty"`
+	Throttle     []string               `json:"throttle,omitempty"`
+	RemappedRows *simulate.RemappedRows `json:"remappedRows,omitempty"`
+	NVLinkDown   []int                  `json:"nvlinkDown,omitempty"`
+	Lost         bool                   `json:"lost,omitempty"`
+	Processes    []simulate.Process     `json:"processes,omitempty"`
 }
 
-// ECC counts a simulated GPU's memory errors.
-type ECC struct {
-	VolatileCorrected    uint64 `json:"volatileCorrected,omitempty"`
-	VolatileUncorrected  uint64 `json:"volatileUncorrected,omitempty"`
-	AggregateCorrected   uint64 `json:"aggregateCorrected,omitempty"`
-	AggregateUncorrected uint64 `json:"aggregateUncorrected,omitempty"`
-}
-
-// Utilization of a simulated GPU, in percent.
-type Utilization struct {
-	GPU    uint32 `json:"gpu"`
-	Memory uint32 `json:"memory"`
-}
-
-// RemappedRows are a simulated GPU's row-remapping counters.
-type RemappedRows struct {
-	Correctable   int  `json:"correctable,omitempty"`
-	Uncorrectable int  `json:"uncorrectable,omitempty"`
-	Pending       bool `json:"pending,omitempty"`
-	Failure       bool `json:"failure,omitempty"`
-}
-
-// GPUProcess is a process on a simulated GPU, with the pod it belongs to.
-type GPUProcess struct {
-	PID       uint32 `json:"pid"`
-	UsedMiB   uint64 `json:"usedMiB"`
-	Pod       string `json:"pod,omitempty"`
-	Container string `json:"container,omitempty"`
+// Faults is the fault as the sandbox's fault file has it (XIDs without times: stamped when
+// injected).
+func (f GPUFault) Faults() simulate.GPUFaults {
+	g := simulate.GPUFaults{Index: f.GPU, ECC: f.ECC, TemperatureC: f.TemperatureC, Utilization: f.Utilization, Throttle: f.Throttle,
+		RemappedRows: f.RemappedRows, NVLinkDown: f.NVLinkDown, Lost: f.Lost, Processes: f.Processes}
+	for _, x := range f.XIDs {
+		g.XIDs = append(g.XIDs, simulate.XID{Code: x})
+	}
+	return g
 }
 
 // Event is a Kubernetes Event on an object (its uid is looked up); with a selector, on each
