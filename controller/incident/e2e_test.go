@@ -380,7 +380,7 @@ func TestUngrantedActionIsSkipped(t *testing.T) {
 	if err := b.env.Client.Update(ctx, &cs); err != nil {
 		t.Fatal(err)
 	}
-	ns := b.c.Namespace("cart")
+	ns := b.c.Namespace("cart-ungranted")
 	b.release(ns, "cart")
 	b.raise(ns, "cart-crashloop", nil, &opsv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: "cart"}, "cart pods are crashlooping")
 	inc := b.waitPhase(ns, "cart-crashloop", opsv1.PhaseEscalated, 60*time.Second)

@@ -65,6 +65,10 @@ func (r *runner) run(ctx context.Context, s *scenario.Scenario, n int) Result {
 		res.Problem = "setup: " + err.Error()
 		return res
 	}
+	if err := a.verifyCanFail(ctx); err != nil {
+		res.Problem = err.Error()
+		return res
+	}
 	raised, err := a.raise(ctx)
 	if err != nil {
 		res.Problem = "raising the incident: " + err.Error()
@@ -87,6 +91,21 @@ func (r *runner) run(ctx context.Context, s *scenario.Scenario, n int) Result {
 	}, r.cfg.VerifyWait)
 	res.Took = time.Since(a.start)
 	return res
+}
+
+// verifyCanFail checks, once setup is done and before any remediation, that a scenario that
+// expects a remediation has a verify check that does not hold yet: checks that already hold
+// cannot tell a fix from no fix.
+func (a *attempt) verifyCanFail(ctx context.Context) error {
+	if len(a.s.Expect.Remediation) == 0 || len(a.s.Verify) == 0 {
+		return nil
+	}
+	for _, c := range a.s.Verify {
+		if a.holds(ctx, c) != "" {
+			return nil
+		}
+	}
+	return fmt.Errorf("scenario defect: every verify check already holds before any remediation, so they cannot tell whether the fix worked; check a state the fault changes (%d checks)", len(a.s.Verify))
 }
 
 // cannotRun says why the scenario cannot run on this cluster ("" when it can).
@@ -184,16 +203,8 @@ func (a *attempt) setup(ctx context.Context) error {
 			a.created = append(a.created, u)
 		}
 	}
-	for i, w := range a.s.Setup.WaitFor {
-		if err := a.wait(ctx, fmt.Sprintf("waitFor[%d] (%s)", i, checkString(w)), func() (bool, error) {
-			msg := a.holds(ctx, w)
-			if msg != "" {
-				return false, errors.New(msg)
-			}
-			return true, nil
-		}); err != nil {
-			return err
-		}
+	if err := a.waitAll(ctx, "waitFor", a.s.Setup.WaitFor); err != nil {
+		return err
 	}
 	for i, o := range a.s.Setup.Updates {
 		if i == 0 {
@@ -226,6 +237,9 @@ func (a *attempt) setup(ctx context.Context) error {
 				return fmt.Errorf("status[%d]: patching the status of %s: %w", i, describe(u), err)
 			}
 		}
+	}
+	if err := a.waitAll(ctx, "settle", a.s.Setup.Settle); err != nil {
+		return err
 	}
 	for i, f := range a.s.Setup.GPUFaults {
 		if i == 0 {
@@ -676,6 +690,9 @@ func (a *attempt) holds(ctx context.Context, c scenario.Check) string {
 	for _, o := range objs {
 		var b bytes.Buffer
 		if err := j.Execute(&b, o.Object); err != nil {
+			if c.Absent && strings.Contains(err.Error(), "out of bounds") {
+				continue // an index past the end of a list: the value is absent
+			}
 			return fmt.Sprintf("%s: %s: %v", describe(o), c.Path, err)
 		}
 		v := b.String()
@@ -689,6 +706,21 @@ func (a *attempt) holds(ctx context.Context, c scenario.Check) string {
 		}
 	}
 	return ""
+}
+
+// waitAll waits for each check in turn to hold.
+func (a *attempt) waitAll(ctx context.Context, what string, checks []scenario.Check) error {
+	for i, w := range checks {
+		if err := a.wait(ctx, fmt.Sprintf("%s[%d] (%s)", what, i, checkString(w)), func() (bool, error) {
+			if msg := a.holds(ctx, w); msg != "" {
+				return false, errors.New(msg)
+			}
+			return true, nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // wait polls cond until it holds or ctx ends.

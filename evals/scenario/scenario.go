@@ -68,14 +68,14 @@ type Tags struct {
 }
 
 // Setup is what the runner creates before the incident is raised, in this order: objects,
-// waits, updates, status patches, GPU faults, events.
+// waits, updates, status patches, settling waits, GPU faults, events.
 type Setup struct {
 	// Objects are Kubernetes objects, created in order. A namespaced object without a namespace
 	// goes into the scenario's namespace; cluster-scoped objects (Nodes, StorageClasses, ...)
 	// should carry ${RUN} in their names, and are deleted after the scenario.
 	Objects []Object `json:"objects,omitempty"`
-	// WaitFor are conditions that must hold before the status patches (a pod scheduled, a
-	// Deployment's new ReplicaSet created); each is polled until it holds or the timeout.
+	// WaitFor are conditions that must hold before the updates (revision 1 rolled out, a pod
+	// scheduled); each is polled until it holds or the timeout.
 	WaitFor []Check `json:"waitFor,omitempty"`
 	// Updates are applied after the waits (server-side apply, field manager opsmesh-eval): a
 	// second revision of a Deployment that breaks it, a node cordoned after its pods run.
@@ -83,6 +83,9 @@ type Setup struct {
 	// Status patches set states the simulated kubelet cannot produce, through the status
 	// subresource.
 	Status []StatusPatch `json:"status,omitempty"`
+	// Settle are conditions polled after the updates and status patches, before the GPU faults
+	// and events: the state the bad revision produces (its pods crash, a rollout stalls).
+	Settle []Check `json:"settle,omitempty"`
 	// GPUFaults are injected into the sandbox's simulated GPUs (they need the sandbox).
 	GPUFaults []GPUFault `json:"gpuFaults,omitempty"`
 	// Events are Kubernetes Events recorded on objects, as a kubelet or controller would.
@@ -524,6 +527,9 @@ func (s *Scenario) Validate() error {
 	for i, c := range s.Setup.WaitFor {
 		checkCheck(fmt.Sprintf("setup.waitFor[%d]", i), c, bad)
 	}
+	for i, c := range s.Setup.Settle {
+		checkCheck(fmt.Sprintf("setup.settle[%d]", i), c, bad)
+	}
 	for i, p := range s.Setup.Status {
 		checkRef(fmt.Sprintf("setup.status[%d]", i), p.Ref, bad)
 		if len(p.Status) == 0 {
@@ -580,6 +586,8 @@ func (s *Scenario) Validate() error {
 	for i, f := range e.Facts {
 		if _, err := f.Regexp(); err != nil {
 			bad("expect.facts[%d] %q: %v", i, f, err)
+		} else if f.Match("") {
+			bad("expect.facts[%d] %q matches any diagnosis, even an empty one: name something the diagnosis must say", i, f)
 		}
 	}
 	for i, a := range e.Remediation {
@@ -662,6 +670,8 @@ func checkCheck(where string, c Check, bad func(string, ...any)) {
 		n++
 		if _, err := c.Matches.Regexp(); err != nil {
 			bad("%s.matches %q: %v", where, *c.Matches, err)
+		} else if c.Matches.Match("") {
+			bad("%s.matches %q matches anything, even a missing value: use a pattern a wrong state fails", where, *c.Matches)
 		}
 	}
 	if c.Absent {
