@@ -7,6 +7,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -160,5 +161,66 @@ func TestAnalyzeCauses(t *testing.T) {
 			"missing: ConfigMap an-mount/server-config does not exist (volume config)",
 			"create what is missing")
 		mustNotContain(t, out, "fine-h1-0")
+	})
+
+	t.Run("OOMKilled after a revision lowered the memory limit rolls back", func(t *testing.T) {
+		ns := namespace(t, "an-oomrev")
+		limit := func(q string) func(*corev1.PodSpec) {
+			return func(p *corev1.PodSpec) {
+				p.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(q)}
+			}
+		}
+		d, _ := deploymentWithRevisions(t, ns, "worker", 1, limit("512Mi"))
+		rs := nextRevision(t, d, 2, limit("64Mi"))
+		ownedPod(t, rs, ns, "worker-h2-0", waiting("CrashLoopBackOff", "back-off", terminated("OOMKilled", 137)))
+		// Raised in the latest revision, and still killed: more memory, not a rollback.
+		d2, _ := deploymentWithRevisions(t, ns, "loader", 1, limit("64Mi"))
+		rs2 := nextRevision(t, d2, 2, limit("128Mi"))
+		ownedPod(t, rs2, ns, "loader-h2-0", waiting("CrashLoopBackOff", "back-off", terminated("OOMKilled", 137)))
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "worker-h2-0", "loader-h2-0")
+		mustContain(t, out,
+			"the previous revision of deployment/an-oomrev/worker gave container app a memory limit of 512Mi",
+			`fix: workload_rollback {"kind":"deployment","namespace":"an-oomrev","name":"worker","dryRun":true} — back to the previous revision, whose memory limit (512Mi) was higher than 64Mi`,
+			`fix: workload_set_resources {"kind":"deployment","namespace":"an-oomrev","name":"loader","container":"app","limits":{"memory":"256Mi"},"dryRun":true}`)
+	})
+
+	t.Run("a probe that changed with the latest revision rolls back", func(t *testing.T) {
+		ns := namespace(t, "an-proberev")
+		port := func(n int32) func(*corev1.PodSpec) {
+			return func(p *corev1.PodSpec) {
+				p.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(n)}}}
+			}
+		}
+		d, _ := deploymentWithRevisions(t, ns, "asr", 1, port(8080))
+		rs := nextRevision(t, d, 2, port(8081))
+		p := ownedPod(t, rs, ns, "asr-h2-0", corev1.PodStatus{Phase: corev1.PodRunning})
+		warningEvent(t, p, "Pod", "Unhealthy", `Liveness probe failed: Get "http://10.0.0.5:8081/healthz": dial tcp 10.0.0.5:8081: connect: connection refused`, "spec.containers{app}")
+		// The same probe in both revisions: the app, not the probe, changed; a person decides.
+		d2, _ := deploymentWithRevisions(t, ns, "tts", 1, port(8080))
+		rs2 := nextRevision(t, d2, 2, func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.example/tts:2" })
+		p2 := ownedPod(t, rs2, ns, "tts-h2-0", corev1.PodStatus{Phase: corev1.PodRunning})
+		warningEvent(t, p2, "Pod", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 500", "spec.containers{app}")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "asr-h2-0", "tts-h2-0")
+		mustContain(t, out,
+			"spec.containers[app].livenessProbe: httpGet /healthz:8081",
+			"the previous revision of deployment/an-proberev/asr had spec.containers[app].livenessProbe: httpGet /healthz:8080",
+			`fix: workload_rollback {"kind":"deployment","namespace":"an-proberev","name":"asr","dryRun":true}`,
+			"check the endpoint it calls and the app's logs; if the app only needs longer, raise the probe's initialDelaySeconds or failureThreshold on deployment/an-proberev/tts")
+		mustNotContain(t, out, `"name":"tts","dryRun"`)
+	})
+
+	t.Run("a Service selector that matches nothing names the pods that nearly match", func(t *testing.T) {
+		ns := namespace(t, "an-svcnear")
+		_, rs := deploymentWithRevisions(t, ns, "embeddings", 1, nil)
+		ownedPod(t, rs, ns, "embeddings-h1-0", corev1.PodStatus{Phase: corev1.PodRunning})
+		ownedPod(t, rs, ns, "embeddings-h1-1", corev1.PodStatus{Phase: corev1.PodRunning})
+		create(t, pod(ns, "unlabelled", map[string]string{"tier": "web"}))
+		create(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "embeddings"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "embedding"}, Ports: []corev1.ServicePort{{Port: 80}}}})
+		out := s.Eventually("analyze", map[string]any{"namespace": ns, "kind": "service", "name": "embeddings"}, "ServiceNoEndpoints", "2 pods labelled")
+		mustContain(t, out,
+			"spec.selector app=embedding matches no pod in namespace an-svcnear",
+			"pods with the selector's keys but other values: 2 pods labelled app=embeddings (deployment/an-svcnear/embeddings)")
+		mustNotContain(t, out, "unlabelled", "tier=web")
 	})
 }

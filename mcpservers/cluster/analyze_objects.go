@@ -32,6 +32,9 @@ func serviceNoEndpoints(s *snapshot) []finding {
 		pods := s.podsMatching(svc.Namespace, svc.Spec.Selector)
 		if len(pods) == 0 {
 			f.evidence = append(f.evidence, fmt.Sprintf("spec.selector %s matches no pod in namespace %s", sel, svc.Namespace))
+			if near := s.nearSelector(svc.Namespace, svc.Spec.Selector); near != "" {
+				f.evidence = append(f.evidence, near)
+			}
 			f.fix = noFix("correct the Service's selector to the labels of the pods it should serve (resource_patch), or deploy those pods")
 			out = append(out, f)
 			continue
@@ -67,6 +70,57 @@ func serviceNoEndpoints(s *snapshot) []finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// nearSelector says which live pods of namespace ns carry every key of selector with other
+// values (a typo in the selector, or a label the pods lost), grouped by those values and owner;
+// "" when none do.
+func (s *snapshot) nearSelector(ns string, selector map[string]string) string {
+	keys := make([]string, 0, len(selector))
+	for k := range selector {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	counts := map[string]int{}
+	var order []string
+	for i := range s.pods {
+		p := &s.pods[i]
+		if p.Namespace != ns || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		var kv []string
+		for _, k := range keys {
+			v, ok := p.Labels[k]
+			if !ok {
+				kv = nil
+				break
+			}
+			kv = append(kv, k+"="+v)
+		}
+		if kv == nil {
+			continue
+		}
+		g := strings.Join(kv, ",")
+		if w := s.owner(p); w != nil {
+			g += " (" + w.String() + ")"
+		}
+		if counts[g] == 0 {
+			order = append(order, g)
+		}
+		counts[g]++
+	}
+	if len(order) == 0 {
+		return ""
+	}
+	var parts []string
+	for i, g := range order {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("+%d more", len(order)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d %s labelled %s", counts[g], plural(counts[g], "pod"), g))
+	}
+	return "pods with the selector's keys but other values: " + strings.Join(parts, "; ")
 }
 
 // pvcPending: claims not bound, with their StorageClass and the latest event. Claims that wait

@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -229,7 +230,15 @@ func oomKilled(s *snapshot) []finding {
 			} else {
 				f.evidence = append(f.evidence, fmt.Sprintf("%s.resources.limits.memory: %s", specPath(init, st.Name), limit.String()))
 			}
+			var prevLimit apiresource.Quantity
+			if c := previousContainer(s.previousSpec(p, w), st.Name, init); c != nil {
+				prevLimit = *c.Resources.Limits.Memory()
+			}
 			switch {
+			case !limit.IsZero() && prevLimit.Cmp(limit) > 0:
+				// The latest revision lowered the limit: the previous one ran within its own.
+				f.evidence = append(f.evidence, fmt.Sprintf("the previous revision of %s gave container %s a memory limit of %s", w, st.Name, prevLimit.String()))
+				f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: fmt.Sprintf("back to the previous revision, whose memory limit (%s) was higher than %s", prevLimit.String(), limit.String())}
 			case w.restartable() && !limit.IsZero():
 				doubled := double(limit)
 				f.fix = fix{tool: "workload_set_resources", args: append(ownerFixArgs(w), arg{"container", st.Name}, arg{"limits", map[string]string{"memory": doubled.String()}}),
@@ -403,16 +412,15 @@ func createContainerConfigError(s *snapshot) []finding {
 	return out
 }
 
-// previousRevisionLacks reports whether p's owner is a Deployment whose revision before the pod's
-// own makes none of the missing references from the same container: rolling back to it removes
-// the cause.
-func (s *snapshot) previousRevisionLacks(p *corev1.Pod, w *ownerWorkload, container string, init bool, missing []configRef) bool {
+// previousSpec is the pod spec of the revision before the one pod p runs, when p's owner is a
+// Deployment with one (its ReplicaSets are the revisions); nil otherwise.
+func (s *snapshot) previousSpec(p *corev1.Pod, w *ownerWorkload) *corev1.PodSpec {
 	if w == nil || w.Kind != "deployment" || len(w.via) == 0 || !s.hasPreviousRevision(w) {
-		return false
+		return nil
 	}
 	current, ok := s.rsByName[types.NamespacedName{Namespace: p.Namespace, Name: w.via[0].Name}]
 	if !ok {
-		return false
+		return nil
 	}
 	rev := func(rs *appsv1.ReplicaSet) int64 {
 		n, err := strconv.ParseInt(rs.Annotations[revisionAnnotation], 10, 64)
@@ -433,13 +441,32 @@ func (s *snapshot) previousRevisionLacks(p *corev1.Pod, w *ownerWorkload, contai
 		}
 	}
 	if prev == nil {
+		return nil
+	}
+	return &prev.Spec.Template.Spec
+}
+
+// previousContainer is container name (an init container with init) of the previous revision's
+// pod spec, or nil.
+func previousContainer(prev *corev1.PodSpec, name string, init bool) *corev1.Container {
+	if prev == nil {
+		return nil
+	}
+	if init {
+		return containerNamed(prev.InitContainers, name)
+	}
+	return containerNamed(prev.Containers, name)
+}
+
+// previousRevisionLacks reports whether p's owner is a Deployment whose revision before the pod's
+// own makes none of the missing references from the same container: rolling back to it removes
+// the cause.
+func (s *snapshot) previousRevisionLacks(p *corev1.Pod, w *ownerWorkload, container string, init bool, missing []configRef) bool {
+	prev := s.previousSpec(p, w)
+	if prev == nil {
 		return false
 	}
-	cs := prev.Spec.Template.Spec.Containers
-	if init {
-		cs = prev.Spec.Template.Spec.InitContainers
-	}
-	for _, r := range configRefs(containerNamed(cs, container), &prev.Spec.Template.Spec, true) {
+	for _, r := range configRefs(previousContainer(prev, container, init), prev, true) {
 		for _, m := range missing {
 			if r.Kind == m.Kind && r.Name == m.Name && (m.Key == "" || r.Key == m.Key) {
 				return false
@@ -481,6 +508,7 @@ func probeFailing(s *snapshot) []finding {
 				}
 			}
 			f.fix = probeFix(probe, p, w)
+			s.probeChanged(p, w, container, probe, &f)
 			out = append(out, f)
 			continue
 		}
@@ -497,6 +525,7 @@ func probeFailing(s *snapshot) []finding {
 			f.evidence = append(f.evidence, fmt.Sprintf("%s: running, ready=false, since %s", statusPath(false, st.Name), age(st.State.Running.StartedAt)))
 			f.evidence = append(f.evidence, describeProbe(spec, "readiness"))
 			f.fix = probeFix("readiness", p, w)
+			s.probeChanged(p, w, st.Name, "readiness", &f)
 			out = append(out, f)
 		}
 	}
@@ -570,6 +599,36 @@ func describeProbe(c *corev1.Container, probe string) string {
 	}
 	return fmt.Sprintf("spec.containers[%s].%s: %s every %ds, timeout %ds, failureThreshold %d, initialDelaySeconds %d",
 		c.Name, field, what, max(pr.PeriodSeconds, 10), max(pr.TimeoutSeconds, 1), max(pr.FailureThreshold, 3), pr.InitialDelaySeconds)
+}
+
+// probeChanged: when the workload's previous revision probed the container differently, the
+// probe came with the latest revision, and rolling back is the fix.
+func (s *snapshot) probeChanged(p *corev1.Pod, w *ownerWorkload, container, probe string, f *finding) {
+	now := containerNamed(p.Spec.Containers, container)
+	before := previousContainer(s.previousSpec(p, w), container, false)
+	if now == nil || before == nil {
+		return
+	}
+	get := func(c *corev1.Container) *corev1.Probe {
+		switch probe {
+		case "readiness":
+			return c.ReadinessProbe
+		case "liveness":
+			return c.LivenessProbe
+		case "startup":
+			return c.StartupProbe
+		}
+		return nil
+	}
+	if apiequality.Semantic.DeepEqual(get(now), get(before)) {
+		return
+	}
+	was := describeProbe(before, probe)
+	if was == "" {
+		was = fmt.Sprintf("spec.containers[%s].%sProbe: <none>", container, probe)
+	}
+	f.evidence = append(f.evidence, "the previous revision of "+w.String()+" had "+was)
+	f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "back to the previous revision, whose " + probe + " probe differed; then correct the probe in the new revision"}
 }
 
 func probeFix(probe string, p *corev1.Pod, w *ownerWorkload) fix {
