@@ -125,6 +125,12 @@ func (a *attempt) prepare(ctx context.Context) error {
 			model = &opsv1.ModelSpec{Provider: m.Provider}
 		}
 		model.Model = m.Model
+		if m.BaseURL != "" {
+			model.BaseURL = m.BaseURL
+		}
+		if m.APIKeySecretRef != nil {
+			model.APIKeySecretRef = m.APIKeySecretRef
+		}
 	}
 	ag := &opsv1.Agent{ObjectMeta: metav1.ObjectMeta{Namespace: a.r.cfg.AgentNamespace, Name: a.coordinator, Labels: a.labels()},
 		Spec: opsv1.AgentSpec{Role: opsv1.RoleCoordinator,
@@ -557,6 +563,10 @@ func (a *attempt) follow(ctx context.Context, raised time.Time) (*opsv1.Incident
 			}
 		}
 		if inc != nil {
+			if c := inc.Status.Coordinator; c != "" && c != a.r.cfg.AgentNamespace+"/"+a.coordinator {
+				return inc, fmt.Errorf("Incident %s/%s is handled by coordinator %s, not the scenario's %s/%s: another coordinator selects it more specifically (one left by opsmesh demo, say); delete it or run on a cluster without it",
+					inc.Namespace, inc.Name, c, a.r.cfg.AgentNamespace, a.coordinator)
+			}
 			if inc.Status.RootCause != nil && a.res.TimeToDiagnosis == 0 {
 				a.res.TimeToDiagnosis = max(time.Since(raised), time.Millisecond)
 			}

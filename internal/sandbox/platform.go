@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,6 +41,9 @@ func (s *Sandbox) platform(ctx context.Context) error {
 		"--nats-listen", fmt.Sprintf("127.0.0.1:%d", s.Ports["nats"]), "--nats-data-dir", s.path("nats"),
 		"--webhook-listen", fmt.Sprintf("127.0.0.1:%d", s.Ports["webhook"]), "--webhook-token-file", s.WebhookTokenFile,
 		"--health-probe-bind-address", probe, "--metrics-bind-address", "0", "--node-agent-token-file", s.AgentTokenFile,
+		// kwok gives pods their new state within seconds of a fix, so a problem still found
+		// after 45 s is not going away (a real cluster's default is 3m).
+		"--verify-timeout", VerifyTimeout.String(),
 	}, "http://"+probe+"/readyz"); err != nil {
 		return err
 	}
@@ -100,6 +104,9 @@ func (s *Sandbox) platform(ctx context.Context) error {
 	}
 	return s.save()
 }
+
+// VerifyTimeout is the sandbox controller's --verify-timeout.
+const VerifyTimeout = 45 * time.Second
 
 func (s *Sandbox) faultFile(node string) string { return s.path("faults", node+".yaml") }
 
