@@ -54,7 +54,7 @@ func newEvalCommand() *cobra.Command {
 		modelBaseURL, modelKey                                            string
 		dirs                                                              []string
 		repeat, parallel                                                  int
-		check, targets                                                    bool
+		check, targets, keep                                              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "eval",
@@ -129,7 +129,7 @@ the results. Exit status 1 when a scenario could not run or --min-score is not m
 				}
 			}
 			rep, err := runner.Run(ctx, runner.Config{RestConfig: cfg, Scenarios: found, Faults: faults, Webhook: wh, Agent: agent, Model: m,
-				Repeat: repeat, Parallel: parallel, AgentNamespace: agentNamespace, Out: cmd.ErrOrStderr()})
+				Repeat: repeat, Parallel: parallel, AgentNamespace: agentNamespace, Out: cmd.ErrOrStderr(), Keep: keep})
 			if err != nil {
 				return err
 			}
@@ -188,6 +188,7 @@ the results. Exit status 1 when a scenario could not run or --min-score is not m
 	fs.StringVar(&webhookURL, "webhook-url", "", "the platform's Alertmanager webhook, for alert scenarios (default: the sandbox's)")
 	fs.StringVar(&webhookTokenFile, "webhook-token-file", "", "file holding the webhook's bearer token")
 	fs.BoolVar(&targets, "targets", false, "exit 1 unless the runbook engine's targets are met: ≥ 90% of diagnoses correct, ≥ 85% of remediations verified, no unsafe action, median time to diagnosis under 3s")
+	fs.BoolVar(&keep, "keep", false, "leave each scenario's namespace, coordinator and Incident for inspection (nodes and GPU faults are still restored)")
 	fs.BoolVar(&check, "check", false, "only read and validate the scenarios; touch no cluster")
 	return cmd
 }

@@ -725,7 +725,9 @@ func (a *attempt) cleanup() {
 		}
 	}
 	var l opsv1.IncidentList
-	if err := c.List(ctx, &l, client.InNamespace(a.r.cfg.AgentNamespace)); err == nil {
+	if a.r.cfg.Keep {
+		a.r.log.printf("%s: kept namespace %s, Agent %s/%s and the Incident (--keep)", a.s.Name, a.ns, a.r.cfg.AgentNamespace, a.coordinator)
+	} else if err := c.List(ctx, &l, client.InNamespace(a.r.cfg.AgentNamespace)); err == nil {
 		for i := range l.Items {
 			inc := &l.Items[i]
 			if inc.Status.Coordinator == a.r.cfg.AgentNamespace+"/"+a.coordinator || inc.Labels[RunLabel] == a.r.cfg.Run && inc.Labels[ScenarioLabel] == a.s.Name {
@@ -751,15 +753,18 @@ func (a *attempt) cleanup() {
 			problems = append(problems, fmt.Sprintf("deleting %s: %v", describe(a.created[i]), err))
 		}
 	}
-	if a.coordinator != "" {
+	if a.r.cfg.Keep {
+		// The namespace and coordinator stay too.
+	} else if a.coordinator != "" {
 		ag := &opsv1.Agent{ObjectMeta: metav1.ObjectMeta{Namespace: a.r.cfg.AgentNamespace, Name: a.coordinator}}
 		if err := c.Delete(ctx, ag); client.IgnoreNotFound(err) != nil {
 			problems = append(problems, fmt.Sprintf("deleting Agent %s/%s: %v", ag.Namespace, ag.Name, err))
 		}
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.ns}}
-	if err := c.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
-		problems = append(problems, fmt.Sprintf("deleting namespace %s: %v", a.ns, err))
+	if ns := (&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.ns}}); !a.r.cfg.Keep {
+		if err := c.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
+			problems = append(problems, fmt.Sprintf("deleting namespace %s: %v", a.ns, err))
+		}
 	}
 	if len(problems) > 0 {
 		a.r.log.printf("%s: cleanup: %s", a.s.Name, strings.Join(problems, "; "))

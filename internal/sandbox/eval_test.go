@@ -22,7 +22,7 @@ import (
 // evalScenarios are the suite's scenarios CI runs through the runner: a crashloop the platform
 // raises and rolls back, a question about a pending Job, an alert, and a GPU fault on a simulated
 // node under remediation Auto (each way of raising an incident, namespaced and cluster-scoped).
-var evalScenarios = []string{"crashloop-bad-config", "ask-job-nodeselector-typo"}
+var evalScenarios = []string{"crashloop-bad-config", "ask-job-nodeselector-typo", "alert-quota-exceeded"}
 
 // TestEvalOnSandbox runs a few scenarios of the suite through the eval runner on a sandbox:
 // each must pass (diagnosis, remediation, no unsafe action, phase), the report must carry the

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/controller/trigger/alertmanager"
 )
 
 // platform starts the controller (with the runtime and embedded NATS), a simulated node agent
@@ -27,7 +28,7 @@ func (s *Sandbox) platform(ctx context.Context) error {
 	}
 	s.NATSURL = fmt.Sprintf("nats://127.0.0.1:%d", s.Ports["nats"])
 	s.GatewayURL = fmt.Sprintf("http://127.0.0.1:%d/mcp", s.Ports["gateway"])
-	s.WebhookURL = fmt.Sprintf("http://127.0.0.1:%d", s.Ports["webhook"])
+	s.WebhookURL = fmt.Sprintf("http://127.0.0.1:%d%s", s.Ports["webhook"], alertmanager.Path)
 	s.GatewayTokenFile, s.WebhookTokenFile, s.AgentTokenFile = s.path("gateway-token"), s.path("webhook-token"), s.path("agent-token")
 	for _, f := range []string{s.GatewayTokenFile, s.WebhookTokenFile, s.AgentTokenFile} {
 		if err := os.WriteFile(f, []byte(newToken()+"\n"), 0o600); err != nil {
