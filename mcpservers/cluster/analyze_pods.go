@@ -191,8 +191,9 @@ func (s *snapshot) pullCredentials(p *corev1.Pod, message string, f *finding) st
 	case len(missing) > 0:
 		return fmt.Sprintf("create the image pull Secret %s in namespace %s (type kubernetes.io/dockerconfigjson, with the registry's credentials), or correct spec.imagePullSecrets; the kubelet retries the pull on its own", strings.Join(missing, ", "), p.Namespace)
 	case refused && len(p.Spec.ImagePullSecrets) == 0 && p.Spec.ServiceAccountName != "":
-		f.evidence = append(f.evidence, fmt.Sprintf("the registry refused the pull, and the pod has no imagePullSecrets (service account %s may carry some)", p.Spec.ServiceAccountName))
-		return "give the pod the registry's credentials: an image pull Secret in spec.imagePullSecrets or on its service account " + p.Spec.ServiceAccountName
+		// Admission copies the service account's pull secrets into the pod: it has none either.
+		f.evidence = append(f.evidence, fmt.Sprintf("the registry refused the pull, and the pod has no imagePullSecrets (nor does its service account %s)", p.Spec.ServiceAccountName))
+		return "give the pod the registry's credentials: an image pull Secret in spec.imagePullSecrets, or on service account " + p.Spec.ServiceAccountName + " (new pods get it)"
 	case refused && len(p.Spec.ImagePullSecrets) == 0:
 		f.evidence = append(f.evidence, "the registry refused the pull, and the pod has no imagePullSecrets")
 		return "give the pod the registry's credentials: an image pull Secret in spec.imagePullSecrets (or on its service account)"
