@@ -5,8 +5,15 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/evals/runner"
 )
@@ -26,7 +34,8 @@ var evalScenarios = []string{"crashloop-bad-config", "ask-job-nodeselector-typo"
 
 // TestEvalOnSandbox runs a few scenarios of the suite through the eval runner on a sandbox:
 // each must pass (diagnosis, remediation, no unsafe action, phase), the report must carry the
-// scores, and afterwards nothing the runner made is left and every node is as it was.
+// scores, and afterwards nothing the runner made is left and every node is as it was. Then one
+// runs with an LLM coordinator (--model) played by a scripted model server.
 func TestEvalOnSandbox(t *testing.T) {
 	ctrllog.SetLogger(logr.Discard())
 	ctx := context.Background()
@@ -67,19 +76,50 @@ func TestEvalOnSandbox(t *testing.T) {
 		t.Errorf("summary %+v misses %v", sum, runner.RunbookTargets.Missed(sum))
 	}
 
-	// Nothing of the run is left: namespaces, coordinators, Incidents; no node stays cordoned.
+	nothingLeft(t, s, rep.Run)
+
+	// The same runner with an LLM coordinator (--model): a scripted OpenAI-compatible server
+	// plays the model — it asks for the runbook analysis, then answers with the category that
+	// analysis names, quoting it — so that the engine, the tokens and the tool calls are the
+	// model's, end to end through the sandbox's runtime.
+	m := newScriptedModel(t)
+	rep, err = runner.Run(ctx, runner.Config{RestConfig: s.Config, Scenarios: dirs[1:2], Faults: s, Out: &progress,
+		Model: &opsv1.ModelSpec{Provider: opsv1.ProviderOpenAI, Model: "scripted-model", BaseURL: m.srv.URL + "/v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The scripted model only echoes the runbook's line, which names the category (Unschedulable,
+	// accepted) but not the mistyped label: the runner must mark the diagnosis wrong for the
+	// missing fact, and count the model's tokens and tool call.
+	r := rep.Results[0]
+	if rep.Engine != "openai/scripted-model" || r.Category != "Unschedulable" || r.DiagnosisOK || r.Pass ||
+		strings.Join(r.MissingFacts, ",") != "disktype" || r.Tokens != 2*scriptedTokens || r.ToolCalls != 1 || !r.Phase.Terminal() {
+		t.Errorf("with the scripted model: engine %s category %s diagnosis ok %v pass %v missing %v tokens %d (want %d) tool calls %d phase %s, %d model requests: %s\n%s",
+			rep.Engine, r.Category, r.DiagnosisOK, r.Pass, r.MissingFacts, r.Tokens, 2*scriptedTokens, r.ToolCalls, r.Phase, m.requests(), strings.Join(r.Why(), "; "), progress.String())
+		m.mu.Lock()
+		t.Logf("the tool results the model got:\n%s", strings.Join(m.results, "\n---\n"))
+		m.mu.Unlock()
+	}
+	nothingLeft(t, s, rep.Run)
+}
+
+// nothingLeft waits until nothing of the run is left: namespaces, coordinators, Incidents; and
+// no node stays cordoned.
+func nothingLeft(t *testing.T, s *Sandbox, run string) {
+	t.Helper()
+	ctx := context.Background()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var left []string
 		var nss corev1.NamespaceList
-		if err := s.Client.List(ctx, &nss, client.MatchingLabels{runner.RunLabel: rep.Run}); err != nil {
+		if err := s.Client.List(ctx, &nss, client.MatchingLabels{runner.RunLabel: run}); err != nil {
 			t.Fatal(err)
 		}
 		for _, ns := range nss.Items {
 			left = append(left, "namespace "+ns.Name)
 		}
 		var agents opsv1.AgentList
-		if err := s.Client.List(ctx, &agents, client.MatchingLabels{runner.RunLabel: rep.Run}); err != nil {
+		if err := s.Client.List(ctx, &agents, client.MatchingLabels{runner.RunLabel: run}); err != nil {
 			t.Fatal(err)
 		}
 		for _, a := range agents.Items {
@@ -90,7 +130,7 @@ func TestEvalOnSandbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, inc := range incs.Items {
-			if strings.HasPrefix(inc.Status.Coordinator, Namespace+"/eval-"+rep.Run) {
+			if strings.HasPrefix(inc.Status.Coordinator, Namespace+"/eval-"+run) {
 				left = append(left, "Incident "+inc.Namespace+"/"+inc.Name)
 			}
 		}
@@ -111,4 +151,82 @@ func TestEvalOnSandbox(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// scriptedTokens is what each scripted completion reports as used.
+const scriptedTokens = 500
+
+// scriptedModel is an OpenAI-compatible chat completions server playing a model (simulated: no
+// model runs): without a tool result yet it calls the analyze tool; with one it answers with the
+// first taxonomy category the result names, with the line that names it as the summary.
+type scriptedModel struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	n   int
+	// results are the tool results the model was given.
+	results []string
+}
+
+func newScriptedModel(t *testing.T) *scriptedModel {
+	m := &scriptedModel{}
+	category := regexp.MustCompile(`\b(` + strings.Join(diagnosis.Categories, "|") + `)\b`)
+	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.mu.Lock()
+		m.n++
+		m.mu.Unlock()
+		var req struct {
+			Messages []struct {
+				Role    string          `json:"role"`
+				Content json.RawMessage `json:"content"`
+			} `json:"messages"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var result string
+		for _, msg := range req.Messages {
+			if msg.Role == "tool" {
+				_ = json.Unmarshal(msg.Content, &result)
+			}
+		}
+		var message map[string]any
+		if result != "" {
+			m.mu.Lock()
+			m.results = append(m.results, result)
+			m.mu.Unlock()
+		}
+		if result == "" {
+			message = map[string]any{"role": "assistant", "content": nil, "tool_calls": []map[string]any{{"id": "call_1", "type": "function",
+				"function": map[string]string{"name": "analyze", "arguments": "{}"}}}}
+		} else {
+			c, line := diagnosis.Unknown, ""
+			for _, l := range strings.Split(result, "\n") {
+				if found := category.FindString(l); found != "" {
+					c, line = found, strings.TrimSpace(l)
+					break
+				}
+			}
+			answer, _ := json.Marshal(map[string]any{"rootCause": map[string]any{"category": c, "summary": line, "confidence": "medium",
+				"evidence": []map[string]string{{"object": "analyze", "detail": line}}}})
+			message = map[string]any{"role": "assistant", "content": string(answer)}
+		}
+		finish := "stop"
+		if message["tool_calls"] != nil {
+			finish = "tool_calls"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": fmt.Sprintf("chatcmpl-%d", m.n), "object": "chat.completion", "created": 1, "model": "scripted-model",
+			"choices": []map[string]any{{"index": 0, "message": message, "finish_reason": finish}},
+			"usage":   map[string]int{"prompt_tokens": scriptedTokens - 100, "completion_tokens": 100, "total_tokens": scriptedTokens}})
+	}))
+	t.Cleanup(m.srv.Close)
+	return m
+}
+
+func (m *scriptedModel) requests() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n
 }
