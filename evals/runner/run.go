@@ -299,7 +299,7 @@ func (a *attempt) staleNodeIncidents(ctx context.Context, node string) error {
 
 // recordCordons remembers every node's spec.unschedulable, to restore it afterwards.
 func (a *attempt) recordCordons(ctx context.Context) error {
-	if !a.s.Exclusive() {
+	if !a.s.RunsAlone() {
 		return nil
 	}
 	var nodes corev1.NodeList
@@ -797,6 +797,18 @@ func (a *attempt) cleanup() {
 	if ns := (&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.ns}}); !a.r.cfg.Keep {
 		if err := c.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
 			problems = append(problems, fmt.Sprintf("deleting namespace %s: %v", a.ns, err))
+		}
+		// Its pods hold GPUs and node room until they are gone: the next scenario starts after.
+		for {
+			err := c.Get(ctx, client.ObjectKeyFromObject(ns), ns)
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if ctx.Err() != nil {
+				problems = append(problems, fmt.Sprintf("namespace %s still terminating after a minute", a.ns))
+				break
+			}
+			time.Sleep(a.r.cfg.Poll)
 		}
 	}
 	if len(problems) > 0 {

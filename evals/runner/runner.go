@@ -156,7 +156,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		s, rerr := scenario.Read(j.dir, r.varsFor(vars, j.dir, j.attempt))
-		exclusive := rerr == nil && s.Exclusive()
+		exclusive := rerr == nil && s.RunsAlone()
 		if exclusive {
 			excl.Lock()
 		} else {

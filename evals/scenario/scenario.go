@@ -56,6 +56,9 @@ type Scenario struct {
 	Verify []Check `json:"verify,omitempty"`
 	// Timeout bounds the scenario from setup to the incident's end (default 3m).
 	Timeout Duration `json:"timeout,omitempty"`
+	// Exclusive runs the scenario alone. Scenarios that touch what others share — nodes, GPU
+	// faults, cluster-scoped objects, pods asking for GPUs or bound to a node — always do.
+	Exclusive bool `json:"exclusive,omitempty"`
 
 	// Dir is the folder the scenario was read from.
 	Dir string `json:"-"`
@@ -323,25 +326,44 @@ func (e Expect) EndPhases() []opsv1.IncidentPhase {
 	return []opsv1.IncidentPhase{opsv1.PhaseEscalated}
 }
 
-// Exclusive says whether the scenario changes what other scenarios share (nodes, GPUs,
-// cluster-scoped objects), so that it must run alone.
-func (s *Scenario) Exclusive() bool {
-	if len(s.Setup.GPUFaults) > 0 || s.Incident.Target.Kind == "Node" {
+// RunsAlone says whether the scenario must run alone: it says so (exclusive), or it changes or
+// takes what other scenarios share (nodes, GPU faults, cluster-scoped objects, GPUs, a node's
+// room by nodeName).
+func (s *Scenario) RunsAlone() bool {
+	if s.Exclusive || len(s.Setup.GPUFaults) > 0 || s.Incident.Target.Kind == "Node" {
 		return true
 	}
-	for _, o := range s.Setup.Objects {
-		if ClusterScoped(o.Unstructured().GetKind()) {
-			return true
-		}
-	}
-	for _, o := range s.Setup.Updates {
-		if ClusterScoped(o.Unstructured().GetKind()) {
+	for _, o := range append(append([]Object(nil), s.Setup.Objects...), s.Setup.Updates...) {
+		if ClusterScoped(o.Unstructured().GetKind()) || usesShared(map[string]any(o)) {
 			return true
 		}
 	}
 	for _, p := range s.Setup.Status {
 		if ClusterScoped(p.Kind) {
 			return true
+		}
+	}
+	return false
+}
+
+// usesShared says whether an object asks for GPUs (an nvidia.com/ resource) or binds a pod to a
+// node (nodeName), anywhere in it (a pod, a template, a Workload's pod sets).
+func usesShared(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k == "nodeName" || strings.HasPrefix(k, "nvidia.com/") {
+				return true
+			}
+			if usesShared(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if usesShared(e) {
+				return true
+			}
 		}
 	}
 	return false

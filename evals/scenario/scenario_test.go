@@ -35,8 +35,12 @@ func TestParseValid(t *testing.T) {
 	if got := s.Expect.EndPhases(); len(got) != 1 || got[0] != "Resolved" {
 		t.Errorf("end phases with a remediation = %v, want [Resolved]", got)
 	}
-	if s.Exclusive() {
-		t.Error("a namespaced scenario is not exclusive")
+	if s.RunsAlone() {
+		t.Error("a namespaced scenario without GPUs or nodes runs beside others")
+	}
+	gpu, err := Parse([]byte(strings.Replace(valid, "kind: ConfigMap, metadata: {name: c}}", "kind: Pod, metadata: {name: p}, spec: {containers: [{name: c, resources: {limits: {nvidia.com/gpu: 1}}}]}}", 1)), "scenarios/gpu")
+	if err != nil || !gpu.RunsAlone() {
+		t.Errorf("a pod asking for a GPU must run alone (%v)", err)
 	}
 	if s.TimeoutOr() != DefaultTimeout {
 		t.Errorf("timeout %s, want the default", s.TimeoutOr())
