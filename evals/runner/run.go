@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -794,25 +796,42 @@ func (a *attempt) cleanup() {
 			problems = append(problems, fmt.Sprintf("deleting Agent %s/%s: %v", ag.Namespace, ag.Name, err))
 		}
 	}
-	if ns := (&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.ns}}); !a.r.cfg.Keep {
+	if !a.r.cfg.Keep {
+		problems = append(problems, a.deletePods(ctx)...)
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.ns}}
 		if err := c.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
 			problems = append(problems, fmt.Sprintf("deleting namespace %s: %v", a.ns, err))
-		}
-		// Its pods hold GPUs and node room until they are gone: the next scenario starts after.
-		for {
-			err := c.Get(ctx, client.ObjectKeyFromObject(ns), ns)
-			if apierrors.IsNotFound(err) {
-				break
-			}
-			if ctx.Err() != nil {
-				problems = append(problems, fmt.Sprintf("namespace %s still terminating after a minute", a.ns))
-				break
-			}
-			time.Sleep(a.r.cfg.Poll)
 		}
 	}
 	if len(problems) > 0 {
 		a.r.log.printf("%s: cleanup: %s", a.s.Name, strings.Join(problems, "; "))
+	}
+}
+
+// deletePods deletes the namespace's workloads and pods and waits for the pods to be gone:
+// they hold GPUs and node room, and the namespace controller takes its time (seconds) to get to
+// them, so the next scenario would start beside them.
+func (a *attempt) deletePods(ctx context.Context) []string {
+	c := a.r.c
+	var problems []string
+	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
+	for _, o := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}, &appsv1.ReplicaSet{}, &batchv1.Job{}} {
+		if err := c.DeleteAllOf(ctx, o, client.InNamespace(a.ns), bg); client.IgnoreNotFound(err) != nil {
+			problems = append(problems, fmt.Sprintf("deleting the workloads of namespace %s: %v", a.ns, err))
+		}
+	}
+	if err := c.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(a.ns), client.GracePeriodSeconds(0)); client.IgnoreNotFound(err) != nil {
+		problems = append(problems, fmt.Sprintf("deleting the pods of namespace %s: %v", a.ns, err))
+	}
+	for {
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, client.InNamespace(a.ns)); err != nil || len(pods.Items) == 0 {
+			return problems
+		}
+		if ctx.Err() != nil {
+			return append(problems, fmt.Sprintf("%d pods of namespace %s still there after a minute", len(pods.Items), a.ns))
+		}
+		time.Sleep(a.r.cfg.Poll)
 	}
 }
 
