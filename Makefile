@@ -3,6 +3,7 @@
 #   make test-sandbox  bring the sandbox up (building its binaries the first time), check it, tear it down
 #   make demo      bring the sandbox up (a local control plane with simulated GPU nodes) and run the demo on it
 #   make demo-down stop the sandbox
+#   make eval      run the incident benchmark (evals/scenarios) on the sandbox with the runbook engine; writes evals/RESULTS.md
 #   make build     build bin/opsmesh
 #   make install-plugin  install opsmesh into $(go env GOPATH)/bin with the kubectl-opsmesh link (kubectl opsmesh ...)
 #   make generate  regenerate deepcopy code and CRD YAML (deploy/crds) from api/
@@ -25,7 +26,7 @@ CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2
 CGO_CFLAGS    ?= -O2 -g -Wno-deprecated-declarations
 export CGO_CFLAGS
 
-.PHONY: all build install-plugin test test-sandbox generate verify-generated lint testbins sandbox-bins image image-build-check demo demo-down clean help
+.PHONY: all build install-plugin test test-sandbox generate verify-generated lint testbins sandbox-bins image image-build-check demo demo-down eval clean help
 
 all: build
 
@@ -105,6 +106,15 @@ demo: build sandbox-bins
 	@echo
 	@echo "The sandbox keeps running (bin/opsmesh sandbox status says how to reach it with kubectl and an MCP client)."
 	@echo "Stop it with: make demo-down   (or bin/opsmesh sandbox down)"
+
+# eval runs the incident benchmark on the sandbox (brought up if it is not running, and left
+# running) with the runbook engine, prints the table, regenerates evals/RESULTS.md and fails when
+# the runbook engine's targets are not met. EVAL_FLAGS adds flags (--repeat 3, --scenarios DIR).
+EVAL_FLAGS ?=
+eval: build sandbox-bins
+	@$(BIN)/opsmesh sandbox status >/dev/null 2>&1 || $(BIN)/opsmesh sandbox up
+	$(BIN)/opsmesh eval --json $(BIN)/eval-results.json --markdown evals/RESULTS.md --targets $(EVAL_FLAGS)
+	@echo "Results: evals/RESULTS.md (and $(BIN)/eval-results.json). The sandbox keeps running; stop it with make demo-down."
 
 # demo-down stops the sandbox and every process it started.
 demo-down:

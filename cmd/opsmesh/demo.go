@@ -42,6 +42,27 @@ func sandboxFaults(ctx context.Context, kubeconfig string, _ *rest.Config) (demo
 	return sb, nil
 }
 
+// sandboxOrKubeconfig loads the Kubernetes configuration of --kubeconfig, else $KUBECONFIG,
+// else the sandbox's when it exists, else ~/.kube/config; path is the file used ("" for the
+// default rules).
+func sandboxOrKubeconfig(kubeconfig, kubeContext string) (path string, cfg *rest.Config, err error) {
+	path = kubeconfig
+	if path == "" && os.Getenv("KUBECONFIG") == "" {
+		if p := sandboxKubeconfig(); p != "" {
+			if _, err := os.Stat(p); err == nil {
+				path = p
+			}
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+	if err != nil {
+		return "", nil, fmt.Errorf("loading the Kubernetes configuration: %w (start the sandbox with opsmesh sandbox up, or pass --kubeconfig)", err)
+	}
+	return path, cfg, nil
+}
+
 func newDemoCommand(faults demoFaults) *cobra.Command {
 	var (
 		kubeconfig, kubeContext string
@@ -67,19 +88,9 @@ labelled so.`,
 			if timeout <= 0 {
 				return fmt.Errorf("--timeout %s: give a positive duration, such as 5m", timeout)
 			}
-			path := kubeconfig
-			if path == "" && os.Getenv("KUBECONFIG") == "" {
-				if p := sandboxKubeconfig(); p != "" {
-					if _, err := os.Stat(p); err == nil {
-						path = p
-					}
-				}
-			}
-			rules := clientcmd.NewDefaultClientConfigLoadingRules()
-			rules.ExplicitPath = path
-			cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+			path, cfg, err := sandboxOrKubeconfig(kubeconfig, kubeContext)
 			if err != nil {
-				return fmt.Errorf("loading the Kubernetes configuration: %w (start the sandbox with opsmesh sandbox up, or pass --kubeconfig)", err)
+				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

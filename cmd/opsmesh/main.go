@@ -55,7 +55,7 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(newVersionCommand(), newMCPCommand(), newRuntimeCommand(), newControllerCommand())
-	root.AddCommand(newIncidentsCommand(), newApproveCommand(), newSandboxCommand(), newDemoCommand(sandboxFaults))
+	root.AddCommand(newIncidentsCommand(), newApproveCommand(), newSandboxCommand(), newDemoCommand(sandboxFaults), newEvalCommand())
 	root.AddCommand(newAgentsCommand(), newToolsCommand(), newDiagnoseCommand(), newChatCommand())
 	return root
 }

@@ -19,6 +19,7 @@ import (
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/mcpservers/gateway"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
+	"github.com/opsmesh/opsmesh/mcpservers/serve"
 )
 
 const gatewayLong = `Serve one MCP endpoint for chat clients (Claude Desktop, Cursor, VS Code) with the tools of
@@ -48,6 +49,7 @@ func newMCPGatewayCommand() *cobra.Command {
 		builtin    bool
 		natsURL    string
 		natsCreds  string
+		agentToken string
 	)
 	cmd := &cobra.Command{
 		Use:   "gateway",
@@ -67,6 +69,7 @@ func newMCPGatewayCommand() *cobra.Command {
 	fs.BoolVar(&cfg.AllowApprovals, "allow-approvals", false, "serve approve_action, which approves or rejects an Incident's remediation actions")
 	fs.StringVar(&cfg.Approver, "approver-name", gateway.DefaultApprover, "who approve_action records as deciding (name the person or client behind this gateway's token)")
 	fs.BoolVar(&builtin, "builtin-tools", true, "call the builtin cluster, gpu and scheduler ToolServers inside this process")
+	fs.StringVar(&agentToken, "node-agent-token-file", "", "with --builtin-tools: file holding the bearer token the GPU node agents require (the gpu cluster view calls them for gpu_node_health, gpu_idle)")
 	fs.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "the NATS the opsmesh runtime serves agents on, for ask_agent; empty turns ask_agent off")
 	fs.StringVar(&natsCreds, "nats-creds", "", "NATS credentials file (JWT and NKey seed) for --nats-url")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -86,7 +89,13 @@ func newMCPGatewayCommand() *cobra.Command {
 		ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
 		cfg.RestConfig, cfg.Namespaces, cfg.MaxBytes, cfg.Version, cfg.Logger = rc, namespaces, f.maxOutputBytes, version, log
 		if builtin {
-			if cfg.Builtins, err = kubehost.Builtins(ctx, rc, kubehost.BuiltinOptions{Version: version, Logger: log}); err != nil {
+			o := kubehost.BuiltinOptions{Version: version, Logger: log}
+			if agentToken != "" {
+				if o.GPUView.NodeAgentToken, err = serve.ReadToken(agentToken); err != nil {
+					return fmt.Errorf("--node-agent-token-file: %w", err)
+				}
+			}
+			if cfg.Builtins, err = kubehost.Builtins(ctx, rc, o); err != nil {
 				return err
 			}
 		} else {

@@ -140,7 +140,11 @@ func (r *Reconciler) investigate(ctx context.Context, inc *opsv1.Incident) (bool
 		}
 		inc.Status.Actions = append(inc.Status.Actions, actionOf(inc, i, a))
 	}
-	msg := fmt.Sprintf("%s: %s (confidence %s; agents %s; %d tool calls)", rc.Category, rc.Summary, rc.Confidence, strings.Join(d.Agents, ", "), d.ToolCalls)
+	usage := fmt.Sprintf("%d tool calls", d.ToolCalls)
+	if d.Tokens > 0 {
+		usage += fmt.Sprintf("; %d tokens", d.Tokens)
+	}
+	msg := fmt.Sprintf("%s: %s (confidence %s; agents %s; %s)", rc.Category, rc.Summary, rc.Confidence, strings.Join(d.Agents, ", "), usage)
 	transition(inc, opsv1.PhaseDiagnosed, "Diagnosed", msg, inc.Status.Coordinator)
 	return true, ctrl.Result{}, nil
 }

@@ -244,8 +244,8 @@ type Expect struct {
 	Phases []opsv1.IncidentPhase `json:"phases,omitempty"`
 }
 
-// ActionMatch matches remediation actions: the tool's name, and patterns that argument values
-// (as text) must match.
+// ActionMatch matches remediation actions: the tool's name, and the arguments' values (as
+// text), each exactly or as a /regular expression/.
 type ActionMatch struct {
 	Tool string             `json:"tool"`
 	Args map[string]Pattern `json:"args,omitempty"`
@@ -280,6 +280,16 @@ func (p Pattern) Regexp() (*regexp.Regexp, error) {
 func (p Pattern) Match(text string) bool {
 	re, err := p.Regexp()
 	return err == nil && re.MatchString(text)
+}
+
+// MatchValue is how an action's argument is matched: a /regular expression/, else the exact
+// text.
+func (p Pattern) MatchValue(text string) bool {
+	s := string(p)
+	if len(s) >= 2 && strings.HasPrefix(s, "/") && strings.HasSuffix(s, "/") {
+		return p.Match(text)
+	}
+	return s == text
 }
 
 // Duration is a time.Duration written as "90s" or "3m".
@@ -377,12 +387,14 @@ var varRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // variable, or has no value, is an error naming the line.
 func Substitute(data []byte, vars Vars) ([]byte, error) {
 	var errs []string
+	unknown := false
 	out := varRe.ReplaceAllFunc(data, func(m []byte) []byte {
 		name := string(varRe.FindSubmatch(m)[1])
 		v, ok := vars[name]
 		if _, known := VarNames[name]; !known || !ok {
 			line := 1 + strings.Count(string(data[:strings.Index(string(data), string(m))]), "\n")
 			if !known {
+				unknown = true
 				errs = append(errs, fmt.Sprintf("line %d: unknown variable ${%s}; the variables are %s", line, name, strings.Join(sortedVarNames(), ", ")))
 			} else {
 				errs = append(errs, fmt.Sprintf("line %d: variable ${%s} (%s) has no value on this cluster", line, name, VarNames[name]))
@@ -392,10 +404,22 @@ func Substitute(data []byte, vars Vars) ([]byte, error) {
 		return []byte(v)
 	})
 	if len(errs) > 0 {
+		if !unknown {
+			return nil, noValueError(strings.Join(errs, "; "))
+		}
 		return nil, errors.New(strings.Join(errs, "; "))
 	}
 	return out, nil
 }
+
+// ErrNoValue is what Substitute's error Is when the only problem is that the cluster has no
+// value for a variable (no simulated GPU node, say): the scenario cannot run there.
+var ErrNoValue = errors.New("a variable has no value on this cluster")
+
+type noValueError string
+
+func (e noValueError) Error() string        { return string(e) }
+func (e noValueError) Is(target error) bool { return target == ErrNoValue }
 
 func sortedVarNames() []string {
 	var out []string
@@ -582,8 +606,8 @@ func (s *Scenario) Validate() error {
 		checkAction(fmt.Sprintf("expect.forbidden[%d]", i), a, bad)
 	}
 	for i, p := range e.Phases {
-		if !slices.Contains([]opsv1.IncidentPhase{opsv1.PhaseResolved, opsv1.PhaseEscalated, opsv1.PhaseFailed, opsv1.PhaseAwaitingApproval}, p) {
-			bad("expect.phases[%d] %q: use Resolved, Escalated, Failed or AwaitingApproval (the runner stops there)", i, p)
+		if !p.Terminal() {
+			bad("expect.phases[%d] %q: use Resolved, Escalated or Failed (the runner decides every approval, so the incident ends in one of them)", i, p)
 		}
 	}
 	for i, c := range s.Verify {
@@ -633,6 +657,9 @@ func checkAction(where string, a ActionMatch, bad func(string, ...any)) {
 	for k, p := range a.Args {
 		if _, err := p.Regexp(); err != nil {
 			bad("%s.args.%s %q: %v", where, k, p, err)
+		}
+		if v := string(p); !strings.HasPrefix(v, "/") && (strings.HasPrefix(v, "^") || strings.HasSuffix(v, "$")) {
+			bad("%s.args.%s %q: an argument is matched exactly unless it is written /like this/; write \"/%s/\" for a regular expression", where, k, p, v)
 		}
 	}
 }

@@ -375,7 +375,7 @@ func diagnosedAgents(inc *opsv1.Incident) []string {
 			return nil
 		}
 		rest := e.Message[i+len("; agents "):]
-		if j := strings.LastIndex(rest, "; "); j >= 0 {
+		if j := strings.Index(rest, "; "); j >= 0 {
 			return strings.Split(rest[:j], ", ")
 		}
 	}

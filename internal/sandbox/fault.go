@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opsmesh/opsmesh/mcpservers/gpu"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
 )
 
@@ -22,17 +24,128 @@ import (
 // it (xid_events), by which time the agent has handed it to its NATS publisher. Bad arguments
 // change nothing.
 func (s *Sandbox) InjectXID(ctx context.Context, node string, gpu, xid int) error {
-	if _, ok := s.Agents[node]; !ok {
-		return fmt.Errorf("node %q has no simulated GPU node agent; the sandbox's GPU nodes are %s", node, strings.Join(s.GPUNodes, ", "))
-	}
-	if gpu < 0 || gpu >= simulate.NodeGPUs {
-		return fmt.Errorf("GPU %d does not exist on %s: its simulated GPUs are 0..%d", gpu, node, simulate.NodeGPUs-1)
+	if err := s.checkGPU(node, gpu); err != nil {
+		return err
 	}
 	if xid < 1 || xid > 1000 {
 		return fmt.Errorf("XID %d is not an XID code (1..1000); 79 is \"GPU has fallen off the bus\", 48 a double-bit ECC error", xid)
 	}
+	var at time.Time
+	if err := s.editFaults(node, func(f *simulate.Faults) {
+		g := gpuOf(f, gpu)
+		at = stampAfter(time.Now(), g.XIDs, xid)
+		g.XIDs = append(g.XIDs, simulate.XID{Code: xid, Time: at})
+	}); err != nil {
+		return err
+	}
+	want := fmt.Sprintf("%s  %d    %d", at.Format(time.RFC3339), gpu, xid)
+	return s.waitAgent(ctx, node, fmt.Sprintf("XID %d on GPU %d (want %q)", xid, gpu, want), func(ctx context.Context) (string, error) {
+		text, err := s.callAgent(ctx, node, "xid_events", map[string]any{"index": gpu})
+		if err != nil {
+			return "", err
+		}
+		if !xidListed(text, at, gpu, xid) {
+			return "xid_events does not list it yet:\n" + text, nil
+		}
+		return "", nil
+	})
+}
+
+// SetGPUFaults puts f as the faults of GPU f.Index of node's simulated GPUs (replacing what that
+// GPU had; XIDs in f whose Time is zero are stamped now, one second apart, and after any XID the
+// GPU had, so that each is a new event) and returns once the node agent reports them: xid_events
+// lists exactly f's XIDs for that GPU, and gpu_health, gpu_metrics and gpu_processes show its ECC
+// counters, remapped rows, NVLink links, lost state, temperature, utilization, throttle reasons
+// and processes. Faults the fault file would refuse change nothing.
+func (s *Sandbox) SetGPUFaults(ctx context.Context, node string, f simulate.GPUFaults) error {
+	if err := s.checkGPU(node, f.Index); err != nil {
+		return err
+	}
+	var put simulate.GPUFaults
+	if err := s.editFaults(node, func(all *simulate.Faults) {
+		g := gpuOf(all, f.Index)
+		put = f
+		put.XIDs = make([]simulate.XID, len(f.XIDs))
+		at := time.Now()
+		for i, x := range f.XIDs {
+			if x.Time.IsZero() {
+				x.Time = stampAfter(at, slices.Concat(g.XIDs, put.XIDs[:i]), 0)
+				at = x.Time
+			}
+			put.XIDs[i] = x
+		}
+		*g = put
+	}); err != nil {
+		return err
+	}
+	return s.waitAgent(ctx, node, fmt.Sprintf("the faults set on GPU %d", f.Index), func(ctx context.Context) (string, error) {
+		return s.agentShows(ctx, node, []simulate.GPUFaults{put})
+	})
+}
+
+// ClearGPUFaults removes every fault injected into node's simulated GPUs and returns once the
+// node agent reports all its GPUs healthy again (gpu_health), with no XID events (xid_events: the
+// agent forgets the XIDs taken out of its fault file), no throttle reasons, overrides or
+// processes, so the next scenario starts clean.
+func (s *Sandbox) ClearGPUFaults(ctx context.Context, node string) error {
+	if err := s.checkGPU(node, 0); err != nil {
+		return err
+	}
+	if err := s.editFaults(node, func(f *simulate.Faults) { f.GPUs = []simulate.GPUFaults{} }); err != nil {
+		return err
+	}
+	clean := make([]simulate.GPUFaults, simulate.NodeGPUs)
+	for i := range clean {
+		clean[i].Index = i
+	}
+	return s.waitAgent(ctx, node, "every GPU clean and healthy", func(ctx context.Context) (string, error) {
+		if why, err := s.agentShows(ctx, node, clean); why != "" || err != nil {
+			return why, err
+		}
+		text, err := s.callAgent(ctx, node, "gpu_health", map[string]any{"output": "json"})
+		if err != nil {
+			return "", err
+		}
+		var h struct {
+			GPUs []struct {
+				Index   int      `json:"index"`
+				Verdict string   `json:"verdict"`
+				Reasons []string `json:"reasons"`
+			} `json:"gpus"`
+		}
+		if err := decodeJSON(text, &h); err != nil {
+			return "", fmt.Errorf("gpu_health: %w", err)
+		}
+		var bad []string
+		for _, g := range h.GPUs {
+			if g.Verdict != "healthy" {
+				bad = append(bad, fmt.Sprintf("GPU %d %s: %s", g.Index, g.Verdict, strings.Join(g.Reasons, "; ")))
+			}
+		}
+		if len(bad) > 0 {
+			return "gpu_health: " + strings.Join(bad, "; "), nil
+		}
+		return "", nil
+	})
+}
+
+// checkGPU says what is wrong when node has no simulated GPU node agent or no GPU index.
+func (s *Sandbox) checkGPU(node string, index int) error {
+	if _, ok := s.Agents[node]; !ok {
+		return fmt.Errorf("node %q has no simulated GPU node agent; the sandbox's GPU nodes are %s", node, strings.Join(s.GPUNodes, ", "))
+	}
+	if index < 0 || index >= simulate.NodeGPUs {
+		return fmt.Errorf("GPU %d does not exist on %s: its simulated GPUs are 0..%d", index, node, simulate.NodeGPUs-1)
+	}
+	return nil
+}
+
+// editFaults changes node's fault file with edit, under the node's lock so that concurrent
+// changes (two opsmesh sandbox fault, an eval clearing while another injects) all take, and
+// writes it atomically (the running agent re-reads it and must never see half a file). A result
+// the fault file refuses (ParseFaults) is not written.
+func (s *Sandbox) editFaults(node string, edit func(*simulate.Faults)) error {
 	path := s.faultFile(node)
-	// One injection at a time per node, so that concurrent ones (two opsmesh sandbox fault) add both.
 	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("fault file of %s: %w", node, err)
@@ -49,51 +162,246 @@ func (s *Sandbox) InjectXID(ctx context.Context, node string, gpu, xid int) erro
 	if err != nil {
 		return fmt.Errorf("fault file %s: %w", path, err)
 	}
-	at := time.Now().UTC().Truncate(time.Second)
-	i := slices.IndexFunc(f.GPUs, func(g simulate.GPUFaults) bool { return g.Index == gpu })
-	if i < 0 {
-		f.GPUs = append(f.GPUs, simulate.GPUFaults{Index: gpu})
-		i = len(f.GPUs) - 1
-	}
-	for _, x := range f.GPUs[i].XIDs {
-		if x.Code == xid && !x.Time.Before(at) {
-			at = x.Time.Add(time.Second) // a second XID in the same second is a new event
-		}
-	}
-	f.GPUs[i].XIDs = append(f.GPUs[i].XIDs, simulate.XID{Code: xid, Time: at})
+	edit(f)
+	slices.SortFunc(f.GPUs, func(a, b simulate.GPUFaults) int { return a.Index - b.Index })
 	out, err := yaml.Marshal(f)
 	if err != nil {
 		return err
+	}
+	if _, err := simulate.ParseFaults(out, simulate.NodeGPUs); err != nil {
+		return fmt.Errorf("refused, %s was left as it was: %w", path, err)
 	}
 	out = append([]byte("# Faults injected into "+node+"'s simulated GPUs (opsmesh sandbox fault); the agent re-reads this file.\n"), out...)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, out, 0o600); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
+	return os.Rename(tmp, path)
+}
+
+// gpuOf returns the entry of GPU index in f, adding an empty one if f has none.
+func gpuOf(f *simulate.Faults, index int) *simulate.GPUFaults {
+	i := slices.IndexFunc(f.GPUs, func(g simulate.GPUFaults) bool { return g.Index == index })
+	if i < 0 {
+		f.GPUs = append(f.GPUs, simulate.GPUFaults{Index: index})
+		i = len(f.GPUs) - 1
 	}
-	want := fmt.Sprintf("%s  %d    %d", at.Format(time.RFC3339), gpu, xid)
+	return &f.GPUs[i]
+}
+
+// stampAfter is the time for a new XID of code (0: any code) at now, to the second: a second
+// after the latest of xids with that code when that is not before now, so that it is a new event.
+func stampAfter(now time.Time, xids []simulate.XID, code int) time.Time {
+	at := now.UTC().Truncate(time.Second)
+	for _, x := range xids {
+		if (code == 0 || x.Code == code) && !x.Time.Before(at) {
+			at = x.Time.UTC().Add(time.Second)
+		}
+	}
+	return at
+}
+
+// waitAgent polls check until it finds nothing missing (""), for up to 30 s; what is the
+// awaited state, for the error.
+func (s *Sandbox) waitAgent(ctx context.Context, node, what string, check func(context.Context) (string, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var last string
 	for {
-		text, err := s.callAgent(ctx, node, "xid_events", map[string]any{"index": gpu})
-		if err == nil && xidListed(text, at, gpu, xid) {
+		why, err := check(ctx)
+		if err == nil && why == "" {
 			return nil
 		}
 		if err != nil {
 			last = err.Error()
 		} else {
-			last = "xid_events does not list it yet:\n" + text
+			last = why
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wrote XID %d on GPU %d into %s, but the node agent of %s did not report it (want %q): %s; see %s",
-				xid, gpu, path, node, want, last, s.path("logs", "gpu-agent-"+node+".log"))
+			return fmt.Errorf("wrote %s into %s, but the node agent of %s did not report it: %s; see %s",
+				what, s.faultFile(node), node, last, s.path("logs", "gpu-agent-"+node+".log"))
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// agentShows says what the node agent does not show yet of the faults of the GPUs in want
+// (each GPU's whole state: what a field leaves unset must be absent), "" once it shows all.
+func (s *Sandbox) agentShows(ctx context.Context, node string, want []simulate.GPUFaults) (string, error) {
+	xids, err := s.callAgent(ctx, node, "xid_events", map[string]any{"limit": 1000})
+	if err != nil {
+		return "", err
+	}
+	health, err := s.callAgent(ctx, node, "gpu_health", nil)
+	if err != nil {
+		return "", err
+	}
+	var metrics struct {
+		GPUs []struct {
+			Index             int     `json:"index"`
+			UtilizationGPU    *uint32 `json:"utilizationGPU"`
+			UtilizationMemory *uint32 `json:"utilizationMemory"`
+			TemperatureC      *uint32 `json:"temperatureC"`
+			ClockEvents       string  `json:"clockEvents"`
+			Error             string  `json:"error"`
+		} `json:"gpus"`
+	}
+	var procs struct {
+		GPUs []struct {
+			Index     int `json:"index"`
+			Processes []struct {
+				PID uint32 `json:"pid"`
+			} `json:"processes"`
+		} `json:"gpus"`
+	}
+	for tool, into := range map[string]any{"gpu_metrics": &metrics, "gpu_processes": &procs} {
+		text, err := s.callAgent(ctx, node, tool, map[string]any{"output": "json"})
+		if err != nil {
+			return "", err
+		}
+		if err := decodeJSON(text, into); err != nil {
+			return "", fmt.Errorf("%s: %w", tool, err)
+		}
+	}
+	var missing []string
+	for _, g := range want {
+		// XIDs: exactly g's, as xid_events lists them.
+		var got, exp []string
+		for _, line := range strings.Split(xids, "\n") {
+			f := strings.Fields(line)
+			if _, err := time.Parse(time.RFC3339, firstOr(f)); err == nil && len(f) >= 3 && f[1] == fmt.Sprint(g.Index) {
+				got = append(got, f[0]+" XID "+f[2])
+			}
+		}
+		for _, x := range g.XIDs {
+			exp = append(exp, x.Time.UTC().Format(time.RFC3339)+" XID "+fmt.Sprint(x.Code))
+		}
+		slices.Sort(got)
+		slices.Sort(exp)
+		if exp = slices.Compact(exp); !slices.Equal(got, exp) {
+			missing = append(missing, fmt.Sprintf("GPU %d: xid_events lists %v, want %v", g.Index, got, exp))
+		}
+
+		block := gpuBlock(health, g.Index)
+		if g.Lost != strings.Contains(block, "state: lost") {
+			missing = append(missing, fmt.Sprintf("GPU %d: gpu_health says lost=%t, want %t", g.Index, !g.Lost, g.Lost))
+		}
+		if g.Lost {
+			continue // a lost GPU answers nothing else
+		}
+		var ecc simulate.ECC
+		if g.ECC != nil {
+			ecc = *g.ECC
+		}
+		var rows simulate.RemappedRows
+		if g.RemappedRows != nil {
+			rows = *g.RemappedRows
+		}
+		down := slices.Clone(g.NVLinkDown)
+		slices.Sort(down)
+		for _, line := range []string{
+			fmt.Sprintf("  ecc: volatile %d corrected / %d uncorrected; aggregate %d corrected / %d uncorrected",
+				ecc.VolatileCorrected, ecc.VolatileUncorrected, ecc.AggregateCorrected, ecc.AggregateUncorrected),
+			fmt.Sprintf("  remapped rows: correctable %d, uncorrectable %d, pending %s, failure %s",
+				rows.Correctable, rows.Uncorrectable, yesNo(rows.Pending), yesNo(rows.Failure)),
+		} {
+			if !slices.Contains(strings.Split(block, "\n"), line) {
+				missing = append(missing, fmt.Sprintf("GPU %d: gpu_health lacks %q", g.Index, strings.TrimSpace(line)))
+			}
+		}
+		if len(down) > 0 {
+			links := make([]string, len(down))
+			for i, l := range down {
+				links[i] = fmt.Sprint(l)
+			}
+			if want := "; down: " + strings.Join(links, ","); !strings.Contains(block, want+"\n") {
+				missing = append(missing, fmt.Sprintf("GPU %d: gpu_health lacks NVLink %q", g.Index, want))
+			}
+		} else if strings.Contains(block, "; down: ") {
+			missing = append(missing, fmt.Sprintf("GPU %d: gpu_health still has NVLink links down", g.Index))
+		}
+
+		for _, m := range metrics.GPUs {
+			if m.Index != g.Index {
+				continue
+			}
+			if t := g.TemperatureC; t != nil && (m.TemperatureC == nil || *m.TemperatureC != *t) {
+				missing = append(missing, fmt.Sprintf("GPU %d: gpu_metrics temperature is not %d °C", g.Index, *t))
+			}
+			if u := g.Utilization; u != nil && (m.UtilizationGPU == nil || *m.UtilizationGPU != u.GPU || *m.UtilizationMemory != u.Memory) {
+				missing = append(missing, fmt.Sprintf("GPU %d: gpu_metrics utilization is not %d%%/%d%%", g.Index, u.GPU, u.Memory))
+			}
+			shown := strings.Split(m.ClockEvents, ",")
+			for _, r := range gpu.ClockEventReasons {
+				if r.Name == "GpuIdle" {
+					continue // the simulation's own: idle without processes
+				}
+				if slices.Contains(g.Throttle, r.Name) != slices.Contains(shown, r.Name) {
+					missing = append(missing, fmt.Sprintf("GPU %d: gpu_metrics clock events are %q, want throttle reasons %v", g.Index, m.ClockEvents, g.Throttle))
+					break
+				}
+			}
+		}
+		var gotPIDs, wantPIDs []uint32
+		for _, p := range procs.GPUs {
+			if p.Index == g.Index {
+				for _, pr := range p.Processes {
+					gotPIDs = append(gotPIDs, pr.PID)
+				}
+			}
+		}
+		for _, p := range g.Processes {
+			wantPIDs = append(wantPIDs, p.PID)
+		}
+		slices.Sort(gotPIDs)
+		slices.Sort(wantPIDs)
+		if !slices.Equal(gotPIDs, wantPIDs) {
+			missing = append(missing, fmt.Sprintf("GPU %d: gpu_processes lists PIDs %v, want %v", g.Index, gotPIDs, wantPIDs))
+		}
+	}
+	return strings.Join(missing, "; "), nil
+}
+
+// gpuBlock is GPU index's block of gpu_health's text ("GPU 3 <uuid>: ..." and its indented
+// lines), with a newline after each line.
+func gpuBlock(text string, index int) string {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "GPU ") {
+			in = strings.HasPrefix(line, fmt.Sprintf("GPU %d ", index))
+		} else if !strings.HasPrefix(line, " ") {
+			in = false
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+// decodeJSON decodes a tool's JSON answer, which follows the agent's header lines.
+func decodeJSON(text string, v any) error {
+	i := strings.Index(text, "{")
+	if i < 0 {
+		return fmt.Errorf("no JSON in the answer: %q", text)
+	}
+	return json.Unmarshal([]byte(text[i:]), v)
+}
+
+func firstOr(f []string) string {
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // xidListed reports whether xid_events' table has a row for the event.

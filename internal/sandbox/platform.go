@@ -65,6 +65,7 @@ func (s *Sandbox) platform(ctx context.Context) error {
 	s.say("starting the MCP gateway on %s", s.GatewayURL)
 	if err := s.start("gateway", s.opts.Opsmesh, []string{"mcp", "gateway", "--transport", "http", "--listen", gw,
 		"--token-file", s.GatewayTokenFile, "--kubeconfig", s.Kubeconfig, "--nats-url", s.NATSURL,
+		"--node-agent-token-file", s.AgentTokenFile,
 	}, "http://"+gw+"/healthz"); err != nil {
 		return err
 	}

@@ -27,6 +27,15 @@ type Library interface {
 	Simulated() bool
 }
 
+// XIDWithdrawer is a Library whose XID events can be taken back: the simulated node's, when its
+// fault file no longer lists an injected XID (the fault was cleared). The node agent calls
+// WatchWithdrawnXIDs once, before WatchXIDs; fn is then called with each withdrawn event, and the
+// agent forgets it (xid_events, gpu_health), as if the GPU had never reported it. Real drivers do
+// not withdraw events; package gpu's NVML does not implement it.
+type XIDWithdrawer interface {
+	WatchWithdrawnXIDs(fn func(XIDEvent))
+}
+
 // Device is one GPU. Every method returns ErrNotSupported when the GPU or driver cannot say, and
 // ErrGPULost when the GPU has fallen off the bus.
 type Device interface {

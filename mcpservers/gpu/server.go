@@ -101,6 +101,9 @@ func NewNodeAgent(ctx context.Context, lib Library, c Config) (*NodeAgent, error
 	if _, err := lib.Count(); err != nil {
 		return nil, fmt.Errorf("counting GPUs through NVML: %w", err)
 	}
+	if w, ok := lib.(XIDWithdrawer); ok {
+		w.WatchWithdrawnXIDs(a.forgetXID)
+	}
 	if err := lib.WatchXIDs(ctx, a.recordXID, a.watchFailed); err != nil {
 		c.Logger.Warn("XID events are not watched", "error", err)
 		a.watchFailed(err)
@@ -155,6 +158,15 @@ func (a *NodeAgent) keepXID(e XIDEvent) {
 		a.xids = slices.Delete(a.xids, 0, n)
 		a.dropped += n
 	}
+}
+
+// forgetXID drops an event the library withdrew (XIDWithdrawer): same GPU, code and time.
+func (a *NodeAgent) forgetXID(e XIDEvent) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.xids = slices.DeleteFunc(a.xids, func(x XIDEvent) bool {
+		return x.Index == e.Index && x.Code == e.Code && x.Time.Equal(e.Time)
+	})
 }
 
 func (a *NodeAgent) watchFailed(err error) {

@@ -18,7 +18,9 @@ func (n *Node) Follow(ctx context.Context, path string, interval time.Duration, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	last, _ := os.ReadFile(path)
+	// The first tick loads the file as it is then, even if it changed between the node's New and
+	// this goroutine's start (loading the faults the node already has changes nothing).
+	var last []byte
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -32,7 +34,7 @@ func (n *Node) Follow(ctx context.Context, path string, interval time.Duration, 
 			log.Warn("fault file unreadable; keeping the current faults", "faultFile", path, "error", err)
 			continue
 		}
-		if bytes.Equal(data, last) {
+		if last != nil && bytes.Equal(data, last) {
 			continue
 		}
 		last = data

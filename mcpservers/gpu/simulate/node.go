@@ -48,6 +48,7 @@ type Node struct {
 	faults map[int]GPUFaults // by GPU index; gpu_reset clears an entry
 	seen   map[xidKey]bool   // XID events already reported to the watcher
 	watch  func(gpu.XIDEvent)
+	forget func(gpu.XIDEvent) // told of reported XID events a later fault file no longer lists
 }
 
 // xidKey identifies one injected XID event, so a fault file loaded again reports only new ones.
@@ -55,6 +56,10 @@ type xidKey struct {
 	index, code int
 	time        time.Time
 }
+
+// keyOf is the key of XID x of GPU idx; the time in UTC, so that a time written with an offset
+// is the same key in every load of the file.
+func keyOf(idx int, x XID) xidKey { return xidKey{idx, x.Code, x.Time.UTC()} }
 
 // New builds a simulated node of model (dgxa100, dgxh100 or dgxh200) with faults (nil for none).
 func New(model string, faults *Faults) (*Node, error) {
@@ -104,10 +109,20 @@ func (n *Node) WatchXIDs(_ context.Context, fn func(gpu.XIDEvent), _ func(error)
 	return nil
 }
 
+// WatchWithdrawnXIDs (gpu.XIDWithdrawer) registers fn to be told of every reported XID event
+// that a fault file given to Load no longer lists, so that the agent forgets it.
+func (n *Node) WatchWithdrawnXIDs(fn func(gpu.XIDEvent)) {
+	n.mu.Lock()
+	n.forget = fn
+	n.mu.Unlock()
+}
+
 // Load replaces the injected faults with f while the node runs (the agent re-reading its fault
 // file): XID events in f that were not reported before are reported to the watcher, oldest
-// first, and returned. A GPU that f does not list has no faults any more. Indexes beyond the
-// node's GPUs are refused and change nothing.
+// first, and returned (before WatchXIDs, they are left for it to report). A GPU that f does not list has no faults any more. Reported XID events
+// that f no longer lists are withdrawn (WatchWithdrawnXIDs) and forgotten here too, so the same
+// event written into a later file is reported, and published, again. Indexes beyond the node's
+// GPUs are refused and change nothing.
 func (n *Node) Load(f *Faults) ([]gpu.XIDEvent, error) {
 	count, err := n.Count()
 	if err != nil {
@@ -124,9 +139,18 @@ func (n *Node) Load(f *Faults) ([]gpu.XIDEvent, error) {
 	}
 	n.mu.Lock()
 	n.faults = faults
-	events := n.unseenLocked()
-	fn := n.watch
+	withdrawn := n.withdrawnLocked()
+	var events []gpu.XIDEvent
+	fn, forget := n.watch, n.forget
+	if fn != nil { // else WatchXIDs reports them when it starts
+		events = n.unseenLocked()
+	}
 	n.mu.Unlock()
+	if forget != nil {
+		for _, e := range withdrawn {
+			forget(e)
+		}
+	}
 	if fn != nil {
 		for _, e := range events {
 			fn(e)
@@ -135,13 +159,41 @@ func (n *Node) Load(f *Faults) ([]gpu.XIDEvent, error) {
 	return events, nil
 }
 
+// withdrawnLocked returns the reported XID events that the faults no longer list, oldest first,
+// and forgets that they were reported. n.mu is held.
+func (n *Node) withdrawnLocked() []gpu.XIDEvent {
+	listed := map[xidKey]bool{}
+	for idx, f := range n.faults {
+		for _, x := range f.XIDs {
+			listed[keyOf(idx, x)] = true
+		}
+	}
+	var events []gpu.XIDEvent
+	for k := range n.seen {
+		if !listed[k] {
+			delete(n.seen, k)
+			events = append(events, gpu.XIDEvent{Index: k.index, UUID: uuidOf(n.model, k.index), Code: k.code, Time: k.time})
+		}
+	}
+	slices.SortFunc(events, func(a, b gpu.XIDEvent) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		if a.Index != b.Index {
+			return a.Index - b.Index
+		}
+		return a.Code - b.Code
+	})
+	return events
+}
+
 // unseenLocked returns the XID events of the faults not reported yet, oldest first, and marks
 // them reported. n.mu is held.
 func (n *Node) unseenLocked() []gpu.XIDEvent {
 	var events []gpu.XIDEvent
 	for _, idx := range sortedKeys(n.faults) {
 		for _, x := range n.faults[idx].XIDs {
-			k := xidKey{idx, x.Code, x.Time}
+			k := keyOf(idx, x)
 			if n.seen[k] {
 				continue
 			}
