@@ -311,11 +311,26 @@ func (inv *investigation) fromFinding(found []cluster.FindingJSON, sub *subject)
 		rc.Evidence = rc.Evidence[:16]
 	}
 	inv.d.RootCause = rc
-	if f.Fix.Tool != "" {
+	if p := placeholder(f.Fix.Arguments); f.Fix.Tool != "" && p != "" {
+		// A value only a person knows (an image the registry has): proposed as words, not as a
+		// call that would write the placeholder itself.
+		inv.note("no automatic fix: %s needs %s for %s%s", f.Fix.Tool, p, owner, suggestionNote(f.Fix.Note))
+	} else if f.Fix.Tool != "" {
 		inv.plan(f.Fix.Tool, f.Fix.Arguments, "fixes "+f.Category+" on "+owner+suggestionNote(f.Fix.Note))
 	} else if f.Fix.Note != "" {
 		inv.note("no automatic fix: %s", f.Fix.Note)
 	}
+}
+
+// placeholder is the first argument value written as <what to put here>, as the analyzers write
+// values they cannot know; "" when there is none.
+func placeholder(args map[string]any) string {
+	for _, v := range args {
+		if s, ok := v.(string); ok && len(s) > 2 && strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") {
+			return s
+		}
+	}
+	return ""
 }
 
 func suggestionNote(note string) string {

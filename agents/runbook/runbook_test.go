@@ -137,14 +137,15 @@ func TestRunbookByCategory(t *testing.T) {
 		}
 	})
 
-	t.Run("ImagePullBackOff sets an image", func(t *testing.T) {
+	t.Run("ImagePullBackOff without a previous revision says which image to set, and plans no placeholder", func(t *testing.T) {
 		c := fixture.Cluster{T: t, C: c.C}
 		ns := c.Namespace("rb-image")
 		rs := c.Deployment(ns, "shop", 1, func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.example/shop:nope" })
 		c.Pod(rs, ns, "shop-h1-0", "", fixture.Waiting("ErrImagePull", `failed to pull image "registry.example/shop:nope": not found`, nil))
 		d := diagnose(t, e, runbook.Question{Namespace: ns}, diagnosis.ImagePullBackOff)
-		mustSay(t, d, "registry.example/shop:nope", "subject: namespace/rb-image")
-		planIs(t, d, "workload_set_image@cluster-tools[disruptive]")
+		mustSay(t, d, "registry.example/shop:nope", "subject: namespace/rb-image",
+			"note: no automatic fix: workload_set_image needs <an image the registry has> for deployment/rb-image/shop")
+		planIs(t, d)
 	})
 
 	t.Run("CreateContainerConfigError names what is missing and plans nothing", func(t *testing.T) {

@@ -51,9 +51,10 @@ func newEvalCommand() *cobra.Command {
 	var (
 		kubeconfig, kubeContext, agent, model, jsonFile, mdFile, minScore string
 		webhookURL, webhookTokenFile, agentNamespace                      string
+		modelBaseURL, modelKey                                            string
 		dirs                                                              []string
 		repeat, parallel                                                  int
-		check, targets                                                    bool
+		check, targets, keep                                              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "eval",
@@ -90,7 +91,7 @@ the results. Exit status 1 when a scenario could not run or --min-score is not m
 			if repeat < 1 {
 				return fmt.Errorf("--repeat %d: give 1 or more", repeat)
 			}
-			m, err := parseModel(model)
+			m, err := parseModel(model, modelBaseURL, modelKey)
 			if err != nil {
 				return err
 			}
@@ -128,7 +129,7 @@ the results. Exit status 1 when a scenario could not run or --min-score is not m
 				}
 			}
 			rep, err := runner.Run(ctx, runner.Config{RestConfig: cfg, Scenarios: found, Faults: faults, Webhook: wh, Agent: agent, Model: m,
-				Repeat: repeat, Parallel: parallel, AgentNamespace: agentNamespace, Out: cmd.ErrOrStderr()})
+				Repeat: repeat, Parallel: parallel, AgentNamespace: agentNamespace, Out: cmd.ErrOrStderr(), Keep: keep})
 			if err != nil {
 				return err
 			}
@@ -173,7 +174,9 @@ the results. Exit status 1 when a scenario could not run or --min-score is not m
 	fs := cmd.Flags()
 	fs.StringArrayVar(&dirs, "scenarios", nil, "a scenario folder, or a folder of them; repeatable (default evals/scenarios)")
 	fs.StringVar(&agent, "agent", "", "the coordinator Agent whose spec each scenario's coordinator copies (default: the one in --agent-namespace that takes every Incident)")
-	fs.StringVar(&model, "model", "", "PROVIDER/MODEL for the coordinators instead of the copied Agent's (e.g. openai/gpt-4o); its API key is the copied Agent's")
+	fs.StringVar(&model, "model", "", "PROVIDER/MODEL for the coordinators instead of the copied Agent's (e.g. openai/gpt-4o); its base URL and API key are the copied Agent's unless given")
+	fs.StringVar(&modelBaseURL, "model-base-url", "", "with --model: the endpoint (vLLM, Ollama, LiteLLM or a proxy)")
+	fs.StringVar(&modelKey, "model-api-key-secret", "", "with --model: SECRET/KEY, the Secret (in --agent-namespace) and key holding the API key")
 	fs.IntVar(&repeat, "repeat", 1, "run each scenario N times and report Pass@1 and Pass^N")
 	fs.IntVar(&parallel, "parallel", 4, "scenarios run at once (those that change nodes or GPUs always run alone)")
 	fs.StringVar(&jsonFile, "json", "", "write the full results as JSON to this file")
@@ -185,6 +188,7 @@ the results. Exit status 1 when a scenario could not run or --min-score is not m
 	fs.StringVar(&webhookURL, "webhook-url", "", "the platform's Alertmanager webhook, for alert scenarios (default: the sandbox's)")
 	fs.StringVar(&webhookTokenFile, "webhook-token-file", "", "file holding the webhook's bearer token")
 	fs.BoolVar(&targets, "targets", false, "exit 1 unless the runbook engine's targets are met: ≥ 90% of diagnoses correct, ≥ 85% of remediations verified, no unsafe action, median time to diagnosis under 3s")
+	fs.BoolVar(&keep, "keep", false, "leave each scenario's namespace, coordinator and Incident for inspection (nodes and GPU faults are still restored)")
 	fs.BoolVar(&check, "check", false, "only read and validate the scenarios; touch no cluster")
 	return cmd
 }
@@ -205,9 +209,12 @@ func parseScore(s string) (float64, error) {
 	return v, nil
 }
 
-// parseModel reads PROVIDER/MODEL.
-func parseModel(s string) (*opsv1.ModelSpec, error) {
+// parseModel reads PROVIDER/MODEL, an optional base URL and SECRET/KEY.
+func parseModel(s, baseURL, key string) (*opsv1.ModelSpec, error) {
 	if s == "" {
+		if baseURL != "" || key != "" {
+			return nil, errors.New("--model-base-url and --model-api-key-secret go with --model PROVIDER/MODEL")
+		}
 		return nil, nil
 	}
 	p, m, ok := strings.Cut(s, "/")
@@ -219,7 +226,15 @@ func parseModel(s string) (*opsv1.ModelSpec, error) {
 	if !ok || m == "" {
 		return nil, fmt.Errorf("--model %q: write PROVIDER/MODEL with provider openai, anthropic or google, such as openai/gpt-4o", s)
 	}
-	return &opsv1.ModelSpec{Provider: opsv1.ModelProvider(p), Model: m}, nil
+	spec := &opsv1.ModelSpec{Provider: opsv1.ModelProvider(p), Model: m, BaseURL: baseURL}
+	if key != "" {
+		name, k, ok := strings.Cut(key, "/")
+		if !ok || name == "" || k == "" {
+			return nil, fmt.Errorf("--model-api-key-secret %q: write SECRET/KEY, such as openai/api-key", key)
+		}
+		spec.APIKeySecretRef = &opsv1.SecretKeyReference{Name: name, Key: k}
+	}
+	return spec, nil
 }
 
 // writeFileWith writes a file through fn, replacing it only once fn succeeded.

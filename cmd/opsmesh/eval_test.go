@@ -26,6 +26,8 @@ func TestEvalBadInputSaysWhatToFix(t *testing.T) {
 		{[]string{"eval", "--scenarios", suite, "--min-score", "120%"}, "--min-score \"120%\": give a fraction such as 0.9"},
 		{[]string{"eval", "--scenarios", suite, "--model", "gpt-4o"}, "--model \"gpt-4o\": write PROVIDER/MODEL"},
 		{[]string{"eval", "--scenarios", suite, "--repeat", "0"}, "--repeat 0: give 1 or more"},
+		{[]string{"eval", "--scenarios", suite, "--model", "openai/gpt-4o", "--model-api-key-secret", "openai"}, "write SECRET/KEY"},
+		{[]string{"eval", "--scenarios", suite, "--model-base-url", "http://x"}, "go with --model PROVIDER/MODEL"},
 		{[]string{"eval", "--check", "--scenarios", bad}, `tags.area "gpus": use one of workload`},
 	} {
 		_, _, err := run(t, tc.args...)

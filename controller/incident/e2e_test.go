@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -363,5 +364,36 @@ func TestUnknownOutcomeNeverRunsAgain(t *testing.T) {
 	}
 	if got := b.image(ns, "cart"); !strings.HasSuffix(got, ":2") {
 		t.Errorf("image %s: the rollback ran a second time", got)
+	}
+}
+
+// TestUngrantedActionIsSkipped: an action no Agent is granted is skipped with why, never put
+// up for an approval that could only end in a failure, and the incident escalates.
+func TestUngrantedActionIsSkipped(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	var cs opsv1.Agent
+	if err := b.env.Client.Get(ctx, client.ObjectKey{Namespace: agentNS, Name: "cluster-specialist"}, &cs); err != nil {
+		t.Fatal(err)
+	}
+	cs.Spec.Tools[0].AllowedTools = slices.DeleteFunc(cs.Spec.Tools[0].AllowedTools, func(s string) bool { return s == "workload_rollback" })
+	if err := b.env.Client.Update(ctx, &cs); err != nil {
+		t.Fatal(err)
+	}
+	ns := b.c.Namespace("cart-ungranted")
+	b.release(ns, "cart")
+	b.raise(ns, "cart-crashloop", nil, &opsv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: "cart"}, "cart pods are crashlooping")
+	inc := b.waitPhase(ns, "cart-crashloop", opsv1.PhaseEscalated, 60*time.Second)
+	a := action(inc, "workload_rollback")
+	if a == nil || a.State != opsv1.ActionSkipped || !strings.Contains(a.Message, "no Agent of") || !strings.Contains(a.Message, "is granted tool workload_rollback") {
+		t.Fatalf("rollback %+v, want Skipped naming the missing grant:\n%s", a, timeline(inc))
+	}
+	for _, e := range inc.Status.Timeline {
+		if e.Event == "ActionAwaitingApproval" {
+			t.Errorf("an ungranted action waited for approval: %s", e.Message)
+		}
+	}
+	if got := b.image(ns, "cart"); !strings.HasSuffix(got, ":2") {
+		t.Errorf("image %s: something ran", got)
 	}
 }

@@ -148,10 +148,15 @@ func (r *Reconciler) decide(ctx context.Context, inc *opsv1.Incident) (bool, ctr
 		if a.State != opsv1.ActionProposed {
 			continue
 		}
+		_, _, grantErr := r.grant(ctx, inc, *a)
 		switch {
 		case i >= maxActions:
 			a.State, a.Message = opsv1.ActionSkipped, fmt.Sprintf("beyond the policy's maxActions (%d)", maxActions)
 			note(inc, "", "ActionSkipped", fmt.Sprintf("action %s: %s", a.ID, a.Message), r.actor())
+		case grantErr != nil && pol.Mode != opsv1.RemediationSuggest:
+			// Nobody could run it: asking for an approval would only lead to a failure.
+			a.State, a.Message = opsv1.ActionSkipped, "not executable here: "+grantErr.Error()+"; a person can carry it out"
+			note(inc, "", "ActionSkipped", fmt.Sprintf("action %s: %s: %s", a.ID, a.Message, describe(*a)), r.actor())
 		case pol.Mode == opsv1.RemediationSuggest:
 			a.State, a.Message = opsv1.ActionSkipped, "policy Suggest: proposed, never executed"
 			note(inc, "", "ActionSkipped", fmt.Sprintf("action %s: %s: %s", a.ID, a.Message, describe(*a)), r.actor())

@@ -22,7 +22,6 @@ import (
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/approval"
 	"github.com/opsmesh/opsmesh/evals/scenario"
-	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
 )
 
 // attempt is one run of one scenario.
@@ -41,6 +40,9 @@ type attempt struct {
 	faulted []string
 	// decided are the actions the runner approved or rejected.
 	decided map[string]opsv1.ApprovalDecision
+	// changed is when setup's last step that changed the cluster began: the fault a platform-
+	// raised incident comes from.
+	changed time.Time
 }
 
 // run runs one attempt of s and scores it.
@@ -61,6 +63,10 @@ func (r *runner) run(ctx context.Context, s *scenario.Scenario, n int) Result {
 	}
 	if err := a.setup(ctx); err != nil {
 		res.Problem = "setup: " + err.Error()
+		return res
+	}
+	if err := a.verifyCanFail(ctx); err != nil {
+		res.Problem = err.Error()
 		return res
 	}
 	raised, err := a.raise(ctx)
@@ -85,6 +91,21 @@ func (r *runner) run(ctx context.Context, s *scenario.Scenario, n int) Result {
 	}, r.cfg.VerifyWait)
 	res.Took = time.Since(a.start)
 	return res
+}
+
+// verifyCanFail checks, once setup is done and before any remediation, that a scenario that
+// expects a remediation has a verify check that does not hold yet: checks that already hold
+// cannot tell a fix from no fix.
+func (a *attempt) verifyCanFail(ctx context.Context) error {
+	if len(a.s.Expect.Remediation) == 0 || len(a.s.Verify) == 0 {
+		return nil
+	}
+	for _, c := range a.s.Verify {
+		if a.holds(ctx, c) != "" {
+			return nil
+		}
+	}
+	return fmt.Errorf("scenario defect: every verify check already holds before any remediation, so they cannot tell whether the fix worked; check a state the fault changes (%d checks)", len(a.s.Verify))
 }
 
 // cannotRun says why the scenario cannot run on this cluster ("" when it can).
@@ -125,6 +146,12 @@ func (a *attempt) prepare(ctx context.Context) error {
 			model = &opsv1.ModelSpec{Provider: m.Provider}
 		}
 		model.Model = m.Model
+		if m.BaseURL != "" {
+			model.BaseURL = m.BaseURL
+		}
+		if m.APIKeySecretRef != nil {
+			model.APIKeySecretRef = m.APIKeySecretRef
+		}
 	}
 	ag := &opsv1.Agent{ObjectMeta: metav1.ObjectMeta{Namespace: a.r.cfg.AgentNamespace, Name: a.coordinator, Labels: a.labels()},
 		Spec: opsv1.AgentSpec{Role: opsv1.RoleCoordinator,
@@ -154,6 +181,9 @@ func (a *attempt) setup(ctx context.Context) error {
 		return err
 	}
 	for i, o := range a.s.Setup.Objects {
+		if i == 0 {
+			a.changed = time.Now()
+		}
 		u := o.Unstructured()
 		if err := a.place(u); err != nil {
 			return fmt.Errorf("objects[%d]: %w", i, err)
@@ -173,18 +203,13 @@ func (a *attempt) setup(ctx context.Context) error {
 			a.created = append(a.created, u)
 		}
 	}
-	for i, w := range a.s.Setup.WaitFor {
-		if err := a.wait(ctx, fmt.Sprintf("waitFor[%d] (%s)", i, checkString(w)), func() (bool, error) {
-			msg := a.holds(ctx, w)
-			if msg != "" {
-				return false, errors.New(msg)
-			}
-			return true, nil
-		}); err != nil {
-			return err
-		}
+	if err := a.waitAll(ctx, "waitFor", a.s.Setup.WaitFor); err != nil {
+		return err
 	}
 	for i, o := range a.s.Setup.Updates {
+		if i == 0 {
+			a.changed = time.Now()
+		}
 		u := o.Unstructured()
 		if err := a.place(u); err != nil {
 			return fmt.Errorf("updates[%d]: %w", i, err)
@@ -196,6 +221,9 @@ func (a *attempt) setup(ctx context.Context) error {
 		}
 	}
 	for i, p := range a.s.Setup.Status {
+		if i == 0 {
+			a.changed = time.Now()
+		}
 		objs, err := a.pick(ctx, p.Ref)
 		if err != nil {
 			return fmt.Errorf("status[%d]: %w", i, err)
@@ -210,7 +238,13 @@ func (a *attempt) setup(ctx context.Context) error {
 			}
 		}
 	}
+	if err := a.waitAll(ctx, "settle", a.s.Setup.Settle); err != nil {
+		return err
+	}
 	for i, f := range a.s.Setup.GPUFaults {
+		if i == 0 {
+			a.changed = time.Now()
+		}
 		node := f.Node
 		if node == "" {
 			node = a.r.nodes["GPU_NODE"]
@@ -224,11 +258,14 @@ func (a *attempt) setup(ctx context.Context) error {
 			}
 			a.faulted = append(a.faulted, node)
 		}
-		if err := a.r.cfg.Faults.SetGPUFaults(ctx, node, gpuFaults(f)); err != nil {
+		if err := a.r.cfg.Faults.SetGPUFaults(ctx, node, f.Faults()); err != nil {
 			return fmt.Errorf("gpuFaults[%d]: GPU %d of node %s: %w", i, f.GPU, node, err)
 		}
 	}
 	for i, e := range a.s.Setup.Events {
+		if i == 0 {
+			a.changed = time.Now()
+		}
 		if err := a.event(ctx, e); err != nil {
 			return fmt.Errorf("events[%d]: %w", i, err)
 		}
@@ -243,26 +280,6 @@ func containsString(s []string, v string) bool {
 		}
 	}
 	return false
-}
-
-func gpuFaults(f scenario.GPUFault) simulate.GPUFaults {
-	g := simulate.GPUFaults{Index: f.GPU, TemperatureC: f.TemperatureC, Throttle: f.Throttle, NVLinkDown: f.NVLinkDown, Lost: f.Lost}
-	for _, x := range f.XIDs {
-		g.XIDs = append(g.XIDs, simulate.XID{Code: x})
-	}
-	if e := f.ECC; e != nil {
-		g.ECC = &simulate.ECC{VolatileCorrected: e.VolatileCorrected, VolatileUncorrected: e.VolatileUncorrected, AggregateCorrected: e.AggregateCorrected, AggregateUncorrected: e.AggregateUncorrected}
-	}
-	if u := f.Utilization; u != nil {
-		g.Utilization = &simulate.Utilization{GPU: u.GPU, Memory: u.Memory}
-	}
-	if rr := f.RemappedRows; rr != nil {
-		g.RemappedRows = &simulate.RemappedRows{Correctable: rr.Correctable, Uncorrectable: rr.Uncorrectable, Pending: rr.Pending, Failure: rr.Failure}
-	}
-	for _, p := range f.Processes {
-		g.Processes = append(g.Processes, simulate.Process{PID: p.PID, UsedMiB: p.UsedMiB, Pod: p.Pod, Container: p.Container})
-	}
-	return g
 }
 
 // staleNodeIncidents deletes the simulated Incidents an earlier run left on node: one still
@@ -539,13 +556,17 @@ func (a *attempt) follow(ctx context.Context, raised time.Time) (*opsv1.Incident
 	}
 	var inc *opsv1.Incident
 	var last error
+	if a.s.Incident.Platform && !a.changed.IsZero() {
+		// The platform raises it from what setup did: found at the first look, it is measured
+		// from setup's last change (the fault), else from the last look that did not find it
+		// (an over-estimate by at most one poll).
+		raised = a.changed
+	}
 	for {
 		if inc == nil {
 			before := time.Now()
 			inc, last = a.findIncident(ctx, t)
 			if inc == nil && a.s.Incident.Platform {
-				// The platform raises it: measure from the last look that did not find it (an
-				// over-estimate by at most one poll).
 				raised = before
 			}
 		} else {
@@ -557,6 +578,10 @@ func (a *attempt) follow(ctx context.Context, raised time.Time) (*opsv1.Incident
 			}
 		}
 		if inc != nil {
+			if c := inc.Status.Coordinator; c != "" && c != a.r.cfg.AgentNamespace+"/"+a.coordinator {
+				return inc, fmt.Errorf("Incident %s/%s is handled by coordinator %s, not the scenario's %s/%s: another coordinator selects it more specifically (one left by opsmesh demo, say); delete it or run on a cluster without it",
+					inc.Namespace, inc.Name, c, a.r.cfg.AgentNamespace, a.coordinator)
+			}
 			if inc.Status.RootCause != nil && a.res.TimeToDiagnosis == 0 {
 				a.res.TimeToDiagnosis = max(time.Since(raised), time.Millisecond)
 			}
@@ -665,6 +690,9 @@ func (a *attempt) holds(ctx context.Context, c scenario.Check) string {
 	for _, o := range objs {
 		var b bytes.Buffer
 		if err := j.Execute(&b, o.Object); err != nil {
+			if c.Absent && strings.Contains(err.Error(), "out of bounds") {
+				continue // an index past the end of a list: the value is absent
+			}
 			return fmt.Sprintf("%s: %s: %v", describe(o), c.Path, err)
 		}
 		v := b.String()
@@ -678,6 +706,21 @@ func (a *attempt) holds(ctx context.Context, c scenario.Check) string {
 		}
 	}
 	return ""
+}
+
+// waitAll waits for each check in turn to hold.
+func (a *attempt) waitAll(ctx context.Context, what string, checks []scenario.Check) error {
+	for i, w := range checks {
+		if err := a.wait(ctx, fmt.Sprintf("%s[%d] (%s)", what, i, checkString(w)), func() (bool, error) {
+			if msg := a.holds(ctx, w); msg != "" {
+				return false, errors.New(msg)
+			}
+			return true, nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // wait polls cond until it holds or ctx ends.
@@ -715,7 +758,9 @@ func (a *attempt) cleanup() {
 		}
 	}
 	var l opsv1.IncidentList
-	if err := c.List(ctx, &l, client.InNamespace(a.r.cfg.AgentNamespace)); err == nil {
+	if a.r.cfg.Keep {
+		a.r.log.printf("%s: kept namespace %s, Agent %s/%s and the Incident (--keep)", a.s.Name, a.ns, a.r.cfg.AgentNamespace, a.coordinator)
+	} else if err := c.List(ctx, &l, client.InNamespace(a.r.cfg.AgentNamespace)); err == nil {
 		for i := range l.Items {
 			inc := &l.Items[i]
 			if inc.Status.Coordinator == a.r.cfg.AgentNamespace+"/"+a.coordinator || inc.Labels[RunLabel] == a.r.cfg.Run && inc.Labels[ScenarioLabel] == a.s.Name {
@@ -741,15 +786,18 @@ func (a *attempt) cleanup() {
 			problems = append(problems, fmt.Sprintf("deleting %s: %v", describe(a.created[i]), err))
 		}
 	}
-	if a.coordinator != "" {
+	if a.r.cfg.Keep {
+		// The namespace and coordinator stay too.
+	} else if a.coordinator != "" {
 		ag := &opsv1.Agent{ObjectMeta: metav1.ObjectMeta{Namespace: a.r.cfg.AgentNamespace, Name: a.coordinator}}
 		if err := c.Delete(ctx, ag); client.IgnoreNotFound(err) != nil {
 			problems = append(problems, fmt.Sprintf("deleting Agent %s/%s: %v", ag.Namespace, ag.Name, err))
 		}
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.ns}}
-	if err := c.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
-		problems = append(problems, fmt.Sprintf("deleting namespace %s: %v", a.ns, err))
+	if ns := (&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.ns}}); !a.r.cfg.Keep {
+		if err := c.Delete(ctx, ns); client.IgnoreNotFound(err) != nil {
+			problems = append(problems, fmt.Sprintf("deleting namespace %s: %v", a.ns, err))
+		}
 	}
 	if len(problems) > 0 {
 		a.r.log.printf("%s: cleanup: %s", a.s.Name, strings.Join(problems, "; "))

@@ -77,6 +77,9 @@ type Config struct {
 	VerifyWait time.Duration
 	// Run names this run (default: random); it labels what the runner creates.
 	Run string
+	// Keep leaves each scenario's namespace, coordinator and Incidents for inspection (cordons,
+	// GPU faults and cluster-scoped objects are still undone, so later scenarios start clean).
+	Keep bool
 }
 
 // Labels the runner puts on what it creates.

@@ -44,9 +44,10 @@ type Result struct {
 	PhaseOK bool     `json:"phaseOK"`
 	Pass    bool     `json:"pass"`
 
-	// TimeToDiagnosis is from the raise (or, for incidents the platform raises, from the runner's
-	// last look that did not find the Incident) to the root cause in its status, as the runner
-	// saw it: an over-estimate by at most one poll (250ms).
+	// TimeToDiagnosis is from the raise to the root cause in the Incident's status, as the
+	// runner saw it (to within one poll, 250ms). For incidents the platform raises, the raise is
+	// the runner's last look that did not find the Incident, or, when the first look found it,
+	// the start of setup's last step that changed the cluster (the fault).
 	TimeToDiagnosis time.Duration `json:"timeToDiagnosis,omitempty"`
 	ToolCalls       int           `json:"toolCalls"`
 	Tokens          int           `json:"tokens,omitempty"`
@@ -69,6 +70,8 @@ type Action struct {
 	ApprovedBy string            `json:"approvedBy,omitempty"`
 	// Decision is what the runner decided, if it did.
 	Decision opsv1.ApprovalDecision `json:"decision,omitempty"`
+	// Message is what happened: the tool's answer, or why it failed.
+	Message string `json:"message,omitempty"`
 }
 
 // Ran says whether the action was (or is being) executed.
@@ -85,7 +88,7 @@ func fill(res *Result, inc *opsv1.Incident, decided map[string]opsv1.ApprovalDec
 	res.ToolCalls, res.Tokens = diagnosedCounts(inc)
 	res.Actions = nil
 	for _, a := range inc.Status.Actions {
-		act := Action{ID: a.ID, Tool: a.Tool, Risk: a.Risk, State: a.State, Decision: decided[a.ID]}
+		act := Action{ID: a.ID, Tool: a.Tool, Risk: a.Risk, State: a.State, Decision: decided[a.ID], Message: a.Message}
 		if a.Arguments != nil && len(a.Arguments.Raw) > 0 {
 			_ = json.Unmarshal(a.Arguments.Raw, &act.Args)
 		}
@@ -186,7 +189,11 @@ func score(res *Result, s *scenario.Scenario, inc *opsv1.Incident, holds func(sc
 		case got == nil:
 			problems = append(problems, fmt.Sprintf("no %s action%s in the plan", want.Tool, patternString(want.Args)))
 		case got.State != opsv1.ActionSucceeded:
-			problems = append(problems, fmt.Sprintf("action %s (%s) is %s, not Succeeded", got.ID, got.Tool, orPending(got.State)))
+			msg := fmt.Sprintf("action %s (%s) is %s, not Succeeded", got.ID, got.Tool, orPending(got.State))
+			if got.Message != "" && (got.State == opsv1.ActionFailed || got.State == opsv1.ActionSkipped) {
+				msg += ": " + cut(got.Message, 240)
+			}
+			problems = append(problems, msg)
 		}
 	}
 	deadline := time.Now().Add(patience)

@@ -186,3 +186,42 @@ func TestTargetsMissed(t *testing.T) {
 		t.Errorf("missed %q", missed)
 	}
 }
+
+// TestSuiteExpectationsCanFail: every scenario of the suite fails when the agents name nothing
+// (Unknown, no evidence, no actions), and one with facts fails when the diagnosis names the
+// right category but none of them: no expectation is satisfied by any answer.
+func TestSuiteExpectationsCanFail(t *testing.T) {
+	dirs, err := scenario.Find([]string{filepath.Join("..", "scenarios")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := func(scenario.Check) string { return "" }
+	for _, d := range dirs {
+		s, err := scenario.Read(d, nil)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		for _, phase := range s.Expect.EndPhases() {
+			null := incident("Unknown", "", phase)
+			null.Status.RootCause.Evidence = nil
+			res := Result{}
+			fill(&res, null, nil)
+			score(&res, s, null, all, 0)
+			if res.Pass || res.DiagnosisOK {
+				t.Errorf("%s: passes with an Unknown diagnosis and no actions", s.Name)
+			}
+			if len(s.Expect.Facts) == 0 {
+				continue
+			}
+			bare := incident(s.Expect.Category, "", phase)
+			bare.Status.RootCause.Evidence = nil
+			res = Result{}
+			fill(&res, bare, nil)
+			score(&res, s, bare, all, 0)
+			if res.DiagnosisOK {
+				t.Errorf("%s: its facts %v are found in a diagnosis that says nothing but the category", s.Name, s.Expect.Facts)
+			}
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
 )
 
 // File is the name of a scenario's file inside its folder.
@@ -67,14 +68,14 @@ type Tags struct {
 }
 
 // Setup is what the runner creates before the incident is raised, in this order: objects,
-// waits, updates, status patches, GPU faults, events.
+// waits, updates, status patches, settling waits, GPU faults, events.
 type Setup struct {
 	// Objects are Kubernetes objects, created in order. A namespaced object without a namespace
 	// goes into the scenario's namespace; cluster-scoped objects (Nodes, StorageClasses, ...)
 	// should carry ${RUN} in their names, and are deleted after the scenario.
 	Objects []Object `json:"objects,omitempty"`
-	// WaitFor are conditions that must hold before the status patches (a pod scheduled, a
-	// Deployment's new ReplicaSet created); each is polled until it holds or the timeout.
+	// WaitFor are conditions that must hold before the updates (revision 1 rolled out, a pod
+	// scheduled); each is polled until it holds or the timeout.
 	WaitFor []Check `json:"waitFor,omitempty"`
 	// Updates are applied after the waits (server-side apply, field manager opsmesh-eval): a
 	// second revision of a Deployment that breaks it, a node cordoned after its pods run.
@@ -82,6 +83,9 @@ type Setup struct {
 	// Status patches set states the simulated kubelet cannot produce, through the status
 	// subresource.
 	Status []StatusPatch `json:"status,omitempty"`
+	// Settle are conditions polled after the updates and status patches, before the GPU faults
+	// and events: the state the bad revision produces (its pods crash, a rollout stalls).
+	Settle []Check `json:"settle,omitempty"`
 	// GPUFaults are injected into the sandbox's simulated GPUs (they need the sandbox).
 	GPUFaults []GPUFault `json:"gpuFaults,omitempty"`
 	// Events are Kubernetes Events recorded on objects, as a kubelet or controller would.
@@ -133,50 +137,32 @@ type StatusPatch struct {
 	Status map[string]any `json:"status"`
 }
 
-// GPUFault is a fault injected into one simulated GPU. Node defaults to ${GPU_NODE}.
+// GPUFault is a fault injected into one simulated GPU (the fields of the sandbox's fault file,
+// mcpservers/gpu/simulate). Node defaults to ${GPU_NODE}.
 type GPUFault struct {
 	Node string `json:"node,omitempty"`
 	GPU  int    `json:"gpu"`
 	// XIDs are XID codes the GPU reports now, in order.
-	XIDs         []int         `json:"xids,omitempty"`
-	ECC          *ECC          `json:"ecc,omitempty"`
-	TemperatureC *uint32       `json:"temperatureC,omitempty"`
-	Utilization  *Utilization  `json:"utilization,omitempty"`
-	Throttle     []string      `json:"throttle,omitempty"`
-	RemappedRows *RemappedRows `json:"remappedRows,omitempty"`
-	NVLinkDown   []int         `json:"nvlinkDown,omitempty"`
-	Lost         bool          `json:"lost,omitempty"`
-	Processes    []GPUProcess  `json:"processes,omitempty"`
+	XIDs         []int                  `json:"xids,omitempty"`
+	ECC          *simulate.ECC          `json:"ecc,omitempty"`
+	TemperatureC *uint32                `json:"temperatureC,omitempty"`
+	Utilization  *simulate.Utilization  `json:"utilization,omitempty"`
+	Throttle     []string               `json:"throttle,omitempty"`
+	RemappedRows *simulate.RemappedRows `json:"remappedRows,omitempty"`
+	NVLinkDown   []int                  `json:"nvlinkDown,omitempty"`
+	Lost         bool                   `json:"lost,omitempty"`
+	Processes    []simulate.Process     `json:"processes,omitempty"`
 }
 
-// ECC counts a simulated GPU's memory errors.
-type ECC struct {
-	VolatileCorrected    uint64 `json:"volatileCorrected,omitempty"`
-	VolatileUncorrected  uint64 `json:"volatileUncorrected,omitempty"`
-	AggregateCorrected   uint64 `json:"aggregateCorrected,omitempty"`
-	AggregateUncorrected uint64 `json:"aggregateUncorrected,omitempty"`
-}
-
-// Utilization of a simulated GPU, in percent.
-type Utilization struct {
-	GPU    uint32 `json:"gpu"`
-	Memory uint32 `json:"memory"`
-}
-
-// RemappedRows are a simulated GPU's row-remapping counters.
-type RemappedRows struct {
-	Correctable   int  `json:"correctable,omitempty"`
-	Uncorrectable int  `json:"uncorrectable,omitempty"`
-	Pending       bool `json:"pending,omitempty"`
-	Failure       bool `json:"failure,omitempty"`
-}
-
-// GPUProcess is a process on a simulated GPU, with the pod it belongs to.
-type GPUProcess struct {
-	PID       uint32 `json:"pid"`
-	UsedMiB   uint64 `json:"usedMiB"`
-	Pod       string `json:"pod,omitempty"`
-	Container string `json:"container,omitempty"`
+// Faults is the fault as the sandbox's fault file has it (XIDs without times: stamped when
+// injected).
+func (f GPUFault) Faults() simulate.GPUFaults {
+	g := simulate.GPUFaults{Index: f.GPU, ECC: f.ECC, TemperatureC: f.TemperatureC, Utilization: f.Utilization, Throttle: f.Throttle,
+		RemappedRows: f.RemappedRows, NVLinkDown: f.NVLinkDown, Lost: f.Lost, Processes: f.Processes}
+	for _, x := range f.XIDs {
+		g.XIDs = append(g.XIDs, simulate.XID{Code: x})
+	}
+	return g
 }
 
 // Event is a Kubernetes Event on an object (its uid is looked up); with a selector, on each
@@ -541,6 +527,9 @@ func (s *Scenario) Validate() error {
 	for i, c := range s.Setup.WaitFor {
 		checkCheck(fmt.Sprintf("setup.waitFor[%d]", i), c, bad)
 	}
+	for i, c := range s.Setup.Settle {
+		checkCheck(fmt.Sprintf("setup.settle[%d]", i), c, bad)
+	}
 	for i, p := range s.Setup.Status {
 		checkRef(fmt.Sprintf("setup.status[%d]", i), p.Ref, bad)
 		if len(p.Status) == 0 {
@@ -597,6 +586,8 @@ func (s *Scenario) Validate() error {
 	for i, f := range e.Facts {
 		if _, err := f.Regexp(); err != nil {
 			bad("expect.facts[%d] %q: %v", i, f, err)
+		} else if f.Match("") {
+			bad("expect.facts[%d] %q matches any diagnosis, even an empty one: name something the diagnosis must say", i, f)
 		}
 	}
 	for i, a := range e.Remediation {
@@ -679,6 +670,8 @@ func checkCheck(where string, c Check, bad func(string, ...any)) {
 		n++
 		if _, err := c.Matches.Regexp(); err != nil {
 			bad("%s.matches %q: %v", where, *c.Matches, err)
+		} else if c.Matches.Match("") {
+			bad("%s.matches %q matches anything, even a missing value: use a pattern a wrong state fails", where, *c.Matches)
 		}
 	}
 	if c.Absent {

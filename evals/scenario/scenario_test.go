@@ -60,6 +60,7 @@ func TestParseErrors(t *testing.T) {
 		{"namespace object", "kind: ConfigMap, metadata: {name: c}", "kind: Namespace, metadata: {name: c}", "do not create namespaces"},
 		{"non-terminal phase", "  forbidden:", "  phases: [Diagnosed]\n  forbidden:", `expect.phases[0] "Diagnosed"`},
 		{"wrong type", "difficulty: easy", "difficulty: [easy]", "difficulty"},
+		{"fact matching anything", `"/exit code [0-9]+/"`, `"/.*/"`, "matches any diagnosis"},
 		{"bad gpu", "setup:\n", "setup:\n  gpuFaults: [{gpu: 9, xids: [79]}]\n", "gpuFaults[0].gpu 9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,7 +56,10 @@ func (s *Sandbox) InjectXID(ctx context.Context, node string, gpu, xid int) erro
 // GPU had, so that each is a new event) and returns once the node agent reports them: xid_events
 // lists exactly f's XIDs for that GPU, and gpu_health, gpu_metrics and gpu_processes show its ECC
 // counters, remapped rows, NVLink links, lost state, temperature, utilization, throttle reasons
-// and processes. Faults the fault file would refuse change nothing.
+// and processes. Faults the fault file would refuse change nothing. A GPU that gpu_reset reset
+// since its faults were set keeps clear of those the reset cleared when f sets them unchanged (the
+// simulated node cannot tell them from the file rewritten for another GPU): ClearGPUFaults first
+// to inject the same faults again.
 func (s *Sandbox) SetGPUFaults(ctx context.Context, node string, f simulate.GPUFaults) error {
 	if err := s.checkGPU(node, f.Index); err != nil {
 		return err
@@ -189,10 +192,12 @@ func gpuOf(f *simulate.Faults, index int) *simulate.GPUFaults {
 	return &f.GPUs[i]
 }
 
-// stampAfter is the time for a new XID of code (0: any code) at now, to the second: a second
-// after the latest of xids with that code when that is not before now, so that it is a new event.
+// stampAfter is the time for a new XID of code (0: any code) at now: a second after the latest
+// of xids with that code when that is not before now, so that it is a new event. The time keeps
+// its fraction of a second, so that an XID stamped after a gpu_reset is after the reset (the agent
+// counts only XIDs after a GPU's last reset) even within the same second.
 func stampAfter(now time.Time, xids []simulate.XID, code int) time.Time {
-	at := now.UTC().Truncate(time.Second)
+	at := now.UTC()
 	for _, x := range xids {
 		if (code == 0 || x.Code == code) && !x.Time.Before(at) {
 			at = x.Time.UTC().Add(time.Second)

@@ -120,6 +120,21 @@ func TestSetAndClearGPUFaults(t *testing.T) {
 	if h := call(t, s, "gpu_health", map[string]any{"index": 6}); !strings.Contains(h, "failed") || !strings.Contains(h, "XID 79") {
 		t.Errorf("gpu_health of GPU 6 after XID 79 was set again:\n%s", h)
 	}
+
+	// A scenario's remediation resets the GPU; the next scenario, within the same second, sets an
+	// XID on it again: gpu_health (XIDs after the last reset) must count it.
+	if r := call(t, s, "gpu_reset", map[string]any{"index": 6}); !strings.Contains(r, "GPU 6 reset") {
+		t.Fatalf("gpu_reset: %s", r)
+	}
+	if err := s.ClearGPUFaults(ctx, "sim-gpu-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetGPUFaults(ctx, "sim-gpu-1", simulate.GPUFaults{Index: 6, XIDs: []simulate.XID{{Code: 48}}}); err != nil {
+		t.Fatal(err)
+	}
+	if h := call(t, s, "gpu_health", map[string]any{"index": 6}); !strings.Contains(h, "XID 48") {
+		t.Errorf("gpu_health of GPU 6, XID 48 set right after a reset, does not count it:\n%s", h)
+	}
 }
 
 func TestSetGPUFaultsRefusesBadFaults(t *testing.T) {

@@ -38,22 +38,7 @@ func TestHelmInstallOnSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "opsmesh")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/opsmesh")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building opsmesh: %v\n%s", err, out)
-	}
-	dir := t.TempDir()
-	s, err := Up(ctx, Options{StateDir: dir, RepoRoot: root, Opsmesh: bin, Progress: testWriter{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := Down(context.Background(), dir); err != nil {
-			t.Error(err)
-		}
-	})
+	s := upForTest(t, root)
 
 	// Every manifest the chart renders, with the default and with the external-NATS values, is
 	// accepted by the sandbox's API server in a server-side dry run.

@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/controller/trigger/alertmanager"
 )
 
 // platform starts the controller (with the runtime and embedded NATS), a simulated node agent
@@ -26,7 +28,7 @@ func (s *Sandbox) platform(ctx context.Context) error {
 	}
 	s.NATSURL = fmt.Sprintf("nats://127.0.0.1:%d", s.Ports["nats"])
 	s.GatewayURL = fmt.Sprintf("http://127.0.0.1:%d/mcp", s.Ports["gateway"])
-	s.WebhookURL = fmt.Sprintf("http://127.0.0.1:%d", s.Ports["webhook"])
+	s.WebhookURL = fmt.Sprintf("http://127.0.0.1:%d%s", s.Ports["webhook"], alertmanager.Path)
 	s.GatewayTokenFile, s.WebhookTokenFile, s.AgentTokenFile = s.path("gateway-token"), s.path("webhook-token"), s.path("agent-token")
 	for _, f := range []string{s.GatewayTokenFile, s.WebhookTokenFile, s.AgentTokenFile} {
 		if err := os.WriteFile(f, []byte(newToken()+"\n"), 0o600); err != nil {
@@ -40,6 +42,9 @@ func (s *Sandbox) platform(ctx context.Context) error {
 		"--nats-listen", fmt.Sprintf("127.0.0.1:%d", s.Ports["nats"]), "--nats-data-dir", s.path("nats"),
 		"--webhook-listen", fmt.Sprintf("127.0.0.1:%d", s.Ports["webhook"]), "--webhook-token-file", s.WebhookTokenFile,
 		"--health-probe-bind-address", probe, "--metrics-bind-address", "0", "--node-agent-token-file", s.AgentTokenFile,
+		// kwok gives pods their new state within seconds of a fix, so a problem still found
+		// after 45 s is not going away (a real cluster's default is 3m).
+		"--verify-timeout", VerifyTimeout.String(),
 	}, "http://"+probe+"/readyz"); err != nil {
 		return err
 	}
@@ -100,6 +105,9 @@ func (s *Sandbox) platform(ctx context.Context) error {
 	}
 	return s.save()
 }
+
+// VerifyTimeout is the sandbox controller's --verify-timeout.
+const VerifyTimeout = 45 * time.Second
 
 func (s *Sandbox) faultFile(node string) string { return s.path("faults", node+".yaml") }
 

@@ -10,18 +10,23 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
 )
 
 // TestSandbox brings the whole sandbox up from the repository (building nothing when the
 // binaries are cached), checks what a user of it would see — nodes, scheduling of GPU pods,
-// the demo's failure stages, the samples, an injected XID turning into an Incident — and tears it
-// down, checking that no process is left. Run it with make test-sandbox.
+// kwok's fault stages (crash, OOM, complete, fail, hold), the samples, an injected XID turning into
+// an Incident, GPU faults set and cleared — and tears it down, checking that no process is left.
+// Run it with make test-sandbox.
 func TestSandbox(t *testing.T) {
 	ctx := context.Background()
 	root, err := FindRepoRoot(".")
@@ -137,6 +142,35 @@ func TestSandbox(t *testing.T) {
 		}
 	}
 
+	// Hold: kwok leaves the pod's status to whoever patches it; Fail: a Job's pods fail.
+	if err := c.Create(ctx, testPod(ns, "held", map[string]string{"demo.opsmesh.dev/fault": "Hold"})); err != nil {
+		t.Fatal(err)
+	}
+	backoff := int32(1)
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "failing"}, Spec: batchv1.JobSpec{
+		BackoffLimit: &backoff,
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"demo.opsmesh.dev/fault": "Fail"}},
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "main", Image: "busybox"}}}},
+	}}
+	if err := c.Create(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	var heldAt time.Time
+	var heldVersion string
+	t.Run("a pod annotated Hold stays Pending on its node and takes a status patch", func(t *testing.T) {
+		p := waitPod(t, c, ns, "held", func(p *corev1.Pod) bool { return p.Spec.NodeName != "" })
+		patch := []byte(`{"status":{"conditions":[{"type":"PodScheduled","status":"True"},{"type":"Ready","status":"False","reason":"ContainersNotReady"}],` +
+			`"containerStatuses":[{"name":"main","image":"busybox","imageID":"","ready":false,"restartCount":0,` +
+			`"state":{"waiting":{"reason":"ImagePullBackOff","message":"Back-off pulling image \"busybox\""}}}]}}`)
+		if err := c.Status().Patch(ctx, p, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			t.Fatal(err)
+		}
+		heldAt, heldVersion = time.Now(), p.ResourceVersion
+		if p.Status.Phase != corev1.PodPending {
+			t.Errorf("the held pod is %s; want Pending", p.Status.Phase)
+		}
+	})
+
 	t.Run("a pod asking for 4 GPUs runs on a GPU node", func(t *testing.T) {
 		p := waitPod(t, c, ns, "gpu-4", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning && podReady(p) })
 		if !strings.HasPrefix(p.Spec.NodeName, "sim-gpu-") {
@@ -183,6 +217,71 @@ func TestSandbox(t *testing.T) {
 		}
 	})
 
+	t.Run("a Job whose pods are annotated Fail fails with BackoffLimitExceeded after backoffLimit+1 pods", func(t *testing.T) {
+		var j batchv1.Job
+		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "failing"}, &j); err != nil {
+				t.Fatal(err)
+			}
+			if jobCondition(&j, batchv1.JobFailed) != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Job failing after 90 s: %+v", j.Status)
+			}
+		}
+		if cond := jobCondition(&j, batchv1.JobFailed); cond.Reason != "BackoffLimitExceeded" || j.Status.Failed != 2 {
+			t.Errorf("Job failing: Failed because %s, %d failed pods; want BackoffLimitExceeded, 2", cond.Reason, j.Status.Failed)
+		}
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"job-name": "failing"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(pods.Items) != 2 {
+			t.Errorf("Job failing has %d pods; want 2", len(pods.Items))
+		}
+		for _, p := range pods.Items {
+			term := p.Status.ContainerStatuses[0].State.Terminated
+			if p.Status.Phase != corev1.PodFailed || term == nil || term.Reason != "Error" || term.ExitCode != 1 {
+				t.Errorf("pod %s: phase %s, container %+v; want Failed, terminated Error exit code 1", p.Name, p.Status.Phase, p.Status.ContainerStatuses[0].State)
+			}
+		}
+		if len(pods.Items) > 0 {
+			if e := waitEvent(t, c, ns, pods.Items[0].Name, "Failed"); e.Type != corev1.EventTypeWarning || !strings.Contains(e.Message, "simulated by kwok") {
+				t.Errorf("the failed pod's event: %s %q", e.Type, e.Message)
+			}
+		}
+	})
+	t.Run("kwok leaves the held pod's patched status alone, and deletes it", func(t *testing.T) {
+		if heldAt.IsZero() {
+			t.Skip("the held pod was not patched")
+		}
+		time.Sleep(time.Until(heldAt.Add(15 * time.Second)))
+		var p corev1.Pod
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "held"}, &p); err != nil {
+			t.Fatal(err)
+		}
+		cs := p.Status.ContainerStatuses
+		if p.Status.Phase != corev1.PodPending || len(cs) != 1 || cs[0].State.Waiting == nil || cs[0].State.Waiting.Reason != "ImagePullBackOff" {
+			t.Errorf("15 s after the patch the held pod is %s with containers %+v; want Pending, waiting ImagePullBackOff", p.Status.Phase, cs)
+		}
+		if p.ResourceVersion != heldVersion {
+			t.Errorf("someone changed the held pod after the patch (resourceVersion %s, then %s); managed fields %+v", heldVersion, p.ResourceVersion, p.ManagedFields)
+		}
+		if err := c.Delete(ctx, &p); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+			err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "held"}, &p)
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the held pod is still there 30 s after its deletion: %v", err)
+			}
+		}
+	})
+
 	t.Run("an injected XID is reported by the node agent and raises an Incident on the Node", func(t *testing.T) {
 		node := s.GPUNodes[0]
 		if err := s.InjectXID(ctx, node, 3, 79); err != nil {
@@ -214,6 +313,25 @@ func TestSandbox(t *testing.T) {
 		}
 	})
 
+	t.Run("faults set on a GPU show in gpu_health; cleared, every GPU is healthy", func(t *testing.T) {
+		node := s.GPUNodes[1]
+		if err := s.SetGPUFaults(ctx, node, simulate.GPUFaults{Index: 5, XIDs: []simulate.XID{{Code: 48}},
+			RemappedRows: &simulate.RemappedRows{Uncorrectable: 1, Pending: true}}); err != nil {
+			t.Fatal(err)
+		}
+		if h, err := s.CallAgent(ctx, node, "gpu_health", map[string]any{"index": 5}); err != nil || !strings.Contains(h, "XID 48") {
+			t.Errorf("gpu_health of GPU 5 on %s after XID 48: %v\n%s", node, err, h)
+		}
+		for _, n := range s.GPUNodes[:2] {
+			if err := s.ClearGPUFaults(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+			if h, err := s.CallAgent(ctx, n, "gpu_health", nil); err != nil || !strings.Contains(h, "8 GPUs: 8 healthy") {
+				t.Errorf("gpu_health of %s after ClearGPUFaults: %v\n%s", n, err, h)
+			}
+		}
+	})
+
 	if err := Down(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
@@ -235,6 +353,15 @@ func (w testWriter) Write(b []byte) (int, error) {
 func testPod(ns, name string, annotations map[string]string) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: annotations},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "busybox"}}}}
+}
+
+func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
+	for i := range j.Status.Conditions {
+		if c := &j.Status.Conditions[i]; c.Type == t && c.Status == corev1.ConditionTrue {
+			return c
+		}
+	}
+	return nil
 }
 
 func podReady(p *corev1.Pod) bool {

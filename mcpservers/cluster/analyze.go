@@ -210,6 +210,29 @@ func (f *focus) matches(fd *finding) bool {
 	return false
 }
 
+// behindService is, for a focus on one Service, the pods its selector picks and the workloads
+// that own them: their findings explain the Service's (a Service has no ready endpoints because
+// its pods crash), so a focus on the Service includes them.
+func (f *focus) behindService(s *snapshot) map[ref]bool {
+	if f == nil || f.kind != "service" || f.name == "" {
+		return nil
+	}
+	out := map[ref]bool{}
+	for i := range s.services {
+		svc := &s.services[i]
+		if svc.Namespace != f.namespace || svc.Name != f.name || len(svc.Spec.Selector) == 0 {
+			continue
+		}
+		for _, p := range s.podsMatching(svc.Namespace, svc.Spec.Selector) {
+			out[ref{Kind: "pod", Namespace: p.Namespace, Name: p.Name}] = true
+			if w := s.owner(p); w != nil {
+				out[w.ref] = true
+			}
+		}
+	}
+	return out
+}
+
 func (t *tools) analyze(ctx context.Context, a analyzeArgs) (string, error) {
 	if a.Namespace != "" {
 		if err := t.k.checkNamespace(a.Namespace); err != nil {
@@ -229,13 +252,14 @@ func (t *tools) analyze(ctx context.Context, a analyzeArgs) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	behind := foc.behindService(s)
 	var found []finding
 	for rank, an := range analyzers {
 		if an.clusterOnly && !cluster {
 			continue
 		}
 		for _, f := range an.run(s) {
-			if !foc.matches(&f) {
+			if !foc.matches(&f) && !behind[f.object] && (f.owner == nil || !behind[*f.owner]) {
 				continue
 			}
 			f.rank, f.category = rank, an.category

@@ -32,6 +32,9 @@ func serviceNoEndpoints(s *snapshot) []finding {
 		pods := s.podsMatching(svc.Namespace, svc.Spec.Selector)
 		if len(pods) == 0 {
 			f.evidence = append(f.evidence, fmt.Sprintf("spec.selector %s matches no pod in namespace %s", sel, svc.Namespace))
+			if near := s.nearSelector(svc.Namespace, svc.Spec.Selector); near != "" {
+				f.evidence = append(f.evidence, near)
+			}
 			f.fix = noFix("correct the Service's selector to the labels of the pods it should serve (resource_patch), or deploy those pods")
 			out = append(out, f)
 			continue
@@ -67,6 +70,57 @@ func serviceNoEndpoints(s *snapshot) []finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// nearSelector says which live pods of namespace ns carry every key of selector with other
+// values (a typo in the selector, or a label the pods lost), grouped by those values and owner;
+// "" when none do.
+func (s *snapshot) nearSelector(ns string, selector map[string]string) string {
+	keys := make([]string, 0, len(selector))
+	for k := range selector {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	counts := map[string]int{}
+	var order []string
+	for i := range s.pods {
+		p := &s.pods[i]
+		if p.Namespace != ns || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		var kv []string
+		for _, k := range keys {
+			v, ok := p.Labels[k]
+			if !ok {
+				kv = nil
+				break
+			}
+			kv = append(kv, k+"="+v)
+		}
+		if kv == nil {
+			continue
+		}
+		g := strings.Join(kv, ",")
+		if w := s.owner(p); w != nil {
+			g += " (" + w.String() + ")"
+		}
+		if counts[g] == 0 {
+			order = append(order, g)
+		}
+		counts[g]++
+	}
+	if len(order) == 0 {
+		return ""
+	}
+	var parts []string
+	for i, g := range order {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("+%d more", len(order)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d %s labelled %s", counts[g], plural(counts[g], "pod"), g))
+	}
+	return "pods with the selector's keys but other values: " + strings.Join(parts, "; ")
 }
 
 // pvcPending: claims not bound, with their StorageClass and the latest event. Claims that wait
@@ -336,8 +390,11 @@ func hpaUnableToScale(s *snapshot) []finding {
 		}
 		target := strings.ToLower(h.Spec.ScaleTargetRef.Kind) + "/" + h.Spec.ScaleTargetRef.Name
 		f.evidence = append(f.evidence, fmt.Sprintf("spec.scaleTargetRef: %s; replicas %d (min %d, max %d)", target, h.Status.CurrentReplicas, replicasOr(h.Spec.MinReplicas, 1), h.Spec.MaxReplicas))
+		unrequested := s.hpaMissingRequests(h, &f)
 		all := strings.ToLower(strings.Join(messages, " "))
 		switch {
+		case len(unrequested) > 0:
+			f.fix = noFix("give the containers of %s requests for %s (workload_set_resources), so that utilization can be computed: the HPA scales on a percentage of the request", target, strings.Join(unrequested, " and "))
 		case strings.Contains(all, "missing request for"):
 			f.fix = noFix("give the containers of %s requests for the resource the HPA scales on (workload_set_resources), so that utilization can be computed", target)
 		case slices.Contains(reasons, "FailedGetScale"):
@@ -346,6 +403,61 @@ func hpaUnableToScale(s *snapshot) []finding {
 			f.fix = noFix("check that the metrics API (metrics-server, or the adapter for custom metrics) serves the metrics the HPA names")
 		}
 		out = append(out, f)
+	}
+	return out
+}
+
+// hpaMissingRequests checks the pod template of the HPA's target (a Deployment or StatefulSet of
+// the snapshot) against the HPA's Utilization metrics: a container without a request for the
+// resource makes utilization impossible to compute, whatever the metrics API says. Each gap is
+// evidence on f; the resources that lack requests are returned.
+func (s *snapshot) hpaMissingRequests(h *autoscalingv2.HorizontalPodAutoscaler, f *finding) []string {
+	var spec *corev1.PodSpec
+	ref := h.Spec.ScaleTargetRef
+	switch ref.Kind {
+	case "Deployment":
+		for i := range s.deployments {
+			if d := &s.deployments[i]; d.Namespace == h.Namespace && d.Name == ref.Name {
+				spec = &d.Spec.Template.Spec
+			}
+		}
+	case "StatefulSet":
+		for i := range s.statefulSets {
+			if d := &s.statefulSets[i]; d.Namespace == h.Namespace && d.Name == ref.Name {
+				spec = &d.Spec.Template.Spec
+			}
+		}
+	}
+	if spec == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range h.Spec.Metrics {
+		var name corev1.ResourceName
+		var container string
+		switch {
+		case m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil && m.Resource.Target.Type == autoscalingv2.UtilizationMetricType:
+			name = m.Resource.Name
+		case m.Type == autoscalingv2.ContainerResourceMetricSourceType && m.ContainerResource != nil && m.ContainerResource.Target.Type == autoscalingv2.UtilizationMetricType:
+			name, container = m.ContainerResource.Name, m.ContainerResource.Container
+		default:
+			continue
+		}
+		var lacking []string
+		for _, c := range spec.Containers {
+			if container != "" && c.Name != container {
+				continue
+			}
+			if _, ok := c.Resources.Requests[name]; !ok {
+				lacking = append(lacking, c.Name)
+			}
+		}
+		if len(lacking) == 0 {
+			continue
+		}
+		out = append(out, string(name))
+		f.evidence = append(f.evidence, fmt.Sprintf("%s/%s spec.template: containers %s have no %s request, and the HPA targets %s utilization (a percentage of the request)",
+			strings.ToLower(ref.Kind), ref.Name, strings.Join(lacking, ", "), name, name))
 	}
 	return out
 }

@@ -3,10 +3,15 @@ package cluster
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // The analyzers of pods: each walks the pods of the snapshot once.
@@ -140,9 +145,12 @@ func imagePullBackOff(s *snapshot) []finding {
 			f.evidence = append(f.evidence,
 				fmt.Sprintf("%s.image: %s", specPath(init, st.Name), image),
 				fmt.Sprintf("%s.state.waiting: reason=%s message=%s", path, st.State.Waiting.Reason, clip(st.State.Waiting.Message)))
+			credentials := s.pullCredentials(p, st.State.Waiting.Message, &f)
 			switch {
 			case w.restartable() && s.hasPreviousRevision(w):
 				f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "back to the previous revision, whose image pulled"}
+			case credentials != "":
+				f.fix = noFix("%s", credentials)
 			case w.restartable() && !init:
 				f.fix = fix{tool: "workload_set_image", args: append(ownerFixArgs(w), arg{"container", st.Name}, arg{"image", "<an image the registry has>"}),
 					note: fmt.Sprintf("replace %s with an image that exists; if it does exist, check the registry credentials (imagePullSecrets)", image)}
@@ -153,6 +161,46 @@ func imagePullBackOff(s *snapshot) []finding {
 		})
 	}
 	return out
+}
+
+// authFailure are words of a registry's answer when it refuses the credentials (or their lack).
+var authFailure = []string{"unauthorized", "authentication required", "access denied", "pull access denied", "denied:", "403 forbidden", "no basic auth credentials"}
+
+// pullCredentials checks the pod's imagePullSecrets: each one that does not exist is evidence (a
+// pull that needs credentials fails without them). It returns what a person must do when the
+// credentials are the problem: a pull secret is missing, or the registry refused the pull and the
+// pod has no pull secret at all; "" when the image itself is the likelier cause.
+func (s *snapshot) pullCredentials(p *corev1.Pod, message string, f *finding) string {
+	var missing []string
+	for _, ref := range p.Spec.ImagePullSecrets {
+		if ref.Name == "" {
+			continue
+		}
+		l := s.keysOf("Secret", p.Namespace, ref.Name)
+		switch {
+		case l.err != nil:
+			f.evidence = append(f.evidence, fmt.Sprintf("could not check: Secret %s (imagePullSecrets): %v", ref.Name, l.err))
+		case !l.found:
+			missing = append(missing, ref.Name)
+			f.evidence = append(f.evidence, fmt.Sprintf("missing: Secret %s/%s does not exist (spec.imagePullSecrets)", p.Namespace, ref.Name))
+		}
+	}
+	low := strings.ToLower(message)
+	refused := slices.ContainsFunc(authFailure, func(w string) bool { return strings.Contains(low, w) })
+	switch {
+	case len(missing) > 0:
+		return fmt.Sprintf("create the image pull Secret %s in namespace %s (type kubernetes.io/dockerconfigjson, with the registry's credentials), or correct spec.imagePullSecrets; the kubelet retries the pull on its own", strings.Join(missing, ", "), p.Namespace)
+	case refused && len(p.Spec.ImagePullSecrets) == 0 && p.Spec.ServiceAccountName != "":
+		// Admission copies the service account's pull secrets into the pod: it has none either.
+		f.evidence = append(f.evidence, fmt.Sprintf("the registry refused the pull, and the pod has no imagePullSecrets (nor does its service account %s)", p.Spec.ServiceAccountName))
+		return "give the pod the registry's credentials: an image pull Secret in spec.imagePullSecrets, or on service account " + p.Spec.ServiceAccountName + " (new pods get it)"
+	case refused && len(p.Spec.ImagePullSecrets) == 0:
+		f.evidence = append(f.evidence, "the registry refused the pull, and the pod has no imagePullSecrets")
+		return "give the pod the registry's credentials: an image pull Secret in spec.imagePullSecrets (or on its service account)"
+	case refused:
+		return "the registry refused the credentials of spec.imagePullSecrets: check that the pull Secret holds valid credentials for the image's registry"
+	}
+	return ""
 }
 
 // oomKilled: containers last (or now) terminated for exceeding their memory.
@@ -183,7 +231,15 @@ func oomKilled(s *snapshot) []finding {
 			} else {
 				f.evidence = append(f.evidence, fmt.Sprintf("%s.resources.limits.memory: %s", specPath(init, st.Name), limit.String()))
 			}
+			var prevLimit apiresource.Quantity
+			if c := previousContainer(s.previousSpec(p, w), st.Name, init); c != nil {
+				prevLimit = *c.Resources.Limits.Memory()
+			}
 			switch {
+			case !limit.IsZero() && prevLimit.Cmp(limit) > 0:
+				// The latest revision lowered the limit: the previous one ran within its own.
+				f.evidence = append(f.evidence, fmt.Sprintf("the previous revision of %s gave container %s a memory limit of %s", w, st.Name, prevLimit.String()))
+				f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: fmt.Sprintf("back to the previous revision, whose memory limit (%s) was higher than %s", prevLimit.String(), limit.String())}
 			case w.restartable() && !limit.IsZero():
 				doubled := double(limit)
 				f.fix = fix{tool: "workload_set_resources", args: append(ownerFixArgs(w), arg{"container", st.Name}, arg{"limits", map[string]string{"memory": doubled.String()}}),
@@ -206,60 +262,143 @@ func double(q apiresource.Quantity) apiresource.Quantity {
 	return d
 }
 
+// configRef is one reference of a pod template to a ConfigMap or Secret (a key of it, when Key
+// is set); Via says where it is made (env X, envFrom, volume v).
+type configRef struct{ Kind, Name, Key, Via string }
+
+// configRefs lists the non-optional references of container c (env and envFrom), and, with
+// volumes, those of the pod's volumes.
+func configRefs(c *corev1.Container, spec *corev1.PodSpec, volumes bool) []configRef {
+	var out []configRef
+	if c != nil {
+		for _, e := range c.Env {
+			switch {
+			case e.ValueFrom == nil:
+			case e.ValueFrom.ConfigMapKeyRef != nil && !isTrue(e.ValueFrom.ConfigMapKeyRef.Optional):
+				out = append(out, configRef{"ConfigMap", e.ValueFrom.ConfigMapKeyRef.Name, e.ValueFrom.ConfigMapKeyRef.Key, "env " + e.Name})
+			case e.ValueFrom.SecretKeyRef != nil && !isTrue(e.ValueFrom.SecretKeyRef.Optional):
+				out = append(out, configRef{"Secret", e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key, "env " + e.Name})
+			}
+		}
+		for _, e := range c.EnvFrom {
+			switch {
+			case e.ConfigMapRef != nil && !isTrue(e.ConfigMapRef.Optional):
+				out = append(out, configRef{"ConfigMap", e.ConfigMapRef.Name, "", "envFrom"})
+			case e.SecretRef != nil && !isTrue(e.SecretRef.Optional):
+				out = append(out, configRef{"Secret", e.SecretRef.Name, "", "envFrom"})
+			}
+		}
+	}
+	if !volumes || spec == nil {
+		return out
+	}
+	for _, v := range spec.Volumes {
+		via := "volume " + v.Name
+		switch {
+		case v.ConfigMap != nil && !isTrue(v.ConfigMap.Optional):
+			for _, it := range v.ConfigMap.Items {
+				out = append(out, configRef{"ConfigMap", v.ConfigMap.Name, it.Key, via})
+			}
+			if len(v.ConfigMap.Items) == 0 {
+				out = append(out, configRef{"ConfigMap", v.ConfigMap.Name, "", via})
+			}
+		case v.Secret != nil && !isTrue(v.Secret.Optional):
+			for _, it := range v.Secret.Items {
+				out = append(out, configRef{"Secret", v.Secret.SecretName, it.Key, via})
+			}
+			if len(v.Secret.Items) == 0 {
+				out = append(out, configRef{"Secret", v.Secret.SecretName, "", via})
+			}
+		case v.Projected != nil:
+			for _, src := range v.Projected.Sources {
+				switch {
+				case src.ConfigMap != nil && !isTrue(src.ConfigMap.Optional):
+					out = append(out, configRef{"ConfigMap", src.ConfigMap.Name, "", via})
+				case src.Secret != nil && !isTrue(src.Secret.Optional):
+					out = append(out, configRef{"Secret", src.Secret.Name, "", via})
+				}
+			}
+		}
+	}
+	return out
+}
+
 // createContainerConfigError: containers that cannot start because a ConfigMap, Secret or key
-// they reference is missing. The references are read directly (names and keys only).
+// they reference is missing: waiting in CreateContainerConfigError (env, envFrom), or in
+// ContainerCreating with FailedMount events (volumes). The references are read directly (names
+// and keys only). When the workload's previous revision does not make the missing references,
+// rolling back to it is the fix.
 func createContainerConfigError(s *snapshot) []finding {
 	var out []finding
 	for i := range s.pods {
 		p := &s.pods[i]
+		var mounts []*corev1.Event
+		mountsRead := false
 		eachContainer(p, func(st *corev1.ContainerStatus, spec *corev1.Container, init bool) {
-			if st.State.Waiting == nil || st.State.Waiting.Reason != "CreateContainerConfigError" {
+			if st.State.Waiting == nil {
 				return
 			}
-			f, w := s.podFinding(p, critical, "CreateContainerConfigError", st.Name)
-			f.evidence = append(f.evidence, fmt.Sprintf("%s.state.waiting.message: %s", statusPath(init, st.Name), clip(st.State.Waiting.Message)))
-			var missing, unchecked []string
-			check := func(kind, name, key, via string) {
-				l := s.keysOf(kind, p.Namespace, name)
+			volumes := false
+			switch st.State.Waiting.Reason {
+			case "CreateContainerConfigError":
+			case "ContainerCreating", "PodInitializing":
+				if !mountsRead {
+					mountsRead = true
+					for _, e := range s.eventsFor("Pod", p, "FailedMount") {
+						if e.Type == corev1.EventTypeWarning {
+							mounts = append(mounts, e)
+						}
+					}
+				}
+				if len(mounts) == 0 {
+					return
+				}
+				volumes = true
+			default:
+				return
+			}
+			var refs []configRef
+			if spec != nil {
+				refs = configRefs(spec, &p.Spec, volumes)
+			}
+			var missing []configRef
+			var missingText, unchecked []string
+			for _, r := range refs {
+				l := s.keysOf(r.Kind, p.Namespace, r.Name)
 				var m string
 				switch {
 				case l.err != nil:
-					unchecked = append(unchecked, fmt.Sprintf("%s %s (%s): %v", kind, name, via, l.err))
+					unchecked = append(unchecked, fmt.Sprintf("%s %s (%s): %v", r.Kind, r.Name, r.Via, l.err))
 				case !l.found:
-					m = fmt.Sprintf("%s %s/%s does not exist (%s)", kind, p.Namespace, name, via)
-				case key != "" && !l.keys[key]:
-					m = fmt.Sprintf("%s %s/%s has no key %q (%s)", kind, p.Namespace, name, key, via)
+					m = fmt.Sprintf("%s %s/%s does not exist (%s)", r.Kind, p.Namespace, r.Name, r.Via)
+				case r.Key != "" && !l.keys[r.Key]:
+					m = fmt.Sprintf("%s %s/%s has no key %q (%s)", r.Kind, p.Namespace, r.Name, r.Key, r.Via)
 				}
-				if m != "" && !slices.Contains(missing, m) {
-					missing = append(missing, m)
-				}
-			}
-			if spec != nil {
-				for _, e := range spec.Env {
-					switch {
-					case e.ValueFrom == nil:
-					case e.ValueFrom.ConfigMapKeyRef != nil && !isTrue(e.ValueFrom.ConfigMapKeyRef.Optional):
-						check("ConfigMap", e.ValueFrom.ConfigMapKeyRef.Name, e.ValueFrom.ConfigMapKeyRef.Key, "env "+e.Name)
-					case e.ValueFrom.SecretKeyRef != nil && !isTrue(e.ValueFrom.SecretKeyRef.Optional):
-						check("Secret", e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key, "env "+e.Name)
-					}
-				}
-				for _, e := range spec.EnvFrom {
-					switch {
-					case e.ConfigMapRef != nil && !isTrue(e.ConfigMapRef.Optional):
-						check("ConfigMap", e.ConfigMapRef.Name, "", "envFrom")
-					case e.SecretRef != nil && !isTrue(e.SecretRef.Optional):
-						check("Secret", e.SecretRef.Name, "", "envFrom")
-					}
+				if m != "" && !slices.Contains(missingText, m) {
+					missing = append(missing, r)
+					missingText = append(missingText, m)
 				}
 			}
-			for _, m := range missing {
+			if volumes && len(missing) == 0 && len(unchecked) == 0 {
+				return // the mount fails for another reason (a volume plugin, a claim)
+			}
+			f, w := s.podFinding(p, critical, "CreateContainerConfigError", st.Name)
+			if volumes {
+				f.evidence = append(f.evidence, fmt.Sprintf("%s.state.waiting.reason: %s", statusPath(init, st.Name), st.State.Waiting.Reason), eventEvidence(mounts))
+			} else {
+				f.evidence = append(f.evidence, fmt.Sprintf("%s.state.waiting.message: %s", statusPath(init, st.Name), clip(st.State.Waiting.Message)))
+			}
+			for _, m := range missingText {
 				f.evidence = append(f.evidence, "missing: "+m)
 			}
 			for _, u := range unchecked {
 				f.evidence = append(f.evidence, "could not check: "+u)
 			}
 			switch {
+			case len(missing) > 0 && s.previousRevisionLacks(p, w, st.Name, init, missing):
+				f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w),
+					note: "back to the previous revision, which does not reference what is missing; or create what is missing (above; values are not shown)"}
+				f.evidence = append(f.evidence, fmt.Sprintf("the previous revision of %s does not reference what is missing", w))
 			case len(missing) > 0:
 				f.fix = noFix("create what is missing (above; values are not shown), or correct the references in %s", whose(p, w))
 			case len(unchecked) == 0 && w != nil:
@@ -272,6 +411,70 @@ func createContainerConfigError(s *snapshot) []finding {
 		})
 	}
 	return out
+}
+
+// previousSpec is the pod spec of the revision before the one pod p runs, when p's owner is a
+// Deployment with one (its ReplicaSets are the revisions); nil otherwise.
+func (s *snapshot) previousSpec(p *corev1.Pod, w *ownerWorkload) *corev1.PodSpec {
+	if w == nil || w.Kind != "deployment" || len(w.via) == 0 || !s.hasPreviousRevision(w) {
+		return nil
+	}
+	current, ok := s.rsByName[types.NamespacedName{Namespace: p.Namespace, Name: w.via[0].Name}]
+	if !ok {
+		return nil
+	}
+	rev := func(rs *appsv1.ReplicaSet) int64 {
+		n, err := strconv.ParseInt(rs.Annotations[revisionAnnotation], 10, 64)
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	cur := rev(current)
+	var prev *appsv1.ReplicaSet
+	for i := range s.replicaSets {
+		rs := &s.replicaSets[i]
+		if c := metav1.GetControllerOfNoCopy(rs); c == nil || c.UID != w.uid || rs.Namespace != p.Namespace {
+			continue
+		}
+		if r := rev(rs); r >= 0 && r < cur && (prev == nil || r > rev(prev)) {
+			prev = rs
+		}
+	}
+	if prev == nil {
+		return nil
+	}
+	return &prev.Spec.Template.Spec
+}
+
+// previousContainer is container name (an init container with init) of the previous revision's
+// pod spec, or nil.
+func previousContainer(prev *corev1.PodSpec, name string, init bool) *corev1.Container {
+	if prev == nil {
+		return nil
+	}
+	if init {
+		return containerNamed(prev.InitContainers, name)
+	}
+	return containerNamed(prev.Containers, name)
+}
+
+// previousRevisionLacks reports whether p's owner is a Deployment whose revision before the pod's
+// own makes none of the missing references from the same container: rolling back to it removes
+// the cause.
+func (s *snapshot) previousRevisionLacks(p *corev1.Pod, w *ownerWorkload, container string, init bool, missing []configRef) bool {
+	prev := s.previousSpec(p, w)
+	if prev == nil {
+		return false
+	}
+	for _, r := range configRefs(previousContainer(prev, container, init), prev, true) {
+		for _, m := range missing {
+			if r.Kind == m.Kind && r.Name == m.Name && (m.Key == "" || r.Key == m.Key) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }
@@ -295,6 +498,9 @@ func probeFailing(s *snapshot) []finding {
 			last, _ := latest(unhealthy)
 			probe := probeType(last.Message)
 			container := fieldPathContainer(last.InvolvedObject.FieldPath)
+			if container == "" {
+				container = probedContainer(p, probe)
+			}
 			f, w := s.podFinding(p, warning, "ProbeFailing", container)
 			f.evidence = append(f.evidence, probe+" probe failing: "+eventEvidence(unhealthy))
 			if c := containerNamed(p.Spec.Containers, container); c != nil {
@@ -303,6 +509,7 @@ func probeFailing(s *snapshot) []finding {
 				}
 			}
 			f.fix = probeFix(probe, p, w)
+			s.probeChanged(p, w, container, probe, &f)
 			out = append(out, f)
 			continue
 		}
@@ -319,6 +526,7 @@ func probeFailing(s *snapshot) []finding {
 			f.evidence = append(f.evidence, fmt.Sprintf("%s: running, ready=false, since %s", statusPath(false, st.Name), age(st.State.Running.StartedAt)))
 			f.evidence = append(f.evidence, describeProbe(spec, "readiness"))
 			f.fix = probeFix("readiness", p, w)
+			s.probeChanged(p, w, st.Name, "readiness", &f)
 			out = append(out, f)
 		}
 	}
@@ -333,6 +541,25 @@ func probeType(message string) string {
 		}
 	}
 	return "a"
+}
+
+// probedContainer is the one container of p with a probe of that type (or p's only container)
+// when an event does not say which container it is about; "" when that is ambiguous.
+func probedContainer(p *corev1.Pod, probe string) string {
+	var with []string
+	for i := range p.Spec.Containers {
+		c := &p.Spec.Containers[i]
+		if (probe == "readiness" && c.ReadinessProbe != nil) || (probe == "liveness" && c.LivenessProbe != nil) || (probe == "startup" && c.StartupProbe != nil) {
+			with = append(with, c.Name)
+		}
+	}
+	switch {
+	case len(with) == 1:
+		return with[0]
+	case len(with) == 0 && len(p.Spec.Containers) == 1:
+		return p.Spec.Containers[0].Name
+	}
+	return ""
 }
 
 // fieldPathContainer reads the container from an event's fieldPath: spec.containers{app}.
@@ -373,6 +600,36 @@ func describeProbe(c *corev1.Container, probe string) string {
 	}
 	return fmt.Sprintf("spec.containers[%s].%s: %s every %ds, timeout %ds, failureThreshold %d, initialDelaySeconds %d",
 		c.Name, field, what, max(pr.PeriodSeconds, 10), max(pr.TimeoutSeconds, 1), max(pr.FailureThreshold, 3), pr.InitialDelaySeconds)
+}
+
+// probeChanged: when the workload's previous revision probed the container differently, the
+// probe came with the latest revision, and rolling back is the fix.
+func (s *snapshot) probeChanged(p *corev1.Pod, w *ownerWorkload, container, probe string, f *finding) {
+	now := containerNamed(p.Spec.Containers, container)
+	before := previousContainer(s.previousSpec(p, w), container, false)
+	if now == nil || before == nil {
+		return
+	}
+	get := func(c *corev1.Container) *corev1.Probe {
+		switch probe {
+		case "readiness":
+			return c.ReadinessProbe
+		case "liveness":
+			return c.LivenessProbe
+		case "startup":
+			return c.StartupProbe
+		}
+		return nil
+	}
+	if apiequality.Semantic.DeepEqual(get(now), get(before)) {
+		return
+	}
+	was := describeProbe(before, probe)
+	if was == "" {
+		was = fmt.Sprintf("spec.containers[%s].%sProbe: <none>", container, probe)
+	}
+	f.evidence = append(f.evidence, "the previous revision of "+w.String()+" had "+was)
+	f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "back to the previous revision, whose " + probe + " probe differed; then correct the probe in the new revision"}
 }
 
 func probeFix(probe string, p *corev1.Pod, w *ownerWorkload) fix {

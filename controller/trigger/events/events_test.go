@@ -158,7 +158,7 @@ func TestWarningEventsRaiseIncidentOnOwner(t *testing.T) {
 	run(t, watcher)
 
 	// Not raised: a reason not listed, an excluded namespace.
-	must(t, c.Create(ctx, warning("evshop", "mount.1", "FailedMount", podRef, 1, time.Now())))
+	must(t, c.Create(ctx, warning("evshop", "pulled.1", "FailedToRetrieveImagePullSecret", podRef, 1, time.Now())))
 	must(t, c.Create(ctx, warning("evskip", "skip.1", "BackOff", corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "evskip", Name: "p"}, 1, time.Now())))
 
 	ev := warning("evshop", "web-5d8f-abcde.1", "BackOff", podRef, 1, time.Now())

@@ -33,7 +33,10 @@ import (
 )
 
 // DefaultReasons are the Warning event reasons that raise Incidents unless configured otherwise.
-var DefaultReasons = []string{"BackOff", "CrashLoopBackOff", "FailedScheduling", "OOMKilling", "OOMKilled", "Unhealthy", "NodeNotReady"}
+var DefaultReasons = []string{"BackOff", "CrashLoopBackOff", "FailedScheduling", "OOMKilling", "OOMKilled", "Unhealthy", "NodeNotReady",
+	// A Job that gave up, pods a controller may not create (quota, admission), volumes that do
+	// not mount or cannot be provisioned.
+	"BackoffLimitExceeded", "DeadlineExceeded", "FailedCreate", "FailedMount", "ProvisioningFailed"}
 
 // Raiser is what the watchers need of the Incident writer (dedup.Writer).
 type Raiser interface {

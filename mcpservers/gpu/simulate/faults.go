@@ -54,32 +54,32 @@ type XID struct {
 
 // ECC counts memory errors.
 type ECC struct {
-	VolatileCorrected    uint64 `yaml:"volatileCorrected"`
-	VolatileUncorrected  uint64 `yaml:"volatileUncorrected"`
-	AggregateCorrected   uint64 `yaml:"aggregateCorrected"`
-	AggregateUncorrected uint64 `yaml:"aggregateUncorrected"`
+	VolatileCorrected    uint64 `yaml:"volatileCorrected" json:"volatileCorrected,omitempty"`
+	VolatileUncorrected  uint64 `yaml:"volatileUncorrected" json:"volatileUncorrected,omitempty"`
+	AggregateCorrected   uint64 `yaml:"aggregateCorrected" json:"aggregateCorrected,omitempty"`
+	AggregateUncorrected uint64 `yaml:"aggregateUncorrected" json:"aggregateUncorrected,omitempty"`
 }
 
 // Utilization in percent.
 type Utilization struct {
-	GPU    uint32 `yaml:"gpu"`
-	Memory uint32 `yaml:"memory"`
+	GPU    uint32 `yaml:"gpu" json:"gpu,omitempty"`
+	Memory uint32 `yaml:"memory" json:"memory,omitempty"`
 }
 
 // RemappedRows are row-remapping counters.
 type RemappedRows struct {
-	Correctable   int  `yaml:"correctable"`
-	Uncorrectable int  `yaml:"uncorrectable"`
-	Pending       bool `yaml:"pending"`
-	Failure       bool `yaml:"failure"`
+	Correctable   int  `yaml:"correctable" json:"correctable,omitempty"`
+	Uncorrectable int  `yaml:"uncorrectable" json:"uncorrectable,omitempty"`
+	Pending       bool `yaml:"pending" json:"pending,omitempty"`
+	Failure       bool `yaml:"failure" json:"failure,omitempty"`
 }
 
 // Process is a process on a simulated GPU.
 type Process struct {
-	PID       uint32 `yaml:"pid"`
-	UsedMiB   uint64 `yaml:"usedMiB"`
-	Pod       string `yaml:"pod"`
-	Container string `yaml:"container"`
+	PID       uint32 `yaml:"pid" json:"pid,omitempty"`
+	UsedMiB   uint64 `yaml:"usedMiB" json:"usedMiB,omitempty"`
+	Pod       string `yaml:"pod" json:"pod,omitempty"`
+	Container string `yaml:"container" json:"container,omitempty"`
 }
 
 // maxFaultFile bounds a fault file.

@@ -34,7 +34,8 @@ func (n *Node) Follow(ctx context.Context, path string, interval time.Duration, 
 			log.Warn("fault file unreadable; keeping the current faults", "faultFile", path, "error", err)
 			continue
 		}
-		if last != nil && bytes.Equal(data, last) {
+		first := last == nil
+		if !first && bytes.Equal(data, last) {
 			continue
 		}
 		last = data
@@ -52,6 +53,10 @@ func (n *Node) Follow(ctx context.Context, path string, interval time.Duration, 
 		for _, e := range events {
 			codes = append(codes, e.Code)
 		}
-		log.Info("fault file reloaded (simulated GPUs)", "faultFile", path, "gpus", len(f.GPUs), "newXIDs", len(events), "xidCodes", codes)
+		msg := "fault file reloaded (simulated GPUs)"
+		if first {
+			msg = "following the fault file (simulated GPUs)"
+		}
+		log.Info(msg, "faultFile", path, "gpus", len(f.GPUs), "newXIDs", len(events), "xidCodes", codes)
 	}
 }

@@ -230,3 +230,47 @@ func TestLoadBeforeWatchLeavesXIDsToWatchXIDs(t *testing.T) {
 		t.Fatalf("WatchXIDs after the load reported %+v; want XID 48 on GPU 4", got)
 	}
 }
+
+// TestResetSurvivesReloads: a gpu_reset clears a GPU's faults, and they stay cleared when the
+// fault file is loaded again for another GPU's sake; a changed fault, or the GPU's entry removed
+// and written again, is injected anew.
+func TestResetSurvivesReloads(t *testing.T) {
+	load := func(n *Node, text string) {
+		t.Helper()
+		f, err := ParseFaults([]byte(text), NodeGPUs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Load(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gpu1 := "  - index: 1\n    ecc: {volatileUncorrected: 2}\n    remappedRows: {uncorrectable: 2, pending: true}\n    lost: true\n    processes: [{pid: 7, usedMiB: 10}]\n"
+	n, err := New("dgxh100", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load(n, "gpus:\n"+gpu1)
+	if err := n.Reset(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if g := n.state(1); g.ECC != nil || g.RemappedRows != nil || g.Lost || len(g.Processes) != 1 {
+		t.Fatalf("after the reset GPU 1 has %+v; want no faults, its process kept", g)
+	}
+	load(n, "gpus:\n"+gpu1+"  - index: 3\n    throttle: [HwSlowdown]\n")
+	if g := n.state(1); g.ECC != nil || g.RemappedRows != nil || g.Lost {
+		t.Errorf("another GPU's fault brought GPU 1's reset faults back: %+v", g)
+	}
+	if g := n.state(3); len(g.Throttle) != 1 {
+		t.Errorf("GPU 3's new fault was not loaded: %+v", g)
+	}
+	load(n, "gpus:\n"+strings.Replace(gpu1, "volatileUncorrected: 2", "volatileUncorrected: 5", 1))
+	if g := n.state(1); g.ECC == nil || g.ECC.VolatileUncorrected != 5 || g.RemappedRows != nil || g.Lost {
+		t.Errorf("after new ECC errors on the reset GPU 1 it has %+v; want the new ECC count only", g)
+	}
+	load(n, "gpus: []\n")
+	load(n, "gpus:\n"+gpu1)
+	if g := n.state(1); g.ECC == nil || g.RemappedRows == nil || !g.Lost {
+		t.Errorf("GPU 1's faults cleared from the file and written again are not injected: %+v", g)
+	}
+}

@@ -5,6 +5,7 @@ package simulate
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -45,7 +46,9 @@ type Node struct {
 	model string
 
 	mu     sync.Mutex
-	faults map[int]GPUFaults // by GPU index; gpu_reset clears an entry
+	faults map[int]GPUFaults // by GPU index, in effect: the fault file's less what resets cleared
+	file   map[int]GPUFaults // by GPU index, as the last fault file (New's or Load's) says
+	reset  map[int]GPUFaults // by GPU index: the file's faults of a GPU when gpu_reset cleared them
 	seen   map[xidKey]bool   // XID events already reported to the watcher
 	watch  func(gpu.XIDEvent)
 	forget func(gpu.XIDEvent) // told of reported XID events a later fault file no longer lists
@@ -74,13 +77,13 @@ func New(model string, faults *Faults) (*Node, error) {
 	default:
 		return nil, fmt.Errorf("--simulate=%q is not a simulated node; use one of %s", model, strings.Join(Models, ", "))
 	}
-	n := &Node{NVML: gpu.FromNVML(srv), model: model, faults: map[int]GPUFaults{}, seen: map[xidKey]bool{}}
+	n := &Node{NVML: gpu.FromNVML(srv), model: model, faults: map[int]GPUFaults{}, file: map[int]GPUFaults{}, reset: map[int]GPUFaults{}, seen: map[xidKey]bool{}}
 	if faults != nil {
 		for _, g := range faults.GPUs {
 			if g.Index >= len(srv.Devices) {
 				return nil, fmt.Errorf("fault file: GPU %d does not exist; %s has GPUs 0..%d", g.Index, model, len(srv.Devices)-1)
 			}
-			n.faults[g.Index] = g
+			n.faults[g.Index], n.file[g.Index] = g, g
 		}
 	}
 	p := profiles[model]
@@ -119,10 +122,13 @@ func (n *Node) WatchWithdrawnXIDs(fn func(gpu.XIDEvent)) {
 
 // Load replaces the injected faults with f while the node runs (the agent re-reading its fault
 // file): XID events in f that were not reported before are reported to the watcher, oldest
-// first, and returned (before WatchXIDs, they are left for it to report). A GPU that f does not list has no faults any more. Reported XID events
-// that f no longer lists are withdrawn (WatchWithdrawnXIDs) and forgotten here too, so the same
-// event written into a later file is reported, and published, again. Indexes beyond the node's
-// GPUs are refused and change nothing.
+// first, and returned (before WatchXIDs, they are left for it to report). A GPU that f does not
+// list has no faults any more. Reported XID events that f no longer lists are withdrawn
+// (WatchWithdrawnXIDs) and forgotten here too, so the same event written into a later file is
+// reported, and published, again. A GPU reset since keeps clear of the faults it cleared while f
+// still lists them unchanged (f may be the same file with another GPU's fault added); a fault that
+// f changes, or a GPU that f no longer lists, ends that. Indexes beyond the node's GPUs are
+// refused and change nothing.
 func (n *Node) Load(f *Faults) ([]gpu.XIDEvent, error) {
 	count, err := n.Count()
 	if err != nil {
@@ -138,7 +144,18 @@ func (n *Node) Load(f *Faults) ([]gpu.XIDEvent, error) {
 		}
 	}
 	n.mu.Lock()
-	n.faults = faults
+	n.file, n.faults = faults, map[int]GPUFaults{}
+	for idx, g := range faults {
+		if r, ok := n.reset[idx]; ok {
+			g = afterReset(g, r)
+		}
+		n.faults[idx] = g
+	}
+	for idx := range n.reset {
+		if _, ok := faults[idx]; !ok {
+			delete(n.reset, idx)
+		}
+	}
 	withdrawn := n.withdrawnLocked()
 	var events []gpu.XIDEvent
 	fn, forget := n.watch, n.forget
@@ -206,7 +223,8 @@ func (n *Node) unseenLocked() []gpu.XIDEvent {
 }
 
 // Reset clears the injected faults of the GPU at index, as a reset would (and a GPU that fell
-// off the bus comes back).
+// off the bus comes back); its processes stay. They stay cleared when the fault file is loaded
+// again with them unchanged (Load).
 func (n *Node) Reset(_ context.Context, index int) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -215,7 +233,37 @@ func (n *Node) Reset(_ context.Context, index int) error {
 		return nil
 	}
 	n.faults[index] = GPUFaults{Index: index, Processes: f.Processes}
+	if g, ok := n.file[index]; ok {
+		n.reset[index] = g
+	}
 	return nil
+}
+
+// afterReset is g, a GPU's faults in the fault file, less those that were in the file already,
+// unchanged, when the GPU was reset (r): those the reset cleared. XIDs stay (the agent counts only
+// those after the reset) and so do processes.
+func afterReset(g, r GPUFaults) GPUFaults {
+	out := GPUFaults{Index: g.Index, XIDs: g.XIDs, Processes: g.Processes}
+	if !reflect.DeepEqual(g.ECC, r.ECC) {
+		out.ECC = g.ECC
+	}
+	if !reflect.DeepEqual(g.TemperatureC, r.TemperatureC) {
+		out.TemperatureC = g.TemperatureC
+	}
+	if !reflect.DeepEqual(g.Utilization, r.Utilization) {
+		out.Utilization = g.Utilization
+	}
+	if !slices.Equal(g.Throttle, r.Throttle) {
+		out.Throttle = g.Throttle
+	}
+	if !reflect.DeepEqual(g.RemappedRows, r.RemappedRows) {
+		out.RemappedRows = g.RemappedRows
+	}
+	if !slices.Equal(g.NVLinkDown, r.NVLinkDown) {
+		out.NVLinkDown = g.NVLinkDown
+	}
+	out.Lost = g.Lost && !r.Lost
+	return out
 }
 
 // PodOf maps a simulated process to the pod and container the fault file gives it.

@@ -1,0 +1,226 @@
+package cluster_test
+
+import (
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/opsmesh/opsmesh/mcpservers/cluster"
+)
+
+// nextRevision adds a ReplicaSet of d as revision rev, its pod spec changed by mutate from d's
+// template, and returns it.
+func nextRevision(t *testing.T, d *appsv1.Deployment, rev int, mutate func(*corev1.PodSpec)) *appsv1.ReplicaSet {
+	t.Helper()
+	spec := *d.Spec.Template.Spec.DeepCopy()
+	mutate(&spec)
+	labels := map[string]string{"app": d.Name, "pod-template-hash": "h" + string(rune('0'+rev))}
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: d.Name + "-h" + string(rune('0'+rev)), Labels: labels,
+			Annotations:     map[string]string{"deployment.kubernetes.io/revision": string(rune('0' + rev))},
+			OwnerReferences: []metav1.OwnerReference{controllerRef("apps/v1", "Deployment", d)}},
+		Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec}},
+	}
+	create(t, rs)
+	return rs
+}
+
+// TestAnalyzeCauses covers causes the analyzers name precisely: the credentials of an image pull,
+// a probe event without a container, an HPA whose target has no requests, a Service whose pods
+// crash, and missing ConfigMaps of a new revision or of a volume.
+func TestAnalyzeCauses(t *testing.T) {
+	s := connect(t, cluster.Config{})
+
+	t.Run("ImagePullBackOff names a missing pull Secret, and a refused pull without one", func(t *testing.T) {
+		ns := namespace(t, "an-pullsecret")
+		_, rs := deploymentWithRevisions(t, ns, "model", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Image = "registry.private.example/model:1"
+			p.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "registry-creds"}}
+		})
+		ownedPod(t, rs, ns, "model-h1-0", waiting("ImagePullBackOff",
+			`Back-off pulling image "registry.private.example/model:1": failed to authorize: failed to fetch oauth token: 401 Unauthorized`, nil))
+		_, bare := deploymentWithRevisions(t, ns, "tool", 1, func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.private.example/tool:1" })
+		ownedPod(t, bare, ns, "tool-h1-0", waiting("ErrImagePull", `pull access denied for registry.private.example/tool, repository does not exist or may require 'docker login'`, nil))
+		_, tag := deploymentWithRevisions(t, ns, "shop", 1, func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.example/shop:nope" })
+		ownedPod(t, tag, ns, "shop-h1-0", waiting("ErrImagePull", `failed to pull image "registry.example/shop:nope": not found`, nil))
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "model-h1-0", "tool-h1-0", "shop-h1-0")
+		mustContain(t, out,
+			"missing: Secret an-pullsecret/registry-creds does not exist (spec.imagePullSecrets)",
+			"fix: no automatic fix: create the image pull Secret registry-creds in namespace an-pullsecret",
+			"the registry refused the pull, and the pod has no imagePullSecrets",
+			"fix: no automatic fix: give the pod the registry's credentials",
+			`fix: workload_set_image {"kind":"deployment","namespace":"an-pullsecret","name":"shop"`)
+		mustNotContain(t, out, `"name":"model","container"`, `"name":"tool","container"`)
+	})
+
+	t.Run("a probe event without a container names the probed container", func(t *testing.T) {
+		ns := namespace(t, "an-probeevent")
+		_, rs := deploymentWithRevisions(t, ns, "api", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(9090)}}}
+			p.Containers = append(p.Containers, corev1.Container{Name: "proxy", Image: "registry.example/proxy:1"})
+		})
+		p := ownedPod(t, rs, ns, "api-h1-0", corev1.PodStatus{Phase: corev1.PodRunning})
+		warningEvent(t, p, "Pod", "Unhealthy", `Liveness probe failed: Get "http://10.0.0.5:9090/healthz": dial tcp 10.0.0.5:9090: connect: connection refused`, "")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "api-h1-0")
+		mustContain(t, out,
+			"[warning] ProbeFailing pod/an-probeevent/api-h1-0 (owner deployment/an-probeevent/api)",
+			"spec.containers[app].livenessProbe: httpGet /healthz:9090")
+	})
+
+	t.Run("HPAUnableToScale names the containers without the request it scales on", func(t *testing.T) {
+		ns := namespace(t, "an-hpareq")
+		deploymentWithRevisions(t, ns, "web", 1, nil)
+		hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 5,
+				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
+				Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+					Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](70)}}}}}}
+		create(t, hpa)
+		now := metav1.Now()
+		// Without a metrics API the controller reports that first, not the missing request.
+		hpa.Status = autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 2, Conditions: []autoscalingv2.HorizontalPodAutoscalerCondition{
+			{Type: autoscalingv2.ScalingActive, Status: corev1.ConditionFalse, Reason: "FailedGetResourceMetric", LastTransitionTime: now,
+				Message: "the HPA was unable to compute the replica count: failed to get cpu utilization: unable to get metrics for resource cpu: unable to fetch metrics from resource metrics API"}}}
+		setStatus(t, hpa)
+		out := s.Eventually("analyze", map[string]any{"namespace": ns, "kind": "hpa", "name": "web"}, "HPAUnableToScale")
+		mustContain(t, out,
+			"deployment/web spec.template: containers app have no cpu request, and the HPA targets cpu utilization",
+			"no automatic fix: give the containers of deployment/web requests for cpu (workload_set_resources)")
+		mustNotContain(t, out, "metrics-server")
+	})
+
+	t.Run("a focus on a Service includes the findings of the pods behind it", func(t *testing.T) {
+		ns := namespace(t, "an-svcpods")
+		_, rs := deploymentWithRevisions(t, ns, "api", 2, nil)
+		ownedPod(t, rs, ns, "api-h2-0", waiting("CrashLoopBackOff", "back-off 40s restarting failed container=app", terminated("Error", 1)))
+		_, other := deploymentWithRevisions(t, ns, "other", 2, nil)
+		ownedPod(t, other, ns, "other-h2-0", waiting("CrashLoopBackOff", "back-off", terminated("Error", 1)))
+		create(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "api"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "api"}, Ports: []corev1.ServicePort{{Port: 80}}}})
+		out := s.Eventually("analyze", map[string]any{"namespace": ns, "kind": "service", "name": "api"}, "api-h2-0", "ServiceNoEndpoints")
+		mustContain(t, out,
+			"2 findings in service/an-svcpods/api: 2 critical",
+			"by category: CrashLoopBackOff 1, ServiceNoEndpoints 1",
+			`fix: workload_rollback {"kind":"deployment","namespace":"an-svcpods","name":"api","dryRun":true}`,
+			"spec.selector app=api matches 1 pods, 0 of them Ready")
+		mustNotContain(t, out, "other")
+	})
+
+	t.Run("CreateContainerConfigError rolls back when the previous revision does not reference what is missing", func(t *testing.T) {
+		ns := namespace(t, "an-configrev")
+		create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "info"}})
+		envKey := func(key string) func(*corev1.PodSpec) {
+			return func(p *corev1.PodSpec) {
+				p.Containers[0].Env = append(p.Containers[0].Env, corev1.EnvVar{Name: key, ValueFrom: &corev1.EnvVarSource{
+					ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, Key: key}}})
+			}
+		}
+		d, _ := deploymentWithRevisions(t, ns, "api", 1, envKey("LOG_LEVEL"))
+		rs := nextRevision(t, d, 2, envKey("MODEL_PATH"))
+		ownedPod(t, rs, ns, "api-h2-0", waiting("CreateContainerConfigError", "couldn't find key MODEL_PATH in ConfigMap an-configrev/settings", nil))
+		// A Deployment whose previous revision references the same missing key: no rollback.
+		d2, _ := deploymentWithRevisions(t, ns, "batch", 1, envKey("MODEL_PATH"))
+		rs2 := nextRevision(t, d2, 2, func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.example/batch:2" })
+		ownedPod(t, rs2, ns, "batch-h2-0", waiting("CreateContainerConfigError", "couldn't find key MODEL_PATH in ConfigMap an-configrev/settings", nil))
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "api-h2-0", "batch-h2-0")
+		mustContain(t, out,
+			`missing: ConfigMap an-configrev/settings has no key "MODEL_PATH" (env MODEL_PATH)`,
+			"the previous revision of deployment/an-configrev/api does not reference what is missing",
+			`fix: workload_rollback {"kind":"deployment","namespace":"an-configrev","name":"api","dryRun":true}`,
+			"or correct the references in deployment/an-configrev/batch")
+		mustNotContain(t, out, `"name":"batch","dryRun"`, `"LOG_LEVEL"`)
+	})
+
+	t.Run("a pod stuck in ContainerCreating on a missing ConfigMap volume", func(t *testing.T) {
+		ns := namespace(t, "an-mount")
+		_, rs := deploymentWithRevisions(t, ns, "server", 1, func(p *corev1.PodSpec) {
+			p.Volumes = []corev1.Volume{
+				{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "server-config"}}}},
+				{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			}
+		})
+		p := ownedPod(t, rs, ns, "server-h1-0", corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Image: "registry.example/server:1",
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}})
+		warningEvent(t, p, "Pod", "FailedMount", `MountVolume.SetUp failed for volume "config" : configmap "server-config" not found`, "")
+		// Creating, but no mount failure: nothing to report.
+		_, ok := deploymentWithRevisions(t, ns, "fine", 1, nil)
+		ownedPod(t, ok, ns, "fine-h1-0", corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Image: "registry.example/fine:1",
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}})
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "server-h1-0", "FailedMount")
+		mustContain(t, out,
+			"[critical] CreateContainerConfigError pod/an-mount/server-h1-0 (owner deployment/an-mount/server)",
+			"status.containerStatuses[app].state.waiting.reason: ContainerCreating",
+			`event FailedMount (x3`,
+			"missing: ConfigMap an-mount/server-config does not exist (volume config)",
+			"create what is missing")
+		mustNotContain(t, out, "fine-h1-0")
+	})
+
+	t.Run("OOMKilled after a revision lowered the memory limit rolls back", func(t *testing.T) {
+		ns := namespace(t, "an-oomrev")
+		limit := func(q string) func(*corev1.PodSpec) {
+			return func(p *corev1.PodSpec) {
+				p.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(q)}
+			}
+		}
+		d, _ := deploymentWithRevisions(t, ns, "worker", 1, limit("512Mi"))
+		rs := nextRevision(t, d, 2, limit("64Mi"))
+		ownedPod(t, rs, ns, "worker-h2-0", waiting("CrashLoopBackOff", "back-off", terminated("OOMKilled", 137)))
+		// Raised in the latest revision, and still killed: more memory, not a rollback.
+		d2, _ := deploymentWithRevisions(t, ns, "loader", 1, limit("64Mi"))
+		rs2 := nextRevision(t, d2, 2, limit("128Mi"))
+		ownedPod(t, rs2, ns, "loader-h2-0", waiting("CrashLoopBackOff", "back-off", terminated("OOMKilled", 137)))
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "worker-h2-0", "loader-h2-0")
+		mustContain(t, out,
+			"the previous revision of deployment/an-oomrev/worker gave container app a memory limit of 512Mi",
+			`fix: workload_rollback {"kind":"deployment","namespace":"an-oomrev","name":"worker","dryRun":true} — back to the previous revision, whose memory limit (512Mi) was higher than 64Mi`,
+			`fix: workload_set_resources {"kind":"deployment","namespace":"an-oomrev","name":"loader","container":"app","limits":{"memory":"256Mi"},"dryRun":true}`)
+	})
+
+	t.Run("a probe that changed with the latest revision rolls back", func(t *testing.T) {
+		ns := namespace(t, "an-proberev")
+		port := func(n int32) func(*corev1.PodSpec) {
+			return func(p *corev1.PodSpec) {
+				p.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(n)}}}
+			}
+		}
+		d, _ := deploymentWithRevisions(t, ns, "asr", 1, port(8080))
+		rs := nextRevision(t, d, 2, port(8081))
+		p := ownedPod(t, rs, ns, "asr-h2-0", corev1.PodStatus{Phase: corev1.PodRunning})
+		warningEvent(t, p, "Pod", "Unhealthy", `Liveness probe failed: Get "http://10.0.0.5:8081/healthz": dial tcp 10.0.0.5:8081: connect: connection refused`, "spec.containers{app}")
+		// The same probe in both revisions: the app, not the probe, changed; a person decides.
+		d2, _ := deploymentWithRevisions(t, ns, "tts", 1, port(8080))
+		rs2 := nextRevision(t, d2, 2, func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.example/tts:2" })
+		p2 := ownedPod(t, rs2, ns, "tts-h2-0", corev1.PodStatus{Phase: corev1.PodRunning})
+		warningEvent(t, p2, "Pod", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 500", "spec.containers{app}")
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "asr-h2-0", "tts-h2-0")
+		mustContain(t, out,
+			"spec.containers[app].livenessProbe: httpGet /healthz:8081",
+			"the previous revision of deployment/an-proberev/asr had spec.containers[app].livenessProbe: httpGet /healthz:8080",
+			`fix: workload_rollback {"kind":"deployment","namespace":"an-proberev","name":"asr","dryRun":true}`,
+			"check the endpoint it calls and the app's logs; if the app only needs longer, raise the probe's initialDelaySeconds or failureThreshold on deployment/an-proberev/tts")
+		mustNotContain(t, out, `"name":"tts","dryRun"`)
+	})
+
+	t.Run("a Service selector that matches nothing names the pods that nearly match", func(t *testing.T) {
+		ns := namespace(t, "an-svcnear")
+		_, rs := deploymentWithRevisions(t, ns, "embeddings", 1, nil)
+		ownedPod(t, rs, ns, "embeddings-h1-0", corev1.PodStatus{Phase: corev1.PodRunning})
+		ownedPod(t, rs, ns, "embeddings-h1-1", corev1.PodStatus{Phase: corev1.PodRunning})
+		create(t, pod(ns, "unlabelled", map[string]string{"tier": "web"}))
+		create(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "embeddings"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "embedding"}, Ports: []corev1.ServicePort{{Port: 80}}}})
+		out := s.Eventually("analyze", map[string]any{"namespace": ns, "kind": "service", "name": "embeddings"}, "ServiceNoEndpoints", "2 pods labelled")
+		mustContain(t, out,
+			"spec.selector app=embedding matches no pod in namespace an-svcnear",
+			"pods with the selector's keys but other values: 2 pods labelled app=embeddings (deployment/an-svcnear/embeddings)")
+		mustNotContain(t, out, "unlabelled", "tier=web")
+	})
+}
