@@ -578,10 +578,22 @@ func (inv *investigation) gpus(nodes []string) bool {
 		inv.plan("node_cordon", map[string]any{"name": nv.Node}, "keep new pods off node "+nv.Node+" until the GPU is replaced")
 		inv.note("GPU on node %s needs replacement: contact NVIDIA support for an RMA", nv.Node)
 	case "restart the application":
-		if owner := inv.workloadOwner(); owner != nil {
+		owner := inv.workloadOwner()
+		if owner == nil && worst != nil {
+			owner = gpuAppOwner(nv, worst.Index)
+		}
+		if owner != nil {
 			inv.plan("workload_restart", owner, fmt.Sprintf("restart %s/%s/%s: the GPU's error was contained to its application (XID catalog: restart the application)", owner["kind"], owner["namespace"], owner["name"]))
 		} else {
-			inv.note("the GPU asks for the application to be restarted: restart the workload that runs on node %s", nv.Node)
+			var pods []string
+			for _, p := range nv.Pods {
+				pods = append(pods, p.Pod)
+			}
+			on := ""
+			if len(pods) > 0 {
+				on = " (pods holding GPUs there: " + strings.Join(pods, ", ") + ")"
+			}
+			inv.note("the GPU asks for the application to be restarted: restart the workload that runs on node %s%s", nv.Node, on)
 		}
 	}
 	return true
@@ -627,6 +639,34 @@ func onlyCordoned(nv gpuview.NodeVerdictJSON) bool {
 		}
 	}
 	return len(nv.Reasons) > 0
+}
+
+// gpuAppOwner is the restartable workload (Deployment, StatefulSet, DaemonSet) whose application
+// ran on GPU index of the node, as workload_restart's arguments: the one whose pods' processes
+// the node agent sees on that GPU, else the one that owns every pod holding GPUs on the node. Nil
+// when that is not one such workload (several, a Job's or a bare pod: a person picks).
+func gpuAppOwner(nv gpuview.NodeVerdictJSON, index int) map[string]any {
+	var owners []string
+	for _, p := range nv.Pods {
+		if slices.Contains(p.GPUs, index) && !slices.Contains(owners, p.Owner) {
+			owners = append(owners, p.Owner)
+		}
+	}
+	if len(owners) == 0 {
+		for _, p := range nv.Pods {
+			if !slices.Contains(owners, p.Owner) {
+				owners = append(owners, p.Owner)
+			}
+		}
+	}
+	if len(owners) != 1 {
+		return nil
+	}
+	parts := strings.Split(owners[0], "/")
+	if len(parts) != 3 || (parts[0] != "deployment" && parts[0] != "statefulset" && parts[0] != "daemonset") {
+		return nil
+	}
+	return map[string]any{"kind": parts[0], "namespace": parts[1], "name": parts[2]}
 }
 
 // verdictRank orders GPU verdicts: failed above degraded above healthy.

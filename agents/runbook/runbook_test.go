@@ -222,6 +222,21 @@ func TestRunbookByCategory(t *testing.T) {
 		planIs(t, d, "node_cordon@cluster-tools[safe]", "node_drain@cluster-tools[destructive]")
 	})
 
+	t.Run("an XID 94 on a node asked about restarts the workload whose pod runs there", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		c.GPUNode("rb-gpu-94n", "gpus:\n  - index: 1\n    xids:\n      - {code: 94, time: 2026-11-30T03:00:00Z}\n")
+		ns := c.Namespace("rb-gpu94n")
+		rs := c.Deployment(ns, "serve", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
+		})
+		c.Pod(rs, ns, "serve-h1-0", "rb-gpu-94n", corev1.PodStatus{Phase: corev1.PodRunning})
+		d := diagnose(t, e, runbook.Question{Subject: "node/rb-gpu-94n"}, "GPUXid94")
+		planIs(t, d, "workload_restart@cluster-tools[disruptive]")
+		if a := d.Plan[0].Arguments; a["kind"] != "deployment" || a["namespace"] != ns || a["name"] != "serve" {
+			t.Errorf("workload_restart arguments %v, want deployment %s/serve", a, ns)
+		}
+	})
+
 	t.Run("an XID 13 leaves the GPU healthy but is named, with the application restart", func(t *testing.T) {
 		c := fixture.Cluster{T: t, C: c.C}
 		c.GPUNode("rb-gpu-13", "gpus:\n  - index: 5\n    xids:\n      - {code: 13, time: 2026-11-30T03:00:00Z}\n")
