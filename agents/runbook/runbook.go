@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -237,12 +238,13 @@ func (inv *investigation) run(sub *subject, ns string) {
 
 	// 4. Name the cause: a failed GPU under the workload explains its crashes; a pending
 	// explanation is more precise than the analyzer's Unschedulable; else the first critical
-	// finding.
+	// finding; with nothing broken, GPUs held but idle are the waste to report.
 	switch {
 	case gpuCause:
 	case pendingCause:
 	case len(an.Findings) > 0:
 		inv.fromFinding(an.Findings, sub)
+	case inv.idle(sub, nodes, ns):
 	case haveAnalyze:
 		inv.d.RootCause = opsv1.RootCause{Category: diagnosis.NoProblemFound, Confidence: opsv1.ConfidenceMedium,
 			Summary: fmt.Sprintf("no problem found in %s (checked %s)", an.Where, an.Checked)}
@@ -502,7 +504,7 @@ func (inv *investigation) gpus(nodes []string) bool {
 			continue
 		}
 		for _, nv := range h.Nodes {
-			if nv.Verdict != "healthy" {
+			if (nv.Verdict != "healthy" && !onlyCordoned(nv)) || slices.ContainsFunc(nv.GPUs, notableGPU) {
 				bad = append(bad, nv)
 			}
 		}
@@ -519,10 +521,10 @@ func (inv *investigation) gpus(nodes []string) bool {
 	var worst *gpuview.GPUVerdictJSON
 	for i := range nv.GPUs {
 		g := &nv.GPUs[i]
-		if g.Verdict == "healthy" {
+		if !notableGPU(*g) {
 			continue
 		}
-		if worst == nil || verdictRank(g.Verdict) > verdictRank(worst.Verdict) {
+		if worst == nil || gpuRank(*g) > gpuRank(*worst) {
 			worst = g
 		}
 		for _, r := range g.Reasons {
@@ -576,10 +578,22 @@ func (inv *investigation) gpus(nodes []string) bool {
 		inv.plan("node_cordon", map[string]any{"name": nv.Node}, "keep new pods off node "+nv.Node+" until the GPU is replaced")
 		inv.note("GPU on node %s needs replacement: contact NVIDIA support for an RMA", nv.Node)
 	case "restart the application":
-		if owner := inv.workloadOwner(); owner != nil {
+		owner := inv.workloadOwner()
+		if owner == nil && worst != nil {
+			owner = gpuAppOwner(nv, worst.Index)
+		}
+		if owner != nil {
 			inv.plan("workload_restart", owner, fmt.Sprintf("restart %s/%s/%s: the GPU's error was contained to its application (XID catalog: restart the application)", owner["kind"], owner["namespace"], owner["name"]))
 		} else {
-			inv.note("the GPU asks for the application to be restarted: restart the workload that runs on node %s", nv.Node)
+			var pods []string
+			for _, p := range nv.Pods {
+				pods = append(pods, p.Pod)
+			}
+			on := ""
+			if len(pods) > 0 {
+				on = " (pods holding GPUs there: " + strings.Join(pods, ", ") + ")"
+			}
+			inv.note("the GPU asks for the application to be restarted: restart the workload that runs on node %s%s", nv.Node, on)
 		}
 	}
 	return true
@@ -595,6 +609,64 @@ func (inv *investigation) workloadOwner() map[string]any {
 		}
 	}
 	return nil
+}
+
+// notableGPU says whether a GPU is part of a cause: its verdict is not healthy, or it reported
+// an XID whose catalog action is more than none (XID 13, a graphics engine exception, leaves the
+// GPU healthy but its application must be restarted).
+func notableGPU(g gpuview.GPUVerdictJSON) bool {
+	return g.Verdict != "healthy" || (len(g.XIDs) > 0 && g.Action != "" && g.Action != "none")
+}
+
+// gpuRank orders notable GPUs: by verdict, then one with an XID above one without.
+func gpuRank(g gpuview.GPUVerdictJSON) int {
+	r := 2 * verdictRank(g.Verdict)
+	if len(g.XIDs) > 0 {
+		r++
+	}
+	return r
+}
+
+// onlyCordoned says whether a node's verdict rests on nothing but its cordon: a cordoned node is
+// no GPU fault (a person or a remediation cordoned it), so it names no GPU cause by itself.
+func onlyCordoned(nv gpuview.NodeVerdictJSON) bool {
+	if slices.ContainsFunc(nv.GPUs, func(g gpuview.GPUVerdictJSON) bool { return g.Verdict != "healthy" }) {
+		return false
+	}
+	for _, r := range nv.Reasons {
+		if !strings.HasPrefix(r, "cordoned") {
+			return false
+		}
+	}
+	return len(nv.Reasons) > 0
+}
+
+// gpuAppOwner is the restartable workload (Deployment, StatefulSet, DaemonSet) whose application
+// ran on GPU index of the node, as workload_restart's arguments: the one whose pods' processes
+// the node agent sees on that GPU, else the one that owns every pod holding GPUs on the node. Nil
+// when that is not one such workload (several, a Job's or a bare pod: a person picks).
+func gpuAppOwner(nv gpuview.NodeVerdictJSON, index int) map[string]any {
+	var owners []string
+	for _, p := range nv.Pods {
+		if slices.Contains(p.GPUs, index) && !slices.Contains(owners, p.Owner) {
+			owners = append(owners, p.Owner)
+		}
+	}
+	if len(owners) == 0 {
+		for _, p := range nv.Pods {
+			if !slices.Contains(owners, p.Owner) {
+				owners = append(owners, p.Owner)
+			}
+		}
+	}
+	if len(owners) != 1 {
+		return nil
+	}
+	parts := strings.Split(owners[0], "/")
+	if len(parts) != 3 || (parts[0] != "deployment" && parts[0] != "statefulset" && parts[0] != "daemonset") {
+		return nil
+	}
+	return map[string]any{"kind": parts[0], "namespace": parts[1], "name": parts[2]}
 }
 
 // verdictRank orders GPU verdicts: failed above degraded above healthy.
@@ -664,4 +736,87 @@ func (inv *investigation) pending(sub *subject, an cluster.AnalyzeJSON) bool {
 
 func hasCategory(an cluster.AnalyzeJSON, c string) bool {
 	return slices.ContainsFunc(an.Findings, func(f cluster.FindingJSON) bool { return f.Category == c })
+}
+
+// idle names GPUIdle when nothing is broken but the subject's pods hold GPUs they do not use:
+// gpu_idle's pods (at any idle time) on the subject node, of the subject pod, or in the
+// namespace asked about on the nodes involved. There is no automatic fix: whether the workload
+// is still needed is a person's call.
+func (inv *investigation) idle(sub *subject, nodes []string, ns string) bool {
+	if _, ok := inv.where["gpu_idle"]; !ok {
+		return false
+	}
+	args := map[string]any{"minIdleMinutes": 0}
+	var match func(namespace, pod, node string) bool
+	switch {
+	case sub != nil && sub.kind == "node":
+		match = func(_, _, node string) bool { return node == sub.name }
+	case sub != nil && sub.kind == "pod":
+		args["namespace"] = sub.namespace
+		match = func(namespace, pod, _ string) bool { return namespace == sub.namespace && pod == sub.name }
+	case sub != nil && sub.namespace != "" && len(nodes) > 0:
+		args["namespace"] = sub.namespace
+		match = func(_, _, node string) bool { return slices.Contains(nodes, node) }
+	case sub == nil && ns != "":
+		args["namespace"] = ns
+		match = func(string, string, string) bool { return true }
+	default:
+		return false
+	}
+	text, ok := inv.call("gpu_idle", args)
+	if !ok {
+		return false
+	}
+	rows := idleRows(text)
+	var ev []opsv1.Evidence
+	var pods []string
+	for _, r := range rows {
+		if !match(r.namespace, r.pod, r.node) {
+			continue
+		}
+		pods = append(pods, r.namespace+"/"+r.pod)
+		if len(ev) < 16 {
+			ev = append(ev, evidence("pod/"+r.namespace+"/"+r.pod, fmt.Sprintf("holds GPUs on node %s that are idle (gpu_idle: GPUs %s)", r.node, r.rest)))
+		}
+	}
+	if len(pods) == 0 {
+		return false
+	}
+	shown := pods[:min(len(pods), 5)]
+	more := ""
+	if len(pods) > 5 {
+		more = fmt.Sprintf(" and %d more", len(pods)-5)
+	}
+	rc := opsv1.RootCause{Category: diagnosis.GPUIdle, Confidence: opsv1.ConfidenceMedium, Evidence: ev,
+		Summary: fmt.Sprintf("%d pods hold GPUs they do not use (utilization below 5%%): %s%s; the GPUs are allocated but idle, so other work cannot have them", len(pods), strings.Join(shown, ", "), more)}
+	inv.d.RootCause = rc
+	inv.d.Findings = append(inv.d.Findings, opsv1.Finding{Agent: inv.e.agent, Category: rc.Category, Summary: rc.Summary, Severity: opsv1.SeverityWarning, Evidence: ev})
+	inv.note("no automatic fix for idle GPUs: scale the workload down or delete the pods if they are not needed, or check why they do not use their GPUs (waiting on data, a stuck step)")
+	return true
+}
+
+// objectName matches a namespace, pod or node name; lines after a table (source:, unknown:, a
+// truncation marker) do not.
+var objectName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+
+// idleRow is one pod of gpu_idle's tables.
+type idleRow struct{ namespace, pod, node, rest string }
+
+// idleRows reads gpu_idle's tables (NAMESPACE POD NODE GPUS UTILIZATION IDLE): the pods idle at
+// least the minimum, and those idle for less.
+func idleRows(text string) []idleRow {
+	var out []idleRow
+	in := false
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 3 && f[0] == "NAMESPACE" && f[1] == "POD" && f[2] == "NODE":
+			in = true
+		case len(f) == 0:
+			in = false
+		case in && len(f) >= 4 && objectName.MatchString(f[0]) && objectName.MatchString(f[1]) && objectName.MatchString(f[2]):
+			out = append(out, idleRow{namespace: f[0], pod: f[1], node: f[2], rest: strings.Join(f[3:], " ")})
+		}
+	}
+	return out
 }

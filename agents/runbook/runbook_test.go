@@ -50,7 +50,7 @@ func engine(t testing.TB) *runbook.Engine {
 	return runbook.New("opsmesh/incident-coordinator", pool.Toolset([]mcppool.Grant{
 		{Server: "cluster-tools", Allowed: []string{"analyze", "resources_list", "pod_logs", "events_list", "describe",
 			"workload_restart", "workload_rollback", "workload_set_image", "workload_set_resources", "node_cordon", "node_drain"}},
-		{Server: "gpu-tools", Allowed: []string{"gpu_node_health", "gpu_inventory"}},
+		{Server: "gpu-tools", Allowed: []string{"gpu_node_health", "gpu_inventory", "gpu_idle"}},
 		{Server: "scheduler-tools", Allowed: []string{"explain_pending"}},
 	}))
 }
@@ -220,6 +220,66 @@ func TestRunbookByCategory(t *testing.T) {
 	t.Run("a node asked about directly", func(t *testing.T) {
 		d := diagnose(t, e, runbook.Question{Subject: "node/rb-gpu-1"}, "GPUXid79")
 		planIs(t, d, "node_cordon@cluster-tools[safe]", "node_drain@cluster-tools[destructive]")
+	})
+
+	t.Run("an XID 94 on a node asked about restarts the workload whose pod runs there", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		c.GPUNode("rb-gpu-94n", "gpus:\n  - index: 1\n    xids:\n      - {code: 94, time: 2026-11-30T03:00:00Z}\n")
+		ns := c.Namespace("rb-gpu94n")
+		rs := c.Deployment(ns, "serve", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
+		})
+		c.Pod(rs, ns, "serve-h1-0", "rb-gpu-94n", corev1.PodStatus{Phase: corev1.PodRunning})
+		d := diagnose(t, e, runbook.Question{Subject: "node/rb-gpu-94n"}, "GPUXid94")
+		planIs(t, d, "workload_restart@cluster-tools[disruptive]")
+		if a := d.Plan[0].Arguments; a["kind"] != "deployment" || a["namespace"] != ns || a["name"] != "serve" {
+			t.Errorf("workload_restart arguments %v, want deployment %s/serve", a, ns)
+		}
+	})
+
+	t.Run("an XID 13 leaves the GPU healthy but is named, with the application restart", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		c.GPUNode("rb-gpu-13", "gpus:\n  - index: 5\n    xids:\n      - {code: 13, time: 2026-11-30T03:00:00Z}\n")
+		d := diagnose(t, e, runbook.Question{Subject: "node/rb-gpu-13"}, "GPUXid13")
+		mustSay(t, d, "GPU 5 on node rb-gpu-13 reports XID 13: healthy; action: restart the application", "XID 13 (Graphics engine exception)",
+			"note: the GPU asks for the application to be restarted")
+		planIs(t, d)
+	})
+
+	t.Run("GPUs held by a pod at 0% utilization are named idle", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-idle")
+		c.GPUNode("rb-gpu-idle", "gpus:\n  - index: 0\n    utilization: {gpu: 0, memory: 0}\n    processes:\n      - {pid: 700, usedMiB: 2048, pod: rb-idle/notebook-0, container: app}\n"+
+			"  - index: 1\n    utilization: {gpu: 0, memory: 0}\n    processes:\n      - {pid: 701, usedMiB: 2048, pod: rb-idle/notebook-0, container: app}\n")
+		rs := c.Deployment(ns, "notebook", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("2")}
+		})
+		c.Pod(rs, ns, "notebook-0", "rb-gpu-idle", corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}})
+		d := diagnose(t, e, runbook.Question{Subject: "node/rb-gpu-idle"}, diagnosis.GPUIdle)
+		mustSay(t, d, "1 pods hold GPUs they do not use (utilization below 5%): rb-idle/notebook-0",
+			"evidence: pod/rb-idle/notebook-0: holds GPUs on node rb-gpu-idle that are idle (gpu_idle: GPUs 0,1 0%,0%", "no automatic fix for idle GPUs")
+		planIs(t, d)
+		// A failed GPU is the cause before any idleness on its node.
+		d = diagnose(t, e, runbook.Question{Subject: "node/rb-gpu-1"}, "GPUXid79")
+		if d.RootCause.Category == diagnosis.GPUIdle {
+			t.Errorf("a failed GPU must come before idleness:\n%s", d.Text())
+		}
+	})
+
+	t.Run("a GPU node that is only cordoned names no GPU cause", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		c.GPUNode("rb-gpu-cordoned", "")
+		var n corev1.Node
+		if err := c.C.Get(context.Background(), client.ObjectKey{Name: "rb-gpu-cordoned"}, &n); err != nil {
+			t.Fatal(err)
+		}
+		n.Spec.Unschedulable = true
+		if err := c.C.Update(context.Background(), &n); err != nil {
+			t.Fatal(err)
+		}
+		d := diagnose(t, e, runbook.Question{Subject: "node/rb-gpu-cordoned"}, diagnosis.NoProblemFound)
+		mustSay(t, d, "no problem found")
 	})
 
 	t.Run("a pod pending for GPUs names the shortage and ranks the fixes", func(t *testing.T) {

@@ -54,9 +54,10 @@ func (s *Sandbox) cluster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.say("installing the opsmesh CRDs and Kueue %s's CRDs", KueueVersion)
+	s.say("installing the opsmesh CRDs, Kueue %s's CRDs and Volcano's PodGroup and Queue CRDs", KueueVersion)
 	if _, err := envtest.InstallCRDs(s.Config, envtest.CRDInstallOptions{
-		Paths: []string{filepath.Join(s.opts.RepoRoot, "deploy", "crds"), kueue}, ErrorIfPathMissing: true,
+		Paths:              []string{filepath.Join(s.opts.RepoRoot, "deploy", "crds"), kueue, filepath.Join(s.opts.RepoRoot, "deploy", "sandbox", "volcano")},
+		ErrorIfPathMissing: true,
 	}); err != nil {
 		return fmt.Errorf("installing CRDs: %w", err)
 	}

@@ -166,6 +166,31 @@ func (a *NodeAgent) assess(i int) (assessment, []string) {
 		detail = append(detail, line)
 	}
 
+	if mask, err := d.ClockEventReasons(); err == nil {
+		// Slowdowns that mean the GPU cannot hold its clocks under load: heat, or the board's
+		// hardware or power brake. (Idle, power cap and application clocks are normal.)
+		var slow []string
+		thermal := false
+		for _, name := range []string{"HwThermalSlowdown", "SwThermalSlowdown", "HwSlowdown", "HwPowerBrakeSlowdown"} {
+			if bit, _ := ClockEventBit(name); mask&bit != 0 {
+				slow = append(slow, name)
+				thermal = thermal || strings.Contains(name, "Thermal")
+			}
+		}
+		if len(slow) > 0 {
+			temp := ""
+			if c, err := d.Temperature(); err == nil {
+				temp = fmt.Sprintf(" at %d °C", c)
+			}
+			detail = append(detail, "  clocks held down by: "+strings.Join(slow, ", ")+temp)
+			what, check := "hardware slowdown", "the node's power supply and cooling"
+			if thermal {
+				what, check = "thermal throttling", "the node's cooling (fans, airflow, inlet temperature, a blocked heatsink)"
+			}
+			s.add(xid.Degraded, xid.None, fmt.Sprintf("%s: clocks are held down by %s%s, so work on this GPU runs slower: check %s; contact support if it persists at normal temperatures", what, strings.Join(slow, ", "), temp, check))
+		}
+	}
+
 	if act, err := d.RecoveryAction(); err == nil && act != "none" {
 		detail = append(detail, "  driver recovery action: "+act)
 		v, ac := xid.Degraded, xid.ResetGPU

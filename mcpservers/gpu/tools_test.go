@@ -100,7 +100,7 @@ func TestGPUProcesses(t *testing.T) {
 func TestGPUHealthFromFaultFile(t *testing.T) {
 	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
 	out := s.OK("gpu_health", nil)
-	mustContain(t, out, "8 GPUs: 3 healthy, 2 degraded, 3 failed")
+	mustContain(t, out, "8 GPUs: 2 healthy, 3 degraded, 3 failed")
 	for _, tc := range []struct {
 		gpu  int
 		head string
@@ -110,6 +110,8 @@ func TestGPUHealthFromFaultFile(t *testing.T) {
 		{1, "degraded; action: reset the GPU", []string{"XID 94", "volatile 0 corrected / 1 uncorrected", "pending yes", "driver recovery action: GPU reset"}},
 		{2, "failed; action: reset the GPU", []string{"XID 48 (Double-bit ECC error)"}},
 		{3, "failed; action: drain and reboot the node", []string{"lost, fell off the bus", "XID 79"}},
+		{4, "degraded; action: none", []string{"clocks held down by: SwThermalSlowdown, HwPowerBrakeSlowdown at 91 °C",
+			"thermal throttling: clocks are held down by SwThermalSlowdown, HwPowerBrakeSlowdown at 91 °C", "check the node's cooling"}},
 		{5, "degraded; action: reset the GPU", []string{"17/18 links up", "down: 3", "recovery 3", "XID 74"}},
 		{6, "failed; action: contact support / RMA", []string{"row remapping failed", "XID 64"}},
 	} {
@@ -126,7 +128,8 @@ func TestGPUHealthFromFaultFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(h.GPUs) != 8 || h.GPUs[3].Verdict != "failed" || h.GPUs[3].Action != "drain and reboot the node" || !slices.Equal(h.GPUs[3].XIDs, []int{79}) ||
-		!slices.Equal(h.GPUs[1].XIDs, []int{94}) || h.GPUs[0].Verdict != "healthy" || len(h.GPUs[0].XIDs) != 0 {
+		!slices.Equal(h.GPUs[1].XIDs, []int{94}) || h.GPUs[0].Verdict != "healthy" || len(h.GPUs[0].XIDs) != 0 ||
+		h.GPUs[4].Verdict != "degraded" || h.GPUs[4].Action != "none" || len(h.GPUs[4].XIDs) != 0 {
 		t.Errorf("gpu_health json: %+v", h)
 	}
 }

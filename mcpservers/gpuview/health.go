@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -57,6 +58,7 @@ type nodeHealth struct {
 	reasons []string
 	facts   []string
 	gpus    []GPUVerdictJSON // from the node agent
+	podGPUs map[string][]int // "namespace/name" -> GPU indexes, from the node agent's processes
 }
 
 // NodeHealthJSON is gpu_node_health's answer with output: json.
@@ -72,6 +74,18 @@ type NodeVerdictJSON struct {
 	Reasons []string         `json:"reasons,omitempty"`
 	Facts   []string         `json:"facts,omitempty"`
 	GPUs    []GPUVerdictJSON `json:"gpus,omitempty"`
+	// Pods are the running pods that hold GPU resources on the node, with the workload that
+	// owns each: what a GPU's "restart the application" applies to.
+	Pods []GPUPodJSON `json:"pods,omitempty"`
+}
+
+// GPUPodJSON is a pod holding GPU resources on a node: namespace/name, its owning workload as
+// kind/namespace/name (deployment, statefulset, daemonset, job; empty for a bare pod), and the
+// GPU indexes its processes run on when the node agent sees them.
+type GPUPodJSON struct {
+	Pod   string `json:"pod"`
+	Owner string `json:"owner,omitempty"`
+	GPUs  []int  `json:"gpus,omitempty"`
 }
 
 // GPUVerdictJSON is one GPU's verdict as the node agent's gpu_health gives it.
@@ -158,12 +172,25 @@ func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (string
 	err = s.eachAgent(ctx, names, func(ctx context.Context, node string, a agent) {
 		var ah agentHealth
 		err := s.call(ctx, a, "gpu_health", &ah)
+		// Which pods' processes run on which GPU, for the JSON's pods (best effort).
+		var ps agentProcesses
+		psOK := args.Output == "json" && err == nil && s.call(ctx, a, "gpu_processes", &ps) == nil
 		mu.Lock()
 		defer mu.Unlock()
 		h := health[node]
 		if err != nil {
 			h.facts = append(h.facts, "node agent: no GPU health data: "+err.Error())
 			return
+		}
+		if psOK {
+			h.podGPUs = map[string][]int{}
+			for _, g := range ps.GPUs {
+				for _, p := range g.Processes {
+					if p.Pod != "" && !slices.Contains(h.podGPUs[p.Pod], g.Index) {
+						h.podGPUs[p.Pod] = append(h.podGPUs[p.Pod], g.Index)
+					}
+				}
+			}
 		}
 		counts := map[verdict]int{}
 		var lines []string
@@ -184,10 +211,25 @@ func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (string
 		return "", err
 	}
 	if args.Output == "json" {
+		pods, err := s.kube.pods(ctx, "")
+		if err != nil {
+			return "", err
+		}
+		byNode := map[string][]GPUPodJSON{}
+		for _, p := range holding(pods) {
+			name := p.Namespace + "/" + p.Name
+			var gpus []int
+			if h := health[p.Spec.NodeName]; h != nil {
+				gpus = slices.Sorted(slices.Values(h.podGPUs[name]))
+			}
+			byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], GPUPodJSON{Pod: name, Owner: workloadOf(&p), GPUs: gpus})
+		}
 		out := NodeHealthJSON{Nodes: []NodeVerdictJSON{}}
 		for _, n := range nodes {
 			h := health[n.Name]
-			out.Nodes = append(out.Nodes, NodeVerdictJSON{Node: n.Name, Verdict: h.verdict.String(), Reasons: h.reasons, Facts: h.facts, GPUs: h.gpus})
+			ps := byNode[n.Name]
+			slices.SortFunc(ps, func(a, b GPUPodJSON) int { return strings.Compare(a.Pod, b.Pod) })
+			out.Nodes = append(out.Nodes, NodeVerdictJSON{Node: n.Name, Verdict: h.verdict.String(), Reasons: h.reasons, Facts: h.facts, GPUs: h.gpus, Pods: ps})
 		}
 		b, err := json.Marshal(out)
 		if err != nil {
@@ -211,4 +253,26 @@ func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (string
 	}
 	summary := fmt.Sprintf("%d GPU nodes: %d healthy, %d degraded, %d failed\n", len(nodes), counts[healthy], counts[degraded], counts[failed])
 	return mcptool.Cap(summary+strings.Join(blocks, "\n")+"\n", s.cfg.MaxBytes), nil
+}
+
+// workloadOf is the workload that owns a pod, as kind/namespace/name: its controller, and a
+// ReplicaSet's Deployment by the name the Deployment controller gives its ReplicaSets
+// (<deployment>-<pod-template-hash>); empty for a pod no controller owns.
+func workloadOf(p *corev1.Pod) string {
+	for _, o := range p.OwnerReferences {
+		if o.Controller == nil || !*o.Controller {
+			continue
+		}
+		switch o.Kind {
+		case "ReplicaSet":
+			if h := p.Labels["pod-template-hash"]; h != "" && strings.HasSuffix(o.Name, "-"+h) {
+				return "deployment/" + p.Namespace + "/" + strings.TrimSuffix(o.Name, "-"+h)
+			}
+			return "replicaset/" + p.Namespace + "/" + o.Name
+		case "StatefulSet", "DaemonSet", "Job":
+			return strings.ToLower(o.Kind) + "/" + p.Namespace + "/" + o.Name
+		}
+		return strings.ToLower(o.Kind) + "/" + p.Namespace + "/" + o.Name
+	}
+	return ""
 }

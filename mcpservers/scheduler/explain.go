@@ -117,7 +117,7 @@ type ExplainJSON struct {
 	Target  string `json:"target"`
 	Verdict string `json:"verdict"`
 	// Category is the verdict's root-cause category in opsmesh's taxonomy (package diagnosis):
-	// InsufficientGPU, InsufficientResources, SchedulingConstraint, NodeCordoned, PVCPending,
+	// InsufficientGPU, GPUFragmentation, InsufficientResources, SchedulingConstraint, NodeCordoned, PVCPending,
 	// QueueQuotaExhausted, QueueClosed, GangUnsatisfiable, Suspended, Unschedulable, or
 	// NoProblemFound when it is not pending.
 	Category string    `json:"category"`
@@ -209,6 +209,9 @@ func nodeCategory(e *evaluation, fixes []fix) string {
 	case rankUncordon:
 		return diagnosis.NodeCordoned
 	case rankReduce, rankPreempt, rankCapacity:
+		if _, ok := fragmented(e); ok && gpu {
+			return diagnosis.GPUFragmentation
+		}
 		return insufficient
 	}
 	// A combination on the nearest node: its first failing check.
@@ -465,6 +468,9 @@ func (t *tools) explain(ctx context.Context, tg *target) (*explanation, error) {
 		nodeVerdict, fixes := nodeVerdict(x.eval, v, tg)
 		if x.verdict == "" {
 			x.verdict, x.category = nodeVerdict, nodeCategory(x.eval, fixes)
+			if fr, ok := fragmented(x.eval); ok && x.category == diagnosis.GPUFragmentation {
+				x.verdict += " The free GPUs are fragmented: " + fr.words() + "."
+			}
 		}
 		x.fixes = append(x.fixes, fixes...)
 	}

@@ -50,6 +50,9 @@ func nodeFixes(e *evaluation, v *clusterView) []fix {
 		fixes = append(fixes, fix{text: fmt.Sprintf("add %s for %s: then %s fit%s", word, key, nodeList(nodes), plural(nodes)), rank: rankToleration, unlocks: len(nodes)})
 	}
 	fixes = append(fixes, resourceFixes(e, v)...)
+	if fr, ok := fragmented(e); ok {
+		fixes = append(fixes, fix{text: fmt.Sprintf("consolidate the fragmented GPUs (%s): move the small GPU pods off one of those nodes (gpu_fragmentation names the node with the fewest GPUs to move), or give the job a priority that preempts them", fr.words()), rank: rankCombined, unlocks: 1})
+	}
 	for _, one := range []struct {
 		pred string
 		rank int
@@ -254,4 +257,74 @@ func pluralN(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// fragmentation is free device capacity scattered so that no node has what one pod asks for
+// although, together, the nodes that could hold the pod have enough free.
+type fragmentation struct {
+	res   corev1.ResourceName
+	want  int64    // the pod's request (milli)
+	free  int64    // free on the nodes that could hold the request when empty (milli)
+	nodes []string // those nodes with something free, most free first
+}
+
+// fragmented says whether the pod waits on fragmentation of a GPU resource: no node has its
+// request free, yet the nodes that could hold it when empty (allocatable at least the request)
+// and fail only on that resource have, together, at least the request free — so consolidating
+// the small pods would make room, as gpu_fragmentation counts it. Nodes that also fail a taint,
+// a selector or a cordon, or lack CPU or memory, do not count.
+func fragmented(e *evaluation) (fragmentation, bool) {
+	if e == nil || len(e.fitting()) > 0 || e.volumeFailure != nil {
+		return fragmentation{}, false
+	}
+	for _, res := range e.req.names() {
+		if !isGPU(res) {
+			continue
+		}
+		want := e.req[res]
+		fr := fragmentation{res: res, want: want}
+		type nodeFree struct {
+			name string
+			free int64
+		}
+		var frees []nodeFree
+		big := 0
+		for _, r := range e.results {
+			if r.n.alloc[res] < want {
+				continue
+			}
+			big++
+			if !r.failsOnly(predResources) {
+				continue
+			}
+			other := false
+			for l := range r.lack {
+				if l != res && r.lack[l] > 0 {
+					other = true
+				}
+			}
+			if other {
+				continue
+			}
+			if f := max(r.n.free(res), 0); f > 0 {
+				frees = append(frees, nodeFree{r.n.node.Name, f})
+				fr.free += f
+			}
+		}
+		if big == 0 || len(frees) < 2 || fr.free < want {
+			continue
+		}
+		slices.SortStableFunc(frees, func(a, b nodeFree) int { return int(b.free - a.free) })
+		for _, f := range frees {
+			fr.nodes = append(fr.nodes, fmt.Sprintf("%s (%s free)", f.name, qty(res, f.free)))
+		}
+		return fr, true
+	}
+	return fragmentation{}, false
+}
+
+// words says the fragmentation in a sentence.
+func (f fragmentation) words() string {
+	return fmt.Sprintf("%s %s are free across %d nodes (%s), but no node has the %s one pod requests free",
+		qty(f.res, f.free), f.res, len(f.nodes), strings.Join(f.nodes, ", "), qty(f.res, f.want))
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -178,6 +179,10 @@ func createNode(c client.Client, s nodeSpec) error {
 	// Ready (admission plugin TaintNodesByCondition); these nodes have no kubelet, so the test
 	// plays the node lifecycle controller and removes it.
 	n.Spec.Taints = s.taints
+	if s.cordoned {
+		// and, like it, taints a cordoned node node.kubernetes.io/unschedulable.
+		n.Spec.Taints = append(slices.Clone(s.taints), corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule})
+	}
 	if err := c.Update(ctx, n); err != nil {
 		return fmt.Errorf("untainting node %s: %w", s.name, err)
 	}

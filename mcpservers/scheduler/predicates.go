@@ -183,6 +183,9 @@ func evaluate(v *clusterView, pod *corev1.Pod, vol *volumeCheck) *evaluation {
 			if taint.Effect == corev1.TaintEffectPreferNoSchedule {
 				continue
 			}
+			if node.Spec.Unschedulable && taint.Key == corev1.TaintNodeUnschedulable {
+				continue // the cordon's own taint (the node lifecycle controller's): counted as cordoned above
+			}
 			if !tolerates(pod, &taint) {
 				r.taint = append(r.taint, taint)
 			}

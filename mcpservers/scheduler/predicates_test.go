@@ -97,10 +97,17 @@ func claim(name string) func(*corev1.Pod) {
 var predicateCases = []predCase{{
 	pod: podSpec{name: "train-8gpu", gpus: 8, cpu: "4", tolerate: true},
 	verdict: []string{"No node of 7 fits Pod pred/train-8gpu", "6 lack nvidia.com/gpu", "1 are cordoned",
-		"nearest is gpu-4, which is cordoned"},
+		"nearest is gpu-4, which is cordoned",
+		"The free GPUs are fragmented: 13 nvidia.com/gpu are free across 3 nodes (gpu-5 (7 free), gpu-1 (5 free), gpu-2 (1 free)), but no node has the 8 one pod requests free."},
 	firstFix: "reduce nvidia.com/gpu from 8 to 7: node gpu-5 has 7 free",
-	alsoFix:  []string{"uncordon node gpu-4"},
+	alsoFix:  []string{"uncordon node gpu-4", "consolidate the fragmented GPUs (13 nvidia.com/gpu are free across 3 nodes"},
 	table:    []string{"gpu 8>7 free", "gpu 8>5 free", "cordoned"},
+}, {
+	// 13 GPUs are free on 8-GPU nodes but no node has 16: capacity, not fragmentation.
+	pod:      podSpec{name: "train-16gpu", gpus: 16, cpu: "4", tolerate: true},
+	verdict:  []string{"No node of 7 fits Pod pred/train-16gpu", "7 lack nvidia.com/gpu"},
+	firstFix: "reduce nvidia.com/gpu from 16 to 7: node gpu-5 has 7 free",
+	alsoFix:  []string{"no node has 16 nvidia.com/gpu allocatable (the largest is"},
 }, {
 	pod: podSpec{name: "no-toleration", gpus: 2, cpu: "1"},
 	verdict: []string{"No node of 7 fits Pod pred/no-toleration", "have a taint it does not tolerate",
@@ -201,7 +208,7 @@ func TestExplainPendingPredicates(t *testing.T) {
 
 // predicateCategories are the root-cause categories of the predicate cases' verdicts.
 var predicateCategories = map[string]string{
-	"train-8gpu": "InsufficientGPU", "no-toleration": "SchedulingConstraint", "wrong-selector": "SchedulingConstraint",
+	"train-8gpu": "GPUFragmentation", "train-16gpu": "InsufficientGPU", "no-toleration": "SchedulingConstraint", "wrong-selector": "SchedulingConstraint",
 	"needs-gpu-4": "NodeCordoned", "pvc-missing": "PVCPending", "pvc-no-class": "PVCPending", "anti": "SchedulingConstraint",
 	"spread-2": "SchedulingConstraint", "too-much-cpu": "InsufficientResources", "mig-2": "InsufficientGPU",
 }
