@@ -71,6 +71,10 @@ func (r *runner) run(ctx context.Context, s *scenario.Scenario, n int) Result {
 		res.Problem = err.Error()
 		return res
 	}
+	if err := a.inject(ctx); err != nil {
+		res.Problem = "setup: " + err.Error()
+		return res
+	}
 	raised, err := a.raise(ctx)
 	if err != nil {
 		res.Problem = "raising the incident: " + err.Error()
@@ -95,9 +99,10 @@ func (r *runner) run(ctx context.Context, s *scenario.Scenario, n int) Result {
 	return res
 }
 
-// verifyCanFail checks, once setup is done and before any remediation, that a scenario that
-// expects a remediation has a verify check that does not hold yet: checks that already hold
-// cannot tell a fix from no fix.
+// verifyCanFail checks, before the GPU faults and events go in (the platform may act on them at
+// once, under policy Auto) and so before any remediation, that a scenario that expects a
+// remediation has a verify check that does not hold yet: checks that already hold cannot tell a
+// fix from no fix.
 func (a *attempt) verifyCanFail(ctx context.Context) error {
 	if len(a.s.Expect.Remediation) == 0 || len(a.s.Verify) == 0 {
 		return nil
@@ -176,7 +181,7 @@ func (a *attempt) labels() map[string]string {
 	return map[string]string{RunLabel: a.r.cfg.Run, ScenarioLabel: a.s.Name}
 }
 
-// setup does what the scenario's setup says, in order.
+// setup does what the scenario's setup says, in order, up to the GPU faults and events.
 func (a *attempt) setup(ctx context.Context) error {
 	c := a.r.c
 	if err := a.recordCordons(ctx); err != nil {
@@ -240,9 +245,12 @@ func (a *attempt) setup(ctx context.Context) error {
 			}
 		}
 	}
-	if err := a.waitAll(ctx, "settle", a.s.Setup.Settle); err != nil {
-		return err
-	}
+	return a.waitAll(ctx, "settle", a.s.Setup.Settle)
+}
+
+// inject does the rest of setup: the GPU faults and the events, which the platform's triggers
+// act on at once.
+func (a *attempt) inject(ctx context.Context) error {
 	for i, f := range a.s.Setup.GPUFaults {
 		if i == 0 {
 			a.changed = time.Now()

@@ -159,6 +159,9 @@ func (t *tools) nodeDrain(ctx context.Context, a drainArgs) (string, error) {
 			switch err := t.evict(ctx, p.pod, true); {
 			case err == nil:
 				p.result = "would be evicted"
+			case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+				// Its namespace is being deleted, and the pod with it: it is going already.
+				p.state, p.result = terminating, "already going: its namespace is being deleted"
 			case apierrors.IsTooManyRequests(err):
 				p.result = "would be blocked now by " + budgets.blocking(ctx, p.pod, err)
 			default:
@@ -231,6 +234,9 @@ func (t *tools) evictUntil(ctx context.Context, pods []*drainPod, budgets *pdbIn
 				p.state, p.result = terminating, "evicted"
 			case apierrors.IsNotFound(err) || apierrors.IsConflict(err): // gone, or replaced by a namesake
 				p.state, p.result = gone, "gone"
+			case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+				// Its namespace is being deleted, and the pod with it: it is going already.
+				p.state, p.result = terminating, "already going: its namespace is being deleted"
 			case apierrors.IsTooManyRequests(err):
 				p.state, p.result = blocked, "not evicted: blocked by "+budgets.blocking(ctx, p.pod, err)
 				pending++

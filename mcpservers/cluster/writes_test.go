@@ -737,3 +737,29 @@ func TestWriteDeniedByRBACSaysWhatToGrant(t *testing.T) {
 	s.Fails("node_cordon", map[string]any{"name": "wr-node-rbac"}, "RBAC denied", "may not get node/wr-node-rbac")
 	unchanged(t, dep, dep.ResourceVersion)
 }
+
+// TestNodeDrainNamespaceTerminating: a pod whose namespace is being deleted cannot be evicted
+// (the API server refuses new content there), but it is going already: the drain waits for it
+// instead of failing.
+func TestNodeDrainNamespaceTerminating(t *testing.T) {
+	ctx := context.Background()
+	c := apiServer(t).Client
+	ns := namespace(t, "wr-drain-term")
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "wr-node-drain-term"}}
+	create(t, node)
+	p := pod(ns, "job-0", nil)
+	p.Spec.NodeName = node.Name
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "job-h1", UID: "job-h1-uid", Controller: ptr.To(true)}}
+	create(t, p)
+	// envtest runs no namespace controller: the namespace stays Terminating with the pod in it.
+	if err := c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	s := connect(t, cluster.Config{})
+	out := s.OK("node_drain", map[string]any{"name": node.Name, "timeoutSeconds": 1})
+	for _, want := range []string{"drained node/wr-node-drain-term", "1 still terminating", "already going: its namespace is being deleted"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("drain said:\n%s\nwant %q", out, want)
+		}
+	}
+}
