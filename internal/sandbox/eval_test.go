@@ -30,7 +30,7 @@ import (
 // evalScenarios are the suite's scenarios CI runs through the runner: a crashloop the platform
 // raises and rolls back, a question about a pending Job, an alert, and a GPU fault on a simulated
 // node under remediation Auto (each way of raising an incident, namespaced and cluster-scoped).
-var evalScenarios = []string{"crashloop-bad-config", "ask-job-nodeselector-typo", "alert-quota-exceeded"}
+var evalScenarios = []string{"crashloop-bad-config", "ask-job-nodeselector-typo", "alert-quota-exceeded", "gpu-xid79-training"}
 
 // TestEvalOnSandbox runs a few scenarios of the suite through the eval runner on a sandbox:
 // each must pass (diagnosis, remediation, no unsafe action, phase), the report must carry the
@@ -83,7 +83,7 @@ func TestEvalOnSandbox(t *testing.T) {
 	// analysis names, quoting it — so that the engine, the tokens and the tool calls are the
 	// model's, end to end through the sandbox's runtime.
 	m := newScriptedModel(t)
-	rep, err = runner.Run(ctx, runner.Config{RestConfig: s.Config, Scenarios: dirs[1:2], Faults: s, Out: &progress,
+	rep, err = runner.Run(ctx, runner.Config{RestConfig: s.Config, Scenarios: []string{filepath.Join(root, "evals", "scenarios", "ask-job-nodeselector-typo")}, Faults: s, Out: &progress,
 		Model: &opsv1.ModelSpec{Provider: opsv1.ProviderOpenAI, Model: "scripted-model", BaseURL: m.srv.URL + "/v1"}})
 	if err != nil {
 		t.Fatal(err)
