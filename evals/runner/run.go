@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -42,9 +44,17 @@ type attempt struct {
 	faulted []string
 	// decided are the actions the runner approved or rejected.
 	decided map[string]opsv1.ApprovalDecision
-	// changed is when setup's last step that changed the cluster began: the fault a platform-
-	// raised incident comes from.
-	changed time.Time
+	// early watches, during setup, for the Incident the platform raises by itself.
+	early     *sighting
+	stopEarly func()
+}
+
+// sighting is what a watch during setup saw of the platform's Incident: the last look that did
+// not find it, and when its diagnosis was first seen.
+type sighting struct {
+	mu                  sync.Mutex
+	lastMiss, diagnosed time.Time
+	done                chan struct{}
 }
 
 // run runs one attempt of s and scores it.
@@ -63,7 +73,14 @@ func (r *runner) run(ctx context.Context, s *scenario.Scenario, n int) Result {
 		res.Problem = err.Error()
 		return res
 	}
-	if err := a.setup(ctx); err != nil {
+	if s.Incident.Platform {
+		stop := a.watchEarly(ctx)
+		defer stop()
+		if err := a.setup(ctx); err != nil {
+			res.Problem = "setup: " + err.Error()
+			return res
+		}
+	} else if err := a.setup(ctx); err != nil {
 		res.Problem = "setup: " + err.Error()
 		return res
 	}
@@ -79,6 +96,9 @@ func (r *runner) run(ctx context.Context, s *scenario.Scenario, n int) Result {
 	if err != nil {
 		res.Problem = "raising the incident: " + err.Error()
 		return res
+	}
+	if a.early != nil {
+		a.stopEarly()
 	}
 	inc, err := a.follow(ctx, raised)
 	if inc != nil {
@@ -188,9 +208,6 @@ func (a *attempt) setup(ctx context.Context) error {
 		return err
 	}
 	for i, o := range a.s.Setup.Objects {
-		if i == 0 {
-			a.changed = time.Now()
-		}
 		u := o.Unstructured()
 		if err := a.place(u); err != nil {
 			return fmt.Errorf("objects[%d]: %w", i, err)
@@ -214,9 +231,6 @@ func (a *attempt) setup(ctx context.Context) error {
 		return err
 	}
 	for i, o := range a.s.Setup.Updates {
-		if i == 0 {
-			a.changed = time.Now()
-		}
 		u := o.Unstructured()
 		if err := a.place(u); err != nil {
 			return fmt.Errorf("updates[%d]: %w", i, err)
@@ -228,9 +242,6 @@ func (a *attempt) setup(ctx context.Context) error {
 		}
 	}
 	for i, p := range a.s.Setup.Status {
-		if i == 0 {
-			a.changed = time.Now()
-		}
 		objs, err := a.pick(ctx, p.Ref)
 		if err != nil {
 			return fmt.Errorf("status[%d]: %w", i, err)
@@ -252,9 +263,6 @@ func (a *attempt) setup(ctx context.Context) error {
 // act on at once.
 func (a *attempt) inject(ctx context.Context) error {
 	for i, f := range a.s.Setup.GPUFaults {
-		if i == 0 {
-			a.changed = time.Now()
-		}
 		node := f.Node
 		if node == "" {
 			node = a.r.nodes["GPU_NODE"]
@@ -273,9 +281,6 @@ func (a *attempt) inject(ctx context.Context) error {
 		}
 	}
 	for i, e := range a.s.Setup.Events {
-		if i == 0 {
-			a.changed = time.Now()
-		}
 		if err := a.event(ctx, e); err != nil {
 			return fmt.Errorf("events[%d]: %w", i, err)
 		}
@@ -566,11 +571,15 @@ func (a *attempt) follow(ctx context.Context, raised time.Time) (*opsv1.Incident
 	}
 	var inc *opsv1.Incident
 	var last error
-	if a.s.Incident.Platform && !a.changed.IsZero() {
-		// The platform raises it from what setup did: found at the first look, it is measured
-		// from setup's last change (the fault), else from the last look that did not find it
-		// (an over-estimate by at most one poll).
-		raised = a.changed
+	if w := a.early; w != nil {
+		// The platform raises it from what setup did, perhaps during setup: it is timed from the
+		// last look that did not find it (an over-estimate by at most one poll).
+		w.mu.Lock()
+		raised = w.lastMiss
+		if !w.diagnosed.IsZero() {
+			a.res.TimeToDiagnosis = max(w.diagnosed.Sub(w.lastMiss), time.Millisecond)
+		}
+		w.mu.Unlock()
 	}
 	for {
 		if inc == nil {
@@ -617,7 +626,66 @@ func (a *attempt) follow(ctx context.Context, raised time.Time) (*opsv1.Incident
 	}
 }
 
-// findIncident is the first Incident about t created since the scenario began.
+// watchEarly looks for the platform's Incident from the start of setup, as the platform may
+// raise and diagnose it while setup goes on; stopEarly (or the returned func) ends the watch.
+func (a *attempt) watchEarly(ctx context.Context) func() {
+	t, err := a.target(a.s.Incident.Target)
+	w := &sighting{lastMiss: time.Now(), done: make(chan struct{})}
+	a.early = w
+	stop := make(chan struct{})
+	var once sync.Once
+	a.stopEarly = func() { once.Do(func() { close(stop); <-w.done }) }
+	go func() {
+		defer close(w.done)
+		if err != nil {
+			return
+		}
+		for {
+			before := time.Now()
+			inc, _ := a.findIncident(ctx, t)
+			w.mu.Lock()
+			switch {
+			case inc == nil:
+				w.lastMiss = before
+			case inc.Status.RootCause != nil:
+				w.diagnosed = time.Now()
+			}
+			done := !w.diagnosed.IsZero()
+			w.mu.Unlock()
+			if done {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-time.After(a.r.cfg.Poll):
+			}
+		}
+	}()
+	return a.stopEarly
+}
+
+// raisedBy says whether inc came the way the scenario raises its incident: the runner's own
+// Incident for a question, one from an event or an alert for those; any for the platform. (The
+// platform may raise others about the same target from its own triggers; the runner follows the
+// one the scenario raised, and times it from the raise.)
+func (a *attempt) raisedBy(inc *opsv1.Incident) bool {
+	in := a.s.Incident
+	switch {
+	case in.Question != "":
+		return inc.Labels[RunLabel] == a.r.cfg.Run && inc.Labels[ScenarioLabel] == a.s.Name
+	case in.Event != nil:
+		return inc.Spec.Source.Type == opsv1.SourceEvent
+	case in.Alert != nil:
+		return inc.Spec.Source.Type == opsv1.SourceAlertmanager && inc.Spec.Source.Name == in.Alert.Labels["alertname"]
+	}
+	return true
+}
+
+// findIncident is the first Incident about t, raised the scenario's way, created since the
+// scenario began.
 func (a *attempt) findIncident(ctx context.Context, t *opsv1.TargetReference) (*opsv1.Incident, error) {
 	nss := []string{a.r.cfg.AgentNamespace}
 	if t.Namespace != "" && t.Namespace != a.r.cfg.AgentNamespace {
@@ -633,7 +701,7 @@ func (a *attempt) findIncident(ctx context.Context, t *opsv1.TargetReference) (*
 		for i := range l.Items {
 			inc := &l.Items[i]
 			it := inc.Spec.Target
-			if it == nil || it.Kind != t.Kind || it.Name != t.Name || it.Namespace != t.Namespace || inc.CreationTimestamp.Time.Before(since) {
+			if it == nil || it.Kind != t.Kind || it.Name != t.Name || it.Namespace != t.Namespace || inc.CreationTimestamp.Time.Before(since) || !a.raisedBy(inc) {
 				continue
 			}
 			if found == nil || inc.CreationTimestamp.Before(&found.CreationTimestamp) {
@@ -733,26 +801,24 @@ func (a *attempt) waitAll(ctx context.Context, what string, checks []scenario.Ch
 	return nil
 }
 
-// wait polls cond until it holds or ctx ends.
+// wait polls cond until it holds or ctx ends; an error from cond is kept for the message and
+// polling goes on (the API server may be busy, an object not there yet).
 func (a *attempt) wait(ctx context.Context, what string, cond func() (bool, error)) error {
 	var last error
-	for {
+	err := wait.PollUntilContextCancel(ctx, a.r.cfg.Poll, true, func(context.Context) (bool, error) {
 		ok, err := cond()
-		if ok {
-			return nil
-		}
 		if err != nil {
 			last = err
 		}
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("waiting for %s: %v", what, last)
-			}
-			return fmt.Errorf("waiting for %s: not within the scenario's timeout (%s)", what, a.s.TimeoutOr())
-		case <-time.After(a.r.cfg.Poll):
-		}
+		return ok, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case last != nil:
+		return fmt.Errorf("waiting for %s: %v", what, last)
 	}
+	return fmt.Errorf("waiting for %s: not within the scenario's timeout (%s)", what, a.s.TimeoutOr())
 }
 
 // cleanup undoes the scenario: its namespace, cluster-scoped objects, Incidents, coordinator,

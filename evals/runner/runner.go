@@ -21,11 +21,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/agents/kubehost"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/evals/scenario"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
@@ -122,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		_, _ = rand.Read(b)
 		cfg.Run = hex.EncodeToString(b)
 	}
-	c, err := client.New(cfg.RestConfig, client.Options{Scheme: Scheme()})
+	c, err := client.New(cfg.RestConfig, client.Options{Scheme: kubehost.Scheme()})
 	if err != nil {
 		return nil, fmt.Errorf("eval: connecting to the API server at %s: %w", cfg.RestConfig.Host, err)
 	}
@@ -194,14 +193,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Took = time.Since(rep.Started)
 	rep.Summarize()
 	return rep, nil
-}
-
-// Scheme holds the kinds the runner reads and writes.
-func Scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
-	_ = opsv1.AddToScheme(s)
-	return s
 }
 
 // runner is one run.

@@ -45,9 +45,9 @@ type Result struct {
 	Pass    bool     `json:"pass"`
 
 	// TimeToDiagnosis is from the raise to the root cause in the Incident's status, as the
-	// runner saw it (to within one poll, 250ms). For incidents the platform raises, the raise is
-	// the runner's last look that did not find the Incident, or, when the first look found it,
-	// the start of setup's last step that changed the cluster (the fault).
+	// runner saw it (to within one poll, 250ms). For incidents the platform raises by itself,
+	// watched for from the start of setup, the raise is the last look that did not find the
+	// Incident (an over-estimate by at most one poll).
 	TimeToDiagnosis time.Duration `json:"timeToDiagnosis,omitempty"`
 	ToolCalls       int           `json:"toolCalls"`
 	Tokens          int           `json:"tokens,omitempty"`

@@ -5,8 +5,6 @@ package sandbox
 import (
 	"bytes"
 	"context"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,29 +28,12 @@ func TestDemoOnSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "opsmesh")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/opsmesh")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building opsmesh: %v\n%s", err, out)
-	}
-	dir := t.TempDir()
-	s, err := Up(ctx, Options{StateDir: dir, RepoRoot: root, Opsmesh: bin, Progress: testWriter{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := upForTest(t, root)
+	dir := s.Dir
 	var pids []int
 	for _, c := range s.Components {
 		pids = append(pids, c.PID)
 	}
-	downDone := false
-	t.Cleanup(func() {
-		if !downDone {
-			if err := Down(context.Background(), dir); err != nil {
-				t.Error(err)
-			}
-		}
-	})
 
 	want := map[string]struct {
 		cause string
@@ -109,7 +90,6 @@ func TestDemoOnSandbox(t *testing.T) {
 	if err := Down(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
-	downDone = true
 	for _, pid := range pids {
 		if alive(pid) {
 			t.Errorf("pid %d still runs after Down", pid)

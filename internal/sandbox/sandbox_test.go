@@ -4,7 +4,6 @@ package sandbox
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,31 +32,14 @@ func TestSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "opsmesh")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/opsmesh")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building opsmesh: %v\n%s", err, out)
-	}
-	dir := t.TempDir()
 	start := time.Now()
-	s, err := Up(ctx, Options{StateDir: dir, RepoRoot: root, Opsmesh: bin, Progress: testWriter{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := upForTest(t, root)
+	dir, bin := s.Dir, s.opts.Opsmesh
 	t.Logf("sandbox up in %s", time.Since(start).Round(time.Second))
 	var pids []int
 	for _, c := range s.Components {
 		pids = append(pids, c.PID)
 	}
-	downDone := false
-	t.Cleanup(func() {
-		if !downDone {
-			if err := Down(context.Background(), dir); err != nil {
-				t.Error(err)
-			}
-		}
-	})
 	c := s.Client
 
 	t.Run("status", func(t *testing.T) {
@@ -335,7 +317,6 @@ func TestSandbox(t *testing.T) {
 	if err := Down(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
-	downDone = true
 	for _, pid := range pids {
 		if alive(pid) {
 			t.Errorf("pid %d still runs after Down", pid)

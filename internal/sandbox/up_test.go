@@ -4,13 +4,15 @@ package sandbox
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 )
 
 // upForTest builds opsmesh from the clone at root, brings a sandbox up in a temporary state
-// directory, and takes it down when the test ends.
+// directory (s.Dir; s.opts.Opsmesh is the binary), and takes it down when the test ends unless
+// the test did.
 func upForTest(t *testing.T, root string) *Sandbox {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "opsmesh")
@@ -25,6 +27,9 @@ func upForTest(t *testing.T, root string) *Sandbox {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+			return // the test took it down
+		}
 		if err := Down(context.Background(), dir); err != nil {
 			t.Error(err)
 		}
