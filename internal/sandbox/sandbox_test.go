@@ -4,7 +4,6 @@ package sandbox
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
