@@ -335,7 +335,7 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 	if r.Repeat > 1 {
 		fmt.Fprintf(w, "| Pass@1 | %.1f%% | |\n| Pass^%d | %.1f%% | |\n", 100*s.PassAt1, r.Repeat, 100*s.PassK)
 	} else {
-		fmt.Fprintf(w, "| passed (all four scores) | %d/%d (%.1f%%) | |\n", s.Passed, s.Attempts, 100*s.PassAt1)
+		fmt.Fprintf(w, "| passed (every score) | %d/%d (%.1f%%) | |\n", s.Passed, s.Attempts, 100*s.PassAt1)
 	}
 	fmt.Fprintf(w, "\n## By area\n\n| area | runs | diagnosis correct | passed |\n| --- | --- | --- | --- |\n")
 	for _, a := range s.Areas {
