@@ -40,7 +40,7 @@ func TestDemoOnSandbox(t *testing.T) {
 		phase opsv1.IncidentPhase
 	}{
 		demo.ScenarioCrashLoop:  {"CrashLoopBackOff", opsv1.PhaseResolved},
-		demo.ScenarioPendingGPU: {"InsufficientGPU", opsv1.PhaseEscalated},
+		demo.ScenarioPendingGPU: {"GPUFragmentation", opsv1.PhaseEscalated},
 		demo.ScenarioXID:        {"GPUXid79", opsv1.PhaseAwaitingApproval},
 		demo.ScenarioOOM:        {"OOMKilled", opsv1.PhaseAwaitingApproval},
 	}
