@@ -30,6 +30,7 @@ import (
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/audit"
+	"github.com/opsmesh/opsmesh/controller/trigger/dedup"
 )
 
 // Config configures the orchestrator.
@@ -240,7 +241,9 @@ func (r *Reconciler) step(ctx context.Context, inc *opsv1.Incident) (again bool,
 
 // detect starts the lifecycle of a new Incident.
 func (r *Reconciler) detect(inc *opsv1.Incident) {
-	if inc.Status.Count == 0 {
+	// A trigger's Incident is counted by its de-duplicating writer, which may not have added its
+	// first count yet: setting one here as well would count that signal twice.
+	if inc.Status.Count == 0 && inc.Labels[dedup.LabelFingerprint] == "" {
 		inc.Status.Count = 1
 	}
 	if inc.Status.FirstSeen == nil {
