@@ -13,3 +13,11 @@ func (s *AgentSpec) Reasoning() string {
 func (s *ToolServerSpec) IsReadOnly() bool {
 	return s.ReadOnly == nil || *s.ReadOnly
 }
+
+// String is the target as people read it: Kind namespace/name, or Kind name when cluster-scoped.
+func (t *TargetReference) String() string {
+	if t.Namespace == "" {
+		return t.Kind + " " + t.Name
+	}
+	return t.Kind + " " + t.Namespace + "/" + t.Name
+}

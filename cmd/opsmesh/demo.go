@@ -31,6 +31,19 @@ func sandboxKubeconfig() string {
 // sandboxFaults is the XID injector of the sandbox whose kubeconfig is kubeconfig (its state
 // directory holds both), or nil for any other cluster.
 func sandboxFaults(ctx context.Context, kubeconfig string, _ *rest.Config) (demo.Faults, error) {
+	sb, err := sandboxOf(ctx, kubeconfig)
+	if sb == nil {
+		return nil, err
+	}
+	return sb, nil
+}
+
+// sandboxOf is the sandbox whose kubeconfig is kubeconfig (its state directory holds both), or
+// nil for any other cluster.
+func sandboxOf(ctx context.Context, kubeconfig string) (*sandbox.Sandbox, error) {
+	if kubeconfig == "" {
+		return nil, nil
+	}
 	dir := filepath.Dir(kubeconfig)
 	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
 		return nil, nil

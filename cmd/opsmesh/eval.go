@@ -16,33 +16,22 @@ import (
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/evals/runner"
 	"github.com/opsmesh/opsmesh/evals/scenario"
-	"github.com/opsmesh/opsmesh/internal/sandbox"
 )
 
 // evalSandbox gives opsmesh eval the sandbox's GPU fault injector and Alertmanager webhook
 // when kubeconfig is the sandbox's (its state directory holds both).
 func evalSandbox(ctx context.Context, kubeconfig string) (runner.Faults, *runner.Webhook, error) {
-	dir := filepath.Dir(kubeconfig)
-	if kubeconfig == "" {
-		return nil, nil, nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
-		return nil, nil, nil
-	}
-	sb, err := sandbox.Open(ctx, dir)
-	if err != nil {
-		return nil, nil, fmt.Errorf("the sandbox in %s: %w", dir, err)
+	sb, err := sandboxOf(ctx, kubeconfig)
+	if sb == nil {
+		return nil, nil, err
 	}
 	var wh *runner.Webhook
 	if sb.WebhookURL != "" {
-		wh = &runner.Webhook{URL: sb.WebhookURL}
-		if sb.WebhookTokenFile != "" {
-			b, err := os.ReadFile(sb.WebhookTokenFile)
-			if err != nil {
-				return nil, nil, fmt.Errorf("the sandbox's webhook token: %w", err)
-			}
-			wh.Token = strings.TrimSpace(string(b))
+		token, err := sb.WebhookToken()
+		if err != nil {
+			return nil, nil, fmt.Errorf("the sandbox's webhook token: %w", err)
 		}
+		wh = &runner.Webhook{URL: sb.WebhookURL, Token: token}
 	}
 	return sb, wh, nil
 }

@@ -124,6 +124,20 @@ func Decision(inc *opsv1.Incident, actionID string) (opsv1.Approval, bool) {
 	return opsv1.Approval{}, false
 }
 
+// ApprovedBy is who approved actionID of inc: a person's recorded approval, else the policy
+// that approved it (its ActionApproved timeline entry's actor); "" when none did.
+func ApprovedBy(inc *opsv1.Incident, actionID string) string {
+	if d, ok := Decision(inc, actionID); ok && d.Decision == opsv1.DecisionApproved {
+		return d.By
+	}
+	for _, e := range inc.Status.Timeline {
+		if e.Event == "ActionApproved" && strings.HasPrefix(e.Message, "action "+actionID+":") {
+			return e.Actor
+		}
+	}
+	return ""
+}
+
 // WhoAmI is the user name the API server knows the client c by (as `kubectl auth whoami`).
 func WhoAmI(ctx context.Context, c client.Client) (string, error) {
 	r := &authnv1.SelfSubjectReview{}

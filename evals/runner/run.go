@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +17,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -193,7 +196,7 @@ func (a *attempt) prepare(ctx context.Context) error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(ag), &cur); err != nil {
 			return false, err
 		}
-		return apimetaReady(cur.Status.Conditions), nil
+		return apimeta.IsStatusConditionTrue(cur.Status.Conditions, opsv1.ConditionReady), nil
 	})
 }
 
@@ -270,7 +273,7 @@ func (a *attempt) inject(ctx context.Context) error {
 		if node == "" {
 			return fmt.Errorf("gpuFaults[%d]: no node given and the cluster has no simulated GPU node", i)
 		}
-		if !containsString(a.faulted, node) {
+		if !slices.Contains(a.faulted, node) {
 			if err := a.staleNodeIncidents(ctx, node); err != nil {
 				return err
 			}
@@ -286,15 +289,6 @@ func (a *attempt) inject(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // staleNodeIncidents deletes the simulated Incidents an earlier run left on node: one still
@@ -527,7 +521,7 @@ func (a *attempt) alert(ctx context.Context, al scenario.Alert) error {
 		"externalURL": "http://opsmesh-eval", "truncatedAlerts": 0,
 		"alerts": []map[string]any{{"status": "firing", "labels": al.Labels, "annotations": al.Annotations,
 			"startsAt": now.Format(time.RFC3339), "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://opsmesh-eval/" + a.s.Name,
-			"fingerprint": fmt.Sprintf("%016x", hash(a.ns+al.Labels["alertname"]))}},
+			"fingerprint": fingerprint(a.ns + al.Labels["alertname"])}},
 	})
 	if err != nil {
 		return err
@@ -553,13 +547,11 @@ func (a *attempt) alert(ctx context.Context, al scenario.Alert) error {
 	return nil
 }
 
-func hash(s string) uint64 {
-	var h uint64 = 14695981039346656037
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
+// fingerprint is a stable Alertmanager-style fingerprint (16 hex digits) of s.
+func fingerprint(s string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(s))
+	return fmt.Sprintf("%016x", h.Sum64())
 }
 
 // follow finds the Incident about the target, decides its approvals, and returns it once it
@@ -614,7 +606,7 @@ func (a *attempt) follow(ctx context.Context, raised time.Time) (*opsv1.Incident
 		select {
 		case <-ctx.Done():
 			if inc == nil {
-				why := fmt.Sprintf("no Incident was raised about %s within %s", targetString(t), a.s.TimeoutOr())
+				why := fmt.Sprintf("no Incident was raised about %s within %s", t.String(), a.s.TimeoutOr())
 				if last != nil {
 					why += fmt.Sprintf(" (last error: %v)", last)
 				}
@@ -932,25 +924,9 @@ func checkString(c scenario.Check) string {
 	return s
 }
 
-func targetString(t *opsv1.TargetReference) string {
-	if t.Namespace == "" {
-		return t.Kind + " " + t.Name
-	}
-	return t.Kind + " " + t.Namespace + "/" + t.Name
-}
-
 func orDetected(p opsv1.IncidentPhase) string {
 	if p == "" {
 		return "Detected"
 	}
 	return string(p)
-}
-
-func apimetaReady(conds []metav1.Condition) bool {
-	for _, c := range conds {
-		if c.Type == opsv1.ConditionReady {
-			return c.Status == metav1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -262,12 +262,9 @@ func orNone(s []string) string {
 
 func engineOf(base *opsv1.Agent, m *opsv1.ModelSpec) string {
 	if m != nil {
-		return string(m.Provider) + "/" + m.Model
+		return (&opsv1.AgentSpec{Model: m}).Reasoning()
 	}
-	if base.Spec.Model != nil {
-		return string(base.Spec.Model.Provider) + "/" + base.Spec.Model.Model
-	}
-	return opsv1.ReasoningRunbook
+	return base.Spec.Reasoning()
 }
 
 // vars are the cluster's values of the scenario variables (those it has).

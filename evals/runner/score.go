@@ -92,15 +92,7 @@ func fill(res *Result, inc *opsv1.Incident, decided map[string]opsv1.ApprovalDec
 		if a.Arguments != nil && len(a.Arguments.Raw) > 0 {
 			_ = json.Unmarshal(a.Arguments.Raw, &act.Args)
 		}
-		if d, ok := approval.Decision(inc, a.ID); ok && d.Decision == opsv1.DecisionApproved {
-			act.ApprovedBy = d.By
-		} else {
-			for _, e := range inc.Status.Timeline {
-				if e.Event == "ActionApproved" && strings.HasPrefix(e.Message, "action "+a.ID+":") {
-					act.ApprovedBy = e.Actor
-				}
-			}
-		}
+		act.ApprovedBy = approval.ApprovedBy(inc, a.ID)
 		res.Actions = append(res.Actions, act)
 	}
 }

@@ -229,7 +229,7 @@ func (r *runner) run(ctx context.Context, s scenario) ScenarioResult {
 		res.Problem = err.Error()
 		return res
 	}
-	r.show.status(s.name, "waiting for the platform to raise an Incident on "+targetString(tgt))
+	r.show.status(s.name, "waiting for the platform to raise an Incident on "+tgt.String())
 	faulted := time.Now()
 	var inc *opsv1.Incident
 	rv := ""
@@ -237,7 +237,7 @@ func (r *runner) run(ctx context.Context, s scenario) ScenarioResult {
 		if inc == nil {
 			inc, err = r.find(ctx, tgt)
 			if inc != nil {
-				r.show.note("%s: Incident %s/%s raised by %s (%s) for %s", s.name, inc.Namespace, inc.Name, sourceOf(inc), inc.Spec.Summary, targetString(tgt))
+				r.show.note("%s: Incident %s/%s raised by %s (%s) for %s", s.name, inc.Namespace, inc.Name, sourceOf(inc), inc.Spec.Summary, tgt.String())
 			}
 		} else {
 			var cur opsv1.Incident
@@ -274,9 +274,9 @@ func (r *runner) run(ctx context.Context, s scenario) ScenarioResult {
 		case <-ctx.Done():
 			switch {
 			case inc == nil && err != nil:
-				res.Problem = fmt.Sprintf("no Incident was raised for %s (last error: %v); is opsmesh controller running with its event and XID triggers?", targetString(tgt), err)
+				res.Problem = fmt.Sprintf("no Incident was raised for %s (last error: %v); is opsmesh controller running with its event and XID triggers?", tgt.String(), err)
 			case inc == nil:
-				res.Problem = fmt.Sprintf("no Incident was raised for %s within %s; is opsmesh controller running with its event and XID triggers?", targetString(tgt), r.cfg.Timeout)
+				res.Problem = fmt.Sprintf("no Incident was raised for %s within %s; is opsmesh controller running with its event and XID triggers?", tgt.String(), r.cfg.Timeout)
 			case errors.Is(ctx.Err(), context.Canceled):
 				res.Problem = fmt.Sprintf("interrupted in phase %s: %s", orPending(inc.Status.Phase), res.Problem)
 			default:
@@ -359,7 +359,7 @@ func fill(res *ScenarioResult, inc *opsv1.Incident) {
 	}
 	res.Actions = nil
 	for _, a := range inc.Status.Actions {
-		res.Actions = append(res.Actions, Action{ID: a.ID, Tool: a.Tool, Risk: a.Risk, State: a.State, ApprovedBy: approvedBy(inc, a.ID)})
+		res.Actions = append(res.Actions, Action{ID: a.ID, Tool: a.Tool, Risk: a.Risk, State: a.State, ApprovedBy: approval.ApprovedBy(inc, a.ID)})
 	}
 }
 
@@ -380,19 +380,6 @@ func diagnosedAgents(inc *opsv1.Incident) []string {
 		}
 	}
 	return nil
-}
-
-// approvedBy is who approved action id: a person's recorded approval, or the policy.
-func approvedBy(inc *opsv1.Incident, id string) string {
-	if d, ok := approval.Decision(inc, id); ok && d.Decision == opsv1.DecisionApproved {
-		return d.By
-	}
-	for _, e := range inc.Status.Timeline {
-		if e.Event == "ActionApproved" && strings.HasPrefix(e.Message, "action "+id+":") {
-			return e.Actor
-		}
-	}
-	return ""
 }
 
 func action(inc *opsv1.Incident, tool string) *opsv1.RemediationAction {
@@ -429,13 +416,6 @@ func sourceOf(inc *opsv1.Incident) string {
 		s += " " + inc.Spec.Source.Name
 	}
 	return s
-}
-
-func targetString(t *opsv1.TargetReference) string {
-	if t.Namespace == "" {
-		return t.Kind + " " + t.Name
-	}
-	return t.Kind + " " + t.Namespace + "/" + t.Name
 }
 
 func orPending(p opsv1.IncidentPhase) string {

@@ -50,7 +50,7 @@ func TestEvalOnSandbox(t *testing.T) {
 	}
 	var wh *runner.Webhook
 	if s.WebhookURL != "" {
-		token, err := readTrim(s.WebhookTokenFile)
+		token, err := s.WebhookToken()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -108,6 +108,9 @@ func (s *Sandbox) path(parts ...string) string {
 // GatewayToken reads the gateway's bearer token.
 func (s *Sandbox) GatewayToken() (string, error) { return readTrim(s.GatewayTokenFile) }
 
+// WebhookToken reads the Alertmanager webhook's bearer token.
+func (s *Sandbox) WebhookToken() (string, error) { return readTrim(s.WebhookTokenFile) }
+
 func (s *Sandbox) save() error {
 	b, err := json.MarshalIndent(s.State, "", "  ")
 	if err != nil {
