@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,6 +51,9 @@ type runner struct {
 	// placed is closed once the XID scenario's training pod has a node (or that scenario will
 	// not place one), so the pending-GPU scenario sees the GPUs it takes.
 	placed chan struct{}
+	// pendingDiagnosed is closed once the pending-GPU scenario has its diagnosis (or has
+	// ended without one), so the XID scenario's cordon does not change the GPUs it counts.
+	pendingDiagnosed chan struct{}
 }
 
 // errSkip says why a scenario does not run on this cluster.
@@ -69,6 +73,8 @@ type scenario struct {
 	react func(ctx context.Context, res *ScenarioResult, inc *opsv1.Incident) error
 	// check says what is still missing for the scenario to be done ("" when nothing).
 	check func(inc *opsv1.Incident) string
+	// diagnosed, when set, is closed once the Incident has a root cause or the scenario ends.
+	diagnosed chan struct{}
 }
 
 // preflight checks that the platform runs and reads the nodes.
@@ -218,6 +224,13 @@ func (r *runner) wait(ctx context.Context, what string, d time.Duration, cond fu
 
 // run runs one scenario to its end.
 func (r *runner) run(ctx context.Context, s scenario) ScenarioResult {
+	var signal sync.Once
+	diagnosed := func() {
+		if s.diagnosed != nil {
+			signal.Do(func() { close(s.diagnosed) })
+		}
+	}
+	defer diagnosed()
 	res := ScenarioResult{Scenario: s.name, Simulated: s.name == ScenarioXID || r.anySimulated()}
 	tgt, err := s.setup(ctx)
 	var skip errSkip
@@ -251,6 +264,9 @@ func (r *runner) run(ctx context.Context, s scenario) ScenarioResult {
 			if res.RootCause != "" && res.TimeToDiagnosis == 0 {
 				// As the demo sees it: from the fault to the diagnosis in the Incident's status.
 				res.TimeToDiagnosis = max(time.Since(faulted), time.Millisecond)
+			}
+			if res.RootCause != "" {
+				diagnosed()
 			}
 			r.show.update(res, inc)
 			if s.react != nil {

@@ -42,6 +42,7 @@ const workerScript = `echo "feature-worker: loading a 256MiB batch"; head -c 268
 
 func (r *runner) scenarios() []scenario {
 	r.placed = make(chan struct{})
+	r.pendingDiagnosed = make(chan struct{})
 	return []scenario{
 		{name: ScenarioCrashLoop, title: "inference service crashlooping on a bad config (cluster specialist)",
 			categories: []string{"CrashLoopBackOff"}, phases: []opsv1.IncidentPhase{opsv1.PhaseResolved},
@@ -50,7 +51,7 @@ func (r *runner) scenarios() []scenario {
 		{name: ScenarioPendingGPU, title: "training Job pending for GPUs (scheduler specialist)",
 			categories: []string{"InsufficientGPU", "GPUFragmentation", "QueueQuotaExhausted"},
 			phases:     []opsv1.IncidentPhase{opsv1.PhaseEscalated, opsv1.PhaseAwaitingApproval},
-			setup:      r.setupPending},
+			setup:      r.setupPending, diagnosed: r.pendingDiagnosed},
 		{name: ScenarioXID, title: "GPU XID 79 under a training Job (GPU specialist, simulated GPU)",
 			categories: []string{"GPUXid79"}, phases: []opsv1.IncidentPhase{opsv1.PhaseAwaitingApproval},
 			setup: r.setupXID,
@@ -246,6 +247,14 @@ func (r *runner) setupXID(ctx context.Context) (tgt *opsv1.TargetReference, err 
 	}
 	if err := r.applyGPUCoordinator(ctx, node); err != nil {
 		return nil, err
+	}
+	// The XID's cordon takes this node's free GPUs out of the count the pending-GPU
+	// scenario's diagnosis makes (fragmentation): inject it once that diagnosis is in.
+	r.show.status(ScenarioXID, "waiting for the diagnosis of "+ScenarioPendingGPU+" (this XID's cordon would change the GPUs it counts)")
+	select {
+	case <-r.pendingDiagnosed:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	if err := r.cfg.Faults.InjectXID(ctx, node, xidGPU, 79); err != nil {
 		return nil, fmt.Errorf("injecting XID 79 on GPU %d of node %s: %w", xidGPU, node, err)
