@@ -255,6 +255,11 @@ func TestDemo(t *testing.T) {
 	if !contains(pend.Agents, agentNS+"/scheduler-specialist") {
 		t.Errorf("pending incident: agents %v, want the scheduler specialist", pend.Agents)
 	}
+	// The XID (and the cordon it brings) came after the pending Incident's diagnosis, which
+	// counts that node's free GPUs.
+	if got := faults.diagnosedBeforeXID(); !contains(got, "Job "+demo.NSTraining+"/llm-finetune") {
+		t.Errorf("Incidents diagnosed when the XID was injected: %v; want the pending Job's among them", got)
+	}
 	// The rollback really happened: the Deployment runs revision 1's config again.
 	var pods corev1.PodList
 	if err := env.Client.List(ctx, &pods, client.InNamespace(demo.NSInference), client.MatchingLabels{"app": "llm-inference"}); err != nil {

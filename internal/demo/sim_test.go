@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/internal/demo"
 	"github.com/opsmesh/opsmesh/internal/fixture"
 	"github.com/opsmesh/opsmesh/internal/mcptest"
@@ -343,12 +344,31 @@ type nodeAgents struct {
 	natsURL string
 	mu      sync.Mutex
 	calls   []string
+	// diagnosedBefore is the targets of the Incidents that had a root cause when the first
+	// XID was injected.
+	diagnosedBefore []string
 }
 
 func (n *nodeAgents) InjectXID(ctx context.Context, node string, index, xid int) error {
 	n.mu.Lock()
 	n.calls = append(n.calls, fmt.Sprintf("%s/%d/%d", node, index, xid))
+	first := len(n.calls) == 1
 	n.mu.Unlock()
+	if first {
+		var incs opsv1.IncidentList
+		if err := n.c.List(ctx, &incs); err != nil {
+			return err
+		}
+		var diagnosed []string
+		for _, inc := range incs.Items {
+			if inc.Status.RootCause != nil && inc.Spec.Target != nil {
+				diagnosed = append(diagnosed, inc.Spec.Target.String())
+			}
+		}
+		n.mu.Lock()
+		n.diagnosedBefore = diagnosed
+		n.mu.Unlock()
+	}
 	faults := fmt.Sprintf("gpus:\n  - index: %d\n    lost: true\n    xids:\n      - {code: %d, time: %s}\n", index, xid, time.Now().UTC().Format(time.RFC3339))
 	f, err := simulate.ParseFaults([]byte(faults), simulate.NodeGPUs)
 	if err != nil {
@@ -381,6 +401,12 @@ func (n *nodeAgents) InjectXID(ctx context.Context, node string, index, xid int)
 	}
 	p.Status.Phase, p.Status.PodIP, p.Status.PodIPs = corev1.PodRunning, "127.0.0.1", []corev1.PodIP{{IP: "127.0.0.1"}}
 	return n.c.Status().Update(ctx, p)
+}
+
+func (n *nodeAgents) diagnosedBeforeXID() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.diagnosedBefore)
 }
 
 func (n *nodeAgents) injected() []string {
