@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -101,6 +102,7 @@ type investigation struct {
 	writes   map[string]mcppool.Tool // write tool name -> the tool, for the plan
 	d        *diagnosis.Diagnosis
 	findings []cluster.FindingJSON // the analyzers' findings, as analyze gave them
+	gpuPods  []cluster.GPUPodJSON  // the subject's pods that hold GPUs, when they are what led to the GPUs
 }
 
 // Diagnose investigates q and returns the diagnosis. Tool failures do not fail it: they become
@@ -228,8 +230,19 @@ func (inv *investigation) run(sub *subject, ns string) {
 		inv.d.Findings = append(inv.d.Findings, opsv1.Finding{Agent: inv.e.agent, Category: f.Category, Summary: f.Object + ": " + firstEvidence(f), Severity: severityOf(f.Severity), Evidence: evidenceOf(f)})
 	}
 
-	// 2. GPUs: the nodes of the pods involved (or the subject node) against the GPU view.
+	// 2. GPUs: the nodes of the pods involved (or the subject node) against the GPU view; when
+	// no finding names a pod, the nodes where the subject's pods hold GPUs (a Job whose pods
+	// look fine while a GPU under them has failed).
 	nodes := inv.nodesInvolved(sub, an)
+	if len(nodes) == 0 && sub != nil && sub.kind != "node" {
+		for _, g := range an.GPUPods {
+			if !slices.Contains(nodes, g.Node) {
+				nodes = append(nodes, g.Node)
+			}
+		}
+		slices.Sort(nodes)
+		inv.gpuPods = an.GPUPods
+	}
 	inv.d.Nodes = nodes
 	gpuCause := inv.gpus(nodes)
 
@@ -563,6 +576,24 @@ func (inv *investigation) gpus(nodes []string) bool {
 	}
 	if len(inv.d.Findings) > 0 {
 		rc.Summary += fmt.Sprintf("; it explains the %s seen on the pods there", inv.d.Findings[0].Category)
+	}
+	var held []string
+	for _, g := range inv.gpuPods {
+		if g.Node != nv.Node {
+			continue
+		}
+		var gpus []string
+		for _, name := range slices.Sorted(maps.Keys(g.GPUs)) {
+			gpus = append(gpus, fmt.Sprintf("%d %s", g.GPUs[name], name))
+		}
+		held = append(held, g.Pod)
+		rc.Evidence = append(rc.Evidence, evidence(inv.d.Subject, fmt.Sprintf("pod %s holds %s on node %s", g.Pod, strings.Join(gpus, ", "), nv.Node)))
+	}
+	if len(held) > 0 {
+		rc.Summary += fmt.Sprintf("; %s runs there (pod %s)", inv.d.Subject, strings.Join(held, ", "))
+	}
+	if len(rc.Evidence) > 16 {
+		rc.Evidence = rc.Evidence[:16]
 	}
 	inv.d.RootCause = rc
 	inv.d.Findings = append(inv.d.Findings, opsv1.Finding{Agent: inv.e.agent, Category: rc.Category, Summary: rc.Summary, Severity: opsv1.SeverityCritical, Evidence: rc.Evidence})

@@ -182,6 +182,27 @@ func TestRunbookByCategory(t *testing.T) {
 		}
 	})
 
+	t.Run("a workload whose pods look fine is asked about: the failed GPU under its GPUs is named, a CPU workload's is not", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-gpu-quiet")
+		running := corev1.PodStatus{Phase: corev1.PodRunning,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Image: "registry.example/app:1", Ready: true,
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}}
+		rs := c.Deployment(ns, "finetune", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("2")}
+		})
+		c.Pod(rs, ns, "finetune-h1-0", "rb-gpu-1", running)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/rb-gpu-quiet/finetune", Text: "why is finetune failing?"}, "GPUXid79")
+		mustSay(t, d, "GPU 3 on node rb-gpu-1 reports XID 79: failed; action: drain and reboot the node; deployment/rb-gpu-quiet/finetune runs there (pod finetune-h1-0)",
+			"pod finetune-h1-0 holds 2 nvidia.com/gpu on node rb-gpu-1")
+		planIs(t, d, "node_cordon@cluster-tools[safe]", "node_drain@cluster-tools[destructive]")
+
+		cpu := c.Deployment(ns, "exporter", 1, nil)
+		c.Pod(cpu, ns, "exporter-h1-0", "rb-gpu-1", running)
+		diagnose(t, e, runbook.Question{Subject: "deployment/rb-gpu-quiet/exporter"}, diagnosis.NoProblemFound)
+	})
+
 	t.Run("an XID 94 on the node of a workload's pod restarts the workload", func(t *testing.T) {
 		c := fixture.Cluster{T: t, C: c.C}
 		c.GPUNode("rb-gpu-2", "gpus:\n  - index: 1\n    xids:\n      - {code: 94, time: 2026-11-30T03:00:00Z}\n")

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -210,6 +212,61 @@ func (f *focus) matches(fd *finding) bool {
 	return false
 }
 
+// gpuPods are, for a focus on one object, the pods it is or controls that are bound to a node
+// and request GPUs (nvidia.com/gpu, nvidia.com/gpu.shared, nvidia.com/mig-*), at most 50.
+func (f *focus) gpuPods(s *snapshot) []GPUPodJSON {
+	if f == nil || f.name == "" {
+		return nil
+	}
+	var out []GPUPodJSON
+	for i := range s.pods {
+		p := &s.pods[i]
+		if len(out) == 50 {
+			break
+		}
+		if p.Spec.NodeName == "" || p.Namespace != f.namespace || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		mine := f.kind == "pod" && p.Name == f.name
+		if w := s.owner(p); !mine && w != nil {
+			mine = w.Kind == f.kind && w.Name == f.name
+		}
+		if !mine {
+			continue
+		}
+		// As the scheduler counts: the containers' sum, or the largest init container's if more.
+		gpus := map[string]int64{}
+		init := map[string]int64{}
+		for i, c := range slices.Concat(p.Spec.Containers, p.Spec.InitContainers) {
+			held := corev1.ResourceList{} // extended resources: the limit, if set, is the request
+			for name, q := range c.Resources.Requests {
+				held[name] = q
+			}
+			for name, q := range c.Resources.Limits {
+				held[name] = q
+			}
+			for name, q := range held {
+				n := string(name)
+				if n != "nvidia.com/gpu" && n != "nvidia.com/gpu.shared" && !strings.HasPrefix(n, "nvidia.com/mig-") {
+					continue
+				}
+				if i < len(p.Spec.Containers) {
+					gpus[n] += q.Value()
+				} else {
+					init[n] = max(init[n], q.Value())
+				}
+			}
+		}
+		for n, v := range init {
+			gpus[n] = max(gpus[n], v)
+		}
+		if len(gpus) > 0 {
+			out = append(out, GPUPodJSON{Pod: p.Name, Node: p.Spec.NodeName, GPUs: gpus})
+		}
+	}
+	return out
+}
+
 // behindService is, for a focus on one Service, the pods its selector picks and the workloads
 // that own them: their findings explain the Service's (a Service has no ready endpoints because
 // its pods crash), so a focus on the Service includes them.
@@ -282,7 +339,7 @@ func (t *tools) analyze(ctx context.Context, a analyzeArgs) (string, error) {
 		where = foc.kind + "s in " + where
 	}
 	if a.Output == "json" {
-		return t.k.secrets.Scrub(findingsJSON(found, where, s, t.maxBytes)), nil
+		return t.k.secrets.Scrub(findingsJSON(found, where, s, foc.gpuPods(s), t.maxBytes)), nil
 	}
 	return t.k.secrets.Scrub(renderFindings(found, where, s, t.maxBytes)), nil
 }
@@ -441,6 +498,17 @@ type AnalyzeJSON struct {
 	Skipped []string `json:"skipped,omitempty"`
 	// Truncated counts findings left out to stay within the output cap.
 	Truncated int `json:"truncated,omitempty"`
+	// GPUPods are, when one object was analyzed, its pods that hold GPUs on a node (at most
+	// 50): where a GPU fault that no finding shows would hit it.
+	GPUPods []GPUPodJSON `json:"gpuPods,omitempty"`
+}
+
+// GPUPodJSON is a pod that holds GPUs, and the node it holds them on.
+type GPUPodJSON struct {
+	Pod  string `json:"pod"`
+	Node string `json:"node"`
+	// GPUs is how many it requests, by resource name (nvidia.com/gpu, nvidia.com/mig-1g.10gb).
+	GPUs map[string]int64 `json:"gpus"`
 }
 
 // FindingJSON is one finding of AnalyzeJSON.
@@ -465,9 +533,12 @@ type FixJSON struct {
 }
 
 // findingsJSON renders found as AnalyzeJSON in at most max bytes, critical findings first.
-func findingsJSON(found []finding, where string, s *snapshot, max int) string {
-	out := AnalyzeJSON{Where: where, Checked: s.checked(), Findings: []FindingJSON{}, Skipped: s.skipped}
+func findingsJSON(found []finding, where string, s *snapshot, gpuPods []GPUPodJSON, max int) string {
+	out := AnalyzeJSON{Where: where, Checked: s.checked(), Findings: []FindingJSON{}, Skipped: s.skipped, GPUPods: gpuPods}
 	size := 256
+	for _, g := range gpuPods {
+		size += len(g.Pod) + len(g.Node) + 64
+	}
 	for i, f := range found {
 		fj := FindingJSON{Severity: f.severity.String(), Category: f.category, Object: f.object.String(), Container: f.container, More: f.more, Evidence: f.evidence,
 			Fix: FixJSON{Tool: f.fix.tool, Note: f.fix.note}}
@@ -513,9 +584,14 @@ func clip(s string) string {
 	if len(s) <= 300 {
 		return s
 	}
-	cut := 297
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
+	// Keep both ends: a wrapped Go error (a kubelet's pull or mount failure) names its cause
+	// last ("...: dial tcp: lookup registry.example: no such host").
+	head, tail := 190, len(s)-104
+	for head > 0 && s[head]&0xC0 == 0x80 {
+		head--
 	}
-	return s[:cut] + "..."
+	for tail < len(s) && s[tail]&0xC0 == 0x80 {
+		tail++
+	}
+	return s[:head] + " ... " + s[tail:]
 }

@@ -77,6 +77,7 @@ func (t *tools) workloadRollback(ctx context.Context, a rollbackArgs) (string, e
 	if err != nil {
 		return "", err
 	}
+	t.replaceStuckPods(ctx, c)
 	return t.render(c)
 }
 

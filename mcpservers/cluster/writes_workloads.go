@@ -65,12 +65,16 @@ func kindParam(kinds []string) mcp.ToolOption {
 	return mcp.WithString("kind", mcp.Required(), mcp.Enum(kinds...), mcp.Description("kind of workload: "+strings.Join(kinds, ", ")))
 }
 
+// stsPodsNote ends the description of each write that changes a pod template.
+const stsPodsNote = " A StatefulSet that updates pod by pod (podManagementPolicy OrderedReady) never replaces a pod that is not Ready: " +
+	"after the change, its pods that are not Ready and of an older revision are deleted so that they are recreated from the new template."
+
 func (t *tools) workloadWriteTools() []mcptool.Tool {
 	return []mcptool.Tool{
 		mcptool.New(mcptool.Spec{
 			Name: "workload_restart",
 			Description: "Restart every pod of a Deployment, StatefulSet or DaemonSet by a rolling update, as kubectl rollout restart does " +
-				"(sets the kubectl.kubernetes.io/restartedAt annotation on the pod template). Pods are replaced as the workload's update strategy allows.",
+				"(sets the kubectl.kubernetes.io/restartedAt annotation on the pod template). Pods are replaced as the workload's update strategy allows." + stsPodsNote,
 			Effect: mcptool.Write,
 			Params: []mcp.ToolOption{kindParam(restartKinds), namespaceParam(), nameParam("workload"), dryRunParam()},
 		}, t.workloadRestart),
@@ -87,7 +91,7 @@ func (t *tools) workloadWriteTools() []mcptool.Tool {
 		mcptool.New(mcptool.Spec{
 			Name: "workload_set_image",
 			Description: "Set the image of one container (or init container) in a workload's pod template, as kubectl set image does; " +
-				"the workload then rolls out. A Job's template cannot change: set its CronJob's instead.",
+				"the workload then rolls out. A Job's template cannot change: set its CronJob's instead." + stsPodsNote,
 			Effect:     mcptool.Write,
 			Idempotent: true,
 			Params: []mcp.ToolOption{kindParam(templateKinds), namespaceParam(), nameParam("workload"),
@@ -98,7 +102,7 @@ func (t *tools) workloadWriteTools() []mcptool.Tool {
 		mcptool.New(mcptool.Spec{
 			Name: "workload_set_resources",
 			Description: "Set the CPU and memory requests and limits of one container in a workload's pod template, as kubectl set resources does; " +
-				"the workload then rolls out. Values left out keep their current value.",
+				"the workload then rolls out. Values left out keep their current value." + stsPodsNote,
 			Effect:     mcptool.Write,
 			Idempotent: true,
 			Params: []mcp.ToolOption{kindParam(templateKinds), namespaceParam(), nameParam("workload"),
@@ -110,7 +114,7 @@ func (t *tools) workloadWriteTools() []mcptool.Tool {
 		mcptool.New(mcptool.Spec{
 			Name: "workload_rollback",
 			Description: "Roll a Deployment, StatefulSet or DaemonSet back to an earlier revision of its pod template, as kubectl rollout undo does: " +
-				"by default the revision before the current one.",
+				"by default the revision before the current one." + stsPodsNote,
 			Effect: mcptool.Write,
 			Params: []mcp.ToolOption{kindParam(restartKinds), namespaceParam(), nameParam("workload"),
 				mcp.WithInteger("toRevision", mcp.Min(0), mcp.Description("revision to go back to (see the workload's ReplicaSets or ControllerRevisions); default (0) the previous one")),
@@ -173,6 +177,7 @@ func (t *tools) workloadRestart(ctx context.Context, a restartArgs) (string, err
 	if err != nil {
 		return "", err
 	}
+	t.replaceStuckPods(ctx, c)
 	return t.render(c)
 }
 
@@ -283,6 +288,7 @@ func (t *tools) workloadSetImage(ctx context.Context, a setImageArgs) (string, e
 	if err != nil {
 		return "", err
 	}
+	t.replaceStuckPods(ctx, c)
 	return t.render(c)
 }
 
@@ -416,5 +422,6 @@ func (t *tools) workloadSetResources(ctx context.Context, a setResourcesArgs) (s
 	if err != nil {
 		return "", err
 	}
+	t.replaceStuckPods(ctx, c)
 	return t.render(c)
 }

@@ -181,6 +181,11 @@ func TestWarningEventsRaiseIncidentOnOwner(t *testing.T) {
 	waitIncident(t, c, "evshop", map[string]string{"reason": "BackOff"}, 3)
 	must(t, c.Create(ctx, warning("evshop", "web-5d8f-abcde.2", "CrashLoopBackOff", podRef, 1, time.Now())))
 	waitIncident(t, c, "evshop", map[string]string{"reason": "BackOff"}, 4)
+	// The kubelet's Failed on the pod (an image it cannot pull, a container it cannot create) is
+	// the same problem too; Failed about anything but a pod raises nothing.
+	must(t, c.Create(ctx, warning("evshop", "web-5d8f-abcde.3", "Failed", podRef, 1, time.Now())))
+	waitIncident(t, c, "evshop", map[string]string{"reason": "BackOff"}, 5)
+	must(t, c.Create(ctx, warning("evshop", "web-svc.1", "Failed", corev1.ObjectReference{APIVersion: "v1", Kind: "Service", Namespace: "evshop", Name: "web"}, 1, time.Now())))
 
 	// A Job's pod: the Job. A node: in the default namespace.
 	must(t, c.Create(ctx, warning("evshop", "train-xyz.1", "Unhealthy", corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "evshop", Name: jobPod.Name}, 1, time.Now())))

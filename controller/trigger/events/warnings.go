@@ -34,6 +34,10 @@ import (
 
 // DefaultReasons are the Warning event reasons that raise Incidents unless configured otherwise.
 var DefaultReasons = []string{"BackOff", "CrashLoopBackOff", "FailedScheduling", "OOMKilling", "OOMKilled", "Unhealthy", "NodeNotReady",
+	// The kubelet's reason for an image it cannot pull (ErrImagePull, ImagePullBackOff) and a
+	// container it cannot create or start (CreateContainerConfigError); its "Back-off pulling
+	// image" events are Normal, so this is the only Warning such a pod gets. Pods only.
+	"Failed",
 	// A Job that gave up, pods a controller may not create (quota, admission), volumes that do
 	// not mount or cannot be provisioned.
 	"BackoffLimitExceeded", "DeadlineExceeded", "FailedCreate", "FailedMount", "ProvisioningFailed"}
@@ -164,6 +168,10 @@ func (w *Warnings) handle(ctx context.Context, ev *corev1.Event, prev *corev1.Ev
 	if ev.Type != corev1.EventTypeWarning || !w.reasons[ev.Reason] || w.exclude[ev.Namespace] || w.exclude[ev.InvolvedObject.Namespace] {
 		return
 	}
+	if ev.Reason == "Failed" && ev.InvolvedObject.Kind != "Pod" {
+		// Failed is the kubelet's word for a pod's container; other components use it loosely.
+		return
+	}
 	n := int64(1)
 	if prev == nil {
 		if lastSeen(ev).Before(w.start.Add(-w.cfg.Window)) {
@@ -184,11 +192,13 @@ func (w *Warnings) handle(ctx context.Context, ev *corev1.Event, prev *corev1.Ev
 	}
 }
 
-// reasonClass groups reasons that are one problem, so that BackOff and CrashLoopBackOff of one
-// workload make one Incident.
+// reasonClass groups reasons that are one problem, so that BackOff, CrashLoopBackOff and the
+// kubelet's Failed (a container it could not pull, create or start, which it then backs off) of
+// one workload make one Incident. The class is part of the fingerprint: "CrashLoop" stays as it
+// was before Failed joined it.
 func reasonClass(reason string) string {
 	switch reason {
-	case "BackOff", "CrashLoopBackOff":
+	case "BackOff", "CrashLoopBackOff", "Failed":
 		return "CrashLoop"
 	case "OOMKilling", "OOMKilled":
 		return "OOM"
