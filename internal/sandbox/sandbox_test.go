@@ -228,7 +228,9 @@ func TestSandbox(t *testing.T) {
 			}
 		}
 		if len(pods.Items) > 0 {
-			if e := waitEvent(t, c, ns, pods.Items[0].Name, "Failed"); e.Type != corev1.EventTypeWarning || !strings.Contains(e.Message, "simulated by kwok") {
+			// Normal, as a kubelet records nothing when a container merely exits: the Job's
+			// BackoffLimitExceeded is what raises an Incident.
+			if e := waitEvent(t, c, ns, pods.Items[0].Name, "Died"); e.Type != corev1.EventTypeNormal || !strings.Contains(e.Message, "simulated by kwok") {
 				t.Errorf("the failed pod's event: %s %q", e.Type, e.Message)
 			}
 		}
