@@ -167,25 +167,40 @@ func (s *Sandbox) createNode(ctx context.Context, n simNode) error {
 	if err := s.Client.Create(ctx, node); err != nil {
 		return fmt.Errorf("creating simulated node %s: %w", n.name, err)
 	}
-	// kwok may update the new node's status first: retry on its conflicts.
+	return s.setCapacity(ctx, n)
+}
+
+// setCapacity writes the node's capacity and allocatable. kwok may update the new node's status
+// first: retry on its conflicts.
+func (s *Sandbox) setCapacity(ctx context.Context, n simNode) error {
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := s.Client.Get(ctx, client.ObjectKey{Name: n.name}, node); err != nil {
+		var node corev1.Node
+		if err := s.Client.Get(ctx, client.ObjectKey{Name: n.name}, &node); err != nil {
 			return err
 		}
 		node.Status.Capacity, node.Status.Allocatable = n.capacity, n.capacity.DeepCopy()
-		return s.Client.Status().Update(ctx, node)
+		return s.Client.Status().Update(ctx, &node)
 	}); err != nil {
 		return fmt.Errorf("setting simulated node %s's capacity: %w", n.name, err)
 	}
 	return nil
 }
 
-// nodesReady succeeds when every simulated node is Ready, untainted and has its capacity.
+// nodesReady succeeds when every simulated node is Ready, untainted and has its capacity. kwok's
+// first status write can land after ours and put its own default capacity (1k CPUs) in place;
+// a node found so gets its capacity written again, and is waited for.
 func (s *Sandbox) nodesReady(ctx context.Context) error {
-	for _, name := range append(append([]string{}, s.CPUNodes...), s.GPUNodes...) {
+	for _, sn := range s.nodes() {
+		name := sn.name
 		var n corev1.Node
 		if err := s.Client.Get(ctx, client.ObjectKey{Name: name}, &n); err != nil {
 			return err
+		}
+		if got, want := n.Status.Allocatable[corev1.ResourceCPU], sn.capacity[corev1.ResourceCPU]; got.Cmp(want) != 0 {
+			if err := s.setCapacity(ctx, sn); err != nil {
+				return err
+			}
+			return fmt.Errorf("node %s had allocatable cpu %s, not %s: written again", name, got.String(), want.String())
 		}
 		ready := false
 		for _, c := range n.Status.Conditions {
@@ -198,9 +213,6 @@ func (s *Sandbox) nodesReady(ctx context.Context) error {
 		}
 		if len(n.Spec.Taints) > 0 {
 			return fmt.Errorf("node %s still has taint %s", name, n.Spec.Taints[0].ToString())
-		}
-		if _, ok := n.Status.Allocatable[corev1.ResourceCPU]; !ok {
-			return fmt.Errorf("node %s has no allocatable cpu yet", name)
 		}
 	}
 	return nil

@@ -78,6 +78,15 @@ func TestSandbox(t *testing.T) {
 			if !ready {
 				t.Errorf("node %s is not Ready: %+v", n.Name, n.Status.Conditions)
 			}
+			// The sandbox's capacity, not kwok's default of 1k CPUs (its first write can land
+			// after the sandbox's).
+			want := "32"
+			if n.Labels["nvidia.com/gpu.present"] == "true" {
+				want = "224"
+			}
+			if q := n.Status.Allocatable[corev1.ResourceCPU]; q.String() != want {
+				t.Errorf("node %s: allocatable cpu %s, want %s", n.Name, q.String(), want)
+			}
 		}
 		var mig corev1.Node
 		if err := c.Get(ctx, client.ObjectKey{Name: s.MIGNode}, &mig); err != nil {
