@@ -1,11 +1,13 @@
 package cluster_test
 
 import (
+	"context"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -207,6 +209,42 @@ func TestAnalyzeCauses(t *testing.T) {
 			`fix: workload_rollback {"kind":"deployment","namespace":"an-proberev","name":"asr","dryRun":true}`,
 			"check the endpoint it calls and the app's logs; if the app only needs longer, raise the probe's initialDelaySeconds or failureThreshold on deployment/an-proberev/tts")
 		mustNotContain(t, out, `"name":"tts","dryRun"`)
+	})
+
+	t.Run("a Service whose named targetPort no Ready pod declares has no usable endpoints", func(t *testing.T) {
+		ns := namespace(t, "an-svcport")
+		_, rs := deploymentWithRevisions(t, ns, "embeddings", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Ports = []corev1.ContainerPort{{Name: "web", ContainerPort: 8080}}
+		})
+		ready := corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+		ownedPod(t, rs, ns, "embeddings-h1-0", ready)
+		ownedPod(t, rs, ns, "embeddings-h1-1", ready)
+		for _, target := range []string{"http", "web"} {
+			name := "embeddings-" + target
+			create(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+				Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "embeddings"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString(target)}}}})
+			// As the EndpointSlice controller writes it: the pods, and the port only where it resolves.
+			sl := &discoveryv1.EndpointSlice{
+				ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: name + "-abc", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+				AddressType: discoveryv1.AddressTypeIPv4,
+				Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.7"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
+					{Addresses: []string{"10.0.0.8"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+			}
+			if target == "web" {
+				sl.Ports = []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}}
+			}
+			create(t, sl)
+		}
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "service/an-svcport/embeddings-http", "2 ready endpoints")
+		mustContain(t, out,
+			"[critical] ServiceNoEndpoints service/an-svcport/embeddings-http",
+			`spec.ports[0] (port 80) targets the port named "http", which no container of the 2 Ready pods declares: they name their ports web (8080)`,
+			"give the pods' container port the name the Service targets")
+		mustNotContain(t, out, "service/an-svcport/embeddings-web")
+		// Off the cluster-wide analyses of later tests, which the output cap keeps short.
+		if err := apiServer(t).Client.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "embeddings-http"}}); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("a Service selector that matches nothing names the pods that nearly match", func(t *testing.T) {

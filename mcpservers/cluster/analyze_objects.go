@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // The analyzers of workloads, Services, claims, nodes, autoscalers and quotas.
@@ -51,6 +52,13 @@ func serviceNoEndpoints(s *snapshot) []finding {
 			}
 		}
 		if ready > 0 {
+			if ev := unresolvedTargetPorts(svc, pods); len(ev) > 0 {
+				// Endpoints, but a named targetPort no pod has: the slices carry no port for
+				// it, so nothing routes to the pods on it.
+				f.evidence = append(ev, fmt.Sprintf("endpointslices (label %s=%s): %d ready endpoints, without that port", "kubernetes.io/service-name", svc.Name, ready))
+				f.fix = noFix("give the pods' container port the name the Service targets, or set the Service's targetPort to a port name or number the containers have (resource_patch on the Service)")
+				out = append(out, f)
+			}
 			continue
 		}
 		readyPods := 0
@@ -68,6 +76,55 @@ func serviceNoEndpoints(s *snapshot) []finding {
 			f.fix = noFix("the pods are ready but have no endpoints: check that the EndpointSlice controller (kube-controller-manager) runs")
 		}
 		out = append(out, f)
+	}
+	return out
+}
+
+// unresolvedTargetPorts says, for each port of svc whose targetPort is a name that no container
+// of the Ready pods it selects declares, what the pods name instead; nil when every name resolves.
+func unresolvedTargetPorts(svc *corev1.Service, pods []*corev1.Pod) []string {
+	var out []string
+	for i, sp := range svc.Spec.Ports {
+		if sp.TargetPort.Type != intstr.String || sp.TargetPort.StrVal == "" {
+			continue
+		}
+		want := sp.TargetPort.StrVal
+		proto := sp.Protocol
+		if proto == "" {
+			proto = corev1.ProtocolTCP
+		}
+		found, readyPods := false, 0
+		var names []string
+		seen := map[string]bool{}
+		for _, p := range pods {
+			if !podIsReady(p) {
+				continue
+			}
+			readyPods++
+			for _, c := range p.Spec.Containers {
+				for _, cp := range c.Ports {
+					cproto := cp.Protocol
+					if cproto == "" {
+						cproto = corev1.ProtocolTCP
+					}
+					if cp.Name == want && cproto == proto {
+						found = true
+					}
+					if cp.Name != "" && !seen[cp.Name] {
+						seen[cp.Name] = true
+						names = append(names, fmt.Sprintf("%s (%d)", cp.Name, cp.ContainerPort))
+					}
+				}
+			}
+		}
+		if found || readyPods == 0 {
+			continue
+		}
+		they := "declare no named port"
+		if len(names) > 0 {
+			they = "name their ports " + strings.Join(names, ", ")
+		}
+		out = append(out, fmt.Sprintf("spec.ports[%d] (port %d) targets the port named %q, which no container of the %d Ready %s declares: they %s", i, sp.Port, want, readyPods, plural(readyPods, "pod"), they))
 	}
 	return out
 }
