@@ -634,12 +634,21 @@ func (inv *investigation) gpus(nodes []string) bool {
 // findings name as an owner, as workload_restart's arguments.
 func (inv *investigation) workloadOwner() map[string]any {
 	for _, f := range inv.findings {
-		parts := strings.Split(f.Owner, "/")
-		if len(parts) == 3 && (parts[0] == "deployment" || parts[0] == "statefulset" || parts[0] == "daemonset") {
-			return map[string]any{"kind": parts[0], "namespace": parts[1], "name": parts[2]}
+		if args := restartArgs(f.Owner); args != nil {
+			return args
 		}
 	}
 	return nil
+}
+
+// restartArgs are workload_restart's arguments for owner (kind/namespace/name) when it is a
+// Deployment, StatefulSet or DaemonSet; nil otherwise.
+func restartArgs(owner string) map[string]any {
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 || (parts[0] != "deployment" && parts[0] != "statefulset" && parts[0] != "daemonset") {
+		return nil
+	}
+	return map[string]any{"kind": parts[0], "namespace": parts[1], "name": parts[2]}
 }
 
 // notableGPU says whether a GPU is part of a cause: its verdict is not healthy, or it reported
@@ -693,11 +702,7 @@ func gpuAppOwner(nv gpuview.NodeVerdictJSON, index int) map[string]any {
 	if len(owners) != 1 {
 		return nil
 	}
-	parts := strings.Split(owners[0], "/")
-	if len(parts) != 3 || (parts[0] != "deployment" && parts[0] != "statefulset" && parts[0] != "daemonset") {
-		return nil
-	}
-	return map[string]any{"kind": parts[0], "namespace": parts[1], "name": parts[2]}
+	return restartArgs(owners[0])
 }
 
 // verdictRank orders GPU verdicts: failed above degraded above healthy.

@@ -6,16 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -224,7 +223,7 @@ func (f *focus) gpuPods(s *snapshot) []GPUPodJSON {
 		if len(out) == 50 {
 			break
 		}
-		if p.Spec.NodeName == "" || p.Namespace != f.namespace || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if p.Spec.NodeName == "" || p.Namespace != f.namespace || podTerminated(p) {
 			continue
 		}
 		mine := f.kind == "pod" && p.Name == f.name
@@ -234,31 +233,9 @@ func (f *focus) gpuPods(s *snapshot) []GPUPodJSON {
 		if !mine {
 			continue
 		}
-		// As the scheduler counts: the containers' sum, or the largest init container's if more.
 		gpus := map[string]int64{}
-		init := map[string]int64{}
-		for i, c := range slices.Concat(p.Spec.Containers, p.Spec.InitContainers) {
-			held := corev1.ResourceList{} // extended resources: the limit, if set, is the request
-			for name, q := range c.Resources.Requests {
-				held[name] = q
-			}
-			for name, q := range c.Resources.Limits {
-				held[name] = q
-			}
-			for name, q := range held {
-				n := string(name)
-				if n != "nvidia.com/gpu" && n != "nvidia.com/gpu.shared" && !strings.HasPrefix(n, "nvidia.com/mig-") {
-					continue
-				}
-				if i < len(p.Spec.Containers) {
-					gpus[n] += q.Value()
-				} else {
-					init[n] = max(init[n], q.Value())
-				}
-			}
-		}
-		for n, v := range init {
-			gpus[n] = max(gpus[n], v)
+		for r, n := range gpuview.PodGPUs(p) {
+			gpus[string(r)] = n
 		}
 		if len(gpus) > 0 {
 			out = append(out, GPUPodJSON{Pod: p.Name, Node: p.Spec.NodeName, GPUs: gpus})

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -47,21 +48,14 @@ func (t *tools) replaceStuckPods(ctx context.Context, c *change) {
 		names[i] = broken[i].Name
 	}
 	var cur appsv1.StatefulSet
-	deadline := time.Now().Add(stsObserveTimeout)
-	for {
+	taken := func(ctx context.Context) (bool, error) {
 		err := t.k.Direct.Get(ctx, client.ObjectKeyFromObject(sts), &cur)
-		if err == nil && cur.Status.ObservedGeneration >= sts.Generation && cur.Status.UpdateRevision != "" {
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			c.Notes = append(c.Notes, fmt.Sprintf("pods %s of %s are not Ready, and its controller has not taken the change yet (status.observedGeneration %d, generation %d): with podManagementPolicy OrderedReady it does not replace a pod that is not Ready; delete them (kubectl delete pod -n %s %s) so that they are recreated from the new template",
-				strings.Join(names, ", "), ref, cur.Status.ObservedGeneration, sts.Generation, sts.Namespace, strings.Join(names, " ")))
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(250 * time.Millisecond):
-		}
+		return err == nil && cur.Status.ObservedGeneration >= sts.Generation && cur.Status.UpdateRevision != "", nil
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, stsObserveTimeout, true, taken); err != nil {
+		c.Notes = append(c.Notes, fmt.Sprintf("pods %s of %s are not Ready, and its controller has not taken the change yet (status.observedGeneration %d, generation %d): with podManagementPolicy OrderedReady it does not replace a pod that is not Ready; delete them (kubectl delete pod -n %s %s) so that they are recreated from the new template",
+			strings.Join(names, ", "), ref, cur.Status.ObservedGeneration, sts.Generation, sts.Namespace, strings.Join(names, " ")))
+		return
 	}
 	for i := range broken {
 		p := &broken[i]
@@ -91,20 +85,10 @@ func (t *tools) notReadyPodsOf(ctx context.Context, sts *appsv1.StatefulSet) ([]
 	}
 	var out []corev1.Pod
 	for _, p := range pods.Items {
-		if p.DeletionTimestamp != nil || !metav1.IsControlledBy(&p, sts) || ready(&p) {
+		if p.DeletionTimestamp != nil || !metav1.IsControlledBy(&p, sts) || podIsReady(&p) {
 			continue
 		}
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// ready is whether the pod's Ready condition is True.
-func ready(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -104,7 +104,7 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 	gpuPodsByNode := map[string][]corev1.Pod{} // every GPU pod, to know who shares a node
 	var wanted []corev1.Pod
 	for _, p := range holding(all) {
-		if podGPUs(&p)[resGPU] == 0 {
+		if PodGPUs(&p)[resGPU] == 0 {
 			continue
 		}
 		gpuPodsByNode[p.Spec.NodeName] = append(gpuPodsByNode[p.Spec.NodeName], p)

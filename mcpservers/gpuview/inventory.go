@@ -47,9 +47,9 @@ func isGPUNode(n *corev1.Node) bool {
 	return len(gpuResources(n)) > 0 || n.Labels[labelProduct] != ""
 }
 
-// podGPUs is what a pod requests of each GPU resource: the larger of its containers' sum and its
+// PodGPUs is what a pod requests of each GPU resource: the larger of its containers' sum and its
 // largest init container, as the scheduler counts it. Requests default to limits.
-func podGPUs(p *corev1.Pod) map[corev1.ResourceName]int64 {
+func PodGPUs(p *corev1.Pod) map[corev1.ResourceName]int64 {
 	want := func(c corev1.Container, r corev1.ResourceName) int64 {
 		if q, ok := c.Resources.Requests[r]; ok {
 			return q.Value()
@@ -95,7 +95,7 @@ func terminated(p *corev1.Pod) bool {
 func holding(pods []corev1.Pod) []corev1.Pod {
 	var out []corev1.Pod
 	for _, p := range pods {
-		if p.Spec.NodeName != "" && !terminated(&p) && len(podGPUs(&p)) > 0 {
+		if p.Spec.NodeName != "" && !terminated(&p) && len(PodGPUs(&p)) > 0 {
 			out = append(out, p)
 		}
 	}
@@ -213,7 +213,7 @@ func (s *Server) gpuInventory(ctx context.Context, args nodeArgs) (string, error
 		if requested[p.Spec.NodeName] == nil {
 			requested[p.Spec.NodeName] = map[corev1.ResourceName]int64{}
 		}
-		for r, n := range podGPUs(&p) {
+		for r, n := range PodGPUs(&p) {
 			requested[p.Spec.NodeName][r] += n
 		}
 	}
@@ -313,13 +313,13 @@ func (s *Server) gpuAllocation(ctx context.Context, args allocationArgs) (string
 			continue
 		}
 		byNS[p.Namespace] = append(byNS[p.Namespace], p)
-		for r, n := range podGPUs(&p) {
+		for r, n := range PodGPUs(&p) {
 			totals[r] += n
 		}
 	}
 	waiting := 0
 	for _, p := range pods {
-		if p.Spec.NodeName == "" && !terminated(&p) && len(podGPUs(&p)) > 0 {
+		if p.Spec.NodeName == "" && !terminated(&p) && len(PodGPUs(&p)) > 0 {
 			waiting++
 		}
 	}
@@ -350,7 +350,7 @@ func (s *Server) gpuAllocation(ctx context.Context, args allocationArgs) (string
 		nsTotals := map[corev1.ResourceName]int64{}
 		t := mcptool.Table{Header: []string{"POD", "NODE", "PHASE", "GPU-RESOURCES", "HELD-FOR"}}
 		for _, p := range ps {
-			g := podGPUs(&p)
+			g := PodGPUs(&p)
 			for r, n := range g {
 				nsTotals[r] += n
 			}
