@@ -94,9 +94,9 @@ test: verify-generated lint testbins image-build-check
 sandbox-bins:
 	hack/testbins.sh ensure-sandbox >/dev/null
 
-# test-sandbox runs the sandbox end to end (internal/sandbox, build tag sandbox): about a minute once the binaries are built.
+# test-sandbox runs the sandbox end to end (sandbox, build tag sandbox): about a minute once the binaries are built.
 test-sandbox: sandbox-bins testbins
-	HELM=$$(hack/testbins.sh helm-path) go test -tags sandbox -count=1 -timeout 30m ./internal/sandbox/...
+	HELM=$$(hack/testbins.sh helm-path) go test -tags sandbox -count=1 -timeout 30m ./sandbox
 
 # demo brings the sandbox up (building its binaries the first time: about 15 minutes on 2 cores;
 # reused while it runs), runs the demo on it, and leaves it running for kubectl and chat clients.

@@ -11,79 +11,58 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"slices"
 	"strings"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 )
 
-// Category is a root-cause category of the taxonomy below (docs/diagnosis.md lists them with
-// their meaning).
-type Category = string
+// Category is a root-cause category of the taxonomy, which lives in the contract package
+// (api/contract) so that tool servers, agents, the controller and the evals share it.
+type Category = contract.Category
 
-// The taxonomy. Cluster categories are the cluster server's analyzer categories; scheduler
-// categories name why a pod does not schedule; GPU categories come from the GPU server's
-// verdicts. GPUXid<N> (for example GPUXid79) names an XID of NVIDIA's catalog.
+// The taxonomy's categories, as the contract declares them.
 const (
-	CrashLoopBackOff           Category = "CrashLoopBackOff"
-	ImagePullBackOff           Category = "ImagePullBackOff"
-	OOMKilled                  Category = "OOMKilled"
-	CreateContainerConfigError Category = "CreateContainerConfigError"
-	ProbeFailing               Category = "ProbeFailing"
-	RolloutStuck               Category = "RolloutStuck"
-	ReplicasUnavailable        Category = "ReplicasUnavailable"
-	ServiceNoEndpoints         Category = "ServiceNoEndpoints"
-	JobFailed                  Category = "JobFailed"
-	HPAUnableToScale           Category = "HPAUnableToScale"
-	QuotaExceeded              Category = "QuotaExceeded"
-	QuotaFull                  Category = "QuotaFull"
-	PVCPending                 Category = "PVCPending"
-	NodeNotReady               Category = "NodeNotReady"
-	NodePressure               Category = "NodePressure"
-	Unschedulable              Category = "Unschedulable"
-
-	InsufficientGPU      Category = "InsufficientGPU"
-	InsufficientResource Category = "InsufficientResources"
-	SchedulingConstraint Category = "SchedulingConstraint"
-	NodeCordoned         Category = "NodeCordoned"
-	GPUFragmentation     Category = "GPUFragmentation"
-	QueueQuotaExhausted  Category = "QueueQuotaExhausted"
-	QueueClosed          Category = "QueueClosed"
-	GangUnsatisfiable    Category = "GangUnsatisfiable"
-	// Suspended is a Job or workload held with spec.suspend: nothing schedules until it resumes.
-	Suspended Category = "Suspended"
-
-	GPUFailed   Category = "GPUFailed"
-	GPUDegraded Category = "GPUDegraded"
-	GPUIdle     Category = "GPUIdle"
-
-	// NoProblemFound is the answer when the investigation found nothing wrong.
-	NoProblemFound Category = "NoProblemFound"
-	// Unknown is the answer when something is wrong but the evidence names no cause.
-	Unknown Category = "Unknown"
+	CrashLoopBackOff           = contract.CrashLoopBackOff
+	ImagePullBackOff           = contract.ImagePullBackOff
+	OOMKilled                  = contract.OOMKilled
+	CreateContainerConfigError = contract.CreateContainerConfigError
+	ProbeFailing               = contract.ProbeFailing
+	RolloutStuck               = contract.RolloutStuck
+	ReplicasUnavailable        = contract.ReplicasUnavailable
+	ServiceNoEndpoints         = contract.ServiceNoEndpoints
+	JobFailed                  = contract.JobFailed
+	HPAUnableToScale           = contract.HPAUnableToScale
+	QuotaExceeded              = contract.QuotaExceeded
+	QuotaFull                  = contract.QuotaFull
+	PVCPending                 = contract.PVCPending
+	NodeNotReady               = contract.NodeNotReady
+	NodePressure               = contract.NodePressure
+	Unschedulable              = contract.Unschedulable
+	InsufficientGPU            = contract.InsufficientGPU
+	InsufficientResource       = contract.InsufficientResource
+	SchedulingConstraint       = contract.SchedulingConstraint
+	NodeCordoned               = contract.NodeCordoned
+	GPUFragmentation           = contract.GPUFragmentation
+	QueueQuotaExhausted        = contract.QueueQuotaExhausted
+	QueueClosed                = contract.QueueClosed
+	GangUnsatisfiable          = contract.GangUnsatisfiable
+	Suspended                  = contract.Suspended
+	GPUFailed                  = contract.GPUFailed
+	GPUDegraded                = contract.GPUDegraded
+	GPUIdle                    = contract.GPUIdle
+	NoProblemFound             = contract.NoProblemFound
+	Unknown                    = contract.Unknown
 )
 
 // Categories is the taxonomy, in the order docs/diagnosis.md lists it (GPUXid<N> aside).
-var Categories = []Category{
-	CrashLoopBackOff, ImagePullBackOff, OOMKilled, CreateContainerConfigError, ProbeFailing,
-	RolloutStuck, ReplicasUnavailable, ServiceNoEndpoints, JobFailed, HPAUnableToScale,
-	QuotaExceeded, QuotaFull, PVCPending, NodeNotReady, NodePressure, Unschedulable,
-	InsufficientGPU, InsufficientResource, SchedulingConstraint, NodeCordoned, GPUFragmentation,
-	QueueQuotaExhausted, QueueClosed, GangUnsatisfiable, Suspended,
-	GPUFailed, GPUDegraded, GPUIdle,
-	NoProblemFound, Unknown,
-}
-
-var xidCategory = regexp.MustCompile(`^GPUXid[1-9][0-9]{0,3}$`)
+var Categories = contract.Categories
 
 // ValidCategory reports whether c is in the taxonomy.
-func ValidCategory(c string) bool {
-	return slices.Contains(Categories, c) || xidCategory.MatchString(c)
-}
+func ValidCategory(c string) bool { return contract.ValidCategory(c) }
 
 // XidCategory is the category of an XID: GPUXid79.
-func XidCategory(xid int) Category { return fmt.Sprintf("GPUXid%d", xid) }
+func XidCategory(xid int) Category { return contract.XidCategory(xid) }
 
 // Action is one step of a remediation plan: a tool call, its risk and why.
 type Action struct {

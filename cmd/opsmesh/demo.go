@@ -15,8 +15,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/opsmesh/opsmesh/internal/demo"
-	"github.com/opsmesh/opsmesh/internal/sandbox"
+	"github.com/opsmesh/opsmesh/sandbox/demo"
+	"github.com/opsmesh/opsmesh/sandbox"
 )
 
 // demoFaults gives opsmesh demo its fault injector for the cluster at kubeconfig (the sandbox

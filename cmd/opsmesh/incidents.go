@@ -24,7 +24,7 @@ import (
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/approval"
-	"github.com/opsmesh/opsmesh/mcpservers/gateway"
+	"github.com/opsmesh/opsmesh/gateway"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 

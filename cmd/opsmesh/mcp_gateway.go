@@ -17,7 +17,7 @@ import (
 	"github.com/opsmesh/opsmesh/agents/broker"
 	"github.com/opsmesh/opsmesh/agents/kubehost"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
-	"github.com/opsmesh/opsmesh/mcpservers/gateway"
+	"github.com/opsmesh/opsmesh/gateway"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 	"github.com/opsmesh/opsmesh/mcpservers/serve"
 )

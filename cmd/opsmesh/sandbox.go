@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opsmesh/opsmesh/internal/sandbox"
+	"github.com/opsmesh/opsmesh/sandbox"
 )
 
 const sandboxLong = `Run the whole opsmesh platform on this machine: a real control plane (etcd, kube-apiserver,

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// The sandbox itself is tested end to end by make test-sandbox (internal/sandbox, tag sandbox);
+// The sandbox itself is tested end to end by make test-sandbox (sandbox, tag sandbox);
 // here: what the commands say when there is nothing to act on or the input is wrong.
 func TestSandboxCommandsSayWhatToDo(t *testing.T) {
 	dir := t.TempDir()

@@ -20,7 +20,7 @@ import (
 	"github.com/opsmesh/opsmesh/agents/kubehost"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
-	"github.com/opsmesh/opsmesh/mcpservers/gateway"
+	"github.com/opsmesh/opsmesh/gateway"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 

@@ -7,12 +7,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/opsmesh/opsmesh/mcpservers/serve"
 )
@@ -27,10 +31,15 @@ import (
 // Token is the bearer token test servers require.
 const Token = "test-token-0123456789abcdef"
 
-// Session is an initialized MCP client session that reports to T.
+// Session is an initialized MCP client session that reports to T. Every successful call of a
+// tool that lists an outputSchema is checked as a validating client would: the result must carry
+// structuredContent, and it must match the schema.
 type Session struct {
 	T testing.TB
 	C *mcpclient.Client
+	// schemas caches the compiled output schemas by tool name (nil: the tool declares none);
+	// shared by the sessions With returns.
+	schemas *sync.Map
 }
 
 // Serve serves s over streamable HTTP with Token on a test server closed when t ends, and
@@ -73,15 +82,22 @@ func Init(t testing.TB, c *mcpclient.Client) *Session {
 	if _, err := c.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
 	}
-	return &Session{T: t, C: c}
+	return &Session{T: t, C: c, schemas: &sync.Map{}}
 }
 
 // With returns the session reporting to t, for use inside subtests.
-func (s *Session) With(t testing.TB) *Session { return &Session{T: t, C: s.C} }
+func (s *Session) With(t testing.TB) *Session { return &Session{T: t, C: s.C, schemas: s.schemas} }
 
 // Call calls a tool and returns its text and whether it is a tool error; a protocol error fails
-// the test.
+// the test, and so does a successful result that lacks the structured content its tool's output
+// schema promises or does not match it.
 func (s *Session) Call(tool string, args map[string]any) (string, bool) {
+	s.T.Helper()
+	text, _, isErr := s.call(tool, args)
+	return text, isErr
+}
+
+func (s *Session) call(tool string, args map[string]any) (string, json.RawMessage, bool) {
 	s.T.Helper()
 	req := mcp.CallToolRequest{}
 	req.Params.Name = tool
@@ -96,7 +112,106 @@ func (s *Session) Call(tool string, args map[string]any) (string, bool) {
 			b.WriteString(tc.Text)
 		}
 	}
-	return b.String(), res.IsError
+	var structured json.RawMessage
+	switch {
+	case len(res.RawStructuredContent) > 0:
+		structured = res.RawStructuredContent
+	case res.StructuredContent != nil:
+		structured, _ = json.Marshal(res.StructuredContent)
+	}
+	if !res.IsError {
+		if err := s.checkStructured(tool, structured); err != nil {
+			s.T.Errorf("%s(%v): %v", tool, args, err)
+		}
+	}
+	return b.String(), structured, res.IsError
+}
+
+// checkStructured validates a successful result's structured content against the output schema
+// the server lists for tool.
+func (s *Session) checkStructured(tool string, structured json.RawMessage) error {
+	if s.schemas == nil {
+		s.schemas = &sync.Map{}
+	}
+	v, ok := s.schemas.Load(tool)
+	if !ok {
+		res, err := s.C.ListTools(context.Background(), mcp.ListToolsRequest{})
+		if err != nil {
+			return err
+		}
+		for _, tl := range res.Tools {
+			sch, err := OutputSchema(tl)
+			if err != nil {
+				return err
+			}
+			s.schemas.Store(tl.Name, sch)
+		}
+		if v, ok = s.schemas.Load(tool); !ok {
+			return nil // not listed: the call itself said so
+		}
+	}
+	sch, _ := v.(*jsonschema.Schema)
+	if sch == nil {
+		return nil
+	}
+	if len(structured) == 0 {
+		return errors.New("the tool lists an outputSchema but its result has no structuredContent")
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(structured))
+	if err != nil {
+		return fmt.Errorf("structuredContent is not JSON: %v", err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		return fmt.Errorf("structuredContent does not match the outputSchema: %v\n%s", err, structured)
+	}
+	return nil
+}
+
+// OutputSchema compiles the outputSchema a tool lists; nil when it lists none.
+func OutputSchema(tl mcp.Tool) (*jsonschema.Schema, error) {
+	raw := tl.RawOutputSchema
+	if raw == nil {
+		if tl.OutputSchema.Type == "" {
+			return nil, nil
+		}
+		var err error
+		if raw, err = json.Marshal(tl.OutputSchema); err != nil {
+			return nil, err
+		}
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("tool %s: outputSchema is not JSON: %v", tl.Name, err)
+	}
+	url := "mem:///mcptest/" + tl.Name + ".output.json"
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, err
+	}
+	sch, err := c.Compile(url)
+	if err != nil {
+		return nil, fmt.Errorf("tool %s: outputSchema does not compile: %v", tl.Name, err)
+	}
+	return sch, nil
+}
+
+// Data calls a tool that must succeed, decodes its structured content into v (strictly: a field
+// the result has and v lacks fails the test), and returns its text.
+func (s *Session) Data(tool string, args map[string]any, v any) string {
+	s.T.Helper()
+	text, structured, isErr := s.call(tool, args)
+	if isErr {
+		s.T.Fatalf("%s(%v) failed: %s", tool, args, text)
+	}
+	if len(structured) == 0 {
+		s.T.Fatalf("%s(%v) returned no structuredContent:\n%s", tool, args, text)
+	}
+	dec := json.NewDecoder(bytes.NewReader(structured))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		s.T.Fatalf("%s(%v): decoding structuredContent into %T: %v\n%s", tool, args, v, err, structured)
+	}
+	return text
 }
 
 // OK calls a tool that must succeed and returns its text.
@@ -201,6 +316,11 @@ func GoldenTools(t testing.TB, s *server.MCPServer) []mcp.Tool {
 	tools := res.Tools
 	sort.Slice(tools, func(i, j int) bool { return tools[i].Name < tools[j].Name })
 	for _, tl := range tools {
+		if _, err := OutputSchema(tl); err != nil {
+			t.Error(err)
+		} else if tl.OutputSchema.Type == "" && tl.RawOutputSchema == nil {
+			t.Errorf("tool %s declares no outputSchema: declare it with mcptool.NewData and its result type", tl.Name)
+		}
 		a := tl.Annotations
 		if a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.IdempotentHint == nil || a.OpenWorldHint == nil {
 			t.Errorf("tool %s does not set every annotation explicitly: %+v", tl.Name, a)

@@ -39,6 +39,27 @@ func compileSchema(t mcp.Tool) (*jsonschema.Schema, error) {
 	return c.Compile(url)
 }
 
+// compileOutputSchema compiles a data tool's output schema, as clients see it in tools/list.
+func compileOutputSchema(t mcp.Tool) (*jsonschema.Schema, error) {
+	raw, err := json.Marshal(t.OutputSchema)
+	if t.RawOutputSchema != nil {
+		raw, err = t.RawOutputSchema, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	url := "mem:///opsmesh/tools/" + t.Name + ".output.json"
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, err
+	}
+	return c.Compile(url)
+}
+
 // validateArgs checks raw JSON arguments against a compiled schema and words each violation as
 // what to fix: `argument "replicas": must be >= 0 but found -1`.
 func validateArgs(s *jsonschema.Schema, raw []byte) error {

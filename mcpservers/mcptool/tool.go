@@ -1,8 +1,11 @@
 // Package mcptool is how opsmesh's MCP servers declare and serve tools. A tool is data — name,
-// description, input schema, effect (read, write, destructive) — next to a typed handler; this
-// package registers tools on an mcp-go server with schema validation of arguments, strict decoding
-// into the handler's argument struct, read-only gating, panic recovery, and a size cap on every
-// result. It knows nothing of Kubernetes or GPUs: the servers under mcpservers/ bring the tools.
+// description, input schema, output schema, effect (read, write, destructive) — next to a typed
+// handler; this package registers tools on an mcp-go server with schema validation of arguments,
+// strict decoding into the handler's argument struct, read-only gating, panic recovery, and a size
+// cap on every result. A data tool (NewData) answers with MCP structured content (2025-06-18):
+// its typed result as structuredContent, declared by an outputSchema reflected from the Go type,
+// beside a compact text for models. It knows nothing of Kubernetes or GPUs: the servers under
+// mcpservers/ bring the tools.
 package mcptool
 
 import (
@@ -13,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -45,12 +49,17 @@ type Tool struct {
 	Effect Effect
 	// decode turns raw JSON arguments into the handler's argument value.
 	decode func(raw []byte) (any, error)
-	// call runs the handler on decoded arguments.
-	call func(ctx context.Context, args any) (string, error)
+	// call runs the handler on decoded arguments: the typed result (nil for a text tool) and
+	// its text.
+	call func(ctx context.Context, args any) (any, string, error)
 	// schema validates arguments before decoding; schemaErr is set when the declared schema does
 	// not compile (a bug in the tool's declaration, which the snapshot test catches).
 	schema    *jsonschema.Schema
 	schemaErr error
+	// output validates a data tool's structured content (nil for a text tool); outputErr is set
+	// when the reflected output schema does not compile.
+	output    *jsonschema.Schema
+	outputErr error
 }
 
 // Validator is implemented by argument structs that check more than the schema can say.
@@ -88,11 +97,57 @@ func New[A any](spec Spec, handler func(ctx context.Context, args A) (string, er
 		schema:    schema,
 		schemaErr: schemaErr,
 		decode:    func(raw []byte) (any, error) { return Decode[A](raw) },
-		call: func(ctx context.Context, args any) (string, error) {
-			return handler(ctx, args.(A))
+		call: func(ctx context.Context, args any) (any, string, error) {
+			text, err := handler(ctx, args.(A))
+			return nil, text, err
 		},
 	}
 }
+
+// NewData declares a data tool: its arguments decode into A, and its handler returns the typed
+// result R — sent as structuredContent and declared as the tool's outputSchema, reflected from
+// R's JSON shape — and the compact text rendering of the same result for models. R must be a
+// struct (MCP's output schemas are objects); its list fields should carry their own truncation
+// counts, since structured content is not cut like text.
+func NewData[A, R any](spec Spec, handler func(ctx context.Context, args A) (R, string, error)) Tool {
+	t := New(spec, func(context.Context, A) (string, error) { return "", nil })
+	mcp.WithOutputSchema[R]()(&t.Def)
+	if reflect.TypeFor[R]().Kind() != reflect.Struct {
+		t.outputErr = fmt.Errorf("the result type %s of %s is not a struct", reflect.TypeFor[R](), spec.Name)
+	} else {
+		t.output, t.outputErr = compileOutputSchema(t.Def)
+	}
+	t.call = func(ctx context.Context, args any) (any, string, error) {
+		r, text, err := handler(ctx, args.(A))
+		if err != nil {
+			return nil, "", err
+		}
+		return r, text, nil
+	}
+	return t
+}
+
+// ValidateOutput checks structured content (raw JSON) against the tool's output schema, as a
+// client that validates results does. A text tool has none: it accepts anything.
+func (t Tool) ValidateOutput(raw []byte) error {
+	if t.outputErr != nil {
+		return fmt.Errorf("the output schema of %s does not compile (a bug in opsmesh): %v", t.Name(), t.outputErr)
+	}
+	if t.output == nil {
+		return nil
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("%s: structured content is not JSON: %v", t.Name(), err)
+	}
+	if err := t.output.Validate(v); err != nil {
+		return fmt.Errorf("%s: structured content does not match the output schema: %v", t.Name(), err)
+	}
+	return nil
+}
+
+// Structured reports whether the tool answers with structured content.
+func (t Tool) Structured() bool { return t.output != nil || t.outputErr != nil }
 
 // Name of the tool.
 func (t Tool) Name() string { return t.Def.Name }
@@ -188,9 +243,15 @@ type Options struct {
 	// Logger records tool calls and failures (never arguments, which may hold secrets).
 	Logger *slog.Logger
 	// Filter, when set, rewrites every result and error text before it leaves the server (the
-	// cluster server removes known Secret values with it).
+	// cluster server removes known Secret values with it); in structured content it rewrites
+	// every string value.
 	Filter func(ctx context.Context, text string) string
 }
+
+// MaxStructuredBytes caps one result's structured content. Data tools bound their own lists
+// (limits, truncation counts); past this the call fails, asking for a narrower request, rather
+// than send a cut object that would not match its schema.
+const MaxStructuredBytes = 512 << 10
 
 // DefaultMaxBytes is the default cap on one tool result.
 const DefaultMaxBytes = 16 << 10
@@ -255,13 +316,65 @@ func handler(t Tool, opts Options) server.ToolHandlerFunc {
 			calls(metrics.OutcomeInvalid)
 			return mcp.NewToolResultError(fmt.Sprintf("%s: %v", t.Name(), err)), nil
 		}
-		text, err := t.call(ctx, args)
+		data, text, err := t.call(ctx, args)
+		var structured json.RawMessage
+		if err == nil && t.Structured() {
+			structured, err = structuredContent(ctx, data, opts.Filter)
+			if err == nil && len(structured) > MaxStructuredBytes {
+				err = fmt.Errorf("the result is %d KiB, over the %d KiB limit of one answer: narrow the request (namespace, name, selector, limit)", len(structured)>>10, MaxStructuredBytes>>10)
+			}
+		}
 		if err != nil {
 			calls(metrics.OutcomeError)
 			opts.Logger.Info("tool call failed", "tool", t.Name(), "error", err)
 			return mcp.NewToolResultError(Cap(opts.Filter(ctx, fmt.Sprintf("%s: %v", t.Name(), err)), opts.MaxBytes)), nil
 		}
 		calls(metrics.OutcomeOK)
-		return mcp.NewToolResultText(Cap(opts.Filter(ctx, text), opts.MaxBytes)), nil
+		res = mcp.NewToolResultText(Cap(opts.Filter(ctx, text), opts.MaxBytes))
+		if structured != nil {
+			res.RawStructuredContent = structured
+		}
+		return res, nil
 	}
+}
+
+// structuredContent renders a data tool's result as JSON with filter applied to every string in
+// it (keys included), so a redaction never breaks the JSON or misses a value that JSON escaping
+// would have disguised.
+func structuredContent(ctx context.Context, data any, filter func(context.Context, string) string) (json.RawMessage, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the result (a bug in opsmesh): %w", err)
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("encoding the result (a bug in opsmesh): %w", err)
+	}
+	var walk func(any) any
+	walk = func(v any) any {
+		switch v := v.(type) {
+		case string:
+			return filter(ctx, v)
+		case []any:
+			for i := range v {
+				v[i] = walk(v[i])
+			}
+		case map[string]any:
+			out := make(map[string]any, len(v))
+			for k, e := range v {
+				out[filter(ctx, k)] = walk(e)
+			}
+			return out
+		}
+		return v
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(walk(v)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }

@@ -12,8 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/gateway"
 	"github.com/opsmesh/opsmesh/internal/mcptest"
-	"github.com/opsmesh/opsmesh/mcpservers/gateway"
 )
 
 // incident creates an Incident and sets its status as the orchestrator would: diagnosed, with a

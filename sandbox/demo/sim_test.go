@@ -25,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
-	"github.com/opsmesh/opsmesh/internal/demo"
 	"github.com/opsmesh/opsmesh/internal/fixture"
 	"github.com/opsmesh/opsmesh/internal/mcptest"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu"
@@ -33,6 +32,7 @@ import (
 	"github.com/opsmesh/opsmesh/mcpservers/gpu/xidpub"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
 	"github.com/opsmesh/opsmesh/mcpservers/serve"
+	"github.com/opsmesh/opsmesh/sandbox/demo"
 )
 
 // sim does, for the demo's namespaces, what the sandbox's kube-controller-manager, kube-scheduler

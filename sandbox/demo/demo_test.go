@@ -31,9 +31,9 @@ import (
 	"github.com/opsmesh/opsmesh/controller/manager"
 	"github.com/opsmesh/opsmesh/controller/trigger"
 	"github.com/opsmesh/opsmesh/controller/trigger/events"
-	"github.com/opsmesh/opsmesh/internal/demo"
 	"github.com/opsmesh/opsmesh/internal/fixture"
 	"github.com/opsmesh/opsmesh/internal/testbed"
+	"github.com/opsmesh/opsmesh/sandbox/demo"
 )
 
 var shared testbed.Shared

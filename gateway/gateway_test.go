@@ -24,9 +24,9 @@ import (
 
 	"github.com/opsmesh/opsmesh/agents/kubehost"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/gateway"
 	"github.com/opsmesh/opsmesh/internal/mcptest"
 	"github.com/opsmesh/opsmesh/internal/testbed"
-	"github.com/opsmesh/opsmesh/mcpservers/gateway"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 	"github.com/opsmesh/opsmesh/mcpservers/serve"
 )

@@ -14,7 +14,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
-	"github.com/opsmesh/opsmesh/internal/demo"
+	"github.com/opsmesh/opsmesh/sandbox/demo"
 )
 
 // TestDemoOnSandbox is `make demo` as a test: the sandbox comes up, the demo runs

@@ -14,9 +14,9 @@ import (
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/gateway"
 	"github.com/opsmesh/opsmesh/internal/fixture"
 	"github.com/opsmesh/opsmesh/internal/mcptest"
-	"github.com/opsmesh/opsmesh/mcpservers/gateway"
 )
 
 // TestAskAgent asks a real agent — the runbook engine hosted by agents/runtime on the embedded

@@ -6,8 +6,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/opsmesh/opsmesh/gateway"
 	"github.com/opsmesh/opsmesh/internal/mcptest"
-	"github.com/opsmesh/opsmesh/mcpservers/gateway"
 )
 
 // BenchmarkCall compares a tool call made to a remote MCP server directly with the same call made
