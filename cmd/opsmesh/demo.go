@@ -15,8 +15,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/opsmesh/opsmesh/sandbox/demo"
 	"github.com/opsmesh/opsmesh/sandbox"
+	"github.com/opsmesh/opsmesh/sandbox/demo"
 )
 
 // demoFaults gives opsmesh demo its fault injector for the cluster at kubeconfig (the sandbox
