@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -36,6 +37,14 @@ type Result struct {
 // shows objects (nil is empty text); realCap, when above 0, caps the diff of a real (not dry-run)
 // change, whose full object the caller can read back.
 func (r *Result) Render(yamlOf func(client.Object) (string, error), maxBytes, realCap int) (string, error) {
+	_, text, err := r.Answer(yamlOf, maxBytes, realCap)
+	return text, err
+}
+
+// Answer is a write tool's answer: r as the contract's Change (structured content, with the same
+// capped diff) and as the text Render writes.
+func (r *Result) Answer(yamlOf func(client.Object) (string, error), maxBytes, realCap int) (contract.Change, string, error) {
+	out := contract.Change{Object: r.Ref, Summary: r.Summary, DryRun: r.DryRun, NoChange: r.NoChange, Notes: r.Notes}
 	var b strings.Builder
 	switch {
 	case r.NoChange:
@@ -53,15 +62,16 @@ func (r *Result) Render(yamlOf func(client.Object) (string, error), maxBytes, re
 		b.WriteString("note: " + n + "\n")
 	}
 	if r.NoChange {
-		return b.String(), nil
+		return out, b.String(), nil
 	}
+	out.Deleted = r.After == nil && r.Before != nil
 	before, err := yamlOf(r.Before)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	after, err := yamlOf(r.After)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	label := "after"
 	if r.DryRun {
@@ -70,14 +80,15 @@ func (r *Result) Render(yamlOf func(client.Object) (string, error), maxBytes, re
 	diff := UnifiedDiff(r.Ref+" (live)", r.Ref+" ("+label+")", before, after)
 	if diff == "" {
 		b.WriteString("(the stored object is unchanged)\n")
-		return b.String(), nil
+		return out, b.String(), nil
 	}
 	room := maxBytes - b.Len() - 128
 	if !r.DryRun && realCap > 0 {
 		room = min(room, realCap)
 	}
-	b.WriteString(mcptool.Cap(diff, max(room, 256)))
-	return b.String(), nil
+	out.Diff = mcptool.Cap(diff, max(room, 256))
+	b.WriteString(out.Diff)
+	return out, b.String(), nil
 }
 
 // UnifiedDiff returns the unified diff, with three lines of context, of text a (labelled from)
