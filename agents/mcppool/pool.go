@@ -1,6 +1,7 @@
 package mcppool
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -326,8 +327,15 @@ func toolOf(server string, mt mcp.Tool, approval bool) Tool {
 	if len(mt.RawInputSchema) > 0 {
 		schema = mt.RawInputSchema
 	}
+	var output json.RawMessage
+	switch {
+	case len(mt.RawOutputSchema) > 0:
+		output = mt.RawOutputSchema
+	case mt.OutputSchema.Type != "":
+		output, _ = json.Marshal(mt.OutputSchema)
+	}
 	ro, de := effects(mt)
-	return Tool{Server: server, Name: mt.Name, Description: mt.Description, InputSchema: schema, ReadOnly: ro, Destructive: de, NeedsApproval: approval}
+	return Tool{Server: server, Name: mt.Name, Description: mt.Description, InputSchema: schema, OutputSchema: output, ReadOnly: ro, Destructive: de, NeedsApproval: approval}
 }
 
 // Call runs a granted tool. It refuses, without calling anything, a server or tool outside the
@@ -409,6 +417,50 @@ func (t *Toolset) call(ctx context.Context, g Grant, server, tool string, args m
 		if res.IsError {
 			outcome = metrics.OutcomeError
 		}
-		return Result{Text: mcptool.Cap(redact.Text(b.String()), t.pool.max), IsError: res.IsError}, outcome, nil
+		out := Result{Text: mcptool.Cap(redact.Text(b.String()), t.pool.max), IsError: res.IsError}
+		if !res.IsError {
+			out.Structured = structured(res)
+		}
+		return out, outcome, nil
 	}
+}
+
+// structured is a result's structuredContent with every string in it passed through
+// redact.Text, as the text is: a second line of defence for servers that are not opsmesh's.
+// Content that is not a JSON object is dropped.
+func structured(res *mcp.CallToolResult) json.RawMessage {
+	raw := res.RawStructuredContent
+	if len(raw) == 0 && res.StructuredContent != nil {
+		raw, _ = json.Marshal(res.StructuredContent)
+	}
+	if len(raw) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v map[string]any
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	var walk func(any) any
+	walk = func(v any) any {
+		switch v := v.(type) {
+		case string:
+			return redact.Text(v)
+		case []any:
+			for i := range v {
+				v[i] = walk(v[i])
+			}
+		case map[string]any:
+			for k, e := range v {
+				v[k] = walk(e)
+			}
+		}
+		return v
+	}
+	out, err := json.Marshal(walk(v))
+	if err != nil {
+		return nil
+	}
+	return out
 }

@@ -1,0 +1,69 @@
+package runbook
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/api/contract"
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+)
+
+// pending asks the scheduler server why the subject (or the first unschedulable pod the
+// analyzers found) does not run, and names that cause.
+func (inv *investigation) pending(sub *subject, an contract.Analysis) bool {
+	if _, ok := inv.where["explain_pending"]; !ok {
+		return false
+	}
+	var args map[string]any
+	switch {
+	case sub != nil && (sub.kind == "pod" || sub.kind == "job" || sub.kind == "workload") && (sub.kind == "workload" || hasCategory(an, diagnosis.Unschedulable) || len(an.Findings) == 0):
+		args = map[string]any{"kind": sub.kind, "namespace": sub.namespace, "name": sub.name}
+	default:
+		for _, f := range an.Findings {
+			if f.Category == diagnosis.Unschedulable && strings.HasPrefix(f.Object, "pod/") {
+				parts := strings.SplitN(strings.TrimPrefix(f.Object, "pod/"), "/", 2)
+				args = map[string]any{"kind": "pod", "namespace": parts[0], "name": parts[1]}
+				break
+			}
+		}
+	}
+	if args == nil {
+		return false
+	}
+	var x contract.Explanation
+	if !inv.callData("explain_pending", args, &x) || x.Category == "" || x.Category == diagnosis.NoProblemFound {
+		return false
+	}
+	object := fmt.Sprintf("%s/%s/%s", args["kind"], args["namespace"], args["name"])
+	rc := opsv1.RootCause{Category: x.Category, Summary: x.Verdict, Confidence: opsv1.ConfidenceHigh}
+	if !diagnosis.ValidCategory(rc.Category) {
+		rc.Category = diagnosis.Unschedulable
+	}
+	rc.Evidence = append(rc.Evidence, evidence(object, x.Verdict))
+	for _, e := range x.Evidence {
+		if len(rc.Evidence) == 16 {
+			break
+		}
+		rc.Evidence = append(rc.Evidence, evidence(object, e))
+	}
+	inv.d.RootCause = rc
+	inv.d.Findings = append(inv.d.Findings, opsv1.Finding{Agent: inv.e.agent, Category: rc.Category, Summary: x.Verdict, Severity: opsv1.SeverityCritical, Evidence: rc.Evidence})
+	// The scheduler's fixes are alternatives, best first. The best one is the plan when it is one
+	// tool call (raise a ClusterQueue's quota, move to another LocalQueue, resume a Job, uncordon
+	// a node); the others, and changes only a person can make (a toleration, a smaller request),
+	// are said as ranked notes.
+	for i, f := range x.Fixes {
+		if i == 0 && f.Tool != "" {
+			inv.plan(f.Tool, f.Arguments, f.Text)
+			continue
+		}
+		inv.note("fix %d: %s", i+1, f.Text)
+	}
+	return true
+}
+
+func hasCategory(an contract.Analysis, c string) bool {
+	return slices.ContainsFunc(an.Findings, func(f contract.Finding) bool { return f.Category == c })
+}

@@ -1,0 +1,93 @@
+package runbook
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/mcppool"
+	"github.com/opsmesh/opsmesh/api/contract"
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+)
+
+// investigation is the state of one Diagnose call.
+type investigation struct {
+	e        *Engine
+	ctx      context.Context
+	where    map[string]string       // read-only tool name -> server that serves it
+	writes   map[string]mcppool.Tool // write tool name -> the tool, for the plan
+	d        *diagnosis.Diagnosis
+	findings []contract.Finding // the analyzers' findings, as analyze gave them
+	gpuPods  []contract.GPUPod  // the subject's pods that hold GPUs, when they are what led to the GPUs
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+func (inv *investigation) note(format string, a ...any) {
+	inv.d.Notes = append(inv.d.Notes, fmt.Sprintf(format, a...))
+}
+
+// call runs a tool when the agent has it; ok is false (with a note) when it has not or the call
+// failed.
+func (inv *investigation) call(tool string, args map[string]any) (mcppool.Result, bool) {
+	server, ok := inv.where[tool]
+	if !ok {
+		return mcppool.Result{}, false
+	}
+	inv.d.ToolCalls++
+	res, err := inv.e.tools.Call(inv.ctx, server, tool, args)
+	if err != nil {
+		inv.note("%s failed: %v", tool, err)
+		return mcppool.Result{}, false
+	}
+	if res.IsError {
+		inv.note("%s answered an error: %s", tool, firstLine(res.Text))
+		return mcppool.Result{}, false
+	}
+	return res, true
+}
+
+// callData runs a tool and decodes its structured content — the tool's type of package
+// api/contract — into v; ok is false (with a note) when the agent lacks the tool, the call failed
+// or the answer carries no content of that type.
+func (inv *investigation) callData(tool string, args map[string]any, v any) bool {
+	res, ok := inv.call(tool, args)
+	if !ok {
+		return false
+	}
+	if err := res.Decode(v); err != nil {
+		inv.note("%s: %v", tool, err)
+		return false
+	}
+	return true
+}
+
+// evidence is one line of evidence about object.
+func evidence(object, detail string) opsv1.Evidence {
+	if len(detail) > 2000 {
+		detail = detail[:2000] + "..."
+	}
+	return opsv1.Evidence{Object: object, Detail: detail}
+}
+
+// plan adds an action, with its risk from the tool, on the server that serves the tool when the
+// agent was granted it (a tool it was not granted is still proposed, as destructive when opsmesh
+// does not know it).
+func (inv *investigation) plan(tool string, args map[string]any, reason string) {
+	a := diagnosis.Action{Tool: tool, Arguments: args, Risk: diagnosis.RiskOf(tool, true), Reason: reason}
+	if t, ok := inv.writes[tool]; ok {
+		a.ToolServer, a.Risk = t.Server, diagnosis.RiskOf(tool, t.Destructive)
+	}
+	if a.Arguments == nil {
+		a.Arguments = map[string]any{}
+	}
+	delete(a.Arguments, "dryRun")
+	inv.d.Plan = append(inv.d.Plan, a)
+}
