@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/internal/mcptest"
 	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
 )
@@ -21,7 +23,8 @@ import (
 // gpu-5 the cheapest node to clear for an 8-GPU job (one 1-GPU pod).
 func TestGPUFragmentation(t *testing.T) {
 	env := fleet(t)
-	out := connect(t, env, scheduler.Config{}).OK("gpu_fragmentation", nil)
+	var d contract.GPUFragmentationReport
+	out := connect(t, env, scheduler.Config{}).Data("gpu_fragmentation", nil, &d)
 	mustContain(t, out, "nvidia.com/gpu: 17 free of 28 allocatable on 4 schedulable nodes.")
 	for size, want := range map[string][]string{"1": {"17", "17"}, "2": {"7", "8"}, "4": {"3", "4"}, "8": {"0", "1"}} {
 		if got := fieldsOf(out, size+" "); len(got) != 3 || got[1] != want[0] || got[2] != want[1] {
@@ -36,6 +39,19 @@ func TestGPUFragmentation(t *testing.T) {
 	}
 	if got := fieldsOf(out, "gpu-4 "); len(got) < 5 || got[4] != "cordoned" {
 		t.Errorf("gpu-4's row = %v, want it shown as cordoned:\n%s", got, out)
+	}
+	// The structured content holds the same numbers.
+	wantSizes := []contract.JobSizeFit{{Size: 1, Now: 17, IfConsolidated: 17}, {Size: 2, Now: 7, IfConsolidated: 8}, {Size: 4, Now: 3, IfConsolidated: 4}, {Size: 8, Now: 0, IfConsolidated: 1}}
+	if d.Resource != "nvidia.com/gpu" || d.Free != 17 || d.Allocatable != 28 || d.SchedulableNodes != 4 || !slices.Equal(d.Sizes, wantSizes) || d.Blocked != 8 {
+		t.Errorf("structured: %+v, want 17 free of 28 on 4 nodes, sizes %+v, 8 blocked", d, wantSizes)
+	}
+	if len(d.Clear) < 2 || d.Clear[0].Node != "gpu-5" || d.Clear[0].Move != 1 || len(d.Clear[0].Pods) != 1 || d.Clear[0].Pods[0].Pod != "fleet/g" ||
+		d.Clear[0].Pods[0].Resources["nvidia.com/gpu"] != 1 || d.Clear[1].Node != "gpu-1" || d.Clear[1].Move != 3 {
+		t.Errorf("nodes to clear: %+v, want gpu-5 (move fleet/g, 1 GPU) then gpu-1 (3)", d.Clear)
+	}
+	cordoned := slices.IndexFunc(d.Nodes, func(n contract.FragmentationNode) bool { return n.Node == "gpu-4" })
+	if len(d.Nodes) != 5 || cordoned < 0 || !d.Nodes[cordoned].Cordoned || d.Nodes[cordoned].Free != 8 {
+		t.Errorf("nodes: %+v, want 5 GPU nodes with gpu-4 cordoned and 8 free", d.Nodes)
 	}
 	mig := connect(t, env, scheduler.Config{}).OK("gpu_fragmentation", map[string]any{"resource": "nvidia.com/mig-1g.10gb", "sizes": []int{1, 2}})
 	mustContain(t, mig, "nvidia.com/mig-1g.10gb: 1 free of 7 allocatable on 1 schedulable nodes.", "fleet/mig-user(6)")
@@ -59,7 +75,8 @@ func TestPreemptionCandidates(t *testing.T) {
 	create(t, env.Client, makePod(podSpec{ns: "pred", name: "big", gpus: 8, cpu: "1", tolerate: true, priority: "high",
 		mutate: func(p *corev1.Pod) { p.Spec.Priority = ptr.To[int32](500) }}))
 	s := connect(t, env, scheduler.Config{})
-	out := s.OK("preemption_candidates", map[string]any{"namespace": "pred", "name": "big"})
+	var d contract.PreemptionCandidates
+	out := s.Data("preemption_candidates", map[string]any{"namespace": "pred", "name": "big"}, &d)
 	mustContain(t, out, "priority 500", "3 nodes can make room by preemption")
 	var order []string
 	for _, l := range strings.Split(out, "\n") {
@@ -72,6 +89,16 @@ func TestPreemptionCandidates(t *testing.T) {
 		t.Errorf("candidates = %q, want %q:\n%s", order, want, out)
 	}
 	mustContain(t, out, "fleet/a(0), fleet/b(0)")
+	var nodes []string
+	for _, c := range d.Candidates {
+		nodes = append(nodes, c.Node)
+	}
+	if d.Target != "Pod pred/big" || d.Pod != "pred/big" || d.Priority != 500 || d.Verdict != "3 nodes can make room by preemption; fewest evictions first." ||
+		!slices.Equal(nodes, []string{"gpu-5", "gpu-2", "gpu-1"}) ||
+		!slices.Equal(d.Candidates[0].Victims, []contract.Victim{{Pod: "fleet/g", Priority: 0}}) || d.Candidates[0].Frees["nvidia.com/gpu"] != "1" ||
+		len(d.Candidates[2].Victims) != 2 {
+		t.Errorf("structured: %+v, want gpu-5 (evict fleet/g), gpu-2, gpu-1 (2 victims)", d)
+	}
 
 	exp := s.OK("explain_pending", map[string]any{"namespace": "pred", "name": "big"})
 	mustContain(t, exp, "1. reduce nvidia.com/gpu from 8 to 7: node gpu-5 has 7 free",
@@ -80,8 +107,12 @@ func TestPreemptionCandidates(t *testing.T) {
 
 	// A pod of priority 0 has nothing of lower priority to evict.
 	create(t, env.Client, makePod(podSpec{ns: "pred", name: "small-prio", gpus: 8, cpu: "1", tolerate: true}))
-	out = s.OK("preemption_candidates", map[string]any{"namespace": "pred", "name": "small-prio"})
+	d = contract.PreemptionCandidates{}
+	out = s.Data("preemption_candidates", map[string]any{"namespace": "pred", "name": "small-prio"}, &d)
 	mustContain(t, out, "No eviction makes it fit", "the pods of lower priority than 0 do not hold enough")
+	if !strings.HasPrefix(d.Verdict, "No eviction makes it fit") || len(d.Candidates) != 0 {
+		t.Errorf("structured: %+v, want no candidates", d)
+	}
 }
 
 // TestSchedulersWord: the PodScheduled condition and FailedScheduling events are read, and the
@@ -170,7 +201,11 @@ func TestExplainOwners(t *testing.T) {
 	s.Fails("explain_pending", map[string]any{"namespace": "pred", "name": "nope", "kind": "workload"}, "Kueue is not installed")
 	s.Fails("explain_pending", map[string]any{"namespace": "pred"}, `argument "name" is required`)
 	s.Fails("queue_status", map[string]any{"kind": "clusterqueue", "name": "team-a"}, "Kueue is not installed")
-	mustContain(t, s.OK("queue_status", nil), "Kueue: not installed", "Volcano: not installed")
+	var qs contract.QueueStatus
+	mustContain(t, s.Data("queue_status", nil, &qs), "Kueue: not installed", "Volcano: not installed")
+	if qs.Kueue == nil || qs.Kueue.Installed || qs.Volcano == nil || qs.Volcano.Installed {
+		t.Errorf("structured: Kueue %+v, Volcano %+v; want both not installed", qs.Kueue, qs.Volcano)
+	}
 }
 
 // TestJobSuspendResume: dry runs change nothing and return the diff; the real writes change the
@@ -190,8 +225,13 @@ func TestJobSuspendResume(t *testing.T) {
 		}
 		return &got
 	}
-	out := s.OK("job_suspend", map[string]any{"namespace": "pred", "name": "writable", "dryRun": true})
+	var ch contract.Change
+	out := s.Data("job_suspend", map[string]any{"namespace": "pred", "name": "writable", "dryRun": true}, &ch)
 	mustContain(t, out, "dry run of Job pred/writable: suspend false → true", "-  suspend: false", "+  suspend: true")
+	if ch.Object != "Job pred/writable" || ch.Summary != "suspend false → true" || !ch.DryRun || ch.NoChange || ch.Deleted ||
+		!strings.Contains(ch.Diff, "+  suspend: true") {
+		t.Errorf("the dry run's Change = %+v", ch)
+	}
 	if *read("writable").Spec.Suspend {
 		t.Fatal("a dry run suspended the Job")
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -40,7 +41,7 @@ func (a *fragArgs) Validate() error {
 
 func (t *tools) gpuTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "gpu_fragmentation",
 			Description: "Free GPUs per node, and how many jobs of each size (default 1, 2, 4 and 8 GPUs, each on one node) fit now " +
 				"versus if the free GPUs were consolidated onto as few nodes as possible; and, for the largest size that fragmentation " +
@@ -55,12 +56,21 @@ func (t *tools) gpuTools() []mcptool.Tool {
 	}
 }
 
-func (t *tools) gpuFragmentation(ctx context.Context, a fragArgs) (string, error) {
+func (t *tools) gpuFragmentation(ctx context.Context, a fragArgs) (contract.GPUFragmentationReport, string, error) {
+	out := contract.GPUFragmentationReport{Resource: a.Resource, Nodes: []contract.FragmentationNode{}}
 	v, err := t.view(ctx)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	res := corev1.ResourceName(a.Resource)
+	// holders are the pods that hold the resource, as the contract writes them.
+	holders := func(pods []*corev1.Pod) []contract.GPUPod {
+		var held []contract.GPUPod
+		for _, p := range pods {
+			held = append(held, contract.GPUPod{Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Resources: map[string]int64{string(res): podRequests(&p.Spec)[res] / 1000}})
+		}
+		return held
+	}
 	type row struct {
 		n          *nodeState
 		alloc, use int64
@@ -87,12 +97,18 @@ func (t *tools) gpuFragmentation(ctx context.Context, a fragArgs) (string, error
 		}
 	}
 	if len(rows) == 0 {
-		return fmt.Sprintf("No node advertises %s: no GPU nodes (or the device plugin is not running on them).\n", res), nil
+		text := fmt.Sprintf("No node advertises %s: no GPU nodes (or the device plugin is not running on them).\n", res)
+		out.Notes = append(out.Notes, strings.TrimSuffix(text, "\n"))
+		return out, text, nil
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d free of %d allocatable on %d schedulable nodes.\n", res, totalFree, totalAlloc, countRows(len(rows), func(i int) bool { return !rows[i].cordoned }))
+	out.Free, out.Allocatable = totalFree, totalAlloc
+	out.SchedulableNodes = countRows(len(rows), func(i int) bool { return !rows[i].cordoned })
+	fmt.Fprintf(&b, "%s: %d free of %d allocatable on %d schedulable nodes.\n", res, totalFree, totalAlloc, out.SchedulableNodes)
 	if v.confined {
-		fmt.Fprintf(&b, "note: only pods in %s are seen (--allow-namespaces): GPUs used elsewhere count as free.\n", strings.Join(t.k.Allow, ", "))
+		note := fmt.Sprintf("only pods in %s are seen (--allow-namespaces): GPUs used elsewhere count as free.", strings.Join(t.k.Allow, ", "))
+		out.Notes = append(out.Notes, note)
+		b.WriteString("note: " + note + "\n")
 	}
 	b.WriteString("\njobs that fit, by size (each job on one node):\n")
 	sizes := mcptool.Table{Header: []string{"SIZE", "NOW", "IF-CONSOLIDATED"}}
@@ -112,11 +128,13 @@ func (t *tools) gpuFragmentation(ctx context.Context, a fragArgs) (string, error
 		}
 		consolidated := bigFree / size
 		sizes.Add(fmt.Sprint(s), fmt.Sprint(now), fmt.Sprint(consolidated))
+		out.Sizes = append(out.Sizes, contract.JobSizeFit{Size: s, Now: now, IfConsolidated: consolidated})
 		if now < consolidated {
 			blocked = s
 		}
 	}
 	b.WriteString(sizes.Render(4096))
+	out.Blocked = blocked
 	if blocked > 0 {
 		size := int64(blocked)
 		type clear struct {
@@ -145,6 +163,7 @@ func (t *tools) gpuFragmentation(ctx context.Context, a fragArgs) (string, error
 				pods = append(pods, fmt.Sprintf("%s/%s (%s)", p.Namespace, p.Name, qty(res, podRequests(&p.Spec)[res])))
 			}
 			fmt.Fprintf(&b, "- %s: %d free of %d; moving %d GPU%s of small pods frees %d: %s\n", c.r.n.node.Name, c.r.alloc-c.r.use, c.r.alloc, c.moved, pluralN(int(c.moved)), blocked, strings.Join(pods, ", "))
+			out.Clear = append(out.Clear, contract.NodeToClear{Node: c.r.n.node.Name, Free: c.r.alloc - c.r.use, Allocatable: c.r.alloc, Move: c.moved, Pods: holders(ps)})
 		}
 	}
 	b.WriteString("\nper node:\n")
@@ -160,9 +179,11 @@ func (t *tools) gpuFragmentation(ctx context.Context, a fragArgs) (string, error
 			pods = append(pods, fmt.Sprintf("%s/%s(%s)", p.Namespace, p.Name, qty(res, podRequests(&p.Spec)[res])))
 		}
 		nodes.Add(r.n.node.Name, fmt.Sprint(r.alloc), fmt.Sprint(r.use), fmt.Sprint(max(r.alloc-r.use, 0)), state, strings.Join(pods, " "))
+		out.Nodes = append(out.Nodes, contract.FragmentationNode{Node: r.n.node.Name, Allocatable: r.alloc, Used: r.use, Free: max(r.alloc-r.use, 0), Cordoned: r.cordoned, Pods: holders(r.pods)})
 	}
+	out.Nodes = bounded(out.Nodes, &out.Truncated)
 	b.WriteString(nodes.Render(t.maxBytes - b.Len() - 128))
-	return b.String(), nil
+	return out, b.String(), nil
 }
 
 func countRows(n int, ok func(int) bool) int {

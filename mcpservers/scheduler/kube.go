@@ -29,9 +29,10 @@ import (
 // checking that this identity may list and watch each (an informer on a refused kind never
 // syncs), and a dynamic client for Kueue's and Volcano's kinds, whose served versions are found by
 // discovery on each call so that installing either is noticed without a restart. Client
-// construction, the access check and the cache start are package kubeaccess's.
+// construction, the access check and the cache start are package kubeaccess's; the cache and the
+// checks are the process's (Config.Access) when it shares them with other servers.
 type kube struct {
-	*kubeaccess.Watch // Config, Scheme, Direct (uncached), Allow; the checked watch cache
+	*kubeaccess.Shared // Config, Scheme, Direct (uncached), Allow; the checked watch cache
 
 	dyn   dynamic.Interface
 	disco discovery.DiscoveryInterface
@@ -47,10 +48,18 @@ type podReq struct {
 	req resList // shared: never modify
 }
 
-func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.Logger) (*kube, error) {
-	access, err := kubeaccess.New(cfg, allow)
-	if err != nil {
-		return nil, err
+// newKube uses shared when it serves cfg's identity and allow (kubeaccess.Shared.Serves), else
+// builds the server's own access, whose cache runs until life ends.
+func newKube(life context.Context, cfg *rest.Config, allow []string, shared *kubeaccess.Shared, log *slog.Logger) (*kube, error) {
+	access := shared
+	if !shared.Serves(cfg, allow) {
+		if shared != nil {
+			log.Info("not sharing the process's watch cache: this server has another identity or other --allow-namespaces", "allowNamespaces", allow)
+		}
+		var err error
+		if access, err = kubeaccess.NewShared(life, cfg, allow, log); err != nil {
+			return nil, err
+		}
 	}
 	dyn, err := dynamic.NewForConfig(access.Config)
 	if err != nil {
@@ -60,7 +69,7 @@ func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	return &kube{Watch: access.NewWatch(life, log), dyn: dyn, disco: dc}, nil
+	return &kube{Shared: access, dyn: dyn, disco: dc}, nil
 }
 
 // cached returns the watch cache after checking access to the namespaced resource (or the

@@ -3,7 +3,6 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"slices"
 	"strings"
 
@@ -12,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -37,7 +37,7 @@ func kueueGVR(version, resource string) schema.GroupVersionResource {
 type queueReport struct {
 	section  string
 	verdict  string
-	category string // the verdict's root-cause category (package diagnosis)
+	category string // the verdict's root-cause category (api/contract)
 	fixes    []fix
 	notes    []string
 }
@@ -252,7 +252,7 @@ func (t *tools) kueueFor(ctx context.Context, tg *target) (*queueReport, error) 
 		if queue != "" {
 			rep.section = fmt.Sprintf("Kueue: %s names LocalQueue %s (label %s), but Kueue is not installed (no kueue.x-k8s.io CRDs).\n", tg.ref, queue, queueNameLabel)
 			if tg.job != nil && tg.job.Spec.Suspend != nil && *tg.job.Spec.Suspend {
-				rep.category = diagnosis.QueueClosed
+				rep.category = contract.QueueClosed
 				rep.verdict = fmt.Sprintf("%s waits for Kueue to admit it into LocalQueue %s, but Kueue is not installed, so nothing will unsuspend it.", tg.ref, queue)
 				rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("install Kueue, or remove the %s label and resume the Job (job_resume)", queueNameLabel), rank: rankQueue})
 			}
@@ -302,7 +302,7 @@ func (t *tools) kueueFor(ctx context.Context, tg *target) (*queueReport, error) 
 		for _, o := range others {
 			names = append(names, o.GetName())
 		}
-		rep.category = diagnosis.QueueClosed
+		rep.category = contract.QueueClosed
 		rep.verdict = fmt.Sprintf("%s names LocalQueue %s/%s, which does not exist, so Kueue will not admit it.", tg.ref, tg.ns, queue)
 		move := "create it"
 		if len(names) > 0 {
@@ -328,7 +328,7 @@ func (t *tools) kueueFor(ctx context.Context, tg *target) (*queueReport, error) 
 	}
 	if cq == nil {
 		b.WriteString(".\n")
-		rep.category = diagnosis.QueueClosed
+		rep.category = contract.QueueClosed
 		rep.verdict = fmt.Sprintf("LocalQueue %s/%s points at ClusterQueue %s, which does not exist, so Kueue admits nothing from it.", tg.ns, queue, cqName)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("create ClusterQueue %s, or point LocalQueue %s/%s at an existing ClusterQueue", cqName, tg.ns, queue), rank: rankQueue})
 		return rep, nil
@@ -348,7 +348,7 @@ func (t *tools) kueueFor(ctx context.Context, tg *target) (*queueReport, error) 
 		}
 	}
 	if isTrue(findCond(conds, "Finished")) {
-		rep.category = diagnosis.NoProblemFound
+		rep.category = contract.NoProblemFound
 		rep.verdict = fmt.Sprintf("Workload %s/%s has finished.", w.GetNamespace(), w.GetName())
 		return rep, nil
 	}
@@ -357,19 +357,19 @@ func (t *tools) kueueFor(ctx context.Context, tg *target) (*queueReport, error) 
 	}
 	wref := fmt.Sprintf("Workload %s/%s", w.GetNamespace(), w.GetName())
 	if active, ok, _ := unstructured.NestedBool(w.Object, "spec", "active"); ok && !active {
-		rep.category = diagnosis.QueueClosed
+		rep.category = contract.QueueClosed
 		rep.verdict = fmt.Sprintf("%s is deactivated (spec.active: false), so Kueue will not admit it.", wref)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("set spec.active to true on %s (after fixing why it was deactivated, such as too many evictions)", wref), rank: rankQueue})
 		return rep, nil
 	}
 	if cq.stopPolicy != "" && cq.stopPolicy != "None" {
-		rep.category = diagnosis.QueueClosed
+		rep.category = contract.QueueClosed
 		rep.verdict = fmt.Sprintf("%s is not admitted: ClusterQueue %s is stopped (stopPolicy %s) and admits nothing.", wref, cq.name, cq.stopPolicy)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("set spec.stopPolicy of ClusterQueue %s to None", cq.name), rank: rankQueue})
 		return rep, nil
 	}
 	if cq.active != nil && cq.active.status == "False" {
-		rep.category = diagnosis.QueueClosed
+		rep.category = contract.QueueClosed
 		rep.verdict = fmt.Sprintf("%s is not admitted: ClusterQueue %s is inactive (%s: %s).", wref, cq.name, cq.active.reason, cq.active.message)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("fix ClusterQueue %s: %s", cq.name, cq.active.message), rank: rankQueue})
 		return rep, nil
@@ -412,7 +412,7 @@ func (t *tools) quotaVerdict(ctx context.Context, rep *queueReport, b *strings.B
 				covered = append(covered, string(c))
 			}
 		}
-		rep.category = diagnosis.QueueQuotaExhausted
+		rep.category = contract.QueueQuotaExhausted
 		rep.verdict = fmt.Sprintf("%s is not admitted: ClusterQueue %s has no quota for %s (it covers %s).", wref, cq.name, strings.Join(uncovered, ", "), orDash(strings.Join(covered, ", ")))
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("add %s to a resourceGroup of ClusterQueue %s with a nominalQuota", strings.Join(uncovered, ", "), cq.name), rank: rankQueue})
 		return
@@ -458,10 +458,10 @@ func (t *tools) quotaVerdict(ctx context.Context, rep *queueReport, b *strings.B
 	}
 	if fits {
 		if kueueMsg != "" {
-			rep.category = diagnosis.Unschedulable
+			rep.category = contract.Unschedulable
 			rep.verdict = fmt.Sprintf("%s is not admitted yet although ClusterQueue %s has room by its quota; Kueue says: %s", wref, cq.name, kueueMsg)
 		} else {
-			rep.category = diagnosis.Unschedulable
+			rep.category = contract.Unschedulable
 			rep.verdict = fmt.Sprintf("%s waits for Kueue to admit it; ClusterQueue %s has room by its quota, so admission should follow (or an admission check holds it).", wref, cq.name)
 		}
 		return
@@ -470,7 +470,7 @@ func (t *tools) quotaVerdict(ctx context.Context, rep *queueReport, b *strings.B
 	f := flavorNamed(cq, s.flavor)
 	q := f.quotas[s.r]
 	used := cq.usage[s.flavor][s.r][0]
-	rep.category = diagnosis.QueueQuotaExhausted
+	rep.category = contract.QueueQuotaExhausted
 	rep.verdict = fmt.Sprintf("%s is not admitted: ClusterQueue %s is at %s/%s %s in flavor %s (%s), and it needs %s more.",
 		wref, cq.name, qty(s.r, used), qty(s.r, q.nominal), s.r, s.flavor, s.why, qty(s.r, req[s.r]-max(s.room, 0)))
 	if kueueMsg != "" {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/internal/testbed"
 	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
 )
@@ -138,7 +141,8 @@ func TestExplainKueue(t *testing.T) {
 	env := queuedCluster(t)
 	s := connect(t, env, scheduler.Config{})
 
-	out := s.OK("explain_pending", map[string]any{"namespace": "ml", "name": "train", "kind": "job"})
+	var d contract.Explanation
+	out := s.Data("explain_pending", map[string]any{"namespace": "ml", "name": "train", "kind": "job"}, &d)
 	mustContain(t, out,
 		"Kueue (kueue.x-k8s.io/v1beta2): Workload ml/job-train-1a2b3 in LocalQueue team-a → ClusterQueue team-a (cohort research).",
 		"QuotaReserved=False (Pending): couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in flavor h100, 8 more needed",
@@ -150,6 +154,12 @@ func TestExplainKueue(t *testing.T) {
 		"Volcano: installed; the pod is in no PodGroup.")
 	if row := rowOf(out, "h100", "nvidia.com/gpu"); strings.Join(row, " ") != "h100 nvidia.com/gpu 32 0 32 0 8 0" {
 		t.Errorf("quota row = %v, want nominal 32, limit 0, used 32, borrowed 0, requested 8, room 0:\n%s", row, out)
+	}
+	// The structured content says the same as the text: the quota is the root cause, and the
+	// first fix raises it.
+	if d.Target != "Job ml/train" || d.Category != contract.QueueQuotaExhausted || line(out, "verdict: ") != d.Verdict ||
+		len(d.Fixes) == 0 || d.Fixes[0].Text != "raise nominalQuota of nvidia.com/gpu in flavor h100 of ClusterQueue team-a from 32 to 40 (clusterqueue_set_quota)" {
+		t.Errorf("structured: %+v", d)
 	}
 	x := categoryIs(t, s, map[string]any{"namespace": "ml", "name": "train", "kind": "job"}, "QueueQuotaExhausted")
 	// The fixes that are one tool call say so, with the arguments to call it with.
@@ -169,6 +179,7 @@ func TestExplainKueue(t *testing.T) {
 	out = s.OK("explain_pending", map[string]any{"namespace": "ml", "name": "wl-stopped", "kind": "workload"})
 	mustContain(t, out, "verdict: Workload ml/wl-stopped is not admitted: ClusterQueue team-stop is stopped (stopPolicy Hold) and admits nothing.",
 		"1. set spec.stopPolicy of ClusterQueue team-stop to None")
+	categoryIs(t, s, map[string]any{"namespace": "ml", "name": "wl-stopped", "kind": "workload"}, contract.QueueClosed)
 
 	out = s.OK("explain_pending", map[string]any{"namespace": "ml", "name": "wl-fpga", "kind": "workload"})
 	mustContain(t, out, "verdict: Workload ml/wl-fpga is not admitted: ClusterQueue team-b has no quota for example.com/fpga (it covers cpu, memory, nvidia.com/gpu).")
@@ -192,7 +203,8 @@ func rowOf(text string, first ...string) []string {
 func TestQueueStatus(t *testing.T) {
 	env := queuedCluster(t)
 	s := connect(t, env, scheduler.Config{})
-	out := s.OK("queue_status", nil)
+	var qs contract.QueueStatus
+	out := s.Data("queue_status", nil, &qs)
 	mustContain(t, out, "Kueue ClusterQueues (kueue.x-k8s.io/v1beta2): 4", "h100: cpu 4/64, memory 16Gi/256Gi, gpu 32/32 (borrowing limit 0)",
 		"Volcano Queues (scheduling.volcano.sh/v1beta1)")
 	if row := rowOf(out, "ml/team-a"); len(row) < 2 || row[1] != "team-a" {
@@ -201,11 +213,40 @@ func TestQueueStatus(t *testing.T) {
 	if row := fieldsOf(out, "team-stop "); len(row) < 3 || row[2] != "stopped:Hold" {
 		t.Errorf("team-stop row = %v, want it marked stopped:\n%s", row, out)
 	}
-	out = s.OK("queue_status", map[string]any{"kind": "clusterqueue", "name": "team-a"})
+	// The structured content holds the rows of the tables.
+	if k := qs.Kueue; k == nil || !k.Installed || k.Version != "v1beta2" || len(k.ClusterQueues) != 4 {
+		t.Fatalf("structured Kueue overview: %+v", qs.Kueue)
+	}
+	cqs := map[string]contract.ClusterQueue{}
+	for _, cq := range qs.Kueue.ClusterQueues {
+		cqs[cq.Name] = cq
+	}
+	gpu := contract.FlavorQuota{Flavor: "h100", Resource: "nvidia.com/gpu", Nominal: "32", BorrowingLimit: "0", Used: "32", Borrowed: "0"}
+	if a := cqs["team-a"]; a.Cohort != "research" || a.Admitted != 4 || a.StopPolicy != "" || !slices.Contains(a.Quotas, gpu) {
+		t.Errorf("ClusterQueue team-a = %+v, want cohort research, 4 admitted and quota %+v", a, gpu)
+	}
+	if cqs["team-stop"].StopPolicy != "Hold" {
+		t.Errorf("ClusterQueue team-stop = %+v, want stopPolicy Hold", cqs["team-stop"])
+	}
+	if !slices.Contains(qs.Kueue.LocalQueues, contract.LocalQueue{Queue: "ml/team-a", ClusterQueue: "team-a"}) {
+		t.Errorf("LocalQueues = %+v, want ml/team-a → team-a", qs.Kueue.LocalQueues)
+	}
+	if qs.Volcano == nil || !qs.Volcano.Installed || qs.Volcano.Version != "v1beta1" {
+		t.Errorf("structured Volcano = %+v, want installed, v1beta1", qs.Volcano)
+	}
+
+	var detail contract.QueueStatus
+	out = s.Data("queue_status", map[string]any{"kind": "clusterqueue", "name": "team-a"}, &detail)
 	mustContain(t, out, "ClusterQueue team-a: cohort research, 2 pending, 4 admitted.", "pending workloads, in admission order (priority, then age): ")
 	first, second := fieldsOf(out, "1 "), fieldsOf(out, "2 ")
 	if len(first) < 2 || first[1] != "ml/job-train-1a2b3" || len(second) < 2 || second[1] != "ml/wl-low" {
 		t.Errorf("admission order: #1 %v, #2 %v; want the priority-100 workload first:\n%s", first, second, out)
+	}
+	if k := detail.Kueue; k == nil || len(k.ClusterQueues) != 1 || k.ClusterQueues[0].Name != "team-a" || detail.Volcano != nil ||
+		len(k.Pending) < 2 || !reflect.DeepEqual(k.Pending[0], contract.PendingWorkload{Position: 1, Workload: "ml/job-train-1a2b3", LocalQueue: "team-a", Priority: 100,
+		Requests: map[string]string{"cpu": "1", "nvidia.com/gpu": "8"}, Message: "couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in flavor h100, 8 more needed"}) ||
+		k.Pending[1].Workload != "ml/wl-low" || k.Pending[1].Position != 2 {
+		t.Errorf("structured detail of team-a: %+v", detail.Kueue)
 	}
 	out = s.OK("queue_status", map[string]any{"kind": "localqueue", "namespace": "ml", "name": "team-b"})
 	mustContain(t, out, "LocalQueue ml/team-b → ClusterQueue team-b", "ml/wl-fpga")
@@ -238,8 +279,13 @@ func TestKueueWrites(t *testing.T) {
 		return ""
 	}
 	args := map[string]any{"name": "team-w", "flavor": "h100", "resource": "nvidia.com/gpu", "nominalQuota": "12", "dryRun": true}
-	out := s.OK("clusterqueue_set_quota", args)
+	var ch contract.Change
+	out := s.Data("clusterqueue_set_quota", args, &ch)
 	mustContain(t, out, "dry run of ClusterQueue team-w: nvidia.com/gpu in flavor h100: nominalQuota 8 → 12", `-        nominalQuota: "8"`, `+        nominalQuota: "12"`)
+	if ch.Object != "ClusterQueue team-w" || ch.Summary != "nvidia.com/gpu in flavor h100: nominalQuota 8 → 12" || !ch.DryRun || ch.NoChange ||
+		!strings.Contains(ch.Diff, `+        nominalQuota: "12"`) {
+		t.Errorf("the dry run's Change = %+v", ch)
+	}
 	if got := gpuQuota(); got != "8" {
 		t.Fatalf("a dry run changed the quota to %s", got)
 	}
@@ -248,12 +294,20 @@ func TestKueueWrites(t *testing.T) {
 	if got := gpuQuota(); got != "12" {
 		t.Fatalf("quota = %s after the write, want 12", got)
 	}
-	mustContain(t, s.OK("clusterqueue_set_quota", args), "nothing to change")
+	ch = contract.Change{}
+	mustContain(t, s.Data("clusterqueue_set_quota", args, &ch), "nothing to change")
+	if !ch.NoChange || ch.DryRun || ch.Diff != "" {
+		t.Errorf("a write that changes nothing: Change = %+v, want NoChange and no diff", ch)
+	}
 	s.Fails("clusterqueue_set_quota", map[string]any{"name": "team-w", "flavor": "a100", "resource": "nvidia.com/gpu", "nominalQuota": "1"}, `has no flavor "a100"; its flavors are h100`)
 	s.Fails("clusterqueue_set_quota", map[string]any{"name": "team-w", "flavor": "h100", "resource": "nvidia.com/gpu", "nominalQuota": "lots"}, `argument "nominalQuota" must be a quantity`)
 
-	out = s.OK("workload_set_queue", map[string]any{"kind": "workload", "namespace": "ml", "name": "wl-move", "queue": "team-b", "dryRun": true})
+	ch = contract.Change{}
+	out = s.Data("workload_set_queue", map[string]any{"kind": "workload", "namespace": "ml", "name": "wl-move", "queue": "team-b", "dryRun": true}, &ch)
 	mustContain(t, out, "dry run of Workload ml/wl-move: LocalQueue team-a → team-b", "-  queueName: team-a", "+  queueName: team-b", "LocalQueue team-b feeds ClusterQueue team-b")
+	if ch.Object != "Workload ml/wl-move" || !ch.DryRun || !slices.Contains(ch.Notes, "LocalQueue team-b feeds ClusterQueue team-b") {
+		t.Errorf("the dry run's Change = %+v", ch)
+	}
 	mustContain(t, s.OK("workload_set_queue", map[string]any{"kind": "workload", "namespace": "ml", "name": "wl-move", "queue": "team-b"}), "changed Workload ml/wl-move")
 	if q := get("Workload", "ml", "wl-move").Object["spec"].(map[string]any)["queueName"]; q != "team-b" {
 		t.Errorf("queueName = %v after the move", q)
@@ -276,16 +330,20 @@ func TestKueueWrites(t *testing.T) {
 	confined.Fails("clusterqueue_set_quota", args, "cluster-scoped", "nothing was changed")
 }
 
-// categoryIs checks explain_pending's root-cause category with output: json.
-func categoryIs(t *testing.T, s *session, args map[string]any, want string) scheduler.ExplainJSON {
+// categoryIs checks explain_pending's root-cause category with output: json, whose text is the
+// structured content.
+func categoryIs(t *testing.T, s *session, args map[string]any, want string) contract.Explanation {
 	t.Helper()
 	args["output"] = "json"
-	var x scheduler.ExplainJSON
-	if err := json.Unmarshal([]byte(s.OK("explain_pending", args)), &x); err != nil {
+	var x, d contract.Explanation
+	if err := json.Unmarshal([]byte(s.Data("explain_pending", args, &d)), &x); err != nil {
 		t.Fatal(err)
 	}
 	if x.Category != want {
 		t.Errorf("explain_pending %v: category %q, want %q (verdict %q)", args, x.Category, want, x.Verdict)
+	}
+	if !reflect.DeepEqual(x, d) {
+		t.Errorf("explain_pending %v: the output: json text and the structured content differ:\ntext       %+v\nstructured %+v", args, x, d)
 	}
 	return x
 }

@@ -2,6 +2,8 @@ package scheduler_test
 
 import (
 	"encoding/json"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/internal/testbed"
 	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
 )
@@ -175,7 +178,9 @@ func TestExplainPendingPredicates(t *testing.T) {
 	s := connect(t, env, scheduler.Config{})
 	for _, tc := range predicateCases {
 		t.Run(tc.pod.name, func(t *testing.T) {
-			out := s.With(t).OK("explain_pending", map[string]any{"namespace": "pred", "name": tc.pod.name})
+			// The structured content is the contract's Explanation, beside the unchanged text.
+			var d contract.Explanation
+			out := s.With(t).Data("explain_pending", map[string]any{"namespace": "pred", "name": tc.pod.name}, &d)
 			verdict := line(out, "verdict: ")
 			for _, v := range tc.verdict {
 				if !strings.Contains(verdict, v) {
@@ -189,11 +194,20 @@ func TestExplainPendingPredicates(t *testing.T) {
 			mustContain(t, out, tc.table...)
 			mustContain(t, out, "Kueue: not installed", "Volcano: not installed")
 
-			// output: json says the same for programs, with the root-cause category.
-			var x scheduler.ExplainJSON
-			js := s.With(t).OK("explain_pending", map[string]any{"namespace": "pred", "name": tc.pod.name, "output": "json"})
+			if d.Verdict != verdict || d.Category != predicateCategories[tc.pod.name] || len(d.Fixes) == 0 || !strings.Contains(d.Fixes[0].Text, tc.firstFix) ||
+				d.Target != "Pod pred/"+tc.pod.name || len(d.Evidence) == 0 || !strings.HasPrefix(out, d.Evidence[0]+"\n") {
+				t.Errorf("structured: category %q (want %q), %+v", d.Category, predicateCategories[tc.pod.name], d)
+			}
+
+			// output: json says the same for programs (old clients), with the root-cause
+			// category: its text is the structured content.
+			var x, xd contract.Explanation
+			js := s.With(t).Data("explain_pending", map[string]any{"namespace": "pred", "name": tc.pod.name, "output": "json"}, &xd)
 			if err := json.Unmarshal([]byte(js), &x); err != nil {
 				t.Fatalf("not JSON: %v\n%s", err, js)
+			}
+			if !reflect.DeepEqual(x, xd) || !reflect.DeepEqual(x, d) {
+				t.Errorf("output: json text and structured content differ:\ntext       %+v\nstructured %+v\nplain call %+v", x, xd, d)
 			}
 			if x.Verdict != verdict || x.Category != predicateCategories[tc.pod.name] || len(x.Fixes) == 0 || !strings.Contains(x.Fixes[0].Text, tc.firstFix) ||
 				x.Target != "Pod pred/"+tc.pod.name {
@@ -201,6 +215,25 @@ func TestExplainPendingPredicates(t *testing.T) {
 			}
 			if tc.pod.name == "needs-gpu-4" && (x.Fixes[0].Tool != "node_uncordon" || x.Fixes[0].Arguments["name"] != "gpu-4") {
 				t.Errorf("the uncordon fix is not a node_uncordon call: %+v", x.Fixes[0])
+			}
+			if tc.pod.name == "train-8gpu" {
+				// A GPU pod pending on fragmentation: the fixes are alternatives, each said
+				// once; the cordoned node that would fit is a node_uncordon call.
+				var texts []string
+				uncordon := false
+				for _, f := range d.Fixes {
+					texts = append(texts, f.Text)
+					if f.Tool == "node_uncordon" && reflect.DeepEqual(f.Arguments, map[string]any{"name": "gpu-4"}) {
+						uncordon = true
+					}
+				}
+				if d.Category != contract.GPUFragmentation || !uncordon || len(d.Fixes) < 3 ||
+					!slices.ContainsFunc(texts, func(s string) bool { return strings.HasPrefix(s, "consolidate the fragmented GPUs") }) {
+					t.Errorf("train-8gpu: category %s, fixes %q (want GPUFragmentation, a node_uncordon call for gpu-4, and consolidation)", d.Category, texts)
+				}
+				if len(slices.Compact(slices.Sorted(slices.Values(texts)))) != len(texts) {
+					t.Errorf("train-8gpu: a fix is listed twice: %q", texts)
+				}
 			}
 		})
 	}

@@ -9,12 +9,13 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
 func (t *tools) preemptionTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "preemption_candidates",
 			Description: "For a pending pod (or the first pending pod of a Job or other owner), the lower-priority pods whose eviction " +
 				"would make it fit, per node, fewest evictions first. Only nodes that pass every other check (taints, affinity, " +
@@ -171,64 +172,85 @@ func bestCandidate(e *evaluation, nodes []*nodeResult) *candidate {
 	return nil
 }
 
-func (t *tools) preemptionCandidates(ctx context.Context, a explainArgs) (string, error) {
+func (t *tools) preemptionCandidates(ctx context.Context, a explainArgs) (contract.PreemptionCandidates, string, error) {
+	out := contract.PreemptionCandidates{}
 	if err := t.k.checkNamespace(a.Namespace); err != nil {
-		return "", err
+		return out, "", err
 	}
 	tg, err := t.resolveTarget(ctx, a)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	pod := tg.pod
 	if pod == nil {
-		return "", fmt.Errorf("%s has no pod to evaluate", tg.ref)
+		return out, "", fmt.Errorf("%s has no pod to evaluate", tg.ref)
+	}
+	out.Target, out.Pod, out.Priority = tg.ref, pod.Namespace+"/"+pod.Name, priorityOf(pod)
+	// answer ends the text with the verdict's line, which the structured answer keeps.
+	answer := func(b *strings.Builder, verdict string) (contract.PreemptionCandidates, string, error) {
+		b.WriteString(verdict)
+		out.Verdict = strings.TrimSuffix(verdict, "\n")
+		return out, b.String(), nil
 	}
 	if pod.Spec.NodeName != "" && !tg.fromTemplate {
-		return fmt.Sprintf("%s is not pending: %s runs on node %s; nothing needs to be preempted.\n", tg.ref, podRef(pod), pod.Spec.NodeName), nil
+		out.Node = pod.Spec.NodeName
+		return answer(&strings.Builder{}, fmt.Sprintf("%s is not pending: %s runs on node %s; nothing needs to be preempted.\n", tg.ref, podRef(pod), pod.Spec.NodeName))
 	}
 	v, err := t.view(ctx)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	vol, err := t.checkVolumes(ctx, pod)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	e := evaluate(v, pod, vol)
+	out.Requests = quantities(e.req)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: evaluating %s, priority %d, requests %s.\n", tg.ref, pod.Name, priorityOf(pod), reqSummary(e.req))
 	if pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == corev1.PreemptNever {
-		b.WriteString("note: its preemptionPolicy is Never: kube-scheduler will not evict anything for it; the candidates below are what a person could evict.\n")
+		note := "its preemptionPolicy is Never: kube-scheduler will not evict anything for it; the candidates below are what a person could evict."
+		out.Notes = append(out.Notes, note)
+		b.WriteString("note: " + note + "\n")
 	}
 	if fit := e.fitting(); len(fit) > 0 {
-		fmt.Fprintf(&b, "It fits node %s now without evicting anything.\n", fit[0].n.node.Name)
-		return b.String(), nil
+		out.Node = fit[0].n.node.Name
+		return answer(&b, fmt.Sprintf("It fits node %s now without evicting anything.\n", fit[0].n.node.Name))
 	}
 	cs := candidates(e, e.results)
 	if len(cs) == 0 {
-		b.WriteString("No eviction makes it fit: ")
+		verdict := "No eviction makes it fit: "
 		only := countOnly(e, predResources)
 		if only == 0 {
-			b.WriteString("every node fails a check other than resources (see explain_pending), and eviction frees only resources.\n")
+			verdict += "every node fails a check other than resources (see explain_pending), and eviction frees only resources.\n"
 		} else {
-			fmt.Fprintf(&b, "on the %d node%s that lack only resources, the pods of lower priority than %d do not hold enough.\n", only, pluralN(only), priorityOf(pod))
+			verdict += fmt.Sprintf("on the %d node%s that lack only resources, the pods of lower priority than %d do not hold enough.\n", only, pluralN(only), priorityOf(pod))
 		}
-		return b.String(), nil
+		return answer(&b, verdict)
 	}
-	fmt.Fprintf(&b, "%d node%s can make room by preemption; fewest evictions first:\n", len(cs), pluralN(len(cs)))
+	head := fmt.Sprintf("%d node%s can make room by preemption; fewest evictions first", len(cs), pluralN(len(cs)))
+	out.Verdict = head + "."
+	b.WriteString(head + ":\n")
 	tbl := mcptool.Table{Header: []string{"NODE", "EVICT", "HIGHEST-PRIORITY", "FREES", "PODS"}}
 	for _, c := range cs {
 		var names []string
+		cand := contract.PreemptionCandidate{Node: c.node.node.Name, HighestPriority: c.maxPriority(), Frees: map[string]string{}}
 		for _, p := range c.victims {
 			names = append(names, fmt.Sprintf("%s/%s(%d)", p.Namespace, p.Name, priorityOf(p)))
+			cand.Victims = append(cand.Victims, contract.Victim{Pod: p.Namespace + "/" + p.Name, Priority: priorityOf(p)})
 		}
 		var frees []string
 		for _, res := range e.req.names() {
 			frees = append(frees, shortRes(res)+" "+qty(res, c.freed[res]))
+			cand.Frees[string(res)] = qty(res, c.freed[res])
 		}
 		tbl.Add(c.node.node.Name, fmt.Sprint(len(c.victims)), fmt.Sprint(c.maxPriority()), strings.Join(frees, " "), strings.Join(names, ", "))
+		out.Candidates = append(out.Candidates, cand)
 	}
+	out.Candidates = bounded(out.Candidates, &out.Truncated)
 	b.WriteString(tbl.Render(t.maxBytes - b.Len() - 256))
-	b.WriteString("note: PodDisruptionBudgets and graceful termination are not weighed; kube-scheduler respects them where it can.\n")
-	return b.String(), nil
+	const pdbNote = "PodDisruptionBudgets and graceful termination are not weighed; kube-scheduler respects them where it can."
+	out.Notes = append(out.Notes, pdbNote)
+	b.WriteString("note: " + pdbNote + "\n")
+	return out, b.String(), nil
 }

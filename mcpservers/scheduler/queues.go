@@ -8,6 +8,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -29,7 +30,7 @@ func (a *queueArgs) Validate() error {
 
 func (t *tools) queueTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "queue_status",
 			Description: "Kueue ClusterQueues (usage vs nominal quota and borrowing limit per flavor, pending and admitted counts), " +
 				"LocalQueues, and Volcano Queues (state, weight, capability, pending and running); or one queue in detail with its " +
@@ -44,59 +45,122 @@ func (t *tools) queueTools() []mcptool.Tool {
 	}
 }
 
-func (t *tools) queueStatus(ctx context.Context, a queueArgs) (string, error) {
+// maxListed bounds each list of a structured answer; what it leaves out is counted in the
+// answer's Truncated.
+const maxListed = 200
+
+// bounded keeps the first maxListed items and adds the rest to *truncated.
+func bounded[T any](items []T, truncated *int) []T {
+	if len(items) <= maxListed {
+		return items
+	}
+	*truncated += len(items) - maxListed
+	return items[:maxListed]
+}
+
+func (t *tools) queueStatus(ctx context.Context, a queueArgs) (contract.QueueStatus, string, error) {
+	var out contract.QueueStatus
 	if a.Namespace != "" {
 		if err := t.k.checkNamespace(a.Namespace); err != nil {
-			return "", err
+			return out, "", err
 		}
 	}
 	kv, err := t.kueueVersion()
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	vv, err := t.volcanoVersion()
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	var b strings.Builder
 	if a.Name != "" {
 		switch a.Kind {
 		case "clusterqueue", "localqueue":
 			if kv == "" {
-				return "", fmt.Errorf("Kueue is not installed in this cluster (no %s CRDs): there are no %ss", kueueGroup, a.Kind)
+				return out, "", fmt.Errorf("Kueue is not installed in this cluster (no %s CRDs): there are no %ss", kueueGroup, a.Kind)
 			}
-			return t.kueueQueueDetail(ctx, kv, a)
+			out.Kueue = &contract.KueueQueues{Installed: true, Version: kv}
+			text, err := t.kueueQueueDetail(ctx, kv, a, out.Kueue)
+			return out, text, err
 		case "volcano":
 			if vv == "" {
-				return "", fmt.Errorf("Volcano is not installed in this cluster (no %s CRDs): there are no Volcano Queues", volcanoGroup)
+				return out, "", fmt.Errorf("Volcano is not installed in this cluster (no %s CRDs): there are no Volcano Queues", volcanoGroup)
 			}
-			return t.volcanoQueueDetail(ctx, vv, a.Name)
+			out.Volcano = &contract.VolcanoQueues{Installed: true, Version: vv}
+			text, err := t.volcanoQueueDetail(ctx, vv, a.Name, out.Volcano)
+			return out, text, err
 		}
 	}
 	if a.Kind == "" || a.Kind == "clusterqueue" || a.Kind == "localqueue" {
+		out.Kueue = &contract.KueueQueues{Installed: kv != "", Version: kv}
 		if kv == "" {
 			b.WriteString("Kueue: not installed (no kueue.x-k8s.io CRDs).\n")
-		} else if err := t.kueueOverview(ctx, &b, kv, a); err != nil {
-			return "", err
+		} else if err := t.kueueOverview(ctx, &b, kv, a, out.Kueue); err != nil {
+			return out, "", err
 		}
 	}
 	if a.Kind == "" || a.Kind == "volcano" {
+		out.Volcano = &contract.VolcanoQueues{Installed: vv != "", Version: vv}
 		if vv == "" {
 			b.WriteString("Volcano: not installed (no scheduling.volcano.sh CRDs).\n")
 		} else {
 			qs, err := t.k.dynList(ctx, volcanoGVR(vv, "queues"), "", false)
 			if err != nil {
-				return "", err
+				return out, "", err
 			}
 			fmt.Fprintf(&b, "Volcano Queues (%s/%s): %d\n", volcanoGroup, vv, len(qs))
 			tbl := mcptool.Table{Header: []string{"QUEUE", "STATE", "WEIGHT", "CAPABILITY", "PENDING", "INQUEUE", "RUNNING"}}
+			var queues []contract.VolcanoQueue
 			for i := range qs {
 				tbl.Add(volcanoQueueRow(&qs[i])...)
+				queues = append(queues, volcanoQueueOf(&qs[i]))
 			}
+			out.Volcano.Queues = bounded(queues, &out.Volcano.Truncated)
 			b.WriteString(tbl.Render(t.maxBytes / 3))
 		}
 	}
-	return b.String(), nil
+	return out, b.String(), nil
+}
+
+// clusterQueueOf is a ClusterQueue as the contract writes it.
+func clusterQueueOf(cq *clusterQueue) contract.ClusterQueue {
+	out := contract.ClusterQueue{Name: cq.name, Cohort: cq.cohort, Pending: cq.pending, Admitted: cq.admitted, Quotas: []contract.FlavorQuota{}}
+	if cq.stopPolicy != "None" {
+		out.StopPolicy = cq.stopPolicy
+	}
+	for _, g := range cq.groups {
+		for _, f := range g.flavors {
+			for _, r := range g.covered {
+				q, ok := f.quotas[r]
+				if !ok {
+					continue
+				}
+				use := cq.usage[f.name][r]
+				fq := contract.FlavorQuota{Flavor: f.name, Resource: string(r), Nominal: qty(r, q.nominal), Used: qty(r, use[0]), Borrowed: qty(r, use[1])}
+				if q.borrowing != nil {
+					fq.BorrowingLimit = qty(r, *q.borrowing)
+				}
+				if q.lending != nil {
+					fq.LendingLimit = qty(r, *q.lending)
+				}
+				out.Quotas = append(out.Quotas, fq)
+			}
+		}
+	}
+	return out
+}
+
+// quantities renders a request list by resource name.
+func quantities(l resList) map[string]string {
+	if len(l) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(l))
+	for r, v := range l {
+		out[string(r)] = qty(r, v)
+	}
+	return out
 }
 
 // usageSummary renders a ClusterQueue's use per flavor and resource: "h100: gpu 32/32 (limit 0)".
@@ -125,9 +189,10 @@ func usageSummary(cq *clusterQueue) string {
 	return strings.Join(parts, "; ")
 }
 
-func (t *tools) kueueOverview(ctx context.Context, b *strings.Builder, version string, a queueArgs) error {
+func (t *tools) kueueOverview(ctx context.Context, b *strings.Builder, version string, a queueArgs, out *contract.KueueQueues) error {
 	if a.Kind != "localqueue" {
 		if len(t.k.Allow) > 0 {
+			out.ClusterQueuesHidden = fmt.Sprintf("they are cluster-scoped and this server is confined to %s (--allow-namespaces)", strings.Join(t.k.Allow, ", "))
 			fmt.Fprintf(b, "Kueue ClusterQueues: not shown; they are cluster-scoped and this server is confined to %s (--allow-namespaces).\n", strings.Join(t.k.Allow, ", "))
 		} else {
 			cqs, err := t.k.dynList(ctx, kueueGVR(version, "clusterqueues"), "", false)
@@ -136,6 +201,7 @@ func (t *tools) kueueOverview(ctx context.Context, b *strings.Builder, version s
 			}
 			fmt.Fprintf(b, "Kueue ClusterQueues (%s/%s): %d\n", kueueGroup, version, len(cqs))
 			tbl := mcptool.Table{Header: []string{"CLUSTERQUEUE", "COHORT", "PENDING", "ADMITTED", "USAGE (used/nominal per flavor)"}}
+			var queues []contract.ClusterQueue
 			for i := range cqs {
 				cq := parseClusterQueue(&cqs[i])
 				cohort := cq.cohort
@@ -143,7 +209,9 @@ func (t *tools) kueueOverview(ctx context.Context, b *strings.Builder, version s
 					cohort += " stopped:" + cq.stopPolicy
 				}
 				tbl.Add(cq.name, orDash(cohort), fmt.Sprint(cq.pending), fmt.Sprint(cq.admitted), usageSummary(cq))
+				queues = append(queues, clusterQueueOf(cq))
 			}
+			out.ClusterQueues = bounded(queues, &out.Truncated)
 			b.WriteString(tbl.Render(t.maxBytes / 3))
 		}
 	}
@@ -154,17 +222,22 @@ func (t *tools) kueueOverview(ctx context.Context, b *strings.Builder, version s
 		}
 		fmt.Fprintf(b, "Kueue LocalQueues: %d\n", len(lqs))
 		tbl := mcptool.Table{Header: []string{"LOCALQUEUE", "CLUSTERQUEUE", "PENDING", "ADMITTED"}}
+		var queues []contract.LocalQueue
 		for _, lq := range lqs {
 			pending, _ := num(lq.Object, "status", "pendingWorkloads")
 			admitted, _ := num(lq.Object, "status", "admittedWorkloads")
 			tbl.Add(lq.GetNamespace()+"/"+lq.GetName(), str(lq.Object, "spec", "clusterQueue"), fmt.Sprint(pending), fmt.Sprint(admitted))
+			queues = append(queues, contract.LocalQueue{Queue: lq.GetNamespace() + "/" + lq.GetName(), ClusterQueue: str(lq.Object, "spec", "clusterQueue"), Pending: pending, Admitted: admitted})
 		}
+		out.LocalQueues = bounded(queues, &out.Truncated)
 		b.WriteString(tbl.Render(t.maxBytes / 3))
 	}
 	return nil
 }
 
-func (t *tools) kueueQueueDetail(ctx context.Context, version string, a queueArgs) (string, error) {
+// kueueQueueDetail shows one ClusterQueue, or one LocalQueue and its ClusterQueue, with what
+// waits in it; out gets the same.
+func (t *tools) kueueQueueDetail(ctx context.Context, version string, a queueArgs, out *contract.KueueQueues) (string, error) {
 	var b strings.Builder
 	cqName := a.Name
 	if a.Kind == "localqueue" {
@@ -179,6 +252,7 @@ func (t *tools) kueueQueueDetail(ctx context.Context, version string, a queueArg
 		pending, _ := num(lq.Object, "status", "pendingWorkloads")
 		admitted, _ := num(lq.Object, "status", "admittedWorkloads")
 		fmt.Fprintf(&b, "LocalQueue %s/%s → ClusterQueue %s: %d pending, %d admitted.\n", a.Namespace, a.Name, cqName, pending, admitted)
+		out.LocalQueues = []contract.LocalQueue{{Queue: a.Namespace + "/" + a.Name, ClusterQueue: cqName, Pending: pending, Admitted: admitted}}
 	} else if len(t.k.Allow) > 0 {
 		return "", fmt.Errorf("ClusterQueue %s is cluster-scoped, and this server is confined to namespaces %s (--allow-namespaces); ask about a LocalQueue instead", a.Name, strings.Join(t.k.Allow, ", "))
 	}
@@ -203,6 +277,11 @@ func (t *tools) kueueQueueDetail(ctx context.Context, version string, a queueArg
 		b.WriteString(", " + cq.active.String())
 	}
 	b.WriteString(".\n")
+	detail := clusterQueueOf(cq)
+	if cq.active != nil {
+		detail.Active = cq.active.String()
+	}
+	out.ClusterQueues = []contract.ClusterQueue{detail}
 	tbl := mcptool.Table{Header: []string{"FLAVOR", "RESOURCE", "NOMINAL", "BORROWING-LIMIT", "LENDING-LIMIT", "USED", "BORROWED"}}
 	for _, g := range cq.groups {
 		for _, f := range g.flavors {
@@ -232,6 +311,7 @@ func (t *tools) kueueQueueDetail(ctx context.Context, version string, a queueArg
 	pending := t.pendingIn(ctx, wls, cq.name, version)
 	fmt.Fprintf(&b, "pending workloads, in admission order (priority, then age): %d\n", len(pending))
 	pt := mcptool.Table{Header: []string{"#", "WORKLOAD", "LOCALQUEUE", "PRIORITY", "REQUESTS", "KUEUE SAYS"}}
+	var waiting []contract.PendingWorkload
 	for i := range pending {
 		w := &pending[i]
 		if a.Kind == "localqueue" && str(w.Object, "spec", "queueName") != a.Name {
@@ -242,13 +322,18 @@ func (t *tools) kueueQueueDetail(ctx context.Context, version string, a queueArg
 		if c := findCond(conditions(w.Object), "QuotaReserved"); c != nil {
 			say = c.message
 		}
-		pt.Add(fmt.Sprint(i+1), w.GetNamespace()+"/"+w.GetName(), str(w.Object, "spec", "queueName"), fmt.Sprint(prio), reqSummary(workloadRequests(w)), orDash(say))
+		req := workloadRequests(w)
+		pt.Add(fmt.Sprint(i+1), w.GetNamespace()+"/"+w.GetName(), str(w.Object, "spec", "queueName"), fmt.Sprint(prio), reqSummary(req), orDash(say))
+		waiting = append(waiting, contract.PendingWorkload{Position: i + 1, Workload: w.GetNamespace() + "/" + w.GetName(),
+			LocalQueue: str(w.Object, "spec", "queueName"), Priority: prio, Requests: quantities(req), Message: say})
 	}
+	out.Pending = bounded(waiting, &out.Truncated)
 	b.WriteString(pt.Render(t.maxBytes - b.Len() - 128))
 	return b.String(), nil
 }
 
-func (t *tools) volcanoQueueDetail(ctx context.Context, version, name string) (string, error) {
+// volcanoQueueDetail shows one Volcano Queue and its PodGroups; out gets the same.
+func (t *tools) volcanoQueueDetail(ctx context.Context, version, name string, out *contract.VolcanoQueues) (string, error) {
 	q, err := t.k.dynGet(ctx, volcanoGVR(version, "queues"), "", name)
 	if err != nil {
 		return "", err
@@ -259,11 +344,13 @@ func (t *tools) volcanoQueueDetail(ctx context.Context, version, name string) (s
 	var b strings.Builder
 	row := volcanoQueueRow(q)
 	fmt.Fprintf(&b, "Volcano Queue %s: state %s, weight %s, capability %s; %s pending, %s inqueue, %s running.\n", name, row[1], row[2], row[3], row[4], row[5], row[6])
+	out.Queues = []contract.VolcanoQueue{volcanoQueueOf(q)}
 	pgs, err := t.k.dynList(ctx, volcanoGVR(version, "podgroups"), "", true)
 	if err != nil {
 		return "", err
 	}
 	tbl := mcptool.Table{Header: []string{"PODGROUP", "PHASE", "MINMEMBER", "RUNNING", "CONDITION"}}
+	var groups []contract.PodGroup
 	for _, pg := range pgs {
 		qn := str(pg.Object, "spec", "queue")
 		if qn == "" {
@@ -279,7 +366,13 @@ func (t *tools) volcanoQueueDetail(ctx context.Context, version, name string) (s
 			cond = cs[len(cs)-1].String()
 		}
 		tbl.Add(pg.GetNamespace()+"/"+pg.GetName(), orDash(str(pg.Object, "status", "phase")), fmt.Sprint(minMember), fmt.Sprint(running), cond)
+		group := contract.PodGroup{PodGroup: pg.GetNamespace() + "/" + pg.GetName(), Phase: str(pg.Object, "status", "phase"), MinMember: minMember, Running: running}
+		if cond != "-" {
+			group.Condition = cond
+		}
+		groups = append(groups, group)
 	}
+	out.PodGroups = bounded(groups, &out.Truncated)
 	if len(tbl.Rows) == 0 {
 		b.WriteString("no PodGroups in it.\n")
 	}

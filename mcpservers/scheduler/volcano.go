@@ -3,13 +3,14 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/opsmesh/opsmesh/api/contract"
 )
 
 // Volcano's API (scheduling.volcano.sh), read through the dynamic client. The fields read are
@@ -44,7 +45,7 @@ func (t *tools) volcanoFor(ctx context.Context, tg *target, e *evaluation) (*que
 	if version == "" {
 		rep := &queueReport{section: "Volcano: not installed (no scheduling.volcano.sh CRDs).\n"}
 		if pod.Spec.SchedulerName == volcanoScheduler {
-			rep.category = diagnosis.QueueClosed
+			rep.category = contract.QueueClosed
 			rep.verdict = fmt.Sprintf("%s asks for schedulerName %s, but Volcano is not installed, so no scheduler will place it.", podRef(pod), volcanoScheduler)
 			rep.fixes = append(rep.fixes, fix{text: "install Volcano, or remove schedulerName: volcano so that kube-scheduler places it", rank: rankQueue})
 		}
@@ -63,7 +64,7 @@ func (t *tools) volcanoFor(ctx context.Context, tg *target, e *evaluation) (*que
 	pgRef := "PodGroup " + tg.ns + "/" + group
 	if pg == nil {
 		fmt.Fprintf(&b, "Volcano (%s/%s): the pod names %s (annotation %s), which does not exist.\n", volcanoGroup, version, pgRef, groupNameKey)
-		rep.category = diagnosis.QueueClosed
+		rep.category = contract.QueueClosed
 		rep.verdict = fmt.Sprintf("%s belongs to %s, which does not exist, so Volcano will not schedule it.", podRef(pod), pgRef)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("create %s, or correct the pod's %s annotation", pgRef, groupNameKey), rank: rankQueue})
 		return rep, nil
@@ -85,7 +86,7 @@ func (t *tools) volcanoFor(ctx context.Context, tg *target, e *evaluation) (*que
 		return nil, err
 	}
 	if q == nil {
-		rep.category = diagnosis.QueueClosed
+		rep.category = contract.QueueClosed
 		rep.verdict = fmt.Sprintf("%s names Volcano Queue %s, which does not exist, so Volcano does not schedule it.", pgRef, queue)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("create Queue %s, or set spec.queue of %s to an existing Queue", queue, pgRef), rank: rankQueue})
 		return rep, nil
@@ -97,7 +98,7 @@ func (t *tools) volcanoFor(ctx context.Context, tg *target, e *evaluation) (*que
 		if err != nil {
 			return nil, err
 		}
-		rep.category = diagnosis.QueueClosed
+		rep.category = contract.QueueClosed
 		rep.verdict = fmt.Sprintf("%s waits in Volcano Queue %s, which is %s, so Volcano admits no new PodGroups from it.", pgRef, queue, state)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("open Queue %s (vcctl queue operate --name %s --action open)", queue, queue), rank: rankQueue})
 		if len(open) > 0 {
@@ -142,11 +143,11 @@ func (t *tools) volcanoFor(ctx context.Context, tg *target, e *evaluation) (*que
 	fmt.Fprintf(&b, "  gang: %d member pods (%d bound, %d pending); %d more fit the nodes now\n", members, bound, pending, fitNow)
 	switch {
 	case members < minMember:
-		rep.category = diagnosis.GangUnsatisfiable
+		rep.category = contract.GangUnsatisfiable
 		rep.verdict = fmt.Sprintf("%s needs %d pods placed together (minMember %d), but only %d exist, so Volcano binds none of them.", pgRef, minMember, minMember, members)
 		rep.fixes = append(rep.fixes, fix{text: fmt.Sprintf("create the missing %d pods (check the job's replicas and its controller), or reduce minMember of %s from %d to %d", minMember-members, pgRef, minMember, members), rank: rankQueue})
 	case placeable < minMember:
-		rep.category = diagnosis.GangUnsatisfiable
+		rep.category = contract.GangUnsatisfiable
 		rep.verdict = fmt.Sprintf("%s needs %d pods placed together (minMember %d), but only %d can be now (%d bound, %d more fit), so Volcano binds none of the rest until all fit.",
 			pgRef, minMember, minMember, placeable, bound, min(fitNow, pending))
 		if placeable > 0 {
@@ -184,6 +185,24 @@ func volcanoQueueRow(q *unstructured.Unstructured) []string {
 		caps = append(caps, fmt.Sprintf("%s=%v", shortRes(corev1.ResourceName(k)), capability[k]))
 	}
 	return []string{q.GetName(), orDash(str(o, "status", "state")), fmt.Sprint(weight), orDash(strings.Join(caps, " ")), fmt.Sprint(pending), fmt.Sprint(inqueue), fmt.Sprint(running)}
+}
+
+// volcanoQueueOf is a Volcano Queue as the contract writes it.
+func volcanoQueueOf(q *unstructured.Unstructured) contract.VolcanoQueue {
+	o := q.Object
+	out := contract.VolcanoQueue{Name: q.GetName(), State: str(o, "status", "state")}
+	out.Weight, _ = num(o, "spec", "weight")
+	out.Pending, _ = num(o, "status", "pending")
+	out.Running, _ = num(o, "status", "running")
+	out.Inqueue, _ = num(o, "status", "inqueue")
+	capability, _, _ := unstructured.NestedMap(o, "spec", "capability")
+	for _, k := range sortedKeys(capability) {
+		if out.Capability == nil {
+			out.Capability = map[string]string{}
+		}
+		out.Capability[k] = fmt.Sprint(capability[k])
+	}
+	return out
 }
 
 func sortedKeys(m map[string]any) []string {

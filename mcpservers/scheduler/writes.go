@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	changepkg "github.com/opsmesh/opsmesh/mcpservers/change"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -17,6 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/opsmesh/opsmesh/api/contract"
+	changepkg "github.com/opsmesh/opsmesh/mcpservers/change"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -83,7 +84,7 @@ type priorityArgs struct {
 
 func (t *tools) writeTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "workload_set_queue",
 			Description: "Move a suspended Job (its kueue.x-k8s.io/queue-name label) or a Kueue Workload that holds no quota (spec.queueName) " +
 				"to another LocalQueue of its namespace. The LocalQueue must exist. Kueue then queues it there.",
@@ -95,7 +96,7 @@ func (t *tools) writeTools() []mcptool.Tool {
 				dryRunParam(),
 			},
 		}, t.workloadSetQueue),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "clusterqueue_set_quota",
 			Description: "Set the nominalQuota (and optionally the borrowingLimit or lendingLimit) of one resource in one flavor of a Kueue " +
 				"ClusterQueue. Raising it lets pending workloads be admitted; lowering it below use does not evict admitted ones.",
@@ -110,21 +111,21 @@ func (t *tools) writeTools() []mcptool.Tool {
 				dryRunParam(),
 			},
 		}, t.clusterQueueSetQuota),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "job_suspend",
 			Description: "Suspend a Job (spec.suspend: true): its running pods are terminated and no new ones start until it is resumed; " +
 				"completions so far are kept. Under Kueue this also releases the Job's quota.",
 			Effect: mcptool.Destructive, Idempotent: true,
 			Params: []mcp.ToolOption{namespaceParam(), nameParam("Job"), dryRunParam()},
 		}, t.jobSuspend),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "job_resume",
 			Description: "Resume a suspended Job (spec.suspend: false) so that its pods are created. Refused for a Job that Kueue manages " +
 				"(kueue.x-k8s.io/queue-name label): Kueue resumes it on admission, so change its queue or quota instead.",
 			Effect: mcptool.Write, Idempotent: true,
 			Params: []mcp.ToolOption{namespaceParam(), nameParam("Job"), dryRunParam()},
 		}, t.jobResume),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "workload_set_priority",
 			Description: "Set the priority (spec.priority) of a Kueue Workload, which orders its ClusterQueue's pending workloads and " +
 				"decides preemption between workloads. Raising it may let it preempt lower-priority admitted workloads.",
@@ -166,9 +167,10 @@ func writeError(err error, ref string) error {
 	return apiError(err, "patch", ref)
 }
 
-// render writes a change's result: the summary, notes and the diff of the object's YAML.
-func (t *tools) render(c *change) (string, error) {
-	return c.Render(func(obj client.Object) (string, error) { return diffYAML(t.k.Scheme, obj) }, t.maxBytes, 0)
+// answer is a change's result: the contract's Change, and as text the summary, notes and the diff
+// of the object's YAML.
+func (t *tools) answer(c *change) (contract.Change, string, error) {
+	return c.Answer(func(obj client.Object) (string, error) { return diffYAML(t.k.Scheme, obj) }, t.maxBytes, 0)
 }
 
 // diffYAML renders an object for a diff, without the fields that change on every write.
@@ -194,31 +196,31 @@ func diffYAML(scheme *runtime.Scheme, obj client.Object) (string, error) {
 
 func isKueueManaged(j *batchv1.Job) bool { return j.Labels[queueNameLabel] != "" }
 
-func (t *tools) workloadSetQueue(ctx context.Context, a queueMoveArgs) (string, error) {
+func (t *tools) workloadSetQueue(ctx context.Context, a queueMoveArgs) (contract.Change, string, error) {
 	if err := t.k.checkNamespace(a.Namespace); err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	version, err := t.kueueVersion()
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	if version == "" {
-		return "", fmt.Errorf("Kueue is not installed in this cluster (no %s CRDs): there are no LocalQueues to move to", kueueGroup)
+		return contract.Change{}, "", fmt.Errorf("Kueue is not installed in this cluster (no %s CRDs): there are no LocalQueues to move to", kueueGroup)
 	}
 	lq, err := t.k.dynGet(ctx, kueueGVR(version, "localqueues"), a.Namespace, a.Queue)
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	if lq == nil {
 		lqs, err := t.k.dynList(ctx, kueueGVR(version, "localqueues"), a.Namespace, true)
 		if err != nil {
-			return "", err
+			return contract.Change{}, "", err
 		}
 		var names []string
 		for _, l := range lqs {
 			names = append(names, l.GetName())
 		}
-		return "", fmt.Errorf("LocalQueue %s/%s does not exist; nothing was changed; the LocalQueues of namespace %s are: %s", a.Namespace, a.Queue, a.Namespace, orDash(strings.Join(names, ", ")))
+		return contract.Change{}, "", fmt.Errorf("LocalQueue %s/%s does not exist; nothing was changed; the LocalQueues of namespace %s are: %s", a.Namespace, a.Queue, a.Namespace, orDash(strings.Join(names, ", ")))
 	}
 	key := client.ObjectKey{Namespace: a.Namespace, Name: a.Name}
 	var c *change
@@ -257,10 +259,10 @@ func (t *tools) workloadSetQueue(ctx context.Context, a queueMoveArgs) (string, 
 		})
 	}
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	c.Notes = append(c.Notes, fmt.Sprintf("LocalQueue %s feeds ClusterQueue %s", a.Queue, str(lq.Object, "spec", "clusterQueue")))
-	return t.render(c)
+	return t.answer(c)
 }
 
 // unstructuredOf makes empty Kueue objects of kind for Direct reads.
@@ -273,16 +275,16 @@ func (t *tools) unstructuredOf(version, kind string) func() client.Object {
 	}
 }
 
-func (t *tools) clusterQueueSetQuota(ctx context.Context, a quotaArgs) (string, error) {
+func (t *tools) clusterQueueSetQuota(ctx context.Context, a quotaArgs) (contract.Change, string, error) {
 	if len(t.k.Allow) > 0 {
-		return "", fmt.Errorf("ClusterQueue %s is cluster-scoped, and this server is confined to namespaces %s (--allow-namespaces); nothing was changed", a.Name, strings.Join(t.k.Allow, ", "))
+		return contract.Change{}, "", fmt.Errorf("ClusterQueue %s is cluster-scoped, and this server is confined to namespaces %s (--allow-namespaces); nothing was changed", a.Name, strings.Join(t.k.Allow, ", "))
 	}
 	version, err := t.kueueVersion()
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	if version == "" {
-		return "", fmt.Errorf("Kueue is not installed in this cluster (no %s CRDs): there is no ClusterQueue %s", kueueGroup, a.Name)
+		return contract.Change{}, "", fmt.Errorf("Kueue is not installed in this cluster (no %s CRDs): there is no ClusterQueue %s", kueueGroup, a.Name)
 	}
 	ref := "ClusterQueue " + a.Name
 	c, err := t.update(ctx, ref, client.ObjectKey{Name: a.Name}, t.unstructuredOf(version, "ClusterQueue"), a.DryRun, func(o client.Object) (string, error) {
@@ -346,14 +348,14 @@ func (t *tools) clusterQueueSetQuota(ctx context.Context, a quotaArgs) (string, 
 		return "", fmt.Errorf("%s has no flavor %q; its flavors are %s; nothing was changed", ref, a.Flavor, orDash(strings.Join(flavors, ", ")))
 	})
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
-	return t.render(c)
+	return t.answer(c)
 }
 
-func (t *tools) setSuspend(ctx context.Context, a jobArgs, suspend bool) (string, error) {
+func (t *tools) setSuspend(ctx context.Context, a jobArgs, suspend bool) (contract.Change, string, error) {
 	if err := t.k.checkNamespace(a.Namespace); err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	ref := "Job " + a.Namespace + "/" + a.Name
 	var active int32
@@ -380,31 +382,31 @@ func (t *tools) setSuspend(ctx context.Context, a jobArgs, suspend bool) (string
 		return fmt.Sprintf("suspend %v → %v", cur, suspend), nil
 	})
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	if suspend && active > 0 && !c.NoChange {
 		c.Notes = append(c.Notes, fmt.Sprintf("its %d active pod(s) are terminated", active))
 	}
-	return t.render(c)
+	return t.answer(c)
 }
 
-func (t *tools) jobSuspend(ctx context.Context, a jobArgs) (string, error) {
+func (t *tools) jobSuspend(ctx context.Context, a jobArgs) (contract.Change, string, error) {
 	return t.setSuspend(ctx, a, true)
 }
-func (t *tools) jobResume(ctx context.Context, a jobArgs) (string, error) {
+func (t *tools) jobResume(ctx context.Context, a jobArgs) (contract.Change, string, error) {
 	return t.setSuspend(ctx, a, false)
 }
 
-func (t *tools) workloadSetPriority(ctx context.Context, a priorityArgs) (string, error) {
+func (t *tools) workloadSetPriority(ctx context.Context, a priorityArgs) (contract.Change, string, error) {
 	if err := t.k.checkNamespace(a.Namespace); err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	version, err := t.kueueVersion()
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	if version == "" {
-		return "", fmt.Errorf("Kueue is not installed in this cluster (no %s CRDs): there is no Workload %s/%s", kueueGroup, a.Namespace, a.Name)
+		return contract.Change{}, "", fmt.Errorf("Kueue is not installed in this cluster (no %s CRDs): there is no Workload %s/%s", kueueGroup, a.Namespace, a.Name)
 	}
 	ref := "Workload " + a.Namespace + "/" + a.Name
 	var fromClass string
@@ -425,10 +427,10 @@ func (t *tools) workloadSetPriority(ctx context.Context, a priorityArgs) (string
 		return fmt.Sprintf("priority %s → %d", was, a.Priority), nil
 	})
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	if fromClass != "" && !c.NoChange {
 		c.Notes = append(c.Notes, fmt.Sprintf("its priority comes from priority class %s; Kueue may set it back from the class: to change it for good, change the class or the job's kueue.x-k8s.io/priority-class label", fromClass))
 	}
-	return t.render(c)
+	return t.answer(c)
 }

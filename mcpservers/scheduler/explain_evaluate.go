@@ -1,0 +1,326 @@
+package scheduler
+
+// explain_pending's judgement: the verdict, its root-cause category in the taxonomy
+// (api/contract) and the ranked fixes, from the scheduler's word, the queues' and the evaluation
+// of every node.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/opsmesh/opsmesh/api/contract"
+)
+
+// explanation is explain_pending's answer before rendering.
+type explanation struct {
+	tg       *target
+	verdict  string
+	category string // the verdict's root-cause category (api/contract)
+	fixes    []fix
+	status   string // the first line: what the object is and requests
+	sched    *schedWord
+	queue    []string // Kueue / Volcano sections
+	eval     *evaluation
+	view     *clusterView
+	notes    []string
+}
+
+// fix is one change that would let the workload run.
+type fix struct {
+	text    string
+	rank    int // lower first
+	unlocks int // nodes it alone makes fit
+	// tool and args are the fix as one tool call, when it is one (without dryRun).
+	tool string
+	args map[string]any
+}
+
+func (t *tools) explain(ctx context.Context, tg *target) (*explanation, error) {
+	v, err := t.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	x := &explanation{tg: tg, view: v}
+	pod := tg.pod
+	if pod == nil {
+		return nil, fmt.Errorf("%s has no pods and no pod template to evaluate", tg.ref)
+	}
+	req := podRequests(&pod.Spec)
+	x.status = t.statusLine(tg, req)
+	if v.confined {
+		x.notes = append(x.notes, fmt.Sprintf("this server sees pods only in %s (--allow-namespaces): pods elsewhere are not counted, so free capacity may be overstated", strings.Join(t.k.Allow, ", ")))
+	}
+
+	// The scheduler's word.
+	if !tg.fromTemplate {
+		events, err := t.k.events(ctx, pod.Namespace, "Pod", pod.Name)
+		if err != nil {
+			return nil, err
+		}
+		x.sched = readSchedWord(pod, events)
+	}
+
+	// Our evaluation of every node.
+	vol, err := t.checkVolumes(ctx, pod)
+	if err != nil {
+		return nil, err
+	}
+	x.eval = evaluate(v, pod, vol)
+	x.notes = append(x.notes, x.eval.notes...)
+
+	// Queues: their verdicts come before the nodes', since an unadmitted workload has no pods to place.
+	kq, err := t.kueueFor(ctx, tg)
+	if err != nil {
+		return nil, err
+	}
+	vq, err := t.volcanoFor(ctx, tg, x.eval)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range []*queueReport{kq, vq} {
+		if q == nil {
+			continue
+		}
+		x.queue = append(x.queue, q.section)
+		x.fixes = append(x.fixes, q.fixes...)
+		if x.verdict == "" && q.verdict != "" {
+			x.verdict, x.category = q.verdict, q.category
+		}
+		x.notes = append(x.notes, q.notes...)
+	}
+
+	bound := pod.Spec.NodeName != "" && !tg.fromTemplate
+	switch {
+	case x.verdict != "":
+		// the queue holds it back
+	case tg.job != nil && tg.job.Spec.Suspend != nil && *tg.job.Spec.Suspend && tg.pending() == 0:
+		x.verdict, x.category = fmt.Sprintf("%s is suspended (spec.suspend: true), so it has no pods to schedule.", refOf(tg.job)), contract.Suspended
+		x.fixes = append(x.fixes, fix{text: fmt.Sprintf("resume Job %s/%s (job_resume)", tg.job.Namespace, tg.job.Name), rank: -1,
+			tool: "job_resume", args: map[string]any{"namespace": tg.job.Namespace, "name": tg.job.Name}})
+	case bound && tg.pending() == 0:
+		x.verdict, x.category = fmt.Sprintf("%s is not pending: %s is bound to node %s (phase %s).", tg.ref, podRef(pod), pod.Spec.NodeName, pod.Status.Phase), contract.NoProblemFound
+		return x, nil
+	case len(pod.Spec.SchedulingGates) > 0:
+		var gates []string
+		for _, g := range pod.Spec.SchedulingGates {
+			gates = append(gates, g.Name)
+		}
+		x.verdict, x.category = fmt.Sprintf("%s is held by scheduling gates %s: the scheduler does not consider it until they are removed.", podRef(pod), strings.Join(gates, ", ")), contract.SchedulingConstraint
+		x.fixes = append(x.fixes, fix{text: fmt.Sprintf("find the controller that owns gate %s and why it has not removed it", gates[0]), rank: -1})
+	}
+	if !bound {
+		nodeVerdict, fixes := nodeVerdict(x.eval, v, tg)
+		if x.verdict == "" {
+			x.verdict, x.category = nodeVerdict, nodeCategory(x.eval, fixes)
+			if fr, ok := fragmented(x.eval); ok && x.category == contract.GPUFragmentation {
+				x.verdict += " The free GPUs are fragmented: " + fr.words() + "."
+			}
+		}
+		x.fixes = append(x.fixes, fixes...)
+	}
+	slices.SortStableFunc(x.fixes, func(a, b fix) int {
+		if a.rank != b.rank {
+			return a.rank - b.rank
+		}
+		return b.unlocks - a.unlocks
+	})
+	return x, nil
+}
+
+func refOf(j *batchv1.Job) string { return "Job " + j.Namespace + "/" + j.Name }
+
+func podRef(p *corev1.Pod) string { return "pod " + p.Namespace + "/" + p.Name }
+
+// statusLine says what the object is, how many of its pods wait, and what one requests.
+func (t *tools) statusLine(tg *target, req resList) string {
+	p := tg.pod
+	var b strings.Builder
+	b.WriteString(tg.ref)
+	switch {
+	case tg.fromTemplate:
+		b.WriteString(": no pods yet; evaluating its pod template")
+	case len(tg.pods) > 1 || tg.job != nil && !strings.HasPrefix(tg.ref, "Pod "):
+		fmt.Fprintf(&b, ": %d of %d pods pending; evaluating %s", tg.pending(), len(tg.pods), p.Name)
+	default:
+		phase := string(p.Status.Phase)
+		if phase == "" {
+			phase = "Pending"
+		}
+		fmt.Fprintf(&b, ": %s", phase)
+		if p.Spec.NodeName != "" {
+			b.WriteString(" on node " + p.Spec.NodeName)
+		}
+	}
+	fmt.Fprintf(&b, ". Requests %s; priority %d", reqSummary(req), priorityOf(p))
+	if p.Spec.SchedulerName != "" && p.Spec.SchedulerName != corev1.DefaultSchedulerName {
+		fmt.Fprintf(&b, "; scheduler %s", p.Spec.SchedulerName)
+	}
+	b.WriteString(".")
+	return b.String()
+}
+
+// nodeVerdict words the evaluation as one sentence, and the fixes it suggests.
+func nodeVerdict(e *evaluation, v *clusterView, tg *target) (string, []fix) {
+	fixes := nodeFixes(e, v)
+	who := tg.ref
+	if !strings.HasPrefix(tg.ref, "Pod ") {
+		who = "the pods of " + tg.ref
+	}
+	if len(v.nodes) == 0 {
+		return fmt.Sprintf("No node can run %s: the cluster has no nodes.", who), fixes
+	}
+	if fit := e.fitting(); len(fit) > 0 {
+		var names []string
+		for _, r := range fit[:min(len(fit), 3)] {
+			names = append(names, r.n.node.Name)
+		}
+		more := ""
+		if len(fit) > 3 {
+			more = fmt.Sprintf(" and %d more", len(fit)-3)
+		}
+		return fmt.Sprintf("%d of %d nodes fit %s now (%s%s) by this evaluation; if it stays pending, the scheduler is slow to retry or applies a check this evaluation does not (see the scheduler's word).",
+			len(fit), len(v.nodes), who, strings.Join(names, ", "), more), fixes
+	}
+	if e.volumeFailure != nil {
+		return fmt.Sprintf("No node can run %s: %s.", who, e.volumeFailure.verdict), fixes
+	}
+	counts := map[string]int{}
+	lacking := map[string]bool{}
+	for _, r := range e.results {
+		for _, f := range r.fails {
+			counts[f.pred]++
+		}
+		for res := range r.lack {
+			lacking[string(res)] = true
+		}
+	}
+	var parts []string
+	for _, p := range predOrder {
+		n := counts[p]
+		if n == 0 {
+			continue
+		}
+		switch p {
+		case predResources:
+			names := slices.Sorted(func(yield func(string) bool) {
+				for k := range lacking {
+					if !yield(k) {
+						return
+					}
+				}
+			})
+			parts = append(parts, fmt.Sprintf("%d lack %s", n, strings.Join(names, " and ")))
+		case predTaints:
+			parts = append(parts, fmt.Sprintf("%d have a taint it does not tolerate", n))
+		case predAffinity:
+			parts = append(parts, fmt.Sprintf("%d do not match its node selector or affinity", n))
+		case predUnschedulable:
+			parts = append(parts, fmt.Sprintf("%d are cordoned", n))
+		case predVolumes:
+			parts = append(parts, fmt.Sprintf("%d conflict with its volumes", n))
+		case predPodAffinity:
+			parts = append(parts, fmt.Sprintf("%d fail its pod affinity or anti-affinity", n))
+		case predSpread:
+			parts = append(parts, fmt.Sprintf("%d would break its topology spread", n))
+		}
+	}
+	near := e.nearest()[0]
+	return fmt.Sprintf("No node of %d fits %s: %s; nearest is %s, which %s.", len(v.nodes), who, strings.Join(parts, ", "), near.n.node.Name, lacks(near, e.req)), fixes
+}
+
+// lacks says what a node lacks for the pod, in words: "lacks 4 nvidia.com/gpu and is cordoned".
+func lacks(r *nodeResult, req resList) string {
+	var parts []string
+	for _, f := range r.fails {
+		switch f.pred {
+		case predResources:
+			var l []string
+			for _, res := range r.lack.names() {
+				if res == corev1.ResourcePods {
+					l = append(l, "room for another pod")
+					continue
+				}
+				l = append(l, fmt.Sprintf("%s %s (has %s free of %s requested)", qty(res, r.lack[res]), res, qty(res, max(req[res]-r.lack[res], 0)), qty(res, req[res])))
+			}
+			parts = append(parts, "lacks "+strings.Join(l, " and "))
+		case predTaints:
+			parts = append(parts, "has untolerated taint "+f.detail)
+		case predAffinity:
+			parts = append(parts, "does not match the node selector ("+f.detail+")")
+		case predUnschedulable:
+			parts = append(parts, "is cordoned")
+		case predVolumes:
+			parts = append(parts, "conflicts with its volumes ("+f.detail+")")
+		case predPodAffinity:
+			parts = append(parts, "fails pod "+f.detail)
+		case predSpread:
+			parts = append(parts, "breaks topology spread ("+f.detail+")")
+		}
+	}
+	if len(parts) == 0 {
+		return "fits"
+	}
+	return strings.Join(parts, " and ")
+}
+
+// nodeCategory names why no node fits after the best of the node fixes (the lowest rank, then
+// the most nodes opened): what the explanation itself would change first.
+func nodeCategory(e *evaluation, fixes []fix) string {
+	if e == nil || len(e.results) == 0 {
+		return contract.InsufficientResource
+	}
+	if len(e.fitting()) > 0 {
+		return contract.Unschedulable
+	}
+	if e.volumeFailure != nil {
+		return contract.PVCPending
+	}
+	gpu := false
+	for _, res := range e.req.names() {
+		if res == "nvidia.com/gpu" || res == "nvidia.com/gpu.shared" || strings.HasPrefix(string(res), "nvidia.com/mig-") {
+			gpu = true
+		}
+	}
+	insufficient := contract.InsufficientResource
+	if gpu {
+		insufficient = contract.InsufficientGPU
+	}
+	if len(fixes) == 0 {
+		return insufficient
+	}
+	best := slices.MinFunc(fixes, func(a, b fix) int {
+		if a.rank != b.rank {
+			return a.rank - b.rank
+		}
+		return b.unlocks - a.unlocks
+	})
+	switch best.rank {
+	case rankVolume:
+		return contract.PVCPending
+	case rankToleration, rankSpread, rankPodAffinity, rankSelector:
+		return contract.SchedulingConstraint
+	case rankUncordon:
+		return contract.NodeCordoned
+	case rankReduce, rankPreempt, rankCapacity:
+		if _, ok := fragmented(e); ok && gpu {
+			return contract.GPUFragmentation
+		}
+		return insufficient
+	}
+	// A combination on the nearest node: its first failing check.
+	for _, f := range e.nearest()[0].fails {
+		switch f.pred {
+		case predResources:
+			return insufficient
+		case predUnschedulable:
+			return contract.NodeCordoned
+		}
+		return contract.SchedulingConstraint
+	}
+	return contract.Unschedulable
+}
