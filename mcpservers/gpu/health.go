@@ -10,13 +10,14 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu/xid"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
 func (a *NodeAgent) healthTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "gpu_health",
 			Description: "Per GPU a verdict (healthy, degraded, failed) and a recommended action (none, restart the application, reset the GPU, " +
 				"drain and reboot the node, contact support / RMA) with the reason, from ECC errors, remapped rows, retired pages, " +
@@ -24,7 +25,7 @@ func (a *NodeAgent) healthTools() []mcptool.Tool {
 			Effect: mcptool.Read,
 			Params: append(selectParams(), outputParam()),
 		}, a.gpuHealth),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name:        "xid_events",
 			Description: "XID events the GPUs reported since the agent started, newest first, each with the XID catalog's verdict, action and reason.",
 			Effect:      mcptool.Read,
@@ -55,39 +56,17 @@ func (s *assessment) addXID(e xid.Entry, prefix string) {
 	s.add(e.Verdict, e.Action, fmt.Sprintf("%sXID %d (%s): %s", prefix, e.Code, e.Name, e.Reason))
 }
 
-// HealthJSON is gpu_health's answer with output: json.
-type HealthJSON struct {
-	GPUs []GPUHealthJSON `json:"gpus"`
-}
-
-// GPUHealthJSON is one GPU's verdict (healthy, degraded, failed), action and reasons.
-type GPUHealthJSON struct {
-	Index   int      `json:"index"`
-	UUID    string   `json:"uuid"`
-	Verdict string   `json:"verdict"`
-	Action  string   `json:"action"`
-	Reasons []string `json:"reasons,omitempty"`
-	// XIDs are the XID codes among the reasons (NVML's lost-GPU state counts as 79).
-	XIDs []int `json:"xids,omitempty"`
-}
-
-func (a *NodeAgent) gpuHealth(_ context.Context, args outputArgs) (string, error) {
+func (a *NodeAgent) gpuHealth(_ context.Context, args outputArgs) (contract.GPUHealthReport, string, error) {
 	idx, err := a.selectGPUs(args.Index, args.UUID)
 	if err != nil {
-		return "", err
+		return contract.GPUHealthReport{}, "", err
 	}
-	if args.Output == "json" {
-		out := HealthJSON{GPUs: []GPUHealthJSON{}}
-		for _, i := range idx {
-			s, detail := a.assess(i)
-			out.GPUs = append(out.GPUs, GPUHealthJSON{Index: i, UUID: detail[0], Verdict: s.verdict.String(), Action: s.action.String(), Reasons: s.reasons, XIDs: s.xids})
-		}
-		return asJSON(out)
-	}
+	out := contract.GPUHealthReport{Node: a.cfg.NodeName, GPUs: []contract.GPUHealth{}, Simulated: a.lib.Simulated()}
 	var blocks []string
 	counts := map[xid.Verdict]int{}
 	for _, i := range idx {
 		s, detail := a.assess(i)
+		out.GPUs = append(out.GPUs, contract.GPUHealth{Index: i, UUID: detail[0], Verdict: s.verdict.String(), Action: s.action.String(), Reasons: s.reasons, XIDs: s.xids})
 		counts[s.verdict]++
 		head := fmt.Sprintf("GPU %d %s: %s; action: %s", i, detail[0], s.verdict, s.action)
 		lines := append([]string{head}, detail[1:]...)
@@ -96,8 +75,12 @@ func (a *NodeAgent) gpuHealth(_ context.Context, args outputArgs) (string, error
 		}
 		blocks = append(blocks, strings.Join(lines, "\n"))
 	}
+	if args.Output == "json" {
+		text, err := asJSON(out)
+		return out, text, err
+	}
 	summary := fmt.Sprintf("%d GPUs: %d healthy, %d degraded, %d failed\n", len(idx), counts[xid.Healthy], counts[xid.Degraded], counts[xid.Failed])
-	return mcptool.Cap(summary+strings.Join(blocks, "\n")+"\n", a.cfg.MaxBytes), nil
+	return out, mcptool.Cap(summary+strings.Join(blocks, "\n")+"\n", a.cfg.MaxBytes), nil
 }
 
 // assess reads one GPU's health; detail[0] is its UUID, the rest are indented lines of evidence.
@@ -236,10 +219,10 @@ type xidArgs struct {
 	Limit int `json:"limit,omitempty"`
 }
 
-func (a *NodeAgent) xidEvents(_ context.Context, args xidArgs) (string, error) {
+func (a *NodeAgent) xidEvents(_ context.Context, args xidArgs) (contract.XIDEvents, string, error) {
 	idx, err := a.selectGPUs(args.Index, args.UUID)
 	if err != nil {
-		return "", err
+		return contract.XIDEvents{}, "", err
 	}
 	limit := args.Limit
 	if limit == 0 {
@@ -254,14 +237,19 @@ func (a *NodeAgent) xidEvents(_ context.Context, args xidArgs) (string, error) {
 	a.mu.Lock()
 	watchErr, dropped := a.watchErr, a.dropped
 	a.mu.Unlock()
+	out := contract.XIDEvents{
+		Node: a.cfg.NodeName, Since: a.started.UTC().Format(time.RFC3339), Events: []contract.XIDEvent{},
+		Truncated: max(len(events)-limit, 0), Dropped: dropped, Publishing: a.natsStatus(), Simulated: a.lib.Simulated(),
+	}
 	var b strings.Builder
 	if watchErr != nil {
+		out.WatchError = watchErr.Error()
 		fmt.Fprintf(&b, "warning: XID events are not being watched: %v\n", watchErr)
 	}
 	b.WriteString(a.natsStatus() + "\n")
 	if len(events) == 0 {
 		fmt.Fprintf(&b, "no XID events since the agent started at %s\n", a.started.UTC().Format(time.RFC3339))
-		return b.String(), nil
+		return out, b.String(), nil
 	}
 	fmt.Fprintf(&b, "%d XID events since the agent started, newest first\n", len(events))
 	t := mcptool.Table{Header: []string{"TIME", "GPU", "XID", "NAME", "VERDICT", "ACTION"}}
@@ -271,7 +259,12 @@ func (a *NodeAgent) xidEvents(_ context.Context, args xidArgs) (string, error) {
 			break
 		}
 		entry := xid.Lookup(e.Code)
-		t.Add(e.Time.UTC().Format(time.RFC3339), fmt.Sprint(e.Index), fmt.Sprint(e.Code), entry.Name, entry.Verdict.String(), entry.Action.String())
+		when := e.Time.UTC().Format(time.RFC3339)
+		out.Events = append(out.Events, contract.XIDEvent{
+			Time: when, Index: e.Index, UUID: e.UUID, Code: e.Code,
+			Name: entry.Name, Verdict: entry.Verdict.String(), Action: entry.Action.String(), Reason: entry.Reason,
+		})
+		t.Add(when, fmt.Sprint(e.Index), fmt.Sprint(e.Code), entry.Name, entry.Verdict.String(), entry.Action.String())
 		if !slices.Contains(codes, e.Code) {
 			codes = append(codes, e.Code)
 		}
@@ -287,5 +280,5 @@ func (a *NodeAgent) xidEvents(_ context.Context, args xidArgs) (string, error) {
 	for _, c := range codes {
 		fmt.Fprintf(&b, "  XID %d: %s\n", c, xid.Lookup(c).Reason)
 	}
-	return mcptool.Cap(b.String(), a.cfg.MaxBytes), nil
+	return out, mcptool.Cap(b.String(), a.cfg.MaxBytes), nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -19,8 +20,9 @@ func selectParams() []mcp.ToolOption {
 	}
 }
 
-// outputParam is the output argument of the tools that can answer in JSON for programs (the
-// cluster's GPU view reads gpu_metrics, gpu_processes and gpu_health so).
+// outputParam is the output argument of the tools whose text can be the JSON of their structured
+// content, for programs written before structured content (they find the JSON after the header
+// lines); structuredContent is there either way, and is what programs should read.
 func outputParam() mcp.ToolOption {
 	return mcp.WithString("output", mcp.Description("text (default, a table for people and models) or json (the same facts for programs)"), mcp.Enum("text", "json"))
 }
@@ -31,7 +33,7 @@ type outputArgs struct {
 	Output string `json:"output,omitempty"`
 }
 
-// asJSON renders v as one line of JSON.
+// asJSON renders v as one line of JSON: the text of output: json.
 func asJSON(v any) (string, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -50,19 +52,19 @@ func errText(err error) string {
 
 func (a *NodeAgent) inventoryTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name:        "gpu_list",
 			Description: "The node's GPUs: index, UUID, name, memory used/total, MIG mode and MIG devices, with the driver and CUDA versions.",
 			Effect:      mcptool.Read,
 			Params:      selectParams(),
 		}, a.gpuList),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name:        "gpu_metrics",
 			Description: "Per GPU: utilization (GPU and memory), temperature, power draw vs limit, SM and memory clocks, and the decoded clock-event (throttle) reasons.",
 			Effect:      mcptool.Read,
 			Params:      append(selectParams(), outputParam()),
 		}, a.gpuMetrics),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name:        "gpu_processes",
 			Description: "Compute processes on each GPU with the GPU memory they use, and the pod and container each belongs to where its cgroup says.",
 			Effect:      mcptool.Read,
@@ -71,38 +73,81 @@ func (a *NodeAgent) inventoryTools() []mcptool.Tool {
 	}
 }
 
-func (a *NodeAgent) gpuList(_ context.Context, args gpuArgs) (string, error) {
+// readingErrors collects, for a GPU's Error, the readings that failed and why.
+type readingErrors []string
+
+func (r *readingErrors) add(what string, err error) {
+	if err != nil {
+		*r = append(*r, what+": "+errText(err))
+	}
+}
+
+func (r readingErrors) String() string { return strings.Join(r, "; ") }
+
+func (a *NodeAgent) gpuList(_ context.Context, args gpuArgs) (contract.GPUList, string, error) {
 	idx, err := a.selectGPUs(args.Index, args.UUID)
 	if err != nil {
-		return "", err
+		return contract.GPUList{}, "", err
 	}
+	out := contract.GPUList{Node: a.cfg.NodeName, GPUs: []contract.GPU{}, Simulated: a.lib.Simulated()}
 	var b strings.Builder
 	drv, err := a.lib.DriverVersion()
 	cuda, cerr := a.lib.CUDAVersion()
+	if err == nil {
+		out.DriverVersion = drv
+	}
+	if cerr == nil {
+		out.CUDAVersion = cuda
+	}
 	fmt.Fprintf(&b, "driver %s, CUDA %s, %d GPUs shown\n", value(err, "%s", drv), value(cerr, "%s", cuda), len(idx))
 	t := mcptool.Table{Header: []string{"INDEX", "UUID", "NAME", "MEMORY(USED/TOTAL)", "MIG"}}
 	var migLines []string
 	for _, i := range idx {
+		g := contract.GPU{Index: i}
 		d, err := a.lib.Device(i)
 		if err != nil {
 			t.Add(fmt.Sprint(i), value(err, ""), "", "", "")
+			g.Error = errText(err)
+			out.GPUs = append(out.GPUs, g)
 			continue
 		}
 		u, uerr := d.UUID()
 		if errors.Is(uerr, ErrGPULost) {
 			t.Add(fmt.Sprint(i), "lost", "fell off the bus (see gpu_health)", "", "")
+			g.Lost, g.Error = true, errText(uerr)
+			out.GPUs = append(out.GPUs, g)
 			continue
 		}
+		var errs readingErrors
+		errs.add("uuid", uerr)
+		if uerr == nil {
+			g.UUID = u
+		}
 		name, nerr := d.Name()
+		errs.add("name", nerr)
+		if nerr == nil {
+			g.Name = name
+		}
 		total, used, merr := d.Memory()
+		errs.add("memory", merr)
+		if merr == nil {
+			g.MemoryTotalMiB, g.MemoryUsedMiB = ptr(mib(total)), ptr(mib(used))
+		}
 		on, migs, migErr := d.MIG()
+		if !errors.Is(migErr, ErrNotSupported) {
+			errs.add("mig", migErr)
+		}
 		mig := value(migErr, "disabled")
 		if migErr == nil && on {
+			g.MIGEnabled = true
 			mig = fmt.Sprintf("enabled, %d devices", len(migs))
 			for _, m := range migs {
 				migLines = append(migLines, fmt.Sprintf("  GPU %d: %s %s %d MiB", i, m.UUID, m.Name, mib(m.MemoryTotal)))
+				g.MIGDevices = append(g.MIGDevices, contract.MIGDevice{UUID: m.UUID, Name: m.Name, MemoryMiB: mib(m.MemoryTotal)})
 			}
 		}
+		g.Error = errs.String()
+		out.GPUs = append(out.GPUs, g)
 		t.Add(fmt.Sprint(i), value(uerr, "%s", u), value(nerr, "%s", name),
 			value(merr, "%d/%d MiB", mib(used), mib(total)), mig)
 	}
@@ -110,34 +155,24 @@ func (a *NodeAgent) gpuList(_ context.Context, args gpuArgs) (string, error) {
 	if len(migLines) > 0 {
 		b.WriteString("MIG devices:\n" + strings.Join(migLines, "\n") + "\n")
 	}
-	return b.String(), nil
+	return out, b.String(), nil
 }
 
-// MetricsJSON is gpu_metrics' answer with output: json; readings a GPU does not give are absent,
-// with the reason in Error.
-type MetricsJSON struct {
-	GPUs []GPUMetricsJSON `json:"gpus"`
-}
+// ptr returns a pointer to v, for a reading that is present.
+func ptr[T any](v T) *T { return &v }
 
-// GPUMetricsJSON is one GPU's metrics.
-type GPUMetricsJSON struct {
-	Index             int     `json:"index"`
-	UUID              string  `json:"uuid,omitempty"`
-	UtilizationGPU    *uint32 `json:"utilizationGPU,omitempty"`
-	UtilizationMemory *uint32 `json:"utilizationMemory,omitempty"`
-	TemperatureC      *uint32 `json:"temperatureC,omitempty"`
-	PowerDrawW        *uint32 `json:"powerDrawW,omitempty"`
-	PowerLimitW       *uint32 `json:"powerLimitW,omitempty"`
-	ClockEvents       string  `json:"clockEvents,omitempty"`
-	Error             string  `json:"error,omitempty"`
-}
-
-func (a *NodeAgent) gpuMetricsJSON(idx []int) (string, error) {
-	out := MetricsJSON{GPUs: []GPUMetricsJSON{}}
+func (a *NodeAgent) gpuMetrics(_ context.Context, args outputArgs) (contract.GPUMetrics, string, error) {
+	idx, err := a.selectGPUs(args.Index, args.UUID)
+	if err != nil {
+		return contract.GPUMetrics{}, "", err
+	}
+	out := contract.GPUMetrics{Node: a.cfg.NodeName, GPUs: []contract.GPUReading{}, Simulated: a.lib.Simulated()}
+	t := mcptool.Table{Header: []string{"INDEX", "UTIL(GPU/MEM)", "TEMP", "POWER(DRAW/LIMIT)", "SM-CLOCK", "MEM-CLOCK", "CLOCK-EVENTS"}}
 	for _, i := range idx {
-		m := GPUMetricsJSON{Index: i}
+		m := contract.GPUReading{Index: i}
 		d, err := a.lib.Device(i)
 		if err != nil {
+			t.Add(fmt.Sprint(i), value(err, ""))
 			m.Error = errText(err)
 			out.GPUs = append(out.GPUs, m)
 			continue
@@ -145,115 +180,65 @@ func (a *NodeAgent) gpuMetricsJSON(idx []int) (string, error) {
 		if u, err := d.UUID(); err == nil {
 			m.UUID = u
 		}
-		g, mem, uerr := d.Utilization()
+		g, mu, uerr := d.Utilization()
 		if uerr != nil {
 			m.Error = errText(uerr)
 		} else {
-			m.UtilizationGPU, m.UtilizationMemory = &g, &mem
+			m.UtilizationGPU, m.UtilizationMemory = ptr(g), ptr(mu)
 		}
 		if errors.Is(uerr, ErrGPULost) {
+			t.Add(fmt.Sprint(i), "lost", "", "", "", "", "fell off the bus (see gpu_health)")
+			m.Lost = true
 			out.GPUs = append(out.GPUs, m)
 			continue
 		}
-		if t, err := d.Temperature(); err == nil {
-			m.TemperatureC = &t
+		temp, terr := d.Temperature()
+		if terr == nil {
+			m.TemperatureC = ptr(temp)
 		}
-		if draw, limit, err := d.Power(); err == nil {
-			dw, lw := draw/1000, limit/1000
-			m.PowerDrawW, m.PowerLimitW = &dw, &lw
+		draw, limit, perr := d.Power()
+		if perr == nil {
+			m.PowerDrawW, m.PowerLimitW = ptr(draw/1000), ptr(limit/1000)
 		}
-		if r, err := d.ClockEventReasons(); err == nil {
-			m.ClockEvents = ClockEventNames(r)
+		sm, mem, cerr := d.Clocks()
+		if cerr == nil {
+			m.SMClockMHz, m.MemoryClockMHz = ptr(sm), ptr(mem)
+		}
+		reasons, rerr := d.ClockEventReasons()
+		if rerr == nil {
+			m.ClockEvents = ClockEventNames(reasons)
 		}
 		out.GPUs = append(out.GPUs, m)
-	}
-	return asJSON(out)
-}
-
-func (a *NodeAgent) gpuMetrics(_ context.Context, args outputArgs) (string, error) {
-	idx, err := a.selectGPUs(args.Index, args.UUID)
-	if err != nil {
-		return "", err
-	}
-	if args.Output == "json" {
-		return a.gpuMetricsJSON(idx)
-	}
-	t := mcptool.Table{Header: []string{"INDEX", "UTIL(GPU/MEM)", "TEMP", "POWER(DRAW/LIMIT)", "SM-CLOCK", "MEM-CLOCK", "CLOCK-EVENTS"}}
-	for _, i := range idx {
-		d, err := a.lib.Device(i)
-		if err != nil {
-			t.Add(fmt.Sprint(i), value(err, ""))
-			continue
-		}
-		g, m, uerr := d.Utilization()
-		if errors.Is(uerr, ErrGPULost) {
-			t.Add(fmt.Sprint(i), "lost", "", "", "", "", "fell off the bus (see gpu_health)")
-			continue
-		}
-		temp, terr := d.Temperature()
-		draw, limit, perr := d.Power()
-		sm, mem, cerr := d.Clocks()
-		reasons, rerr := d.ClockEventReasons()
 		t.Add(fmt.Sprint(i),
-			value(uerr, "%d%%/%d%%", g, m),
+			value(uerr, "%d%%/%d%%", g, mu),
 			value(terr, "%dC", temp),
 			value(perr, "%dW/%dW", draw/1000, limit/1000),
 			value(cerr, "%dMHz", sm),
 			value(cerr, "%dMHz", mem),
 			value(rerr, "%s", ClockEventNames(reasons)))
 	}
-	return t.Render(a.cfg.MaxBytes), nil
-}
-
-// ProcessesJSON is gpu_processes' answer with output: json.
-type ProcessesJSON struct {
-	GPUs []GPUProcessesJSON `json:"gpus"`
-}
-
-// GPUProcessesJSON is one GPU's compute processes; Pod is "namespace/name" (or "uid <UID>") when
-// known, empty otherwise.
-type GPUProcessesJSON struct {
-	Index     int           `json:"index"`
-	Processes []ProcessJSON `json:"processes"`
-	Error     string        `json:"error,omitempty"`
-}
-
-// ProcessJSON is one compute process.
-type ProcessJSON struct {
-	PID       uint32 `json:"pid"`
-	UsedMiB   uint64 `json:"usedMiB"`
-	Pod       string `json:"pod,omitempty"`
-	Container string `json:"container,omitempty"`
-}
-
-func (a *NodeAgent) gpuProcessesJSON(idx []int) (string, error) {
-	out := ProcessesJSON{GPUs: []GPUProcessesJSON{}}
-	for _, i := range idx {
-		g := GPUProcessesJSON{Index: i}
-		ps, err := a.processes(i)
-		g.Error = errText(err)
-		g.Processes = make([]ProcessJSON, len(ps))
-		for k, p := range ps {
-			g.Processes[k].PID, g.Processes[k].UsedMiB = p.PID, mib(p.UsedMemory)
-			g.Processes[k].Pod, g.Processes[k].Container = p.Pod, p.Container
-		}
-		out.GPUs = append(out.GPUs, g)
+	if args.Output == "json" {
+		text, err := asJSON(out)
+		return out, text, err
 	}
-	return asJSON(out)
+	return out, t.Render(a.cfg.MaxBytes), nil
 }
 
-func (a *NodeAgent) gpuProcesses(_ context.Context, args outputArgs) (string, error) {
+func (a *NodeAgent) gpuProcesses(_ context.Context, args outputArgs) (contract.GPUProcesses, string, error) {
 	idx, err := a.selectGPUs(args.Index, args.UUID)
 	if err != nil {
-		return "", err
+		return contract.GPUProcesses{}, "", err
 	}
-	if args.Output == "json" {
-		return a.gpuProcessesJSON(idx)
-	}
+	out := contract.GPUProcesses{Node: a.cfg.NodeName, GPUs: []contract.GPUProcessList{}, Simulated: a.lib.Simulated()}
 	t := mcptool.Table{Header: []string{"INDEX", "PID", "GPU-MEMORY", "POD", "CONTAINER"}}
 	var notes []string
 	for _, i := range idx {
 		ps, err := a.processes(i)
+		g := contract.GPUProcessList{Index: i, Processes: make([]contract.GPUProcess, len(ps)), Error: errText(err)}
+		for k, p := range ps {
+			g.Processes[k] = contract.GPUProcess{PID: p.PID, UsedMiB: mib(p.UsedMemory), Pod: p.Pod, Container: p.Container}
+		}
+		out.GPUs = append(out.GPUs, g)
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("GPU %d: %s", i, value(err, "")))
 			continue
@@ -266,6 +251,10 @@ func (a *NodeAgent) gpuProcesses(_ context.Context, args outputArgs) (string, er
 			t.Add(fmt.Sprint(i), fmt.Sprint(p.PID), fmt.Sprintf("%d MiB", mib(p.UsedMemory)), pod, container)
 		}
 	}
+	if args.Output == "json" {
+		text, err := asJSON(out)
+		return out, text, err
+	}
 	var b strings.Builder
 	if len(t.Rows) == 0 {
 		fmt.Fprintf(&b, "no compute processes on GPUs %s\n", strings.Trim(strings.Join(strings.Fields(fmt.Sprint(idx)), ", "), "[]"))
@@ -274,7 +263,7 @@ func (a *NodeAgent) gpuProcesses(_ context.Context, args outputArgs) (string, er
 	for _, n := range notes {
 		b.WriteString(n + "\n")
 	}
-	return b.String(), nil
+	return out, b.String(), nil
 }
 
 // processes lists the GPU's processes with their pods.

@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
@@ -109,9 +111,14 @@ func NewNodeAgent(ctx context.Context, lib Library, c Config) (*NodeAgent, error
 		a.watchFailed(err)
 	}
 	a.MCP = mcptool.NewServer("opsmesh-gpu", c.Version, instructions)
+	tools := a.Tools()
+	// The header goes on the text (results and errors) only, never into structured content, so
+	// it is added by a middleware rather than mcptool's Filter (which also rewrites every string
+	// of structured content); the middleware caps the text, header included, at MaxBytes.
+	a.MCP.Use(a.headerMiddleware(tools))
 	mcptool.Register(a.MCP, mcptool.Options{
-		Server: "gpu", ReadOnly: c.ReadOnly, MaxBytes: c.MaxBytes, Logger: c.Logger, Filter: a.header,
-	}, a.Tools()...)
+		Server: "gpu", ReadOnly: c.ReadOnly, MaxBytes: math.MaxInt, Logger: c.Logger,
+	}, tools...)
 	return a, nil
 }
 
@@ -125,12 +132,37 @@ func (a *NodeAgent) Tools() []mcptool.Tool {
 }
 
 // header starts every result, and every error, with whether the GPUs are simulated and the node.
-func (a *NodeAgent) header(_ context.Context, text string) string {
+func (a *NodeAgent) header(text string) string {
 	h := "node: " + a.cfg.NodeName + "\n"
 	if a.lib.Simulated() {
 		h = "simulated: true\n" + h
 	}
 	return h + text
+}
+
+// headerMiddleware puts the header on the text of every result and error of the node agent's own
+// tools (the cluster view's tools, served on the same server with --cluster-view, go without it)
+// and caps the text at Config.MaxBytes. Structured content is left as the tool made it.
+func (a *NodeAgent) headerMiddleware(tools []mcptool.Tool) server.ToolHandlerMiddleware {
+	own := map[string]bool{}
+	for _, t := range tools {
+		own[t.Name()] = true
+	}
+	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := next(ctx, req)
+			if err != nil || res == nil || !own[req.Params.Name] {
+				return res, err
+			}
+			for i, c := range res.Content {
+				if tc, ok := c.(mcp.TextContent); ok {
+					tc.Text = mcptool.Cap(a.header(tc.Text), a.cfg.MaxBytes)
+					res.Content[i] = tc
+				}
+			}
+			return res, nil
+		}
+	}
 }
 
 func (a *NodeAgent) recordXID(e XIDEvent) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu/xid"
@@ -29,6 +30,15 @@ func TestSimulatedOnEveryOutput(t *testing.T) {
 		out := s.OK(tool, args)
 		if !strings.HasPrefix(out, "simulated: true\nnode: gpu-node-1\n") {
 			t.Errorf("%s does not start with simulated: true and the node:\n%s", tool, out)
+		}
+		// The structured form says so too, in its own fields, and its strings carry no header.
+		var data map[string]any
+		s.Data(tool, args, &data)
+		if data["simulated"] != true || data["node"] != "gpu-node-1" {
+			t.Errorf("%s structured content lacks simulated: true and node gpu-node-1: %v", tool, data)
+		}
+		if raw, _ := json.Marshal(data); strings.Contains(string(raw), "simulated: true") {
+			t.Errorf("%s structured content carries the text header: %s", tool, raw)
 		}
 	}
 	out := s.Fails("gpu_metrics", map[string]any{"index": 8}, "GPU index 8 does not exist", "0, 1, 2, 3, 4, 5, 6, 7")
@@ -55,7 +65,21 @@ func TestGPUList(t *testing.T) {
 			}
 		})
 	}
-	s := connect(t, simNode(t, "dgxh100", ""), gpu.Config{})
+	var list contract.GPUList
+	s := connect(t, simNode(t, "dgxh100", faultFile), gpu.Config{})
+	s.Data("gpu_list", nil, &list)
+	if list.DriverVersion != "550.54.15" || list.CUDAVersion != "12.4" || len(list.GPUs) != 8 || !list.Simulated {
+		t.Errorf("gpu_list structured: driver %q, CUDA %q, %d GPUs, simulated %t", list.DriverVersion, list.CUDAVersion, len(list.GPUs), list.Simulated)
+	}
+	if g := list.GPUs[0]; g.Name != "NVIDIA H100 80GB HBM3" || g.MemoryTotalMiB == nil || *g.MemoryTotalMiB != 81920 ||
+		g.MemoryUsedMiB == nil || *g.MemoryUsedMiB != 21504 || g.MIGEnabled || g.UUID != "GPU-5131a7ed-0100-4000-8000-000000000000" || g.Error != "" {
+		t.Errorf("gpu_list structured GPU 0: %+v", g)
+	}
+	if g := list.GPUs[3]; !g.Lost || g.Error != "lost" || g.MemoryTotalMiB != nil {
+		t.Errorf("gpu_list structured GPU 3 (lost): %+v", g)
+	}
+
+	s = connect(t, simNode(t, "dgxh100", ""), gpu.Config{})
 	one := s.OK("gpu_list", map[string]any{"index": 5})
 	mustContain(t, one, "1 GPUs shown", "GPU-5131a7ed-0100-4000-8000-000000000005")
 	byUUID := s.OK("gpu_list", map[string]any{"uuid": "GPU-5131a7ed-0100-4000-8000-000000000002"})
@@ -83,6 +107,45 @@ func TestGPUMetrics(t *testing.T) {
 	if l := line(out, "3 "); !strings.Contains(l, "lost") {
 		t.Errorf("GPU 3 is lost; metrics say %q", l)
 	}
+
+	var m contract.GPUMetrics
+	s.Data("gpu_metrics", nil, &m)
+	if len(m.GPUs) != 8 || !m.Simulated || m.Node != "gpu-node-1" {
+		t.Fatalf("gpu_metrics structured: %d GPUs, simulated %t, node %q", len(m.GPUs), m.Simulated, m.Node)
+	}
+	u := func(p *uint32) any {
+		if p == nil {
+			return nil
+		}
+		return *p
+	}
+	for _, tc := range []struct {
+		gpu                      int
+		util, mem, temp, draw    any
+		limit, sm                any
+		clockEvents, errorReason string
+	}{
+		{gpu: 7, util: uint32(0), mem: uint32(0), draw: uint32(72), limit: uint32(700), clockEvents: "GpuIdle"},
+		{gpu: 0, util: uint32(87), mem: uint32(46), sm: uint32(1980), clockEvents: "none"},
+		{gpu: 4, util: uint32(100), mem: uint32(80), temp: uint32(91), clockEvents: "SwThermalSlowdown,HwPowerBrakeSlowdown"},
+	} {
+		g := m.GPUs[tc.gpu]
+		if u(g.UtilizationGPU) != tc.util || u(g.UtilizationMemory) != tc.mem || !strings.Contains(g.ClockEvents, tc.clockEvents) || g.Lost || g.Error != "" ||
+			(tc.temp != nil && u(g.TemperatureC) != tc.temp) || (tc.draw != nil && u(g.PowerDrawW) != tc.draw) ||
+			(tc.limit != nil && u(g.PowerLimitW) != tc.limit) || (tc.sm != nil && u(g.SMClockMHz) != tc.sm) {
+			t.Errorf("gpu_metrics structured GPU %d: util %v/%v temp %v power %v/%v sm %v clock events %q error %q; want %+v",
+				tc.gpu, u(g.UtilizationGPU), u(g.UtilizationMemory), u(g.TemperatureC), u(g.PowerDrawW), u(g.PowerLimitW), u(g.SMClockMHz), g.ClockEvents, g.Error, tc)
+		}
+	}
+	if g := m.GPUs[3]; !g.Lost || g.Error != "lost" || g.UtilizationGPU != nil || g.TemperatureC != nil {
+		t.Errorf("gpu_metrics structured GPU 3 (lost): readings must be absent, with the reason: %+v", g)
+	}
+	// output: json still answers the same facts as text, for programs older than structured content.
+	js := s.OK("gpu_metrics", map[string]any{"output": "json", "index": 4})
+	var old contract.GPUMetrics
+	if err := json.Unmarshal([]byte(js[strings.IndexByte(js, '{'):]), &old); err != nil || len(old.GPUs) != 1 || u(old.GPUs[0].TemperatureC) != uint32(91) {
+		t.Errorf("gpu_metrics output: json: %v\n%s", err, js)
+	}
 }
 
 func TestGPUProcesses(t *testing.T) {
@@ -95,6 +158,22 @@ func TestGPUProcesses(t *testing.T) {
 	mustContain(t, out, "GPU 3: lost")
 	idle := s.OK("gpu_processes", map[string]any{"index": 7})
 	mustContain(t, idle, "no compute processes on GPUs 7")
+
+	var ps contract.GPUProcesses
+	s.Data("gpu_processes", nil, &ps)
+	if len(ps.GPUs) != 8 || !ps.Simulated {
+		t.Fatalf("gpu_processes structured: %+v", ps)
+	}
+	want := []contract.GPUProcess{{PID: 4242, UsedMiB: 20480, Pod: "training/job-7-worker-0", Container: "trainer"}, {PID: 4243, UsedMiB: 1024}}
+	if g := ps.GPUs[0]; !slices.Equal(g.Processes, want) || g.Error != "" {
+		t.Errorf("gpu_processes structured GPU 0: %+v; want %+v", g, want)
+	}
+	if g := ps.GPUs[3]; g.Error != "lost" || len(g.Processes) != 0 {
+		t.Errorf("gpu_processes structured GPU 3 (lost): %+v", g)
+	}
+	if g := ps.GPUs[7]; g.Processes == nil || len(g.Processes) != 0 {
+		t.Errorf("gpu_processes structured GPU 7 (idle): want an empty list, got %+v", g)
+	}
 }
 
 func TestGPUHealthFromFaultFile(t *testing.T) {
@@ -122,15 +201,27 @@ func TestGPUHealthFromFaultFile(t *testing.T) {
 		mustContain(t, block, tc.says...)
 	}
 	// output: json says the same, with the XIDs as numbers for programs.
-	var h gpu.HealthJSON
+	var h contract.GPUHealthReport
 	js := s.OK("gpu_health", map[string]any{"output": "json"})
 	if err := json.Unmarshal([]byte(js[strings.IndexByte(js, '{'):]), &h); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.GPUs) != 8 || h.GPUs[3].Verdict != "failed" || h.GPUs[3].Action != "drain and reboot the node" || !slices.Equal(h.GPUs[3].XIDs, []int{79}) ||
-		!slices.Equal(h.GPUs[1].XIDs, []int{94}) || h.GPUs[0].Verdict != "healthy" || len(h.GPUs[0].XIDs) != 0 ||
-		h.GPUs[4].Verdict != "degraded" || h.GPUs[4].Action != "none" || len(h.GPUs[4].XIDs) != 0 {
-		t.Errorf("gpu_health json: %+v", h)
+	check := func(how string, h contract.GPUHealthReport) {
+		t.Helper()
+		if len(h.GPUs) != 8 || h.GPUs[3].Verdict != "failed" || h.GPUs[3].Action != "drain and reboot the node" || !slices.Equal(h.GPUs[3].XIDs, []int{79}) ||
+			!slices.Equal(h.GPUs[1].XIDs, []int{94}) || h.GPUs[0].Verdict != "healthy" || len(h.GPUs[0].XIDs) != 0 ||
+			h.GPUs[4].Verdict != "degraded" || h.GPUs[4].Action != "none" || len(h.GPUs[4].XIDs) != 0 ||
+			h.GPUs[6].Verdict != "failed" || h.GPUs[6].Action != "contact support / RMA" || !h.Simulated || h.Node != "gpu-node-1" {
+			t.Errorf("gpu_health %s: %+v", how, h)
+		}
+	}
+	check("output: json", h)
+	// The structured content is the same report.
+	var data contract.GPUHealthReport
+	s.Data("gpu_health", nil, &data)
+	check("structured", data)
+	if !slices.ContainsFunc(data.GPUs[2].Reasons, func(r string) bool { return strings.HasPrefix(r, "XID 48 (Double-bit ECC error)") }) {
+		t.Errorf("gpu_health structured GPU 2 reasons lack XID 48: %q", data.GPUs[2].Reasons)
 	}
 }
 
@@ -171,6 +262,20 @@ func TestEveryCatalogXID(t *testing.T) {
 			events := s.OK("xid_events", nil)
 			mustContain(t, events, "1 XID events", fmt.Sprintf("2025-03-01T10:00:00Z  2    %-3d  %s", code, want.Name),
 				want.Verdict.String(), want.Action.String())
+
+			var h contract.GPUHealthReport
+			s.Data("gpu_health", map[string]any{"index": 2}, &h)
+			if len(h.GPUs) != 1 || h.GPUs[0].Index != 2 || h.GPUs[0].Verdict != want.Verdict.String() || h.GPUs[0].Action != want.Action.String() ||
+				!slices.Equal(h.GPUs[0].XIDs, []int{code}) {
+				t.Errorf("gpu_health structured: %+v; want verdict %s, action %s, xids [%d]", h, want.Verdict, want.Action, code)
+			}
+			var x contract.XIDEvents
+			s.Data("xid_events", nil, &x)
+			wantEvent := contract.XIDEvent{Time: "2025-03-01T10:00:00Z", Index: 2, UUID: "GPU-5131a7ed-0100-4000-8000-000000000002", Code: code,
+				Name: want.Name, Verdict: want.Verdict.String(), Action: want.Action.String(), Reason: want.Reason}
+			if len(x.Events) != 1 || x.Events[0] != wantEvent || x.Publishing != "NATS: not configured" {
+				t.Errorf("xid_events structured: %+v; want the one event %+v", x, wantEvent)
+			}
 		})
 	}
 }
@@ -190,6 +295,11 @@ func TestXIDEvents(t *testing.T) {
 	}
 	limited := s.OK("xid_events", map[string]any{"limit": 2})
 	mustContain(t, limited, "… 3 older events left out (raise limit)")
+	var x contract.XIDEvents
+	s.Data("xid_events", map[string]any{"limit": 2}, &x)
+	if len(x.Events) != 2 || x.Events[0].Code != 79 || x.Events[1].Code != 48 || x.Truncated != 3 || !x.Simulated {
+		t.Errorf("xid_events structured with limit 2: want XIDs 79, 48 and 3 truncated: %+v", x)
+	}
 	one := s.OK("xid_events", map[string]any{"index": 5})
 	mustContain(t, one, "1 XID events", "NVLink error")
 	none := s.OK("xid_events", map[string]any{"index": 7})
@@ -203,13 +313,21 @@ func TestGPUReset(t *testing.T) {
 	s.Fails("gpu_reset", map[string]any{"index": 1, "uuid": "GPU-x"}, "not both")
 	s.Fails("gpu_reset", map[string]any{"uuid": "GPU-nope"}, `no GPU on node gpu-node-1 has UUID "GPU-nope"`, "0=GPU-5131a7ed")
 
-	dry := s.OK("gpu_reset", map[string]any{"index": 2, "dryRun": true})
+	var dryData contract.GPUReset
+	dry := s.Data("gpu_reset", map[string]any{"index": 2, "dryRun": true}, &dryData)
 	mustContain(t, dry, "dry run: would reset GPU 2", "Nothing was changed")
+	if !dryData.DryRun || dryData.Index != 2 || dryData.UUID != "GPU-5131a7ed-0100-4000-8000-000000000002" || !dryData.Simulated {
+		t.Errorf("gpu_reset dry run structured: %+v", dryData)
+	}
 	if !strings.Contains(healthBlock(s.OK("gpu_health", nil), 2), "failed") {
 		t.Error("a dry run changed GPU 2's health")
 	}
-	out := s.OK("gpu_reset", map[string]any{"uuid": "GPU-5131a7ed-0100-4000-8000-000000000002"})
+	var reset contract.GPUReset
+	out := s.Data("gpu_reset", map[string]any{"uuid": "GPU-5131a7ed-0100-4000-8000-000000000002"}, &reset)
 	mustContain(t, out, "GPU 2 reset (simulated: its injected faults were cleared)")
+	if reset.DryRun || reset.Index != 2 || reset.Summary != "reset GPU 2" || !reset.Simulated {
+		t.Errorf("gpu_reset structured: %+v", reset)
+	}
 	if b := healthBlock(s.OK("gpu_health", nil), 2); !strings.Contains(b, "healthy; action: none") {
 		t.Errorf("after a reset GPU 2 should be healthy:\n%s", b)
 	}

@@ -14,37 +14,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// What the node agent's tools answer with output: json (package gpu's MetricsJSON,
-// ProcessesJSON and HealthJSON, cut to the fields read here).
-type (
-	agentMetrics struct {
-		GPUs []struct {
-			Index          int     `json:"index"`
-			UUID           string  `json:"uuid"`
-			UtilizationGPU *uint32 `json:"utilizationGPU"`
-		} `json:"gpus"`
-	}
-	agentProcesses struct {
-		GPUs []struct {
-			Index     int `json:"index"`
-			Processes []struct {
-				PID uint32 `json:"pid"`
-				Pod string `json:"pod"`
-			} `json:"processes"`
-		} `json:"gpus"`
-	}
-	agentHealth struct {
-		GPUs []struct {
-			Index   int      `json:"index"`
-			UUID    string   `json:"uuid"`
-			Verdict string   `json:"verdict"`
-			Action  string   `json:"action"`
-			Reasons []string `json:"reasons"`
-			XIDs    []int    `json:"xids"`
-		} `json:"gpus"`
-	}
-)
-
 // agent is a node's GPU node agent: its pod and address, or why there is none.
 type agent struct {
 	pod string // namespace/name
@@ -115,7 +84,9 @@ func (s *Server) noAgent(node string) error {
 	return fmt.Errorf("no GPU node agent pod on node %s (selector %s %s)", node, s.cfg.NodeAgentSelector, where)
 }
 
-// call calls tool on the agent with output: json and decodes the answer into v.
+// call calls tool on the agent and decodes its structured content (a contract type:
+// contract.GPUMetrics, contract.GPUProcesses, contract.GPUHealthReport) into v. The text is for
+// models and is never parsed.
 func (s *Server) call(ctx context.Context, a agent, tool string, v any) error {
 	if a.err != nil {
 		return a.err
@@ -142,28 +113,31 @@ func (s *Server) call(ctx context.Context, a agent, tool string, v any) error {
 	}
 	req := mcp.CallToolRequest{}
 	req.Params.Name = tool
-	req.Params.Arguments = map[string]any{"output": "json"}
+	req.Params.Arguments = map[string]any{}
 	res, err := c.CallTool(ctx, req)
 	if err != nil {
 		return fmt.Errorf("node agent %s: %s: %w", a.pod, tool, err)
 	}
-	var b strings.Builder
-	for _, content := range res.Content {
-		if tc, ok := content.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
+	if res.IsError {
+		var b strings.Builder
+		for _, content := range res.Content {
+			if tc, ok := content.(mcp.TextContent); ok {
+				b.WriteString(tc.Text)
+			}
+		}
+		return fmt.Errorf("node agent %s: %s failed: %s", a.pod, tool, strings.TrimSpace(b.String()))
+	}
+	raw := res.RawStructuredContent
+	if len(raw) == 0 && res.StructuredContent != nil {
+		if raw, err = json.Marshal(res.StructuredContent); err != nil {
+			return fmt.Errorf("node agent %s: %s: re-encoding its structured content: %w", a.pod, tool, err)
 		}
 	}
-	text := b.String()
-	if res.IsError {
-		return fmt.Errorf("node agent %s: %s failed: %s", a.pod, tool, strings.TrimSpace(text))
+	if len(raw) == 0 {
+		return fmt.Errorf("node agent %s: %s answered without structured content (an agent older than this server?): upgrade the GPU node agent", a.pod, tool)
 	}
-	// The agent starts every result with header lines (simulated: true, node: ...).
-	i := strings.IndexByte(text, '{')
-	if i < 0 {
-		return fmt.Errorf("node agent %s: %s did not answer in JSON (an agent older than output: json?)", a.pod, tool)
-	}
-	if err := json.Unmarshal([]byte(text[i:]), v); err != nil {
-		return fmt.Errorf("node agent %s: %s answered JSON this server cannot read: %w", a.pod, tool, err)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("node agent %s: %s answered structured content this server cannot read: %w", a.pod, tool, err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
 )
 
@@ -155,6 +156,23 @@ func TestClusterView(t *testing.T) {
 		if strings.Contains(out, "cpu-1") {
 			t.Errorf("a node without GPUs is listed:\n%s", out)
 		}
+		var inv contract.GPUInventory
+		s.Data("gpu_inventory", nil, &inv)
+		if len(inv.Nodes) != 4 || inv.Nodes[1].Node != "gpu-b" || inv.Nodes[1].Product != "NVIDIA-H100-80GB-HBM3" || inv.Nodes[1].MemoryMiB != 81559 ||
+			inv.Nodes[1].Count != 8 || inv.Nodes[1].MIGStrategy != "none" {
+			t.Errorf("gpu_inventory structured: want gpu-a..gpu-d with gpu-b's GFD labels: %+v", inv.Nodes)
+		}
+		wantA := []contract.GPUResourceCount{{Resource: "nvidia.com/gpu", Capacity: 8, Allocatable: 8, Requested: 3, Free: 5}}
+		if !slices.Equal(inv.Nodes[0].Resources, wantA) {
+			t.Errorf("gpu_inventory structured gpu-a resources: %+v; want %+v", inv.Nodes[0].Resources, wantA)
+		}
+		wantTotals := []contract.GPUResourceCount{
+			{Resource: "nvidia.com/gpu", Capacity: 20, Allocatable: 19, Requested: 5, Free: 14},
+			{Resource: "nvidia.com/mig-1g.10gb", Capacity: 7, Allocatable: 7, Requested: 1, Free: 6},
+		}
+		if !slices.Equal(inv.Totals, wantTotals) || len(inv.RequestedIn) != 0 {
+			t.Errorf("gpu_inventory structured totals: %+v; want %+v", inv.Totals, wantTotals)
+		}
 		one := s.OK("gpu_inventory", map[string]any{"node": "gpu-d"})
 		mustContain(t, one, "1 GPU nodes", "total nvidia.com/gpu: capacity 4, allocatable 4, requested 1, free 3")
 		s.Fails("gpu_inventory", map[string]any{"node": "cpu-1"}, "node cpu-1 has no NVIDIA GPU resources", "GPU nodes: gpu-a, gpu-b, gpu-c, gpu-d")
@@ -172,6 +190,19 @@ func TestClusterView(t *testing.T) {
 		}
 		if !strings.Contains(strings.Join(fields(out, "sharer"), " "), "(since ") {
 			t.Errorf("ml/sharer's row does not say since when it holds its GPUs:\n%s", out)
+		}
+		var alloc contract.GPUAllocation
+		s.Data("gpu_allocation", nil, &alloc)
+		var names []string
+		for _, p := range alloc.Pods {
+			names = append(names, p.Pod)
+		}
+		if !slices.Equal(names, []string{"ml/notebook", "ml/sharer", "ml/stuck", "training/job-7-worker-0", "web/infer"}) ||
+			alloc.Totals["nvidia.com/gpu"] != 5 || alloc.Totals["nvidia.com/mig-1g.10gb"] != 1 || alloc.Unscheduled != 1 {
+			t.Errorf("gpu_allocation structured: pods %v, totals %v, unscheduled %d", names, alloc.Totals, alloc.Unscheduled)
+		}
+		if p := alloc.Pods[1]; p.Node != "gpu-a" || p.Phase != "Running" || p.Resources["nvidia.com/gpu"] != 2 || p.HeldSince == "" {
+			t.Errorf("gpu_allocation structured ml/sharer: %+v", p)
 		}
 		onB := s.OK("gpu_allocation", map[string]any{"node": "gpu-b"})
 		mustContain(t, onB, "1 pods hold GPU resources on node gpu-b", "notebook")
@@ -198,13 +229,41 @@ func TestClusterView(t *testing.T) {
 			"node gpu-c: degraded", "cordoned", "no GPU node agent pod on node gpu-c (selector app.kubernetes.io/component=gpu-node-agent in namespace gpu-system)",
 			"node gpu-d: healthy", "node agent gpu-system/agent-d at http://127.0.0.1:1/mcp unreachable")
 
-		var h gpuview.NodeHealthJSON
+		var h contract.NodeHealthReport
 		if err := json.Unmarshal([]byte(s.OK("gpu_node_health", map[string]any{"node": "gpu-a", "output": "json"})), &h); err != nil {
 			t.Fatal(err)
 		}
-		if len(h.Nodes) != 1 || h.Nodes[0].Node != "gpu-a" || h.Nodes[0].Verdict != "failed" || len(h.Nodes[0].GPUs) != 8 ||
-			h.Nodes[0].GPUs[3].Verdict != "failed" || h.Nodes[0].GPUs[3].Action != "drain and reboot the node" || !slices.Equal(h.Nodes[0].GPUs[3].XIDs, []int{79}) {
-			t.Errorf("gpu_node_health json: %+v", h)
+		check := func(how string, h contract.NodeHealthReport) {
+			t.Helper()
+			if len(h.Nodes) != 1 || h.Nodes[0].Node != "gpu-a" || h.Nodes[0].Verdict != "failed" || len(h.Nodes[0].GPUs) != 8 ||
+				h.Nodes[0].GPUs[3].Verdict != "failed" || h.Nodes[0].GPUs[3].Action != "drain and reboot the node" || !slices.Equal(h.Nodes[0].GPUs[3].XIDs, []int{79}) {
+				t.Errorf("gpu_node_health %s: %+v", how, h)
+			}
+		}
+		check("output: json", h)
+		// The structured content: the node failed, and which pod's processes run on which GPU.
+		var data contract.NodeHealthReport
+		s.Data("gpu_node_health", map[string]any{"node": "gpu-a"}, &data)
+		check("structured", data)
+		wantPods := []contract.GPUPod{
+			{Pod: "ml/sharer", Node: "gpu-a", Resources: map[string]int64{"nvidia.com/gpu": 2}},
+			{Pod: "training/job-7-worker-0", Node: "gpu-a", Resources: map[string]int64{"nvidia.com/gpu": 1}, GPUs: []int{0}},
+		}
+		if len(data.Nodes) == 1 && !slices.EqualFunc(data.Nodes[0].Pods, wantPods, func(a, b contract.GPUPod) bool {
+			return a.Pod == b.Pod && a.Node == b.Node && a.Owner == b.Owner && slices.Equal(a.GPUs, b.GPUs) && a.Resources["nvidia.com/gpu"] == b.Resources["nvidia.com/gpu"]
+		}) {
+			t.Errorf("gpu_node_health structured pods on gpu-a: %+v; want %+v", data.Nodes[0].Pods, wantPods)
+		}
+		if len(data.Nodes) == 1 && !slices.ContainsFunc(data.Nodes[0].Reasons, func(r string) bool { return strings.HasPrefix(r, "node agent: GPU 3 failed") }) {
+			t.Errorf("gpu_node_health structured reasons on gpu-a: %q", data.Nodes[0].Reasons)
+		}
+		// A node without an agent: its verdict from the API alone, with the reason as a fact.
+		data = contract.NodeHealthReport{}
+		s.Data("gpu_node_health", map[string]any{"node": "gpu-c"}, &data)
+		if len(data.Nodes) != 1 || data.Nodes[0].Verdict != "degraded" || len(data.Nodes[0].GPUs) != 0 ||
+			!slices.ContainsFunc(data.Nodes[0].Facts, func(f string) bool { return strings.Contains(f, "no GPU node agent pod on node gpu-c") }) ||
+			len(data.Nodes[0].Pods) != 1 || data.Nodes[0].Pods[0].Pod != "web/infer" || data.Nodes[0].Pods[0].Resources["nvidia.com/mig-1g.10gb"] != 1 {
+			t.Errorf("gpu_node_health structured gpu-c: %+v", data)
 		}
 	})
 
@@ -219,6 +278,13 @@ func TestClusterView(t *testing.T) {
 		}
 		if strings.Contains(out, "job-7-worker-0") {
 			t.Errorf("the busy pod is reported idle:\n%s", out)
+		}
+		var idle contract.IdleGPUs
+		s.Data("gpu_idle", map[string]any{"minIdleMinutes": 0}, &idle)
+		if len(idle.Idle) != 1 || idle.Idle[0].Pod != "ml/notebook" || idle.Idle[0].Node != "gpu-b" || !idle.Idle[0].AllGPUsOfNode ||
+			!slices.Equal(idle.Idle[0].GPUs, []int{0, 1, 2, 3, 4, 5, 6, 7}) || len(idle.Idle[0].UtilizationPercent) != 8 || !idle.Idle[0].AtLeast ||
+			idle.Busy != 1 || !idle.Simulated || idle.MinIdleMinutes != 0 || idle.IdleBelowPercent != 5 {
+			t.Errorf("gpu_idle structured: %+v", idle)
 		}
 		again := s.OK("gpu_idle", nil)
 		mustContain(t, again, "0 pods hold idle GPUs (utilization below 5%) for at least 10 minutes", "idle, but seen idle for less than 10 minutes:", "at least 0m (since ")

@@ -11,11 +11,12 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
 func (s *Server) healthTool() mcptool.Tool {
-	return mcptool.New(mcptool.Spec{
+	return mcptool.NewData(mcptool.Spec{
 		Name: "gpu_node_health",
 		Description: "Per GPU node a verdict (healthy, degraded, failed) with the reasons: allocatable nvidia.com/gpu lower than capacity " +
 			"(the device plugin's sign of an unhealthy GPU), GPU-related node conditions (types naming GPU, NVIDIA or XID, e.g. from " +
@@ -57,45 +58,8 @@ type nodeHealth struct {
 	verdict verdict
 	reasons []string
 	facts   []string
-	gpus    []GPUVerdictJSON // from the node agent
-	podGPUs map[string][]int // "namespace/name" -> GPU indexes, from the node agent's processes
-}
-
-// NodeHealthJSON is gpu_node_health's answer with output: json.
-type NodeHealthJSON struct {
-	Nodes []NodeVerdictJSON `json:"nodes"`
-}
-
-// NodeVerdictJSON is one GPU node's verdict with its reasons, the other facts, and its GPUs'
-// verdicts from the node agent (empty when the agent did not answer; a fact says why).
-type NodeVerdictJSON struct {
-	Node    string           `json:"node"`
-	Verdict string           `json:"verdict"`
-	Reasons []string         `json:"reasons,omitempty"`
-	Facts   []string         `json:"facts,omitempty"`
-	GPUs    []GPUVerdictJSON `json:"gpus,omitempty"`
-	// Pods are the running pods that hold GPU resources on the node, with the workload that
-	// owns each: what a GPU's "restart the application" applies to.
-	Pods []GPUPodJSON `json:"pods,omitempty"`
-}
-
-// GPUPodJSON is a pod holding GPU resources on a node: namespace/name, its owning workload as
-// kind/namespace/name (deployment, statefulset, daemonset, job; empty for a bare pod), and the
-// GPU indexes its processes run on when the node agent sees them.
-type GPUPodJSON struct {
-	Pod   string `json:"pod"`
-	Owner string `json:"owner,omitempty"`
-	GPUs  []int  `json:"gpus,omitempty"`
-}
-
-// GPUVerdictJSON is one GPU's verdict as the node agent's gpu_health gives it.
-type GPUVerdictJSON struct {
-	Index   int      `json:"index"`
-	UUID    string   `json:"uuid"`
-	Verdict string   `json:"verdict"`
-	Action  string   `json:"action"`
-	Reasons []string `json:"reasons,omitempty"`
-	XIDs    []int    `json:"xids,omitempty"`
+	gpus    []contract.GPUHealth // from the node agent
+	podGPUs map[string][]int     // "namespace/name" or "uid <UID>" -> GPU indexes, from the node agent's processes
 }
 
 func (h *nodeHealth) add(v verdict, reason string) {
@@ -154,13 +118,14 @@ func fromAPI(n *corev1.Node) *nodeHealth {
 	return h
 }
 
-func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (string, error) {
+func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (contract.NodeHealthReport, string, error) {
+	out := contract.NodeHealthReport{Nodes: []contract.NodeHealth{}}
 	nodes, err := s.gpuNodes(ctx, args.Node)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	if len(nodes) == 0 {
-		return noGPUNodes, nil
+		return out, noGPUNodes, nil
 	}
 	health := map[string]*nodeHealth{}
 	names := make([]string, len(nodes))
@@ -170,11 +135,11 @@ func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (string
 	}
 	var mu sync.Mutex
 	err = s.eachAgent(ctx, names, func(ctx context.Context, node string, a agent) {
-		var ah agentHealth
+		var ah contract.GPUHealthReport
 		err := s.call(ctx, a, "gpu_health", &ah)
-		// Which pods' processes run on which GPU, for the JSON's pods (best effort).
-		var ps agentProcesses
-		psOK := args.Output == "json" && err == nil && s.call(ctx, a, "gpu_processes", &ps) == nil
+		// Which pods' processes run on which GPU, for the pods' GPUs (best effort).
+		var ps contract.GPUProcesses
+		psOK := err == nil && s.call(ctx, a, "gpu_processes", &ps) == nil
 		mu.Lock()
 		defer mu.Unlock()
 		h := health[node]
@@ -198,7 +163,7 @@ func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (string
 			v := parseVerdict(g.Verdict)
 			counts[v]++
 			lines = append(lines, fmt.Sprintf("  GPU %d %s: %s; action: %s", g.Index, g.UUID, g.Verdict, g.Action))
-			h.gpus = append(h.gpus, GPUVerdictJSON{Index: g.Index, UUID: g.UUID, Verdict: g.Verdict, Action: g.Action, Reasons: g.Reasons, XIDs: g.XIDs})
+			h.gpus = append(h.gpus, g)
 			if v > healthy {
 				reason := strings.Join(g.Reasons, "; ")
 				h.add(v, fmt.Sprintf("node agent: GPU %d %s: %s", g.Index, g.Verdict, reason))
@@ -208,39 +173,30 @@ func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (string
 		h.facts = append(h.facts, lines...)
 	})
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
-	if args.Output == "json" {
-		pods, err := s.kube.pods(ctx, "")
-		if err != nil {
-			return "", err
+	pods, err := s.kube.pods(ctx, "")
+	if err != nil {
+		return out, "", err
+	}
+	byNode := map[string][]contract.GPUPod{}
+	for _, p := range holding(pods) {
+		name := p.Namespace + "/" + p.Name
+		var gpus []int
+		if h := health[p.Spec.NodeName]; h != nil {
+			gpus = append(slices.Clone(h.podGPUs[name]), h.podGPUs["uid "+string(p.UID)]...)
+			slices.Sort(gpus)
+			gpus = slices.Compact(gpus)
 		}
-		byNode := map[string][]GPUPodJSON{}
-		for _, p := range holding(pods) {
-			name := p.Namespace + "/" + p.Name
-			var gpus []int
-			if h := health[p.Spec.NodeName]; h != nil {
-				gpus = slices.Sorted(slices.Values(h.podGPUs[name]))
-			}
-			byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], GPUPodJSON{Pod: name, Owner: workloadOf(&p), GPUs: gpus})
-		}
-		out := NodeHealthJSON{Nodes: []NodeVerdictJSON{}}
-		for _, n := range nodes {
-			h := health[n.Name]
-			ps := byNode[n.Name]
-			slices.SortFunc(ps, func(a, b GPUPodJSON) int { return strings.Compare(a.Pod, b.Pod) })
-			out.Nodes = append(out.Nodes, NodeVerdictJSON{Node: n.Name, Verdict: h.verdict.String(), Reasons: h.reasons, Facts: h.facts, GPUs: h.gpus, Pods: ps})
-		}
-		b, err := json.Marshal(out)
-		if err != nil {
-			return "", err
-		}
-		return mcptool.Cap(string(b)+"\n", s.cfg.MaxBytes), nil
+		byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], gpuPod(&p, gpus))
 	}
 	counts := map[verdict]int{}
 	var blocks []string
 	for _, n := range nodes {
 		h := health[n.Name]
+		ps := byNode[n.Name]
+		slices.SortFunc(ps, func(a, b contract.GPUPod) int { return strings.Compare(a.Pod, b.Pod) })
+		out.Nodes = append(out.Nodes, contract.NodeHealth{Node: n.Name, Verdict: h.verdict.String(), Reasons: h.reasons, Facts: h.facts, GPUs: h.gpus, Pods: ps})
 		counts[h.verdict]++
 		lines := []string{fmt.Sprintf("node %s: %s", n.Name, h.verdict)}
 		for _, r := range h.reasons {
@@ -251,8 +207,32 @@ func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (string
 		}
 		blocks = append(blocks, strings.Join(lines, "\n"))
 	}
+	if args.Output == "json" {
+		text, err := asJSON(out, s.cfg.MaxBytes)
+		return out, text, err
+	}
 	summary := fmt.Sprintf("%d GPU nodes: %d healthy, %d degraded, %d failed\n", len(nodes), counts[healthy], counts[degraded], counts[failed])
-	return mcptool.Cap(summary+strings.Join(blocks, "\n")+"\n", s.cfg.MaxBytes), nil
+	return out, mcptool.Cap(summary+strings.Join(blocks, "\n")+"\n", s.cfg.MaxBytes), nil
+}
+
+// asJSON is the text of output: json: the structured content as one line of JSON, for programs
+// written before structured content.
+func asJSON(v any, maxBytes int) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return mcptool.Cap(string(b)+"\n", maxBytes), nil
+}
+
+// gpuPod is a pod holding GPU resources as the contract gives it: where, what owns it, what it
+// requests, and the GPU indexes its processes run on (when the node agent sees them).
+func gpuPod(p *corev1.Pod, gpus []int) contract.GPUPod {
+	res := map[string]int64{}
+	for r, n := range PodGPUs(p) {
+		res[string(r)] = n
+	}
+	return contract.GPUPod{Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Owner: workloadOf(p), Resources: res, GPUs: gpus}
 }
 
 // workloadOf is the workload that owns a pod, as kind/namespace/name: its controller, and a

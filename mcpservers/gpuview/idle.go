@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -31,7 +32,7 @@ func (a *idleArgs) Validate() error {
 }
 
 func (s *Server) idleTool() mcptool.Tool {
-	return mcptool.New(mcptool.Spec{
+	return mcptool.NewData(mcptool.Spec{
 		Name: "gpu_idle",
 		Description: "Pods holding nvidia.com/gpu whose GPUs are idle (utilization below 5%), with how long they have been idle. " +
 			"With --prometheus-url, utilization and idle time come from Prometheus (the DCGM exporter's DCGM_FI_DEV_GPU_UTIL and its history); " +
@@ -48,10 +49,11 @@ func (s *Server) idleTool() mcptool.Tool {
 // nodeUse is what the source (a node's agent, or Prometheus) says of a node: GPU utilization by
 // index (a GPU whose utilization could not be read is absent), UUIDs, and GPU indexes by pod.
 type nodeUse struct {
-	util  map[int]uint32
-	uuid  map[int]string
-	byPod map[string][]int // "namespace/name" or "uid <UID>" -> GPU indexes
-	err   error
+	util      map[int]uint32
+	uuid      map[int]string
+	byPod     map[string][]int // "namespace/name" or "uid <UID>" -> GPU indexes
+	simulated bool             // the node agent serves simulated GPUs
+	err       error
 }
 
 func newNodeUse() *nodeUse {
@@ -64,11 +66,12 @@ func (s *Server) agentUse(ctx context.Context, nodes []string) (map[string]*node
 	var mu sync.Mutex
 	err := s.eachAgent(ctx, nodes, func(ctx context.Context, node string, a agent) {
 		u := newNodeUse()
-		var m agentMetrics
-		var ps agentProcesses
+		var m contract.GPUMetrics
+		var ps contract.GPUProcesses
 		if u.err = s.call(ctx, a, "gpu_metrics", &m); u.err == nil {
 			u.err = s.call(ctx, a, "gpu_processes", &ps)
 		}
+		u.simulated = u.err == nil && (m.Simulated || ps.Simulated)
 		for _, g := range m.GPUs {
 			u.uuid[g.Index] = g.UUID
 			if g.UtilizationGPU != nil {
@@ -89,17 +92,18 @@ func (s *Server) agentUse(ctx context.Context, nodes []string) (map[string]*node
 	return use, err
 }
 
-func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
-	if err := s.kube.checkNamespace(args.Namespace); err != nil {
-		return "", err
-	}
+func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (contract.IdleGPUs, string, error) {
 	minIdle := 10 * time.Minute
 	if args.MinIdleMinutes != nil {
 		minIdle = time.Duration(*args.MinIdleMinutes) * time.Minute
 	}
+	out := contract.IdleGPUs{IdleBelowPercent: idleBelow, MinIdleMinutes: int(minIdle.Minutes()), Idle: []contract.IdlePod{}}
+	if err := s.kube.checkNamespace(args.Namespace); err != nil {
+		return out, "", err
+	}
 	all, err := s.kube.pods(ctx, "")
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	gpuPodsByNode := map[string][]corev1.Pod{} // every GPU pod, to know who shares a node
 	var wanted []corev1.Pod
@@ -113,7 +117,7 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 		}
 	}
 	if len(wanted) == 0 {
-		return "no pod holds nvidia.com/gpu" + map[bool]string{true: " in namespace " + args.Namespace, false: ""}[args.Namespace != ""] + "\n", nil
+		return out, "no pod holds nvidia.com/gpu" + map[bool]string{true: " in namespace " + args.Namespace, false: ""}[args.Namespace != ""] + "\n", nil
 	}
 	var nodes []string
 	for _, p := range wanted {
@@ -134,7 +138,7 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 	if s.prom != nil {
 		pu, err := s.prom.read(ctx, now)
 		if err != nil {
-			return "", err
+			return out, "", err
 		}
 		use = pu.nodes
 		for _, n := range nodes {
@@ -153,7 +157,7 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 	} else {
 		var err error
 		if use, err = s.agentUse(ctx, nodes); err != nil {
-			return "", err
+			return out, "", err
 		}
 		s.idleMu.Lock()
 		defer s.idleMu.Unlock()
@@ -189,6 +193,8 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 	for _, n := range nodes {
 		if u := use[n]; u.err != nil {
 			noData = append(noData, fmt.Sprintf("node %s: no utilization data: %v", n, u.err))
+		} else if u.simulated {
+			out.Simulated = true
 		}
 	}
 	for _, p := range wanted {
@@ -212,6 +218,7 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 		slices.Sort(gpus)
 		gpus = slices.Compact(gpus)
 		var utils, idx []string
+		var percents []uint32
 		isIdle := true
 		var first time.Time
 		exact := true
@@ -224,6 +231,7 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 				continue
 			}
 			utils = append(utils, fmt.Sprintf("%d%%", v))
+			percents = append(percents, v)
 			if v >= idleBelow {
 				isIdle = false
 				continue
@@ -249,12 +257,19 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 			when = "first observation now (" + now.UTC().Format(time.RFC3339) + "): call again later to see how long it stays idle"
 		}
 		row := []string{p.Namespace, p.Name, p.Spec.NodeName, strings.Join(idx, ",") + how, strings.Join(utils, ","), when}
+		ip := contract.IdlePod{
+			Pod: name, Node: p.Spec.NodeName, GPUs: gpus, UtilizationPercent: percents, AllGPUsOfNode: how != "",
+			IdleSince: first.UTC().Format(time.RFC3339), IdleMinutes: int(idleFor.Minutes()), AtLeast: s.prom == nil || !exact,
+		}
 		if idleFor >= minIdle {
 			idleT.Add(row...)
+			out.Idle = append(out.Idle, ip)
 		} else {
 			recentT.Add(row...)
+			out.Recent = append(out.Recent, ip)
 		}
 	}
+	out.Busy, out.Unknown, out.NoData, out.Unreadable, out.Source = busy, unknown, noData, badSeries, source
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d pods hold idle GPUs (utilization below %d%%) for at least %d minutes; %d pods use their GPUs\n", len(idleT.Rows), idleBelow, int(minIdle.Minutes()), busy)
 	b.WriteString(idleT.Render(s.cfg.MaxBytes / 2))
@@ -272,5 +287,5 @@ func (s *Server) gpuIdle(ctx context.Context, args idleArgs) (string, error) {
 		b.WriteString("unreadable: " + l + "\n")
 	}
 	b.WriteString("source: " + source + "\n")
-	return mcptool.Cap(b.String(), s.cfg.MaxBytes), nil
+	return out, mcptool.Cap(b.String(), s.cfg.MaxBytes), nil
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -166,7 +168,7 @@ type allocationArgs struct {
 
 func (s *Server) inventoryTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "gpu_inventory",
 			Description: "GPU nodes with their nvidia.com/gpu, MIG (nvidia.com/mig-<profile>) and time-sliced (nvidia.com/gpu.shared) " +
 				"capacity, allocatable, how many are requested by non-terminated pods and how many are free, and the GPU Feature " +
@@ -174,7 +176,7 @@ func (s *Server) inventoryTools() []mcptool.Tool {
 			Effect: mcptool.Read,
 			Params: []mcp.ToolOption{nodeParam()},
 		}, s.gpuInventory),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "gpu_allocation",
 			Description: "Which pods hold which GPU resources on which nodes, grouped by namespace, with each pod's phase and how long " +
 				"it has held them (since it was scheduled); pods waiting unscheduled for GPUs are counted.",
@@ -196,17 +198,18 @@ func (s *Server) gpuNodes(ctx context.Context, name string) ([]corev1.Node, erro
 	return pickNodes(all, name)
 }
 
-func (s *Server) gpuInventory(ctx context.Context, args nodeArgs) (string, error) {
+func (s *Server) gpuInventory(ctx context.Context, args nodeArgs) (contract.GPUInventory, string, error) {
+	out := contract.GPUInventory{Nodes: []contract.GPUNodeInventory{}, Totals: []contract.GPUResourceCount{}, RequestedIn: s.kube.Allow}
 	nodes, err := s.gpuNodes(ctx, args.Node)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	if len(nodes) == 0 {
-		return noGPUNodes, nil
+		return out, noGPUNodes, nil
 	}
 	pods, err := s.kube.pods(ctx, "")
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	requested := map[string]map[corev1.ResourceName]int64{} // node -> resource -> requested
 	for _, p := range holding(pods) {
@@ -233,9 +236,14 @@ func (s *Server) gpuInventory(ctx context.Context, args nodeArgs) (string, error
 			mem += " MiB"
 		}
 		labelsT.Add(n.Name, orDash(n.Labels[labelProduct]), orDash(mem), orDash(n.Labels[labelCount]), orDash(n.Labels[labelMIG]))
+		inv := contract.GPUNodeInventory{
+			Node: n.Name, Product: n.Labels[labelProduct], MemoryMiB: labelInt(n.Labels[labelMemory]),
+			Count: labelInt(n.Labels[labelCount]), MIGStrategy: n.Labels[labelMIG], Resources: []contract.GPUResourceCount{},
+		}
 		for _, r := range gpuResources(&n) {
 			c, a, q := count(n.Status.Capacity, r), count(n.Status.Allocatable, r), requested[n.Name][r]
 			resT.Add(n.Name, string(r), fmt.Sprint(c), fmt.Sprint(a), fmt.Sprint(q), fmt.Sprint(max(a-q, 0)))
+			inv.Resources = append(inv.Resources, contract.GPUResourceCount{Resource: string(r), Capacity: c, Allocatable: a, Requested: q, Free: max(a-q, 0)})
 			if totals[r] == nil {
 				totals[r] = &total{}
 			}
@@ -243,6 +251,7 @@ func (s *Server) gpuInventory(ctx context.Context, args nodeArgs) (string, error
 			totals[r].allocatable += a
 			totals[r].requested += q
 		}
+		out.Nodes = append(out.Nodes, inv)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d GPU nodes\n", len(nodes))
@@ -260,12 +269,25 @@ func (s *Server) gpuInventory(ctx context.Context, args nodeArgs) (string, error
 	for _, r := range names {
 		t := totals[corev1.ResourceName(r)]
 		fmt.Fprintf(&b, "total %s: capacity %d, allocatable %d, requested %d, free %d\n", r, t.capacity, t.allocatable, t.requested, max(t.allocatable-t.requested, 0))
+		out.Totals = append(out.Totals, contract.GPUResourceCount{Resource: r, Capacity: t.capacity, Allocatable: t.allocatable, Requested: t.requested, Free: max(t.allocatable-t.requested, 0)})
 	}
 	if len(s.kube.Allow) > 0 {
 		fmt.Fprintf(&b, "requested counts only pods in namespaces %s (--allow-namespaces)\n", strings.Join(s.kube.Allow, ", "))
 	}
-	return b.String(), nil
+	return out, b.String(), nil
 }
+
+// labelInt is a GPU Feature Discovery label's number, 0 when it is absent or not a number.
+func labelInt(v string) int64 {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// maxAllocatedPods bounds gpu_allocation's structured list of pods (its text has its own cap).
+const maxAllocatedPods = 1000
 
 // heldSince is when a pod was scheduled onto its node: its PodScheduled condition, else its start
 // time, else its creation.
@@ -289,22 +311,23 @@ func since(t time.Time, now time.Time) string {
 	return fmt.Sprintf("%s (since %s)", d, t.UTC().Format(time.RFC3339))
 }
 
-func (s *Server) gpuAllocation(ctx context.Context, args allocationArgs) (string, error) {
+func (s *Server) gpuAllocation(ctx context.Context, args allocationArgs) (contract.GPUAllocation, string, error) {
+	out := contract.GPUAllocation{Node: args.Node, Namespace: args.Namespace, Pods: []contract.GPUAllocatedPod{}, Totals: map[string]int64{}}
 	if err := s.kube.checkNamespace(args.Namespace); err != nil {
-		return "", err
+		return out, "", err
 	}
 	if args.Node != "" {
 		all, err := s.kube.nodes(ctx)
 		if err != nil {
-			return "", err
+			return out, "", err
 		}
 		if _, err := pickNodes(all, args.Node); err != nil {
-			return "", err
+			return out, "", err
 		}
 	}
 	pods, err := s.kube.pods(ctx, args.Namespace)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	byNS := map[string][]corev1.Pod{}
 	totals := map[corev1.ResourceName]int64{}
@@ -315,6 +338,7 @@ func (s *Server) gpuAllocation(ctx context.Context, args allocationArgs) (string
 		byNS[p.Namespace] = append(byNS[p.Namespace], p)
 		for r, n := range PodGPUs(&p) {
 			totals[r] += n
+			out.Totals[string(r)] += n
 		}
 	}
 	waiting := 0
@@ -355,12 +379,20 @@ func (s *Server) gpuAllocation(ctx context.Context, args allocationArgs) (string
 				nsTotals[r] += n
 			}
 			t.Add(p.Name, p.Spec.NodeName, string(p.Status.Phase), formatGPUs(g), since(heldSince(&p), now))
+			if len(out.Pods) == maxAllocatedPods {
+				out.Truncated++
+				continue
+			}
+			out.Pods = append(out.Pods, contract.GPUAllocatedPod{
+				GPUPod: gpuPod(&p, nil), Phase: string(p.Status.Phase), HeldSince: heldSince(&p).UTC().Format(time.RFC3339),
+			})
 		}
 		fmt.Fprintf(&b, "\nnamespace %s: %d pods, %s\n", ns, len(ps), formatGPUs(nsTotals))
 		b.WriteString(t.Render(max(budget, 512)))
 	}
 	if waiting > 0 && args.Node == "" {
+		out.Unscheduled = waiting
 		fmt.Fprintf(&b, "\n%d pods request GPUs but are not scheduled yet (no node has them free, or taints/selectors exclude them)\n", waiting)
 	}
-	return b.String(), nil
+	return out, b.String(), nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/internal/promtest"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
 )
@@ -196,6 +198,25 @@ func TestGPUIdleFromPrometheus(t *testing.T) {
 	notebook := tableRow(out, "team", "notebook")
 	if len(notebook) < 6 || notebook[2] != "prom-2" || notebook[3] != "0" || notebook[4] != "1%" {
 		t.Errorf("team/notebook row (from exported_pod): %v\n%s", notebook, out)
+	}
+
+	// The structured form: the same pods, their GPUs and utilizations, exact idle time from
+	// Prometheus's history.
+	var idle contract.IdleGPUs
+	s.Data("gpu_idle", map[string]any{"minIdleMinutes": 0}, &idle)
+	pods := map[string]contract.IdlePod{}
+	for _, p := range idle.Idle {
+		pods[p.Pod] = p
+	}
+	if p := pods["team/idler"]; len(idle.Idle) != 3 || p.Node != "prom-1" || !slices.Equal(p.GPUs, []int{2, 3}) || !slices.Equal(p.UtilizationPercent, []uint32{0, 0}) {
+		t.Errorf("gpu_idle structured: team/idler %+v among %d idle pods", p, len(idle.Idle))
+	}
+	if p := pods["team/stopper"]; !slices.Equal(p.GPUs, []int{4}) || p.AtLeast || p.IdleSince == "" {
+		t.Errorf("gpu_idle structured: team/stopper %+v; want GPU 4, idle since its last busy sample (exact)", p)
+	}
+	if idle.Busy != 1 || len(idle.Unknown) != 1 || len(idle.NoData) != 1 || len(idle.Unreadable) != 1 || !strings.HasPrefix(idle.Source, "Prometheus at ") || idle.Simulated {
+		t.Errorf("gpu_idle structured: busy %d, unknown %q, no data %q, unreadable %q, source %q, simulated %t",
+			idle.Busy, idle.Unknown, idle.NoData, idle.Unreadable, idle.Source, idle.Simulated)
 	}
 
 	// The default asks for 10 idle minutes: all three are idle for less.

@@ -15,6 +15,7 @@ import (
 	mcpclient "github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu"
 )
 
@@ -165,14 +166,19 @@ func TestClearedFaultsAreForgottenByTheAgent(t *testing.T) {
 		return b.String()
 	}
 	// verdicts is gpu_health's verdict of GPU 2 with its XIDs, once it is want (or after 5 s).
-	verdict := func(want string) gpu.GPUHealthJSON {
+	verdict := func(want string) contract.GPUHealth {
 		t.Helper()
-		var g gpu.GPUHealthJSON
+		var g contract.GPUHealth
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			text := call("gpu_health", map[string]any{"index": 2, "output": "json"})
-			var h gpu.HealthJSON
-			if err := json.Unmarshal([]byte(text[strings.Index(text, "{"):]), &h); err != nil || len(h.GPUs) != 1 {
-				t.Fatalf("gpu_health json: %v\n%s", err, text)
+			req := mcp.CallToolRequest{}
+			req.Params.Name, req.Params.Arguments = "gpu_health", map[string]any{"index": 2}
+			res, err := c.CallTool(ctx, req)
+			if err != nil || res.IsError {
+				t.Fatalf("gpu_health: %v %+v", err, res)
+			}
+			var h contract.GPUHealthReport
+			if err := json.Unmarshal(res.RawStructuredContent, &h); err != nil || len(h.GPUs) != 1 || !h.Simulated {
+				t.Fatalf("gpu_health structured content: %v\n%s", err, res.RawStructuredContent)
 			}
 			if g = h.GPUs[0]; g.Verdict == want {
 				break
