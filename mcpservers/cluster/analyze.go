@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
@@ -25,7 +26,7 @@ import (
 
 func (t *tools) analyzeTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "analyze",
 			Description: "Find what is wrong in a namespace (or the whole cluster): crash loops, image pull failures, OOM kills, " +
 				"missing ConfigMaps/Secrets, failing probes, unschedulable pods, Services without endpoints, pending PVCs, " +
@@ -213,11 +214,11 @@ func (f *focus) matches(fd *finding) bool {
 
 // gpuPods are, for a focus on one object, the pods it is or controls that are bound to a node
 // and request GPUs (nvidia.com/gpu, nvidia.com/gpu.shared, nvidia.com/mig-*), at most 50.
-func (f *focus) gpuPods(s *snapshot) []GPUPodJSON {
+func (f *focus) gpuPods(s *snapshot) []contract.GPUPod {
 	if f == nil || f.name == "" {
 		return nil
 	}
-	var out []GPUPodJSON
+	var out []contract.GPUPod
 	for i := range s.pods {
 		p := &s.pods[i]
 		if len(out) == 50 {
@@ -227,7 +228,8 @@ func (f *focus) gpuPods(s *snapshot) []GPUPodJSON {
 			continue
 		}
 		mine := f.kind == "pod" && p.Name == f.name
-		if w := s.owner(p); !mine && w != nil {
+		w := s.owner(p)
+		if !mine && w != nil {
 			mine = w.Kind == f.kind && w.Name == f.name
 		}
 		if !mine {
@@ -238,7 +240,11 @@ func (f *focus) gpuPods(s *snapshot) []GPUPodJSON {
 			gpus[string(r)] = n
 		}
 		if len(gpus) > 0 {
-			out = append(out, GPUPodJSON{Pod: p.Name, Node: p.Spec.NodeName, GPUs: gpus})
+			gp := contract.GPUPod{Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Resources: gpus}
+			if w != nil {
+				gp.Owner = w.ref.String()
+			}
+			out = append(out, gp)
 		}
 	}
 	return out
@@ -267,24 +273,25 @@ func (f *focus) behindService(s *snapshot) map[ref]bool {
 	return out
 }
 
-func (t *tools) analyze(ctx context.Context, a analyzeArgs) (string, error) {
+func (t *tools) analyze(ctx context.Context, a analyzeArgs) (contract.Analysis, string, error) {
+	var none contract.Analysis
 	if a.Namespace != "" {
 		if err := t.k.checkNamespace(a.Namespace); err != nil {
-			return "", err
+			return none, "", err
 		}
 	}
 	cluster := a.Namespace == "" && !t.k.confined()
 	foc, err := t.analyzeFocus(ctx, a, cluster)
 	if err != nil {
-		return "", err
+		return none, "", err
 	}
 	reader, err := t.k.cached(ctx)
 	if err != nil {
-		return "", err
+		return none, "", err
 	}
 	s, err := loadSnapshot(ctx, reader, t.k.Direct, t.k.namespaces(a.Namespace), cluster)
 	if err != nil {
-		return "", err
+		return none, "", err
 	}
 	behind := foc.behindService(s)
 	var found []finding
@@ -316,9 +323,13 @@ func (t *tools) analyze(ctx context.Context, a analyzeArgs) (string, error) {
 		where = foc.kind + "s in " + where
 	}
 	if a.Output == "json" {
-		return t.k.secrets.Scrub(findingsJSON(found, where, s, foc.gpuPods(s), t.maxBytes)), nil
+		out := findingsJSON(found, where, s, foc.gpuPods(s), t.maxBytes)
+		return out, t.k.secrets.Scrub(jsonText(out) + "\n"), nil
 	}
-	return t.k.secrets.Scrub(renderFindings(found, where, s, t.maxBytes)), nil
+	text, n := renderFindings(found, where, s, t.maxBytes)
+	out := analysisOf(found[:n], where, s, foc.gpuPods(s))
+	out.Truncated = len(found) - n
+	return out, t.k.secrets.Scrub(text), nil
 }
 
 // analyzeFocus checks the kind and name arguments, and that the named object exists.
@@ -402,8 +413,9 @@ func sortFindings(found []finding) {
 }
 
 // renderFindings writes the summary line and then each finding, critical first, in at most max
-// bytes; findings that do not fit are counted in a last line.
-func renderFindings(found []finding, where string, s *snapshot, max int) string {
+// bytes; findings that do not fit are counted in a last line. It returns the text and how many
+// findings it shows.
+func renderFindings(found []finding, where string, s *snapshot, max int) (string, int) {
 	var crit, warn int
 	for _, f := range found {
 		if f.severity == critical {
@@ -458,85 +470,71 @@ func renderFindings(found []finding, where string, s *snapshot, max int) string 
 				}
 			}
 			fmt.Fprintf(&b, "\n… truncated: %d more %s (%d critical, %d warning); narrow with namespace, kind and name\n", len(found)-i, plural(len(found)-i, "finding"), c, w)
-			break
+			return b.String(), i
 		}
 		b.WriteString(one.String())
 	}
-	return b.String()
+	return b.String(), len(found)
 }
 
-// AnalyzeJSON is analyze's answer with output: json.
-type AnalyzeJSON struct {
-	// Where is what was analyzed: "namespace shop", "deployment/shop/web", "the cluster".
-	Where    string        `json:"where"`
-	Checked  string        `json:"checked"`
-	Findings []FindingJSON `json:"findings"`
-	// Skipped says what could not be analyzed, and why (RBAC, confinement).
-	Skipped []string `json:"skipped,omitempty"`
-	// Truncated counts findings left out to stay within the output cap.
-	Truncated int `json:"truncated,omitempty"`
-	// GPUPods are, when one object was analyzed, its pods that hold GPUs on a node (at most
-	// 50): where a GPU fault that no finding shows would hit it.
-	GPUPods []GPUPodJSON `json:"gpuPods,omitempty"`
+// analysisOf is found as the contract's Analysis, every finding included.
+func analysisOf(found []finding, where string, s *snapshot, gpuPods []contract.GPUPod) contract.Analysis {
+	out := contract.Analysis{Where: where, Checked: s.checked(), Findings: make([]contract.Finding, 0, len(found)), Skipped: s.skipped, GPUPods: gpuPods}
+	for _, f := range found {
+		out.Findings = append(out.Findings, f.contract())
+	}
+	return out
 }
 
-// GPUPodJSON is a pod that holds GPUs, and the node it holds them on.
-type GPUPodJSON struct {
-	Pod  string `json:"pod"`
-	Node string `json:"node"`
-	// GPUs is how many it requests, by resource name (nvidia.com/gpu, nvidia.com/mig-1g.10gb).
-	GPUs map[string]int64 `json:"gpus"`
+// contract is the finding as the contract has it.
+func (f finding) contract() contract.Finding {
+	fc := contract.Finding{Severity: f.severity.String(), Category: f.category, Object: f.object.String(), Container: f.container, More: f.more,
+		Evidence: f.evidence, Fix: f.fix.contract()}
+	if fc.Evidence == nil {
+		fc.Evidence = []string{}
+	}
+	if f.owner != nil {
+		fc.Owner = f.owner.String()
+	}
+	return fc
 }
 
-// FindingJSON is one finding of AnalyzeJSON.
-type FindingJSON struct {
-	Severity string `json:"severity"`
-	Category string `json:"category"`
-	// Object is kind/namespace/name (kind/name when cluster-scoped); Owner the controlling
-	// workload, if any; More the other pods of the owner with the same finding.
-	Object    string   `json:"object"`
-	Owner     string   `json:"owner,omitempty"`
-	Container string   `json:"container,omitempty"`
-	More      []string `json:"more,omitempty"`
-	Evidence  []string `json:"evidence"`
-	Fix       FixJSON  `json:"fix"`
+// contract is the fix as the contract has it: its note as the text (what the tool call does,
+// when there is one), and the tool call's arguments without dryRun.
+func (f fix) contract() contract.Fix {
+	out := contract.Fix{Text: f.note, Tool: f.tool}
+	if f.tool == "" {
+		return out
+	}
+	if out.Text == "" {
+		out.Text = "call " + f.tool + " as suggested (preview it with dryRun true first)"
+	}
+	out.Arguments = map[string]any{}
+	for _, a := range f.args {
+		out.Arguments[a.key] = a.val
+	}
+	return out
 }
 
-// FixJSON is a finding's suggested write tool call, or, without a tool, what a person should do.
-type FixJSON struct {
-	Tool      string         `json:"tool,omitempty"`
-	Arguments map[string]any `json:"arguments,omitempty"`
-	Note      string         `json:"note,omitempty"`
-}
-
-// findingsJSON renders found as AnalyzeJSON in at most max bytes, critical findings first.
-func findingsJSON(found []finding, where string, s *snapshot, gpuPods []GPUPodJSON, max int) string {
-	out := AnalyzeJSON{Where: where, Checked: s.checked(), Findings: []FindingJSON{}, Skipped: s.skipped, GPUPods: gpuPods}
+// findingsJSON is found as the contract's Analysis in at most max bytes of JSON, critical
+// findings first; those that do not fit are counted in Truncated.
+func findingsJSON(found []finding, where string, s *snapshot, gpuPods []contract.GPUPod, max int) contract.Analysis {
+	out := analysisOf(nil, where, s, gpuPods)
 	size := 256
 	for _, g := range gpuPods {
-		size += len(g.Pod) + len(g.Node) + 64
+		size += len(g.Pod) + len(g.Node) + len(g.Owner) + 64
 	}
 	for i, f := range found {
-		fj := FindingJSON{Severity: f.severity.String(), Category: f.category, Object: f.object.String(), Container: f.container, More: f.more, Evidence: f.evidence,
-			Fix: FixJSON{Tool: f.fix.tool, Note: f.fix.note}}
-		if f.owner != nil {
-			fj.Owner = f.owner.String()
-		}
-		if f.fix.tool != "" {
-			fj.Fix.Arguments = map[string]any{}
-			for _, a := range f.fix.args {
-				fj.Fix.Arguments[a.key] = a.val
-			}
-		}
-		b, _ := json.Marshal(fj)
+		fc := f.contract()
+		b, _ := json.Marshal(fc)
 		if size+len(b) > max {
 			out.Truncated = len(found) - i
 			break
 		}
 		size += len(b) + 1
-		out.Findings = append(out.Findings, fj)
+		out.Findings = append(out.Findings, fc)
 	}
-	return jsonText(out) + "\n"
+	return out
 }
 
 // plural is noun as it follows n: finding, findings.

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 )
 
@@ -182,7 +183,7 @@ func TestAnalyze(t *testing.T) {
 	t.Run("output json carries the same findings for programs", func(t *testing.T) {
 		s.Eventually("analyze", map[string]any{"namespace": "an-oom"}, "worker-h1-0")
 		out := s.OK("analyze", map[string]any{"namespace": "an-oom", "kind": "deployment", "name": "worker", "output": "json"})
-		var got cluster.AnalyzeJSON
+		var got contract.Analysis
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, out)
 		}
@@ -196,6 +197,25 @@ func TestAnalyze(t *testing.T) {
 		}
 		if limits, _ := f.Fix.Arguments["limits"].(map[string]any); limits["memory"] != "128Mi" {
 			t.Errorf("fix arguments: %v", f.Fix.Arguments)
+		}
+		// The structured content is the same Analysis, with output json or without.
+		for _, output := range []string{"json", "text"} {
+			var data contract.Analysis
+			text := s.Data("analyze", map[string]any{"namespace": "an-oom", "kind": "deployment", "name": "worker", "output": output}, &data)
+			if output == "json" && text != out {
+				t.Errorf("output json: the text changed between calls:\n%s\n%s", text, out)
+			}
+			if data.Where != got.Where || data.Checked != got.Checked || len(data.Findings) != 1 || data.Truncated != 0 {
+				t.Fatalf("analyze output %s: structured %+v, json text %+v", output, data, got)
+			}
+			d := data.Findings[0]
+			if d.Category != "OOMKilled" || d.Severity != "critical" || d.Object != f.Object || d.Owner != f.Owner ||
+				strings.Join(d.Evidence, "\n") != strings.Join(f.Evidence, "\n") || d.Fix.Tool != "workload_set_resources" || d.Fix.Text == "" {
+				t.Errorf("analyze output %s: structured finding %+v, json text finding %+v", output, d, f)
+			}
+			if output == "text" && (!strings.Contains(text, "[critical] OOMKilled "+d.Object) || !strings.Contains(text, "evidence: "+d.Evidence[0])) {
+				t.Errorf("the text does not show the structured finding %+v:\n%s", d, text)
+			}
 		}
 		s.Fails("analyze", map[string]any{"namespace": "an-oom", "output": "yaml"}, "output")
 	})

@@ -18,12 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
 func (t *tools) describeTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "describe",
 			Description: "Describe one object of any kind, as kubectl describe does but compact: for a Pod its containers' state, restarts, last termination " +
 				"(reason, exit code), waiting reason and resources; for a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob its rollout, conditions " +
@@ -54,20 +55,20 @@ func (a *describeArgs) Validate() error {
 	return nil
 }
 
-func (t *tools) describe(ctx context.Context, a describeArgs) (string, error) {
+func (t *tools) describe(ctx context.Context, a describeArgs) (contract.Description, string, error) {
 	r, err := t.k.resolve(a.Kind)
 	if err != nil {
-		return "", err
+		return contract.Description{}, "", err
 	}
 	ns := a.Namespace
 	if r.namespaced && ns == "" {
-		return "", fmt.Errorf(`%s is namespaced: argument "namespace" is required`, r.gvr.Resource)
+		return contract.Description{}, "", fmt.Errorf(`%s is namespaced: argument "namespace" is required`, r.gvr.Resource)
 	}
 	if !r.namespaced {
 		ns = ""
 	}
 	if err := t.k.checkScope(r, ns); err != nil {
-		return "", err
+		return contract.Description{}, "", err
 	}
 	var out string
 	switch r.gvk.GroupKind().String() {
@@ -85,9 +86,10 @@ func (t *tools) describe(ctx context.Context, a describeArgs) (string, error) {
 		out, err = t.describeOther(ctx, r, ns, a.Name)
 	}
 	if err != nil {
-		return "", err
+		return contract.Description{}, "", err
 	}
-	return t.k.secrets.Scrub(out), nil
+	text := t.k.secrets.Scrub(out)
+	return contract.Description{Object: objectRef(strings.ToLower(r.gvk.Kind), ns, a.Name), Text: mcptool.Cap(text, t.maxBytes)}, text, nil
 }
 
 // objectEvents reads the events about objs from the cache: one list of the events of ns (every

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 )
 
@@ -148,6 +149,11 @@ func TestDescribeOtherKinds(t *testing.T) {
 		hasField(t, line(t, out, "password"), "16")
 		hasField(t, line(t, out, "user"), "5")
 		notContain(t, out, "s3cr3t-value-123", "admin")
+		var got contract.Description
+		s.Data("describe", map[string]any{"kind": "secret", "namespace": ns, "name": "db"}, &got)
+		if got.Object != "secret/rd-describe-other/db" || got.Text != out {
+			t.Errorf("describe secret: structured %+v, want the object and the text", got)
+		}
 	})
 	t.Run("configmap: keys and sizes", func(t *testing.T) {
 		out := s.OK("describe", map[string]any{"kind": "cm", "namespace": ns, "name": "settings"})

@@ -13,12 +13,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
 func (t *tools) eventTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "events_list",
 			Description: "List recent Kubernetes events, newest first, collapsed by object and reason (one line each with count, last seen, type, reason, object, message). " +
 				"Filter by namespace, involved object (kind, name), type (Warning for problems) and age.",
@@ -65,23 +66,24 @@ func (a *eventsArgs) Validate() error {
 	return nil
 }
 
-func (t *tools) eventsList(ctx context.Context, a eventsArgs) (string, error) {
+func (t *tools) eventsList(ctx context.Context, a eventsArgs) (contract.EventList, string, error) {
+	out := contract.EventList{Events: []contract.Event{}}
 	if a.Namespace != "" {
 		if err := t.k.checkNamespace(a.Namespace); err != nil {
-			return "", err
+			return out, "", err
 		}
 	}
 	kind := ""
 	if a.Kind != "" {
 		r, err := t.k.resolve(a.Kind)
 		if err != nil {
-			return "", err
+			return out, "", err
 		}
 		kind = r.gvk.Kind
 	}
 	events, err := t.listEvents(ctx, a.Namespace)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	var cutoff time.Time
 	if a.SinceMinutes > 0 {
@@ -99,19 +101,34 @@ func (t *tools) eventsList(ctx context.Context, a eventsArgs) (string, error) {
 		kept = append(kept, e)
 	}
 	groups := collapseEvents(kept, true)
+	out.Matched = len(kept)
 	if len(groups) == 0 {
-		return "no events match" + describeFilter(a) + "\n", nil
+		return out, "no events match" + describeFilter(a) + "\n", nil
 	}
 	shown := groups[:min(len(groups), a.Limit)]
 	tbl := mcptool.Table{Header: []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE"}}
 	for _, g := range shown {
 		tbl.Add(age(metav1.NewTime(g.last)), g.typ, g.reason, g.object, strconv.Itoa(int(g.count)), oneLine(g.message, 240))
+		out.Events = append(out.Events, eventOf(g, 240))
 	}
 	foot := fmt.Sprintf("%d of %d lines (%d events), newest first\n", len(shown), len(groups), len(kept))
 	if len(shown) < len(groups) {
 		foot = fmt.Sprintf("… %d more lines: raise limit or filter by namespace, kind, name, type or sinceMinutes\n", len(groups)-len(shown)) + foot
 	}
-	return t.k.secrets.Scrub(tbl.Render(t.maxBytes-300) + foot), nil
+	text, truncated := renderTable(&tbl, t.maxBytes-300)
+	out.Events = keepShown(out.Events, truncated)
+	out.Truncated = len(groups) - len(out.Events)
+	return out, t.k.secrets.Scrub(text + foot), nil
+}
+
+// eventOf is a collapsed line of events as the contract has it, its message flattened to one
+// line of at most n bytes.
+func eventOf(g eventGroup, n int) contract.Event {
+	e := contract.Event{LastSeen: age(metav1.NewTime(g.last)), Type: g.typ, Reason: g.reason, Object: g.object, Count: int(g.count), Message: oneLine(g.message, n)}
+	if !g.last.IsZero() {
+		e.LastTimestamp = g.last.UTC().Format(time.RFC3339)
+	}
+	return e
 }
 
 func describeFilter(a eventsArgs) string {

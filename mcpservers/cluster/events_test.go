@@ -1,11 +1,13 @@
 package cluster_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 )
 
@@ -57,6 +59,12 @@ func TestEventsList(t *testing.T) {
 		out := s.OK("events_list", map[string]any{"namespace": ns, "limit": 1})
 		mustContain(t, out, "FailedScheduling", "… 3 more lines", "1 of 4 lines")
 		notContain(t, out, "BackOff")
+		var got contract.EventList
+		s.Data("events_list", map[string]any{"namespace": ns, "limit": 1}, &got)
+		if len(got.Events) != 1 || got.Events[0].Reason != "FailedScheduling" || got.Truncated != 3 || got.Matched < 4 ||
+			got.Events[0].Count < 1 || got.Events[0].LastTimestamp == "" || !strings.Contains(out, got.Events[0].Object) {
+			t.Errorf("events_list limit 1: structured %+v", got)
+		}
 	})
 	t.Run("nothing matches", func(t *testing.T) {
 		out := s.OK("events_list", map[string]any{"namespace": ns, "name": "nope"})

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 	"github.com/opsmesh/opsmesh/mcpservers/redact"
 )
 
@@ -117,4 +120,33 @@ func join(items []string, sep string) string {
 		return "<none>"
 	}
 	return strings.Join(items, sep)
+}
+
+// truncatedRows matches the marker mcptool.Table.Render ends a table with when rows did not fit.
+var truncatedRows = regexp.MustCompile(`… truncated: (\d+) more items \(narrow the request: namespace, selector, limit\)\n$`)
+
+// renderTable renders tbl in at most max bytes, as mcptool.Table.Render does, and counts the rows
+// it left out, so that a structured answer can leave out the same ones.
+func renderTable(tbl *mcptool.Table, max int) (string, int) {
+	out := tbl.Render(max)
+	if m := truncatedRows.FindStringSubmatch(out); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return out, n
+	}
+	return out, 0
+}
+
+// keepShown is the first len(items)-truncated items.
+func keepShown[T any](items []T, truncated int) []T {
+	return items[:max(len(items)-truncated, 0)]
+}
+
+// linesShown is how many of the first n lines of text the server's output cap (mcptool.Cap at
+// maxBytes) keeps whole.
+func linesShown(text string, n, maxBytes int) int {
+	capped := mcptool.Cap(text, maxBytes)
+	if capped == text {
+		return n
+	}
+	return min(strings.Count(capped, "\n"), n)
 }

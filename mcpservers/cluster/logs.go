@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -27,7 +28,7 @@ const (
 
 func (t *tools) logTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "pod_logs",
 			Description: "The newest lines of a pod container's log (or of its previous, crashed instance with previous: true), optionally only lines matching a regular expression. " +
 				"Capped in bytes keeping the end of the log; known Secret values are removed.",
@@ -90,25 +91,25 @@ func (a *logsArgs) Validate() error {
 	return nil
 }
 
-func (t *tools) podLogs(ctx context.Context, a logsArgs) (string, error) {
+func (t *tools) podLogs(ctx context.Context, a logsArgs) (contract.PodLogs, string, error) {
 	if err := t.k.checkNamespace(a.Namespace); err != nil {
-		return "", err
+		return contract.PodLogs{}, "", err
 	}
 	reader, err := t.k.cached(ctx)
 	if err != nil {
-		return "", err
+		return contract.PodLogs{}, "", err
 	}
 	ref := "pod " + a.Namespace + "/" + a.Name
 	var pod corev1.Pod
 	if err := reader.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Name}, &pod); err != nil {
-		return "", apiError(err, "get", ref)
+		return contract.PodLogs{}, "", apiError(err, "get", ref)
 	}
 	container, err := logContainer(&pod, a.Container)
 	if err != nil {
-		return "", err
+		return contract.PodLogs{}, "", err
 	}
 	if pod.Spec.NodeName == "" {
-		return "", fmt.Errorf("%s is not running on a node (phase %s, %s): it has no logs yet; see why with describe",
+		return contract.PodLogs{}, "", fmt.Errorf("%s is not running on a node (phase %s, %s): it has no logs yet; see why with describe",
 			ref, orNone(string(pod.Status.Phase)), podStatus(&pod))
 	}
 	opts := &corev1.PodLogOptions{Container: container, TailLines: ptr.To(a.TailLines), Previous: a.Previous}
@@ -118,7 +119,7 @@ func (t *tools) podLogs(ctx context.Context, a logsArgs) (string, error) {
 	raw, err := t.k.clientset.CoreV1().Pods(a.Namespace).GetLogs(a.Name, opts).DoRaw(ctx)
 	if err != nil {
 		if apierrors.IsForbidden(err) {
-			return "", apiError(err, "get", "pods/log in namespace "+a.Namespace)
+			return contract.PodLogs{}, "", apiError(err, "get", "pods/log in namespace "+a.Namespace)
 		}
 		what := "the log of"
 		if a.Previous {
@@ -128,11 +129,11 @@ func (t *tools) podLogs(ctx context.Context, a logsArgs) (string, error) {
 		if a.Previous {
 			hint = "a previous instance exists only after the container restarted; " + hint
 		}
-		return "", fmt.Errorf("reading %s %s container %s from node %s: %v (%s)", what, ref, container, pod.Spec.NodeName, err, hint)
+		return contract.PodLogs{}, "", fmt.Errorf("reading %s %s container %s from node %s: %v (%s)", what, ref, container, pod.Spec.NodeName, err, hint)
 	}
 	// Leave room under the server's cap for the header, so that the cap never cuts the newest lines.
 	limit := min(a.MaxBytes, t.maxBytes-256)
-	body := tailLog(t.k.secrets.Scrub(string(raw)), a.grep, limit)
+	lines, cut, body := tailLogLines(t.k.secrets.Scrub(string(raw)), a.grep, limit)
 	header := fmt.Sprintf("%s container %s", ref, container)
 	if a.Previous {
 		header += " (previous instance)"
@@ -140,7 +141,9 @@ func (t *tools) podLogs(ctx context.Context, a logsArgs) (string, error) {
 	if a.grep != nil {
 		header += fmt.Sprintf(", lines matching %q", a.Grep)
 	}
-	return header + fmt.Sprintf(" (tailLines %d):\n", a.TailLines) + body, nil
+	out := contract.PodLogs{Pod: a.Namespace + "/" + a.Name, Container: container, Previous: a.Previous, Grep: a.Grep, TailLines: a.TailLines,
+		Lines: lines, TruncatedBytes: cut}
+	return out, header + fmt.Sprintf(" (tailLines %d):\n", a.TailLines) + body, nil
 }
 
 // logContainer picks the container to read: the one named, the pod's only one, or the one the
@@ -189,8 +192,25 @@ func logContainer(p *corev1.Pod, named string) (string, error) {
 // tailLog keeps the lines of log that grep matches (all lines when grep is nil) and, of those, as
 // many of the newest as fit in maxBytes, after a marker that counts the earlier bytes left out.
 func tailLog(log string, grep *regexp.Regexp, maxBytes int) string {
+	_, _, text := tailLogLines(log, grep, maxBytes)
+	return text
+}
+
+// tailLogLines is tailLog's text with the lines it keeps (without their line ends, never nil)
+// and the count of earlier bytes it left out.
+func tailLogLines(log string, grep *regexp.Regexp, maxBytes int) ([]string, int, string) {
+	kept, cut, text := tailLogText(log, grep, maxBytes)
+	lines := []string{}
+	for line := range strings.Lines(kept) {
+		lines = append(lines, strings.TrimRight(line, "\r\n"))
+	}
+	return lines, cut, text
+}
+
+// tailLogText does tailLog's work: the kept part of log, the earlier bytes cut, and the text.
+func tailLogText(log string, grep *regexp.Regexp, maxBytes int) (string, int, string) {
 	if log == "" {
-		return "(the log is empty)\n"
+		return "", 0, "(the log is empty)\n"
 	}
 	if grep != nil {
 		var kept strings.Builder
@@ -200,7 +220,7 @@ func tailLog(log string, grep *regexp.Regexp, maxBytes int) string {
 			}
 		}
 		if kept.Len() == 0 {
-			return "(no lines match)\n"
+			return "", 0, "(no lines match)\n"
 		}
 		log = kept.String()
 	}
@@ -208,7 +228,7 @@ func tailLog(log string, grep *regexp.Regexp, maxBytes int) string {
 		log += "\n"
 	}
 	if len(log) <= maxBytes {
-		return log
+		return log, 0, log
 	}
 	const markerRoom = 64
 	budget := max(maxBytes-markerRoom, 0)
@@ -222,5 +242,5 @@ func tailLog(log string, grep *regexp.Regexp, maxBytes int) string {
 			start++
 		}
 	}
-	return fmt.Sprintf("… truncated: %d earlier bytes\n", start) + log[start:]
+	return log[start:], start, fmt.Sprintf("… truncated: %d earlier bytes\n", start) + log[start:]
 }

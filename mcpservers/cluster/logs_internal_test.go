@@ -11,6 +11,8 @@ import (
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
 func numberedLog(n int) string {
@@ -206,5 +208,68 @@ func TestUnreadyReasons(t *testing.T) {
 	}
 	if got := summarizeUnready([]*corev1.Pod{pending, crash, crash}); got != "2 pods CrashLoopBackOff (OOMKilled, exit 137), 1 pod Pending: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu." {
 		t.Errorf("summary: %q", got)
+	}
+}
+
+// TestTailLogLinesMatchTheText: pod_logs's structured lines are the lines its text shows, and
+// the bytes it counts as left out are those the text's marker names.
+func TestTailLogLinesMatchTheText(t *testing.T) {
+	log := numberedLog(100)
+	lines, cut, text := tailLogLines(log, nil, 500)
+	_, body, _ := strings.Cut(text, "\n")
+	if got := strings.Join(lines, "\n") + "\n"; got != body {
+		t.Errorf("lines = %q, want the text's lines %q", got, body)
+	}
+	if want := fmt.Sprintf("… truncated: %d earlier bytes\n", cut); !strings.HasPrefix(text, want) || cut != len(log)-len(body) {
+		t.Errorf("truncated bytes = %d; text starts %q", cut, text[:40])
+	}
+	if lines[len(lines)-1] != "line 100 level=info msg=ok" {
+		t.Errorf("last line = %q, want the newest", lines[len(lines)-1])
+	}
+	lines, cut, _ = tailLogLines("a ok\nb ERROR disk full\n", regexp.MustCompile(`ERROR`), 1024)
+	if len(lines) != 1 || lines[0] != "b ERROR disk full" || cut != 0 {
+		t.Errorf("grep ERROR: lines %q, cut %d", lines, cut)
+	}
+	for _, empty := range []string{"", "a ok\n"} {
+		if lines, _, _ := tailLogLines(empty, regexp.MustCompile(`ERROR`), 1024); lines == nil || len(lines) != 0 {
+			t.Errorf("tailLogLines(%q) lines = %#v, want an empty list", empty, lines)
+		}
+	}
+}
+
+// TestRenderTableCountsTheRowsItLeftOut: a structured list leaves out the rows its text table
+// left out, and counts them the same.
+func TestRenderTableCountsTheRowsItLeftOut(t *testing.T) {
+	tbl := mcptool.Table{Header: []string{"NAME", "STATUS"}}
+	for i := range 50 {
+		tbl.Add(fmt.Sprintf("pod-%02d", i), "Running")
+	}
+	text, n := renderTable(&tbl, 400)
+	if n == 0 || !strings.Contains(text, fmt.Sprintf("… truncated: %d more items", n)) {
+		t.Fatalf("renderTable counted %d rows left out of:\n%s", n, text)
+	}
+	if shown := strings.Count(text, "pod-"); shown+n != 50 || len(keepShown(tbl.Rows, n)) != shown {
+		t.Errorf("%d rows shown + %d left out != 50", shown, n)
+	}
+	if _, n := renderTable(&tbl, 1<<20); n != 0 {
+		t.Errorf("renderTable counted %d rows left out of a table that fits", n)
+	}
+}
+
+// TestLinesShownCountsWhatTheOutputCapKeeps: a names list counts in Truncated the names the
+// server's output cap cuts from its text.
+func TestLinesShownCountsWhatTheOutputCapKeeps(t *testing.T) {
+	var b strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&b, "ns/pod-%03d\n", i)
+	}
+	text := b.String() + "100 of 100 pods\n"
+	if n := linesShown(text, 100, 1<<20); n != 100 {
+		t.Errorf("linesShown without a cut = %d, want 100", n)
+	}
+	n := linesShown(text, 100, 500)
+	capped := mcptool.Cap(text, 500)
+	if n == 100 || n == 0 || !strings.Contains(capped, fmt.Sprintf("ns/pod-%03d\n", n-1)) || strings.Contains(capped, fmt.Sprintf("ns/pod-%03d", n)) {
+		t.Errorf("linesShown = %d for the capped text:\n%s", n, capped)
 	}
 }

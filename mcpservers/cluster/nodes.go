@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -21,7 +22,7 @@ const gpuResource corev1.ResourceName = "nvidia.com/gpu"
 
 func (t *tools) nodeTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "nodes_status",
 			Description: "Status of the cluster's nodes: Ready, memory/disk/PID pressure, network, taints, cordoned, and requested vs allocatable CPU, memory, " +
 				"nvidia.com/gpu and pods (requests summed over the node's running pods). Name one node for its conditions, resources, pods and events in detail.",
@@ -38,37 +39,38 @@ type nodesArgs struct {
 
 var nodesResource = resource{gvr: schema.GroupVersionResource{Version: "v1", Resource: "nodes"}, gvk: schema.GroupVersionKind{Version: "v1", Kind: "Node"}}
 
-func (t *tools) nodesStatus(ctx context.Context, a nodesArgs) (string, error) {
+func (t *tools) nodesStatus(ctx context.Context, a nodesArgs) (contract.NodeStatusList, string, error) {
+	out := contract.NodeStatusList{Nodes: []contract.NodeStatus{}}
 	if err := t.k.checkScope(nodesResource, ""); err != nil {
-		return "", err
+		return out, "", err
 	}
 	reader, err := t.k.cached(ctx)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	var nodes []*corev1.Node
 	if a.Name != "" {
 		var n corev1.Node
 		if err := reader.Get(ctx, client.ObjectKey{Name: a.Name}, &n); err != nil {
-			return "", apiError(err, "get", "node "+a.Name)
+			return out, "", apiError(err, "get", "node "+a.Name)
 		}
 		nodes = []*corev1.Node{&n}
 	} else {
 		var list corev1.NodeList
 		if err := reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-			return "", apiError(err, "list", "nodes")
+			return out, "", apiError(err, "list", "nodes")
 		}
 		for i := range list.Items {
 			nodes = append(nodes, &list.Items[i])
 		}
 		if len(nodes) == 0 {
-			return "no nodes in this cluster\n", nil
+			return out, "no nodes in this cluster\n", nil
 		}
 		sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	}
 	podsByNode, err := t.podsByNode(ctx)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	tbl := mcptool.Table{Header: []string{"NAME", "STATUS", "CONDITIONS", "TAINTS", "CPU", "MEMORY", "GPU", "PODS"}}
 	for _, n := range nodes {
@@ -76,19 +78,131 @@ func (t *tools) nodesStatus(ctx context.Context, a nodesArgs) (string, error) {
 		tbl.Add(n.Name, nodeStatus(n), join(nodeProblems(n), ","), join(taintKeys(n), ","),
 			use.of(corev1.ResourceCPU), use.of(corev1.ResourceMemory), use.of(gpuResource),
 			fmt.Sprintf("%d/%s", len(use.pods), quantity(n.Status.Allocatable[corev1.ResourcePods])))
+		out.Nodes = append(out.Nodes, nodeStatusOf(n, use))
 	}
-	out := tbl.Render(t.maxBytes - 200)
+	text, truncated := renderTable(&tbl, t.maxBytes-200)
+	out.Nodes, out.Truncated = keepShown(out.Nodes, truncated), truncated
 	if a.Name == "" {
-		return out + fmt.Sprintf("%d nodes; CPU, MEMORY and GPU are requested/allocatable; name a node for details\n", len(nodes)), nil
+		return out, text + fmt.Sprintf("%d nodes; CPU, MEMORY and GPU are requested/allocatable; name a node for details\n", len(nodes)), nil
 	}
 	events, err := t.listEvents(ctx, "")
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	n := nodes[0]
 	details := nodeDetails(n, podsByNode[n.Name], t.maxBytes/2)
-	ev := renderEvents(indexEvents(events).of("Node", "", n.Name, string(n.UID)), false, t.maxBytes/4)
-	return t.k.secrets.Scrub(out + "\n" + details + ev), nil
+	nodeEvents := indexEvents(events).of("Node", "", n.Name, string(n.UID))
+	ev := renderEvents(nodeEvents, false, t.maxBytes/4)
+	out.Detail = nodeDetailOf(n, podsByNode[n.Name], nodeEvents)
+	return out, t.k.secrets.Scrub(text + "\n" + details + ev), nil
+}
+
+// nodeStatusOf is one node's line of nodes_status as the contract has it.
+func nodeStatusOf(n *corev1.Node, use usage) contract.NodeStatus {
+	st := contract.NodeStatus{Name: n.Name, Status: nodeStatus(n), Cordoned: n.Spec.Unschedulable,
+		Problems: nodeProblems(n), Taints: taintKeys(n), Pods: len(use.pods)}
+	st.Ready = strings.HasPrefix(st.Status, "Ready")
+	if len(st.Taints) == 0 {
+		st.Taints = nil
+	}
+	if q, ok := n.Status.Allocatable[corev1.ResourcePods]; ok {
+		st.PodsAllocatable = quantity(q)
+	}
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, gpuResource} {
+		if r, ok := use.usageOf(name); ok {
+			st.Resources = append(st.Resources, r)
+		}
+	}
+	return st
+}
+
+// usageOf is what of(name) formats, as the contract has it; false when the node has none and
+// nothing asks for it.
+func (u usage) usageOf(name corev1.ResourceName) (contract.ResourceUsage, bool) {
+	req, hasReq := u.requested[name]
+	alloc, hasAlloc := u.allocatable[name]
+	if !hasAlloc && (!hasReq || req.IsZero()) {
+		return contract.ResourceUsage{}, false
+	}
+	return resourceUsage(name, req, alloc), true
+}
+
+func resourceUsage(name corev1.ResourceName, req, alloc apiresource.Quantity) contract.ResourceUsage {
+	r := contract.ResourceUsage{Resource: string(name), Requested: formatQuantity(name, req), Allocatable: formatQuantity(name, alloc)}
+	if !alloc.IsZero() {
+		pct := percent(req, alloc)
+		r.Percent = &pct
+	}
+	return r
+}
+
+// maxNodePods and maxNodeEvents bound the pods and event lines of one node's detail.
+const (
+	maxNodePods   = 200
+	maxNodeEvents = 50
+)
+
+// nodeDetailOf is one node in detail as the contract has it: what nodeDetails and its events
+// render.
+func nodeDetailOf(n *corev1.Node, pods []*corev1.Pod, events []*corev1.Event) *contract.NodeDetail {
+	d := &contract.NodeDetail{Age: age(n.CreationTimestamp), Kubelet: n.Status.NodeInfo.KubeletVersion}
+	if roles := nodeRoles(n); roles != "<none>" {
+		d.Roles = strings.Split(roles, ",")
+	}
+	for _, c := range n.Status.Conditions {
+		d.Conditions = append(d.Conditions, contract.Condition{Type: string(c.Type), Status: string(c.Status), Reason: c.Reason,
+			Since: age(c.LastTransitionTime), Message: oneLine(c.Message, 160)})
+	}
+	for _, t := range n.Spec.Taints {
+		d.Taints = append(d.Taints, taintString(t))
+	}
+	u := nodeUsage(n, pods)
+	names := map[corev1.ResourceName]bool{}
+	for name := range n.Status.Allocatable {
+		names[name] = true
+	}
+	for name := range u.requested {
+		names[name] = true
+	}
+	sorted := make([]corev1.ResourceName, 0, len(names))
+	for name := range names {
+		sorted = append(sorted, name)
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	for _, name := range sorted {
+		req, alloc := u.requested[name], n.Status.Allocatable[name]
+		if name == corev1.ResourcePods {
+			req = *apiresource.NewQuantity(int64(len(pods)), apiresource.DecimalSI)
+		}
+		d.Resources = append(d.Resources, resourceUsage(name, req, alloc))
+	}
+	sortedPods := append([]*corev1.Pod(nil), pods...)
+	sort.Slice(sortedPods, func(i, j int) bool {
+		if sortedPods[i].Namespace != sortedPods[j].Namespace {
+			return sortedPods[i].Namespace < sortedPods[j].Namespace
+		}
+		return sortedPods[i].Name < sortedPods[j].Name
+	})
+	for i, p := range sortedPods {
+		if i == maxNodePods {
+			d.PodsTruncated = len(sortedPods) - i
+			break
+		}
+		r := podRequests(p)
+		np := contract.NodePod{Pod: p.Namespace + "/" + p.Name, Status: podStatus(p),
+			CPU: formatQuantity(corev1.ResourceCPU, r[corev1.ResourceCPU]), Memory: formatQuantity(corev1.ResourceMemory, r[corev1.ResourceMemory])}
+		if q, ok := r[gpuResource]; ok {
+			np.GPU = formatQuantity(gpuResource, q)
+		}
+		d.Pods = append(d.Pods, np)
+	}
+	for i, g := range collapseEvents(events, false) {
+		if i == maxNodeEvents {
+			break
+		}
+		d.Events = append(d.Events, eventOf(g, 200))
+	}
+	return d
 }
 
 // podsByNode reads every pod from the cache, by the node it is bound to; terminated pods are

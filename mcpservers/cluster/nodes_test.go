@@ -2,6 +2,9 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 )
 
@@ -98,6 +102,28 @@ func TestNodesStatus(t *testing.T) {
 		mustContain(t, cpu, "0/2 (0%)", "0/8Gi (0%)", "0/110")
 		hasField(t, cpu, "-") // no GPUs
 		notContain(t, cpu, "MemoryPressure")
+		var got contract.NodeStatusList
+		s.Data("nodes_status", nil, &got)
+		byName := map[string]contract.NodeStatus{}
+		for _, n := range got.Nodes {
+			byName[n.Name] = n
+		}
+		g, c := byName["rd-node-gpu"], byName["rd-node-cpu"]
+		usage := func(n contract.NodeStatus, r string) string {
+			for _, u := range n.Resources {
+				if u.Resource == r && u.Percent != nil {
+					return fmt.Sprintf("%s/%s (%d%%)", u.Requested, u.Allocatable, *u.Percent)
+				}
+			}
+			return "-"
+		}
+		if !g.Ready || !g.Cordoned || !slices.Contains(g.Problems, "MemoryPressure") || !slices.Contains(g.Taints, "nvidia.com/gpu:NoSchedule") ||
+			usage(g, "cpu") != "2500m/4 (62%)" || usage(g, "nvidia.com/gpu") != "2/8 (25%)" || g.Pods != 2 || g.PodsAllocatable != "110" {
+			t.Errorf("nodes_status rd-node-gpu: structured %+v", g)
+		}
+		if c.Ready || c.Status != "NotReady" || !slices.Contains(c.Problems, "DiskPressure") || usage(c, "nvidia.com/gpu") != "-" || got.Detail != nil {
+			t.Errorf("nodes_status rd-node-cpu: structured %+v", c)
+		}
 	})
 	t.Run("one node in detail", func(t *testing.T) {
 		out := s.Eventually("nodes_status", map[string]any{"name": "rd-node-gpu"}, "EvictionThresholdMet")
@@ -112,6 +138,18 @@ func TestNodesStatus(t *testing.T) {
 		mustContain(t, line(t, out, " api "), "2", "512Mi")
 		noRow(t, out, "done") // a Succeeded pod holds nothing on the node
 		hasField(t, line(t, out, "EvictionThresholdMet"), "4")
+		var got contract.NodeStatusList
+		s.Data("nodes_status", map[string]any{"name": "rd-node-gpu"}, &got)
+		d := got.Detail
+		if len(got.Nodes) != 1 || d == nil || !slices.Contains(d.Roles, "gpu") || !slices.Contains(d.Taints, "nvidia.com/gpu=present:NoSchedule") ||
+			!slices.ContainsFunc(d.Pods, func(p contract.NodePod) bool {
+				return strings.HasSuffix(p.Pod, "/trainer") && p.CPU == "500m" && p.GPU == "2"
+			}) ||
+			slices.ContainsFunc(d.Pods, func(p contract.NodePod) bool { return strings.HasSuffix(p.Pod, "/done") }) ||
+			!slices.ContainsFunc(d.Events, func(e contract.Event) bool { return e.Reason == "EvictionThresholdMet" && e.Count == 4 }) ||
+			!slices.ContainsFunc(d.Conditions, func(c contract.Condition) bool { return c.Type == "MemoryPressure" && c.Status == "True" }) {
+			t.Errorf("nodes_status rd-node-gpu detail: structured %+v", d)
+		}
 	})
 	t.Run("describe node", func(t *testing.T) {
 		out := s.Eventually("describe", map[string]any{"kind": "node", "name": "rd-node-gpu"}, "EvictionThresholdMet", "trainer")

@@ -19,23 +19,24 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
 func (t *tools) resourceTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name:        "namespaces_list",
 			Description: "List the namespaces this server may see, with their phase and age.",
 		}, t.namespacesList),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name:        "api_resources",
 			Description: "List the kinds this cluster serves (built-in and CRDs): name, short names, API group, kind and whether namespaced. Use the names with resources_list and resource_get.",
 			Params: []mcp.ToolOption{
 				mcp.WithString("group", mcp.Description("only this API group, such as apps or kueue.x-k8s.io (\"core\" for the core group)"), mcp.MaxLength(253)),
 			},
 		}, t.apiResources),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "resources_list",
 			Description: "List objects of any kind (pods, deployments, nodes, CRDs such as clusterqueues.kueue.x-k8s.io) as a compact table, " +
 				"with namespace, label and field selectors and paging. Common kinds are served from a watch cache.",
@@ -49,7 +50,7 @@ func (t *tools) resourceTools() []mcptool.Tool {
 				mcp.WithString("output", mcp.Description("table (default), names, or yaml (full objects, secrets redacted)"), mcp.Enum("table", "names", "yaml")),
 			},
 		}, t.resourcesList),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name:        "resource_get",
 			Description: "Get one object of any kind as YAML, without managedFields and with Secret values redacted.",
 			Params: []mcp.ToolOption{
@@ -63,45 +64,58 @@ func (t *tools) resourceTools() []mcptool.Tool {
 
 type namespacesArgs struct{}
 
-func (t *tools) namespacesList(ctx context.Context, _ namespacesArgs) (string, error) {
+func (t *tools) namespacesList(ctx context.Context, _ namespacesArgs) (contract.NamespaceList, string, error) {
+	var out contract.NamespaceList
 	r, err := t.k.cached(ctx)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
-	tbl := mcptool.Table{Header: []string{"NAME", "STATUS", "AGE"}}
 	if t.k.confined() {
 		for _, name := range t.k.Allow {
 			var ns corev1.Namespace
 			if err := r.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
-				tbl.Add(name, "<unreadable: "+err.Error()+">", "")
+				out.Namespaces = append(out.Namespaces, contract.Namespace{Name: name, Error: err.Error()})
 				continue
 			}
-			tbl.Add(ns.Name, string(ns.Status.Phase), age(ns.CreationTimestamp))
+			out.Namespaces = append(out.Namespaces, contract.Namespace{Name: ns.Name, Phase: string(ns.Status.Phase), Age: age(ns.CreationTimestamp)})
 		}
-		return tbl.Render(t.maxBytes), nil
+	} else {
+		var list corev1.NamespaceList
+		if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+			return out, "", apiError(err, "list", "namespaces")
+		}
+		for i := range list.Items {
+			ns := &list.Items[i]
+			out.Namespaces = append(out.Namespaces, contract.Namespace{Name: ns.Name, Phase: string(ns.Status.Phase), Age: age(ns.CreationTimestamp)})
+		}
+		sort.SliceStable(out.Namespaces, func(i, j int) bool { return out.Namespaces[i].Name < out.Namespaces[j].Name })
 	}
-	var list corev1.NamespaceList
-	if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-		return "", apiError(err, "list", "namespaces")
+	tbl := mcptool.Table{Header: []string{"NAME", "STATUS", "AGE"}}
+	for _, ns := range out.Namespaces {
+		if ns.Error != "" {
+			tbl.Add(ns.Name, "<unreadable: "+ns.Error+">", "")
+			continue
+		}
+		tbl.Add(ns.Name, ns.Phase, ns.Age)
 	}
-	for i := range list.Items {
-		ns := &list.Items[i]
-		tbl.Add(ns.Name, string(ns.Status.Phase), age(ns.CreationTimestamp))
+	text, truncated := renderTable(&tbl, t.maxBytes)
+	out.Namespaces, out.Truncated = keepShown(out.Namespaces, truncated), truncated
+	if out.Namespaces == nil {
+		out.Namespaces = []contract.Namespace{}
 	}
-	sort.Slice(tbl.Rows, func(i, j int) bool { return tbl.Rows[i][0] < tbl.Rows[j][0] })
-	return tbl.Render(t.maxBytes), nil
+	return out, text, nil
 }
 
 type apiResourcesArgs struct {
 	Group string `json:"group,omitempty"`
 }
 
-func (t *tools) apiResources(ctx context.Context, a apiResourcesArgs) (string, error) {
+func (t *tools) apiResources(ctx context.Context, a apiResourcesArgs) (contract.APIResourceList, string, error) {
+	out := contract.APIResourceList{Resources: []contract.APIResource{}}
 	lists, err := t.k.disco.ServerPreferredResources()
 	if err != nil && len(lists) == 0 {
-		return "", fmt.Errorf("discovery: %w", err)
+		return out, "", fmt.Errorf("discovery: %w", err)
 	}
-	tbl := mcptool.Table{Header: []string{"NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"}}
 	for _, l := range lists {
 		group := strings.Split(l.GroupVersion, "/")[0]
 		if !strings.Contains(l.GroupVersion, "/") {
@@ -114,14 +128,20 @@ func (t *tools) apiResources(ctx context.Context, a apiResourcesArgs) (string, e
 			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") {
 				continue
 			}
-			tbl.Add(r.Name, strings.Join(r.ShortNames, ","), l.GroupVersion, strconv.FormatBool(r.Namespaced), r.Kind)
+			out.Resources = append(out.Resources, contract.APIResource{Name: r.Name, ShortNames: r.ShortNames, APIVersion: l.GroupVersion, Namespaced: r.Namespaced, Kind: r.Kind})
 		}
 	}
-	sort.Slice(tbl.Rows, func(i, j int) bool { return tbl.Rows[i][0] < tbl.Rows[j][0] })
-	if len(tbl.Rows) == 0 {
-		return fmt.Sprintf("no resources in API group %q; call api_resources without a group to see them all", a.Group), nil
+	sort.SliceStable(out.Resources, func(i, j int) bool { return out.Resources[i].Name < out.Resources[j].Name })
+	if len(out.Resources) == 0 {
+		return out, fmt.Sprintf("no resources in API group %q; call api_resources without a group to see them all", a.Group), nil
 	}
-	return tbl.Render(t.maxBytes), nil
+	tbl := mcptool.Table{Header: []string{"NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"}}
+	for _, r := range out.Resources {
+		tbl.Add(r.Name, strings.Join(r.ShortNames, ","), r.APIVersion, strconv.FormatBool(r.Namespaced), r.Kind)
+	}
+	text, truncated := renderTable(&tbl, t.maxBytes)
+	out.Resources, out.Truncated = keepShown(out.Resources, truncated), truncated
+	return out, text, nil
 }
 
 type listArgs struct {
@@ -157,13 +177,13 @@ func (a *listArgs) Validate() error {
 	return nil
 }
 
-func (t *tools) resourcesList(ctx context.Context, a listArgs) (string, error) {
+func (t *tools) resourcesList(ctx context.Context, a listArgs) (contract.ResourceList, string, error) {
 	r, err := t.k.resolve(a.Kind)
 	if err != nil {
-		return "", err
+		return contract.ResourceList{}, "", err
 	}
 	if err := t.k.checkScope(r, a.Namespace); err != nil {
-		return "", err
+		return contract.ResourceList{}, "", err
 	}
 	if a.Output == "yaml" {
 		return t.listYAML(ctx, r, a)
@@ -265,7 +285,34 @@ var cachedRenderers = map[string]cachedRenderer{
 		}},
 }
 
-func (t *tools) listCached(ctx context.Context, r resource, a listArgs, render cachedRenderer) (string, error) {
+// resourceItem is one listed object with its table row: cells in the order of columns.
+func resourceItem(ns, name string, columns, cells []string) contract.ResourceItem {
+	it := contract.ResourceItem{Namespace: ns, Name: name, Cells: cells}
+	for i, c := range columns {
+		if i >= len(cells) {
+			break
+		}
+		switch c {
+		case "STATUS":
+			it.Status = cells[i]
+		case "AGE":
+			it.Age = cells[i]
+		}
+	}
+	return it
+}
+
+// newResourceList is the answer of resources_list for r, before its items.
+func newResourceList(r resource, a listArgs) contract.ResourceList {
+	out := contract.ResourceList{Resource: r.gvr.Resource, Items: []contract.ResourceItem{}}
+	if r.namespaced {
+		out.Namespace = a.Namespace
+	}
+	return out
+}
+
+func (t *tools) listCached(ctx context.Context, r resource, a listArgs, render cachedRenderer) (contract.ResourceList, string, error) {
+	out := newResourceList(r, a)
 	var sel labels.Selector = labels.Everything()
 	if a.LabelSelector != "" {
 		sel, _ = labels.Parse(a.LabelSelector) // validated in listArgs.Validate
@@ -283,7 +330,7 @@ func (t *tools) listCached(ctx context.Context, r resource, a listArgs, render c
 	}
 	for _, ns := range namespaces {
 		if err := t.k.eachCached(ctx, render.proto(), render.list(), ns, add); err != nil {
-			return "", apiError(err, "list", r.gvr.Resource)
+			return out, "", apiError(err, "list", r.gvr.Resource)
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool {
@@ -296,7 +343,7 @@ func (t *tools) listCached(ctx context.Context, r resource, a listArgs, render c
 	if a.Continue != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(a.Continue, "offset:"))
 		if err != nil || !strings.HasPrefix(a.Continue, "offset:") || n < 0 {
-			return "", fmt.Errorf(`argument "continue" %q is not a token this server returned; start again without it`, a.Continue)
+			return out, "", fmt.Errorf(`argument "continue" %q is not a token this server returned; start again without it`, a.Continue)
 		}
 		offset = min(n, len(rows))
 	}
@@ -307,6 +354,7 @@ func (t *tools) listCached(ctx context.Context, r resource, a listArgs, render c
 		next = "offset:" + strconv.Itoa(offset+len(page))
 	}
 	withNS := a.Namespace == "" && r.namespaced
+	out.Total, out.Continue = total, next
 	if a.Output == "names" {
 		var b strings.Builder
 		for _, rw := range page {
@@ -314,22 +362,31 @@ func (t *tools) listCached(ctx context.Context, r resource, a listArgs, render c
 				b.WriteString(rw.ns + "/")
 			}
 			b.WriteString(rw.name + "\n")
+			out.Items = append(out.Items, contract.ResourceItem{Namespace: rw.ns, Name: rw.name})
 		}
-		return b.String() + footer(len(page), total, next, r), nil
+		text := b.String() + footer(len(page), total, next, r)
+		out.Truncated = len(out.Items) - linesShown(text, len(out.Items), t.maxBytes)
+		out.Items = keepShown(out.Items, out.Truncated)
+		return out, text, nil
 	}
+	out.Columns = render.header
 	tbl := mcptool.Table{Header: render.header}
 	if withNS {
 		tbl.Header = append([]string{"NAMESPACE"}, render.header...)
 	}
 	for _, rw := range page {
+		cells := rw.cells()
+		out.Items = append(out.Items, resourceItem(rw.ns, rw.name, render.header, cells))
 		if withNS {
-			tbl.Add(append([]string{rw.ns}, rw.cells()...)...)
+			tbl.Add(append([]string{rw.ns}, cells...)...)
 		} else {
-			tbl.Add(rw.cells()...)
+			tbl.Add(cells...)
 		}
 	}
 	// Leave room for the footer, so that the paging hint is never the part truncated.
-	return tbl.Render(t.maxBytes-200) + footer(len(page), total, next, r), nil
+	text, truncated := renderTable(&tbl, t.maxBytes-200)
+	out.Items, out.Truncated = keepShown(out.Items, truncated), truncated
+	return out, text + footer(len(page), total, next, r), nil
 }
 
 func footer(shown, total int, next string, r resource) string {
@@ -345,7 +402,8 @@ func footer(shown, total int, next string, r resource) string {
 
 // listServerTable asks the API server for the table kubectl prints, which works for every kind
 // (CRDs included) and pages on the server.
-func (t *tools) listServerTable(ctx context.Context, r resource, a listArgs) (string, error) {
+func (t *tools) listServerTable(ctx context.Context, r resource, a listArgs) (contract.ResourceList, string, error) {
+	out := newResourceList(r, a)
 	namespaces := t.k.namespaces(a.Namespace)
 	if !r.namespaced || len(namespaces) == 0 {
 		namespaces = []string{a.Namespace}
@@ -353,9 +411,9 @@ func (t *tools) listServerTable(ctx context.Context, r resource, a listArgs) (st
 			namespaces = []string{""}
 		}
 	} else if len(namespaces) > 1 && a.Continue != "" {
-		return "", errors.New(`argument "continue" needs a namespace on a server confined to several namespaces; name one`)
+		return out, "", errors.New(`argument "continue" needs a namespace on a server confined to several namespaces; name one`)
 	}
-	var out strings.Builder
+	var names strings.Builder
 	var header []string
 	tbl := mcptool.Table{}
 	shown, next := 0, ""
@@ -375,11 +433,11 @@ func (t *tools) listServerTable(ctx context.Context, r resource, a listArgs) (st
 		}
 		body, err := req.DoRaw(ctx)
 		if err != nil {
-			return "", apiError(err, "list", r.gvr.Resource)
+			return out, "", apiError(err, "list", r.gvr.Resource)
 		}
 		var table metav1.Table
 		if err := json.Unmarshal(body, &table); err != nil {
-			return "", fmt.Errorf("decoding the API server's table for %s: %w", r.gvr.Resource, err)
+			return out, "", fmt.Errorf("decoding the API server's table for %s: %w", r.gvr.Resource, err)
 		}
 		var cols []int
 		if header == nil {
@@ -392,6 +450,7 @@ func (t *tools) listServerTable(ctx context.Context, r resource, a listArgs) (st
 				cols = append(cols, i)
 				if len(tbl.Header) == 0 {
 					header = append(header, strings.ToUpper(c.Name))
+					out.Columns = append(out.Columns, strings.ToUpper(c.Name))
 				}
 			}
 		}
@@ -400,18 +459,26 @@ func (t *tools) listServerTable(ctx context.Context, r resource, a listArgs) (st
 		}
 		for _, rw := range table.Rows {
 			var cells []string
+			var m metav1.PartialObjectMetadata
+			_ = json.Unmarshal(rw.Object.Raw, &m)
 			if a.Namespace == "" && r.namespaced {
-				var m metav1.PartialObjectMetadata
-				_ = json.Unmarshal(rw.Object.Raw, &m)
 				cells = append(cells, m.Namespace)
 			}
+			var own []string
 			for _, i := range cols {
 				if i < len(rw.Cells) {
-					cells = append(cells, fmt.Sprint(rw.Cells[i]))
+					own = append(own, fmt.Sprint(rw.Cells[i]))
 				}
 			}
+			cells = append(cells, own...)
+			if m.Name == "" && len(own) > 0 {
+				m.Name = own[0]
+			}
 			if a.Output == "names" {
-				out.WriteString(strings.Join(cells[:len(cells)-len(cols)+1], "/") + "\n")
+				names.WriteString(strings.Join(cells[:len(cells)-len(cols)+1], "/") + "\n")
+				out.Items = append(out.Items, contract.ResourceItem{Namespace: m.Namespace, Name: m.Name})
+			} else {
+				out.Items = append(out.Items, resourceItem(m.Namespace, m.Name, out.Columns, own))
 			}
 			tbl.Add(cells...)
 			shown++
@@ -425,10 +492,17 @@ func (t *tools) listServerTable(ctx context.Context, r resource, a listArgs) (st
 	if next != "" {
 		foot += fmt.Sprintf("; more with continue=%q", next)
 	}
+	out.Continue = next
 	if a.Output == "names" {
-		return out.String() + foot + "\n", nil
+		out.Columns = nil
+		text := names.String() + foot + "\n"
+		out.Truncated = len(out.Items) - linesShown(text, len(out.Items), t.maxBytes)
+		out.Items = keepShown(out.Items, out.Truncated)
+		return out, text, nil
 	}
-	return tbl.Render(t.maxBytes-200) + foot + "\n", nil
+	text, truncated := renderTable(&tbl, t.maxBytes-200)
+	out.Items, out.Truncated = keepShown(out.Items, truncated), truncated
+	return out, text + foot + "\n", nil
 }
 
 // apiPath is the REST path of a resource's collection in a namespace ("" for all or for
@@ -446,7 +520,8 @@ func apiPath(r resource, ns string) []string {
 	return append(p, r.gvr.Resource)
 }
 
-func (t *tools) listYAML(ctx context.Context, r resource, a listArgs) (string, error) {
+func (t *tools) listYAML(ctx context.Context, r resource, a listArgs) (contract.ResourceList, string, error) {
+	out := newResourceList(r, a)
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(r.gvk.GroupVersion().WithKind(r.gvk.Kind + "List"))
 	opts := []client.ListOption{client.Limit(a.Limit)}
@@ -454,7 +529,7 @@ func (t *tools) listYAML(ctx context.Context, r resource, a listArgs) (string, e
 		opts = append(opts, client.InNamespace(a.Namespace))
 	} else if r.namespaced && t.k.confined() {
 		if len(t.k.Allow) > 1 {
-			return "", errors.New(`output "yaml" needs a namespace on a server confined to several namespaces; name one`)
+			return out, "", errors.New(`output "yaml" needs a namespace on a server confined to several namespaces; name one`)
 		}
 		opts = append(opts, client.InNamespace(t.k.Allow[0]))
 	}
@@ -469,18 +544,21 @@ func (t *tools) listYAML(ctx context.Context, r resource, a listArgs) (string, e
 		opts = append(opts, client.Continue(a.Continue))
 	}
 	if err := t.k.Direct.List(ctx, list, opts...); err != nil {
-		return "", apiError(err, "list", r.gvr.Resource)
+		return out, "", apiError(err, "list", r.gvr.Resource)
 	}
 	items := make([]map[string]any, 0, len(list.Items))
 	for i := range list.Items {
 		cleanForOutput(&list.Items[i])
 		items = append(items, list.Items[i].Object)
+		out.Items = append(out.Items, contract.ResourceItem{Namespace: list.Items[i].GetNamespace(), Name: list.Items[i].GetName()})
 	}
-	out, err := toYAML(items)
+	text, err := toYAML(items)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
-	return out + footer(len(items), len(items), list.GetContinue(), r), nil
+	// The YAML as the text shows it, within the output cap.
+	out.YAML, out.Total, out.Continue = mcptool.Cap(text, t.maxBytes), len(items), list.GetContinue()
+	return out, text + footer(len(items), len(items), list.GetContinue(), r), nil
 }
 
 type getArgs struct {
@@ -499,17 +577,17 @@ func (a *getArgs) Validate() error {
 	return nil
 }
 
-func (t *tools) resourceGet(ctx context.Context, a getArgs) (string, error) {
-	u, _, err := t.getObject(ctx, a.Kind, a.Namespace, a.Name)
+func (t *tools) resourceGet(ctx context.Context, a getArgs) (contract.ObjectYAML, string, error) {
+	u, r, err := t.getObject(ctx, a.Kind, a.Namespace, a.Name)
 	if err != nil {
-		return "", err
+		return contract.ObjectYAML{}, "", err
 	}
 	cleanForOutput(u)
-	out, err := toYAML(u.Object)
+	text, err := toYAML(u.Object)
 	if err != nil {
-		return "", err
+		return contract.ObjectYAML{}, "", err
 	}
-	return out, nil
+	return contract.ObjectYAML{Object: objectRef(strings.ToLower(r.gvk.Kind), u.GetNamespace(), u.GetName()), YAML: mcptool.Cap(text, t.maxBytes)}, text, nil
 }
 
 // getObject reads one object of any kind, checking scope and confinement first.

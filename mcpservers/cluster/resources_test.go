@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 )
 
@@ -47,6 +49,11 @@ func TestResourceTools(t *testing.T) {
 	t.Run("namespaces_list", func(t *testing.T) {
 		s := s.With(t)
 		mustContain(t, s.OK("namespaces_list", nil), "NAME", "res", "Active")
+		var got contract.NamespaceList
+		s.Data("namespaces_list", nil, &got)
+		if !slices.ContainsFunc(got.Namespaces, func(n contract.Namespace) bool { return n.Name == ns && n.Phase == "Active" }) || got.Truncated != 0 {
+			t.Errorf("namespaces_list data lacks namespace %s, Active: %+v", ns, got)
+		}
 	})
 	t.Run("api_resources", func(t *testing.T) {
 		s := s.With(t)
@@ -54,6 +61,13 @@ func TestResourceTools(t *testing.T) {
 		mustContain(t, out, "deployments", "deploy", "apps/v1", "Deployment")
 		if strings.Contains(out, "pods ") {
 			t.Errorf("group apps lists core kinds:\n%s", out)
+		}
+		var got contract.APIResourceList
+		s.Data("api_resources", map[string]any{"group": "apps"}, &got)
+		if !slices.ContainsFunc(got.Resources, func(r contract.APIResource) bool {
+			return r.Name == "deployments" && r.Kind == "Deployment" && r.APIVersion == "apps/v1" && r.Namespaced && slices.Contains(r.ShortNames, "deploy")
+		}) || slices.ContainsFunc(got.Resources, func(r contract.APIResource) bool { return r.Name == "pods" }) {
+			t.Errorf("api_resources data for group apps: %+v", got.Resources)
 		}
 	})
 	t.Run("resources_list from the cache, by short name, with a label selector", func(t *testing.T) {
@@ -63,11 +77,41 @@ func TestResourceTools(t *testing.T) {
 		if strings.Contains(out, "db-0") {
 			t.Errorf("label selector app=web listed db-0:\n%s", out)
 		}
+		var got contract.ResourceList
+		s.Data("resources_list", map[string]any{"kind": "po", "namespace": ns, "labelSelector": "app=web"}, &got)
+		if got.Resource != "pods" || got.Total != 3 || len(got.Items) != 3 || got.Truncated != 0 || got.Continue != "" || !slices.Equal(got.Columns, []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"}) {
+			t.Fatalf("resources_list data: %+v", got)
+		}
+		for i, it := range got.Items {
+			if it.Name != fmt.Sprintf("web-%d", i) || it.Namespace != ns || it.Status != "Pending" || it.Age == "" || len(it.Cells) != len(got.Columns) {
+				t.Errorf("item %d: %+v", i, it)
+			}
+		}
+	})
+	t.Run("resources_list counts in Truncated the rows its text leaves out", func(t *testing.T) {
+		small := connect(t, cluster.Config{MaxBytes: 420})
+		var got contract.ResourceList
+		out := small.Data("resources_list", map[string]any{"kind": "pods", "namespace": ns}, &got)
+		mustContain(t, out, "… truncated:", "4 of 4 pods")
+		if got.Truncated == 0 || len(got.Items)+got.Truncated != 4 || got.Total != 4 ||
+			!strings.Contains(out, fmt.Sprintf("… truncated: %d more items", got.Truncated)) {
+			t.Errorf("truncated = %d, %d items, for text:\n%s", got.Truncated, len(got.Items), out)
+		}
+		for _, it := range got.Items {
+			if !strings.Contains(out, it.Name) {
+				t.Errorf("item %s is not in the text:\n%s", it.Name, out)
+			}
+		}
 	})
 	t.Run("resources_list pages", func(t *testing.T) {
 		s := s.With(t)
 		out := s.OK("resources_list", map[string]any{"kind": "pods", "namespace": ns, "limit": 2})
 		mustContain(t, out, "db-0", "web-0", `2 of 4 pods; more with continue="offset:2"`)
+		var page contract.ResourceList
+		s.Data("resources_list", map[string]any{"kind": "pods", "namespace": ns, "limit": 2}, &page)
+		if page.Continue != "offset:2" || page.Total != 4 || len(page.Items) != 2 || page.Items[0].Name != "db-0" || page.Items[1].Name != "web-0" {
+			t.Errorf("first page data: %+v", page)
+		}
 		out = s.OK("resources_list", map[string]any{"kind": "pods", "namespace": ns, "limit": 2, "continue": "offset:2"})
 		mustContain(t, out, "web-1", "web-2", "2 of 4 pods")
 	})
@@ -84,6 +128,16 @@ func TestResourceTools(t *testing.T) {
 		}
 		out := s.OK("resources_list", map[string]any{"kind": "cm", "namespace": ns})
 		mustContain(t, out, "NAME", "DATA", "settings", "1 configmaps")
+		var got contract.ResourceList
+		s.Data("resources_list", map[string]any{"kind": "cm", "namespace": ns}, &got)
+		if len(got.Items) != 1 || got.Items[0].Name != "settings" || got.Items[0].Namespace != ns || !slices.Contains(got.Columns, "DATA") {
+			t.Errorf("server table data: %+v", got)
+		}
+		var names contract.ResourceList
+		mustContain(t, s.Data("resources_list", map[string]any{"kind": "cm", "namespace": ns, "output": "names"}, &names), "settings")
+		if len(names.Items) != 1 || names.Items[0].Name != "settings" {
+			t.Errorf("names data: %+v", names)
+		}
 	})
 	t.Run("resources_list deployments across namespaces", func(t *testing.T) {
 		s := s.With(t)
@@ -96,6 +150,16 @@ func TestResourceTools(t *testing.T) {
 		mustContain(t, out, "kind: Deployment", "name: web", "replicas: 3")
 		if strings.Contains(out, "managedFields") {
 			t.Errorf("resource_get kept managedFields:\n%s", out)
+		}
+		var got contract.ObjectYAML
+		s.Data("resource_get", map[string]any{"kind": "deploy", "namespace": ns, "name": "web"}, &got)
+		if got.Object != "deployment/res/web" || !strings.Contains(got.YAML, "replicas: 3") || strings.Contains(got.YAML, "managedFields") {
+			t.Errorf("resource_get data: %+v", got)
+		}
+		var list contract.ResourceList
+		s.Data("resources_list", map[string]any{"kind": "deploy", "namespace": ns, "output": "yaml"}, &list)
+		if len(list.Items) != 1 || list.Items[0].Name != "web" || !strings.Contains(list.YAML, "replicas: 3") || strings.Contains(list.YAML, "managedFields") {
+			t.Errorf("resources_list yaml data: %+v", list)
 		}
 	})
 	t.Run("bad arguments say what to fix", func(t *testing.T) {

@@ -16,12 +16,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
 func (t *tools) workloadTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "workload_health",
 			Description: "Health of Deployments, StatefulSets, DaemonSets, Jobs and CronJobs: rollout progress (ready/updated/available of desired), " +
 				"why replicas are unavailable (the waiting and termination reasons of their pods, such as \"2 pods CrashLoopBackOff (exit 1)\"), " +
@@ -526,15 +527,16 @@ func condition(typ, status, reason, message string) string {
 	return s
 }
 
-func (t *tools) workloadHealth(ctx context.Context, a healthArgs) (string, error) {
+func (t *tools) workloadHealth(ctx context.Context, a healthArgs) (contract.WorkloadHealthReport, string, error) {
+	out := contract.WorkloadHealthReport{Workloads: []contract.WorkloadHealth{}}
 	if a.Namespace != "" {
 		if err := t.k.checkNamespace(a.Namespace); err != nil {
-			return "", err
+			return out, "", err
 		}
 	}
 	set, err := t.loadWorkloads(ctx, a.Namespace, a.Kind, a.Name)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	if len(set.items) == 0 {
 		what := "workloads"
@@ -548,7 +550,7 @@ func (t *tools) workloadHealth(ctx context.Context, a healthArgs) (string, error
 		if a.Name != "" {
 			what += " named " + a.Name
 		}
-		return fmt.Sprintf("no %s %s\n", what, where), nil
+		return out, fmt.Sprintf("no %s %s\n", what, where), nil
 	}
 	order := map[string]int{}
 	for i, k := range healthKinds {
@@ -568,15 +570,20 @@ func (t *tools) workloadHealth(ctx context.Context, a healthArgs) (string, error
 		return a.name < b.name
 	})
 	var unhealthy, healthy []string
+	var unhealthyData, healthyData []contract.WorkloadHealth
 	for _, w := range set.items {
 		line := w.ref() + ": " + w.summary
 		if len(w.notes) > 0 {
 			line += "; " + strings.Join(w.notes, "; ")
 		}
+		data := contract.WorkloadHealth{Object: w.ref(), Healthy: w.healthy, Summary: w.summary, Notes: w.notes}
 		if w.healthy {
 			healthy = append(healthy, line)
+			healthyData = append(healthyData, data)
 			continue
 		}
+		data.Problems = slices.Concat(w.problems, w.failing)
+		unhealthyData = append(unhealthyData, data)
 		for _, p := range slices.Concat(w.problems, w.failing) {
 			line += "\n    " + p
 		}
@@ -584,7 +591,7 @@ func (t *tools) workloadHealth(ctx context.Context, a healthArgs) (string, error
 	}
 	var b strings.Builder
 	budget := t.maxBytes - 200
-	section := func(title string, lines []string) {
+	section := func(title string, lines []string, data []contract.WorkloadHealth) {
 		if len(lines) == 0 {
 			return
 		}
@@ -592,12 +599,14 @@ func (t *tools) workloadHealth(ctx context.Context, a healthArgs) (string, error
 		for i, l := range lines {
 			if b.Len()+len(l)+1 > budget {
 				fmt.Fprintf(&b, "… truncated: %d more items (narrow the request: namespace, kind, name)\n", len(lines)-i)
+				out.Truncated += len(lines) - i
 				return
 			}
 			b.WriteString("  " + l + "\n")
+			out.Workloads = append(out.Workloads, data[i])
 		}
 	}
-	section("UNHEALTHY", unhealthy)
-	section("HEALTHY", healthy)
-	return t.k.secrets.Scrub(b.String()), nil
+	section("UNHEALTHY", unhealthy, unhealthyData)
+	section("HEALTHY", healthy, healthyData)
+	return out, t.k.secrets.Scrub(b.String()), nil
 }

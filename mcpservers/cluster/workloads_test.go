@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 )
 
@@ -167,6 +169,20 @@ func TestWorkloadHealth(t *testing.T) {
 		notContain(t, out, "exit 2")                    // the pod another controller owns is not web's
 		notContain(t, out, "FailureTarget")             // says no more than Failed
 		notContain(t, out, "job/rd-workloads/nightly-") // a CronJob's Jobs are reported under it
+		var got contract.WorkloadHealthReport
+		s.Data("workload_health", map[string]any{"namespace": ns}, &got)
+		var objects []string
+		for _, w := range got.Workloads {
+			objects = append(objects, w.Object)
+		}
+		if want := []string{"deployment/rd-workloads/web", "statefulset/rd-workloads/db", "job/rd-workloads/train", "deployment/rd-workloads/api", "cronjob/rd-workloads/nightly"}; !slices.Equal(objects, want) || got.Truncated != 0 {
+			t.Fatalf("workload_health: structured workloads %v, want %v", objects, want)
+		}
+		web := got.Workloads[0]
+		if web.Healthy || web.Summary != "1/3 ready, 3/3 updated, 1/3 available" ||
+			!slices.Contains(web.Problems, "2 unavailable: 1 pod CrashLoopBackOff (OOMKilled, exit 137), 1 pod CrashLoopBackOff (exit 1)") || !got.Workloads[3].Healthy {
+			t.Errorf("workload_health web: structured %+v", web)
+		}
 	})
 	t.Run("healthy ones in one line", func(t *testing.T) {
 		mustContain(t, out,

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	changepkg "github.com/opsmesh/opsmesh/mcpservers/change"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
+	changepkg "github.com/opsmesh/opsmesh/mcpservers/change"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -123,7 +124,8 @@ func writeError(err error, verb, ref string) error {
 // diffCap is the most bytes of diff a real (not dry-run) write returns after its summary.
 const diffCap = 4 << 10
 
-// render writes a change's result: the summary, notes, and the diff of the object's YAML.
-func (t *tools) render(c *change) (string, error) {
-	return c.Render(t.diffYAML, t.maxBytes, diffCap)
+// render is a change's answer: the contract's Change, and the text of the summary, notes, and
+// the diff of the object's YAML.
+func (t *tools) render(c *change) (contract.Change, string, error) {
+	return c.Answer(t.diffYAML, t.maxBytes, diffCap)
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -121,29 +122,29 @@ func emptyDirs(p *corev1.Pod) string {
 	return strings.Join(names, ", ")
 }
 
-func (t *tools) nodeDrain(ctx context.Context, a drainArgs) (string, error) {
+func (t *tools) nodeDrain(ctx context.Context, a drainArgs) (contract.Change, string, error) {
 	if err := t.checkNodeWrite(); err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	ref := objectRef("node", "", a.Name)
 	if err := t.k.Direct.Get(ctx, client.ObjectKey{Name: a.Name}, &corev1.Node{}); err != nil {
-		return "", apiError(err, "get", ref)
+		return contract.Change{}, "", apiError(err, "get", ref)
 	}
 	var pods corev1.PodList
 	if err := t.k.Direct.List(ctx, &pods, client.MatchingFields{"spec.nodeName": a.Name}); err != nil {
-		return "", apiError(err, "list", "pods on "+ref)
+		return contract.Change{}, "", apiError(err, "list", "pods on "+ref)
 	}
 	sort.Slice(pods.Items, func(i, j int) bool {
 		return pods.Items[i].Namespace+"/"+pods.Items[i].Name < pods.Items[j].Namespace+"/"+pods.Items[j].Name
 	})
 	evict, skip, refuse := drainPlan(pods.Items, a)
 	if len(refuse) > 0 {
-		return "", fmt.Errorf("refusing to drain %s; nothing was changed (the node is not cordoned):\n- %s", ref, strings.Join(refuse, "\n- "))
+		return contract.Change{}, "", fmt.Errorf("refusing to drain %s; nothing was changed (the node is not cordoned):\n- %s", ref, strings.Join(refuse, "\n- "))
 	}
 
 	cordon, err := t.setUnschedulable(ctx, a.Name, true, a.DryRun)
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	cordoned := "cordoned"
 	if cordon.NoChange {
@@ -173,9 +174,12 @@ func (t *tools) nodeDrain(ctx context.Context, a drainArgs) (string, error) {
 		table := drainTable(evict, skip, t.maxBytes-len(head)-1024)
 		diff, err := t.objectDiff(ref, cordon.Before, cordon.After, "after, dry run")
 		if err != nil {
-			return "", err
+			return contract.Change{}, "", err
 		}
-		return head + table + mcptool.Cap(diff, max(t.maxBytes-len(head)-len(table)-128, 256)), nil
+		diff = mcptool.Cap(diff, max(t.maxBytes-len(head)-len(table)-128, 256))
+		out := contract.Change{Object: ref, DryRun: true, Diff: diff, Notes: drainNotes(evict, skip),
+			Summary: fmt.Sprintf("%s, then %s to evict and %d left alone", cordoned, podCount(len(evict)), len(skip))}
+		return out, head + table + diff, nil
 	}
 
 	deadline := time.Now().Add(time.Duration(a.TimeoutSeconds) * time.Second)
@@ -193,10 +197,31 @@ func (t *tools) nodeDrain(ctx context.Context, a drainArgs) (string, error) {
 		ref, cordoned, podCount(count[gone]+count[terminating]), count[gone], count[terminating], len(skip))
 	table := drainTable(evict, skip, t.maxBytes-len(summary)-256)
 	if count[blocked]+count[failed] > 0 {
-		return "", fmt.Errorf("drain of %s is incomplete: %s could not be evicted within %ds.\n%s; the node stays cordoned (node_uncordon undoes that).\n%s",
+		return contract.Change{}, "", fmt.Errorf("drain of %s is incomplete: %s could not be evicted within %ds.\n%s; the node stays cordoned (node_uncordon undoes that).\n%s",
 			ref, podCount(count[blocked]+count[failed]), a.TimeoutSeconds, summary, table)
 	}
-	return "drained " + summary + ".\n" + table, nil
+	out := contract.Change{Object: ref, Summary: "drained: " + strings.TrimPrefix(summary, ref+" "), Notes: drainNotes(evict, skip)}
+	return out, "drained " + summary + ".\n" + table, nil
+}
+
+// maxDrainNotes bounds the pods a drain's Change names in its notes.
+const maxDrainNotes = 200
+
+// drainNotes says what became of each pod, "namespace/name: result", as drainTable shows it.
+func drainNotes(evict, skip []*drainPod) []string {
+	all := append(append([]*drainPod(nil), evict...), skip...)
+	notes := make([]string, 0, min(len(all), maxDrainNotes+1))
+	for i, p := range all {
+		if i == maxDrainNotes {
+			notes = append(notes, fmt.Sprintf("… %d more pods", len(all)-i))
+			break
+		}
+		notes = append(notes, p.ref()+": "+p.result)
+	}
+	if len(all) == 0 {
+		notes = append(notes, "no pods on the node")
+	}
+	return notes
 }
 
 // evict asks the Eviction API to evict the pod read (not a namesake created since).

@@ -7,12 +7,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
 func (t *tools) nodeWriteTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "node_cordon",
 			Description: "Mark a node unschedulable, as kubectl cordon does: no new pods are scheduled onto it; pods on it keep running. " +
 				"node_drain cordons and also moves the pods off.",
@@ -20,14 +21,14 @@ func (t *tools) nodeWriteTools() []mcptool.Tool {
 			Idempotent: true,
 			Params:     []mcp.ToolOption{nameParam("node"), dryRunParam()},
 		}, t.nodeCordon),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name:        "node_uncordon",
 			Description: "Mark a node schedulable again, as kubectl uncordon does.",
 			Effect:      mcptool.Write,
 			Idempotent:  true,
 			Params:      []mcp.ToolOption{nameParam("node"), dryRunParam()},
 		}, t.nodeUncordon),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "node_drain",
 			Description: "Drain a node, as kubectl drain does: cordon it, then evict its pods through the Eviction API, which honours " +
 				"PodDisruptionBudgets (a blocked eviction is retried until the timeout; the result names the pods left and the budgets that held them). " +
@@ -64,18 +65,18 @@ func (t *tools) checkNodeWrite() error {
 	return t.k.checkScope(r, "")
 }
 
-func (t *tools) nodeCordon(ctx context.Context, a nodeArgs) (string, error) {
+func (t *tools) nodeCordon(ctx context.Context, a nodeArgs) (contract.Change, string, error) {
 	c, err := t.setUnschedulable(ctx, a.Name, true, a.DryRun)
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	return t.render(c)
 }
 
-func (t *tools) nodeUncordon(ctx context.Context, a nodeArgs) (string, error) {
+func (t *tools) nodeUncordon(ctx context.Context, a nodeArgs) (contract.Change, string, error) {
 	c, err := t.setUnschedulable(ctx, a.Name, false, a.DryRun)
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	return t.render(c)
 }

@@ -11,12 +11,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
 func (t *tools) podWriteTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "pod_delete",
 			Description: "Delete one pod, as kubectl delete pod does. A pod that a controller (ReplicaSet, StatefulSet, Job, DaemonSet) " +
 				"manages is replaced by it; a bare pod is gone for good. To restart every pod of a workload, use workload_restart instead.",
@@ -49,14 +50,14 @@ func (a *podDeleteArgs) Validate() error {
 	return nil
 }
 
-func (t *tools) podDelete(ctx context.Context, a podDeleteArgs) (string, error) {
+func (t *tools) podDelete(ctx context.Context, a podDeleteArgs) (contract.Change, string, error) {
 	if err := t.k.checkNamespace(a.Namespace); err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	ref := objectRef("pod", a.Namespace, a.Name)
 	pod := &corev1.Pod{}
 	if err := t.k.Direct.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Name}, pod); err != nil {
-		return "", apiError(err, "get", ref)
+		return contract.Change{}, "", apiError(err, "get", ref)
 	}
 	// Delete exactly the pod read: not a namesake created since (StatefulSet pods keep names).
 	opts := []client.DeleteOption{client.Preconditions{UID: &pod.UID}}
@@ -73,9 +74,9 @@ func (t *tools) podDelete(ctx context.Context, a podDeleteArgs) (string, error) 
 	}
 	if err := t.k.Direct.Delete(ctx, pod.DeepCopy(), opts...); err != nil {
 		if apierrors.IsConflict(err) {
-			return "", fmt.Errorf("%s was replaced by a new pod of the same name while this delete was prepared; nothing was deleted; look at it again", ref)
+			return contract.Change{}, "", fmt.Errorf("%s was replaced by a new pod of the same name while this delete was prepared; nothing was deleted; look at it again", ref)
 		}
-		return "", writeError(err, "delete", ref)
+		return contract.Change{}, "", writeError(err, "delete", ref)
 	}
 	c := &change{Ref: ref, Summary: "deleted (grace period " + grace + ")", Before: pod, DryRun: a.DryRun}
 	if owner := metav1.GetControllerOf(pod); owner != nil {
@@ -92,7 +93,7 @@ func (t *tools) podDelete(ctx context.Context, a podDeleteArgs) (string, error) 
 			c.After = left
 			c.Notes = append(c.Notes, "the pod is terminating: it is gone once its kubelet has stopped its containers")
 		case err != nil && !apierrors.IsNotFound(err):
-			return "", errors.Join(fmt.Errorf("%s was deleted, but reading it back failed", ref), err)
+			return contract.Change{}, "", errors.Join(fmt.Errorf("%s was deleted, but reading it back failed", ref), err)
 		}
 	}
 	return t.render(c)

@@ -19,12 +19,13 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
 func (t *tools) resourceWriteTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "resource_patch",
 			Description: "Patch one object of any kind, as kubectl patch does: a JSON merge patch (default), a JSON patch (RFC 6902), " +
 				"or a strategic merge patch (built-in kinds only). Prefer the specific tools (workload_scale, workload_set_image, ...) where one fits.",
@@ -39,7 +40,7 @@ func (t *tools) resourceWriteTools() []mcptool.Tool {
 				dryRunParam(),
 			},
 		}, t.resourcePatch),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "resource_apply",
 			Description: "Create or update one object from a YAML manifest by server-side apply, as kubectl apply --server-side does: " +
 				"the fields in the manifest become owned by fieldManager; a field another manager owns is a conflict unless force is set.",
@@ -120,10 +121,10 @@ func (a *patchArgs) Validate() error {
 	return nil
 }
 
-func (t *tools) resourcePatch(ctx context.Context, a patchArgs) (string, error) {
+func (t *tools) resourcePatch(ctx context.Context, a patchArgs) (contract.Change, string, error) {
 	before, r, err := t.getObject(ctx, a.Kind, a.Namespace, a.Name)
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	ref := objectRef(strings.ToLower(r.gvk.Kind), before.GetNamespace(), a.Name)
 	if r.gvk.Kind == "Secret" {
@@ -133,9 +134,9 @@ func (t *tools) resourcePatch(ctx context.Context, a patchArgs) (string, error) 
 	patch := client.RawPatch(patchTypes[a.PatchType], []byte(a.Patch))
 	if err := t.k.Direct.Patch(ctx, after, patch, dryRunOpts(a.DryRun)...); err != nil {
 		if apierrors.IsUnsupportedMediaType(err) {
-			return "", fmt.Errorf("%s: this kind does not take a strategic merge patch (custom resources do not); use patchType merge or json; nothing was changed", ref)
+			return contract.Change{}, "", fmt.Errorf("%s: this kind does not take a strategic merge patch (custom resources do not); use patchType merge or json; nothing was changed", ref)
 		}
-		return "", errors.New(t.k.secrets.Scrub(writeError(err, "patch", ref).Error()))
+		return contract.Change{}, "", errors.New(t.k.secrets.Scrub(writeError(err, "patch", ref).Error()))
 	}
 	return t.render(&change{Ref: ref, Summary: a.PatchType + " patch", Before: before, After: after, DryRun: a.DryRun})
 }
@@ -209,31 +210,31 @@ func parseManifest(manifest string) (*unstructured.Unstructured, error) {
 	return u, nil
 }
 
-func (t *tools) resourceApply(ctx context.Context, a applyArgs) (string, error) {
+func (t *tools) resourceApply(ctx context.Context, a applyArgs) (contract.Change, string, error) {
 	if a.obj == nil { // called without Validate
 		if err := a.Validate(); err != nil {
-			return "", err
+			return contract.Change{}, "", err
 		}
 	}
 	obj := a.obj
 	gvk := obj.GroupVersionKind()
 	r, err := t.resolveGVK(gvk)
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	ns := obj.GetNamespace()
 	if r.namespaced && ns == "" {
-		return "", fmt.Errorf("%s is namespaced: set metadata.namespace in the manifest", gvk.Kind)
+		return contract.Change{}, "", fmt.Errorf("%s is namespaced: set metadata.namespace in the manifest", gvk.Kind)
 	}
 	if !r.namespaced && ns != "" {
-		return "", fmt.Errorf("%s is cluster-scoped: remove metadata.namespace (%q) from the manifest", gvk.Kind, ns)
+		return contract.Change{}, "", fmt.Errorf("%s is cluster-scoped: remove metadata.namespace (%q) from the manifest", gvk.Kind, ns)
 	}
 	if err := t.k.checkScope(r, ns); err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	if r.namespaced {
 		if err := t.k.checkNamespace(ns); err != nil {
-			return "", err
+			return contract.Change{}, "", err
 		}
 	}
 	ref := objectRef(strings.ToLower(gvk.Kind), ns, obj.GetName())
@@ -246,7 +247,7 @@ func (t *tools) resourceApply(ctx context.Context, a applyArgs) (string, error) 
 	case err == nil:
 		before = live
 	case !apierrors.IsNotFound(err):
-		return "", errors.New(t.k.secrets.Scrub(apiError(err, "get", ref).Error()))
+		return contract.Change{}, "", errors.New(t.k.secrets.Scrub(apiError(err, "get", ref).Error()))
 	}
 
 	after := obj.DeepCopy()
@@ -259,11 +260,11 @@ func (t *tools) resourceApply(ctx context.Context, a applyArgs) (string, error) 
 	}
 	if err := t.k.Direct.Apply(ctx, client.ApplyConfigurationFromUnstructured(after), opts...); err != nil {
 		if apierrors.IsConflict(err) && before != nil {
-			return "", errors.New(t.k.secrets.Scrub(fmt.Sprintf(
+			return contract.Change{}, "", errors.New(t.k.secrets.Scrub(fmt.Sprintf(
 				"apply of %s conflicts with fields another field manager owns; nothing was changed. %v. "+
 					"Leave those fields out of the manifest, or apply with force: true to take them over (their manager may set them back)", ref, err)))
 		}
-		return "", errors.New(t.k.secrets.Scrub(writeError(err, "apply", ref).Error()))
+		return contract.Change{}, "", errors.New(t.k.secrets.Scrub(writeError(err, "apply", ref).Error()))
 	}
 	c := &change{Ref: ref, Before: nil, After: after, DryRun: a.DryRun, Summary: "created by server-side apply (field manager " + a.FieldManager + ")"}
 	if before != nil {

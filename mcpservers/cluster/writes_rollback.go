@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/opsmesh/opsmesh/api/contract"
 )
 
 // workload_rollback does what kubectl rollout undo does. A Deployment's revisions are the
@@ -54,17 +56,17 @@ var rollbackSkipAnnotations = map[string]bool{
 	"deprecated.deployment.rollback.to":         true,
 }
 
-func (t *tools) workloadRollback(ctx context.Context, a rollbackArgs) (string, error) {
+func (t *tools) workloadRollback(ctx context.Context, a rollbackArgs) (contract.Change, string, error) {
 	// A merge patch replaces the template's lists (containers, volumes) whole, as a rollback must.
 	mergeFrom := func(orig client.Object) client.Patch {
 		return client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
 	}
 	wk, err := workloadKindOf(a.Kind, restartKinds...)
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	if err := t.k.checkNamespace(a.Namespace); err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	ref := objectRef(wk.kind, a.Namespace, a.Name)
 	c, err := t.updateWith(ctx, ref, client.ObjectKey{Namespace: a.Namespace, Name: a.Name}, wk.newObj, a.DryRun, mergeFrom,
@@ -75,7 +77,7 @@ func (t *tools) workloadRollback(ctx context.Context, a rollbackArgs) (string, e
 			return t.rollbackByControllerRevision(ctx, ref, wk, obj, a.ToRevision)
 		})
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	t.replaceStuckPods(ctx, c)
 	return t.render(c)

@@ -25,6 +25,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 )
 
@@ -158,8 +159,13 @@ func TestPodDelete(t *testing.T) {
 	create(t, bare, onNode)
 	s := connect(t, cluster.Config{})
 
-	out := s.OK("pod_delete", map[string]any{"namespace": ns, "name": "bare", "dryRun": true})
+	var dry contract.Change
+	out := s.Data("pod_delete", map[string]any{"namespace": ns, "name": "bare", "dryRun": true}, &dry)
 	mustContain(t, out, "dry run of pod/wr-delete/bare", "--- pod/wr-delete/bare (live)", "-kind: Pod", "no controller manages this pod")
+	if dry.Object != "pod/wr-delete/bare" || !dry.DryRun || !dry.Deleted || !strings.Contains(dry.Diff, "-kind: Pod") ||
+		!slices.ContainsFunc(dry.Notes, func(n string) bool { return strings.Contains(n, "no controller manages this pod") }) {
+		t.Errorf("pod_delete dry run: structured %+v", dry)
+	}
 	unchanged(t, bare, bare.ResourceVersion)
 
 	out = s.OK("pod_delete", map[string]any{"namespace": ns, "name": "bare"})
@@ -224,8 +230,13 @@ func TestWorkloadScale(t *testing.T) {
 		return map[string]any{"kind": kind, "namespace": ns, "name": name, "replicas": replicas, "dryRun": dryRun}
 	}
 
-	out := s.OK("workload_scale", args("deployment", "web", 5, true))
+	var dry contract.Change
+	out := s.Data("workload_scale", args("deployment", "web", 5, true), &dry)
 	mustContain(t, out, "dry run of deployment/wr-scale/web: replicas 2 → 5", "-  replicas: 2", "+  replicas: 5")
+	if dry.Object != "deployment/wr-scale/web" || !dry.DryRun || dry.NoChange || dry.Summary != "replicas 2 → 5" ||
+		!strings.Contains(dry.Diff, "-  replicas: 2") || !strings.Contains(dry.Diff, "+  replicas: 5") {
+		t.Errorf("workload_scale dry run: structured %+v", dry)
+	}
 	unchanged(t, dep, dep.ResourceVersion)
 
 	out = s.OK("workload_scale", args("deployment", "web", 5, false))
@@ -235,8 +246,12 @@ func TestWorkloadScale(t *testing.T) {
 	}
 	rv := dep.ResourceVersion
 
-	out = s.OK("workload_scale", args("deployment", "web", 5, false))
+	var same contract.Change
+	out = s.Data("workload_scale", args("deployment", "web", 5, false), &same)
 	mustContain(t, out, "nothing to change", "already 5 replicas")
+	if !same.NoChange || same.DryRun || same.Diff != "" || same.Summary != "already 5 replicas" {
+		t.Errorf("workload_scale to the same replicas: structured %+v", same)
+	}
 	unchanged(t, dep, rv)
 
 	for _, bad := range []any{-1, 1001, "two", 1.5} {
@@ -470,8 +485,12 @@ func TestNodeCordonUncordon(t *testing.T) {
 	create(t, node)
 	s := connect(t, cluster.Config{})
 
-	out := s.OK("node_cordon", map[string]any{"name": node.Name, "dryRun": true})
+	var dry contract.Change
+	out := s.Data("node_cordon", map[string]any{"name": node.Name, "dryRun": true}, &dry)
 	mustContain(t, out, "dry run of node/wr-node-cordon: cordoned", "+  unschedulable: true")
+	if dry.Object != "node/wr-node-cordon" || !dry.DryRun || !strings.HasPrefix(dry.Summary, "cordoned") || !strings.Contains(dry.Diff, "+  unschedulable: true") {
+		t.Errorf("node_cordon dry run: structured %+v", dry)
+	}
 	unchanged(t, node, node.ResourceVersion)
 
 	mustContain(t, s.OK("node_cordon", map[string]any{"name": node.Name}), "changed node/wr-node-cordon: cordoned")
@@ -562,7 +581,16 @@ func TestNodeDrain(t *testing.T) {
 	for k, v := range allow {
 		dry[k] = v
 	}
-	out := s.OK("node_drain", dry)
+	var preview contract.Change
+	out := s.Data("node_drain", dry, &preview)
+	if preview.Object != "node/wr-node-drain" || !preview.DryRun || preview.Summary != "cordoned, then 5 pods to evict and 2 left alone" ||
+		!strings.Contains(preview.Diff, "+  unschedulable: true") || len(preview.Notes) != 7 ||
+		!slices.Contains(preview.Notes, "wr-drain/web-0: would be evicted") ||
+		!slices.ContainsFunc(preview.Notes, func(n string) bool {
+			return strings.HasPrefix(n, "wr-drain/db-0: would be blocked now by PodDisruptionBudget wr-drain/db (minAvailable 1; 0 disruptions allowed)")
+		}) {
+		t.Errorf("node_drain dry run: structured %+v", preview)
+	}
 	mustContain(t, out, "dry run of drain node/wr-node-drain: cordoned (dry run), then 5 pods to evict and 2 left alone",
 		"wr-drain/web-0", "would be evicted", "wr-drain/db-0", "would be blocked now by PodDisruptionBudget wr-drain/db (minAvailable 1; 0 disruptions allowed)",
 		"skipped: pod of DaemonSet agent", "skipped: mirror (static) pod", "+  unschedulable: true")

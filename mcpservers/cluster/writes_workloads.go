@@ -16,6 +16,7 @@ import (
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -71,14 +72,14 @@ const stsPodsNote = " A StatefulSet that updates pod by pod (podManagementPolicy
 
 func (t *tools) workloadWriteTools() []mcptool.Tool {
 	return []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "workload_restart",
 			Description: "Restart every pod of a Deployment, StatefulSet or DaemonSet by a rolling update, as kubectl rollout restart does " +
 				"(sets the kubectl.kubernetes.io/restartedAt annotation on the pod template). Pods are replaced as the workload's update strategy allows." + stsPodsNote,
 			Effect: mcptool.Write,
 			Params: []mcp.ToolOption{kindParam(restartKinds), namespaceParam(), nameParam("workload"), dryRunParam()},
 		}, t.workloadRestart),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "workload_scale",
 			Description: "Set the replicas of a Deployment or StatefulSet, as kubectl scale does. Scaling to 0 stops every pod of it. " +
 				"A HorizontalPodAutoscaler on the workload overrides the count; the result says when one does.",
@@ -88,7 +89,7 @@ func (t *tools) workloadWriteTools() []mcptool.Tool {
 				mcp.WithInteger("replicas", mcp.Required(), mcp.Min(0), mcp.Max(maxReplicas), mcp.Description("desired number of pods, 0 to 1000")),
 				dryRunParam()},
 		}, t.workloadScale),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "workload_set_image",
 			Description: "Set the image of one container (or init container) in a workload's pod template, as kubectl set image does; " +
 				"the workload then rolls out. A Job's template cannot change: set its CronJob's instead." + stsPodsNote,
@@ -99,7 +100,7 @@ func (t *tools) workloadWriteTools() []mcptool.Tool {
 				mcp.WithString("image", mcp.Required(), mcp.MinLength(1), mcp.MaxLength(1024), mcp.Description("image reference, such as registry.example/app:1.4.2 or app@sha256:...")),
 				dryRunParam()},
 		}, t.workloadSetImage),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "workload_set_resources",
 			Description: "Set the CPU and memory requests and limits of one container in a workload's pod template, as kubectl set resources does; " +
 				"the workload then rolls out. Values left out keep their current value." + stsPodsNote,
@@ -111,7 +112,7 @@ func (t *tools) workloadWriteTools() []mcptool.Tool {
 				quantitiesParam("limits", "the most the container may use (over the memory limit it is OOM-killed; over the CPU limit, throttled)"),
 				dryRunParam()},
 		}, t.workloadSetResources),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "workload_rollback",
 			Description: "Roll a Deployment, StatefulSet or DaemonSet back to an earlier revision of its pod template, as kubectl rollout undo does: " +
 				"by default the revision before the current one." + stsPodsNote,
@@ -161,7 +162,7 @@ func (a *restartArgs) Validate() error { return a.check(restartKinds) }
 // restartedAt is the annotation kubectl rollout restart sets on a pod template.
 const restartedAt = "kubectl.kubernetes.io/restartedAt"
 
-func (t *tools) workloadRestart(ctx context.Context, a restartArgs) (string, error) {
+func (t *tools) workloadRestart(ctx context.Context, a restartArgs) (contract.Change, string, error) {
 	now := time.Now().Format(time.RFC3339)
 	c, err := t.updateWorkload(ctx, a.workloadArgs, restartKinds, func(wk workloadKind, obj client.Object) (string, error) {
 		if d, ok := obj.(*appsv1.Deployment); ok && d.Spec.Paused {
@@ -175,7 +176,7 @@ func (t *tools) workloadRestart(ctx context.Context, a restartArgs) (string, err
 		return fmt.Sprintf("rollout restart (pod template annotation %s=%s): its pods are replaced as its update strategy allows", restartedAt, now), nil
 	})
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	t.replaceStuckPods(ctx, c)
 	return t.render(c)
@@ -205,7 +206,7 @@ func (a *scaleArgs) Validate() error {
 	return nil
 }
 
-func (t *tools) workloadScale(ctx context.Context, a scaleArgs) (string, error) {
+func (t *tools) workloadScale(ctx context.Context, a scaleArgs) (contract.Change, string, error) {
 	want := int32(*a.Replicas)
 	c, err := t.updateWorkload(ctx, a.workloadArgs, scaleKinds, func(_ workloadKind, obj client.Object) (string, error) {
 		var p **int32
@@ -224,7 +225,7 @@ func (t *tools) workloadScale(ctx context.Context, a scaleArgs) (string, error) 
 		return summary, nil
 	})
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	if want == 0 && !c.NoChange {
 		c.Notes = append(c.Notes, fmt.Sprintf("scaled to 0: every pod of %s stops, and it serves nothing until it is scaled up again", c.Ref))
@@ -272,7 +273,7 @@ func (a *setImageArgs) Validate() error {
 	return nil
 }
 
-func (t *tools) workloadSetImage(ctx context.Context, a setImageArgs) (string, error) {
+func (t *tools) workloadSetImage(ctx context.Context, a setImageArgs) (contract.Change, string, error) {
 	c, err := t.updateWorkload(ctx, a.workloadArgs, templateKinds, func(wk workloadKind, obj client.Object) (string, error) {
 		ctr, err := findContainer(wk, obj, a.Container)
 		if err != nil {
@@ -286,7 +287,7 @@ func (t *tools) workloadSetImage(ctx context.Context, a setImageArgs) (string, e
 		return summary, nil
 	})
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	t.replaceStuckPods(ctx, c)
 	return t.render(c)
@@ -376,14 +377,14 @@ func (a *setResourcesArgs) Validate() error {
 	return err
 }
 
-func (t *tools) workloadSetResources(ctx context.Context, a setResourcesArgs) (string, error) {
+func (t *tools) workloadSetResources(ctx context.Context, a setResourcesArgs) (contract.Change, string, error) {
 	requests, err := a.Requests.parse("requests")
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	limits, err := a.Limits.parse("limits")
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	c, err := t.updateWorkload(ctx, a.workloadArgs, templateKinds, func(wk workloadKind, obj client.Object) (string, error) {
 		ctr, err := findContainer(wk, obj, a.Container)
@@ -420,7 +421,7 @@ func (t *tools) workloadSetResources(ctx context.Context, a setResourcesArgs) (s
 		return "container " + a.Container + ": " + strings.Join(changes, ", "), nil
 	})
 	if err != nil {
-		return "", err
+		return contract.Change{}, "", err
 	}
 	t.replaceStuckPods(ctx, c)
 	return t.render(c)
