@@ -26,7 +26,7 @@ CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2
 CGO_CFLAGS    ?= -O2 -g -Wno-deprecated-declarations
 export CGO_CFLAGS
 
-.PHONY: all build install-plugin test test-sandbox generate verify-generated lint testbins sandbox-bins image image-build-check demo demo-down eval clean help
+.PHONY: all build install-plugin test test-sandbox generate verify-generated lint testbins tsclient-deps sandbox-bins image image-build-check demo demo-down eval clean help
 
 all: build
 
@@ -87,7 +87,17 @@ image:
 image-build-check:
 	hack/image-build-check.sh
 
-test: verify-generated lint testbins image-build-check
+# tsclient-deps installs the stock TypeScript MCP SDK client and Ajv (pinned in
+# test/mcpclient-ts/package-lock.json) for the test that drives opsmesh's MCP servers with it;
+# without node that test is skipped, and so is this step.
+tsclient-deps:
+	@if ! command -v node >/dev/null 2>&1; then \
+	  echo "tsclient-deps: node is not on PATH: skipping npm ci in test/mcpclient-ts (the TypeScript MCP client test will be skipped)"; \
+	elif [ ! -d test/mcpclient-ts/node_modules/@modelcontextprotocol/sdk ] || [ test/mcpclient-ts/package-lock.json -nt test/mcpclient-ts/node_modules/.package-lock.json ]; then \
+	  cd test/mcpclient-ts && npm ci --no-audit --no-fund; \
+	fi
+
+test: verify-generated lint testbins tsclient-deps image-build-check
 	CONTROLLER_GEN=$(CONTROLLER_GEN) KUBEBUILDER_ASSETS=$$(hack/testbins.sh path) HELM=$$(hack/testbins.sh helm-path) go test $(GO_TEST_FLAGS) ./...
 
 # sandbox-bins builds what the sandbox runs: etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok (once).
