@@ -141,8 +141,9 @@ func (inv *investigation) gpus(nodes []string) bool {
 		for _, name := range slices.Sorted(maps.Keys(g.Resources)) {
 			gpus = append(gpus, fmt.Sprintf("%d %s", g.Resources[name], name))
 		}
-		held = append(held, g.Pod)
-		rc.Evidence = append(rc.Evidence, evidence(inv.d.Subject, fmt.Sprintf("pod %s holds %s on node %s", g.Pod, strings.Join(gpus, ", "), nv.Node)))
+		_, name, _ := strings.Cut(g.Pod, "/") // namespace/name: the subject's namespace
+		held = append(held, name)
+		rc.Evidence = append(rc.Evidence, evidence(inv.d.Subject, fmt.Sprintf("pod %s holds %s on node %s", name, strings.Join(gpus, ", "), nv.Node)))
 	}
 	if len(held) > 0 {
 		rc.Summary += fmt.Sprintf("; %s runs there (pod %s)", inv.d.Subject, strings.Join(held, ", "))

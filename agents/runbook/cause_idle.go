@@ -49,7 +49,7 @@ func (inv *investigation) idle(sub *subject, nodes []string, ns string) bool {
 		}
 		pods = append(pods, p.Pod)
 		if len(ev) < 16 {
-			ev = append(ev, evidence("pod/"+p.Pod, fmt.Sprintf("holds GPUs on node %s that are idle (gpu_idle: GPUs %s at %s utilization, idle %s%dm)", p.Node, joinInts(p.GPUs), percents(p.UtilizationPercent), atLeast(p.AtLeast), p.IdleMinutes)))
+			ev = append(ev, evidence("pod/"+p.Pod, fmt.Sprintf("holds GPUs on node %s that are idle (gpu_idle: GPUs %s %s, idle %s%dm)", p.Node, joinInts(p.GPUs), percents(p.UtilizationPercent), atLeast(p.AtLeast), p.IdleMinutes)))
 		}
 	}
 	if len(pods) == 0 {
