@@ -407,7 +407,7 @@ then moves the action on; --wait waits for that and prints the outcome.`, verb),
 			if len(args) == 2 {
 				action = args[1]
 			}
-			ids, err := approval.Pending(inc, action)
+			ids, err := inc.PendingApprovals(action)
 			if err != nil {
 				return err
 			}

@@ -2,7 +2,10 @@
 // wait for approval: it appends an Approval (action, decision, who, why, when) to the Incident's
 // status. It never changes an action's state or runs anything — the incident orchestrator reads
 // the approvals and moves the actions on. The CLI (`opsmesh approve`, `opsmesh incidents
-// reject`) and the MCP gateway's approve_action tool both decide through Decide.
+// reject`) and the MCP gateway's approve_action tool both decide through Decide. What waits for
+// approval and who decided what are read from the Incident itself (opsv1.Incident's
+// PendingApprovals, ApprovalOf, ApprovedBy and RecordDecision): this package is only the part
+// that talks to the API server.
 package approval
 
 import (
@@ -49,16 +52,8 @@ func Decide(ctx context.Context, c client.Client, key types.NamespacedName, acti
 		if err := c.Get(ctx, key, &inc); err != nil {
 			return fmt.Errorf("reading Incident %s: %w", key, err)
 		}
-		ids, err := Pending(&inc, actionID)
-		if err != nil {
+		if _, err := inc.RecordDecision(actionID, d, by, reason, metav1.NewTime(time.Now().Truncate(time.Second))); err != nil {
 			return err
-		}
-		now := metav1.NewTime(time.Now().Truncate(time.Second))
-		for _, id := range ids {
-			inc.Status.Approvals = append(inc.Status.Approvals, opsv1.Approval{ActionID: id, Decision: d, By: by, Reason: reason, Time: now})
-		}
-		if n := len(inc.Status.Approvals); n > 64 {
-			inc.Status.Approvals = inc.Status.Approvals[n-64:]
 		}
 		if err := c.Status().Update(ctx, &inc); err != nil {
 			return err
@@ -72,72 +67,6 @@ func Decide(ctx context.Context, c client.Client, key types.NamespacedName, acti
 	return out, nil
 }
 
-// Pending returns the actions of inc a decision on actionID applies to: actionID itself, or
-// every action that waits for approval and has no decision yet when actionID is empty. The error
-// says why nothing can be decided.
-func Pending(inc *opsv1.Incident, actionID string) ([]string, error) {
-	name := inc.Namespace + "/" + inc.Name
-	if inc.Status.Phase.Terminal() {
-		return nil, fmt.Errorf("Incident %s is %s: nothing waits for approval", name, inc.Status.Phase)
-	}
-	decided := map[string]opsv1.ApprovalDecision{}
-	for _, a := range inc.Status.Approvals {
-		decided[a.ActionID] = a.Decision
-	}
-	var waiting, all []string
-	for _, a := range inc.Status.Actions {
-		all = append(all, a.ID)
-		if a.State == opsv1.ActionAwaitingApproval {
-			if _, ok := decided[a.ID]; !ok {
-				waiting = append(waiting, a.ID)
-			}
-		}
-	}
-	if actionID == "" {
-		if len(waiting) == 0 {
-			return nil, fmt.Errorf("Incident %s (phase %s) has no action waiting for approval", name, phaseOf(inc))
-		}
-		return waiting, nil
-	}
-	for _, a := range inc.Status.Actions {
-		if a.ID != actionID {
-			continue
-		}
-		if d, ok := decided[a.ID]; ok {
-			return nil, fmt.Errorf("Incident %s: action %s was already %s", name, a.ID, strings.ToLower(string(d)))
-		}
-		if a.State != opsv1.ActionAwaitingApproval {
-			return nil, fmt.Errorf("Incident %s: action %s is %s, not AwaitingApproval; waiting: %s", name, a.ID, a.State, list(waiting))
-		}
-		return []string{a.ID}, nil
-	}
-	return nil, fmt.Errorf("Incident %s has no action %q; its actions: %s (waiting for approval: %s)", name, actionID, list(all), list(waiting))
-}
-
-// Decision is the decision recorded on actionID of inc, if any.
-func Decision(inc *opsv1.Incident, actionID string) (opsv1.Approval, bool) {
-	for i := len(inc.Status.Approvals) - 1; i >= 0; i-- {
-		if a := inc.Status.Approvals[i]; a.ActionID == actionID {
-			return a, true
-		}
-	}
-	return opsv1.Approval{}, false
-}
-
-// ApprovedBy is who approved actionID of inc: a person's recorded approval, else the policy
-// that approved it (its ActionApproved timeline entry's actor); "" when none did.
-func ApprovedBy(inc *opsv1.Incident, actionID string) string {
-	if d, ok := Decision(inc, actionID); ok && d.Decision == opsv1.DecisionApproved {
-		return d.By
-	}
-	for _, e := range inc.Status.Timeline {
-		if e.Event == "ActionApproved" && strings.HasPrefix(e.Message, "action "+actionID+":") {
-			return e.Actor
-		}
-	}
-	return ""
-}
-
 // WhoAmI is the user name the API server knows the client c by (as `kubectl auth whoami`).
 func WhoAmI(ctx context.Context, c client.Client) (string, error) {
 	r := &authnv1.SelfSubjectReview{}
@@ -148,18 +77,4 @@ func WhoAmI(ctx context.Context, c client.Client) (string, error) {
 		return "", errors.New("the API server did not say who you are; pass --as-user to name yourself")
 	}
 	return r.Status.UserInfo.Username, nil
-}
-
-func phaseOf(inc *opsv1.Incident) string {
-	if inc.Status.Phase == "" {
-		return "not started"
-	}
-	return string(inc.Status.Phase)
-}
-
-func list(ids []string) string {
-	if len(ids) == 0 {
-		return "none"
-	}
-	return strings.Join(ids, ", ")
 }

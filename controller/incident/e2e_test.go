@@ -214,7 +214,7 @@ func TestCrashLoopApprovedThroughRestarts(t *testing.T) {
 	b.startController()
 	inc = b.waitPhase(ns, name, opsv1.PhaseResolved, 60*time.Second)
 
-	if ap, ok := approval.Decision(inc, a.ID); !ok || ap.By != "alice" || ap.Decision != opsv1.DecisionApproved {
+	if ap, ok := inc.ApprovalOf(a.ID); !ok || ap.By != "alice" || ap.Decision != opsv1.DecisionApproved {
 		t.Errorf("approval %+v: want alice's", ap)
 	}
 	var phases []string

@@ -19,7 +19,6 @@ import (
 	"github.com/opsmesh/opsmesh/agents/kubehost"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
-	"github.com/opsmesh/opsmesh/controller/approval"
 )
 
 // policyActor is who approves what the policy Auto lets run.
@@ -65,7 +64,7 @@ func (r *Reconciler) remediate(ctx context.Context, inc *opsv1.Incident) (bool, 
 		if a.State != opsv1.ActionAwaitingApproval {
 			continue
 		}
-		d, ok := approval.Decision(inc, a.ID)
+		d, ok := inc.ApprovalOf(a.ID)
 		if !ok {
 			continue
 		}

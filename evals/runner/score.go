@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -10,7 +12,6 @@ import (
 	"time"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
-	"github.com/opsmesh/opsmesh/controller/approval"
 	"github.com/opsmesh/opsmesh/evals/scenario"
 )
 
@@ -92,7 +93,7 @@ func fill(res *Result, inc *opsv1.Incident, decided map[string]opsv1.ApprovalDec
 		if a.Arguments != nil && len(a.Arguments.Raw) > 0 {
 			_ = json.Unmarshal(a.Arguments.Raw, &act.Args)
 		}
-		act.ApprovedBy = approval.ApprovedBy(inc, a.ID)
+		act.ApprovedBy = inc.ApprovedBy(a.ID)
 		res.Actions = append(res.Actions, act)
 	}
 }
@@ -279,4 +280,66 @@ func patternString(p map[string]scenario.Pattern) string {
 	}
 	slices.Sort(kv)
 	return " with " + strings.Join(kv, ", ")
+}
+
+// verifyCanFail checks, before the GPU faults and events go in (the platform may act on them at
+// once, under policy Auto) and so before any remediation, that a scenario that expects a
+// remediation has a verify check that does not hold yet: checks that already hold cannot tell a
+// fix from no fix.
+func (a *attempt) verifyCanFail(ctx context.Context) error {
+	if len(a.s.Expect.Remediation) == 0 || len(a.s.Verify) == 0 {
+		return nil
+	}
+	for _, c := range a.s.Verify {
+		if a.holds(ctx, c) != "" {
+			return nil
+		}
+	}
+	return fmt.Errorf("scenario defect: every verify check already holds before any remediation, so they cannot tell whether the fix worked; check a state the fault changes (%d checks)", len(a.s.Verify))
+}
+
+// holds checks c against the API server: "" when it holds, else what is wrong.
+func (a *attempt) holds(ctx context.Context, c scenario.Check) string {
+	objs, err := a.find(ctx, c.Ref)
+	if err != nil {
+		return err.Error()
+	}
+	if c.Path == "" {
+		switch {
+		case c.Absent && len(objs) > 0:
+			return fmt.Sprintf("%s exists", c.Ref)
+		case !c.Absent && len(objs) == 0:
+			return fmt.Sprintf("%s does not exist", c.Ref)
+		}
+		return ""
+	}
+	if len(objs) == 0 {
+		if c.Absent {
+			return ""
+		}
+		return fmt.Sprintf("%s does not exist", c.Ref)
+	}
+	j, err := scenario.ParsePath(c.Path)
+	if err != nil {
+		return err.Error()
+	}
+	for _, o := range objs {
+		var b bytes.Buffer
+		if err := j.Execute(&b, o.Object); err != nil {
+			if c.Absent && strings.Contains(err.Error(), "out of bounds") {
+				continue // an index past the end of a list: the value is absent
+			}
+			return fmt.Sprintf("%s: %s: %v", describe(o), c.Path, err)
+		}
+		v := b.String()
+		switch {
+		case c.Absent && v != "":
+			return fmt.Sprintf("%s: %s is %q, want it absent", describe(o), c.Path, v)
+		case c.Equals != nil && v != *c.Equals:
+			return fmt.Sprintf("%s: %s is %q, want %q", describe(o), c.Path, v, *c.Equals)
+		case c.Matches != nil && !c.Matches.Match(v):
+			return fmt.Sprintf("%s: %s is %q, want it to match %s", describe(o), c.Path, v, *c.Matches)
+		}
+	}
+	return ""
 }

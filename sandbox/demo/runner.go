@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
-	"github.com/opsmesh/opsmesh/controller/approval"
 )
 
 // Labels and annotations the demo uses.
@@ -375,7 +374,7 @@ func fill(res *ScenarioResult, inc *opsv1.Incident) {
 	}
 	res.Actions = nil
 	for _, a := range inc.Status.Actions {
-		res.Actions = append(res.Actions, Action{ID: a.ID, Tool: a.Tool, Risk: a.Risk, State: a.State, ApprovedBy: approval.ApprovedBy(inc, a.ID)})
+		res.Actions = append(res.Actions, Action{ID: a.ID, Tool: a.Tool, Risk: a.Risk, State: a.State, ApprovedBy: inc.ApprovedBy(a.ID)})
 	}
 }
 

@@ -158,7 +158,7 @@ func (r *runner) approveRollback(ctx context.Context, res *ScenarioResult, inc *
 		// Someone may have decided first (the command was printed as the action began to wait).
 		var cur opsv1.Incident
 		if gerr := r.c.Get(ctx, client.ObjectKeyFromObject(inc), &cur); gerr == nil {
-			if d, ok := approval.Decision(&cur, a.ID); ok {
+			if d, ok := cur.ApprovalOf(a.ID); ok {
 				r.show.note("    action %s was already %s by %s", a.ID, strings.ToLower(string(d.Decision)), d.By)
 				res.Approved = cmd
 				return nil
