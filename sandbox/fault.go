@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
 )
@@ -38,14 +39,14 @@ func (s *Sandbox) InjectXID(ctx context.Context, node string, gpu, xid int) erro
 	}); err != nil {
 		return err
 	}
-	want := fmt.Sprintf("%s  %d    %d", at.Format(time.RFC3339), gpu, xid)
-	return s.waitAgent(ctx, node, fmt.Sprintf("XID %d on GPU %d (want %q)", xid, gpu, want), func(ctx context.Context) (string, error) {
-		text, err := s.callAgent(ctx, node, "xid_events", map[string]any{"index": gpu})
-		if err != nil {
+	when := at.Format(time.RFC3339)
+	return s.waitAgent(ctx, node, fmt.Sprintf("XID %d on GPU %d at %s", xid, gpu, when), func(ctx context.Context) (string, error) {
+		var x contract.XIDEvents
+		if err := s.callAgentData(ctx, node, "xid_events", map[string]any{"index": gpu}, &x); err != nil {
 			return "", err
 		}
-		if !xidListed(text, at, gpu, xid) {
-			return "xid_events does not list it yet:\n" + text, nil
+		if !slices.ContainsFunc(x.Events, func(e contract.XIDEvent) bool { return e.Time == when && e.Index == gpu && e.Code == xid }) {
+			return fmt.Sprintf("xid_events does not list it yet; it lists %v", xidsOf(x, gpu)), nil
 		}
 		return "", nil
 	})
@@ -105,19 +106,9 @@ func (s *Sandbox) ClearGPUFaults(ctx context.Context, node string) error {
 		if why, err := s.agentShows(ctx, node, clean); why != "" || err != nil {
 			return why, err
 		}
-		text, err := s.callAgent(ctx, node, "gpu_health", map[string]any{"output": "json"})
-		if err != nil {
+		var h contract.GPUHealthReport
+		if err := s.callAgentData(ctx, node, "gpu_health", nil, &h); err != nil {
 			return "", err
-		}
-		var h struct {
-			GPUs []struct {
-				Index   int      `json:"index"`
-				Verdict string   `json:"verdict"`
-				Reasons []string `json:"reasons"`
-			} `json:"gpus"`
-		}
-		if err := decodeJSON(text, &h); err != nil {
-			return "", fmt.Errorf("gpu_health: %w", err)
 		}
 		var bad []string
 		for _, g := range h.GPUs {
@@ -232,65 +223,48 @@ func (s *Sandbox) waitAgent(ctx context.Context, node, what string, check func(c
 }
 
 // agentShows says what the node agent does not show yet of the faults of the GPUs in want
-// (each GPU's whole state: what a field leaves unset must be absent), "" once it shows all.
+// (each GPU's whole state: what a field leaves unset must be absent), "" once it shows all. It
+// reads the agent's structured content: xid_events, gpu_health (with each GPU's detail),
+// gpu_metrics and gpu_processes.
 func (s *Sandbox) agentShows(ctx context.Context, node string, want []simulate.GPUFaults) (string, error) {
-	xids, err := s.callAgent(ctx, node, "xid_events", map[string]any{"limit": 1000})
-	if err != nil {
+	var xids contract.XIDEvents
+	if err := s.callAgentData(ctx, node, "xid_events", map[string]any{"limit": 1000}, &xids); err != nil {
 		return "", err
 	}
-	health, err := s.callAgent(ctx, node, "gpu_health", nil)
-	if err != nil {
+	var health contract.GPUHealthReport
+	if err := s.callAgentData(ctx, node, "gpu_health", nil, &health); err != nil {
 		return "", err
 	}
-	var metrics struct {
-		GPUs []struct {
-			Index             int     `json:"index"`
-			UtilizationGPU    *uint32 `json:"utilizationGPU"`
-			UtilizationMemory *uint32 `json:"utilizationMemory"`
-			TemperatureC      *uint32 `json:"temperatureC"`
-			ClockEvents       string  `json:"clockEvents"`
-			Error             string  `json:"error"`
-		} `json:"gpus"`
+	var metrics contract.GPUMetrics
+	if err := s.callAgentData(ctx, node, "gpu_metrics", nil, &metrics); err != nil {
+		return "", err
 	}
-	var procs struct {
-		GPUs []struct {
-			Index     int `json:"index"`
-			Processes []struct {
-				PID uint32 `json:"pid"`
-			} `json:"processes"`
-		} `json:"gpus"`
-	}
-	for tool, into := range map[string]any{"gpu_metrics": &metrics, "gpu_processes": &procs} {
-		text, err := s.callAgent(ctx, node, tool, map[string]any{"output": "json"})
-		if err != nil {
-			return "", err
-		}
-		if err := decodeJSON(text, into); err != nil {
-			return "", fmt.Errorf("%s: %w", tool, err)
-		}
+	var procs contract.GPUProcesses
+	if err := s.callAgentData(ctx, node, "gpu_processes", nil, &procs); err != nil {
+		return "", err
 	}
 	var missing []string
 	for _, g := range want {
 		// XIDs: exactly g's, as xid_events lists them.
-		var got, exp []string
-		for _, line := range strings.Split(xids, "\n") {
-			f := strings.Fields(line)
-			if _, err := time.Parse(time.RFC3339, firstOr(f)); err == nil && len(f) >= 3 && f[1] == fmt.Sprint(g.Index) {
-				got = append(got, f[0]+" XID "+f[2])
-			}
-		}
+		got := xidsOf(xids, g.Index)
+		var exp []string
 		for _, x := range g.XIDs {
 			exp = append(exp, x.Time.UTC().Format(time.RFC3339)+" XID "+fmt.Sprint(x.Code))
 		}
-		slices.Sort(got)
 		slices.Sort(exp)
 		if exp = slices.Compact(exp); !slices.Equal(got, exp) {
 			missing = append(missing, fmt.Sprintf("GPU %d: xid_events lists %v, want %v", g.Index, got, exp))
 		}
 
-		block := gpuBlock(health, g.Index)
-		if g.Lost != strings.Contains(block, "state: lost") {
-			missing = append(missing, fmt.Sprintf("GPU %d: gpu_health says lost=%t, want %t", g.Index, !g.Lost, g.Lost))
+		var detail contract.GPUHealthDetail
+		if i := slices.IndexFunc(health.GPUs, func(h contract.GPUHealth) bool { return h.Index == g.Index }); i < 0 {
+			missing = append(missing, fmt.Sprintf("GPU %d: gpu_health does not list it", g.Index))
+			continue
+		} else if d := health.GPUs[i].Detail; d != nil {
+			detail = *d
+		}
+		if g.Lost != detail.Lost {
+			missing = append(missing, fmt.Sprintf("GPU %d: gpu_health says lost=%t, want %t", g.Index, detail.Lost, g.Lost))
 		}
 		if g.Lost {
 			continue // a lost GPU answers nothing else
@@ -299,31 +273,35 @@ func (s *Sandbox) agentShows(ctx context.Context, node string, want []simulate.G
 		if g.ECC != nil {
 			ecc = *g.ECC
 		}
+		wantECC := contract.ECCCounts{VolatileCorrected: ecc.VolatileCorrected, VolatileUncorrected: ecc.VolatileUncorrected,
+			AggregateCorrected: ecc.AggregateCorrected, AggregateUncorrected: ecc.AggregateUncorrected}
+		if detail.ECC == nil || *detail.ECC != wantECC {
+			missing = append(missing, fmt.Sprintf("GPU %d: gpu_health lacks %q", g.Index, fmt.Sprintf(
+				"ecc: volatile %d corrected / %d uncorrected; aggregate %d corrected / %d uncorrected",
+				ecc.VolatileCorrected, ecc.VolatileUncorrected, ecc.AggregateCorrected, ecc.AggregateUncorrected)))
+		}
 		var rows simulate.RemappedRows
 		if g.RemappedRows != nil {
 			rows = *g.RemappedRows
 		}
+		wantRows := contract.RemappedRows{Correctable: rows.Correctable, Uncorrectable: rows.Uncorrectable, Pending: rows.Pending, Failure: rows.Failure}
+		if detail.RemappedRows == nil || *detail.RemappedRows != wantRows {
+			missing = append(missing, fmt.Sprintf("GPU %d: gpu_health lacks %q", g.Index, fmt.Sprintf(
+				"remapped rows: correctable %d, uncorrectable %d, pending %s, failure %s",
+				rows.Correctable, rows.Uncorrectable, yesNo(rows.Pending), yesNo(rows.Failure))))
+		}
 		down := slices.Clone(g.NVLinkDown)
 		slices.Sort(down)
-		for _, line := range []string{
-			fmt.Sprintf("  ecc: volatile %d corrected / %d uncorrected; aggregate %d corrected / %d uncorrected",
-				ecc.VolatileCorrected, ecc.VolatileUncorrected, ecc.AggregateCorrected, ecc.AggregateUncorrected),
-			fmt.Sprintf("  remapped rows: correctable %d, uncorrectable %d, pending %s, failure %s",
-				rows.Correctable, rows.Uncorrectable, yesNo(rows.Pending), yesNo(rows.Failure)),
-		} {
-			if !slices.Contains(strings.Split(block, "\n"), line) {
-				missing = append(missing, fmt.Sprintf("GPU %d: gpu_health lacks %q", g.Index, strings.TrimSpace(line)))
-			}
-		}
+		down = slices.Compact(down)
 		if len(down) > 0 {
-			links := make([]string, len(down))
-			for i, l := range down {
-				links[i] = fmt.Sprint(l)
+			if !slices.Equal(detail.NVLinkDown, down) {
+				links := make([]string, len(down))
+				for i, l := range down {
+					links[i] = fmt.Sprint(l)
+				}
+				missing = append(missing, fmt.Sprintf("GPU %d: gpu_health lacks NVLink %q", g.Index, "; down: "+strings.Join(links, ",")))
 			}
-			if want := "; down: " + strings.Join(links, ","); !strings.Contains(block, want+"\n") {
-				missing = append(missing, fmt.Sprintf("GPU %d: gpu_health lacks NVLink %q", g.Index, want))
-			}
-		} else if strings.Contains(block, "; down: ") {
+		} else if len(detail.NVLinkDown) > 0 {
 			missing = append(missing, fmt.Sprintf("GPU %d: gpu_health still has NVLink links down", g.Index))
 		}
 
@@ -334,7 +312,7 @@ func (s *Sandbox) agentShows(ctx context.Context, node string, want []simulate.G
 			if t := g.TemperatureC; t != nil && (m.TemperatureC == nil || *m.TemperatureC != *t) {
 				missing = append(missing, fmt.Sprintf("GPU %d: gpu_metrics temperature is not %d °C", g.Index, *t))
 			}
-			if u := g.Utilization; u != nil && (m.UtilizationGPU == nil || *m.UtilizationGPU != u.GPU || *m.UtilizationMemory != u.Memory) {
+			if u := g.Utilization; u != nil && (m.UtilizationGPU == nil || *m.UtilizationGPU != u.GPU || m.UtilizationMemory == nil || *m.UtilizationMemory != u.Memory) {
 				missing = append(missing, fmt.Sprintf("GPU %d: gpu_metrics utilization is not %d%%/%d%%", g.Index, u.GPU, u.Memory))
 			}
 			shown := strings.Split(m.ClockEvents, ",")
@@ -368,38 +346,16 @@ func (s *Sandbox) agentShows(ctx context.Context, node string, want []simulate.G
 	return strings.Join(missing, "; "), nil
 }
 
-// gpuBlock is GPU index's block of gpu_health's text ("GPU 3 <uuid>: ..." and its indented
-// lines), with a newline after each line.
-func gpuBlock(text string, index int) string {
-	var b strings.Builder
-	in := false
-	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, "GPU ") {
-			in = strings.HasPrefix(line, fmt.Sprintf("GPU %d ", index))
-		} else if !strings.HasPrefix(line, " ") {
-			in = false
-		}
-		if in {
-			b.WriteString(line + "\n")
+// xidsOf are the events of GPU index in x, each as "<time> XID <code>", sorted.
+func xidsOf(x contract.XIDEvents, index int) []string {
+	var out []string
+	for _, e := range x.Events {
+		if e.Index == index {
+			out = append(out, e.Time+" XID "+fmt.Sprint(e.Code))
 		}
 	}
-	return b.String()
-}
-
-// decodeJSON decodes a tool's JSON answer, which follows the agent's header lines.
-func decodeJSON(text string, v any) error {
-	i := strings.Index(text, "{")
-	if i < 0 {
-		return fmt.Errorf("no JSON in the answer: %q", text)
-	}
-	return json.Unmarshal([]byte(text[i:]), v)
-}
-
-func firstOr(f []string) string {
-	if len(f) == 0 {
-		return ""
-	}
-	return f[0]
+	slices.Sort(out)
+	return out
 }
 
 func yesNo(b bool) string {
@@ -409,53 +365,69 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// xidListed reports whether xid_events' table has a row for the event.
-func xidListed(text string, at time.Time, gpu, xid int) bool {
-	for _, line := range strings.Split(text, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[0] == at.Format(time.RFC3339) && f[1] == fmt.Sprint(gpu) && f[2] == fmt.Sprint(xid) {
-			return true
-		}
-	}
-	return false
-}
-
-// CallAgent calls a tool of node's simulated GPU node agent and returns its text.
-func (s *Sandbox) callAgent(ctx context.Context, node, tool string, args map[string]any) (string, error) {
+// callAgent calls a tool of node's simulated GPU node agent; a tool's error answer is an error.
+func (s *Sandbox) callAgent(ctx context.Context, node, tool string, args map[string]any) (*mcp.CallToolResult, error) {
 	token, err := readTrim(s.AgentTokenFile)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	c, err := mcpclient.NewStreamableHttpClient(s.Agents[node], transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer c.Close()
 	if err := c.Start(ctx); err != nil {
-		return "", err
+		return nil, err
 	}
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "opsmesh-sandbox", Version: "0"}
 	if _, err := c.Initialize(ctx, init); err != nil {
-		return "", fmt.Errorf("node agent of %s at %s: %w", node, s.Agents[node], err)
+		return nil, fmt.Errorf("node agent of %s at %s: %w", node, s.Agents[node], err)
 	}
 	req := mcp.CallToolRequest{}
 	req.Params.Name, req.Params.Arguments = tool, args
 	res, err := c.CallTool(ctx, req)
 	if err != nil {
-		return "", fmt.Errorf("node agent of %s: %s: %w", node, tool, err)
+		return nil, fmt.Errorf("node agent of %s: %s: %w", node, tool, err)
 	}
+	if res.IsError {
+		return nil, fmt.Errorf("node agent of %s: %s failed: %s", node, tool, textOf(res))
+	}
+	return res, nil
+}
+
+// callAgentData calls a tool of node's simulated GPU node agent and decodes its structured
+// content (the api/contract type the tool declares) into v.
+func (s *Sandbox) callAgentData(ctx context.Context, node, tool string, args map[string]any, v any) error {
+	res, err := s.callAgent(ctx, node, tool, args)
+	if err != nil {
+		return err
+	}
+	raw := res.RawStructuredContent
+	if len(raw) == 0 && res.StructuredContent != nil {
+		if raw, err = json.Marshal(res.StructuredContent); err != nil {
+			return fmt.Errorf("node agent of %s: %s: re-encoding its structured content: %w", node, tool, err)
+		}
+	}
+	if len(raw) == 0 {
+		return fmt.Errorf("node agent of %s: %s answered without structured content: the agent is older than this opsmesh; run opsmesh sandbox down and up again", node, tool)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("node agent of %s: %s answered structured content this opsmesh cannot read: %w", node, tool, err)
+	}
+	return nil
+}
+
+// textOf is the text of a tool's answer.
+func textOf(res *mcp.CallToolResult) string {
 	var b strings.Builder
 	for _, content := range res.Content {
 		if tc, ok := content.(mcp.TextContent); ok {
 			b.WriteString(tc.Text)
 		}
 	}
-	if res.IsError {
-		return "", fmt.Errorf("node agent of %s: %s failed: %s", node, tool, b.String())
-	}
-	return b.String(), nil
+	return b.String()
 }
 
 // CallAgent calls a tool of node's simulated GPU node agent (gpu_health, xid_events, ...) and
@@ -464,5 +436,9 @@ func (s *Sandbox) CallAgent(ctx context.Context, node, tool string, args map[str
 	if _, ok := s.Agents[node]; !ok {
 		return "", fmt.Errorf("node %q has no simulated GPU node agent; the sandbox's GPU nodes are %s", node, strings.Join(s.GPUNodes, ", "))
 	}
-	return s.callAgent(ctx, node, tool, args)
+	res, err := s.callAgent(ctx, node, tool, args)
+	if err != nil {
+		return "", err
+	}
+	return textOf(res), nil
 }

@@ -137,6 +137,72 @@ func TestSetAndClearGPUFaults(t *testing.T) {
 	}
 }
 
+// TestAgentShowsSaysWhatIsMissing sets faults on a GPU of a running agent and asks agentShows,
+// which SetGPUFaults and ClearGPUFaults wait on, about other states than the agent's: it must
+// name each difference, read from the agent's structured content, and nothing once they match.
+func TestAgentShowsSaysWhatIsMissing(t *testing.T) {
+	s, _ := runningAgent(t)
+	ctx := context.Background()
+	temp := uint32(88)
+	set := simulate.GPUFaults{
+		Index:        1,
+		XIDs:         []simulate.XID{{Code: 48, Time: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)}},
+		ECC:          &simulate.ECC{VolatileUncorrected: 3, AggregateUncorrected: 5},
+		RemappedRows: &simulate.RemappedRows{Correctable: 1, Failure: true},
+		Throttle:     []string{"SwThermalSlowdown"},
+		TemperatureC: &temp,
+		Utilization:  &simulate.Utilization{GPU: 97, Memory: 60},
+		NVLinkDown:   []int{7, 2},
+		Processes:    []simulate.Process{{PID: 777, UsedMiB: 10}},
+	}
+	if err := s.SetGPUFaults(ctx, "sim-gpu-1", set); err != nil {
+		t.Fatal(err)
+	}
+	if why, err := s.agentShows(ctx, "sim-gpu-1", []simulate.GPUFaults{set}); why != "" || err != nil {
+		t.Fatalf("agentShows of the faults just set: %q, %v; want nothing missing", why, err)
+	}
+
+	clean := simulate.GPUFaults{Index: 1}
+	why, err := s.agentShows(ctx, "sim-gpu-1", []simulate.GPUFaults{clean})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"GPU 1: xid_events lists [2025-03-01T10:00:00Z XID 48], want []",
+		`GPU 1: gpu_health lacks "ecc: volatile 0 corrected / 0 uncorrected; aggregate 0 corrected / 0 uncorrected"`,
+		`GPU 1: gpu_health lacks "remapped rows: correctable 0, uncorrectable 0, pending no, failure no"`,
+		"GPU 1: gpu_health still has NVLink links down",
+		`GPU 1: gpu_metrics clock events are "SwThermalSlowdown", want throttle reasons []`,
+		"GPU 1: gpu_processes lists PIDs [777], want []",
+	} {
+		if !strings.Contains(why, want) {
+			t.Errorf("agentShows of GPU 1 clean, with faults set, lacks %q:\n%s", want, why)
+		}
+	}
+
+	other := set
+	other.NVLinkDown = []int{3}
+	other.TemperatureC = new(uint32)
+	other.Utilization = &simulate.Utilization{GPU: 10, Memory: 60}
+	why, err = s.agentShows(ctx, "sim-gpu-1", []simulate.GPUFaults{other, {Index: 4, Lost: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`GPU 1: gpu_health lacks NVLink "; down: 3"`,
+		"GPU 1: gpu_metrics temperature is not 0 °C",
+		"GPU 1: gpu_metrics utilization is not 10%/60%",
+		"GPU 4: gpu_health says lost=false, want true",
+	} {
+		if !strings.Contains(why, want) {
+			t.Errorf("agentShows of other faults lacks %q:\n%s", want, why)
+		}
+	}
+	if strings.Contains(why, "ecc:") || strings.Contains(why, "xid_events") {
+		t.Errorf("agentShows names differences that are not there:\n%s", why)
+	}
+}
+
 func TestSetGPUFaultsRefusesBadFaults(t *testing.T) {
 	dir := t.TempDir()
 	s := &Sandbox{State: State{Dir: dir, GPUNodes: []string{"sim-gpu-1"}, Agents: map[string]string{"sim-gpu-1": "http://127.0.0.1:1/mcp"}}}

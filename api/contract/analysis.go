@@ -80,4 +80,6 @@ type NodeHealth struct {
 	Facts   []string    `json:"facts,omitempty"`
 	GPUs    []GPUHealth `json:"gpus,omitempty"`
 	Pods    []GPUPod    `json:"pods,omitempty"`
+	// Simulated is true when the node's GPU node agent answered and serves simulated GPUs.
+	Simulated bool `json:"simulated,omitempty"`
 }

@@ -41,6 +41,9 @@ type GPUHealth struct {
 	Reasons []string `json:"reasons,omitempty"`
 	// XIDs are the XID codes among the reasons (NVML's lost-GPU state counts as 79).
 	XIDs []int `json:"xids,omitempty"`
+	// Detail is the evidence the node agent read (GPUHealthDetail in gpu.go); absent when
+	// it could not open the GPU.
+	Detail *GPUHealthDetail `json:"detail,omitempty"`
 }
 
 // Change is what a write tool did or, with dryRun, would do.

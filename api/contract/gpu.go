@@ -246,3 +246,38 @@ type IdlePod struct {
 	// lookback, or counted from the node agents' first idle observation.
 	AtLeast bool `json:"atLeast,omitempty"`
 }
+
+// GPUHealthDetail is the evidence gpu_health read from one GPU beside its verdict: its memory
+// error counters, row remapping, NVLink links down, and whether it fell off the bus. A reading
+// the GPU does not give is absent.
+type GPUHealthDetail struct {
+	// Lost is true when the GPU fell off the bus: every NVML call fails, so nothing else is read.
+	Lost bool `json:"lost,omitempty"`
+	// ECC are the memory error counters.
+	ECC *ECCCounts `json:"ecc,omitempty"`
+	// RemappedRows are the row-remapping counters.
+	RemappedRows *RemappedRows `json:"remappedRows,omitempty"`
+	// NVLinks counts the GPU's NVLink links; NVLinkDown are the indexes of those down, ascending.
+	NVLinks    int   `json:"nvlinks,omitempty"`
+	NVLinkDown []int `json:"nvlinkDown,omitempty"`
+}
+
+// ECCCounts are a GPU's memory error counters: volatile since the driver last loaded, aggregate
+// over the GPU's life.
+type ECCCounts struct {
+	VolatileCorrected    uint64 `json:"volatileCorrected"`
+	VolatileUncorrected  uint64 `json:"volatileUncorrected"`
+	AggregateCorrected   uint64 `json:"aggregateCorrected"`
+	AggregateUncorrected uint64 `json:"aggregateUncorrected"`
+}
+
+// RemappedRows are a GPU's row-remapping counters (GPUs from Ampere on remap faulty memory rows
+// instead of retiring pages).
+type RemappedRows struct {
+	Correctable   int `json:"correctable"`
+	Uncorrectable int `json:"uncorrectable"`
+	// Pending is true when a remapping waits for a GPU reset.
+	Pending bool `json:"pending"`
+	// Failure is true when a remapping failed (no spare rows left): the GPU needs service.
+	Failure bool `json:"failure"`
+}

@@ -41,6 +41,9 @@ type assessment struct {
 	action  xid.Action
 	reasons []string
 	xids    []int // XIDs among the reasons, in order
+	// read is the evidence read from the GPU, for the structured content; nil when the GPU
+	// could not be opened.
+	read *contract.GPUHealthDetail
 }
 
 func (s *assessment) add(v xid.Verdict, act xid.Action, reason string) {
@@ -66,7 +69,7 @@ func (a *NodeAgent) gpuHealth(_ context.Context, args outputArgs) (contract.GPUH
 	counts := map[xid.Verdict]int{}
 	for _, i := range idx {
 		s, detail := a.assess(i)
-		out.GPUs = append(out.GPUs, contract.GPUHealth{Index: i, UUID: detail[0], Verdict: s.verdict.String(), Action: s.action.String(), Reasons: s.reasons, XIDs: s.xids})
+		out.GPUs = append(out.GPUs, contract.GPUHealth{Index: i, UUID: detail[0], Verdict: s.verdict.String(), Action: s.action.String(), Reasons: s.reasons, XIDs: s.xids, Detail: s.read})
 		counts[s.verdict]++
 		head := fmt.Sprintf("GPU %d %s: %s; action: %s", i, detail[0], s.verdict, s.action)
 		lines := append([]string{head}, detail[1:]...)
@@ -92,7 +95,9 @@ func (a *NodeAgent) assess(i int) (assessment, []string) {
 		return s, []string{"?"}
 	}
 	uuid, err := d.UUID()
+	s.read = &contract.GPUHealthDetail{}
 	if errors.Is(err, ErrGPULost) {
+		s.read.Lost = true
 		s.addXID(xid.Lookup(79), "NVML reports the GPU lost, as for ")
 		for _, e := range a.xidsOf(i, true) {
 			if e.Code != 79 {
@@ -106,6 +111,10 @@ func (a *NodeAgent) assess(i int) (assessment, []string) {
 	ecc, err := d.ECC()
 	detail = append(detail, "  ecc: "+value(err, "volatile %d corrected / %d uncorrected; aggregate %d corrected / %d uncorrected",
 		ecc.VolatileCorrected, ecc.VolatileUncorrected, ecc.AggregateCorrected, ecc.AggregateUncorrected))
+	if err == nil {
+		s.read.ECC = &contract.ECCCounts{VolatileCorrected: ecc.VolatileCorrected, VolatileUncorrected: ecc.VolatileUncorrected,
+			AggregateCorrected: ecc.AggregateCorrected, AggregateUncorrected: ecc.AggregateUncorrected}
+	}
 	if err == nil && ecc.VolatileUncorrected > 0 {
 		s.add(xid.Degraded, xid.ResetGPU, fmt.Sprintf("%d uncorrectable ECC errors since the driver loaded: reset the GPU so that the faulty rows are remapped", ecc.VolatileUncorrected))
 	}
@@ -113,6 +122,9 @@ func (a *NodeAgent) assess(i int) (assessment, []string) {
 	rows, err := d.RemappedRows()
 	detail = append(detail, "  remapped rows: "+value(err, "correctable %d, uncorrectable %d, pending %s, failure %s",
 		rows.Correctable, rows.Uncorrectable, yesNo(rows.Pending), yesNo(rows.Failure)))
+	if err == nil {
+		s.read.RemappedRows = &contract.RemappedRows{Correctable: rows.Correctable, Uncorrectable: rows.Uncorrectable, Pending: rows.Pending, Failure: rows.Failure}
+	}
 	if err == nil && rows.Failure {
 		s.add(xid.Failed, xid.RMA, "row remapping failed (no spare rows left): take the GPU out of service and contact support for an RMA")
 	} else if err == nil && rows.Pending {
@@ -138,9 +150,12 @@ func (a *NodeAgent) assess(i int) (assessment, []string) {
 		for _, l := range links {
 			if !l.Up {
 				down = append(down, fmt.Sprint(l.Link))
+				s.read.NVLinkDown = append(s.read.NVLinkDown, l.Link)
 			}
 			replay, recovery, crc = replay+l.Replay, recovery+l.Recovery, crc+l.CRC
 		}
+		s.read.NVLinks = len(links)
+		slices.Sort(s.read.NVLinkDown)
 		line := fmt.Sprintf("  nvlink: %d/%d links up; errors replay %d, recovery %d, crc %d", len(links)-len(down), len(links), replay, recovery, crc)
 		if len(down) > 0 {
 			line += "; down: " + strings.Join(down, ",")

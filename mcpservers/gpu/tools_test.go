@@ -5,6 +5,7 @@ package gpu_test
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -222,6 +223,22 @@ func TestGPUHealthFromFaultFile(t *testing.T) {
 	check("structured", data)
 	if !slices.ContainsFunc(data.GPUs[2].Reasons, func(r string) bool { return strings.HasPrefix(r, "XID 48 (Double-bit ECC error)") }) {
 		t.Errorf("gpu_health structured GPU 2 reasons lack XID 48: %q", data.GPUs[2].Reasons)
+	}
+	// The evidence read from each GPU, as its text block gives it.
+	for _, tc := range []struct {
+		gpu  int
+		want contract.GPUHealthDetail
+	}{
+		{0, contract.GPUHealthDetail{ECC: &contract.ECCCounts{}, RemappedRows: &contract.RemappedRows{}, NVLinks: 18}},
+		{1, contract.GPUHealthDetail{ECC: &contract.ECCCounts{VolatileUncorrected: 1, AggregateCorrected: 12, AggregateUncorrected: 1},
+			RemappedRows: &contract.RemappedRows{Uncorrectable: 1, Pending: true}, NVLinks: 18}},
+		{3, contract.GPUHealthDetail{Lost: true}},
+		{5, contract.GPUHealthDetail{ECC: &contract.ECCCounts{}, RemappedRows: &contract.RemappedRows{}, NVLinks: 18, NVLinkDown: []int{3}}},
+		{6, contract.GPUHealthDetail{ECC: &contract.ECCCounts{}, RemappedRows: &contract.RemappedRows{Correctable: 2, Uncorrectable: 9, Failure: true}, NVLinks: 18}},
+	} {
+		if d := data.GPUs[tc.gpu].Detail; d == nil || !reflect.DeepEqual(*d, tc.want) {
+			t.Errorf("gpu_health structured GPU %d detail: got %+v, want %+v", tc.gpu, d, tc.want)
+		}
 	}
 }
 

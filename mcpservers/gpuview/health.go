@@ -55,11 +55,12 @@ func parseVerdict(s string) verdict {
 }
 
 type nodeHealth struct {
-	verdict verdict
-	reasons []string
-	facts   []string
-	gpus    []contract.GPUHealth // from the node agent
-	podGPUs map[string][]int     // "namespace/name" or "uid <UID>" -> GPU indexes, from the node agent's processes
+	verdict   verdict
+	reasons   []string
+	facts     []string
+	gpus      []contract.GPUHealth // from the node agent
+	podGPUs   map[string][]int     // "namespace/name" or "uid <UID>" -> GPU indexes, from the node agent's processes
+	simulated bool                 // the node agent answered and serves simulated GPUs
 }
 
 func (h *nodeHealth) add(v verdict, reason string) {
@@ -157,6 +158,7 @@ func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (contra
 				}
 			}
 		}
+		h.simulated = ah.Simulated
 		counts := map[verdict]int{}
 		var lines []string
 		for _, g := range ah.GPUs {
@@ -196,7 +198,7 @@ func (s *Server) gpuNodeHealth(ctx context.Context, args nodeHealthArgs) (contra
 		h := health[n.Name]
 		ps := byNode[n.Name]
 		slices.SortFunc(ps, func(a, b contract.GPUPod) int { return strings.Compare(a.Pod, b.Pod) })
-		out.Nodes = append(out.Nodes, contract.NodeHealth{Node: n.Name, Verdict: h.verdict.String(), Reasons: h.reasons, Facts: h.facts, GPUs: h.gpus, Pods: ps})
+		out.Nodes = append(out.Nodes, contract.NodeHealth{Node: n.Name, Verdict: h.verdict.String(), Reasons: h.reasons, Facts: h.facts, GPUs: h.gpus, Pods: ps, Simulated: h.simulated})
 		counts[h.verdict]++
 		lines := []string{fmt.Sprintf("node %s: %s", n.Name, h.verdict)}
 		for _, r := range h.reasons {
