@@ -4,6 +4,7 @@ package gateway_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/opsmesh/opsmesh/agents/broker"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
+	"github.com/opsmesh/opsmesh/api/contract"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/gateway"
 	"github.com/opsmesh/opsmesh/internal/fixture"
@@ -58,14 +60,23 @@ func TestAskAgent(t *testing.T) {
 	g := start(t, gateway.Config{RestConfig: env.Config, Namespaces: []string{ns}, NATS: b.Conn()})
 	s, _ := dial(t, g.MCP)
 	var out string
+	var answer contract.AgentAnswer
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
-		out = s.OK("ask_agent", map[string]any{"agent": "cluster-specialist", "question": "why does checkout keep crashing?", "subject": "deployment/gw-ask/checkout"})
+		answer = contract.AgentAnswer{}
+		out = s.Data("ask_agent", map[string]any{"agent": "cluster-specialist", "question": "why does checkout keep crashing?", "subject": "deployment/gw-ask/checkout"}, &answer)
 		if strings.Contains(out, "CrashLoopBackOff") || time.Now().After(deadline) {
 			break
 		}
 	}
 	t.Logf("ask_agent:\n%s", out)
 	mcptest.MustContain(t, out, "agent gw-ask/cluster-specialist answered", "CrashLoopBackOff", "checkout-h1-0", "subject: deployment/gw-ask/checkout")
+	if answer.Agent != "gw-ask/cluster-specialist" || answer.TaskID == "" || !strings.Contains(out, answer.TaskID) || answer.Subject != "deployment/gw-ask/checkout" ||
+		answer.RootCause.Category != contract.CrashLoopBackOff || answer.RootCause.Summary == "" || !strings.Contains(out, answer.RootCause.Summary) {
+		t.Errorf("ask_agent: %+v", answer)
+	}
+	if !slices.ContainsFunc(answer.Findings, func(f contract.AgentFinding) bool { return strings.Contains(f.Summary, "checkout-h1-0") }) {
+		t.Errorf("ask_agent findings do not name the crashing pod: %+v", answer.Findings)
+	}
 
 	s.Fails("ask_agent", map[string]any{"agent": "stopped", "question": "anyone there?"}, "agent gw-ask/stopped is not available", "opsmesh runtime")
 	s.Fails("ask_agent", map[string]any{"agent": "nobody", "question": "?"}, `no Agent "nobody"`, "gw-ask/cluster-specialist, gw-ask/stopped")

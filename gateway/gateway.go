@@ -2,8 +2,10 @@
 // it serves the tools of every Ready ToolServer of the namespaces it watches, each prefixed by its
 // server (<toolserver>__<tool>, or <namespace>__<toolserver>__<tool> when two namespaces have a
 // ToolServer of that name), forwarding calls through an MCP connection pool (agents/mcppool) to
-// the ToolServer's endpoint; and its own tools over the platform: list_agents, ask_agent (A2A
-// over NATS), list_incidents, get_incident and, when allowed, approve_action. It keeps the tool
+// the ToolServer's endpoint, with the source's input and output schemas and its structured
+// content passed through as they are; and its own tools over the platform, each answering with a
+// result type of api/contract beside its text: list_agents, ask_agent (A2A over NATS, through
+// agents/ask), list_incidents, get_incident and, when allowed, approve_action. It keeps the tool
 // list in step with the ToolServers (a tools/list_changed notification on every change). Write
 // tools of ToolServers are served only when AllowWrites is set, and a ToolServer that is not
 // Ready is never called. It owns no tool of its own kind of server and decides no risk; it
@@ -324,7 +326,7 @@ func (g *Gateway) sync(ctx context.Context) {
 				continue
 			}
 			def := exposed(name, key, t, idem[t.Name])
-			r := route{key: key, tool: t.Name, set: up.set, hash: hashOf(def, t.InputSchema, up.hash)}
+			r := route{key: key, tool: t.Name, set: up.set, hash: hashOf(def, t.InputSchema, t.OutputSchema, up.hash)}
 			want[name] = server.ServerTool{Tool: def, Handler: g.forward(name)}
 			wantRoute[name] = r
 		}
@@ -364,13 +366,16 @@ func (g *Gateway) endpoint(ctx context.Context, ts *opsv1.ToolServer) (mcppool.E
 }
 
 // exposed is the gateway's declaration of tool t of ToolServer key: the source's description
-// (prefixed with the server), input schema and annotations.
+// (prefixed with the server), input schema, output schema (when it declares one) and annotations.
 func exposed(name, key string, t mcppool.Tool, idempotent bool) mcp.Tool {
 	schema := t.InputSchema
 	if len(schema) == 0 || string(schema) == "null" {
 		schema = json.RawMessage(`{"type":"object"}`)
 	}
 	def := mcp.NewToolWithRawSchema(name, fmt.Sprintf("[ToolServer %s] %s", key, t.Description), schema)
+	if len(t.OutputSchema) > 0 && string(t.OutputSchema) != "null" {
+		def.RawOutputSchema = t.OutputSchema
+	}
 	def.Annotations = mcp.ToolAnnotation{
 		ReadOnlyHint:    mcp.ToBoolPtr(t.ReadOnly),
 		DestructiveHint: mcp.ToBoolPtr(t.Destructive),
@@ -380,7 +385,8 @@ func exposed(name, key string, t mcppool.Tool, idempotent bool) mcp.Tool {
 }
 
 // forward is the handler of exposed tool name: it calls the source tool of a ToolServer that is
-// still Ready.
+// still Ready, and answers with its text and, when it has one, its structured content as the
+// source sent it (strings redacted by the pool).
 func (g *Gateway) forward(name string) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		g.mu.Lock()
@@ -402,7 +408,11 @@ func (g *Gateway) forward(name string) server.ToolHandlerFunc {
 		if res.IsError {
 			return mcp.NewToolResultError(res.Text), nil
 		}
-		return mcp.NewToolResultText(res.Text), nil
+		out := mcp.NewToolResultText(res.Text)
+		if len(res.Structured) > 0 {
+			out.RawStructuredContent = res.Structured
+		}
+		return out, nil
 	}
 }
 

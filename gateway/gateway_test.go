@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -44,8 +45,15 @@ type echoArgs struct {
 	Text string `json:"text"`
 }
 
+// measured is the structured result of the remote servers' data tool, length.
+type measured struct {
+	Text   string `json:"text"`
+	Length int    `json:"length"`
+}
+
 // remoteServer is a real MCP server over streamable HTTP (bearer token mcptest.Token) with a
-// read tool, echo, that says who answered, and a write tool, reset.
+// read tool, echo, that says who answered, a read data tool, length, with an output schema and
+// structured content, and a write tool, reset.
 func remoteServer(t testing.TB, who string) string {
 	t.Helper()
 	s := mcptool.NewServer("remote-"+who, "test", "")
@@ -53,6 +61,11 @@ func remoteServer(t testing.TB, who string) string {
 		mcptool.New(mcptool.Spec{Name: "echo", Description: "Echo the text back.", Effect: mcptool.Read,
 			Params: []mcp.ToolOption{mcp.WithString("text", mcp.Required())}},
 			func(_ context.Context, a echoArgs) (string, error) { return who + " says: " + a.Text, nil }),
+		mcptool.NewData(mcptool.Spec{Name: "length", Description: "Count the characters of the text.", Effect: mcptool.Read,
+			Params: []mcp.ToolOption{mcp.WithString("text", mcp.Required())}},
+			func(_ context.Context, a echoArgs) (measured, string, error) {
+				return measured{Text: a.Text, Length: len(a.Text)}, fmt.Sprintf("%s: %q has %d characters", who, a.Text, len(a.Text)), nil
+			}),
 		mcptool.New(mcptool.Spec{Name: "reset", Description: "Reset everything.", Effect: mcptool.Destructive},
 			func(context.Context, struct{}) (string, error) { return who + " was reset", nil }),
 	)
@@ -118,7 +131,7 @@ func setStatus(t testing.TB, c client.Client, ts *opsv1.ToolServer, ready bool, 
 }
 
 var (
-	echoTools    = []opsv1.DiscoveredTool{{Name: "echo", ReadOnly: true, Idempotent: true}, {Name: "reset", Destructive: true}}
+	echoTools    = []opsv1.DiscoveredTool{{Name: "echo", ReadOnly: true, Idempotent: true}, {Name: "length", ReadOnly: true, Idempotent: true}, {Name: "reset", Destructive: true}}
 	clusterTools = []opsv1.DiscoveredTool{{Name: "namespaces_list", ReadOnly: true, Idempotent: true}, {Name: "node_cordon", Idempotent: true}}
 )
 
@@ -239,6 +252,19 @@ func TestAggregation(t *testing.T) {
 
 	// Forwarded calls reach the server that serves the tool, and the source's errors come back.
 	mcptest.MustContain(t, s.OK("echo-tools__echo", map[string]any{"text": "hello"}), "echo-server says: hello")
+	// A data tool keeps its output schema, and its structured content comes through as sent.
+	if echo.RawOutputSchema != nil || echo.OutputSchema.Type != "" {
+		t.Errorf("echo-tools__echo lists an output schema, but its source declares none: %s", schema)
+	}
+	length := got["echo-tools__length"]
+	if out, _ := json.Marshal(length); !strings.Contains(string(out), `"outputSchema":{`) || !strings.Contains(string(out), `"length":{"type":"integer"}`) {
+		t.Errorf("echo-tools__length does not list its source's output schema: %s", out)
+	}
+	var m measured
+	text := s.Data("echo-tools__length", map[string]any{"text": "hello"}, &m)
+	if m != (measured{Text: "hello", Length: 5}) || text != `echo-server: "hello" has 5 characters` {
+		t.Errorf("echo-tools__length: structured %+v, text %q", m, text)
+	}
 	mcptest.MustContain(t, s.OK("cluster-tools__namespaces_list", nil), "gw-agg")
 	s.Fails("echo-tools__echo", map[string]any{"text": 3}, `argument "text" must be a string`)
 	s.Fails("echo-tools__echo", map[string]any{}, `"text" is required`)

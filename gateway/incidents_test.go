@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/gateway"
 	"github.com/opsmesh/opsmesh/internal/mcptest"
@@ -63,7 +65,19 @@ func TestIncidentTools(t *testing.T) {
 	g := start(t, gateway.Config{RestConfig: env.Config, Namespaces: []string{ns, other}, AllowApprovals: true, Approver: "alice-via-claude"})
 	s, _ := dial(t, g.MCP)
 
-	list := s.OK("list_incidents", map[string]any{"namespace": ns})
+	var listed contract.IncidentList
+	list := s.Data("list_incidents", map[string]any{"namespace": ns}, &listed)
+	if n := len(listed.Incidents); n != 2 || listed.Truncated != 0 {
+		t.Fatalf("list_incidents in %s: %d incidents (%d truncated), want 2: %+v", ns, n, listed.Truncated, listed)
+	}
+	for _, inc := range listed.Incidents {
+		if inc.Namespace != ns || inc.Severity != "critical" || inc.RootCause != "GPUXid79" || inc.Target != "deployment/gw-inc/trainer" || inc.Count != 3 || inc.Created == "" {
+			t.Errorf("list_incidents: %+v", inc)
+		}
+	}
+	if phases := listed.Incidents[0].Phase + " " + listed.Incidents[1].Phase; phases != "AwaitingApproval Resolved" && phases != "Resolved AwaitingApproval" {
+		t.Errorf("list_incidents phases: %s", phases)
+	}
 	mcptest.MustContain(t, list, "NAME", "SEVERITY", "PHASE", "ROOT CAUSE", "TARGET", "COUNT", "AGE",
 		"gpu-7-xid", "critical", "AwaitingApproval", "GPUXid79", "Deployment/gw-inc/trainer", "old-one", "Resolved")
 	if strings.Contains(list, "elsewhere") {
@@ -73,13 +87,33 @@ func TestIncidentTools(t *testing.T) {
 	if !strings.Contains(all, "gpu-7-xid") || strings.Contains(all, "old-one") || strings.Contains(all, "elsewhere") {
 		t.Errorf("list_incidents phase AwaitingApproval:\n%s", all)
 	}
-	limited := s.OK("list_incidents", map[string]any{"limit": 1})
+	var one contract.IncidentList
+	limited := s.Data("list_incidents", map[string]any{"limit": 1}, &one)
 	mcptest.MustContain(t, limited, "2 more incidents")
-	mcptest.MustContain(t, s.OK("list_incidents", map[string]any{"phase": "Failed"}), "no Incidents in phase Failed")
+	if len(one.Incidents) != 1 || one.Truncated != 2 {
+		t.Errorf("list_incidents limit 1: %+v", one)
+	}
+	var none contract.IncidentList
+	mcptest.MustContain(t, s.Data("list_incidents", map[string]any{"phase": "Failed"}, &none), "no Incidents in phase Failed")
+	if len(none.Incidents) != 0 {
+		t.Errorf("list_incidents phase Failed: %+v", none)
+	}
 	s.Fails("list_incidents", map[string]any{"phase": "Broken"}, `"phase" must be one of`)
 	s.Fails("list_incidents", map[string]any{"namespace": "kube-system"}, "not watched by this gateway", "-n kube-system")
 
-	text := s.OK("get_incident", map[string]any{"name": "gpu-7-xid"})
+	var got contract.Incident
+	text := s.Data("get_incident", map[string]any{"name": "gpu-7-xid"}, &got)
+	if got.Name != "gpu-7-xid" || got.Phase != "AwaitingApproval" || got.Summary != "trainer pods crash on gpu-7" || got.Coordinator != "incident-coordinator" ||
+		got.Cause == nil || got.Cause.Category != "GPUXid79" || got.Cause.Confidence != "high" || len(got.Cause.Evidence) != 1 || got.Cause.Evidence[0].Object != "node/gpu-7" {
+		t.Errorf("get_incident: %+v", got)
+	}
+	if len(got.Actions) != 3 || got.Actions[1].ID != "drain-gpu-7" || got.Actions[1].State != "AwaitingApproval" || got.Actions[1].Risk != "destructive" ||
+		got.Actions[1].Tool != "node_drain" || got.Actions[1].Arguments["name"] != "gpu-7" {
+		t.Errorf("get_incident actions: %+v", got.Actions)
+	}
+	if len(got.Timeline) != 2 || got.Timeline[1].Event != "Diagnosed" || got.Timeline[1].Phase != "AwaitingApproval" {
+		t.Errorf("get_incident timeline: %+v", got.Timeline)
+	}
 	t.Logf("get_incident:\n%s\nlist_incidents:\n%s", text, list)
 	mcptest.MustContain(t, text, "Incident gw-inc/gpu-7-xid: trainer pods crash on gpu-7", "phase: AwaitingApproval",
 		"root cause: GPUXid79: GPU 3 on node gpu-7 reports XID 79 (confidence high)", "evidence: node/gpu-7: NVML reports GPU 3 lost",
@@ -111,8 +145,13 @@ func TestIncidentTools(t *testing.T) {
 		t.Fatalf("refused decisions recorded approvals: %+v", inc.Status.Approvals)
 	}
 
-	out := s.OK("approve_action", map[string]any{"incident": "gpu-7-xid", "action": "drain-gpu-7", "decision": "approve", "reason": "node is dead anyway"})
+	var approved contract.Approval
+	out := s.Data("approve_action", map[string]any{"incident": "gpu-7-xid", "action": "drain-gpu-7", "decision": "approve", "reason": "node is dead anyway"}, &approved)
 	mcptest.MustContain(t, out, "action drain-gpu-7 (node_drain, destructive) approved by alice-via-claude")
+	if d := approved.Decisions; approved.Incident != ns+"/gpu-7-xid" || len(d) != 1 || d[0].Action != "drain-gpu-7" || d[0].Decision != "Approved" ||
+		d[0].By != "alice-via-claude" || d[0].Reason != "node is dead anyway" || d[0].Tool != "node_drain" || d[0].Risk != "destructive" || d[0].Time == "" {
+		t.Errorf("approve_action: %+v", approved)
+	}
 	out = s.OK("approve_action", map[string]any{"incident": "gpu-7-xid", "namespace": ns, "decision": "reject"})
 	mcptest.MustContain(t, out, "action restart-trainer (workload_restart, disruptive) rejected by alice-via-claude")
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gpu-7-xid"}, &inc); err != nil {
@@ -143,7 +182,15 @@ func TestListAgents(t *testing.T) {
 	}
 	g := start(t, gateway.Config{RestConfig: env.Config, Namespaces: []string{ns}})
 	s, _ := dial(t, g.MCP)
-	out := s.OK("list_agents", nil)
+	var agents contract.AgentList
+	out := s.Data("list_agents", nil, &agents)
+	want := []contract.Agent{
+		{Namespace: ns, Name: "coordinator", Role: "coordinator", Ready: "Unknown", Reasoning: "runbook", Skills: []string{"incident"}, Delegates: []string{"gpu-specialist"}},
+		{Namespace: ns, Name: "gpu-specialist", Role: "specialist", Ready: "Unknown", Reasoning: "openai/gpt-4o"},
+	}
+	if !reflect.DeepEqual(agents.Agents, want) {
+		t.Errorf("list_agents: %+v, want %+v", agents.Agents, want)
+	}
 	mcptest.MustContain(t, out, "NAMESPACE", "ROLE", "READY", "REASONING", "SKILLS", "DELEGATES",
 		"coordinator", "incident", "gpu-specialist", "openai/gpt-4o", "runbook", "Unknown")
 	// ask_agent without NATS says how to give it one; a name no watched namespace has is listed.

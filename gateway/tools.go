@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/mark3labs/mcp-go/mcp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -19,7 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
-	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
+	"github.com/opsmesh/opsmesh/agents/ask"
+	"github.com/opsmesh/opsmesh/api/contract"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/approval"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
@@ -43,13 +43,13 @@ func namespaceParam(what string) mcp.ToolOption {
 // ownTools are the gateway's own tools, approve_action only when approvals are allowed.
 func (g *Gateway) ownTools() []mcptool.Tool {
 	tools := []mcptool.Tool{
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name:        "list_agents",
 			Description: "List the opsmesh Agents: namespace, name, role (coordinator or specialist), Ready, reasoning (runbook or provider/model), A2A skills and delegates. Ask one with ask_agent.",
 			Effect:      mcptool.Read,
 			Params:      []mcp.ToolOption{namespaceParam("only this namespace (default: every namespace the gateway watches)")},
 		}, g.listAgents),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name: "ask_agent",
 			Description: "Ask an opsmesh Agent to diagnose something, over A2A: it investigates with its own tools (and, for a coordinator, its specialists) and " +
 				"answers with a root cause, evidence and a proposed remediation plan. Nothing is changed. Give a subject (kind/namespace/name, or node/name) " +
@@ -62,7 +62,7 @@ func (g *Gateway) ownTools() []mcptool.Tool {
 				mcp.WithInteger("timeoutSeconds", mcp.Min(1), mcp.Max(maxAskTimeout), mcp.Description(fmt.Sprintf("how long to wait for the answer (default %d, at most %d)", defaultAskTimeout, maxAskTimeout))),
 			},
 		}, g.askAgent),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name:        "list_incidents",
 			Description: "List opsmesh Incidents, newest first: name, severity, phase, root cause, target, count and age. See one with get_incident.",
 			Effect:      mcptool.Read,
@@ -72,7 +72,7 @@ func (g *Gateway) ownTools() []mcptool.Tool {
 				mcp.WithInteger("limit", mcp.Min(1), mcp.Max(maxLimit), mcp.Description(fmt.Sprintf("at most this many (default %d)", defaultLimit))),
 			},
 		}, g.listIncidents),
-		mcptool.New(mcptool.Spec{
+		mcptool.NewData(mcptool.Spec{
 			Name:        "get_incident",
 			Description: "Show one opsmesh Incident: summary, phase, root cause with its evidence, the remediation actions with their id, state and risk, approvals, and the last timeline entries.",
 			Effect:      mcptool.Read,
@@ -84,7 +84,7 @@ func (g *Gateway) ownTools() []mcptool.Tool {
 		}, g.getIncident),
 	}
 	if g.cfg.AllowApprovals {
-		tools = append(tools, mcptool.New(mcptool.Spec{
+		tools = append(tools, mcptool.NewData(mcptool.Spec{
 			Name: "approve_action",
 			Description: "Approve or reject remediation actions of an opsmesh Incident that wait for approval; the controller then runs (or skips) them. " +
 				"Without action, decides every waiting action. The decision is recorded in the Incident's status with who decided (" + g.cfg.Approver + ") and the reason. " +
@@ -142,34 +142,25 @@ type listAgentsArgs struct {
 	Namespace string `json:"namespace"`
 }
 
-func (g *Gateway) listAgents(ctx context.Context, a listAgentsArgs) (string, error) {
+func (g *Gateway) listAgents(ctx context.Context, a listAgentsArgs) (contract.AgentList, string, error) {
+	out := contract.AgentList{Agents: []contract.Agent{}}
 	var agents []opsv1.Agent
 	if err := g.list(ctx, a.Namespace, &opsv1.AgentList{}, func(l client.ObjectList) { agents = append(agents, l.(*opsv1.AgentList).Items...) }); err != nil {
-		return "", err
+		return out, "", err
 	}
 	if len(agents) == 0 {
-		return "no Agents in " + where(a.Namespace, g.cfg.Namespaces) + "; apply one (see deploy/samples)", nil
+		return out, "no Agents in " + where(a.Namespace, g.cfg.Namespaces) + "; apply one (see deploy/samples)", nil
 	}
 	sort.Slice(agents, func(i, j int) bool {
 		return agents[i].Namespace+"/"+agents[i].Name < agents[j].Namespace+"/"+agents[j].Name
 	})
 	t := mcptool.Table{Header: []string{"NAMESPACE", "NAME", "ROLE", "READY", "REASONING", "SKILLS", "DELEGATES"}}
 	for i := range agents {
-		ag := &agents[i]
-		reasoning := ag.Status.Reasoning
-		if reasoning == "" {
-			reasoning = ag.Spec.Reasoning()
-		}
-		var skills, delegates []string
-		for _, s := range ag.Spec.Skills {
-			skills = append(skills, s.ID)
-		}
-		for _, d := range ag.Spec.Delegates {
-			delegates = append(delegates, d.Name)
-		}
-		t.Add(ag.Namespace, ag.Name, string(ag.Spec.Role), condition(ag.Status.Conditions), reasoning, dash(strings.Join(skills, ",")), dash(strings.Join(delegates, ",")))
+		ag := agentOf(&agents[i])
+		out.Agents = append(out.Agents, ag)
+		t.Add(ag.Namespace, ag.Name, ag.Role, ag.Ready, ag.Reasoning, dash(strings.Join(ag.Skills, ",")), dash(strings.Join(ag.Delegates, ",")))
 	}
-	return t.Render(g.cfg.MaxBytes), nil
+	return out, t.Render(g.cfg.MaxBytes), nil
 }
 
 func where(ns string, watched []string) string {
@@ -204,13 +195,14 @@ type askArgs struct {
 	TimeoutSeconds int    `json:"timeoutSeconds"`
 }
 
-func (g *Gateway) askAgent(ctx context.Context, a askArgs) (string, error) {
+func (g *Gateway) askAgent(ctx context.Context, a askArgs) (contract.AgentAnswer, string, error) {
+	var none contract.AgentAnswer
 	if g.cfg.NATS == nil {
-		return "", errors.New("this gateway has no NATS connection to reach agents (its log says why): start it with --nats-url pointing at the NATS the opsmesh runtime serves agents on")
+		return none, "", errors.New("this gateway has no NATS connection to reach agents (its log says why): start it with --nats-url pointing at the NATS the opsmesh runtime serves agents on")
 	}
 	ref, err := g.agentRef(ctx, a.Agent)
 	if err != nil {
-		return "", err
+		return none, "", err
 	}
 	timeout := time.Duration(a.TimeoutSeconds) * time.Second
 	if timeout <= 0 {
@@ -218,67 +210,29 @@ func (g *Gateway) askAgent(ctx context.Context, a askArgs) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := a2anats.Dial(ctx, g.cfg.NATS, ref)
-	if err != nil {
-		if errors.Is(err, a2anats.ErrAgentNotAvailable) {
-			return "", fmt.Errorf("%w (is `opsmesh runtime` running, on the NATS this gateway uses? kubectl get agent -n %s shows whether it is Ready)", err, strings.Split(ref, "/")[0])
-		}
-		return "", err
-	}
-	req := map[string]any{"question": a.Question}
-	if a.Subject != "" {
-		req["subject"] = a.Subject
-	}
-	res, err := c.SendMessage(ctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewDataPart(req))})
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("agent %s did not answer within %s; ask again with a longer timeoutSeconds (at most %d), or a narrower subject", ref, timeout, maxAskTimeout)
-		}
-		return "", fmt.Errorf("agent %s: %w", ref, err)
-	}
-	task, ok := res.(*a2a.Task)
-	if !ok {
-		return "", fmt.Errorf("agent %s answered with a %T, not a task", ref, res)
-	}
-	if task.Status.State != a2a.TaskStateCompleted {
-		return "", fmt.Errorf("agent %s: task %s %s: %s", ref, task.ID, task.Status.State, messageText(task.Status.Message))
+	d, reply, err := ask.New(g.cfg.NATS).Diagnose(ctx, ask.Request{Agent: ref, Subject: a.Subject, Question: a.Question})
+	switch {
+	case err == nil:
+	case errors.Is(err, ask.ErrNoDiagnosis) && reply.Text != "":
+		// An agent that answers in text only: its text is the answer.
+	case ctx.Err() != nil:
+		return none, "", fmt.Errorf("agent %s did not answer within %s; ask again with a longer timeoutSeconds (at most %d), or a narrower subject", ref, timeout, maxAskTimeout)
+	case errors.Is(err, a2anats.ErrAgentNotAvailable):
+		return none, "", fmt.Errorf("%w (is `opsmesh runtime` running, on the NATS this gateway uses? kubectl get agent -n %s shows whether it is Ready)", err, strings.Split(ref, "/")[0])
+	default:
+		return none, "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "agent %s answered (task %s):\n", ref, task.ID)
-	text := ""
-	for _, art := range task.Artifacts {
-		for _, p := range art.Parts {
-			if p != nil && p.Text() != "" {
-				text += p.Text()
-			}
-		}
-	}
-	d, derr := agentruntime.DiagnosisOf(task)
-	switch {
-	case text != "":
-		b.WriteString(text)
-	case derr == nil:
+	fmt.Fprintf(&b, "agent %s answered (task %s):\n", ref, reply.TaskID)
+	if reply.Text != "" {
+		b.WriteString(reply.Text)
+	} else {
 		b.WriteString(d.Text())
-	default:
-		return "", fmt.Errorf("agent %s: %w", ref, derr)
 	}
-	if derr == nil && !strings.Contains(text, d.RootCause.Summary) {
+	if d != nil && !strings.Contains(reply.Text, d.RootCause.Summary) {
 		fmt.Fprintf(&b, "\nroot cause: %s: %s", d.RootCause.Category, d.RootCause.Summary)
 	}
-	return b.String(), nil
-}
-
-func messageText(m *a2a.Message) string {
-	if m == nil {
-		return "no message"
-	}
-	var parts []string
-	for _, p := range m.Parts {
-		if p != nil && p.Text() != "" {
-			parts = append(parts, p.Text())
-		}
-	}
-	return strings.Join(parts, " ")
+	return answerOf(ref, reply.TaskID, d), b.String(), nil
 }
 
 // agentRef resolves "ns/name" or "name" to an Agent of a watched namespace.
@@ -327,10 +281,11 @@ type listIncidentsArgs struct {
 	Limit     int    `json:"limit"`
 }
 
-func (g *Gateway) listIncidents(ctx context.Context, a listIncidentsArgs) (string, error) {
+func (g *Gateway) listIncidents(ctx context.Context, a listIncidentsArgs) (contract.IncidentList, string, error) {
+	out := contract.IncidentList{Incidents: []contract.IncidentSummary{}}
 	var items []opsv1.Incident
 	if err := g.list(ctx, a.Namespace, &opsv1.IncidentList{}, func(l client.ObjectList) { items = append(items, l.(*opsv1.IncidentList).Items...) }); err != nil {
-		return "", err
+		return out, "", err
 	}
 	if a.Phase != "" {
 		items = slices.DeleteFunc(items, func(i opsv1.Incident) bool { return string(i.Status.Phase) != a.Phase })
@@ -340,13 +295,21 @@ func (g *Gateway) listIncidents(ctx context.Context, a listIncidentsArgs) (strin
 		if a.Phase != "" {
 			what += " in phase " + a.Phase
 		}
-		return what + " in " + where(a.Namespace, g.cfg.Namespaces), nil
+		return out, what + " in " + where(a.Namespace, g.cfg.Namespaces), nil
 	}
 	limit := a.Limit
 	if limit <= 0 {
 		limit = defaultLimit
 	}
-	return IncidentTable(items, time.Now(), limit, g.cfg.MaxBytes), nil
+	SortIncidents(items)
+	for i := range items {
+		if i == limit {
+			out.Truncated = len(items) - limit
+			break
+		}
+		out.Incidents = append(out.Incidents, incidentSummaryOf(&items[i]))
+	}
+	return out, IncidentTable(items, time.Now(), limit, g.cfg.MaxBytes), nil
 }
 
 type getIncidentArgs struct {
@@ -355,11 +318,12 @@ type getIncidentArgs struct {
 	Output    string `json:"output"`
 }
 
-func (g *Gateway) getIncident(ctx context.Context, a getIncidentArgs) (string, error) {
+func (g *Gateway) getIncident(ctx context.Context, a getIncidentArgs) (contract.Incident, string, error) {
 	inc, err := g.incident(ctx, a.Namespace, a.Name)
 	if err != nil {
-		return "", err
+		return contract.Incident{}, "", err
 	}
+	out := incidentOf(inc, timelineShown)
 	if a.Output == "json" {
 		b, err := json.Marshal(struct {
 			Name      string               `json:"name"`
@@ -368,12 +332,15 @@ func (g *Gateway) getIncident(ctx context.Context, a getIncidentArgs) (string, e
 			Status    opsv1.IncidentStatus `json:"status"`
 		}{inc.Name, inc.Namespace, inc.Spec, inc.Status})
 		if err != nil {
-			return "", err
+			return contract.Incident{}, "", err
 		}
-		return string(b), nil
+		return out, string(b), nil
 	}
-	return DescribeIncident(inc, time.Now(), 10), nil
+	return out, DescribeIncident(inc, time.Now(), timelineShown), nil
 }
+
+// timelineShown is how many of the last timeline entries get_incident shows.
+const timelineShown = 10
 
 // incident finds the Incident name in ns, or in the one watched namespace that has it.
 func (g *Gateway) incident(ctx context.Context, ns, name string) (*opsv1.Incident, error) {
@@ -429,32 +396,36 @@ type approveArgs struct {
 	Reason    string `json:"reason"`
 }
 
-func (g *Gateway) approveAction(ctx context.Context, a approveArgs) (string, error) {
+func (g *Gateway) approveAction(ctx context.Context, a approveArgs) (contract.Approval, string, error) {
 	inc, err := g.incident(ctx, a.Namespace, a.Incident)
 	if err != nil {
-		return "", err
+		return contract.Approval{}, "", err
 	}
 	d := opsv1.DecisionApproved
 	if a.Decision == "reject" {
 		d = opsv1.DecisionRejected
 	}
 	key := types.NamespacedName{Namespace: inc.Namespace, Name: inc.Name}
-	ids, err := approval.Pending(inc, a.Action)
+	ids, err := inc.PendingApprovals(a.Action)
 	if err != nil {
-		return "", err
+		return contract.Approval{}, "", err
 	}
 	out, err := approval.Decide(ctx, g.client, key, a.Action, d, g.cfg.Approver, a.Reason)
 	if err != nil {
-		return "", err
+		return contract.Approval{}, "", err
 	}
+	res := contract.Approval{Incident: out.Namespace + "/" + out.Name, Decisions: []contract.Decision{}}
 	var b strings.Builder
 	for _, act := range out.Status.Actions {
 		if !slices.Contains(ids, act.ID) {
 			continue
 		}
-		rec, _ := approval.Decision(out, act.ID)
+		rec, _ := out.ApprovalOf(act.ID)
 		fmt.Fprintf(&b, "Incident %s/%s: action %s (%s, %s) %s by %s\n", out.Namespace, out.Name, act.ID, act.Tool, act.Risk, strings.ToLower(string(rec.Decision)), rec.By)
+		dec := decisionOf(rec)
+		dec.Tool, dec.Risk = act.Tool, string(act.Risk)
+		res.Decisions = append(res.Decisions, dec)
 	}
 	b.WriteString("the controller runs approved actions and skips rejected ones; follow with get_incident")
-	return b.String(), nil
+	return res, b.String(), nil
 }

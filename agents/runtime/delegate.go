@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/opsmesh/opsmesh/agents/a2anats"
+	"github.com/opsmesh/opsmesh/agents/ask"
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	"github.com/opsmesh/opsmesh/agents/runbook"
@@ -33,7 +33,7 @@ func (x *executor) delegates(ctx context.Context, notes *[]string) map[area][]de
 	out := map[area][]delegate{}
 	for _, d := range x.h.agent.Spec.Delegates {
 		ref := x.h.agent.Namespace + "/" + d.Name
-		c, err := a2anats.Resolve(ctx, x.rt.cfg.NATS, ref)
+		c, err := ask.New(x.rt.cfg.NATS).Card(ctx, ref)
 		if err != nil {
 			*notes = append(*notes, fmt.Sprintf("delegate %s could not be resolved: %v", ref, err))
 			continue
@@ -67,20 +67,13 @@ func (r *Runtime) ask(ctx context.Context, to delegate, req Request) (ans answer
 	}()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.DelegateTimeout)
 	defer cancel()
-	c, err := a2anats.Dial(ctx, r.cfg.NATS, to.ref)
-	if err != nil {
-		return answer{from: to, err: err}
-	}
-	res, err := c.SendMessage(ctx, &a2a.SendMessageRequest{Message: req.message()})
-	if err != nil {
-		return answer{from: to, err: err}
-	}
-	task, ok := res.(*a2a.Task)
-	if !ok {
-		return answer{from: to, err: fmt.Errorf("answered with a %T, not a task", res)}
-	}
-	d, err := DiagnosisOf(task)
+	d, _, err := ask.New(r.cfg.NATS).Diagnose(ctx, askRequest(to.ref, req))
 	return answer{from: to, d: d, err: err}
+}
+
+// askRequest is req as a request to agent ref.
+func askRequest(ref string, req Request) ask.Request {
+	return ask.Request{Agent: ref, Subject: req.Subject, Namespace: req.Namespace, Question: req.Question}
 }
 
 // coordinate is the runbook coordinator's routing: the cluster specialist first (pods and

@@ -8,12 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
-	"github.com/opsmesh/opsmesh/agents/a2anats"
-	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
+	"github.com/opsmesh/opsmesh/agents/ask"
 )
 
 func newChatCommand() *cobra.Command {
@@ -44,8 +42,9 @@ exit, quit or Ctrl-D. Lines can be piped in: echo 'pod/shop/web-0' | opsmesh cha
 			}
 			defer nc.Close()
 			ctx := cmd.Context()
+			c := ask.New(nc)
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			c, err := a2anats.Dial(dctx, nc, agent)
+			_, err = c.Card(dctx, agent)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("agent %s: %w (opsmesh agents list -A shows the Agents; --agent namespace/name picks one)", agent, err)
@@ -89,28 +88,15 @@ exit, quit or Ctrl-D. Lines can be piped in: echo 'pod/shop/web-0' | opsmesh cha
 	return cmd
 }
 
-// chatSender is what a chat turn needs of an A2A client.
-type chatSender interface {
-	SendMessage(ctx context.Context, req *a2a.SendMessageRequest) (a2a.SendMessageResult, error)
-}
-
-// chatTurn sends one line to the agent and returns its answer's text.
-func chatTurn(ctx context.Context, c chatSender, agent, line string, timeout time.Duration, spinTo io.Writer) (string, error) {
+// chatTurn sends one line to the agent, as typed, and returns its answer's text.
+func chatTurn(ctx context.Context, c *ask.Client, agent, line string, timeout time.Duration, spinTo io.Writer) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stop := spin(spinTo, agent+" is working")
-	res, err := c.SendMessage(ctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewTextPart(line))})
+	d, _, err := c.Diagnose(ctx, ask.Request{Agent: agent, Text: line})
 	stop()
 	if err != nil {
-		return "", fmt.Errorf("asking %s: %w", agent, err)
-	}
-	task, ok := res.(*a2a.Task)
-	if !ok {
-		return "", fmt.Errorf("%s answered with a %T, not a task", agent, res)
-	}
-	d, err := agentruntime.DiagnosisOf(task)
-	if err != nil {
-		return "", fmt.Errorf("%s: task %s %s: %w", agent, task.ID, task.Status.State, err)
+		return "", err
 	}
 	return d.Text(), nil
 }

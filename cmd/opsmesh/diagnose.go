@@ -3,18 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
-	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
+	"github.com/opsmesh/opsmesh/agents/ask"
 )
 
 // diagnoseKinds maps what a person types (kubectl's names and short names) to the runtime's
@@ -107,27 +107,14 @@ finding. The agents run in opsmesh runtime (or opsmesh controller --runtime), re
 			defer nc.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			c, err := a2anats.Dial(ctx, nc, agent)
-			if err != nil {
-				return fmt.Errorf("agent %s: %w (opsmesh agents list -A shows the Agents; --agent namespace/name picks one)", agent, err)
-			}
-			data := map[string]any{"subject": subject}
-			if question != "" {
-				data["question"] = question
-			}
 			stop := spin(cmd.ErrOrStderr(), "asking "+agent+" about "+subject)
-			res, err := c.SendMessage(ctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewDataPart(data))})
+			d, _, err := ask.New(nc).Diagnose(ctx, ask.Request{Agent: agent, Subject: subject, Question: question})
 			stop()
 			if err != nil {
-				return fmt.Errorf("asking %s over A2A: %w", agent, err)
-			}
-			task, ok := res.(*a2a.Task)
-			if !ok {
-				return fmt.Errorf("%s answered with a %T, not a task", agent, res)
-			}
-			d, err := agentruntime.DiagnosisOf(task)
-			if err != nil {
-				return fmt.Errorf("%s: task %s %s: %w", agent, task.ID, task.Status.State, err)
+				if errors.Is(err, a2anats.ErrAgentNotAvailable) {
+					return fmt.Errorf("%w (opsmesh agents list -A shows the Agents; --agent namespace/name picks one)", err)
+				}
+				return err
 			}
 			w := cmd.OutOrStdout()
 			if output == "text" {

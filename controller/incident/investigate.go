@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/a2aproject/a2a-go/v2/a2a"
 	"go.opentelemetry.io/otel/codes"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -16,9 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
-	"github.com/opsmesh/opsmesh/agents/a2anats"
+	"github.com/opsmesh/opsmesh/agents/ask"
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
-	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 )
 
@@ -169,10 +167,10 @@ func (r *Reconciler) background(inc *opsv1.Incident, purpose string) *run {
 	ctx, span := stepSpan(ctx, inc, purpose)
 	rn := &run{uid: inc.UID, purpose: purpose, cancel: cancel}
 	r.runs[key] = rn
-	ref, req := inc.Status.Coordinator, requestOf(inc)
+	req := requestOf(inc)
 	go func() {
 		defer cancel()
-		d, task, err := r.ask(ctx, ref, req)
+		d, task, err := r.ask(ctx, req)
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
 		}
@@ -197,46 +195,10 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	}
 }
 
-// ask sends req to the coordinator ref over A2A and returns its diagnosis and task id.
-func (r *Reconciler) ask(ctx context.Context, ref string, req agentruntime.Request) (*diagnosis.Diagnosis, string, error) {
-	c, err := a2anats.Dial(ctx, r.cfg.NATS, ref)
-	if err != nil {
-		return nil, "", err
-	}
-	data := map[string]any{}
-	if req.Subject != "" {
-		data["subject"] = req.Subject
-	}
-	if req.Namespace != "" {
-		data["namespace"] = req.Namespace
-	}
-	if req.Question != "" {
-		data["question"] = req.Question
-	}
-	res, err := c.SendMessage(ctx, &a2a.SendMessageRequest{Message: a2a.NewMessage(a2a.MessageRoleUser, a2a.NewDataPart(data))})
-	if err != nil {
-		return nil, "", fmt.Errorf("asking %s over A2A: %w", ref, err)
-	}
-	task, ok := res.(*a2a.Task)
-	if !ok {
-		return nil, "", fmt.Errorf("%s answered with a %T, not a task", ref, res)
-	}
-	if task.Status.State != a2a.TaskStateCompleted {
-		why := string(task.Status.State)
-		if m := task.Status.Message; m != nil {
-			for _, p := range m.Parts {
-				if t := p.Text(); t != "" {
-					why += ": " + t
-				}
-			}
-		}
-		return nil, string(task.ID), fmt.Errorf("%s: task %s %s", ref, task.ID, why)
-	}
-	d, err := agentruntime.DiagnosisOf(task)
-	if err != nil {
-		return nil, string(task.ID), fmt.Errorf("%s: %w", ref, err)
-	}
-	return d, string(task.ID), nil
+// ask sends req to its coordinator over A2A and returns its diagnosis and task id.
+func (r *Reconciler) ask(ctx context.Context, req ask.Request) (*diagnosis.Diagnosis, string, error) {
+	d, reply, err := ask.New(r.cfg.NATS).Diagnose(ctx, req)
+	return d, reply.TaskID, err
 }
 
 // subjectKinds maps an Incident target's kind to the runtime's subject kinds (docs/agents.md).
@@ -246,13 +208,13 @@ var subjectKinds = map[string]string{
 	"Node": "node", "HorizontalPodAutoscaler": "hpa", "ResourceQuota": "resourcequota", "Workload": "workload",
 }
 
-// requestOf is what the coordinator is asked about inc.
-func requestOf(inc *opsv1.Incident) agentruntime.Request {
+// requestOf is what inc's coordinator is asked about it.
+func requestOf(inc *opsv1.Incident) ask.Request {
 	q := inc.Spec.Question
 	if q == "" {
 		q = inc.Spec.Summary
 	}
-	req := agentruntime.Request{Question: clip(q, 4000)}
+	req := ask.Request{Agent: inc.Status.Coordinator, Question: clip(q, 4000)}
 	t := inc.Spec.Target
 	if t == nil {
 		req.Namespace = inc.Spec.Source.Labels["namespace"]
