@@ -35,6 +35,7 @@ import (
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
 )
@@ -351,16 +352,28 @@ type BuiltinOptions struct {
 // Builtins starts opsmesh's builtin ToolServers in this process, on the API server at cfg, until
 // ctx ends: the cluster server, the gpu server's cluster view (the node agents run on the GPU
 // nodes) and the scheduler server. The map is Config.Builtins.
+//
+// The three share one kubeaccess.Shared: one watch cache (one informer per resource, started on
+// first use), one set of remembered access checks and one discovery RESTMapper, since they reach
+// the API server as the same identity over the same namespaces. A GPUView configured with other
+// AllowNamespaces does not share them (kubeaccess.Shared.Serves) and builds its own.
 func Builtins(ctx context.Context, cfg *rest.Config, o BuiltinOptions) (map[opsv1.BuiltinServer]*server.MCPServer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	cs, err := cluster.New(ctx, cfg, cluster.Config{Version: o.Version, Logger: o.Logger})
+	access, err := kubeaccess.NewShared(ctx, cfg, nil, o.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("builtin ToolServers: %w", err)
+	}
+	cs, err := cluster.New(ctx, cfg, cluster.Config{Version: o.Version, Logger: o.Logger, Access: access})
 	if err != nil {
 		return nil, fmt.Errorf("builtin cluster ToolServer: %w", err)
 	}
 	if o.GPUView.Logger == nil {
 		o.GPUView.Logger = o.Logger
+	}
+	if o.GPUView.Access == nil {
+		o.GPUView.Access = access
 	}
 	view, err := gpuview.New(ctx, cfg, o.GPUView)
 	if err != nil {
@@ -368,7 +381,7 @@ func Builtins(ctx context.Context, cfg *rest.Config, o BuiltinOptions) (map[opsv
 	}
 	gs := mcptool.NewServer("opsmesh-gpu", o.Version, "The cluster's GPU view: gpu_inventory, gpu_allocation, gpu_idle, gpu_node_health.")
 	mcptool.Register(gs, mcptool.Options{Server: "gpu", Logger: o.Logger}, view.Tools()...)
-	ss, err := scheduler.New(ctx, cfg, scheduler.Config{Version: o.Version, Logger: o.Logger})
+	ss, err := scheduler.New(ctx, cfg, scheduler.Config{Version: o.Version, Logger: o.Logger, Access: access})
 	if err != nil {
 		return nil, fmt.Errorf("builtin scheduler ToolServer: %w", err)
 	}

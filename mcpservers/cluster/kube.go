@@ -15,10 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,121 +29,127 @@ import (
 // kube is the cluster server's access to the Kubernetes API: an informer cache for reads of
 // common kinds (started on first use), a direct client for everything else, kind resolution as
 // kubectl does it, the namespace confinement of --allow-namespaces, and the registry of Secret
-// values that outputs are scrubbed of.
+// values that outputs are scrubbed of. The cache, the access checks in front of it and the kind
+// resolution are the process's (Config.Access) when it shares them with other servers.
 type kube struct {
-	*kubeaccess.Client // Config, Scheme, Direct (uncached) and Allow (sorted; empty means all)
+	*kubeaccess.Shared // Config, Scheme, Direct (uncached), Allow; the checked cache; ResolveKind
 
 	clientset kubernetes.Interface
-	disco     discovery.CachedDiscoveryInterface
-	mapper    meta.RESTMapper // resolves kinds, plurals and short names from discovery
+	disco     discovery.CachedDiscoveryInterface // the Shared's
+	mapper    meta.RESTMapper                    // the Shared's: kinds, plurals and short names
 	secrets   *redact.Values
 	log       *slog.Logger
 
-	permMu sync.Mutex
-	perms  map[schema.GroupVersionKind]error // mayWatch's answers, per kind
+	scopeMu sync.Mutex
+	scopes  map[schema.GroupVersionKind]watched // what mayWatch checks, per kind
 
-	life       context.Context // the cache lives as long as the server
-	cacheOnce  sync.Once
-	cache      cache.Cache
-	cacheErr   error
 	secretOnce sync.Once
 }
 
-func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.Logger) (*kube, error) {
-	access, err := kubeaccess.New(cfg, allow)
-	if err != nil {
-		return nil, err
+// newKube uses shared when it serves cfg's identity and allow (kubeaccess.Shared.Serves), else
+// builds the server's own access, whose cache runs until life ends.
+func newKube(life context.Context, cfg *rest.Config, allow []string, shared *kubeaccess.Shared, log *slog.Logger) (*kube, error) {
+	access := shared
+	if !shared.Serves(cfg, allow) {
+		if shared != nil {
+			log.Info("not sharing the process's watch cache: this server has another identity or other --allow-namespaces", "allowNamespaces", allow)
+		}
+		var err error
+		if access, err = kubeaccess.NewShared(life, cfg, allow, log); err != nil {
+			return nil, err
+		}
 	}
 	cs, err := kubernetes.NewForConfig(access.Config)
 	if err != nil {
 		return nil, err
 	}
-	dc, err := discovery.NewDiscoveryClientForConfig(access.Config)
-	if err != nil {
-		return nil, err
-	}
-	disco := memory.NewMemCacheClient(dc)
 	return &kube{
-		Client: access, clientset: cs, disco: disco,
-		mapper:  restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(disco), disco, nil),
+		Shared: access, clientset: cs, disco: access.Disco, mapper: access.Mapper,
 		secrets: &redact.Values{},
 		log:     log,
-		life:    life,
 	}, nil
 }
 
 // cached returns the informer-backed reader for common kinds, starting the cache on first use.
 // Informers for each kind start on that kind's first read.
 func (k *kube) cached(ctx context.Context) (client.Reader, error) {
-	k.cacheOnce.Do(func() { k.cache, k.cacheErr = k.StartCache(ctx, k.life, k.log) })
-	if k.cacheErr != nil {
-		return nil, k.cacheErr
+	c, err := k.Cache(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return guardedReader{k: k}, nil
+	return guardedReader{k: k, c: c}, nil
 }
 
 // guardedReader reads from the watch cache after checking that the server's identity may list
 // and watch the kind: an informer for a kind it may not watch never syncs, and the read would
 // wait until the caller gave up. Refused kinds fail at once with a Forbidden error.
-type guardedReader struct{ k *kube }
+type guardedReader struct {
+	k *kube
+	c cache.Cache
+}
 
 func (g guardedReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	if err := g.k.mayWatch(ctx, obj); err != nil {
 		return err
 	}
-	return g.k.cache.Get(ctx, key, obj, opts...)
+	return g.c.Get(ctx, key, obj, opts...)
 }
 
 func (g guardedReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	if err := g.k.mayWatch(ctx, list); err != nil {
 		return err
 	}
-	return g.k.cache.List(ctx, list, opts...)
+	return g.c.List(ctx, list, opts...)
 }
 
-// mayWatch checks, once per kind, that the server may list and watch it where the cache watches
-// it: in every allowed namespace when confined, else across the cluster.
+// mayWatch checks that the server may list and watch obj's kind where the cache watches it: in
+// every allowed namespace when confined, else across the cluster. The answers are remembered
+// (kubeaccess.Shared.Checked), a refusal as the Forbidden error the API server's review gave.
 func (k *kube) mayWatch(ctx context.Context, obj runtime.Object) error {
 	gvk, err := apiutil.GVKForObject(obj, k.Scheme)
 	if err != nil {
 		return err
 	}
 	gvk.Kind = strings.TrimSuffix(gvk.Kind, "List")
-	k.permMu.Lock()
-	defer k.permMu.Unlock()
-	if err, ok := k.perms[gvk]; ok {
-		return err
+	k.scopeMu.Lock()
+	w, known := k.scopes[gvk]
+	k.scopeMu.Unlock()
+	if !known {
+		mapping, err := k.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return err
+		}
+		w = watched{gr: mapping.Resource.GroupResource(), namespaced: mapping.Scope.Name() == meta.RESTScopeNameNamespace}
+		k.scopeMu.Lock()
+		if k.scopes == nil {
+			k.scopes = map[schema.GroupVersionKind]watched{}
+		}
+		k.scopes[gvk] = w
+		k.scopeMu.Unlock()
 	}
-	mapping, err := k.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return err
-	}
-	gr := mapping.Resource.GroupResource()
 	scopes := []string{""}
-	if k.confined() && mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+	if k.confined() && w.namespaced {
 		scopes = k.Allow
 	}
-	var denied error
 	for _, ns := range scopes {
-		if denied = k.MayListWatch(ctx, gr, ns); denied != nil {
-			if !apierrors.IsForbidden(denied) {
-				return denied // the check itself failed: ask again next time
-			}
-			break
+		if err := k.Checked(ctx, w.gr, ns); err != nil {
+			return err
 		}
 	}
-	if k.perms == nil {
-		k.perms = map[schema.GroupVersionKind]error{}
-	}
-	k.perms[gvk] = denied
-	return denied
+	return nil
+}
+
+// watched is the resource of a kind the cache reads, and whether it is namespaced.
+type watched struct {
+	gr         schema.GroupResource
+	namespaced bool
 }
 
 // scrub removes every known Secret value from text; it is the filter every tool result passes
 // through. The first call starts the Secret watch and waits until the existing values are known.
 func (k *kube) scrub(ctx context.Context, text string) string {
-	if _, err := k.cached(ctx); err == nil {
-		k.watchSecrets(ctx)
+	if c, err := k.Cache(ctx); err == nil {
+		k.watchSecrets(ctx, c)
 	}
 	return k.secrets.Scrub(text)
 }
@@ -153,19 +157,19 @@ func (k *kube) scrub(ctx context.Context, text string) string {
 // watchSecrets feeds every Secret value the server may read into the scrubber, so that a value
 // copied elsewhere (a ConfigMap, an env var, a log line) is still removed from output. Without
 // RBAC to list Secrets it does nothing; name-based redaction still applies.
-func (k *kube) watchSecrets(ctx context.Context) {
+func (k *kube) watchSecrets(ctx context.Context, c cache.Cache) {
 	k.secretOnce.Do(func() {
 		namespaces := k.Allow
 		if len(namespaces) == 0 {
 			namespaces = []string{""}
 		}
 		for _, ns := range namespaces {
-			if err := k.MayListWatch(ctx, schema.GroupResource{Resource: "secrets"}, ns); err != nil {
+			if err := k.Checked(ctx, schema.GroupResource{Resource: "secrets"}, ns); err != nil {
 				k.log.Info("not scrubbing Secret values from output: the server may not watch Secrets", "namespace", ns, "error", err)
 				return
 			}
 		}
-		inf, err := k.cache.GetInformer(ctx, &corev1.Secret{})
+		inf, err := c.GetInformer(ctx, &corev1.Secret{})
 		if err != nil {
 			k.log.Error("watching Secrets for scrubbing", "error", err)
 			return
@@ -202,51 +206,19 @@ type resource struct {
 
 // resolve turns what a person types (pod, pods, po, Deployment, deploy, deployments.apps,
 // clusterqueues.kueue.x-k8s.io) into a resource, refreshing discovery once for kinds installed
-// after start-up.
+// after start-up (kubeaccess.Shared.ResolveKind).
 func (k *kube) resolve(kind string) (resource, error) {
-	kind = strings.TrimSpace(kind)
-	if kind == "" {
+	if strings.TrimSpace(kind) == "" {
 		return resource{}, errors.New("kind is required, such as pods, deployments or nodes")
 	}
-	r, err := k.resolveOnce(kind)
-	if meta.IsNoMatchError(err) {
-		k.disco.Invalidate()
-		if reset, ok := k.mapper.(meta.ResettableRESTMapper); ok {
-			reset.Reset()
-		}
-		r, err = k.resolveOnce(kind)
-	}
+	gvk, gvr, namespaced, err := k.ResolveKind(context.Background(), kind)
 	if err != nil {
 		if meta.IsNoMatchError(err) {
-			return resource{}, fmt.Errorf("unknown kind %q: this cluster serves no such resource; list the kinds it serves with api_resources", kind)
+			return resource{}, fmt.Errorf("unknown kind %q: this cluster serves no such resource; list the kinds it serves with api_resources", strings.TrimSpace(kind))
 		}
-		return resource{}, fmt.Errorf("resolving kind %q: %w", kind, err)
-	}
-	return r, nil
-}
-
-func (k *kube) resolveOnce(kind string) (resource, error) {
-	fullySpecified, gr := schema.ParseResourceArg(strings.ToLower(kind))
-	var gvr schema.GroupVersionResource
-	var err error
-	if fullySpecified != nil {
-		gvr, err = k.mapper.ResourceFor(*fullySpecified)
-	}
-	if fullySpecified == nil || err != nil {
-		gvr, err = k.mapper.ResourceFor(gr.WithVersion(""))
-	}
-	if err != nil {
 		return resource{}, err
 	}
-	gvk, err := k.mapper.KindFor(gvr)
-	if err != nil {
-		return resource{}, err
-	}
-	mapping, err := k.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return resource{}, err
-	}
-	return resource{gvr: gvr, gvk: gvk, namespaced: mapping.Scope.Name() == meta.RESTScopeNameNamespace}, nil
+	return resource{gvr: gvr, gvk: gvk, namespaced: namespaced}, nil
 }
 
 // confined reports whether --allow-namespaces limits the server.
@@ -309,11 +281,12 @@ func apiError(err error, verb, what string) error {
 // Where the cache is not a plain shared informer (a server confined to namespaces), it falls back
 // to the cache's List, which copies.
 func (k *kube) eachCached(ctx context.Context, proto client.Object, list client.ObjectList, ns string, fn func(obj any)) error {
-	if _, err := k.cached(ctx); err != nil {
+	c, err := k.Cache(ctx)
+	if err != nil {
 		return err
 	}
 	if err := k.mayWatch(ctx, proto); err != nil {
 		return err
 	}
-	return kubeaccess.EachCached(ctx, k.cache, proto, list, ns, fn)
+	return kubeaccess.EachCached(ctx, c, proto, list, ns, fn)
 }

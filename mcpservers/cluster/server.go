@@ -13,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"k8s.io/client-go/rest"
 
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -26,6 +27,12 @@ type Config struct {
 	MaxBytes int
 	// Version is reported to MCP clients.
 	Version string
+	// Access is the process's shared access to the Kubernetes API (kubeaccess.NewShared): its
+	// watch cache, access checks and kind resolution serve this server too, so that a process
+	// running several servers holds one informer per resource. It is used only when it was made
+	// for the same identity and the same AllowNamespaces (kubeaccess.Shared.Serves); otherwise, or
+	// when nil, the server builds its own.
+	Access *kubeaccess.Shared
 	// Logger records tool failures; default discards.
 	Logger *slog.Logger
 }
@@ -50,7 +57,7 @@ func New(ctx context.Context, cfg *rest.Config, c Config) (*Server, error) {
 	if c.MaxBytes <= 0 {
 		c.MaxBytes = mcptool.DefaultMaxBytes
 	}
-	k, err := newKube(ctx, cfg, c.AllowNamespaces, c.Logger)
+	k, err := newKube(ctx, cfg, c.AllowNamespaces, c.Access, c.Logger)
 	if err != nil {
 		return nil, err
 	}

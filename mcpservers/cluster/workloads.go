@@ -45,33 +45,21 @@ type healthArgs struct {
 	Name      string `json:"name,omitempty"`
 }
 
-func (a *healthArgs) Validate() error {
-	if a.Kind == "" {
-		return nil
+// healthKind resolves workload_health's kind argument as kubectl does (deploy, sts, ds, cj,
+// deployments.apps, a CRD's short name ...) through the discovery RESTMapper, and accepts the
+// kinds it covers.
+func (t *tools) healthKind(kind string) (string, error) {
+	if kind == "" {
+		return "", nil
 	}
-	k, ok := healthKind(a.Kind)
-	if !ok {
-		return fmt.Errorf(`argument "kind" must be one of deployment, statefulset, daemonset, job or cronjob, not %q`, a.Kind)
+	r, err := t.k.resolve(kind)
+	if err != nil {
+		return "", fmt.Errorf(`argument "kind": %w`, err)
 	}
-	a.Kind = k
-	return nil
-}
-
-// healthKind turns deployment, deployments, deploy, Deployment ... into the kind's name.
-func healthKind(s string) (string, bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "deployment", "deployments", "deploy", "deployments.apps":
-		return "Deployment", true
-	case "statefulset", "statefulsets", "sts", "statefulsets.apps":
-		return "StatefulSet", true
-	case "daemonset", "daemonsets", "ds", "daemonsets.apps":
-		return "DaemonSet", true
-	case "job", "jobs", "jobs.batch":
-		return "Job", true
-	case "cronjob", "cronjobs", "cj", "cronjobs.batch":
-		return "CronJob", true
+	if !slices.Contains(healthKinds, r.gvk.Kind) || (r.gvk.Group != "apps" && r.gvk.Group != "batch") {
+		return "", fmt.Errorf(`argument "kind" must be one of deployment, statefulset, daemonset, job or cronjob, not %q`, kind)
 	}
-	return "", false
+	return r.gvk.Kind, nil
 }
 
 // workload is a pod controller with its rollout facts and its pods.
@@ -529,10 +517,14 @@ func condition(typ, status, reason, message string) string {
 
 func (t *tools) workloadHealth(ctx context.Context, a healthArgs) (contract.WorkloadHealthReport, string, error) {
 	out := contract.WorkloadHealthReport{Workloads: []contract.WorkloadHealth{}}
+	var err error
 	if a.Namespace != "" {
 		if err := t.k.checkNamespace(a.Namespace); err != nil {
 			return out, "", err
 		}
+	}
+	if a.Kind, err = t.healthKind(a.Kind); err != nil {
+		return out, "", err
 	}
 	set, err := t.loadWorkloads(ctx, a.Namespace, a.Kind, a.Name)
 	if err != nil {

@@ -20,17 +20,26 @@ import (
 // (started on first use, after checking that this identity may list and watch them, since an
 // informer for a refused kind never syncs) and a direct client for the node agents' pods, which
 // may live outside --allow-namespaces. Client construction, the access check and the cache start
-// are package kubeaccess's, shared with the cluster server.
+// are package kubeaccess's; the cache and the checks are the process's (Config.Access) when it
+// shares them with other servers.
 type kube struct {
-	*kubeaccess.Watch // Config, Scheme, Direct (uncached), Allow; the checked watch cache
+	*kubeaccess.Shared // Config, Scheme, Direct (uncached), Allow; the checked watch cache
 }
 
-func newKube(life context.Context, cfg *rest.Config, allow []string, log *slog.Logger) (*kube, error) {
-	access, err := kubeaccess.New(cfg, allow)
+// newKube uses shared when it serves cfg's identity and allow (kubeaccess.Shared.Serves), else
+// builds the view's own access, whose cache runs until life ends.
+func newKube(life context.Context, cfg *rest.Config, allow []string, shared *kubeaccess.Shared, log *slog.Logger) (*kube, error) {
+	if shared.Serves(cfg, allow) {
+		return &kube{Shared: shared}, nil
+	}
+	if shared != nil {
+		log.Info("not sharing the process's watch cache: this server has another identity or other --allow-namespaces", "allowNamespaces", allow)
+	}
+	access, err := kubeaccess.NewShared(life, cfg, allow, log)
 	if err != nil {
 		return nil, err
 	}
-	return &kube{Watch: access.NewWatch(life, log)}, nil
+	return &kube{Shared: access}, nil
 }
 
 // reader returns the watch cache after checking access to nodes and pods; the first call starts it.

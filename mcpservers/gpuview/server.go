@@ -14,6 +14,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -45,6 +46,12 @@ type Config struct {
 	PrometheusLookback time.Duration
 	// AgentTimeout bounds each call to a node agent (default 10s).
 	AgentTimeout time.Duration
+	// Access is the process's shared access to the Kubernetes API (kubeaccess.NewShared): its
+	// watch cache, access checks and kind resolution serve this server too, so that a process
+	// running several servers holds one informer per resource. It is used only when it was made
+	// for the same identity and the same AllowNamespaces (kubeaccess.Shared.Serves); otherwise, or
+	// when nil, the server builds its own.
+	Access *kubeaccess.Shared
 	// Logger records failures; default discards.
 	Logger *slog.Logger
 }
@@ -96,7 +103,7 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (*Server, error
 			return nil, err
 		}
 	}
-	k, err := newKube(ctx, restConfig, c.AllowNamespaces, c.Logger)
+	k, err := newKube(ctx, restConfig, c.AllowNamespaces, c.Access, c.Logger)
 	if err != nil {
 		return nil, err
 	}

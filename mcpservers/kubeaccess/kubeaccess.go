@@ -2,14 +2,20 @@
 // rest.Config, the check that the server's identity may list and watch a resource before a watch
 // cache reads it (an informer on a forbidden resource never syncs, so the read would wait until
 // the caller gave up), and a watch cache confined to the allowed namespaces, with the remembered
-// access checks in front of it (Watch). It holds no tool logic.
+// access checks in front of it, and kind resolution as kubectl does it: all of it one per process
+// and identity (Shared), whichever servers the process runs. It holds no tool logic.
 package kubeaccess
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -17,9 +23,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
 	toolscache "k8s.io/client-go/tools/cache"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -103,69 +113,214 @@ func (c *Client) StartCache(ctx, life context.Context, log *slog.Logger) (cache.
 	return wc, nil
 }
 
-// Watch is one server's watch cache and the access checks in front of it: each resource and
-// namespace is checked once (a refusal is remembered, a failed check is asked again), and the
-// cache starts on first use and runs until life ends.
-type Watch struct {
+// Shared is one process's access to one API server as one identity, confined to one set of
+// namespaces: the Client, one watch cache (started on first use, running until life ends), the
+// remembered access checks in front of it (each resource and namespace is checked once; a refusal
+// is remembered, a failed check is asked again), and one discovery RESTMapper that resolves kinds
+// as kubectl does (ResolveKind).
+//
+// Every MCP server of a process that reaches the API server with the same identity and the same
+// allowed namespaces should share one, so that the process holds one informer per resource
+// (agents/kubehost builds one for the builtin servers). A server with another identity or other
+// --allow-namespaces must not share it: the cache is confined to this Shared's namespaces, and an
+// access check answers for one identity only. Serves says whether a server may; a server that
+// may not builds its own (NewShared).
+type Shared struct {
 	*Client
-	life context.Context
-	log  *slog.Logger
+	life     context.Context
+	log      *slog.Logger
+	identity string // of the rest.Config it was made from; see Serves
 
-	mu    sync.Mutex
-	perms map[string]error // "group/resource/namespace" -> the access check's answer
-	cache cache.Cache
+	// Disco is discovery, cached in memory; Invalidate it to notice kinds installed since.
+	Disco discovery.CachedDiscoveryInterface
+	// Mapper resolves kinds, plurals and short names (deploy, pvc, every CRD's short names) from
+	// Disco; reset it (meta.ResettableRESTMapper) with Disco after a miss.
+	Mapper meta.RESTMapper
+
+	permMu sync.Mutex
+	perms  map[string]error // "group/resource/namespace" -> the access check's answer
+
+	cacheMu sync.Mutex
+	cache   cache.Cache
 }
 
-// NewWatch returns the watch of a server that runs until life ends.
-func (c *Client) NewWatch(life context.Context, log *slog.Logger) *Watch {
-	return &Watch{Client: c, life: life, log: log}
+// NewShared builds the access of a process to the API server at cfg, confined to allow (empty:
+// every namespace), whose watch cache runs until life ends and logs to log.
+func NewShared(life context.Context, cfg *rest.Config, allow []string, log *slog.Logger) (*Shared, error) {
+	c, err := New(cfg, allow)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(c.Config)
+	if err != nil {
+		return nil, fmt.Errorf("discovering the kinds of the Kubernetes API at %s: %w", c.Config.Host, err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	disco := memory.NewMemCacheClient(dc)
+	return &Shared{
+		Client: c, life: life, log: log, identity: identity(cfg),
+		Disco:  disco,
+		Mapper: restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(disco), disco, nil),
+	}, nil
+}
+
+// Serves reports whether a server that reaches the API server with cfg, confined to allow, may
+// share s: the same API server and identity (user, token, client certificate, impersonation,
+// auth plugins) and the same allowed namespaces, in any order.
+func (s *Shared) Serves(cfg *rest.Config, allow []string) bool {
+	if s == nil || cfg == nil {
+		return false
+	}
+	allow = slices.Clone(allow)
+	slices.Sort(allow)
+	return slices.Equal(slices.Compact(allow), s.Allow) && identity(cfg) == s.identity
+}
+
+// identity digests what in cfg decides which API server is reached and as whom.
+func identity(cfg *rest.Config) string {
+	type auth struct {
+		Host, APIPath             string
+		Username, Password, Token string
+		TokenFile                 string
+		Impersonate               rest.ImpersonationConfig
+		CertFile, KeyFile, CAFile string
+		CertData, KeyData, CAData []byte
+		ServerName                string
+		AuthProvider              string // its name: its Config holds tokens it refreshes
+		ExecProvider              *clientcmdapi.ExecConfig
+	}
+	exec := cfg.ExecProvider
+	if exec != nil {
+		exec = exec.DeepCopy()
+		exec.Config = nil // runtime.Object, not part of who runs
+	}
+	a := auth{
+		Host: cfg.Host, APIPath: cfg.APIPath,
+		Username: cfg.Username, Password: cfg.Password, Token: cfg.BearerToken, TokenFile: cfg.BearerTokenFile,
+		Impersonate: cfg.Impersonate,
+		CertFile:    cfg.CertFile, KeyFile: cfg.KeyFile, CAFile: cfg.CAFile,
+		CertData: cfg.CertData, KeyData: cfg.KeyData, CAData: cfg.CAData, ServerName: cfg.ServerName,
+		ExecProvider: exec,
+	}
+	if cfg.AuthProvider != nil {
+		a.AuthProvider = cfg.AuthProvider.Name
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Sprintf("unshareable %p", cfg) // matches only itself
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Scopes lists where a namespaced kind is watched: every allowed namespace, or the cluster ("").
-func (w *Watch) Scopes() []string {
-	if len(w.Allow) > 0 {
-		return w.Allow
+func (s *Shared) Scopes() []string {
+	if len(s.Allow) > 0 {
+		return s.Allow
 	}
 	return []string{""}
 }
 
-// Allowed checks once that this identity may list and watch gr in ns ("" for the cluster); a
-// refusal says what to grant.
-func (w *Watch) Allowed(ctx context.Context, gr schema.GroupResource, ns string) error {
+// Checked checks once that this identity may list and watch gr in ns ("" for the cluster) and
+// returns the answer as MayListWatch gives it: nil, a Forbidden error naming the verb and scope,
+// or (not remembered, so asked again next time) the error of the check itself.
+func (s *Shared) Checked(ctx context.Context, gr schema.GroupResource, ns string) error {
 	key := gr.String() + "/" + ns
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err, ok := w.perms[key]; ok {
+	s.permMu.Lock()
+	defer s.permMu.Unlock()
+	if err, ok := s.perms[key]; ok {
 		return err
 	}
-	denied := w.MayListWatch(ctx, gr, ns)
-	if denied != nil {
-		if !apierrors.IsForbidden(denied) {
-			return denied // the check itself failed: ask again next time
-		}
-		denied = fmt.Errorf("RBAC denied: %w; grant it to this server's ServiceAccount", denied)
+	denied := s.MayListWatch(ctx, gr, ns)
+	if denied != nil && !apierrors.IsForbidden(denied) {
+		return denied // the check itself failed: ask again next time
 	}
-	if w.perms == nil {
-		w.perms = map[string]error{}
+	if s.perms == nil {
+		s.perms = map[string]error{}
 	}
-	w.perms[key] = denied
+	s.perms[key] = denied
 	return denied
+}
+
+// Allowed is Checked, with a refusal that says what to grant.
+func (s *Shared) Allowed(ctx context.Context, gr schema.GroupResource, ns string) error {
+	err := s.Checked(ctx, gr, ns)
+	if err != nil && apierrors.IsForbidden(err) {
+		return fmt.Errorf("RBAC denied: %w; grant it to this server's ServiceAccount", err)
+	}
+	return err
 }
 
 // Cache returns the watch cache, starting it on the first call (and again after a failed start).
 // Check access with Allowed first: an informer on a forbidden resource never syncs.
-func (w *Watch) Cache(ctx context.Context) (cache.Cache, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.cache != nil {
-		return w.cache, nil
+func (s *Shared) Cache(ctx context.Context) (cache.Cache, error) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.cache != nil {
+		return s.cache, nil
 	}
-	c, err := w.StartCache(ctx, w.life, w.log)
+	c, err := s.StartCache(ctx, s.life, s.log)
 	if err != nil {
 		return nil, err
 	}
-	w.cache = c
+	s.cache = c
 	return c, nil
+}
+
+// ResolveKind turns what a person types (pod, pods, po, Deployment, deploy, pvc,
+// deployments.apps, clusterqueues.kueue.x-k8s.io, a CRD's short name) into its kind, its
+// resource and whether it is namespaced, as kubectl does. A miss refreshes discovery once, so
+// that kinds installed after start-up are found. An unknown kind's error says so and where to
+// look (meta.IsNoMatchError holds for it).
+func (s *Shared) ResolveKind(ctx context.Context, kind string) (schema.GroupVersionKind, schema.GroupVersionResource, bool, error) {
+	kind = strings.TrimSpace(kind)
+	if kind == "" {
+		return schema.GroupVersionKind{}, schema.GroupVersionResource{}, false, errors.New("no kind given; name one, such as pods, deploy or nodes (kubectl api-resources lists them)")
+	}
+	if err := ctx.Err(); err != nil {
+		return schema.GroupVersionKind{}, schema.GroupVersionResource{}, false, err
+	}
+	gvk, gvr, namespaced, err := s.resolveOnce(kind)
+	if meta.IsNoMatchError(err) {
+		s.Disco.Invalidate()
+		if reset, ok := s.Mapper.(meta.ResettableRESTMapper); ok {
+			reset.Reset()
+		}
+		gvk, gvr, namespaced, err = s.resolveOnce(kind)
+	}
+	switch {
+	case meta.IsNoMatchError(err):
+		return gvk, gvr, false, fmt.Errorf("no kind %q on this cluster; kubectl api-resources lists them: %w", kind, err)
+	case err != nil:
+		return gvk, gvr, false, fmt.Errorf("resolving kind %q: %w", kind, err)
+	}
+	return gvk, gvr, namespaced, nil
+}
+
+func (s *Shared) resolveOnce(kind string) (schema.GroupVersionKind, schema.GroupVersionResource, bool, error) {
+	fullySpecified, gr := schema.ParseResourceArg(strings.ToLower(kind))
+	var gvr schema.GroupVersionResource
+	var err error
+	if fullySpecified != nil {
+		gvr, err = s.Mapper.ResourceFor(*fullySpecified)
+	}
+	if fullySpecified == nil || err != nil {
+		gvr, err = s.Mapper.ResourceFor(gr.WithVersion(""))
+	}
+	if err != nil {
+		return schema.GroupVersionKind{}, schema.GroupVersionResource{}, false, err
+	}
+	gvk, err := s.Mapper.KindFor(gvr)
+	if err != nil {
+		return schema.GroupVersionKind{}, gvr, false, err
+	}
+	mapping, err := s.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return gvk, gvr, false, err
+	}
+	return gvk, gvr, mapping.Scope.Name() == meta.RESTScopeNameNamespace, nil
 }
 
 // EachCached calls fn with a pointer to every cached object of proto's kind in ns ("" for all),

@@ -13,6 +13,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -45,10 +46,28 @@ func (tg *target) pending() int {
 
 // resolveTarget finds the object and the pod to evaluate.
 func (t *tools) resolveTarget(ctx context.Context, a explainArgs) (*target, error) {
-	kind := strings.ToLower(strings.TrimSpace(a.Kind))
+	kind := "Pod"
+	if strings.TrimSpace(a.Kind) != "" {
+		// As kubectl reads it: deploy, po, sts, wl, a CRD's short name (discovery RESTMapper).
+		gvk, _, _, err := t.k.ResolveKind(ctx, a.Kind)
+		switch {
+		case meta.IsNoMatchError(err) && strings.HasPrefix(strings.ToLower(strings.TrimSpace(a.Kind)), "workload"):
+			kind = "Workload" // Kueue's, whose CRDs are missing: resolveWorkload says so
+		case meta.IsNoMatchError(err):
+			// An owner whose kind discovery does not serve (an operator's CRD this server cannot
+			// see): matched by name on the pods' owner references.
+			kind = strings.TrimSpace(a.Kind)
+		case err != nil:
+			return nil, fmt.Errorf(`argument "kind": %w`, err)
+		case gvk.Kind == "Workload" && gvk.Group != "kueue.x-k8s.io":
+			kind = gvk.Group + "/" + gvk.Kind // another group's Workload: explained as an owner
+		default:
+			kind = gvk.Kind
+		}
+	}
 	tg := &target{ns: a.Namespace}
 	switch kind {
-	case "", "pod", "pods", "po":
+	case "Pod":
 		p, err := t.k.pod(ctx, a.Namespace, a.Name)
 		if err != nil {
 			return nil, err
@@ -65,7 +84,7 @@ func (t *tools) resolveTarget(ctx context.Context, a explainArgs) (*target, erro
 			}
 		}
 		return tg, nil
-	case "job", "jobs":
+	case "Job":
 		var j batchv1.Job
 		if err := t.k.Direct.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Name}, &j); err != nil {
 			return nil, apiError(err, "get", "Job "+a.Namespace+"/"+a.Name)
@@ -76,7 +95,7 @@ func (t *tools) resolveTarget(ctx context.Context, a explainArgs) (*target, erro
 		}
 		t.pickPod(ctx, tg, a.Name, &j.Spec.Template)
 		return tg, nil
-	case "workload", "workloads", "wl":
+	case "Workload":
 		return t.resolveWorkload(ctx, tg, a)
 	}
 	// Any other owner: its pods are those it controls, directly or through ReplicaSets.
@@ -93,7 +112,7 @@ func (t *tools) resolveTarget(ctx context.Context, a explainArgs) (*target, erro
 			rsNames = append(rsNames, r.Name)
 		}
 	}
-	tg.ref = fmt.Sprintf("%s %s/%s", kindTitle(kind), a.Namespace, a.Name)
+	tg.ref = fmt.Sprintf("%s %s/%s", kind, a.Namespace, a.Name)
 	if err := t.ownedPods(ctx, tg, func(o metav1.OwnerReference) bool {
 		return owners[o.UID] || (matchKind(o.Kind) && o.Name == a.Name)
 	}); err != nil {
@@ -114,21 +133,6 @@ func (t *tools) resolveTarget(ctx context.Context, a explainArgs) (*target, erro
 	tg.labels = tg.pods[0].Labels
 	t.pickPod(ctx, tg, a.Name, nil)
 	return tg, nil
-}
-
-func kindTitle(kind string) string {
-	switch kind {
-	case "deployment", "deployments", "deploy":
-		return "Deployment"
-	case "replicaset", "replicasets", "rs":
-		return "ReplicaSet"
-	case "statefulset", "statefulsets", "sts":
-		return "StatefulSet"
-	}
-	if kind == "" {
-		return kind
-	}
-	return strings.ToUpper(kind[:1]) + kind[1:]
 }
 
 // ownedPods collects the pods in tg.ns with an owner reference that match accepts.
