@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	askclient "github.com/opsmesh/opsmesh/agents/ask"
+
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/go-logr/logr"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -24,6 +26,7 @@ import (
 	"github.com/opsmesh/opsmesh/agents/kubehost"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
+	"github.com/opsmesh/opsmesh/api/contract"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/internal/testbed"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
@@ -44,15 +47,15 @@ func TestMain(m *testing.M) {
 // that names itself (so the test can tell which server answered).
 func remoteServer(t *testing.T, token string) string {
 	s := mcptool.NewServer("remote", "test", "")
-	mcptool.Register(s, mcptool.Options{}, mcptool.New(mcptool.Spec{Name: "analyze", Description: "remote analyze", Effect: mcptool.Read,
+	mcptool.Register(s, mcptool.Options{}, mcptool.NewData(mcptool.Spec{Name: "analyze", Description: "remote analyze", Effect: mcptool.Read,
 		Params: []mcp.ToolOption{mcp.WithString("namespace"), mcp.WithString("kind"), mcp.WithString("name"), mcp.WithString("output")}},
 		func(context.Context, struct {
 			Namespace string `json:"namespace"`
 			Kind      string `json:"kind"`
 			Name      string `json:"name"`
 			Output    string `json:"output"`
-		}) (string, error) {
-			return `{"where":"the remote server","checked":"nothing","findings":[]}`, nil
+		}) (contract.Analysis, string, error) {
+			return contract.Analysis{Where: "the remote server", Checked: "nothing", Findings: []contract.Finding{}}, "no findings in the remote server", nil
 		}))
 	srv := httptest.NewServer(serve.HTTPHandler(s, token))
 	t.Cleanup(srv.Close)
@@ -71,7 +74,7 @@ func ask(t *testing.T, b *broker.Broker, ref, subject string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := agentruntime.DiagnosisOf(res.(*a2a.Task))
+	d, err := askclient.DiagnosisOf(res.(*a2a.Task))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 
-	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/runbook"
 )
 
@@ -83,35 +82,4 @@ func ParseRequest(m *a2a.Message) (Request, error) {
 
 func (r Request) question() runbook.Question {
 	return runbook.Question{Subject: r.Subject, Namespace: r.Namespace, Text: r.Question}
-}
-
-// message is r as an A2A message, for delegation.
-func (r Request) message() *a2a.Message {
-	return a2a.NewMessage(a2a.MessageRoleUser, a2a.NewDataPart(map[string]any{"subject": r.Subject, "namespace": r.Namespace, "question": r.Question}))
-}
-
-// DiagnosisOf reads the Diagnosis out of a task's artifacts (the data part this runtime writes),
-// validating it as diagnosis.Parse does.
-func DiagnosisOf(t *a2a.Task) (*diagnosis.Diagnosis, error) {
-	if t == nil {
-		return nil, errors.New("no task")
-	}
-	for _, a := range t.Artifacts {
-		for _, p := range a.Parts {
-			if d := p.Data(); d != nil {
-				raw, err := json.Marshal(d)
-				if err != nil {
-					return nil, err
-				}
-				return diagnosis.Parse(raw)
-			}
-		}
-	}
-	why := ""
-	if t.Status.Message != nil {
-		for _, p := range t.Status.Message.Parts {
-			why += p.Text()
-		}
-	}
-	return nil, fmt.Errorf("task %s (%s) has no diagnosis artifact: %s", t.ID, t.Status.State, why)
 }

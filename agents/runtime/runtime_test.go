@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	askclient "github.com/opsmesh/opsmesh/agents/ask"
+
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -90,7 +92,7 @@ func ask(t *testing.T, b *broker.Broker, ref string, req map[string]any) (*diagn
 		}
 		t.Fatalf("task %s: %s: %s", task.ID, task.Status.State, why)
 	}
-	d, err := runtime.DiagnosisOf(task)
+	d, err := askclient.DiagnosisOf(task)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
-	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
+	"github.com/opsmesh/opsmesh/agents/ask"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 )
 
@@ -119,7 +119,7 @@ func TestRuntimeCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := agentruntime.DiagnosisOf(res.(*a2a.Task))
+	d, err := ask.DiagnosisOf(res.(*a2a.Task))
 	if err != nil {
 		t.Fatal(err)
 	}

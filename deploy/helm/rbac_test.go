@@ -25,6 +25,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
+	"github.com/opsmesh/opsmesh/agents/ask"
 	"github.com/opsmesh/opsmesh/agents/broker"
 	"github.com/opsmesh/opsmesh/agents/kubehost"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
@@ -294,7 +295,7 @@ func TestRuntimeWorksWithChartRBAC(t *testing.T) {
 	if !ok {
 		t.Fatalf("the agent answered %T, want a task", res)
 	}
-	d, err := agentruntime.DiagnosisOf(task)
+	d, err := ask.DiagnosisOf(task)
 	if err != nil {
 		t.Fatal(err)
 	}
