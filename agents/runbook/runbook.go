@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
@@ -39,10 +40,14 @@ type Question struct {
 type Engine struct {
 	tools Tools
 	agent string
+	kinds Kinds
 }
 
-// New returns an engine for the agent named agent (namespace/name), calling tools.
-func New(agent string, tools Tools) *Engine { return &Engine{tools: tools, agent: agent} }
+// New returns an engine for the agent named agent (namespace/name), calling tools; kinds
+// resolves the kinds of subjects (nil: kinds are taken as written).
+func New(agent string, tools Tools, kinds Kinds) *Engine {
+	return &Engine{tools: tools, agent: agent, kinds: kinds}
+}
 
 // Diagnose investigates q and returns the diagnosis. Tool failures do not fail it: they become
 // notes, and the cause is named from what could be read. It fails only when q cannot be read or
@@ -52,9 +57,14 @@ func (e *Engine) Diagnose(ctx context.Context, q Question) (*diagnosis.Diagnosis
 		d: &diagnosis.Diagnosis{Engine: opsv1.ReasoningRunbook, Agents: []string{e.agent}}}
 	var sub *subject
 	if q.Subject != "" {
-		k, ns, n, err := ParseSubject(q.Subject, q.Namespace)
+		canonical, err := Canonical(ctx, e.kinds, q.Subject, q.Namespace)
 		if err != nil {
 			return nil, err
+		}
+		parts := strings.Split(canonical, "/") // kind/name (cluster-scoped) or kind/namespace/name
+		k, ns, n := parts[0], "", parts[len(parts)-1]
+		if len(parts) == 3 {
+			ns = parts[1]
 		}
 		sub = &subject{k, ns, n}
 		inv.d.Subject = sub.String()

@@ -28,6 +28,7 @@ import (
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/internal/fixture"
 	"github.com/opsmesh/opsmesh/internal/testbed"
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 )
 
 var shared testbed.Shared
@@ -47,12 +48,16 @@ func engine(t testing.TB) *runbook.Engine {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
+	kinds, err := kubeaccess.NewShared(context.Background(), shared.Env(t).Config, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return runbook.New("opsmesh/incident-coordinator", pool.Toolset([]mcppool.Grant{
 		{Server: "cluster-tools", Allowed: []string{"analyze", "resources_list", "pod_logs", "events_list", "describe",
 			"workload_restart", "workload_rollback", "workload_set_image", "workload_set_resources", "node_cordon", "node_drain"}},
 		{Server: "gpu-tools", Allowed: []string{"gpu_node_health", "gpu_inventory", "gpu_idle"}},
 		{Server: "scheduler-tools", Allowed: []string{"explain_pending"}},
-	}))
+	}), kinds)
 }
 
 // diagnose waits for the watch cache to see the objects (the analyzers read it) until the
@@ -493,7 +498,7 @@ func TestRunbookByCategory(t *testing.T) {
 // An agent without tools cannot investigate, and says what to grant.
 func TestNoTools(t *testing.T) {
 	pool, _ := mcppool.New(nil, mcppool.Options{})
-	_, err := runbook.New("ns/lonely", pool.Toolset(nil)).Diagnose(context.Background(), runbook.Question{Namespace: "x"})
+	_, err := runbook.New("ns/lonely", pool.Toolset(nil), nil).Diagnose(context.Background(), runbook.Question{Namespace: "x"})
 	if err == nil || !strings.Contains(err.Error(), "agent ns/lonely has no read-only tools to investigate with: grant it analyze") {
 		t.Errorf("%v", err)
 	}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,6 +78,20 @@ func ParseRequest(m *a2a.Message) (Request, error) {
 			return Request{}, err
 		}
 	}
+	return r, nil
+}
+
+// resolve returns r with its subject's kind resolved by kinds (runbook.Canonical): kind/namespace/name
+// with the kind's lower-case name, or kind/name for a cluster-scoped kind.
+func (r Request) resolve(ctx context.Context, kinds runbook.Kinds) (Request, error) {
+	if r.Subject == "" {
+		return r, nil
+	}
+	s, err := runbook.Canonical(ctx, kinds, r.Subject, r.Namespace)
+	if err != nil {
+		return Request{}, err
+	}
+	r.Subject = s
 	return r, nil
 }
 

@@ -65,6 +65,10 @@ type Config struct {
 	ServeOptions []a2anats.Option
 	// DelegateTimeout bounds each call to a delegate (default 5m, or the Agent's spec.limits.timeout).
 	DelegateTimeout time.Duration
+	// Kinds resolves the kinds of request subjects as kubectl does (deploy, po, hpa, a CRD's
+	// short name), from the cluster's discovery: kubeaccess.Shared is one. Nil takes kinds as
+	// written.
+	Kinds runbook.Kinds
 	Logger          *slog.Logger
 }
 
@@ -113,7 +117,7 @@ func (r *Runtime) Host(ctx context.Context, agent *opsv1.Agent) error {
 		grants = append(grants, g)
 	}
 	tools := r.cfg.Pool.Toolset(grants)
-	var engine Engine = runbook.New(ref, tools)
+	var engine Engine = runbook.New(ref, tools, r.cfg.Kinds)
 	if agent.Spec.Model != nil {
 		if r.cfg.Models == nil {
 			return fmt.Errorf("agent %s has spec.model %s/%s, but this runtime has no model support configured", ref, agent.Spec.Model.Provider, agent.Spec.Model.Model)
@@ -218,6 +222,9 @@ type executor struct {
 func (x *executor) Execute(ctx context.Context, ec *a2asrv.ExecutorContext) iter.Seq2[a2a.Event, error] {
 	return func(yield func(a2a.Event, error) bool) {
 		req, err := ParseRequest(ec.Message)
+		if err == nil {
+			req, err = req.resolve(ctx, x.rt.cfg.Kinds)
+		}
 		if err != nil {
 			yield(nil, fmt.Errorf("%w: agent %s: %v", a2a.ErrInvalidParams, x.h.ref, err))
 			return

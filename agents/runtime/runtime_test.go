@@ -16,6 +16,7 @@ import (
 	"time"
 
 	askclient "github.com/opsmesh/opsmesh/agents/ask"
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 
 	"github.com/a2aproject/a2a-go/v2/a2a"
 	"github.com/go-logr/logr"
@@ -121,7 +122,11 @@ func TestCoordinatorAndSpecialists(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	b := embedded(t)
-	cfg := runtime.Config{NATS: b.Conn(), Pool: pool}
+	kinds, err := kubeaccess.NewShared(context.Background(), env.Config, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := runtime.Config{NATS: b.Conn(), Pool: pool, Kinds: kinds}
 	if os.Getenv("DEBUG_RT") != "" {
 		cfg.ServeOptions = []a2anats.Option{a2anats.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil)))}
 	}

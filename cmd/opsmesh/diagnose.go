@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -15,48 +14,19 @@ import (
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
 	"github.com/opsmesh/opsmesh/agents/ask"
+	"github.com/opsmesh/opsmesh/agents/runbook"
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 )
 
-// diagnoseKinds maps what a person types (kubectl's names and short names) to the runtime's
-// subject kinds (docs/agents.md).
-var diagnoseKinds = map[string]string{
-	"pod": "pod", "pods": "pod", "po": "pod",
-	"deployment": "deployment", "deployments": "deployment", "deploy": "deployment",
-	"statefulset": "statefulset", "statefulsets": "statefulset", "sts": "statefulset",
-	"daemonset": "daemonset", "daemonsets": "daemonset", "ds": "daemonset",
-	"replicaset": "replicaset", "replicasets": "replicaset", "rs": "replicaset",
-	"job": "job", "jobs": "job",
-	"service": "service", "services": "service", "svc": "service",
-	"pvc": "pvc", "persistentvolumeclaim": "pvc", "persistentvolumeclaims": "pvc",
-	"node": "node", "nodes": "node", "no": "node",
-	"hpa": "hpa", "horizontalpodautoscaler": "hpa",
-	"resourcequota": "resourcequota", "quota": "resourcequota",
-	"workload": "workload", "workloads": "workload",
-}
-
-// diagnoseSubject turns kind/name (in namespace ns) into the runtime's subject.
-func diagnoseSubject(arg, ns string) (string, error) {
+// diagnoseSubject turns KIND/NAME (in namespace ns) into the runtime's subject, the kind
+// resolved as kubectl does (deploy, po, hpa, a CRD's short name) by kinds, the cluster's
+// discovery; with kinds nil (no cluster reachable from here) the agents' runtime resolves it.
+func diagnoseSubject(ctx context.Context, kinds runbook.Kinds, arg, ns string) (string, error) {
 	kind, name, ok := strings.Cut(arg, "/")
-	if !ok || kind == "" || name == "" || strings.Contains(name, "/") {
+	if !ok || strings.TrimSpace(kind) == "" || strings.TrimSpace(name) == "" || strings.Contains(name, "/") {
 		return "", fmt.Errorf("%q: give KIND/NAME, such as pod/web-0 or node/gpu-7 (the namespace is -n)", arg)
 	}
-	k, ok := diagnoseKinds[strings.ToLower(kind)]
-	if !ok {
-		seen := map[string]bool{}
-		var kinds []string
-		for _, v := range diagnoseKinds {
-			if !seen[v] {
-				seen[v] = true
-				kinds = append(kinds, v)
-			}
-		}
-		sort.Strings(kinds)
-		return "", fmt.Errorf("kind %q cannot be diagnosed; use one of %s", kind, strings.Join(kinds, ", "))
-	}
-	if k == "node" {
-		return "node/" + name, nil
-	}
-	return k + "/" + ns + "/" + name, nil
+	return runbook.Canonical(ctx, kinds, arg, ns)
 }
 
 func newDiagnoseCommand() *cobra.Command {
@@ -85,14 +55,22 @@ finding. The agents run in opsmesh runtime (or opsmesh controller --runtime), re
 				return fmt.Errorf("--output %q is not supported; use text, yaml or json", output)
 			}
 			ns := k.namespace
-			if ns == "" {
-				if _, n, err := k.client(); err == nil {
+			var kinds runbook.Kinds
+			if _, cfg, n, err := k.clientAndConfig(); err == nil {
+				if ns == "" {
 					ns = n
-				} else {
-					ns = "default"
+				}
+				// Resolve the kind here when the cluster answers; else the runtime does.
+				if shared, err := kubeaccess.NewShared(cmd.Context(), cfg, nil, nil); err == nil {
+					if _, err := shared.Disco.ServerVersion(); err == nil {
+						kinds = shared
+					}
 				}
 			}
-			subject, err := diagnoseSubject(args[0], ns)
+			if ns == "" {
+				ns = "default"
+			}
+			subject, err := diagnoseSubject(cmd.Context(), kinds, args[0], ns)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -22,9 +23,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/opsmesh/opsmesh/agents/runbook"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/approval"
 	"github.com/opsmesh/opsmesh/gateway"
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -97,46 +100,33 @@ func newApproveCommand() *cobra.Command {
 	return cmd
 }
 
-// targetKinds are the kinds --target takes, by the lower-case word a person types.
-var targetKinds = map[string]opsv1.TargetReference{
-	"pod":                   {APIVersion: "v1", Kind: "Pod"},
-	"node":                  {APIVersion: "v1", Kind: "Node"},
-	"service":               {APIVersion: "v1", Kind: "Service"},
-	"pvc":                   {APIVersion: "v1", Kind: "PersistentVolumeClaim"},
-	"persistentvolumeclaim": {APIVersion: "v1", Kind: "PersistentVolumeClaim"},
-	"deployment":            {APIVersion: "apps/v1", Kind: "Deployment"},
-	"statefulset":           {APIVersion: "apps/v1", Kind: "StatefulSet"},
-	"daemonset":             {APIVersion: "apps/v1", Kind: "DaemonSet"},
-	"replicaset":            {APIVersion: "apps/v1", Kind: "ReplicaSet"},
-	"job":                   {APIVersion: "batch/v1", Kind: "Job"},
-	"cronjob":               {APIVersion: "batch/v1", Kind: "CronJob"},
-	"hpa":                   {APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler"},
-	"workload":              {APIVersion: "kueue.x-k8s.io/v1beta1", Kind: "Workload"},
-}
-
-// parseTarget reads --target: kind/namespace/name, or kind/name for a node.
-func parseTarget(s string) (*opsv1.TargetReference, error) {
+// parseTarget reads --target: kind/namespace/name, or kind/name for a cluster-scoped kind (a
+// node), the kind resolved as kubectl does (deploy, po, pvc, a CRD's short name) by kinds, the
+// cluster's discovery.
+func parseTarget(ctx context.Context, kinds runbook.Kinds, s string) (*opsv1.TargetReference, error) {
 	parts := strings.Split(s, "/")
-	var kinds []string
-	for k := range targetKinds {
-		kinds = append(kinds, k)
+	if len(parts) < 2 || len(parts) > 3 || strings.TrimSpace(parts[0]) == "" {
+		return nil, fmt.Errorf("--target %q: give kind/namespace/name, or node/name", s)
 	}
-	sort.Strings(kinds)
-	ref, ok := targetKinds[strings.ToLower(parts[0])]
-	if !ok {
-		return nil, fmt.Errorf("--target %q: unknown kind %q; use one of %s", s, parts[0], strings.Join(kinds, ", "))
-	}
+	gvk, _, namespaced, err := kinds.ResolveKind(ctx, parts[0])
 	switch {
-	case ref.Kind == "Node" && len(parts) == 2:
+	case meta.IsNoMatchError(err):
+		return nil, fmt.Errorf("--target %q: unknown kind %q: this cluster serves no such resource (kubectl api-resources lists the kinds it serves)", s, parts[0])
+	case err != nil:
+		return nil, fmt.Errorf("--target %q: %w", s, err)
+	}
+	ref := opsv1.TargetReference{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind}
+	switch {
+	case !namespaced && len(parts) == 2:
 		ref.Name = parts[1]
-	case ref.Kind != "Node" && len(parts) == 3:
+	case namespaced && len(parts) == 3:
 		ref.Namespace, ref.Name = parts[1], parts[2]
-	case ref.Kind == "Node":
-		return nil, fmt.Errorf("--target %q: name a node as node/<name>", s)
+	case !namespaced:
+		return nil, fmt.Errorf("--target %q: a %s is cluster-scoped: name it as %s/<name>", s, gvk.Kind, strings.ToLower(parts[0]))
 	default:
 		return nil, fmt.Errorf("--target %q: name the object as %s/<namespace>/<name>", s, strings.ToLower(parts[0]))
 	}
-	if ref.Kind != "Node" {
+	if namespaced {
 		if errs := validation.IsDNS1123Label(ref.Namespace); len(errs) > 0 {
 			return nil, fmt.Errorf("--target %q: namespace %q: %s", s, ref.Namespace, strings.Join(errs, "; "))
 		}
@@ -192,8 +182,16 @@ func newIncidentsCreateCommand(k *kubeFlags) *cobra.Command {
 			default:
 				return fmt.Errorf("--severity %q: use critical, warning or info", severity)
 			}
+			c, cfg, ns, err := k.clientAndConfig()
+			if err != nil {
+				return err
+			}
 			if target != "" {
-				t, err := parseTarget(target)
+				kinds, err := kubeaccess.NewShared(cmd.Context(), cfg, nil, nil)
+				if err != nil {
+					return err
+				}
+				t, err := parseTarget(cmd.Context(), kinds, target)
 				if err != nil {
 					return err
 				}
@@ -211,10 +209,6 @@ func newIncidentsCreateCommand(k *kubeFlags) *cobra.Command {
 				inc.Name = name
 			} else {
 				inc.GenerateName = "manual-"
-			}
-			c, ns, err := k.client()
-			if err != nil {
-				return err
 			}
 			inc.Namespace = ns
 			if err := c.Create(cmd.Context(), inc); err != nil {

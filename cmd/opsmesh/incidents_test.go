@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 )
 
 func incidentNamespace(t *testing.T, name string) string {
@@ -102,7 +103,7 @@ func TestIncidentsCLI(t *testing.T) {
 		want string
 	}{
 		{[]string{"incidents", "create", "-n", ns}, "--summary is required"},
-		{[]string{"incidents", "create", "-n", ns, "--summary", "x", "--target", "widget/a/b"}, `unknown kind "widget"; use one of`},
+		{[]string{"incidents", "create", "-n", ns, "--summary", "x", "--target", "widget/a/b"}, `unknown kind "widget": this cluster serves no such resource`},
 		{[]string{"incidents", "create", "-n", ns, "--summary", "x", "--target", "deployment/trainer"}, "deployment/<namespace>/<name>"},
 		{[]string{"incidents", "create", "-n", ns, "--summary", "x", "--severity", "panic"}, "use critical, warning or info"},
 		{[]string{"incidents", "create", "-n", ns, "--summary", "x", "--label", "team"}, "write it as key=value"},
@@ -226,15 +227,19 @@ func FuzzParseTarget(f *testing.F) {
 	for _, s := range []string{"deployment/ml/trainer", "node/gpu-7", "pod/a", "Widget/a/b", "", "/", "pvc/ns/data-0", "job/ns/Upper"} {
 		f.Add(s)
 	}
+	kinds, err := kubeaccess.NewShared(context.Background(), apiServer(f).Config, nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
-		ref, err := parseTarget(s)
+		ref, err := parseTarget(context.Background(), kinds, s)
 		if err != nil {
 			if !strings.Contains(err.Error(), "--target") {
 				t.Fatalf("error does not name the flag: %v", err)
 			}
 			return
 		}
-		if ref.Kind == "" || ref.Name == "" || (ref.Kind == "Node") != (ref.Namespace == "") {
+		if ref.Kind == "" || ref.Name == "" || (ref.Kind == "Node" && ref.Namespace != "") || (ref.Kind == "Pod" && ref.Namespace == "") {
 			t.Fatalf("parseTarget(%q) = %+v", s, ref)
 		}
 	})

@@ -22,6 +22,7 @@ import (
 	agentruntime "github.com/opsmesh/opsmesh/agents/runtime"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 )
 
 const runtimeLong = `Host every Agent of the watched namespaces as an A2A agent over NATS
@@ -112,8 +113,13 @@ func hostAgents(ctx context.Context, cfg *rest.Config, b *broker.Broker, pool *m
 	if err != nil {
 		return err
 	}
+	// Subjects' kinds are resolved from discovery, as kubectl does (no watch cache starts here).
+	kinds, err := kubeaccess.NewShared(ctx, cfg, nil, log)
+	if err != nil {
+		return err
+	}
 	rt, err := agentruntime.New(agentruntime.Config{
-		NATS: b.Conn(), Pool: pool, NamespacedEndpoints: true, Logger: log,
+		NATS: b.Conn(), Pool: pool, NamespacedEndpoints: true, Logger: log, Kinds: kinds,
 		Models: func(ctx context.Context, a *opsv1.Agent, tools agentruntime.Tools, fallback agentruntime.Engine) (agentruntime.Engine, error) {
 			key, err := kubehost.APIKey(ctx, direct, a)
 			if err != nil {

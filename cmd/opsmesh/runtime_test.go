@@ -22,6 +22,7 @@ import (
 	"github.com/opsmesh/opsmesh/agents/a2anats"
 	"github.com/opsmesh/opsmesh/agents/ask"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 )
 
 // lockedBuffer collects a process's output while it runs.
@@ -196,21 +197,37 @@ func TestRuntimeCommand(t *testing.T) {
 // refused before anything is sent, naming what to give.
 func TestDiagnoseRefusesBadSubjects(t *testing.T) {
 	for arg, want := range map[string]string{
-		"web-0":          "give KIND/NAME",
-		"pod/":           "give KIND/NAME",
-		"pod/a/b":        "give KIND/NAME",
-		"configmap/conf": "use one of daemonset, deployment, hpa, job, node, pod, pvc, replicaset, resourcequota, service, statefulset, workload",
+		"web-0":   "give KIND/NAME",
+		"pod/":    "give KIND/NAME",
+		"pod/a/b": "give KIND/NAME",
 	} {
 		_, _, err := run(t, "diagnose", arg, "-n", "default", "--nats-url", "nats://127.0.0.1:1")
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("diagnose %s: %v, want %q", arg, err, want)
 		}
 	}
-	if s, err := diagnoseSubject("deploy/trainer", "ml"); err != nil || s != "deployment/ml/trainer" {
-		t.Errorf("deploy/trainer = %q, %v", s, err)
+	// Kinds resolve as kubectl resolves them, from the cluster's discovery.
+	kinds, err := kubeaccess.NewShared(context.Background(), apiServer(t).Config, nil, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if s, err := diagnoseSubject("node/gpu-7", "ml"); err != nil || s != "node/gpu-7" {
-		t.Errorf("node/gpu-7 = %q, %v", s, err)
+	for arg, want := range map[string]string{
+		"deploy/trainer": "deployment/ml/trainer",
+		"node/gpu-7":     "node/gpu-7",
+		"no/gpu-7":       "node/gpu-7",
+		"hpa/web":        "horizontalpodautoscaler/ml/web",
+		"PO/web-0":       "pod/ml/web-0",
+	} {
+		if s, err := diagnoseSubject(context.Background(), kinds, arg, "ml"); err != nil || s != want {
+			t.Errorf("%s = %q, %v; want %s", arg, s, err, want)
+		}
+	}
+	if _, err := diagnoseSubject(context.Background(), kinds, "gizmo/x", "ml"); err == nil || !strings.Contains(err.Error(), `unknown kind "gizmo"`) {
+		t.Errorf("gizmo/x: %v", err)
+	}
+	// Without a cluster the runtime resolves the kind: the subject goes as written.
+	if s, err := diagnoseSubject(context.Background(), nil, "deploy/trainer", "ml"); err != nil || s != "deploy/ml/trainer" {
+		t.Errorf("deploy/trainer without a cluster = %q, %v", s, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package incident
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -201,12 +202,11 @@ func (r *Reconciler) ask(ctx context.Context, req ask.Request) (*diagnosis.Diagn
 	return d, reply.TaskID, err
 }
 
-// subjectKinds maps an Incident target's kind to the runtime's subject kinds (docs/agents.md).
-var subjectKinds = map[string]string{
-	"Pod": "pod", "Deployment": "deployment", "StatefulSet": "statefulset", "DaemonSet": "daemonset",
-	"ReplicaSet": "replicaset", "Job": "job", "Service": "service", "PersistentVolumeClaim": "pvc",
-	"Node": "node", "HorizontalPodAutoscaler": "hpa", "ResourceQuota": "resourcequota", "Workload": "workload",
-}
+// subjectKinds are the kinds of Incident targets the agents examine as a subject (docs/agents.md);
+// a target of another kind becomes a question about its namespace. The subject names the kind in
+// lower case, and the runtime resolves it from discovery.
+var subjectKinds = []string{"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Service",
+	"PersistentVolumeClaim", "Node", "HorizontalPodAutoscaler", "ResourceQuota", "Workload"}
 
 // requestOf is what inc's coordinator is asked about it.
 func requestOf(inc *opsv1.Incident) ask.Request {
@@ -220,9 +220,9 @@ func requestOf(inc *opsv1.Incident) ask.Request {
 		req.Namespace = inc.Spec.Source.Labels["namespace"]
 		return req
 	}
-	kind, ok := subjectKinds[t.Kind]
+	kind := strings.ToLower(t.Kind)
 	switch {
-	case !ok:
+	case !slices.Contains(subjectKinds, t.Kind):
 		req.Question = clip(fmt.Sprintf("%s (about %s %s/%s)", q, t.Kind, t.Namespace, t.Name), 4000)
 		req.Namespace = t.Namespace
 	case kind == "node":
