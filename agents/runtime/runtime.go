@@ -68,8 +68,8 @@ type Config struct {
 	// Kinds resolves the kinds of request subjects as kubectl does (deploy, po, hpa, a CRD's
 	// short name), from the cluster's discovery: kubeaccess.Shared is one. Nil takes kinds as
 	// written.
-	Kinds runbook.Kinds
-	Logger          *slog.Logger
+	Kinds  runbook.Kinds
+	Logger *slog.Logger
 }
 
 // Runtime hosts agents.
