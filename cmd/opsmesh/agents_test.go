@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 )
 
@@ -118,6 +119,15 @@ func TestAgentsAndToolsCLI(t *testing.T) {
 	out, _, err = run(t, k("tools", "call", "cluster-tools", "resources_list", "--args", `{"kind":"Namespace"}`)...)
 	if err != nil || !strings.Contains(out, "cli-agents") {
 		t.Errorf("tools call resources_list --args: %v\n%s", err, out)
+	}
+	// -o json prints the structured content: analyze's contract.Analysis.
+	out, _, err = run(t, k("tools", "call", "cluster-tools", "analyze", "--arg", "namespace=cli-agents", "-o", "json")...)
+	var analysis contract.Analysis
+	if err != nil || json.Unmarshal([]byte(out), &analysis) != nil || analysis.Where != "namespace cli-agents" || analysis.Findings == nil {
+		t.Errorf("tools call analyze -o json: %v\n%s", err, out)
+	}
+	if _, _, err = run(t, k("tools", "call", "cluster-tools", "analyze", "-o", "xml")...); err == nil || !strings.Contains(err.Error(), "use text") {
+		t.Errorf("tools call -o xml: %v", err)
 	}
 	// Writes: never on a read-only ToolServer; elsewhere only with --write.
 	if _, _, err = run(t, k("tools", "call", "cluster-tools", "node_cordon", "--arg", "name=nowhere", "--write")...); err == nil || !strings.Contains(err.Error(), "is read-only") {

@@ -198,15 +198,20 @@ func newToolsCallCommand(k *kubeFlags) *cobra.Command {
 		pairs    []string
 		write    bool
 		timeout  time.Duration
+		output   string
 	)
 	cmd := &cobra.Command{
 		Use:   "call TOOLSERVER TOOL",
 		Short: "Call one tool of a ToolServer and print its result",
 		Example: `  opsmesh tools call cluster-tools resources_list -n opsmesh --arg kind=Pod --arg namespace=default
   opsmesh tools call cluster-tools analyze -n opsmesh --args '{"namespace":"shop"}'
-  opsmesh tools call cluster-tools node_cordon -n opsmesh --arg name=gpu-7 --write`,
+  opsmesh tools call cluster-tools node_cordon -n opsmesh --arg name=gpu-7 --write
+  opsmesh tools call scheduler-tools explain_pending -n opsmesh --arg namespace=ml --arg name=train-0 -o json`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" && output != "yaml" {
+				return fmt.Errorf("--output %q is not supported; use text (the tool's text), json or yaml (its structured content)", output)
+			}
 			toolArgs, err := parseToolArgs(argsJSON, pairs)
 			if err != nil {
 				return err
@@ -256,10 +261,18 @@ func newToolsCallCommand(k *kubeFlags) *cobra.Command {
 				fmt.Fprint(cmd.ErrOrStderr(), text)
 				return fmt.Errorf("tool %s of ToolServer %s/%s answered with an error", args[1], ns, ts.Name)
 			}
-			_, err = io.WriteString(cmd.OutOrStdout(), text)
-			return err
+			if output == "text" {
+				_, err = io.WriteString(cmd.OutOrStdout(), text)
+				return err
+			}
+			var v any
+			if err := res.Decode(&v); err != nil {
+				return fmt.Errorf("tool %s of ToolServer %s/%s: %w; use -o text", args[1], ns, ts.Name, err)
+			}
+			return printObject(cmd.OutOrStdout(), output, v)
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text (the tool's answer for people and models), or json or yaml (its structured content, for programs)")
 	cmd.Flags().StringVar(&argsJSON, "args", "", "the tool's arguments as one JSON object")
 	cmd.Flags().StringArrayVar(&pairs, "arg", nil, "one argument NAME=VALUE (repeatable; VALUE is JSON when it parses as JSON, so --arg limit=5 is a number and --arg name='\"5\"' a string; else a string)")
 	cmd.Flags().BoolVar(&write, "write", false, "allow a tool that changes the cluster (never on a read-only ToolServer)")
