@@ -231,3 +231,69 @@ func TestSchemaErrorsSayWhatToFix(t *testing.T) {
 		}
 	}
 }
+
+type podsResult struct {
+	Pods      []string          `json:"pods"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Truncated int               `json:"truncated,omitempty"`
+}
+
+// TestNewDataAnswersWithStructuredContent: a data tool lists an outputSchema reflected from its
+// result type, answers with structuredContent that matches it beside its text, and the server's
+// filter reaches every string of it (keys too), as it reaches the text.
+func TestNewDataAnswersWithStructuredContent(t *testing.T) {
+	tool := mcptool.NewData(mcptool.Spec{Name: "pods", Description: "lists pods", Params: []mcp.ToolOption{mcp.WithString("ns")}},
+		func(_ context.Context, a struct {
+			NS string `json:"ns"`
+		}) (podsResult, string, error) {
+			if a.NS == "big" {
+				return podsResult{Pods: []string{strings.Repeat("p", mcptool.MaxStructuredBytes)}}, "big", nil
+			}
+			return podsResult{Pods: []string{"web-0", "token=hunter2"}, Labels: map[string]string{"hunter2": "x"}}, "web-0\ntoken=hunter2\n", nil
+		})
+	if !tool.Structured() {
+		t.Fatal("a NewData tool is not structured")
+	}
+	filter := func(_ context.Context, s string) string { return strings.ReplaceAll(s, "hunter2", "[redacted]") }
+	c := serverWith(t, mcptool.Options{Filter: filter}, tool)
+	list, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := list.Tools[0].OutputSchema; s.Type != "object" || s.Properties["pods"] == nil || s.Properties["truncated"] == nil {
+		t.Fatalf("outputSchema = %+v", s)
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "pods"
+	res, err := c.CallTool(context.Background(), req)
+	if err != nil || res.IsError {
+		t.Fatalf("pods: %v %+v", err, res)
+	}
+	raw := string(res.RawStructuredContent)
+	if raw != `{"labels":{"[redacted]":"x"},"pods":["web-0","token=[redacted]"]}` {
+		t.Errorf("structuredContent = %s", raw)
+	}
+	if err := tool.ValidateOutput(res.RawStructuredContent); err != nil {
+		t.Errorf("structuredContent does not match the output schema: %v", err)
+	}
+	if text := res.Content[0].(mcp.TextContent).Text; strings.Contains(text, "hunter2") || !strings.Contains(text, "web-0") {
+		t.Errorf("text = %q", text)
+	}
+	if err := tool.ValidateOutput([]byte(`{"pods":"web-0"}`)); err == nil {
+		t.Error("a result of the wrong shape validates")
+	}
+	// Past the cap on structured content the call fails and says how to narrow it.
+	if out, isErr := call(t, c, "pods", map[string]any{"ns": "big"}); !isErr || !strings.Contains(out, "narrow the request") {
+		t.Errorf("an oversized result = %q (error %v)", out, isErr)
+	}
+}
+
+// TestNewDataRefusesANonObjectResult: MCP output schemas are objects; a tool whose result type
+// is not a struct is a declaration bug that ValidateOutput reports.
+func TestNewDataRefusesANonObjectResult(t *testing.T) {
+	tool := mcptool.NewData(mcptool.Spec{Name: "names", Description: "names"},
+		func(context.Context, struct{}) ([]string, string, error) { return nil, "", nil })
+	if err := tool.ValidateOutput([]byte(`[]`)); err == nil || !strings.Contains(err.Error(), "is not a struct") {
+		t.Errorf("ValidateOutput = %v", err)
+	}
+}
