@@ -19,6 +19,7 @@ import (
 	"github.com/opsmesh/opsmesh/gateway"
 	"github.com/opsmesh/opsmesh/internal/fixture"
 	"github.com/opsmesh/opsmesh/internal/mcptest"
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 )
 
 // TestAskAgent asks a real agent — the runbook engine hosted by agents/runtime on the embedded
@@ -42,7 +43,11 @@ func TestAskAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	rt, err := agentruntime.New(agentruntime.Config{NATS: b.Conn(), Pool: pool})
+	kinds, err := kubeaccess.NewShared(ctx, env.Config, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := agentruntime.New(agentruntime.Config{NATS: b.Conn(), Pool: pool, Kinds: kinds})
 	if err != nil {
 		t.Fatal(err)
 	}

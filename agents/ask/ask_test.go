@@ -120,7 +120,7 @@ func TestDiagnose(t *testing.T) {
 	}{
 		{"not running", ask.Request{Agent: "ops/nobody", Question: "?"}, a2anats.ErrAgentNotAvailable, []string{"agent ops/nobody is not available", "start it"}},
 		{"cannot diagnose", ask.Request{Agent: "ops/no-tools", Subject: "pod/shop/web-0"}, ask.ErrNotCompleted, []string{"agent ops/no-tools", "FAILED", "no read-only tools"}},
-		{"refused", ask.Request{Agent: "ops/cluster-specialist", Subject: "widget/a/b"}, a2a.ErrInvalidParams, []string{"agent ops/cluster-specialist", "widget"}},
+		{"refused", ask.Request{Agent: "ops/cluster-specialist", Subject: "widget"}, a2a.ErrInvalidParams, []string{"agent ops/cluster-specialist", "widget"}},
 		{"empty", ask.Request{Agent: "ops/cluster-specialist"}, nil, []string{"the request to agent ops/cluster-specialist is empty", "give a subject"}},
 		{"both", ask.Request{Agent: "ops/cluster-specialist", Text: "x", Question: "y"}, nil, []string{"send one or the other"}},
 		{"bad name", ask.Request{Agent: "nobody", Question: "?"}, nil, []string{"<namespace>/<name>"}},
