@@ -56,6 +56,12 @@ type Config struct {
 	ServicePort int
 	// Resync re-reads everything this often (default 1m), besides reacting to changes.
 	Resync time.Duration
+	// Cache, when set, is a watch cache that its owner starts (opsmesh controller --runtime: the
+	// controller's manager, whose cache runs whether or not it leads), so that the process
+	// watches Agents and ToolServers once: Run reads them from it and never starts it. It must
+	// reach the API server at RestConfig as the same identity, be confined to exactly Namespaces
+	// and know opsmesh's kinds (Scheme). Nil: Run starts a cache of its own.
+	Cache  cache.Cache
 	Logger *slog.Logger
 }
 
@@ -92,18 +98,22 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	opts := cache.Options{Scheme: Scheme()}
-	if len(cfg.Namespaces) > 0 {
-		opts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range cfg.Namespaces {
-			opts.DefaultNamespaces[ns] = cache.Config{}
+	scheme := Scheme()
+	c := cfg.Cache
+	if c == nil {
+		opts := cache.Options{Scheme: scheme}
+		if len(cfg.Namespaces) > 0 {
+			opts.DefaultNamespaces = map[string]cache.Config{}
+			for _, ns := range cfg.Namespaces {
+				opts.DefaultNamespaces[ns] = cache.Config{}
+			}
+		}
+		var err error
+		if c, err = cache.New(cfg.RestConfig, opts); err != nil {
+			return fmt.Errorf("runtime: watching Agents: %w", err)
 		}
 	}
-	c, err := cache.New(cfg.RestConfig, opts)
-	if err != nil {
-		return fmt.Errorf("runtime: watching Agents: %w", err)
-	}
-	direct, err := client.New(cfg.RestConfig, client.Options{Scheme: opts.Scheme})
+	direct, err := client.New(cfg.RestConfig, client.Options{Scheme: scheme})
 	if err != nil {
 		return err
 	}
@@ -128,8 +138,14 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	go func() { _ = c.Start(ctx) }()
+	if cfg.Cache == nil {
+		go func() { _ = c.Start(ctx) }()
+	}
+	// A given cache is its owner's to start: this waits until it has.
 	if !c.WaitForCacheSync(ctx) {
+		if ctx.Err() != nil && cfg.Cache != nil {
+			return nil // the process ended before the owner started the cache
+		}
 		return fmt.Errorf("runtime: the watch of Agents and ToolServers did not sync (check RBAC: list and watch agents and toolservers.opsmesh.dev)")
 	}
 	tick := time.NewTicker(cfg.Resync)
@@ -347,23 +363,35 @@ type BuiltinOptions struct {
 	Logger  *slog.Logger
 	// GPUView configures the gpu server's cluster view (where the node agents are, their token).
 	GPUView gpuview.Config
+	// Access is the process's access to the API server for the three servers to share
+	// (opsmesh controller --runtime gives kubeaccess.NewSharedWithCache over the controller's
+	// cache, so that the builtins and the controller hold one informer per resource). It must
+	// serve cfg over every namespace (kubeaccess.Shared.Serves(cfg, nil)). Nil: Builtins makes one
+	// (kubeaccess.NewShared), whose cache starts on first use.
+	Access *kubeaccess.Shared
 }
 
 // Builtins starts opsmesh's builtin ToolServers in this process, on the API server at cfg, until
 // ctx ends: the cluster server, the gpu server's cluster view (the node agents run on the GPU
 // nodes) and the scheduler server. The map is Config.Builtins.
 //
-// The three share one kubeaccess.Shared: one watch cache (one informer per resource, started on
-// first use), one set of remembered access checks and one discovery RESTMapper, since they reach
-// the API server as the same identity over the same namespaces. A GPUView configured with other
-// AllowNamespaces does not share them (kubeaccess.Shared.Serves) and builds its own.
+// The three share one kubeaccess.Shared (o.Access, else one made here): one watch cache (one
+// informer per resource, started on first use unless its owner starts it), one set of remembered
+// access checks and one discovery RESTMapper, since they reach the API server as the same
+// identity over the same namespaces. A GPUView configured with other AllowNamespaces does not
+// share them (kubeaccess.Shared.Serves) and builds its own.
 func Builtins(ctx context.Context, cfg *rest.Config, o BuiltinOptions) (map[opsv1.BuiltinServer]*server.MCPServer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	access, err := kubeaccess.NewShared(ctx, cfg, nil, o.Logger)
-	if err != nil {
-		return nil, fmt.Errorf("builtin ToolServers: %w", err)
+	access := o.Access
+	if access == nil {
+		var err error
+		if access, err = kubeaccess.NewShared(ctx, cfg, nil, o.Logger); err != nil {
+			return nil, fmt.Errorf("builtin ToolServers: %w", err)
+		}
+	} else if !access.Serves(cfg, nil) {
+		return nil, fmt.Errorf("builtin ToolServers: the access given (BuiltinOptions.Access) is confined to namespaces %v or has another identity than the config given; the builtins watch every namespace: give one made for this config with no namespaces, or none", access.Allow)
 	}
 	cs, err := cluster.New(ctx, cfg, cluster.Config{Version: o.Version, Logger: o.Logger, Access: access})
 	if err != nil {

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"path"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -32,48 +30,6 @@ import (
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
 )
-
-// watchCounter counts the watch requests a process sends the API server, by resource (the last
-// element of the path: pods, nodes, events...): one per informer that runs.
-type watchCounter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// config returns a copy of cfg whose requests are counted.
-func (w *watchCounter) config(cfg *rest.Config) *rest.Config {
-	cfg = rest.CopyConfig(cfg)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if q := r.URL.Query().Get("watch"); q == "true" || q == "1" {
-				w.mu.Lock()
-				if w.n == nil {
-					w.n = map[string]int{}
-				}
-				w.n[path.Base(r.URL.Path)]++
-				w.mu.Unlock()
-			}
-			return rt.RoundTrip(r)
-		})
-	})
-	return cfg
-}
-
-func (w *watchCounter) count(resource string) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.n[resource]
-}
-
-func (w *watchCounter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return fmt.Sprint(w.n)
-}
 
 // separateBuiltins assembles the builtin servers as Builtins did before they shared one
 // kubeaccess.Shared: each server with its own client, checks and watch cache.
@@ -158,8 +114,8 @@ func TestBuiltinsWatchEachResourceOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			var watches watchCounter
-			builtins, err := tc.assemble(ctx, watches.config(env.Config))
+			var watches testbed.WatchCounter
+			builtins, err := tc.assemble(ctx, watches.Config(env.Config))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,12 +123,12 @@ func TestBuiltinsWatchEachResourceOnce(t *testing.T) {
 			runTools(t, builtins, "onewatch", "big-train") // again: no new informers
 			// A reflector may send its watch just after its cache reports synced: give it a moment.
 			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-				if watches.count("pods") >= tc.pods && watches.count("nodes") >= tc.nodes {
+				if watches.Count("pods") >= tc.pods && watches.Count("nodes") >= tc.nodes {
 					break
 				}
 			}
 			time.Sleep(200 * time.Millisecond)
-			if p, n := watches.count("pods"), watches.count("nodes"); p != tc.pods || n != tc.nodes {
+			if p, n := watches.Count("pods"), watches.Count("nodes"); p != tc.pods || n != tc.nodes {
 				t.Errorf("the API server saw %d watches of pods and %d of nodes, want %d and %d (all watches: %s)", p, n, tc.pods, tc.nodes, &watches)
 			}
 		})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/opsmesh/opsmesh/agents/broker"
@@ -22,6 +24,7 @@ import (
 	"github.com/opsmesh/opsmesh/controller/toolserver"
 	"github.com/opsmesh/opsmesh/controller/trigger"
 	"github.com/opsmesh/opsmesh/mcpservers/gpuview"
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 	"github.com/opsmesh/opsmesh/mcpservers/serve"
 )
 
@@ -112,40 +115,26 @@ func newControllerCommand() *cobra.Command {
 			return err
 		}
 		defer b.Close()
-		builtins := map[opsv1.BuiltinServer]*server.MCPServer{}
-		errc := make(chan error, 2)
+		p := controllerProcess{namespaces: namespaces, withRuntime: withRuntime, log: log,
+			manager: manager.Options{LeaderElection: leaderElect, LeaderElectionNamespace: leaderNS, Identity: identity, MetricsAddr: metricsAddr, ProbeAddr: probeAdr,
+				Incident:   incident.Config{CoordinatorNamespace: coordinatorNS, VerifyTimeout: verifyTimeout, InvestigateTimeout: investigateTimeout},
+				ToolServer: toolserver.Config{Version: version, Image: image},
+				Triggers:   trigOpts,
+				Logger:     logr.FromSlogHandler(log.Handler())}}
 		if withRuntime {
-			agentToken := ""
+			p.gpuView = gpuview.Config{NodeAgentNamespace: nodeAgentNS}
 			if nodeAgentTokenFile != "" {
-				if agentToken, err = serve.ReadToken(nodeAgentTokenFile); err != nil {
+				if p.gpuView.NodeAgentToken, err = serve.ReadToken(nodeAgentTokenFile); err != nil {
 					return fmt.Errorf("--node-agent-token-file: %w", err)
 				}
 			}
-			if builtins, err = kubehost.Builtins(ctx, cfg, kubehost.BuiltinOptions{Version: version, Logger: log,
-				GPUView: gpuview.Config{NodeAgentNamespace: nodeAgentNS, NodeAgentToken: agentToken}}); err != nil {
-				return err
-			}
-			pool, err := mcppool.New(nil, mcppool.Options{Logger: log})
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			go func() { errc <- hostAgents(ctx, cfg, b, pool, namespaces, builtins, log) }()
 		}
 		what := "controller"
 		if withRuntime {
 			what = "controller with the agent runtime and builtin ToolServers"
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "opsmesh %s: NATS at %s; watching %s\n", what, b.ClientURL(), namespacesWord(namespaces))
-		go func() {
-			errc <- manager.Run(ctx, manager.Options{RestConfig: cfg, NATS: b.Conn(), JetStream: b.JetStream(), Namespaces: namespaces, Builtins: builtins,
-				LeaderElection: leaderElect, LeaderElectionNamespace: leaderNS, Identity: identity, MetricsAddr: metricsAddr, ProbeAddr: probeAdr,
-				Incident:   incident.Config{CoordinatorNamespace: coordinatorNS, VerifyTimeout: verifyTimeout, InvestigateTimeout: investigateTimeout},
-				ToolServer: toolserver.Config{Version: version, Image: image},
-				Triggers:   trigOpts,
-				Logger:     logr.FromSlogHandler(log.Handler())})
-		}()
-		err = <-errc
+		err = p.run(ctx, cfg, b)
 		stop()
 		if ctx.Err() != nil && err == nil {
 			return nil
@@ -153,4 +142,72 @@ func newControllerCommand() *cobra.Command {
 		return err
 	}
 	return cmd
+}
+
+// controllerProcess is what `opsmesh controller` runs in one process, from its flags.
+type controllerProcess struct {
+	namespaces  []string
+	withRuntime bool           // --runtime: also the builtin ToolServers and the agent runtime
+	gpuView     gpuview.Config // with --runtime: the builtin gpu server's view of the node agents
+	// manager configures the controller; run fills in its RestConfig, NATS, JetStream,
+	// Namespaces and Builtins.
+	manager manager.Options
+	log     *slog.Logger
+	// builtinsMade, when set, is called with the builtin servers once they are made (tests).
+	builtinsMade func(map[opsv1.BuiltinServer]*server.MCPServer)
+}
+
+// run runs the controller on cfg and b until ctx ends or a part fails; with --runtime also the
+// builtin ToolServers and the agent runtime.
+//
+// With --runtime the process holds one informer per resource: the controller's watch cache
+// (manager.Controller.Cache, started with the manager whether or not this replica leads) is the
+// agent host's too, since both watch the same namespaces as the same identity; and it is the
+// builtin servers' when the controller watches every namespace (no --namespace), as the builtins
+// always do. With --namespace the builtins keep a cache of their own over every namespace: the
+// controller's, confined to fewer, would hide the rest of the cluster from them.
+func (p controllerProcess) run(ctx context.Context, cfg *rest.Config, b *broker.Broker) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	mo := p.manager
+	mo.RestConfig, mo.NATS, mo.JetStream, mo.Namespaces = cfg, b.Conn(), b.JetStream(), p.namespaces
+	ctl, err := manager.New(mo)
+	if err != nil {
+		return err
+	}
+	if !p.withRuntime {
+		return ctl.Run(ctx)
+	}
+	var access *kubeaccess.Shared
+	if len(p.namespaces) == 0 {
+		access, err = kubeaccess.NewSharedWithCache(cfg, nil, ctl.Cache(), p.log)
+	} else {
+		access, err = kubeaccess.NewShared(ctx, cfg, nil, p.log)
+	}
+	if err != nil {
+		return fmt.Errorf("builtin ToolServers: %w", err)
+	}
+	builtins, err := kubehost.Builtins(ctx, cfg, kubehost.BuiltinOptions{Version: version, Logger: p.log, GPUView: p.gpuView, Access: access})
+	if err != nil {
+		return err
+	}
+	ctl.Builtins = builtins
+	if p.builtinsMade != nil {
+		p.builtinsMade(builtins)
+	}
+	pool, err := mcppool.New(nil, mcppool.Options{Logger: p.log})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	errc := make(chan error, 2)
+	go func() { errc <- hostAgents(ctx, cfg, b, pool, p.namespaces, builtins, access, ctl.Cache(), p.log) }()
+	go func() { errc <- ctl.Run(ctx) }()
+	// The first to return ends the other; both have returned when run does.
+	err = <-errc
+	cancel()
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -93,28 +94,31 @@ func newRuntimeCommand() *cobra.Command {
 			return err
 		}
 		defer pool.Close()
+		// One access for the builtins' watch cache and the runtime's kind resolution.
+		access, err := kubeaccess.NewShared(ctx, cfg, nil, log)
+		if err != nil {
+			return err
+		}
 		builtins := map[opsv1.BuiltinServer]*server.MCPServer{}
 		if builtin {
 			if builtins, err = kubehost.Builtins(ctx, cfg, kubehost.BuiltinOptions{Version: version, Logger: log,
-				GPUView: gpuview.Config{NodeAgentNamespace: nodeAgentNS}}); err != nil {
+				GPUView: gpuview.Config{NodeAgentNamespace: nodeAgentNS}, Access: access}); err != nil {
 				return err
 			}
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "opsmesh runtime: NATS at %s; watching Agents in %s\n", b.ClientURL(), namespacesWord(namespaces))
-		return hostAgents(ctx, cfg, b, pool, namespaces, builtins, log)
+		return hostAgents(ctx, cfg, b, pool, namespaces, builtins, access, nil, log)
 	}
 	return cmd
 }
 
 // hostAgents hosts the Agents of namespaces (every one when empty) on b until ctx ends: the
 // runtime, with models' API keys read from their Secrets, kept in step with the cluster.
-func hostAgents(ctx context.Context, cfg *rest.Config, b *broker.Broker, pool *mcppool.Pool, namespaces []string, builtins map[opsv1.BuiltinServer]*server.MCPServer, log *slog.Logger) error {
+// Subjects' kinds are resolved by kinds (discovery, as kubectl does; no watch cache starts for
+// it). Agents and ToolServers are read from c when set (the controller's watch cache, over the
+// same namespaces: kubehost.Config.Cache), else from a cache of the host's own.
+func hostAgents(ctx context.Context, cfg *rest.Config, b *broker.Broker, pool *mcppool.Pool, namespaces []string, builtins map[opsv1.BuiltinServer]*server.MCPServer, kinds *kubeaccess.Shared, c cache.Cache, log *slog.Logger) error {
 	direct, err := client.New(cfg, client.Options{Scheme: kubehost.Scheme()})
-	if err != nil {
-		return err
-	}
-	// Subjects' kinds are resolved from discovery, as kubectl does (no watch cache starts here).
-	kinds, err := kubeaccess.NewShared(ctx, cfg, nil, log)
 	if err != nil {
 		return err
 	}
@@ -132,7 +136,7 @@ func hostAgents(ctx context.Context, cfg *rest.Config, b *broker.Broker, pool *m
 		return err
 	}
 	defer rt.Close()
-	return kubehost.Run(ctx, kubehost.Config{RestConfig: cfg, Namespaces: namespaces, Runtime: rt, Pool: pool, Builtins: builtins, Logger: log})
+	return kubehost.Run(ctx, kubehost.Config{RestConfig: cfg, Namespaces: namespaces, Runtime: rt, Pool: pool, Builtins: builtins, Cache: c, Logger: log})
 }
 
 func namespacesWord(ns []string) string {

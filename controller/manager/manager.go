@@ -78,15 +78,45 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
+// Controller is the controller built and not yet running: New makes it, Run runs it. Between
+// the two, its watch cache (Cache) may be handed to the rest of the process.
+type Controller struct {
+	// Builtins are the builtin ToolServers served in this process: Options.Builtins to begin
+	// with; set them before Run when they are built over Cache (opsmesh controller --runtime).
+	Builtins map[opsv1.BuiltinServer]*server.MCPServer
+
+	o   Options
+	mgr ctrl.Manager
+}
+
 // Run runs the controller until ctx ends.
 func Run(ctx context.Context, o Options) error {
+	c, err := New(o)
+	if err != nil {
+		return err
+	}
+	return c.Run(ctx)
+}
+
+// Cache is the controller's watch cache (its manager's). It holds client-go's kinds and
+// opsmesh's (Scheme), is confined to Options.Namespaces (empty: every namespace), and is started
+// by Run, before and whether or not this replica wins the leader election (controller-runtime
+// starts a manager's caches before it campaigns), so that the rest of a process with the same
+// identity and namespaces (opsmesh controller --runtime: the agent host, and the builtin servers
+// when they watch every namespace too) may read through it rather than watch the same resources
+// again. Reads before Run has started it fail; wait with WaitForCacheSync. Informers for kinds
+// the controller does not watch start on their first read, as in any controller-runtime cache.
+func (c *Controller) Cache() cache.Cache { return c.mgr.GetCache() }
+
+// New builds the controller without starting anything.
+func New(o Options) (*Controller, error) {
 	if o.RestConfig == nil || o.NATS == nil || o.JetStream == nil {
-		return errors.New("controller: a Kubernetes config, a NATS connection and JetStream are all needed")
+		return nil, errors.New("controller: a Kubernetes config, a NATS connection and JetStream are all needed")
 	}
 	if o.Identity == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return fmt.Errorf("controller: naming this replica: %w; pass an identity", err)
+			return nil, fmt.Errorf("controller: naming this replica: %w; pass an identity", err)
 		}
 		o.Identity = h
 	}
@@ -94,7 +124,7 @@ func Run(ctx context.Context, o Options) error {
 		o.LeaderElectionID = "opsmesh-controller"
 	}
 	if o.LeaderElection && o.LeaderElectionNamespace == "" {
-		return errors.New("controller: leader election needs a namespace for its Lease: pass --leader-election-namespace (usually opsmesh)")
+		return nil, errors.New("controller: leader election needs a namespace for its Lease: pass --leader-election-namespace (usually opsmesh)")
 	}
 	if o.MetricsAddr == "" {
 		o.MetricsAddr = "0"
@@ -131,19 +161,27 @@ func Run(ctx context.Context, o Options) error {
 		lc.Timeout = 5 * time.Second
 		cs, err := kubernetes.NewForConfig(lc)
 		if err != nil {
-			return fmt.Errorf("controller: leader election: %w", err)
+			return nil, fmt.Errorf("controller: leader election: %w", err)
 		}
 		lock, err := resourcelock.New(resourcelock.LeasesResourceLock, o.LeaderElectionNamespace, o.LeaderElectionID,
 			cs.CoreV1(), cs.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: o.Identity})
 		if err != nil {
-			return fmt.Errorf("controller: leader election: %w", err)
+			return nil, fmt.Errorf("controller: leader election: %w", err)
 		}
 		mo.LeaderElectionResourceLockInterface = lock
 	}
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
-		return fmt.Errorf("controller: %w", err)
+		return nil, fmt.Errorf("controller: %w", err)
 	}
+	return &Controller{Builtins: o.Builtins, o: o, mgr: mgr}, nil
+}
+
+// Run sets up the reconcilers, the orchestrator and the triggers, and runs them (and the cache)
+// until ctx ends. A Controller runs once.
+func (c *Controller) Run(ctx context.Context) error {
+	o, mgr := c.o, c.mgr
+	o.Builtins = c.Builtins
 	ic := o.Incident
 	ic.Client, ic.NATS, ic.JetStream, ic.Builtins, ic.Identity, ic.Logger = mgr.GetClient(), o.NATS, o.JetStream, o.Builtins, o.Identity, o.Logger.WithName("incident")
 	r, err := incident.New(ctx, ic)

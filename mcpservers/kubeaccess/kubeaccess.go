@@ -125,6 +125,10 @@ func (c *Client) StartCache(ctx, life context.Context, log *slog.Logger) (cache.
 // --allow-namespaces must not share it: the cache is confined to this Shared's namespaces, and an
 // access check answers for one identity only. Serves says whether a server may; a server that
 // may not builds its own (NewShared).
+//
+// A process that already runs a watch cache over the same API server, identity and namespaces
+// (opsmesh controller --runtime: the controller's manager) hands it over with NewSharedWithCache,
+// so that the manager, the agent host and the builtin servers hold one informer per resource.
 type Shared struct {
 	*Client
 	life     context.Context
@@ -142,6 +146,9 @@ type Shared struct {
 
 	cacheMu sync.Mutex
 	cache   cache.Cache
+	owned   bool // the cache is its owner's (NewSharedWithCache): Cache waits for it, never starts it
+	// ownerStarted: an owned cache has been seen started and synced.
+	ownerStarted bool
 }
 
 // NewShared builds the access of a process to the API server at cfg, confined to allow (empty:
@@ -164,6 +171,27 @@ func NewShared(life context.Context, cfg *rest.Config, allow []string, log *slog
 		Disco:  disco,
 		Mapper: restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(disco), disco, nil),
 	}, nil
+}
+
+// NewSharedWithCache is NewShared over c, a watch cache that its owner starts and stops (the
+// controller's manager starts its cache with the manager, whether or not it leads). Shared never
+// starts c; Cache waits until its owner has. The access checks stay in front of reads as with
+// NewShared's own cache.
+//
+// Sharing is sound only when c reaches the API server at cfg as the same identity, is confined to
+// exactly allow (empty: every namespace: a cache confined to fewer namespaces would answer "not
+// found" for objects elsewhere) and knows the built-in kinds (client-go's scheme) besides its
+// owner's: the caller vouches for that, since a cache cannot say what it watches.
+func NewSharedWithCache(cfg *rest.Config, allow []string, c cache.Cache, log *slog.Logger) (*Shared, error) {
+	if c == nil {
+		return nil, errors.New("sharing a watch cache: no cache given; use NewShared to start one")
+	}
+	s, err := NewShared(context.Background(), cfg, allow, log)
+	if err != nil {
+		return nil, err
+	}
+	s.cache, s.owned = c, true
+	return s, nil
 }
 
 // Serves reports whether a server that reaches the API server with cfg, confined to allow, may
@@ -253,11 +281,22 @@ func (s *Shared) Allowed(ctx context.Context, gr schema.GroupResource, ns string
 	return err
 }
 
-// Cache returns the watch cache, starting it on the first call (and again after a failed start).
-// Check access with Allowed first: an informer on a forbidden resource never syncs.
+// Cache returns the watch cache, starting it on the first call (and again after a failed start);
+// a cache given to NewSharedWithCache is waited for (at most as long as ctx) until its owner has
+// started it and its informers have synced. Check access with Allowed first: an informer on a
+// forbidden resource never syncs.
 func (s *Shared) Cache(ctx context.Context) (cache.Cache, error) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
+	if s.owned {
+		if !s.ownerStarted {
+			if !s.cache.WaitForCacheSync(ctx) {
+				return nil, fmt.Errorf("the process's watch cache has not started (its owner, the controller's manager, starts it): %w", context.Cause(ctx))
+			}
+			s.ownerStarted = true
+		}
+		return s.cache, nil
+	}
 	if s.cache != nil {
 		return s.cache, nil
 	}
