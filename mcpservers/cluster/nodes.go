@@ -157,18 +157,7 @@ func nodeDetailOf(n *corev1.Node, pods []*corev1.Pod, events []*corev1.Event) *c
 		d.Taints = append(d.Taints, taintString(t))
 	}
 	u := nodeUsage(n, pods)
-	names := map[corev1.ResourceName]bool{}
-	for name := range n.Status.Allocatable {
-		names[name] = true
-	}
-	for name := range u.requested {
-		names[name] = true
-	}
-	sorted := make([]corev1.ResourceName, 0, len(names))
-	for name := range names {
-		sorted = append(sorted, name)
-	}
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	sorted := resourceNames(n, u)
 	for _, name := range sorted {
 		req, alloc := u.requested[name], n.Status.Allocatable[name]
 		if name == corev1.ResourcePods {
@@ -338,18 +327,7 @@ func nodeDetails(n *corev1.Node, pods []*corev1.Pod, max int) string {
 	}
 	fmt.Fprintf(&b, "Taints: %s\n", join(taints, ", "))
 	u := nodeUsage(n, pods)
-	names := map[corev1.ResourceName]bool{}
-	for name := range n.Status.Allocatable {
-		names[name] = true
-	}
-	for name := range u.requested {
-		names[name] = true
-	}
-	sorted := make([]corev1.ResourceName, 0, len(names))
-	for name := range names {
-		sorted = append(sorted, name)
-	}
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	sorted := resourceNames(n, u)
 	res := mcptool.Table{Header: []string{"RESOURCE", "REQUESTED", "ALLOCATABLE", "PERCENT"}}
 	for _, name := range sorted {
 		req, alloc := u.requested[name], n.Status.Allocatable[name]
@@ -386,4 +364,21 @@ func nodeDetails(n *corev1.Node, pods []*corev1.Pod, max int) string {
 	fmt.Fprintf(&b, "Pods (%d, with their requests):\n", len(pods))
 	b.WriteString(pt.Render(max / 2))
 	return b.String()
+}
+
+// resourceNames are the resources a node allocates or its pods request, sorted by name.
+func resourceNames(n *corev1.Node, u usage) []corev1.ResourceName {
+	names := map[corev1.ResourceName]bool{}
+	for name := range n.Status.Allocatable {
+		names[name] = true
+	}
+	for name := range u.requested {
+		names[name] = true
+	}
+	sorted := make([]corev1.ResourceName, 0, len(names))
+	for name := range names {
+		sorted = append(sorted, name)
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	return sorted
 }
