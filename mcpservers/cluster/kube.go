@@ -49,15 +49,9 @@ type kube struct {
 // newKube uses shared when it serves cfg's identity and allow (kubeaccess.Shared.Serves), else
 // builds the server's own access, whose cache runs until life ends.
 func newKube(life context.Context, cfg *rest.Config, allow []string, shared *kubeaccess.Shared, log *slog.Logger) (*kube, error) {
-	access := shared
-	if !shared.Serves(cfg, allow) {
-		if shared != nil {
-			log.Info("not sharing the process's watch cache: this server has another identity or other --allow-namespaces", "allowNamespaces", allow)
-		}
-		var err error
-		if access, err = kubeaccess.NewShared(life, cfg, allow, log); err != nil {
-			return nil, err
-		}
+	access, err := kubeaccess.Or(life, shared, cfg, allow, log)
+	if err != nil {
+		return nil, err
 	}
 	cs, err := kubernetes.NewForConfig(access.Config)
 	if err != nil {

@@ -29,13 +29,7 @@ type kube struct {
 // newKube uses shared when it serves cfg's identity and allow (kubeaccess.Shared.Serves), else
 // builds the view's own access, whose cache runs until life ends.
 func newKube(life context.Context, cfg *rest.Config, allow []string, shared *kubeaccess.Shared, log *slog.Logger) (*kube, error) {
-	if shared.Serves(cfg, allow) {
-		return &kube{Shared: shared}, nil
-	}
-	if shared != nil {
-		log.Info("not sharing the process's watch cache: this server has another identity or other --allow-namespaces", "allowNamespaces", allow)
-	}
-	access, err := kubeaccess.NewShared(life, cfg, allow, log)
+	access, err := kubeaccess.Or(life, shared, cfg, allow, log)
 	if err != nil {
 		return nil, err
 	}

@@ -194,6 +194,19 @@ func NewSharedWithCache(cfg *rest.Config, allow []string, c cache.Cache, log *sl
 	return s, nil
 }
 
+// Or returns shared when it serves cfg's identity and allow (Serves), else a new Shared of the
+// server's own, whose cache runs until life ends; it logs why a server given a Shared does not use
+// it.
+func Or(life context.Context, shared *Shared, cfg *rest.Config, allow []string, log *slog.Logger) (*Shared, error) {
+	if shared.Serves(cfg, allow) {
+		return shared, nil
+	}
+	if shared != nil && log != nil {
+		log.Info("not sharing the process's watch cache: this server has another identity or other --allow-namespaces", "allowNamespaces", allow)
+	}
+	return NewShared(life, cfg, allow, log)
+}
+
 // Serves reports whether a server that reaches the API server with cfg, confined to allow, may
 // share s: the same API server and identity (user, token, client certificate, impersonation,
 // auth plugins) and the same allowed namespaces, in any order.
