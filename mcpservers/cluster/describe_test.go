@@ -150,8 +150,8 @@ func TestDescribeOtherKinds(t *testing.T) {
 		hasField(t, line(t, out, "user"), "5")
 		notContain(t, out, "s3cr3t-value-123", "admin")
 		var got contract.Description
-		s.Data("describe", map[string]any{"kind": "secret", "namespace": ns, "name": "db"}, &got)
-		if got.Object != "secret/rd-describe-other/db" || got.Text != out {
+		text := s.Data("describe", map[string]any{"kind": "secret", "namespace": ns, "name": "db"}, &got)
+		if got.Object != "secret/rd-describe-other/db" || got.Text != text {
 			t.Errorf("describe secret: structured %+v, want the object and the text", got)
 		}
 	})
