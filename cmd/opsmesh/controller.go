@@ -161,6 +161,7 @@ type controllerProcess struct {
 // builtin ToolServers and the agent runtime.
 //
 // With --runtime the process holds one informer per resource: the controller's watch cache
+// (Events included: the Warning-event trigger reads them from it)
 // (manager.Controller.Cache, started with the manager whether or not this replica leads) is the
 // agent host's too, since both watch the same namespaces as the same identity; and it is the
 // builtin servers' when the controller watches every namespace (no --namespace), as the builtins
@@ -171,6 +172,13 @@ func (p controllerProcess) run(ctx context.Context, cfg *rest.Config, b *broker.
 	defer cancel()
 	mo := p.manager
 	mo.RestConfig, mo.NATS, mo.JetStream, mo.Namespaces = cfg, b.Conn(), b.JetStream(), p.namespaces
+	if p.withRuntime && len(p.namespaces) == 0 && mo.Triggers != nil {
+		// The builtins read every Event from the controller's cache: the Warning-event trigger
+		// reads them there too, instead of a Warning-only watch of its own.
+		t := *mo.Triggers
+		t.EventsFromCache = true
+		mo.Triggers = &t
+	}
 	ctl, err := manager.New(mo)
 	if err != nil {
 		return err

@@ -38,12 +38,11 @@ import (
 // --namespace the builtins (which watch every namespace) keep a cache of their own, and what both
 // read (Secrets, Deployments, Services...) is watched twice: the count can tell.
 //
-// One resource is watched twice by design, for now: events. The Warning-event trigger
-// (controller/trigger/events, on the leader) runs an informer of its own on Warning events only
-// (fieldSelector type=Warning), beside the shared cache's informer on every event that analyze
-// reads.
+// Events are watched once too: the Warning-event trigger (controller/trigger/events, on the
+// leader) reads them from the shared cache, whose informer analyze reads; with --namespace it
+// keeps its own Warning-only watch.
 func TestControllerRuntimeWatchesEachResourceOnce(t *testing.T) {
-	onceBut := map[string]int{"events": 2}
+	onceBut := map[string]int{}
 	env := apiServer(t)
 	for _, tc := range []struct {
 		name       string
@@ -57,7 +56,7 @@ func TestControllerRuntimeWatchesEachResourceOnce(t *testing.T) {
 			var watches testbed.WatchCounter
 			runControllerRuntime(t, env, watches.Config(env.Config), tc.ns, tc.namespaced)
 			counts := settledCounts(&watches)
-			var off []string // watched other than once (events: other than twice)
+			var off []string // watched other than once
 			for _, res := range slices.Sorted(maps.Keys(counts)) {
 				if want := onceBut[res]; counts[res] != max(want, 1) {
 					off = append(off, fmt.Sprintf("%s (%d)", res, counts[res]))

@@ -45,6 +45,10 @@ type Options struct {
 	EventExcludeNamespaces []string
 	// WatchEvents turns the Warning-event watcher on.
 	WatchEvents bool
+	// EventsFromCache has the Warning-event watcher read Events from the manager's cache, which
+	// then holds every Event, instead of a Warning-only watch of its own: for a process whose
+	// builtin servers share that cache and read every Event anyway (controller --runtime).
+	EventsFromCache bool
 	// WatchGPUXID turns the GPU XID watcher on (it needs JetStream).
 	WatchGPUXID bool
 }
@@ -140,9 +144,11 @@ func SetupWithManager(mgr manager.Manager, o *Options, js jetstream.JetStream) (
 		if err != nil {
 			return nil, fmt.Errorf("Warning-event watcher: %w", err)
 		}
-		ew, err := events.NewWarnings(cs, mgr.GetAPIReader(), w, events.WarningsConfig{
-			Reasons: o.EventReasons, ExcludeNamespaces: o.EventExcludeNamespaces, Log: log.WithName("events"),
-		})
+		ecfg := events.WarningsConfig{Reasons: o.EventReasons, ExcludeNamespaces: o.EventExcludeNamespaces, Log: log.WithName("events")}
+		if o.EventsFromCache {
+			ecfg.Informers = mgr.GetCache()
+		}
+		ew, err := events.NewWarnings(cs, mgr.GetAPIReader(), w, ecfg)
 		if err != nil {
 			return nil, fmt.Errorf("--event-reasons or --event-exclude-namespaces: %w", err)
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
+
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	appsv1 "k8s.io/api/apps/v1"
@@ -308,5 +310,40 @@ func TestXIDWatcherWaitsForNATS(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Start returned %v after a clean stop", err)
+	}
+}
+
+// TestWarningEventsFromASharedCache: with Informers set (controller --runtime, whose builtin
+// servers share the manager's cache), the watcher reads Events from that cache's informer —
+// which holds Normal events too — and raises for the Warning ones only.
+func TestWarningEventsFromASharedCache(t *testing.T) {
+	env := shared.Env(t)
+	c, ctx := env.Client, context.Background()
+	namespaces(t, c, "opsmesh", "evcache")
+	shared, err := ctrlcache.New(env.Config, ctrlcache.Options{Scheme: c.Scheme()})
+	must(t, err)
+	cctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	go func() { _ = shared.Start(cctx) }()
+	if !shared.WaitForCacheSync(ctx) {
+		t.Fatal("the shared cache did not start")
+	}
+	cs, err := kubernetes.NewForConfig(env.Config)
+	must(t, err)
+	watcher, err := events.NewWarnings(cs, c, writer(t, c, "opsmesh"), events.WarningsConfig{Informers: shared})
+	must(t, err)
+	run(t, watcher)
+
+	podRef := corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "evcache", Name: "solo"}
+	normal := warning("evcache", "solo.0", "BackOff", podRef, 1, time.Now())
+	normal.Type = corev1.EventTypeNormal // the kubelet's pull back-off is Normal: no Incident
+	must(t, c.Create(ctx, normal))
+	must(t, c.Create(ctx, warning("evcache", "solo.1", "CrashLoopBackOff", podRef, 1, time.Now())))
+	inc := waitIncident(t, c, "evcache", map[string]string{"reason": "CrashLoopBackOff"}, 1)
+	if inc.Spec.Target == nil || inc.Spec.Target.Kind != "Pod" || inc.Spec.Target.Name != "solo" {
+		t.Fatalf("target %+v; want the pod", inc.Spec.Target)
+	}
+	if n := count(t, c, "evcache"); n != 1 {
+		t.Fatalf("%d Incidents in evcache; want 1 (the Normal event raises none)", n)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
+
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,6 +60,12 @@ type WarningsConfig struct {
 	Window time.Duration
 	// Log records events that could not be raised; default discards.
 	Log logr.Logger
+	// Informers, when set, is a watch cache that already holds every Event (one whose other
+	// readers watch all events anyway: the builtin servers under controller --runtime); the
+	// watcher then reads Warning events from its informer instead of a Warning-only watch of its
+	// own, so the process watches Events once. Without it (a controller alone) the watch is
+	// Warning-only, and holds no Normal events.
+	Informers ctrlcache.Informers
 }
 
 // Warnings watches core/v1 Events of type Warning.
@@ -117,8 +125,7 @@ func (w *Warnings) Start(ctx context.Context) error {
 			return w.cs.CoreV1().Events(metav1.NamespaceAll).Watch(ctx, o)
 		},
 	}
-	inf := toolscache.NewSharedIndexInformer(lw, &corev1.Event{}, 0, toolscache.Indexers{})
-	_, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	handler := toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if ev, ok := obj.(*corev1.Event); ok {
 				w.handle(ctx, ev, nil)
@@ -131,8 +138,21 @@ func (w *Warnings) Start(ctx context.Context) error {
 				w.handle(ctx, ev, prev)
 			}
 		},
-	})
-	if err != nil {
+	}
+	if w.cfg.Informers != nil {
+		inf, err := w.cfg.Informers.GetInformer(ctx, &corev1.Event{})
+		if err != nil {
+			return fmt.Errorf("watching Warning events in the shared cache: %w", err)
+		}
+		reg, err := inf.AddEventHandler(handler)
+		if err != nil {
+			return fmt.Errorf("watching Warning events: %w", err)
+		}
+		<-ctx.Done()
+		return inf.RemoveEventHandler(reg)
+	}
+	inf := toolscache.NewSharedIndexInformer(lw, &corev1.Event{}, 0, toolscache.Indexers{})
+	if _, err := inf.AddEventHandler(handler); err != nil {
 		return fmt.Errorf("watching Warning events: %w", err)
 	}
 	inf.RunWithContext(ctx)
