@@ -59,15 +59,6 @@ func slice(obj map[string]any, path ...string) []map[string]any {
 	return out
 }
 
-func firstSlice(obj map[string]any, paths ...[]string) []map[string]any {
-	for _, p := range paths {
-		if s := slice(obj, p...); s != nil {
-			return s
-		}
-	}
-	return nil
-}
-
 // milliOf reads a quantity (a string such as "32" or "64Gi", or a number) in milli-units.
 func milliOf(v any) (int64, bool) {
 	switch q := v.(type) {
