@@ -42,6 +42,7 @@ import (
 	"github.com/opsmesh/opsmesh/agents/kubehost"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/mcpservers/kubeaccess"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -142,14 +143,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	scheme := Scheme()
-	opts := cache.Options{Scheme: scheme}
-	if len(cfg.Namespaces) > 0 {
-		opts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range cfg.Namespaces {
-			opts.DefaultNamespaces[ns] = cache.Config{}
-		}
-	}
-	c, err := cache.New(cfg.RestConfig, opts)
+	c, err := cache.New(cfg.RestConfig, kubeaccess.CacheOptions(scheme, cfg.Namespaces))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: watching ToolServers: %w", err)
 	}

@@ -101,15 +101,8 @@ func Run(ctx context.Context, cfg Config) error {
 	scheme := Scheme()
 	c := cfg.Cache
 	if c == nil {
-		opts := cache.Options{Scheme: scheme}
-		if len(cfg.Namespaces) > 0 {
-			opts.DefaultNamespaces = map[string]cache.Config{}
-			for _, ns := range cfg.Namespaces {
-				opts.DefaultNamespaces[ns] = cache.Config{}
-			}
-		}
 		var err error
-		if c, err = cache.New(cfg.RestConfig, opts); err != nil {
+		if c, err = cache.New(cfg.RestConfig, kubeaccess.CacheOptions(scheme, cfg.Namespaces)); err != nil {
 			return fmt.Errorf("runtime: watching Agents: %w", err)
 		}
 	}

@@ -87,18 +87,24 @@ func (c *Client) MayListWatch(ctx context.Context, gr schema.GroupResource, ns s
 	return nil
 }
 
+// CacheOptions are a watch cache's options for scheme, confined to namespaces (empty: every
+// namespace).
+func CacheOptions(scheme *runtime.Scheme, namespaces []string) cache.Options {
+	opts := cache.Options{Scheme: scheme}
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
+}
+
 // StartCache starts a watch cache confined to Allow, running until life ends, and waits (at most
 // as long as ctx) until it runs: reads before that fail with "the cache is not started".
 // Informers for each kind start on that kind's first read.
 func (c *Client) StartCache(ctx, life context.Context, log *slog.Logger) (cache.Cache, error) {
-	opts := cache.Options{Scheme: c.Scheme}
-	if len(c.Allow) > 0 {
-		opts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range c.Allow {
-			opts.DefaultNamespaces[ns] = cache.Config{}
-		}
-	}
-	wc, err := cache.New(c.Config, opts)
+	wc, err := cache.New(c.Config, CacheOptions(c.Scheme, c.Allow))
 	if err != nil {
 		return nil, fmt.Errorf("starting the watch cache: %w", err)
 	}
