@@ -51,8 +51,8 @@ func (t *tools) resolveTarget(ctx context.Context, a explainArgs) (*target, erro
 		// As kubectl reads it: deploy, po, sts, wl, a CRD's short name (discovery RESTMapper).
 		gvk, _, _, err := t.k.ResolveKind(ctx, a.Kind)
 		switch {
-		case meta.IsNoMatchError(err) && strings.HasPrefix(strings.ToLower(strings.TrimSpace(a.Kind)), "workload"):
-			kind = "Workload" // Kueue's, whose CRDs are missing: resolveWorkload says so
+		case meta.IsNoMatchError(err) && slices.Contains([]string{"workload", "workloads", "workloads.kueue.x-k8s.io"}, strings.ToLower(strings.TrimSpace(a.Kind))):
+			kind = "Workload" // Kueue's, whose CRDs are not installed: resolveWorkload says so
 		case meta.IsNoMatchError(err):
 			// An owner whose kind discovery does not serve (an operator's CRD this server cannot
 			// see): matched by name on the pods' owner references.
