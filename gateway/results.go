@@ -45,8 +45,12 @@ func answerOf(agent, task string, d *diagnosis.Diagnosis) contract.AgentAnswer {
 	return out
 }
 
-func causeOf(rc opsv1.RootCause) contract.Cause {
-	return contract.Cause{Category: rc.Category, Summary: rc.Summary, Confidence: string(rc.Confidence), Evidence: evidenceOf(rc.Evidence)}
+func causeOf(rc opsv1.RootCause) contract.RootCause {
+	out := contract.RootCause{Category: rc.Category, Summary: rc.Summary, Confidence: string(rc.Confidence), Evidence: evidenceOf(rc.Evidence)}
+	if c := rc.Cause; c != nil {
+		out.Cause = &contract.CauseRef{Category: c.Category, Object: c.Object, Field: c.Field, Summary: c.Summary}
+	}
+	return out
 }
 
 func evidenceOf(ev []opsv1.Evidence) []contract.Evidence {

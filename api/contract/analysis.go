@@ -35,6 +35,10 @@ type Finding struct {
 	Evidence []string `json:"evidence"`
 	// Fix is the suggested write tool call, or, without a tool, what a person should do.
 	Fix Fix `json:"fix"`
+	// Cause is what the analyzer established behind the finding, when it followed the symptom
+	// to the object at fault (the taint a DaemonSet does not tolerate, the budget that refuses
+	// a node's evictions, an Ingress's missing backend).
+	Cause *Cause `json:"cause,omitempty"`
 }
 
 // Explanation is the scheduler server's explain_pending answer: why a pod, Job or queued

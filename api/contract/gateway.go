@@ -33,14 +33,26 @@ type Evidence struct {
 	Detail string `json:"detail"`
 }
 
-// Cause is a root cause an agent named.
-type Cause struct {
-	// Category is in the taxonomy (taxonomy.go).
+// RootCause is the root cause an agent named: the symptom's category, the summary, and the
+// cause behind the symptom when the agent got that far.
+type RootCause struct {
+	// Category is in the taxonomy (taxonomy.go): the symptom's category.
 	Category Category `json:"category"`
 	Summary  string   `json:"summary"`
 	// Confidence is high, medium or low.
 	Confidence string     `json:"confidence,omitempty"`
 	Evidence   []Evidence `json:"evidence,omitempty"`
+	// Cause is the object and field at fault, in a cause category (cause.go).
+	Cause *CauseRef `json:"cause,omitempty"`
+}
+
+// CauseRef names the cause behind a symptom: its cause category, the object at fault and its
+// field.
+type CauseRef struct {
+	Category Category `json:"category"`
+	Object   string   `json:"object"`
+	Field    string   `json:"field,omitempty"`
+	Summary  string   `json:"summary,omitempty"`
 }
 
 // AgentFinding is one problem an agent found on the way to its root cause.
@@ -78,7 +90,7 @@ type AgentAnswer struct {
 	// Subject is what was investigated: kind/namespace/name, node/name or namespace/name.
 	Subject string `json:"subject,omitempty"`
 	// RootCause is empty when the agent answered in text only.
-	RootCause Cause           `json:"rootCause"`
+	RootCause RootCause       `json:"rootCause"`
 	Findings  []AgentFinding  `json:"findings,omitempty"`
 	Plan      []PlannedAction `json:"plan,omitempty"`
 	// Agents are every agent that took part (a coordinator and the specialists it asked).
@@ -123,7 +135,7 @@ type Incident struct {
 	// Coordinator is the Agent that handles it, namespace/name or name.
 	Coordinator string `json:"coordinator,omitempty"`
 	// Cause is the root cause, once named.
-	Cause     *Cause           `json:"cause,omitempty"`
+	Cause     *RootCause       `json:"cause,omitempty"`
 	Findings  []AgentFinding   `json:"findings,omitempty"`
 	Actions   []IncidentAction `json:"actions"`
 	Approvals []Decision       `json:"approvals,omitempty"`

@@ -70,5 +70,8 @@ func ValidCategory(c string) bool {
 	return slices.Contains(Categories, c) || xidCategory.MatchString(c)
 }
 
+// ValidCauseCategory reports whether c is a cause category.
+func ValidCauseCategory(c string) bool { return slices.Contains(CauseCategories, c) }
+
 // XidCategory is the category of an XID: GPUXid79.
 func XidCategory(xid int) Category { return fmt.Sprintf("GPUXid%d", xid) }

@@ -252,6 +252,35 @@ type RootCause struct {
 	// +listType=atomic
 	// +optional
 	Evidence []Evidence `json:"evidence,omitempty"`
+
+	// Cause is what is wrong behind the symptom that Category names: the object and field at
+	// fault, in a cause category (RBACDenied, VolumeFull, TaintNotTolerated, ...). Absent when
+	// the investigation could not get past the symptom.
+	// +optional
+	Cause *CauseRef `json:"cause,omitempty"`
+}
+
+// CauseRef names the cause behind a symptom.
+type CauseRef struct {
+	// Category of the cause, such as RBACDenied, NetworkPolicyBlocked or VolumeFull.
+	// +kubebuilder:validation:MaxLength=128
+	// +required
+	Category string `json:"category"`
+
+	// Object at fault as kind/namespace/name (kind/name when cluster-scoped).
+	// +kubebuilder:validation:MaxLength=512
+	// +required
+	Object string `json:"object"`
+
+	// Field of the object that is wrong, when one is (rules, spec.accessModes, spec.taints).
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	Field string `json:"field,omitempty"`
+
+	// Summary of the cause in one line.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Summary string `json:"summary,omitempty"`
 }
 
 // RemediationAction is one proposed step of a remediation plan and its state.

@@ -93,6 +93,23 @@ type Setup struct {
 	GPUFaults []GPUFault `json:"gpuFaults,omitempty"`
 	// Events are Kubernetes Events recorded on objects, as a kubelet or controller would.
 	Events []Event `json:"events,omitempty"`
+	// Logs are container logs the sandbox serves for pods (pod_logs reads them as from a
+	// kubelet): the current container's and, with Previous, the last terminated one's.
+	Logs []Logs `json:"logs,omitempty"`
+}
+
+// Logs are one container's log lines, served by the sandbox for every pod Pod selects.
+type Logs struct {
+	// Pod selects the pods (by Name or Selector; Kind is Pod).
+	Pod Ref `json:"pod"`
+	// Container is the container's name (default: the pod's first container).
+	Container string `json:"container,omitempty"`
+	// Previous serves the lines as the last terminated container's log (kubectl logs
+	// --previous), not the current one's.
+	Previous bool `json:"previous,omitempty"`
+	// Lines are the log lines, oldest first; ${NAMESPACE}, ${RUN} and the other variables are
+	// expanded.
+	Lines []string `json:"lines"`
 }
 
 // Object is one Kubernetes object, as it would appear in a manifest.
