@@ -143,6 +143,17 @@ func (d *Diagnosis) Validate() error {
 			errs = append(errs, fmt.Errorf("rootCause.evidence[%d].detail is %d bytes: at most %d", i, len(e.Detail), maxDetail))
 		}
 	}
+	if c := rc.Cause; c != nil {
+		switch {
+		case !contract.ValidCauseCategory(c.Category) && !ValidCategory(c.Category):
+			errs = append(errs, fmt.Errorf("rootCause.cause.category %q is not a cause category: use one of %s", c.Category, strings.Join(contract.CauseCategories, ", ")))
+		case strings.TrimSpace(c.Object) == "":
+			errs = append(errs, errors.New("rootCause.cause.object is empty: name the object at fault as kind/namespace/name"))
+		}
+		if len(c.Object) > 512 || len(c.Field) > 256 || len(c.Summary) > maxText {
+			errs = append(errs, errors.New("rootCause.cause is too long: object at most 512 bytes, field 256, summary 1024"))
+		}
+	}
 	if rc.Category != NoProblemFound && rc.Category != Unknown && len(rc.Evidence) == 0 {
 		errs = append(errs, fmt.Errorf("rootCause.evidence is empty: a %s cause must cite what it rests on", rc.Category))
 	}
@@ -228,6 +239,13 @@ func (d *Diagnosis) Text() string {
 	fmt.Fprintf(&b, "%s: %s (confidence %s)\n", d.RootCause.Category, d.RootCause.Summary, d.RootCause.Confidence)
 	if d.Subject != "" {
 		fmt.Fprintf(&b, "subject: %s\n", d.Subject)
+	}
+	if c := d.RootCause.Cause; c != nil {
+		where := c.Object
+		if c.Field != "" {
+			where += " " + c.Field
+		}
+		fmt.Fprintf(&b, "cause: %s at %s: %s\n", c.Category, where, c.Summary)
 	}
 	for _, e := range d.RootCause.Evidence {
 		if e.Object != "" {

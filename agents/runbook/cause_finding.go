@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/knowledge"
 	"github.com/opsmesh/opsmesh/api/contract"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 )
@@ -34,8 +35,10 @@ func evidenceOf(f contract.Finding) []opsv1.Evidence {
 	return out
 }
 
-// fromFinding names the cause after the most severe finding, preferring one on the subject, and
-// plans its fix. For a crash it reads the crashed container's last log lines as evidence.
+// fromFinding names the cause after the most severe finding, preferring one on the subject: the
+// finding is the symptom; trace follows it to its cause (the object and field at fault), and the
+// plan is what the cause calls for — the symptom's own fix (a restart) only when nothing
+// behind it says otherwise.
 func (inv *investigation) fromFinding(found []contract.Finding, sub *subject) {
 	f := found[0] // critical first, in the analyzers' order
 	rc := opsv1.RootCause{Category: f.Category, Evidence: evidenceOf(f), Confidence: opsv1.ConfidenceHigh}
@@ -54,7 +57,16 @@ func (inv *investigation) fromFinding(found []contract.Finding, sub *subject) {
 		owner = f.Owner
 	}
 	rc.Summary = fmt.Sprintf("%s: %s", owner, summaryOf(f))
-	if f.Category == diagnosis.CrashLoopBackOff && strings.HasPrefix(f.Object, "pod/") {
+	t := inv.trace(f, sub)
+	if c := t.cause; c != nil {
+		rc.Cause = &opsv1.CauseRef{Category: c.Category, Object: clip(c.Object, 512), Field: clip(c.Field, 256), Summary: clip(c.Summary, 1000)}
+		rc.Summary = clip(fmt.Sprintf("%s: %s (symptom: %s)", owner, c.Summary, findingWord(f.Category)), 1000)
+		var ev []opsv1.Evidence
+		for _, e := range c.Evidence {
+			ev = append(ev, evidence(c.Object, e))
+		}
+		rc.Evidence = append(ev, rc.Evidence...)
+	} else if f.Category == diagnosis.CrashLoopBackOff && strings.HasPrefix(f.Object, "pod/") {
 		if lines := inv.crashLog(f); len(lines) > 0 {
 			for _, l := range lines {
 				rc.Evidence = append(rc.Evidence, evidence(f.Object, "previous log: "+l))
@@ -66,15 +78,59 @@ func (inv *investigation) fromFinding(found []contract.Finding, sub *subject) {
 		rc.Evidence = rc.Evidence[:16]
 	}
 	inv.d.RootCause = rc
-	if p := placeholder(f.Fix.Arguments); f.Fix.Tool != "" && p != "" {
+	switch {
+	case t.hit != nil:
+		inv.act(*t.hit, f, owner)
+	case t.cause != nil && t.cause.Category == contract.DependencyUnreachable:
+		inv.note("no automatic fix: fix the dependency %s first; restarting %s cannot help", t.cause.Object, owner)
+	case t.cause != nil && t.cause.Fix != nil:
+		inv.planFix(*t.cause.Fix, f.Category, owner)
+	default:
+		inv.planFix(f.Fix, f.Category, owner)
+	}
+}
+
+// planFix plans a suggested fix: a tool call when it is one and needs no value only a person
+// knows, else words.
+func (inv *investigation) planFix(fix contract.Fix, category, owner string) {
+	if p := placeholder(fix.Arguments); fix.Tool != "" && p != "" {
 		// A value only a person knows (an image the registry has): proposed as words, not as a
 		// call that would write the placeholder itself.
-		inv.note("no automatic fix: %s needs %s for %s%s", f.Fix.Tool, p, owner, suggestionNote(f.Fix.Text))
-	} else if f.Fix.Tool != "" {
-		inv.plan(f.Fix.Tool, f.Fix.Arguments, "fixes "+f.Category+" on "+owner+suggestionNote(f.Fix.Text))
-	} else if f.Fix.Text != "" {
-		inv.note("no automatic fix: %s", f.Fix.Text)
+		inv.note("no automatic fix: %s needs %s for %s%s", fix.Tool, p, owner, suggestionNote(fix.Text))
+	} else if fix.Tool != "" {
+		inv.plan(fix.Tool, fix.Arguments, "fixes "+category+" on "+owner+suggestionNote(fix.Text))
+	} else if fix.Text != "" {
+		inv.note("no automatic fix: %s", fix.Text)
 	}
+}
+
+// act plans what the runbook that found the cause proposes.
+func (inv *investigation) act(h knowledge.Hit, f contract.Finding, owner string) {
+	if a := h.Advice(); a != "" {
+		inv.note("runbook %s: %s", h.Runbook.Name, a)
+	}
+	switch h.Runbook.Action.Kind {
+	case knowledge.ActionFinding:
+		inv.planFix(f.Fix, f.Category, owner)
+	case knowledge.ActionRollback:
+		if args := restartArgs(owner); args != nil {
+			inv.plan("workload_rollback", args, fmt.Sprintf("roll %s back to its previous revision: %s (runbook %s)", owner, h.Cause().Summary, h.Runbook.Name))
+		} else {
+			inv.note("no automatic fix: %s cannot be rolled back; change its template", owner)
+		}
+	case knowledge.ActionTool:
+		inv.plan(h.Runbook.Action.Tool, h.ActionArgs(), fmt.Sprintf("%s (runbook %s)", h.Cause().Summary, h.Runbook.Name))
+	default:
+		inv.note("no automatic fix: the cause is not in %s itself; a restart or rollback cannot help", owner)
+	}
+}
+
+// findingWord says a symptom category in a few words.
+func findingWord(c string) string {
+	if w, ok := findingWords[c]; ok {
+		return c + ", " + w
+	}
+	return c
 }
 
 // placeholder is the first argument value written as <what to put here>, as the analyzers write

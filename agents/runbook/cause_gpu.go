@@ -148,6 +148,10 @@ func (inv *investigation) gpus(nodes []string) bool {
 	if len(held) > 0 {
 		rc.Summary += fmt.Sprintf("; %s runs there (pod %s)", inv.d.Subject, strings.Join(held, ", "))
 	}
+	rc.Cause = gpuCause(nv, worst, action)
+	if rc.Cause != nil {
+		rc.Summary += "; cause: " + rc.Cause.Summary
+	}
 	if len(rc.Evidence) > 16 {
 		rc.Evidence = rc.Evidence[:16]
 	}
@@ -184,6 +188,48 @@ func (inv *investigation) gpus(nodes []string) bool {
 		}
 	}
 	return true
+}
+
+// gpuCause says who is at fault for a GPU's error: the application whose process raised it when
+// NVIDIA's catalog says the error is the application's (its action: restart the application —
+// XID 13, 31, 43), else the GPU hardware, with the workloads on it as its victims.
+func gpuCause(nv contract.NodeHealth, worst *contract.GPUHealth, action string) *opsv1.CauseRef {
+	if worst == nil {
+		return nil
+	}
+	var onGPU, owners []string
+	for _, p := range nv.Pods {
+		if slices.Contains(p.GPUs, worst.Index) {
+			onGPU = append(onGPU, p.Pod)
+			if p.Owner != "" && !slices.Contains(owners, p.Owner) {
+				owners = append(owners, p.Owner)
+			}
+		}
+	}
+	xid := ""
+	if len(worst.XIDs) > 0 {
+		xid = fmt.Sprintf(" (XID %d)", worst.XIDs[0])
+	}
+	if action == "restart the application" {
+		c := &opsv1.CauseRef{Category: contract.GPUApplicationFault, Object: fmt.Sprintf("node/%s", nv.Node), Field: fmt.Sprintf("GPU %d", worst.Index)}
+		switch {
+		case len(owners) == 1:
+			c.Object, c.Field = owners[0], ""
+			c.Summary = fmt.Sprintf("the error%s on GPU %d of node %s came from %s's own process (pod %s): an application fault, not the GPU's; the GPU needs no reset or drain", xid, worst.Index, nv.Node, owners[0], strings.Join(onGPU, ", "))
+		case len(onGPU) > 0:
+			c.Object, c.Field = "pod/"+onGPU[0], ""
+			c.Summary = fmt.Sprintf("the error%s on GPU %d of node %s came from the process of pod %s: an application fault, not the GPU's; the GPU needs no reset or drain", xid, worst.Index, nv.Node, strings.Join(onGPU, ", "))
+		default:
+			c.Summary = fmt.Sprintf("the error%s on GPU %d of node %s is an application fault (NVIDIA's catalog: restart the application), not the GPU's; no process on it is known now", xid, worst.Index, nv.Node)
+		}
+		return c
+	}
+	c := &opsv1.CauseRef{Category: contract.GPUHardwareFault, Object: "node/" + nv.Node, Field: fmt.Sprintf("GPU %d", worst.Index),
+		Summary: fmt.Sprintf("GPU %d (%s) of node %s is %s%s: a hardware fault", worst.Index, worst.UUID, nv.Node, worst.Verdict, xid)}
+	if len(onGPU) > 0 {
+		c.Summary += "; its victims: " + strings.Join(onGPU, ", ")
+	}
+	return c
 }
 
 // workloadOwner is the first restartable workload (Deployment, StatefulSet, DaemonSet) that the

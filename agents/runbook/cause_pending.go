@@ -41,12 +41,22 @@ func (inv *investigation) pending(sub *subject, an contract.Analysis) bool {
 	if !diagnosis.ValidCategory(rc.Category) {
 		rc.Category = diagnosis.Unschedulable
 	}
+	if c := x.Cause; c != nil && c.Category != "" {
+		rc.Cause = &opsv1.CauseRef{Category: c.Category, Object: clip(c.Object, 512), Field: clip(c.Field, 256), Summary: clip(c.Summary, 1000)}
+		rc.Summary = clip(x.Verdict+": "+c.Summary, 1000)
+		for _, e := range c.Evidence {
+			rc.Evidence = append(rc.Evidence, evidence(c.Object, e))
+		}
+	}
 	rc.Evidence = append(rc.Evidence, evidence(object, x.Verdict))
 	for _, e := range x.Evidence {
 		if len(rc.Evidence) == 16 {
 			break
 		}
 		rc.Evidence = append(rc.Evidence, evidence(object, e))
+	}
+	if len(rc.Evidence) > 16 {
+		rc.Evidence = rc.Evidence[:16]
 	}
 	inv.d.RootCause = rc
 	inv.d.Findings = append(inv.d.Findings, opsv1.Finding{Agent: inv.e.agent, Category: rc.Category, Summary: x.Verdict, Severity: opsv1.SeverityCritical, Evidence: rc.Evidence})

@@ -3,6 +3,7 @@ package runbook
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
@@ -30,8 +31,11 @@ func firstLine(s string) string {
 	return s
 }
 
+// note adds a note, once.
 func (inv *investigation) note(format string, a ...any) {
-	inv.d.Notes = append(inv.d.Notes, fmt.Sprintf(format, a...))
+	if n := fmt.Sprintf(format, a...); !slices.Contains(inv.d.Notes, n) {
+		inv.d.Notes = append(inv.d.Notes, n)
+	}
 }
 
 // call runs a tool when the agent has it; ok is false (with a note) when it has not or the call

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/knowledge"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	"github.com/opsmesh/opsmesh/api/contract"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
@@ -41,12 +42,23 @@ type Engine struct {
 	tools Tools
 	agent string
 	kinds Kinds
+	book  *knowledge.Set
 }
 
 // New returns an engine for the agent named agent (namespace/name), calling tools; kinds
-// resolves the kinds of subjects (nil: kinds are taken as written).
+// resolves the kinds of subjects (nil: kinds are taken as written). It knows the built-in
+// runbooks (package knowledge); WithRunbooks gives it others.
 func New(agent string, tools Tools, kinds Kinds) *Engine {
-	return &Engine{tools: tools, agent: agent, kinds: kinds}
+	return &Engine{tools: tools, agent: agent, kinds: kinds, book: knowledge.Builtin()}
+}
+
+// WithRunbooks has the engine use book (the built-in runbooks and a user's, from
+// knowledge.Load) instead of the built-in ones alone.
+func (e *Engine) WithRunbooks(book *knowledge.Set) *Engine {
+	if book != nil {
+		e.book = book
+	}
+	return e
 }
 
 // Diagnose investigates q and returns the diagnosis. Tool failures do not fail it: they become

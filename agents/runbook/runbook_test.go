@@ -53,7 +53,8 @@ func engine(t testing.TB) *runbook.Engine {
 		t.Fatal(err)
 	}
 	return runbook.New("opsmesh/incident-coordinator", pool.Toolset([]mcppool.Grant{
-		{Server: "cluster-tools", Allowed: []string{"analyze", "resources_list", "pod_logs", "events_list", "describe",
+		{Server: "cluster-tools", Allowed: []string{"analyze", "resources_list", "resource_get", "pod_logs", "events_list", "describe",
+			"access_check", "network_check", "volume_check", "disruption_check", "placement_check", "reference_check",
 			"workload_restart", "workload_rollback", "workload_set_image", "workload_set_resources", "node_cordon", "node_drain"}},
 		{Server: "gpu-tools", Allowed: []string{"gpu_node_health", "gpu_inventory", "gpu_idle"}},
 		{Server: "scheduler-tools", Allowed: []string{"explain_pending"}},

@@ -28,6 +28,7 @@ import (
 
 	"github.com/opsmesh/opsmesh/agents/a2anats"
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/knowledge"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	"github.com/opsmesh/opsmesh/agents/runbook"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
@@ -68,8 +69,11 @@ type Config struct {
 	// Kinds resolves the kinds of request subjects as kubectl does (deploy, po, hpa, a CRD's
 	// short name), from the cluster's discovery: kubeaccess.Shared is one. Nil takes kinds as
 	// written.
-	Kinds  runbook.Kinds
-	Logger *slog.Logger
+	Kinds runbook.Kinds
+	// Runbooks are the runbook engine's knowledge (knowledge.Load: the built-in runbooks and a
+	// user's); nil uses the built-in ones.
+	Runbooks *knowledge.Set
+	Logger   *slog.Logger
 }
 
 // Runtime hosts agents.
@@ -117,7 +121,7 @@ func (r *Runtime) Host(ctx context.Context, agent *opsv1.Agent) error {
 		grants = append(grants, g)
 	}
 	tools := r.cfg.Pool.Toolset(grants)
-	var engine Engine = runbook.New(ref, tools, r.cfg.Kinds)
+	var engine Engine = runbook.New(ref, tools, r.cfg.Kinds).WithRunbooks(r.cfg.Runbooks)
 	if agent.Spec.Model != nil {
 		if r.cfg.Models == nil {
 			return fmt.Errorf("agent %s has spec.model %s/%s, but this runtime has no model support configured", ref, agent.Spec.Model.Provider, agent.Spec.Model.Model)

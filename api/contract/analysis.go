@@ -58,6 +58,10 @@ type Explanation struct {
 	// word, the nearest node and what it lacks.
 	Evidence []string `json:"evidence"`
 	Notes    []string `json:"notes,omitempty"`
+	// Cause is the object and field at fault behind the verdict, when the explanation found
+	// one: the resource name no node advertises (ResourceNotAdvertised), the taint no
+	// toleration matches (TaintNotTolerated), the claim whose access mode its class cannot give.
+	Cause *Cause `json:"cause,omitempty"`
 }
 
 // GPUHealthReport is the node agent's gpu_health answer: every selected GPU's verdict.

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/opsmesh/opsmesh/agents/knowledge"
+
 	"github.com/go-logr/logr"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/spf13/cobra"
@@ -75,6 +77,7 @@ func newControllerCommand() *cobra.Command {
 	fs.StringSliceVarP(&namespaces, "namespace", "n", nil, "watch these namespaces (comma-separated or repeated; default: every namespace)")
 	fs.BoolVar(&withRuntime, "runtime", false, "also host the agent runtime and the builtin cluster, gpu (cluster view) and scheduler ToolServers in this process")
 	fs.StringVar(&nodeAgentNS, "node-agent-namespace", "", "with --runtime: namespace of the GPU node agents' pods (default: every namespace)")
+	runbookDirs := runbooksFlag(fs)
 	fs.StringVar(&nodeAgentTokenFile, "node-agent-token-file", "", "with --runtime: file holding the bearer token the GPU node agents require")
 	fs.BoolVar(&leaderElect, "leader-elect", true, "elect a leader among replicas; only the leader acts")
 	fs.StringVar(&leaderNS, "leader-election-namespace", podNS, "namespace of the leader-election Lease (default: $POD_NAMESPACE or opsmesh)")
@@ -122,6 +125,9 @@ func newControllerCommand() *cobra.Command {
 				Triggers:   trigOpts,
 				Logger:     logr.FromSlogHandler(log.Handler())}}
 		if withRuntime {
+			if p.runbooks, err = knowledge.Load(*runbookDirs...); err != nil {
+				return err
+			}
 			p.gpuView = gpuview.Config{NodeAgentNamespace: nodeAgentNS}
 			if nodeAgentTokenFile != "" {
 				if p.gpuView.NodeAgentToken, err = serve.ReadToken(nodeAgentTokenFile); err != nil {
@@ -149,6 +155,7 @@ type controllerProcess struct {
 	namespaces  []string
 	withRuntime bool           // --runtime: also the builtin ToolServers and the agent runtime
 	gpuView     gpuview.Config // with --runtime: the builtin gpu server's view of the node agents
+	runbooks    *knowledge.Set // with --runtime: the runbook engine's knowledge (--runbooks)
 	// manager configures the controller; run fills in its RestConfig, NATS, JetStream,
 	// Namespaces and Builtins.
 	manager manager.Options
@@ -209,7 +216,9 @@ func (p controllerProcess) run(ctx context.Context, cfg *rest.Config, b *broker.
 	}
 	defer pool.Close()
 	errc := make(chan error, 2)
-	go func() { errc <- hostAgents(ctx, cfg, b, pool, p.namespaces, builtins, access, ctl.Cache(), p.log) }()
+	go func() {
+		errc <- hostAgents(ctx, cfg, b, pool, p.namespaces, builtins, access, ctl.Cache(), p.runbooks, p.log)
+	}()
 	go func() { errc <- ctl.Run(ctx) }()
 	// The first to return ends the other; both have returned when run does.
 	err = <-errc

@@ -56,7 +56,7 @@ func newRootCommand(out, errOut io.Writer) *cobra.Command {
 	root.SetErr(errOut)
 	root.AddCommand(newVersionCommand(), newMCPCommand(), newRuntimeCommand(), newControllerCommand())
 	root.AddCommand(newIncidentsCommand(), newApproveCommand(), newSandboxCommand(), newDemoCommand(sandboxFaults), newEvalCommand())
-	root.AddCommand(newAgentsCommand(), newToolsCommand(), newDiagnoseCommand(), newChatCommand())
+	root.AddCommand(newAgentsCommand(), newToolsCommand(), newDiagnoseCommand(), newChatCommand(), newRunbooksCommand())
 	return root
 }
 

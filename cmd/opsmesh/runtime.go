@@ -8,6 +8,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/opsmesh/opsmesh/agents/knowledge"
+
 	"github.com/go-logr/logr"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/spf13/cobra"
@@ -61,6 +63,7 @@ func newRuntimeCommand() *cobra.Command {
 	fs.StringSliceVarP(&namespaces, "namespace", "n", nil, "host the Agents of these namespaces (comma-separated or repeated; default: every namespace)")
 	fs.BoolVar(&builtin, "builtin-tools", true, "serve the builtin cluster, gpu (cluster view) and scheduler ToolServers inside this process")
 	fs.StringVar(&nodeAgentNS, "node-agent-namespace", "", "namespace of the GPU node agents' pods, for the builtin gpu cluster view (default: every namespace)")
+	runbookDirs := runbooksFlag(fs)
 	fs.StringVar(&metricsAt, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, e.g. :9090 (default: off)")
 	otlp := otlpFlag(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -84,6 +87,10 @@ func newRuntimeCommand() *cobra.Command {
 		}
 		defer flush()
 
+		book, err := knowledge.Load(*runbookDirs...)
+		if err != nil {
+			return err
+		}
 		b, err := broker.Start(ctx, *natsOpts)
 		if err != nil {
 			return err
@@ -107,7 +114,7 @@ func newRuntimeCommand() *cobra.Command {
 			}
 		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "opsmesh runtime: NATS at %s; watching Agents in %s\n", b.ClientURL(), namespacesWord(namespaces))
-		return hostAgents(ctx, cfg, b, pool, namespaces, builtins, access, nil, log)
+		return hostAgents(ctx, cfg, b, pool, namespaces, builtins, access, nil, book, log)
 	}
 	return cmd
 }
@@ -117,13 +124,13 @@ func newRuntimeCommand() *cobra.Command {
 // Subjects' kinds are resolved by kinds (discovery, as kubectl does; no watch cache starts for
 // it). Agents and ToolServers are read from c when set (the controller's watch cache, over the
 // same namespaces: kubehost.Config.Cache), else from a cache of the host's own.
-func hostAgents(ctx context.Context, cfg *rest.Config, b *broker.Broker, pool *mcppool.Pool, namespaces []string, builtins map[opsv1.BuiltinServer]*server.MCPServer, kinds *kubeaccess.Shared, c cache.Cache, log *slog.Logger) error {
+func hostAgents(ctx context.Context, cfg *rest.Config, b *broker.Broker, pool *mcppool.Pool, namespaces []string, builtins map[opsv1.BuiltinServer]*server.MCPServer, kinds *kubeaccess.Shared, c cache.Cache, book *knowledge.Set, log *slog.Logger) error {
 	direct, err := client.New(cfg, client.Options{Scheme: kubehost.Scheme()})
 	if err != nil {
 		return err
 	}
 	rt, err := agentruntime.New(agentruntime.Config{
-		NATS: b.Conn(), Pool: pool, NamespacedEndpoints: true, Logger: log, Kinds: kinds,
+		NATS: b.Conn(), Pool: pool, NamespacedEndpoints: true, Logger: log, Kinds: kinds, Runbooks: book,
 		Models: func(ctx context.Context, a *opsv1.Agent, tools agentruntime.Tools, fallback agentruntime.Engine) (agentruntime.Engine, error) {
 			key, err := kubehost.APIKey(ctx, direct, a)
 			if err != nil {

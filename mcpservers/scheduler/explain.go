@@ -49,13 +49,15 @@ func (t *tools) explainTools() []mcptool.Tool {
 				"Volcano PodGroup and Queue), and its own evaluation of every node against the pod: resources (cpu, memory, " +
 				"nvidia.com/gpu, MIG and other extended resources, counting what bound pods request), nodeSelector and node affinity, " +
 				"taints, cordons, PVCs and StorageClasses, required pod (anti-)affinity and topology spread — as a table of nodes " +
-				"and the predicates they fail, nearest first.",
+				"and the predicates they fail, nearest first. Where it can name it, it gives the cause: the object and field at fault " +
+				"(a resource name no node advertises, with the related names the nodes do advertise; the taint that alone keeps the pod " +
+				"off nodes that otherwise fit; a claim's access mode that its StorageClass's provisioner cannot give).",
 			Effect: mcptool.Read,
 			Params: []mcp.ToolOption{
 				namespaceParam(), nameParam("pod, Job, Workload or other owner"),
 				mcp.WithString("kind", mcp.DefaultString("pod"), mcp.MaxLength(63), mcp.Description(
 					"pod (default), job, workload (a Kueue Workload), or the kind of any other owner of pods (replicaset, statefulset, deployment, a custom kind)")),
-				mcp.WithString("output", mcp.Description("text (default, for people and models) or json (verdict, root-cause category, fixes and evidence for programs, such as opsmesh's runbook engine)"), mcp.Enum("text", "json")),
+				mcp.WithString("output", mcp.Description("text (default, for people and models) or json (verdict, root-cause category, cause, fixes and evidence for programs, such as opsmesh's runbook engine)"), mcp.Enum("text", "json")),
 			},
 		}, t.explainPending),
 	}

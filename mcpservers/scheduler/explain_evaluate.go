@@ -28,6 +28,10 @@ type explanation struct {
 	eval     *evaluation
 	view     *clusterView
 	notes    []string
+	// cause is the object and field at fault behind the verdict, when one is established.
+	cause *contract.Cause
+	// selector are facts about a node selector that matches no node.
+	selector []string
 }
 
 // fix is one change that would let the workload run.
@@ -114,14 +118,33 @@ func (t *tools) explain(ctx context.Context, tg *target) (*explanation, error) {
 		x.fixes = append(x.fixes, fix{text: fmt.Sprintf("find the controller that owns gate %s and why it has not removed it", gates[0]), rank: -1})
 	}
 	if !bound {
-		nodeVerdict, fixes := nodeVerdict(x.eval, v, tg)
+		x.selector = selectorFacts(x.eval, v)
+		// A resource no node advertises keeps the pod off every node, whatever else each
+		// lacks: that is the verdict, before any node is compared with the pod.
+		var w workloadRef
+		var na *nodeCause
 		if x.verdict == "" {
-			x.verdict, x.category = nodeVerdict, nodeCategory(x.eval, fixes)
-			if fr, ok := fragmented(x.eval); ok && x.category == contract.GPUFragmentation {
-				x.verdict += " The free GPUs are fragmented: " + fr.words() + "."
-			}
+			w = t.workloadOf(ctx, tg)
+			na = notAdvertised(x.eval, v, tg, w)
 		}
-		x.fixes = append(x.fixes, fixes...)
+		if na != nil {
+			x.verdict, x.category, x.cause = na.verdict, na.category, na.cause
+			x.fixes = append(x.fixes, na.fixes...)
+		} else {
+			nodeVerdict, fixes := nodeVerdict(x.eval, v, tg, x.selector)
+			if x.verdict == "" {
+				x.verdict, x.category = nodeVerdict, nodeCategory(x.eval, fixes)
+				if fr, ok := fragmented(x.eval); ok && x.category == contract.GPUFragmentation {
+					x.verdict += " The free GPUs are fragmented: " + fr.words() + "."
+				}
+				if x.eval.volumeFailure != nil {
+					x.cause = x.eval.volumeFailure.cause
+				} else {
+					x.cause = taintCause(x.eval, tg, w)
+				}
+			}
+			x.fixes = append(x.fixes, fixes...)
+		}
 	}
 	slices.SortStableFunc(x.fixes, func(a, b fix) int {
 		if a.rank != b.rank {
@@ -164,8 +187,10 @@ func (t *tools) statusLine(tg *target, req resList) string {
 	return b.String()
 }
 
-// nodeVerdict words the evaluation as one sentence, and the fixes it suggests.
-func nodeVerdict(e *evaluation, v *clusterView, tg *target) (string, []fix) {
+// nodeVerdict words the evaluation as one sentence, and the fixes it suggests. With selector
+// facts (a node selector that matches no node) the sentence is about the selector alone: what
+// else the nodes lack does not matter while no node is selected.
+func nodeVerdict(e *evaluation, v *clusterView, tg *target, selector []string) (string, []fix) {
 	fixes := nodeFixes(e, v)
 	who := tg.ref
 	if !strings.HasPrefix(tg.ref, "Pod ") {
@@ -188,6 +213,11 @@ func nodeVerdict(e *evaluation, v *clusterView, tg *target) (string, []fix) {
 	}
 	if e.volumeFailure != nil {
 		return fmt.Sprintf("No node can run %s: %s.", who, e.volumeFailure.verdict), fixes
+	}
+	if len(selector) > 0 {
+		near := e.nearest()[0]
+		return fmt.Sprintf("No node of %d fits %s: its %s; nearest is %s, which does not match the node selector (%s).",
+			len(v.nodes), who, strings.Join(selector, "; "), near.n.node.Name, near.failing(predAffinity).detail), fixes
 	}
 	counts := map[string]int{}
 	lacking := map[string]bool{}

@@ -18,6 +18,13 @@ func (x *explanation) render(max int) string {
 	var b strings.Builder
 	b.WriteString(x.status + "\n")
 	b.WriteString("verdict: " + x.verdict + "\n")
+	if c := x.cause; c != nil {
+		field := ""
+		if c.Field != "" {
+			field = " " + c.Field
+		}
+		fmt.Fprintf(&b, "cause: %s %s%s: %s\n", c.Category, c.Object, field, c.Summary)
+	}
 	if len(x.fixes) > 0 {
 		b.WriteString("\nfixes, most effective first:\n")
 		seen := map[string]bool{}
@@ -61,7 +68,7 @@ func (x *explanation) render(max int) string {
 		fit := len(e.fitting())
 		fmt.Fprintf(&b, "\nnodes: %d evaluated, %d fit; nearest first\n", len(e.results), fit)
 		b.WriteString(x.nodeTable(max - b.Len() - 512))
-		if fit == 0 {
+		if fit == 0 && !x.unadvertised() {
 			near := e.nearest()[0]
 			fmt.Fprintf(&b, "nearest node: %s %s\n", near.n.node.Name, lacks(near, e.req))
 		}
@@ -122,11 +129,19 @@ func (x *explanation) structured() contract.Explanation {
 	if w := x.sched; w != nil && w.message != "" {
 		out.Evidence = append(out.Evidence, "scheduler: "+w.message)
 	}
-	if e := x.eval; e != nil && len(e.results) > 0 && len(e.fitting()) == 0 {
+	if e := x.eval; e != nil && len(e.results) > 0 && len(e.fitting()) == 0 && !x.unadvertised() {
 		near := e.nearest()[0]
 		out.Evidence = append(out.Evidence, fmt.Sprintf("nearest node: %s %s", near.n.node.Name, lacks(near, e.req)))
 	}
+	out.Evidence = append(out.Evidence, x.selector...)
+	out.Cause = x.cause
 	return out
+}
+
+// unadvertised reports whether the verdict is a resource no node advertises: then the nearest
+// node, which lacks it like every other, says nothing about why.
+func (x *explanation) unadvertised() bool {
+	return x.cause != nil && x.cause.Category == contract.ResourceNotAdvertised
 }
 
 // jsonText renders an Explanation as explain_pending's text with output: json, within max bytes:

@@ -32,7 +32,9 @@ import (
 //	cpu-2   -     -     -     zone=b, 4 CPUs         dedicated=db:NoSchedule
 //
 // The GPU pods bound there all have priority 0: fleet/a (1 GPU) and fleet/b (2) on gpu-1,
-// fleet/c (7) on gpu-2, fleet/g (1) on gpu-5.
+// fleet/c (7) on gpu-2, fleet/g (1) on gpu-5. StorageClasses: standard (the default,
+// csi.example.com, a provisioner no table knows), ebs-gp3 (ebs.csi.aws.com, block) and efs-sc
+// (efs.csi.aws.com, a shared file system), all WaitForFirstConsumer.
 var fleetOnce sync.Once
 
 func fleet(t *testing.T) *testbed.Env {
@@ -62,6 +64,10 @@ func fleet(t *testing.T) *testbed.Env {
 			&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "standard",
 				Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}},
 				Provisioner: "csi.example.com", VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer)},
+			&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "ebs-gp3"},
+				Provisioner: "ebs.csi.aws.com", VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer)},
+			&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "efs-sc"},
+				Provisioner: "efs.csi.aws.com", VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer)},
 		)
 		for _, p := range []podSpec{
 			{ns: "fleet", name: "a", node: "gpu-1", gpus: 1, tolerate: true, cpu: "1"},
@@ -118,7 +124,7 @@ var predicateCases = []predCase{{
 	firstFix: "add a toleration for nvidia.com/gpu=present:NoSchedule: then nodes gpu-1, gpu-3, gpu-5 fit",
 }, {
 	pod:      podSpec{name: "wrong-selector", cpu: "1", selector: map[string]string{"disktype": "nvme"}},
-	verdict:  []string{"do not match its node selector or affinity", "nearest is cpu-1, which does not match the node selector (disktype=ssd not nvme)"},
+	verdict:  []string{"its node selector (disktype=nvme) matches none of the 7 nodes; label disktype on nodes: ssd (cpu-1)", "nearest is cpu-1, which does not match the node selector (disktype=ssd not nvme)"},
 	firstFix: "change its nodeSelector/node affinity: node cpu-1 fits otherwise (cpu-1: disktype=ssd not nvme)",
 }, {
 	pod:      podSpec{name: "needs-gpu-4", gpus: 8, cpu: "1", tolerate: true, selector: map[string]string{"kubernetes.io/hostname": "gpu-4"}},
@@ -132,7 +138,7 @@ var predicateCases = []predCase{{
 }, {
 	pod:      podSpec{name: "pvc-no-class", cpu: "1", mutate: claim("data-fast")},
 	verdict:  []string{`PersistentVolumeClaim pred/data-fast is unbound: its StorageClass "fast-nvme" does not exist`},
-	firstFix: "create StorageClass fast-nvme, or recreate PersistentVolumeClaim pred/data-fast with an existing one (StorageClasses: standard)",
+	firstFix: "create StorageClass fast-nvme, or recreate PersistentVolumeClaim pred/data-fast with an existing one (StorageClasses: ebs-gp3, efs-sc, standard)",
 }, {
 	pod: podSpec{name: "anti", cpu: "1", labels: map[string]string{"app": "web"}, selector: map[string]string{"zone": "a"},
 		mutate: func(p *corev1.Pod) {
@@ -194,6 +200,14 @@ func TestExplainPendingPredicates(t *testing.T) {
 			mustContain(t, out, tc.table...)
 			mustContain(t, out, "Kueue: not installed", "Volcano: not installed")
 
+			// A cause only where the explanation can name the object and field at fault.
+			var cause string
+			if d.Cause != nil {
+				cause = string(d.Cause.Category) + " " + d.Cause.Object + " " + d.Cause.Field
+			}
+			if cause != predicateCauses[tc.pod.name] {
+				t.Errorf("cause = %q, want %q: %+v", cause, predicateCauses[tc.pod.name], d.Cause)
+			}
 			if d.Verdict != verdict || d.Category != predicateCategories[tc.pod.name] || len(d.Fixes) == 0 || !strings.Contains(d.Fixes[0].Text, tc.firstFix) ||
 				d.Target != "Pod pred/"+tc.pod.name || len(d.Evidence) == 0 || !strings.HasPrefix(out, d.Evidence[0]+"\n") {
 				t.Errorf("structured: category %q (want %q), %+v", d.Category, predicateCategories[tc.pod.name], d)
@@ -244,6 +258,13 @@ var predicateCategories = map[string]string{
 	"train-8gpu": "GPUFragmentation", "train-16gpu": "InsufficientGPU", "no-toleration": "SchedulingConstraint", "wrong-selector": "SchedulingConstraint",
 	"needs-gpu-4": "NodeCordoned", "pvc-missing": "PVCPending", "pvc-no-class": "PVCPending", "anti": "SchedulingConstraint",
 	"spread-2": "SchedulingConstraint", "too-much-cpu": "InsufficientResources", "mig-2": "InsufficientGPU",
+}
+
+// predicateCauses are the causes (category, object, field) of the predicate cases that have
+// one: a taint alone keeps them off nodes that fit otherwise.
+var predicateCauses = map[string]string{
+	"no-toleration": "TaintNotTolerated node/gpu-1 spec.taints[nvidia.com/gpu]",
+	"spread-2":      "TaintNotTolerated node/cpu-2 spec.taints[dedicated]",
 }
 
 // line returns the first line of text that starts with prefix, without the prefix.

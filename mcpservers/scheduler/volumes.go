@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+
+	"github.com/opsmesh/opsmesh/api/contract"
 )
 
 // volumeCheck is what a pod's PersistentVolumeClaims demand of nodes: a problem that no node can
@@ -22,6 +24,7 @@ type volumeProblem struct {
 	short   string // for the table
 	verdict string // for the verdict
 	fix     string
+	cause   *contract.Cause // the claim's field at fault, when one is known
 }
 
 type boundVolume struct {
@@ -153,6 +156,15 @@ func (t *tools) checkVolumes(ctx context.Context, pod *corev1.Pod) (*volumeCheck
 				verdict: fmt.Sprintf("%s is unbound: its StorageClass %q does not exist", ref, className),
 				fix:     fmt.Sprintf("create StorageClass %s, or recreate %s with an existing one (%s)", className, ref, known),
 			}
+			return vc, nil
+		}
+		// A mode its provisioner cannot give: the claim never binds, whatever its binding mode.
+		p, err := t.accessModeProblem(ctx, pvc, sc, scs)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			vc.problem = p
 			return vc, nil
 		}
 		if sc.VolumeBindingMode != nil && *sc.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer {

@@ -1,0 +1,505 @@
+// Package knowledge is opsmesh's diagnostic knowledge as data: runbooks, each an error signature
+// (a pattern over the lines a failure leaves: termination messages, events, logs), the cause
+// category it points to, the follow-up tool calls that find the object at fault, and the action
+// it proposes. The built-in knowledge (builtin.yaml) and the runbooks users add (files, or a
+// ConfigMap mounted as files) are one format, loaded and validated here; the runbook engine
+// (package runbook) applies them.
+//
+// This package only parses, validates and matches: it calls no tool and reads no cluster.
+package knowledge
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"text/template"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/opsmesh/opsmesh/api/contract"
+)
+
+// APIVersion and Kind head every runbook file.
+const (
+	APIVersion = "opsmesh.dev/v1alpha1"
+	Kind       = "Runbooks"
+)
+
+// File is one runbook file: a header and its runbooks.
+//
+//	apiVersion: opsmesh.dev/v1alpha1
+//	kind: Runbooks
+//	runbooks:
+//	- name: ...
+type File struct {
+	APIVersion string    `json:"apiVersion"`
+	Kind       string    `json:"kind"`
+	Runbooks   []Runbook `json:"runbooks"`
+}
+
+// Runbook is one piece of knowledge: when Match matches a line a failure left, the cause is
+// Cause, the follow-up calls Follow find the object at fault, and Action is what to propose.
+type Runbook struct {
+	// Name is unique within a Set (lower-case words joined by dashes).
+	Name string `json:"name"`
+	// Description says what the runbook knows, for people.
+	Description string `json:"description,omitempty"`
+	// Source names the public material the signature comes from.
+	Source string `json:"source,omitempty"`
+	// On are the symptom categories the runbook applies to (empty: any).
+	On []string `json:"on,omitempty"`
+	// Match is the signature: a regular expression (RE2) over one line of evidence. Its named
+	// groups are variables for the templates below.
+	Match string `json:"match"`
+	// Extract are more variables, each a regular expression whose first group (or whole
+	// match) is taken from the same line when it matches there; a missing one is empty.
+	Extract map[string]string `json:"extract,omitempty"`
+	// Cause is the cause the signature establishes before the follow-up calls (which may name
+	// a more precise one).
+	Cause CauseTemplate `json:"cause"`
+	// Follow are read-only tool calls whose answers (contract.CheckReport) name the object at
+	// fault; the first cause any of them reports replaces Cause. A call whose tool the agent
+	// lacks is skipped (and said in the diagnosis's notes).
+	Follow []Call `json:"follow,omitempty"`
+	// Action is what to propose once the cause is known.
+	Action Action `json:"action,omitempty"`
+	// Examples are lines the signature must match (with the variables it must extract) and
+	// lines it must not: every runbook's are checked when it is loaded in tests.
+	Examples Examples `json:"examples"`
+
+	match   *regexp.Regexp
+	extract map[string]*regexp.Regexp
+	tmpl    map[string]*template.Template
+}
+
+// CauseTemplate is a contract.Cause whose strings are templates over the match's variables
+// (text/template: {{.namespace}}, {{.verb}}).
+type CauseTemplate struct {
+	// Category is a cause category (contract.CauseCategories).
+	Category string `json:"category"`
+	Object   string `json:"object,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Summary  string `json:"summary"`
+}
+
+// Call is one follow-up tool call; argument values are templates.
+type Call struct {
+	Tool string            `json:"tool"`
+	Args map[string]string `json:"args,omitempty"`
+	// When is a template; the call is made only when it renders non-empty (to skip a call
+	// whose needed variable was not found).
+	When string `json:"when,omitempty"`
+}
+
+// Action kinds.
+const (
+	// ActionNone proposes nothing automatic: the cause is a person's change (a Role, a
+	// policy, a budget); the symptom's own fix (a restart) would not help and is dropped.
+	ActionNone = "none"
+	// ActionRollback proposes rolling the owning workload back to its previous revision, when
+	// the owner can roll back (the new revision brought the fault).
+	ActionRollback = "rollback"
+	// ActionFinding keeps the fix the analyzer suggested for the symptom.
+	ActionFinding = "finding"
+	// ActionTool proposes Tool with Args.
+	ActionTool = "tool"
+)
+
+// Action is what a runbook proposes.
+type Action struct {
+	// Kind is none (default), rollback, finding or tool.
+	Kind string `json:"kind,omitempty"`
+	// Tool and Args, for kind tool (argument values are templates).
+	Tool string            `json:"tool,omitempty"`
+	Args map[string]string `json:"args,omitempty"`
+	// Advice says what a person should do (a template); it goes into the diagnosis's notes.
+	Advice string `json:"advice,omitempty"`
+}
+
+// Examples test a runbook's signature.
+type Examples struct {
+	// Match are lines that must match, each with the variables it must yield.
+	Match []Example `json:"match"`
+	// NoMatch are lines that must not match.
+	NoMatch []string `json:"noMatch,omitempty"`
+}
+
+// Example is one line and the variables it must yield (a subset of all of them).
+type Example struct {
+	Line string            `json:"line"`
+	Vars map[string]string `json:"vars,omitempty"`
+}
+
+// Set is a validated, ordered set of runbooks: the first that matches wins.
+type Set struct {
+	runbooks []*Runbook
+}
+
+//go:embed builtin.yaml
+var builtin []byte
+
+// Builtin is opsmesh's built-in knowledge (parsed once; a Set is never changed).
+func Builtin() *Set { return builtinSet() }
+
+var builtinSet = sync.OnceValue(func() *Set {
+	s, err := Parse("builtin.yaml", builtin)
+	if err != nil {
+		panic(fmt.Sprintf("the built-in runbooks do not load: %v", err)) // TestBuiltinExamples catches this
+	}
+	return s
+})
+
+// Runbooks are the set's runbooks, in order.
+func (s *Set) Runbooks() []Runbook {
+	out := make([]Runbook, len(s.runbooks))
+	for i, r := range s.runbooks {
+		out[i] = *r
+	}
+	return out
+}
+
+// Parse reads one runbook file; name is what errors call it.
+func Parse(name string, data []byte) (*Set, error) {
+	var f File
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		return nil, fmt.Errorf("runbooks %s: %w (a runbook file is apiVersion: %s, kind: %s, runbooks: [...]; see docs/runbooks.md)", name, err, APIVersion, Kind)
+	}
+	if f.APIVersion != APIVersion || f.Kind != Kind {
+		return nil, fmt.Errorf("runbooks %s: apiVersion %q kind %q: want apiVersion: %s and kind: %s", name, f.APIVersion, f.Kind, APIVersion, Kind)
+	}
+	if len(f.Runbooks) == 0 {
+		return nil, fmt.Errorf("runbooks %s: no runbooks: list them under runbooks:", name)
+	}
+	s := &Set{}
+	var errs []error
+	for i := range f.Runbooks {
+		r := &f.Runbooks[i]
+		if err := r.compile(); err != nil {
+			errs = append(errs, fmt.Errorf("runbooks %s: runbook %d (%q): %w", name, i, r.Name, err))
+			continue
+		}
+		s.runbooks = append(s.runbooks, r)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return s, s.unique(name)
+}
+
+// Load reads the built-in runbooks then every *.yaml and *.yml file of dirs (in name order);
+// a user's runbook comes before the built-in ones, so it wins where both match. A runbook
+// whose name is a built-in one replaces it.
+func Load(dirs ...string) (*Set, error) {
+	user := &Set{}
+	for _, dir := range dirs {
+		if dir == "" {
+			continue
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("runbooks directory %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			ext := filepath.Ext(e.Name())
+			if e.IsDir() || (ext != ".yaml" && ext != ".yml") {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("runbooks %s: %w", path, err)
+			}
+			s, err := Parse(path, data)
+			if err != nil {
+				return nil, err
+			}
+			user.runbooks = append(user.runbooks, s.runbooks...)
+		}
+	}
+	if err := user.unique("the runbooks directories"); err != nil {
+		return nil, err
+	}
+	out := &Set{runbooks: slices.Clone(user.runbooks)}
+	for _, r := range Builtin().runbooks {
+		if !slices.ContainsFunc(user.runbooks, func(u *Runbook) bool { return u.Name == r.Name }) {
+			out.runbooks = append(out.runbooks, r)
+		}
+	}
+	return out, nil
+}
+
+func (s *Set) unique(where string) error {
+	seen := map[string]bool{}
+	for _, r := range s.runbooks {
+		if seen[r.Name] {
+			return fmt.Errorf("runbooks %s: two runbooks are named %q: names must be unique", where, r.Name)
+		}
+		seen[r.Name] = true
+	}
+	return nil
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
+
+// funcs are the templates' functions.
+var funcs = template.FuncMap{
+	// before "/" "pods/log" is "pods"; after "/" "pods/log" is "log" ("" without the separator).
+	"before": func(sep, s string) string { b, _, _ := strings.Cut(s, sep); return b },
+	"after":  func(sep, s string) string { _, a, _ := strings.Cut(s, sep); return a },
+	"lower":     strings.ToLower,
+	"hasPrefix": func(s, prefix string) bool { return strings.HasPrefix(s, prefix) },
+	"trim":   strings.TrimSpace,
+}
+
+// compile checks the runbook and compiles its patterns and templates.
+func (r *Runbook) compile() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if !nameRE.MatchString(r.Name) {
+		bad("name %q: use lower-case letters, digits and dashes (at most 64)", r.Name)
+	}
+	for _, c := range r.On {
+		if !contract.ValidCategory(c) {
+			bad("on: %q is not a symptom category of the taxonomy (%s)", c, strings.Join(contract.Categories, ", "))
+		}
+	}
+	var err error
+	if r.Match == "" {
+		bad("match is empty: give the signature as a regular expression")
+	} else if r.match, err = regexp.Compile(r.Match); err != nil {
+		bad("match: %v", err)
+	}
+	r.extract = map[string]*regexp.Regexp{}
+	for k, p := range r.Extract {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			bad("extract.%s: %v", k, err)
+			continue
+		}
+		r.extract[k] = re
+	}
+	if !contract.ValidCauseCategory(r.Cause.Category) && !contract.ValidCategory(r.Cause.Category) {
+		bad("cause.category %q is not a cause category: use one of %s", r.Cause.Category, strings.Join(contract.CauseCategories, ", "))
+	}
+	if r.Cause.Summary == "" {
+		bad("cause.summary is empty: say the cause in one line")
+	}
+	switch r.Action.Kind {
+	case "", ActionNone, ActionRollback, ActionFinding:
+		if r.Action.Tool != "" {
+			bad("action.tool is set but action.kind is %q: use kind: tool", r.Action.Kind)
+		}
+	case ActionTool:
+		if r.Action.Tool == "" {
+			bad("action.kind is tool but action.tool is empty")
+		}
+	default:
+		bad("action.kind %q: use none, rollback, finding or tool", r.Action.Kind)
+	}
+	r.tmpl = map[string]*template.Template{}
+	parse := func(key, text string) {
+		if text == "" {
+			return
+		}
+		t, err := template.New(key).Funcs(funcs).Option("missingkey=zero").Parse(text)
+		if err != nil {
+			bad("%s: %v", key, err)
+			return
+		}
+		r.tmpl[key] = t
+	}
+	parse("cause.object", r.Cause.Object)
+	parse("cause.field", r.Cause.Field)
+	parse("cause.summary", r.Cause.Summary)
+	parse("action.advice", r.Action.Advice)
+	for k, v := range r.Action.Args {
+		parse("action.args."+k, v)
+	}
+	for i, c := range r.Follow {
+		if c.Tool == "" {
+			bad("follow[%d].tool is empty", i)
+		}
+		parse(fmt.Sprintf("follow[%d].when", i), c.When)
+		for k, v := range c.Args {
+			parse(fmt.Sprintf("follow[%d].args.%s", i, k), v)
+		}
+	}
+	if len(r.Examples.Match) == 0 {
+		bad("examples.match is empty: give at least one line the signature must match")
+	}
+	return errors.Join(errs...)
+}
+
+// Context are the variables of the failure a line comes from; templates see them beside the
+// match's own.
+type Context struct {
+	Symptom   string // the symptom category
+	Namespace string
+	Pod       string // the pod the line is about, when one is
+	Container string
+	Node      string
+	// Owner is the pod's (or object's) controlling workload as kind/namespace/name.
+	Owner string
+	// Object is the object the line is about, kind/namespace/name.
+	Object string
+}
+
+// Hit is a runbook that matched a line, with its variables.
+type Hit struct {
+	Runbook *Runbook
+	Line    string
+	Vars    map[string]string
+}
+
+// Match returns the first runbook (in the set's order) that applies to symptom and matches one
+// of lines (the earlier line wins within a runbook); ok is false when none does.
+func (s *Set) Match(lines []string, c Context) (Hit, bool) {
+	for _, r := range s.runbooks {
+		if len(r.On) > 0 && !slices.Contains(r.On, c.Symptom) {
+			continue
+		}
+		for _, l := range lines {
+			if vars, ok := r.vars(l); ok {
+				c.add(vars)
+				return Hit{Runbook: r, Line: l, Vars: vars}, true
+			}
+		}
+	}
+	return Hit{}, false
+}
+
+// vars matches one line: the named groups and extracted values, or ok false.
+func (r *Runbook) vars(line string) (map[string]string, bool) {
+	m := r.match.FindStringSubmatch(line)
+	if m == nil {
+		return nil, false
+	}
+	vars := map[string]string{}
+	for i, n := range r.match.SubexpNames() {
+		if n != "" && m[i] != "" {
+			vars[n] = m[i]
+		}
+	}
+	for k, re := range r.extract {
+		if _, set := vars[k]; set {
+			continue
+		}
+		if x := re.FindStringSubmatch(line); x != nil {
+			v := x[0]
+			if len(x) > 1 {
+				v = x[1]
+			}
+			vars[k] = v
+		}
+	}
+	return vars, true
+}
+
+// add puts the context's variables under the match's (the match's own win).
+func (c Context) add(vars map[string]string) {
+	ownerKind, ownerName := "", ""
+	if parts := strings.Split(c.Owner, "/"); len(parts) == 3 {
+		ownerKind, ownerName = parts[0], parts[2]
+	}
+	for k, v := range map[string]string{"symptom": c.Symptom, "namespace": c.Namespace, "pod": c.Pod, "container": c.Container,
+		"node": c.Node, "owner": c.Owner, "ownerKind": ownerKind, "ownerName": ownerName, "object": c.Object} {
+		if _, set := vars[k]; !set && v != "" {
+			vars[k] = v
+		}
+	}
+}
+
+// Render renders the runbook's template key (cause.summary, follow[0].args.verb, ...) with vars;
+// "" when the runbook has no such template.
+func (r *Runbook) Render(key string, vars map[string]string) string {
+	t, ok := r.tmpl[key]
+	if !ok {
+		return ""
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, vars); err != nil {
+		return ""
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// Cause renders the cause the hit establishes by itself, with the line as its evidence.
+func (h Hit) Cause() contract.Cause {
+	r := h.Runbook
+	return contract.Cause{
+		Category: r.Cause.Category,
+		Object:   r.Render("cause.object", h.Vars),
+		Field:    r.Render("cause.field", h.Vars),
+		Summary:  r.Render("cause.summary", h.Vars),
+		Evidence: []string{h.Line},
+	}
+}
+
+// Calls renders the hit's follow-up calls: each call's arguments, without those that rendered
+// empty; calls whose When renders empty are left out.
+func (h Hit) Calls() []RenderedCall {
+	var out []RenderedCall
+	for i, c := range h.Runbook.Follow {
+		if c.When != "" && h.Runbook.Render(fmt.Sprintf("follow[%d].when", i), h.Vars) == "" {
+			continue
+		}
+		args := map[string]any{}
+		for k := range c.Args {
+			if v := h.Runbook.Render(fmt.Sprintf("follow[%d].args.%s", i, k), h.Vars); v != "" {
+				args[k] = v
+			}
+		}
+		out = append(out, RenderedCall{Tool: c.Tool, Args: args})
+	}
+	return out
+}
+
+// RenderedCall is a follow-up call ready to make.
+type RenderedCall struct {
+	Tool string
+	Args map[string]any
+}
+
+// ActionArgs renders the action's arguments.
+func (h Hit) ActionArgs() map[string]any {
+	args := map[string]any{}
+	for k := range h.Runbook.Action.Args {
+		if v := h.Runbook.Render("action.args."+k, h.Vars); v != "" {
+			args[k] = v
+		}
+	}
+	return args
+}
+
+// Advice renders the action's advice.
+func (h Hit) Advice() string { return h.Runbook.Render("action.advice", h.Vars) }
+
+// Check runs the runbook's examples: an error names each example that fails.
+func (r *Runbook) Check() error {
+	var errs []error
+	for _, ex := range r.Examples.Match {
+		vars, ok := r.vars(ex.Line)
+		if !ok {
+			errs = append(errs, fmt.Errorf("runbook %s: example %q does not match %s", r.Name, ex.Line, r.Match))
+			continue
+		}
+		for k, want := range ex.Vars {
+			if vars[k] != want {
+				errs = append(errs, fmt.Errorf("runbook %s: example %q gives %s=%q, want %q", r.Name, ex.Line, k, vars[k], want))
+			}
+		}
+	}
+	for _, l := range r.Examples.NoMatch {
+		if _, ok := r.vars(l); ok {
+			errs = append(errs, fmt.Errorf("runbook %s: %q matches, but is listed under noMatch", r.Name, l))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,156 @@
+package knowledge
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBuiltinExamples checks every built-in runbook against its own examples: each line it
+// lists must match with the variables it lists, each noMatch line must not.
+func TestBuiltinExamples(t *testing.T) {
+	s := Builtin()
+	if len(s.Runbooks()) < 25 {
+		t.Fatalf("%d built-in runbooks; the file has more", len(s.Runbooks()))
+	}
+	for _, r := range s.runbooks {
+		t.Run(r.Name, func(t *testing.T) {
+			if err := r.Check(); err != nil {
+				t.Error(err)
+			}
+			// Every template renders with the first example's variables.
+			vars, _ := r.vars(r.Examples.Match[0].Line)
+			Context{Namespace: "ns", Pod: "p-0", Container: "c", Owner: "deployment/ns/web"}.add(vars)
+			h := Hit{Runbook: r, Line: r.Examples.Match[0].Line, Vars: vars}
+			c := h.Cause()
+			if c.Summary == "" || c.Category == "" {
+				t.Errorf("cause renders empty: %+v", c)
+			}
+			if strings.Contains(c.Summary, "<no value>") || strings.Contains(c.Object, "<no value>") {
+				t.Errorf("cause renders a missing variable: %+v", c)
+			}
+			for _, call := range h.Calls() {
+				for k, v := range call.Args {
+					if strings.Contains(v.(string), "<no value>") {
+						t.Errorf("follow %s arg %s renders a missing variable: %q", call.Tool, k, v)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestMatchOrder: the first runbook in the file wins, a runbook's On limits it to symptoms, and
+// the context's variables fill the templates.
+func TestMatchOrder(t *testing.T) {
+	s := Builtin()
+	line := `failed to list pods: pods is forbidden: User "system:serviceaccount:ml:scaler" cannot list resource "pods" in API group "" in the namespace "ml"`
+	h, ok := s.Match([]string{"starting", line}, Context{Symptom: "CrashLoopBackOff", Namespace: "ml", Pod: "scaler-1", Owner: "deployment/ml/scaler"})
+	if !ok || h.Runbook.Name != "rbac-forbidden" {
+		t.Fatalf("got %v %v, want rbac-forbidden", h.Runbook, ok)
+	}
+	calls := h.Calls()
+	if len(calls) != 1 || calls[0].Tool != "access_check" || calls[0].Args["verb"] != "list" || calls[0].Args["serviceAccount"] != "scaler" || calls[0].Args["resource"] != "pods" {
+		t.Fatalf("calls %+v", calls)
+	}
+	if _, set := calls[0].Args["subresource"]; set {
+		t.Errorf("an empty subresource is left out: %+v", calls[0].Args)
+	}
+	if got := h.Cause().Object; got != "serviceaccount/ml/scaler" {
+		t.Errorf("object %q", got)
+	}
+	if _, ok := s.Match([]string{"all good"}, Context{}); ok {
+		t.Error("a line without a signature matched")
+	}
+	// probe-failed applies to any symptom; volume-full's path is extracted from the line.
+	h, ok = s.Match([]string{"write /data/wal/1: no space left on device"}, Context{Namespace: "db", Pod: "db-0", Container: "db"})
+	if !ok || h.Runbook.Name != "volume-full" || h.Vars["path"] != "/data/wal/1" {
+		t.Fatalf("got %+v", h)
+	}
+	if c := h.Calls(); len(c) != 1 || c[0].Args["problem"] != "full" || c[0].Args["path"] != "/data/wal/1" {
+		t.Fatalf("calls %+v", c)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	head := "apiVersion: opsmesh.dev/v1alpha1\nkind: Runbooks\n"
+	for name, tc := range map[string]struct{ doc, want string }{
+		"not yaml":       {"runbooks: [", "a runbook file is"},
+		"wrong kind":     {"apiVersion: v1\nkind: ConfigMap\nrunbooks: []", "want apiVersion"},
+		"empty":          {head + "runbooks: []", "no runbooks"},
+		"unknown field":  {head + "runbooks:\n- name: a\n  matches: x", "unknown field"},
+		"bad regexp":     {head + "runbooks:\n- name: a\n  match: '(x'\n  cause: {category: VolumeFull, summary: s}\n  examples: {match: [{line: x}]}", "match:"},
+		"bad category":   {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: Gremlins, summary: s}\n  examples: {match: [{line: x}]}", "not a cause category"},
+		"bad template":   {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: VolumeFull, summary: '{{.x'}\n  examples: {match: [{line: x}]}", "cause.summary"},
+		"no examples":    {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: VolumeFull, summary: s}", "examples.match is empty"},
+		"bad name":       {head + "runbooks:\n- name: A_B\n  match: x\n  cause: {category: VolumeFull, summary: s}\n  examples: {match: [{line: x}]}", "lower-case"},
+		"bad action":     {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: VolumeFull, summary: s}\n  action: {kind: reboot}\n  examples: {match: [{line: x}]}", "action.kind"},
+		"duplicate name": {head + "runbooks:\n- {name: a, match: x, cause: {category: VolumeFull, summary: s}, examples: {match: [{line: x}]}}\n- {name: a, match: y, cause: {category: VolumeFull, summary: s}, examples: {match: [{line: y}]}}", "two runbooks"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLoadUserFirst: a user's runbook comes before the built-in ones and replaces one of the
+// same name.
+func TestLoadUserFirst(t *testing.T) {
+	dir := t.TempDir()
+	doc := `apiVersion: opsmesh.dev/v1alpha1
+kind: Runbooks
+runbooks:
+- name: volume-full
+  match: 'quota of (?P<bucket>\S+) reached'
+  cause: {category: VolumeFull, object: 'bucket/{{.bucket}}', summary: 'bucket {{.bucket}} is full'}
+  examples: {match: [{line: 'quota of logs-archive reached', vars: {bucket: logs-archive}}]}
+- name: ledger-lock
+  match: 'ledger lock held by (?P<holder>\S+)'
+  cause: {category: ApplicationError, object: 'pod/{{.namespace}}/{{.holder}}', summary: 'the ledger lock is held by {{.holder}}'}
+  action: {kind: tool, tool: pod_delete, args: {namespace: '{{.namespace}}', name: '{{.holder}}'}}
+  examples: {match: [{line: 'ledger lock held by ledger-7'}]}
+`
+	if err := os.WriteFile(filepath.Join(dir, "team.yaml"), []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rbs := s.Runbooks()
+	if rbs[0].Name != "volume-full" || rbs[1].Name != "ledger-lock" || len(rbs) != len(Builtin().Runbooks())+1 {
+		t.Fatalf("order %s, %s; %d runbooks", rbs[0].Name, rbs[1].Name, len(rbs))
+	}
+	h, ok := s.Match([]string{"ledger lock held by ledger-7"}, Context{Namespace: "pay"})
+	if !ok || h.Runbook.Action.Tool != "pod_delete" || h.ActionArgs()["name"] != "ledger-7" || h.Cause().Object != "pod/pay/ledger-7" {
+		t.Fatalf("hit %+v", h)
+	}
+	// the built-in volume-full is replaced: ENOSPC no longer matches it
+	if h, ok := s.Match([]string{"write /x: no space left on device"}, Context{}); ok && h.Runbook.Name == "volume-full" {
+		t.Fatalf("the built-in volume-full was not replaced")
+	}
+	if _, err := Load(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "runbooks directory") {
+		t.Fatalf("missing directory: %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(builtin))
+	f.Add([]byte("apiVersion: opsmesh.dev/v1alpha1\nkind: Runbooks\nrunbooks:\n- {name: a, match: x, cause: {category: VolumeFull, summary: s}, examples: {match: [{line: x}]}}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		for _, r := range s.runbooks {
+			h := Hit{Runbook: r, Vars: map[string]string{}}
+			_ = h.Cause()
+			_ = h.Calls()
+		}
+		_, _ = s.Match([]string{string(data)}, Context{})
+	})
+}

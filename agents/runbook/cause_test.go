@@ -1,0 +1,105 @@
+//go:build cgo
+
+package runbook_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/runbook"
+	"github.com/opsmesh/opsmesh/api/contract"
+	"github.com/opsmesh/opsmesh/internal/fixture"
+)
+
+// TestCauseBehindTheSymptom: the engine names the cause behind a crash loop from the line the
+// crash left (a signature of the built-in runbooks), or from a failing neighbour the subject's
+// spec names, and proposes what the cause calls for — not a restart that cannot help.
+func TestCauseBehindTheSymptom(t *testing.T) {
+	e := engine(t)
+	c := fixture.Cluster{T: t, C: shared.Env(t).Client}
+	crashing := func(message string) corev1.PodStatus {
+		last := fixture.Terminated("Error", 1)
+		last.Message = message
+		return fixture.Waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container=app", last)
+	}
+	noRestart := func(t *testing.T, d *diagnosis.Diagnosis) {
+		t.Helper()
+		for _, a := range d.Plan {
+			if a.Tool == "workload_restart" || a.Tool == "pod_delete" || a.Tool == "workload_rollback" {
+				t.Errorf("plan proposes %s, which cannot help:\n%s", a.Tool, d.Text())
+			}
+		}
+	}
+
+	t.Run("an RBAC refusal names the service account and the verb, and restarts nothing", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-rbac")
+		c.Create(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "scaler"}})
+		c.Create(&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "scaler-watch"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "watch"}}}})
+		c.Create(&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "scaler-watch"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "scaler-watch"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "scaler", Namespace: ns}}})
+		rs := c.Deployment(ns, "scaler", 2, func(p *corev1.PodSpec) { p.ServiceAccountName = "scaler" })
+		c.Pod(rs, ns, "scaler-h2-0", "", crashing(`failed to list pods: pods is forbidden: User "system:serviceaccount:cz-rbac:scaler" cannot list resource "pods" in API group "" in the namespace "cz-rbac"`))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-rbac/scaler"}, diagnosis.CrashLoopBackOff)
+		// access_check (a real SubjectAccessReview) names the Role that lacks the verb
+		if cz := d.RootCause.Cause; cz == nil || cz.Category != contract.RBACDenied || cz.Object != "role/cz-rbac/scaler-watch" {
+			t.Fatalf("cause %+v, want RBACDenied at role/cz-rbac/scaler-watch:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "scaler-watch", "cannot list resource", "runbook rbac-forbidden: grant list on pods to ServiceAccount cz-rbac/scaler")
+		noRestart(t, d)
+	})
+
+	t.Run("a foreign-architecture binary rolls back, naming the image's architecture", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-arch")
+		rs := c.Deployment(ns, "api", 2, nil)
+		c.Pod(rs, ns, "api-h2-0", "", crashing("exec /usr/local/bin/api: exec format error"))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-arch/api"}, diagnosis.CrashLoopBackOff)
+		if cz := d.RootCause.Cause; cz == nil || cz.Category != contract.ImageArchitecture || cz.Object != "deployment/cz-arch/api" || !strings.Contains(cz.Field, "image") {
+			t.Fatalf("cause %+v:\n%s", cz, d.Text())
+		}
+		planIs(t, d, "workload_rollback@cluster-tools[disruptive]")
+	})
+
+	t.Run("a crash on a refused dependency names the failing neighbour the spec points at", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-dep")
+		db := c.Deployment(ns, "ledger-db", 1, nil)
+		dbLast := fixture.Terminated("Error", 1)
+		dbLast.Message = `initdb: error: could not change permissions of directory "/var/lib/postgresql/data": Operation not permitted`
+		c.Pod(db, ns, "ledger-db-h1-0", "", fixture.Waiting("CrashLoopBackOff", "back-off", dbLast))
+		web := c.Deployment(ns, "checkout", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "DATABASE_URL", Value: "postgres://app@ledger-db:5432/ledger"}}
+		})
+		c.Pod(web, ns, "checkout-h1-0", "", crashing("could not connect to the database: connection refused"))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-dep/checkout"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.DependencyUnreachable || cz.Object != "deployment/cz-dep/ledger-db" {
+			t.Fatalf("cause %+v, want the ledger-db Deployment:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "could not change permissions", "fix the dependency deployment/cz-dep/ledger-db first")
+		noRestart(t, d)
+	})
+
+	t.Run("a crash with no known line keeps the symptom's fix and names no cause", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-plain")
+		rs := c.Deployment(ns, "plain", 2, nil)
+		c.Pod(rs, ns, "plain-h2-0", "", crashing("bye"))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-plain/plain"}, diagnosis.CrashLoopBackOff)
+		if d.RootCause.Cause != nil {
+			t.Errorf("cause %+v from nothing:\n%s", d.RootCause.Cause, d.Text())
+		}
+		if !slices.ContainsFunc(d.Plan, func(a diagnosis.Action) bool { return a.Tool == "workload_rollback" }) {
+			t.Errorf("the symptom's rollback is gone:\n%s", d.Text())
+		}
+	})
+}
