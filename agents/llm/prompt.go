@@ -6,14 +6,16 @@ import (
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
+	"github.com/opsmesh/opsmesh/api/contract"
 )
 
 // answerShape is the JSON the final answer must be, shown to the model.
 const answerShape = `{
   "subject": "kind/namespace/name of what was investigated, or the question",
   "rootCause": {
-    "category": "one category of the taxonomy",
-    "summary": "the cause in one line",
+    "category": "one category of the taxonomy: the symptom",
+    "summary": "the cause in one line, naming the object at fault",
+    "cause": {"category": "one cause category", "object": "kind/namespace/name of the object at fault", "field": "its field that is wrong, if one is", "summary": "what is wrong with it"},
     "confidence": "high | medium | low",
     "evidence": [{"object": "kind/namespace/name", "detail": "what was seen, quoted from a tool result"}]
   },
@@ -49,6 +51,8 @@ func systemPrompt(instructions string, writes []mcppool.Tool, hasAnalyze bool) s
 	}
 	b.WriteString("Root-cause categories (rootCause.category must be one of them, or GPUXid<N> for an NVIDIA XID such as GPUXid79):\n")
 	b.WriteString(strings.Join(diagnosis.Categories, ", "))
+	b.WriteString("\n\nThe category is the symptom. Go past it to the cause: the object and field at fault (the Role lacking a verb, the NetworkPolicy blocking DNS, the full claim, the taint, the budget, the dependency), and put it in rootCause.cause (omit cause only when the evidence does not reach it). The check tools (access_check, network_check, volume_check, disruption_check, placement_check, reference_check) follow a symptom to such an object. Cause categories: ")
+	b.WriteString(strings.Join(contract.CauseCategories, ", "))
 	b.WriteString("\n\nWhen you are done, answer with exactly one JSON object of this shape and nothing else (no prose, no code fence); findings, plan and notes may be empty:\n")
 	b.WriteString(answerShape)
 	b.WriteString("\n")
