@@ -13,8 +13,10 @@ import (
 )
 
 // controlPlane starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
+// kwok also serves the simulated kubelets' endpoint (Ports["kubelet"]), which the API server
+// reaches for pods/log (see logs.go).
 func (s *Sandbox) controlPlane(ctx context.Context) error {
-	for _, name := range []string{"etcd", "etcdPeer", "apiserver"} {
+	for _, name := range []string{"etcd", "etcdPeer", "apiserver", "kubelet"} {
 		p, err := freePort()
 		if err != nil {
 			return err
@@ -56,6 +58,9 @@ func (s *Sandbox) controlPlane(ctx context.Context) error {
 		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
 		"--service-cluster-ip-range", "10.96.0.0/16", "--authorization-mode", "Node,RBAC",
 		"--allow-privileged=true", "--enable-priority-and-fairness=false", "--endpoint-reconciler-type", "none",
+		// pods/log, exec and port-forward go to kwok's kubelet endpoint at the node's InternalIP.
+		"--kubelet-preferred-address-types", "InternalIP", "--kubelet-certificate-authority", p.CA,
+		"--kubelet-client-certificate", p.KubeletClientCert, "--kubelet-client-key", p.KubeletClient,
 	}, ""); err != nil {
 		return err
 	}
@@ -73,6 +78,9 @@ func (s *Sandbox) controlPlane(ctx context.Context) error {
 		}
 		return nil
 	}, "kube-apiserver"); err != nil {
+		return err
+	}
+	if err := s.installKwokLogsCRD(); err != nil {
 		return err
 	}
 
@@ -94,16 +102,26 @@ func (s *Sandbox) controlPlane(ctx context.Context) error {
 	if err != nil || len(stages) == 0 {
 		return fmt.Errorf("no kwok Stages in %s: is --repo-root an opsmesh clone?", filepath.Join(s.opts.RepoRoot, "deploy", "sandbox", "stages"))
 	}
+	logsCfg, err := s.preparePodLogs()
+	if err != nil {
+		return fmt.Errorf("sandbox pod logs: %w", err)
+	}
 	kwokCfg := s.path("kwok.yaml")
-	if err := concatYAML(kwokCfg, stages); err != nil {
+	if err := concatYAML(kwokCfg, append(stages, logsCfg)); err != nil {
 		return err
 	}
-	s.say("starting kwok (simulated kubelets) with %d stage files", len(stages))
+	kubelet := fmt.Sprintf("%s:%d", kubeletIP, s.Ports["kubelet"])
+	s.say("starting kwok (simulated kubelets, their endpoint on %s) with %d stage files", kubelet, len(stages))
 	return s.start("kwok", s.opts.KwokBin, []string{
 		"--kubeconfig", s.Kubeconfig, "--config", kwokCfg,
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector", kwokNodeAnnotation + "=fake",
-		"--node-lease-duration-seconds", "40", "--cidr", "10.0.0.0/16", "--node-ip", "10.255.0.1",
-	}, "")
+		"--node-lease-duration-seconds", "40", "--cidr", "10.0.0.0/16",
+		// Every node's InternalIP and kubelet port (the node stages write them) is kwok's endpoint.
+		"--node-ip", kubeletIP, "--node-port", fmt.Sprint(s.Ports["kubelet"]), "--server-address", kubelet,
+		"--tls-cert-file", p.KubeletServingCert, "--tls-private-key-file", p.KubeletServing,
+		// Pods' logs come from kwok Logs objects (SetPodLogs), the default from --config.
+		"--enable-crds", "Logs",
+	}, "http://"+kubelet+"/healthz")
 }
 
 // concatYAML writes the YAML files as one multi-document file.

@@ -10,4 +10,15 @@
 // It owns the sandbox's processes and its state directory, nothing else: it must not touch a real
 // cluster or a kubeconfig other than its own, must not run anything in containers, and must label
 // what it simulates (nodes, GPUs) as simulated. The demo's scenarios live in package demo.
+//
+// Failures of pods are kwok Stages (deploy/sandbox/stages), chosen by pod annotations, and shaped
+// as a kubelet reports them: demo.opsmesh.dev/fault names the failure (CrashLoopBackOff,
+// OOMKilled, LivenessProbe, StartupProbe, ReadinessProbe, Fail, Complete, Hold), with the kubelet's
+// events (Unhealthy with the probe's own URL, Killing, BackOff), exit codes (1, 137) and restart
+// states; demo.opsmesh.dev/fault-when ties the failure to its cause on the pod's own spec (an env
+// var, an image, an arg, a command, any container or pod field), so that fixing only that field
+// clears it; demo.opsmesh.dev/fault-pods fails only some pods of several (by name or index).
+// Stages select pods with one jq expression kwok evaluates, so the sandbox, the demo, opsmesh
+// sandbox fault and the evals share them and need no process of their own; pod-ready.yaml
+// documents the annotations, and sandbox/stagetest plays the stages with kwok's own engine.
 package sandbox

@@ -29,18 +29,28 @@ type pki struct {
 	CA                   string // ca.crt
 	ServingCert, Serving string // apiserver.crt, apiserver.key
 	SAPub, SAKey         string // service-account key pair
-	adminCert, adminKey  []byte
-	caPEM                []byte
+	// KubeletServingCert and KubeletServing are kwok's serving certificate and key for the
+	// simulated kubelets' endpoint (127.0.0.1, the nodes' InternalIP), which the API server
+	// verifies with CA.
+	KubeletServingCert, KubeletServing string // kubelet.crt, kubelet.key
+	// KubeletClientCert and KubeletClient are the API server's client certificate and key
+	// towards kubelets (pods/log, exec, port-forward).
+	KubeletClientCert, KubeletClient string // apiserver-kubelet-client.crt, .key
+	adminCert, adminKey              []byte
+	caPEM                            []byte
 }
 
 // newPKI writes a fresh CA, the API server's serving certificate (127.0.0.1), the
-// service-account key pair and an admin client certificate (group system:masters) into dir.
+// service-account key pair, an admin client certificate (group system:masters), kwok's kubelet
+// serving certificate (127.0.0.1) and the API server's kubelet client certificate into dir.
 func newPKI(dir string) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	p := &pki{dir: dir, CA: filepath.Join(dir, "ca.crt"), ServingCert: filepath.Join(dir, "apiserver.crt"),
-		Serving: filepath.Join(dir, "apiserver.key"), SAPub: filepath.Join(dir, "sa.pub"), SAKey: filepath.Join(dir, "sa.key")}
+		Serving: filepath.Join(dir, "apiserver.key"), SAPub: filepath.Join(dir, "sa.pub"), SAKey: filepath.Join(dir, "sa.key"),
+		KubeletServingCert: filepath.Join(dir, "kubelet.crt"), KubeletServing: filepath.Join(dir, "kubelet.key"),
+		KubeletClientCert: filepath.Join(dir, "apiserver-kubelet-client.crt"), KubeletClient: filepath.Join(dir, "apiserver-kubelet-client.key")}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -75,6 +85,20 @@ func newPKI(dir string) (*pki, error) {
 		return nil, err
 	}
 	if err := os.WriteFile(p.Serving, servingKey, 0o600); err != nil {
+		return nil, err
+	}
+	if err := p.issueFiles(p.KubeletServingCert, p.KubeletServing, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kwok-kubelet"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP(kubeletIP)},
+	}); err != nil {
+		return nil, err
+	}
+	if err := p.issueFiles(p.KubeletClientCert, p.KubeletClient, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
 		return nil, err
 	}
 	if p.adminCert, p.adminKey, err = p.issue(&x509.Certificate{
@@ -118,6 +142,18 @@ func (p *pki) issue(tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) 
 		return nil, nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), nil
+}
+
+// issueFiles signs tmpl with the CA and writes the certificate to certPath, its key to keyPath.
+func (p *pki) issueFiles(certPath, keyPath string, tmpl *x509.Certificate) error {
+	cert, key, err := p.issue(tmpl)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(certPath, cert, 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(keyPath, key, 0o600)
 }
 
 // writeKubeconfig writes the admin kubeconfig for server to path.

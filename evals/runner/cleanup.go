@@ -12,16 +12,24 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 )
 
+// cleanupWait bounds a scenario's cleanup, its waits for the namespace and the objects outside
+// it to be gone included.
+const cleanupWait = 2 * time.Minute
+
 // cleanup undoes the scenario: its namespace, cluster-scoped objects, Incidents, coordinator,
-// cordons and GPU faults.
-func (a *attempt) cleanup() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+// cordons and GPU faults; and waits until the namespace (unless kept) and every object it
+// created outside it are gone, so that the next scenario starts without them. The error (also
+// logged) says what could not be undone or is still there.
+func (a *attempt) cleanup() error {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupWait)
 	defer cancel()
 	c := a.r.c
 	var problems []string
@@ -74,9 +82,62 @@ func (a *attempt) cleanup() {
 			problems = append(problems, fmt.Sprintf("deleting namespace %s: %v", a.ns, err))
 		}
 	}
-	if len(problems) > 0 {
-		a.r.log.printf("%s: cleanup: %s", a.s.Name, strings.Join(problems, "; "))
+	if left := a.waitGone(ctx); len(left) > 0 {
+		problems = append(problems, fmt.Sprintf("still there after waiting %s: %s; delete them by hand (kubectl delete) before the next run, or look at what holds them (finalizers, the namespace's status)", cleanupWait, strings.Join(left, ", ")))
 	}
+	if len(problems) == 0 {
+		return nil
+	}
+	a.r.log.printf("%s: cleanup: %s", a.s.Name, strings.Join(problems, "; "))
+	return fmt.Errorf("cleanup: %s", strings.Join(problems, "; "))
+}
+
+// waitGone waits until the scenario's namespace (unless kept) and the objects it created outside
+// it are gone, or ctx ends, and returns those still there.
+func (a *attempt) waitGone(ctx context.Context) []string {
+	for {
+		left := a.remaining(ctx)
+		if len(left) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			// One last look, with a context of its own (ctx's end would read as an error).
+			last, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return a.remaining(last)
+		case <-time.After(a.r.cfg.Poll):
+		}
+	}
+}
+
+// remaining lists the scenario's objects still there: the namespace (with its phase) unless
+// kept, and each object created outside it.
+func (a *attempt) remaining(ctx context.Context) []string {
+	c := a.r.c
+	var left []string
+	if !a.r.cfg.Keep {
+		var ns corev1.Namespace
+		if err := c.Get(ctx, client.ObjectKey{Name: a.ns}, &ns); err == nil {
+			left = append(left, fmt.Sprintf("Namespace %s (%s)", a.ns, ns.Status.Phase))
+		} else if !apierrors.IsNotFound(err) {
+			left = append(left, fmt.Sprintf("Namespace %s (cannot read it: %v)", a.ns, err))
+		}
+	}
+	for _, o := range a.created {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(o.GroupVersionKind())
+		if err := c.Get(ctx, client.ObjectKeyFromObject(o), u); err == nil {
+			what := describe(o)
+			if fin := u.GetFinalizers(); len(fin) > 0 {
+				what += " (finalizers " + strings.Join(fin, ", ") + ")"
+			}
+			left = append(left, what)
+		} else if !apierrors.IsNotFound(err) {
+			left = append(left, fmt.Sprintf("%s (cannot read it: %v)", describe(o), err))
+		}
+	}
+	return left
 }
 
 // deletePods deletes the namespace's workloads and pods and waits for the pods to be gone:

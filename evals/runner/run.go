@@ -6,6 +6,7 @@ package runner
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -36,7 +37,7 @@ type attempt struct {
 }
 
 // run runs one attempt of s and scores it.
-func (r *runner) run(ctx context.Context, s *scenario.Scenario, n int) Result {
+func (r *runner) run(ctx context.Context, s *scenario.Scenario, n int) (out Result) {
 	res := Result{Scenario: s.Name, Dir: s.Dir, Attempt: n, Area: s.Tags.Area, Difficulty: s.Tags.Difficulty,
 		Namespace: namespaceFor(r.cfg.Run, nameOf(s.Dir), n)}
 	a := &attempt{r: r, s: s, ns: res.Namespace, start: time.Now(), res: &res, cordons: map[string]bool{}, decided: map[string]opsv1.ApprovalDecision{}}
@@ -46,7 +47,12 @@ func (r *runner) run(ctx context.Context, s *scenario.Scenario, n int) Result {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.TimeoutOr())
 	defer cancel()
-	defer a.cleanup()
+	defer func() {
+		// What cleanup could not remove is the scenario's problem too: the next one may trip on it.
+		if err := a.cleanup(); err != nil {
+			out.Problem = strings.TrimPrefix(out.Problem+"; cleanup: "+err.Error(), "; ")
+		}
+	}()
 	if err := a.prepare(ctx); err != nil {
 		res.Problem = err.Error()
 		return res
@@ -104,6 +110,9 @@ func (a *attempt) cannotRun() string {
 	}
 	if a.s.Incident.Alert != nil && a.r.cfg.Webhook == nil {
 		return "needs the platform's Alertmanager webhook (the sandbox's is in its state.json; else pass --webhook-url and --webhook-token-file)"
+	}
+	if why := a.logsCannotRun(); why != "" {
+		return why
 	}
 	return ""
 }

@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	slots := make(chan struct{}, cfg.Parallel)
 	var wg sync.WaitGroup
 	for i, j := range jobs {
-		s, rerr := scenario.Read(j.dir, r.varsFor(vars, j.dir, j.attempt))
+		s, rerr := scenario.Read(j.dir, r.varsFor(vars, j.dir, j.attempt, i+1))
 		exclusive := rerr == nil && s.RunsAlone()
 		if exclusive {
 			excl.Lock()
@@ -299,15 +299,24 @@ func setOnce(v scenario.Vars, k, val string) {
 	}
 }
 
-// varsFor adds the scenario's namespace to the run's values.
-func (r *runner) varsFor(v scenario.Vars, dir string, attempt int) scenario.Vars {
+// varsFor adds the scenario's namespace to the run's values, and gives the attempt its own
+// ${RUN} (scenarioID), so that the cluster-scoped objects of two scenarios, or of two attempts
+// of one, never share a name: one attempt's cleanup cannot delete what another still uses.
+func (r *runner) varsFor(v scenario.Vars, dir string, attempt, seq int) scenario.Vars {
 	out := scenario.Vars{}
 	for k, val := range v {
 		out[k] = val
 	}
 	out["NAMESPACE"] = namespaceFor(r.cfg.Run, nameOf(dir), attempt)
+	out["RUN"] = scenarioID(r.cfg.Run, seq)
 	return out
 }
+
+// scenarioID is the ${RUN} of the seq-th attempt (counting from 1) the run runs: the run's id,
+// a dash and seq (e.g. 3f9a1c-12): distinct for every attempt of every scenario of the run, and
+// short enough for the names of cluster-scoped objects and for label values such as
+// kubernetes.io/hostname.
+func scenarioID(run string, seq int) string { return fmt.Sprintf("%s-%d", run, seq) }
 
 // namespaceFor is the namespace of one attempt of a scenario: eval-<run>-<name>[-<attempt>],
 // cut to a DNS label.

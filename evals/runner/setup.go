@@ -136,6 +136,9 @@ func (a *attempt) setup(ctx context.Context) error {
 			}
 		}
 	}
+	if err := a.logs(ctx); err != nil {
+		return err
+	}
 	return a.waitAll(ctx, "settle", a.s.Setup.Settle)
 }
 

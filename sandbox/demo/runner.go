@@ -22,8 +22,22 @@ import (
 // Labels and annotations the demo uses.
 const (
 	// FaultAnnotation on a pod template selects the kwok Stage that gives its pods a failure
-	// state (CrashLoopBackOff or OOMKilled); pods without it become Running and Ready.
+	// state, as a kubelet reports it (CrashLoopBackOff, OOMKilled, LivenessProbe, StartupProbe,
+	// ReadinessProbe, Fail, Complete or Hold: deploy/sandbox/stages/pod-ready.yaml lists them);
+	// pods without it become Running and Ready.
 	FaultAnnotation = "demo.opsmesh.dev/fault"
+	// FaultWhenAnnotation ties the fault to its cause: conditions on the pod's own spec
+	// ("env LOG_LEVEL=verbose", "image ghcr.io/x:1.2", "arg --storage-uri=s3://old",
+	// "field resources.limits.memory=64Mi", ";"-separated, "!" negates) that must hold for the
+	// fault to apply, so that fixing only that field clears it.
+	FaultWhenAnnotation = "demo.opsmesh.dev/fault-when"
+	// FaultPodsAnnotation narrows the fault to some pods: ","-separated names (a pod whose name
+	// holds the entry between dashes) or indexes (apps.kubernetes.io/pod-index,
+	// batch.kubernetes.io/job-completion-index).
+	FaultPodsAnnotation = "demo.opsmesh.dev/fault-pods"
+	// ProbeFailureAnnotation says how a probe fault's probe fails: a status code (default 404),
+	// timeout or refused.
+	ProbeFailureAnnotation = "demo.opsmesh.dev/probe-failure"
 	// SimulatedLabel marks the sandbox's simulated nodes.
 	SimulatedLabel = "opsmesh.dev/simulated"
 	// OwnerLabel marks what the demo created.
