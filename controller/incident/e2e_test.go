@@ -95,8 +95,30 @@ func (b *bed) image(ns, name string) string {
 }
 
 // rollOut does what the deployment controller and the kubelet would after a rollback to
-// revision 1: the crashing pod goes, a healthy one of revision 1 runs.
+// revision 1: the crashing pod goes, a healthy one of revision 1 runs, and the Deployment's
+// status says its rollout is complete.
 func (b *bed) rollOut(ns, name string) {
+	b.t.Helper()
+	b.rollOutPods(ns, name)
+	b.deploymentReady(ns, name, 1)
+}
+
+// deploymentReady writes the status the deployment controller would once the Deployment's
+// current generation is rolled out with ready of its replicas ready.
+func (b *bed) deploymentReady(ns, name string, ready int32) {
+	b.t.Helper()
+	var d appsv1.Deployment
+	if err := b.env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &d); err != nil {
+		b.t.Fatal(err)
+	}
+	want := *d.Spec.Replicas
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want, UpdatedReplicas: want, ReadyReplicas: ready,
+		AvailableReplicas: ready, UnavailableReplicas: want - ready}
+	b.c.SetStatus(&d)
+}
+
+// rollOutPods is rollOut's part of the kubelet: the pods change, the Deployment's status does not.
+func (b *bed) rollOutPods(ns, name string) {
 	ctx := context.Background()
 	if err := b.env.Client.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-h2-0"}}); err != nil {
 		b.t.Fatal(err)
@@ -376,10 +398,23 @@ func TestUngrantedActionIsSkipped(t *testing.T) {
 	if err := b.env.Client.Get(ctx, client.ObjectKey{Namespace: agentNS, Name: "cluster-specialist"}, &cs); err != nil {
 		t.Fatal(err)
 	}
+	granted := slices.Clone(cs.Spec.Tools[0].AllowedTools)
 	cs.Spec.Tools[0].AllowedTools = slices.DeleteFunc(cs.Spec.Tools[0].AllowedTools, func(s string) bool { return s == "workload_rollback" })
 	if err := b.env.Client.Update(ctx, &cs); err != nil {
 		t.Fatal(err)
 	}
+	// The fleet is shared by the tests of this control plane: the grant comes back.
+	t.Cleanup(func() {
+		var cs opsv1.Agent
+		if err := b.env.Client.Get(ctx, client.ObjectKey{Namespace: agentNS, Name: "cluster-specialist"}, &cs); err != nil {
+			t.Error(err)
+			return
+		}
+		cs.Spec.Tools[0].AllowedTools = granted
+		if err := b.env.Client.Update(ctx, &cs); err != nil {
+			t.Error(err)
+		}
+	})
 	ns := b.c.Namespace("cart-ungranted")
 	b.release(ns, "cart")
 	b.raise(ns, "cart-crashloop", nil, &opsv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: ns, Name: "cart"}, "cart pods are crashlooping")

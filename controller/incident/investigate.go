@@ -144,6 +144,9 @@ func (r *Reconciler) investigate(ctx context.Context, inc *opsv1.Incident) (bool
 		usage += fmt.Sprintf("; %d tokens", d.Tokens)
 	}
 	msg := fmt.Sprintf("%s: %s (confidence %s; agents %s; %s)", rc.Category, rc.Summary, rc.Confidence, strings.Join(d.Agents, ", "), usage)
+	if len(d.Notes) > 0 {
+		msg += "; notes: " + strings.Join(d.Notes, "; ")
+	}
 	transition(inc, opsv1.PhaseDiagnosed, "Diagnosed", msg, inc.Status.Coordinator)
 	return true, ctrl.Result{}, nil
 }

@@ -37,6 +37,10 @@ import (
 type Config struct {
 	// Client reads and writes Incidents, Agents and ToolServers (the manager's client).
 	Client client.Client
+	// Reader reads the workloads, nodes and events whose health ends an Incident, uncached (so
+	// that the controller needs only get on them). Default: the manager's APIReader, set by
+	// SetupWithManager; Client when the orchestrator runs outside a manager.
+	Reader client.Reader
 	// NATS carries A2A to the coordinators; JetStream keeps the audit trail and the action ledger.
 	NATS      *nats.Conn
 	JetStream jetstream.JetStream
@@ -92,6 +96,7 @@ func (c *Config) defaults() {
 type Reconciler struct {
 	cfg    Config
 	c      client.Client
+	reader client.Reader
 	log    logr.Logger
 	trail  *audit.Trail
 	ledger *ledger
@@ -121,7 +126,11 @@ func New(ctx context.Context, cfg Config) (*Reconciler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reconciler{cfg: cfg, c: cfg.Client, log: cfg.Logger, trail: trail, ledger: l, pool: pool,
+	reader := cfg.Reader
+	if reader == nil {
+		reader = cfg.Client
+	}
+	return &Reconciler{cfg: cfg, c: cfg.Client, reader: reader, log: cfg.Logger, trail: trail, ledger: l, pool: pool,
 		endpoints: map[string]string{}, runs: map[types.NamespacedName]*run{}, wake: make(chan event.GenericEvent, 1024)}, nil
 }
 
@@ -131,6 +140,9 @@ func (r *Reconciler) Close() { r.pool.Close() }
 // SetupWithManager registers the orchestrator: it works Incidents, and wakes when an
 // investigation or verification it started in the background finishes.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.cfg.Reader == nil {
+		r.reader = mgr.GetAPIReader()
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("incident").
 		For(&opsv1.Incident{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).

@@ -126,9 +126,8 @@ func (r *Reconciler) advance(ctx context.Context, inc *opsv1.Incident) (bool, ct
 // decide applies the coordinator's remediation policy to each proposed action.
 func (r *Reconciler) decide(ctx context.Context, inc *opsv1.Incident) (bool, ctrl.Result, error) {
 	rc := inc.Status.RootCause
-	if rc != nil && rc.Category == diagnosis.NoProblemFound {
-		transition(inc, opsv1.PhaseResolved, "Resolved", "the agents found no problem: "+rc.Summary, inc.Status.Coordinator)
-		return false, ctrl.Result{}, nil
+	if rc != nil && (rc.Category == diagnosis.NoProblemFound || rc.Category == diagnosis.Unknown && len(inc.Status.Actions) == 0) {
+		return r.conclude(ctx, inc)
 	}
 	if len(inc.Status.Actions) == 0 {
 		transition(inc, opsv1.PhaseEscalated, "Escalated", "the diagnosis proposes nothing the controller can run; a person acts on it", r.actor())

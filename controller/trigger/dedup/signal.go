@@ -51,6 +51,12 @@ func Hash(parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
+// TargetHash is the value of the opsmesh.dev/target label of an Incident about t: Hash of its
+// kind, namespace and name (its apiVersion left out, so apps/v1 and v1beta2 match).
+func TargetHash(t opsv1.TargetReference) string {
+	return Hash("target", t.Kind, t.Namespace, t.Name)
+}
+
 // LabelsHash is the fingerprint of a label set: Hash of its sorted key=value pairs.
 func LabelsHash(labels map[string]string) string {
 	keys := make([]string, 0, len(labels))
@@ -134,3 +140,22 @@ func truncate(s string, n int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// AlertFiring says whether the alert that raised inc (an Incident from the Alertmanager webhook)
+// still fires: Alertmanager has not said it is resolved (annotation opsmesh.dev/resolved-at), or
+// it fired again after it did (status.lastSeen later than that). False for Incidents of other
+// sources. resolvedAt is when it was resolved, zero when it was not.
+func AlertFiring(inc *opsv1.Incident) (firing bool, resolvedAt time.Time) {
+	if inc.Spec.Source.Type != opsv1.SourceAlertmanager {
+		return false, time.Time{}
+	}
+	v := inc.Annotations[AnnotationResolvedAt]
+	if v == "" {
+		return true, time.Time{}
+	}
+	at, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return true, time.Time{}
+	}
+	return inc.Status.LastSeen != nil && inc.Status.LastSeen.After(at), at
+}

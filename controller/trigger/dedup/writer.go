@@ -3,7 +3,9 @@
 // while an Incident with that fingerprint is open or finished for less than the cooldown, raises
 // that Incident's status.count and status.lastSeen. Concurrent signals with one fingerprint are
 // coalesced in memory — one lookup, at most one creation — and their counts are written in
-// batches with a merge patch of only status.count, status.firstSeen and status.lastSeen.
+// batches with a merge patch of only status.count, status.firstSeen and status.lastSeen. A Warning
+// event about a workload that an open event Incident is already about (label opsmesh.dev/target)
+// counts into that Incident, whatever its reason: one workload's problem is one Incident.
 //
 // It owns an Incident's metadata, spec and those three status fields, and nothing else: it never
 // sets status.phase or any other status field (the incident orchestrator does), and it never
@@ -37,6 +39,9 @@ const (
 	LabelFingerprint = "opsmesh.dev/fingerprint"
 	// AnnotationResolvedAt is set (RFC 3339) when Alertmanager says the alert is resolved.
 	AnnotationResolvedAt = "opsmesh.dev/resolved-at"
+	// LabelTarget is TargetHash of spec.target, so that an event about a workload finds the
+	// Incident already open about it.
+	LabelTarget = "opsmesh.dev/target"
 )
 
 // DefaultCopyLabels are the signal labels copied onto an Incident's labels (when they are valid
@@ -312,6 +317,9 @@ func (w *Writer) lookupOrCreate(ctx context.Context, s Signal, fp, ns string) (*
 	if inc := w.current(list.Items, time.Now()); inc != nil {
 		return inc, false, nil
 	}
+	if inc, err := w.openAbout(ctx, s, ns); err != nil || inc != nil {
+		return inc, false, err
+	}
 	for i := 0; i < 4; i++ {
 		inc := w.newIncident(s, fp, ns, len(list.Items)+i)
 		if i == 3 {
@@ -339,6 +347,34 @@ func (w *Writer) lookupOrCreate(ctx context.Context, s Signal, fp, ns string) (*
 		}
 	}
 	return nil, false, fmt.Errorf("creating an Incident in %s for fingerprint %s: every name tried was taken", ns, fp)
+}
+
+// openAbout is the newest open Incident in ns that a Warning event raised about s's target, for
+// an event signal with a target: events of another reason about the same workload (its pods
+// crashloop, its ReplicaSet may not create pods) are one problem of that workload, counted into
+// one Incident rather than raising a second. Nil when there is none; alerts are not folded, as
+// each alert's Incident keeps its own resolution.
+func (w *Writer) openAbout(ctx context.Context, s Signal, ns string) (*opsv1.Incident, error) {
+	if s.Source != opsv1.SourceEvent || s.Target == nil {
+		return nil, nil
+	}
+	var list opsv1.IncidentList
+	if err := w.r.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{LabelTarget: TargetHash(*s.Target), LabelSource: string(opsv1.SourceEvent)}); err != nil {
+		return nil, fmt.Errorf("looking up open Incidents about %s %s/%s in namespace %s: %w", s.Target.Kind, s.Target.Namespace, s.Target.Name, ns, err)
+	}
+	sort.Slice(list.Items, func(i, j int) bool {
+		return list.Items[j].CreationTimestamp.Before(&list.Items[i].CreationTimestamp)
+	})
+	for i := range list.Items {
+		inc := &list.Items[i]
+		t := inc.Spec.Target
+		if inc.DeletionTimestamp != nil || inc.Status.Phase.Terminal() || t == nil ||
+			t.Kind != s.Target.Kind || t.Namespace != s.Target.Namespace || t.Name != s.Target.Name {
+			continue
+		}
+		return inc, nil
+	}
+	return nil, nil
 }
 
 // current is the newest of items that is open, or finished less than the cooldown ago.
@@ -384,6 +420,9 @@ func terminalSince(inc *opsv1.Incident) time.Time {
 // newIncident is the Incident s raises, the n-th with fingerprint fp.
 func (w *Writer) newIncident(s Signal, fp, ns string, n int) *opsv1.Incident {
 	labels := map[string]string{LabelSource: string(s.Source), LabelFingerprint: fp}
+	if s.Target != nil {
+		labels[LabelTarget] = TargetHash(*s.Target)
+	}
 	for _, k := range w.cfg.CopyLabels {
 		v, ok := s.Labels[k]
 		if !ok || v == "" || len(validation.IsQualifiedName(k)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {

@@ -268,3 +268,53 @@ func TestMissingNamespaceFallsBackToDefault(t *testing.T) {
 		t.Fatalf("Resolved: %+v %v %v", res, found, err)
 	}
 }
+
+// TestEventsAboutOneWorkloadFoldIntoItsOpenIncident: a Warning event of another reason about a
+// workload that an open event Incident is about counts into that Incident; an alert about it,
+// and an event once that Incident has ended, raise Incidents of their own.
+func TestEventsAboutOneWorkloadFoldIntoItsOpenIncident(t *testing.T) {
+	c, w := setup(t, "fold", dedup.Config{Recheck: time.Millisecond})
+	start(t, w)
+	ctx := context.Background()
+	dep := &opsv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "fold", Name: "api"}
+	event := func(reason string) dedup.Signal {
+		return dedup.Signal{Source: opsv1.SourceEvent, Name: reason, Target: dep, Fingerprint: dedup.Hash("event", reason, "Deployment", "fold", "api")}
+	}
+	first, err := w.Raise(ctx, event("FailedCreate"))
+	if err != nil || !first.Created {
+		t.Fatalf("Raise = %+v, %v; want a new Incident", first, err)
+	}
+	for _, tc := range []struct {
+		name    string
+		signal  dedup.Signal
+		folded  bool
+		prepare func()
+	}{
+		{name: "another reason about the workload", signal: event("BackOff"), folded: true},
+		{name: "an alert about the workload", signal: dedup.Signal{Source: opsv1.SourceAlertmanager, Name: "KubeDeploymentReplicasMismatch", Target: dep, Fingerprint: "am-1"}},
+		{name: "another reason once the Incident ended", signal: event("Unhealthy"), prepare: func() {
+			inc := get(t, c, first.Incident)
+			inc.Status.Phase = opsv1.PhaseResolved
+			if err := c.Status().Update(ctx, &inc); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		if tc.prepare != nil {
+			tc.prepare()
+		}
+		res, err := w.Raise(ctx, tc.signal)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if folded := res.Incident == first.Incident; folded != tc.folded || res.Created == tc.folded {
+			t.Errorf("%s: counted into %s (created %v); want folded into %s: %v", tc.name, res.Incident, res.Created, first.Incident, tc.folded)
+		}
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if inc := get(t, c, first.Incident); inc.Status.Count != 2 || inc.Labels[dedup.LabelTarget] != dedup.TargetHash(*dep) {
+		t.Errorf("Incident %s: count %d labels %v; want the FailedCreate and the BackOff, and the target label", inc.Name, inc.Status.Count, inc.Labels)
+	}
+}

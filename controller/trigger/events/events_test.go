@@ -347,3 +347,102 @@ func TestWarningEventsFromASharedCache(t *testing.T) {
 		t.Fatalf("%d Incidents in evcache; want 1 (the Normal event raises none)", n)
 	}
 }
+
+// TestEventsRaiseIncidentsAboutTheOwnedWorkload: Warning events about the objects a workload's
+// controllers make raise one Incident about the workload a person owns. A ReplicaSet's
+// FailedCreate (quota) is about its Deployment, and so are repeats on another ReplicaSet of it and
+// a BackOff of one of its pods (another reason, folded into the Incident already open); a pod of
+// a Job a CronJob made is about the CronJob; a pod of a Job a custom controller (a JobSet, a kind
+// this API server does not serve) made is about that controller.
+func TestEventsRaiseIncidentsAboutTheOwnedWorkload(t *testing.T) {
+	env := shared.Env(t)
+	c, ctx := env.Client, context.Background()
+	namespaces(t, c, "opsmesh", "evquota", "evcron")
+	labels := map[string]string{"app": "api"}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "evquota", Name: "api"}, Spec: appsv1.DeploymentSpec{
+		Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: labels},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "api:1"}}}}}}
+	must(t, c.Create(ctx, dep))
+	var sets []*appsv1.ReplicaSet
+	for _, name := range []string{"api-7c9", "api-8d0"} {
+		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "evquota", Name: name}, Spec: appsv1.ReplicaSetSpec{
+			Selector: dep.Spec.Selector, Template: dep.Spec.Template}}
+		owned(rs, dep, "Deployment", "apps/v1")
+		must(t, c.Create(ctx, rs))
+		sets = append(sets, rs)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "evquota", Name: "api-8d0-q2x7z", Labels: labels}, Spec: dep.Spec.Template.Spec}
+	owned(pod, sets[1], "ReplicaSet", "apps/v1")
+	must(t, c.Create(ctx, pod))
+
+	cron := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: "evcron", Name: "nightly"}, Spec: batchv1.CronJobSpec{Schedule: "0 2 * * *",
+		JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "r", Image: "report:1"}}}}}}}}
+	must(t, c.Create(ctx, cron))
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "evcron", Name: "nightly-29001"}, Spec: cron.Spec.JobTemplate.Spec}
+	owned(job, cron, "CronJob", "batch/v1")
+	must(t, c.Create(ctx, job))
+	jobPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "evcron", Name: "nightly-29001-abcde"}, Spec: job.Spec.Template.Spec}
+	owned(jobPod, job, "Job", "batch/v1")
+	must(t, c.Create(ctx, jobPod))
+	// A JobSet's Job: the JobSet kind is not served here, so its object cannot be read; the
+	// controller reference names it.
+	jsJob := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "evcron", Name: "trainer-workers-0",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "jobset.x-k8s.io/v1alpha2", Kind: "JobSet", Name: "trainer", UID: "3f1c2f5e-0000-4000-8000-000000000001", Controller: ptr.To(true)}}},
+		Spec: cron.Spec.JobTemplate.Spec}
+	must(t, c.Create(ctx, jsJob))
+	jsPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "evcron", Name: "trainer-workers-0-0-xyz"}, Spec: job.Spec.Template.Spec}
+	owned(jsPod, jsJob, "Job", "batch/v1")
+	must(t, c.Create(ctx, jsPod))
+
+	cs, err := kubernetes.NewForConfig(env.Config)
+	must(t, err)
+	watcher, err := events.NewWarnings(cs, c, writer(t, c, "opsmesh"), events.WarningsConfig{})
+	must(t, err)
+	run(t, watcher)
+
+	rsRef := func(rs *appsv1.ReplicaSet) corev1.ObjectReference {
+		return corev1.ObjectReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "evquota", Name: rs.Name}
+	}
+	quota := warning("evquota", "api-7c9.1", "FailedCreate", rsRef(sets[0]), 1, time.Now())
+	quota.Source = corev1.EventSource{Component: "replicaset-controller"}
+	quota.Message = `Error creating: pods "api-7c9-x4k2p" is forbidden: exceeded quota: compute, requested: requests.cpu=2, used: requests.cpu=8, limited: requests.cpu=8`
+	must(t, c.Create(ctx, quota))
+	inc := waitIncident(t, c, "evquota", map[string]string{"reason": "FailedCreate"}, 1)
+	want := opsv1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "evquota", Name: "api"}
+	if inc.Spec.Target == nil || *inc.Spec.Target != want {
+		t.Fatalf("target %+v; want the Deployment %+v, not the ReplicaSet", inc.Spec.Target, want)
+	}
+	if s := inc.Spec.Summary; !strings.Contains(s, "ReplicaSet evquota/api-7c9 (Deployment evquota/api)") || !strings.Contains(s, "exceeded quota: compute") {
+		t.Errorf("summary %q: want the event's own object and message", s)
+	}
+	if inc.Spec.Source.Labels["involvedKind"] != "ReplicaSet" || inc.Spec.Source.Labels["involvedName"] != "api-7c9" {
+		t.Errorf("source labels %v: want the ReplicaSet the event is about", inc.Spec.Source.Labels)
+	}
+
+	// The ReplicaSet controller repeats itself; the next rollout's ReplicaSet hits the same quota;
+	// one of the Deployment's pods backs off: all one Incident about the Deployment.
+	must(t, c.Get(ctx, client.ObjectKeyFromObject(quota), quota))
+	quota.Count, quota.LastTimestamp = 2, metav1.Now()
+	must(t, c.Update(ctx, quota))
+	waitIncident(t, c, "evquota", map[string]string{"reason": "FailedCreate"}, 2)
+	must(t, c.Create(ctx, warning("evquota", "api-8d0.1", "FailedCreate", rsRef(sets[1]), 1, time.Now())))
+	waitIncident(t, c, "evquota", map[string]string{"reason": "FailedCreate"}, 3)
+	must(t, c.Create(ctx, warning("evquota", "api-8d0-q2x7z.1", "BackOff", corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "evquota", Name: pod.Name}, 1, time.Now())))
+	waitIncident(t, c, "evquota", map[string]string{"reason": "FailedCreate"}, 4)
+	if n := count(t, c, "evquota"); n != 1 {
+		t.Fatalf("%d Incidents in evquota; want 1 about the Deployment", n)
+	}
+
+	// A CronJob's Job's pod: the CronJob. A JobSet's Job's pod: the JobSet.
+	must(t, c.Create(ctx, warning("evcron", "nightly.1", "BackOff", corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "evcron", Name: jobPod.Name}, 1, time.Now())))
+	cinc := waitIncident(t, c, "evcron", map[string]string{dedup.LabelTarget: dedup.TargetHash(opsv1.TargetReference{Kind: "CronJob", Namespace: "evcron", Name: "nightly"})}, 1)
+	if want := (opsv1.TargetReference{APIVersion: "batch/v1", Kind: "CronJob", Namespace: "evcron", Name: "nightly"}); cinc.Spec.Target == nil || *cinc.Spec.Target != want {
+		t.Fatalf("target %+v; want the CronJob %+v", cinc.Spec.Target, want)
+	}
+	must(t, c.Create(ctx, warning("evcron", "trainer.1", "BackOff", corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "evcron", Name: jsPod.Name}, 1, time.Now())))
+	jinc := waitIncident(t, c, "evcron", map[string]string{dedup.LabelTarget: dedup.TargetHash(opsv1.TargetReference{Kind: "JobSet", Namespace: "evcron", Name: "trainer"})}, 1)
+	if want := (opsv1.TargetReference{APIVersion: "jobset.x-k8s.io/v1alpha2", Kind: "JobSet", Namespace: "evcron", Name: "trainer"}); jinc.Spec.Target == nil || *jinc.Spec.Target != want {
+		t.Fatalf("target %+v; want the JobSet %+v", jinc.Spec.Target, want)
+	}
+}

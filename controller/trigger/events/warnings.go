@@ -22,8 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -32,6 +30,7 @@ import (
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/trigger/dedup"
+	"github.com/opsmesh/opsmesh/controller/trigger/owners"
 )
 
 // DefaultReasons are the Warning event reasons that raise Incidents unless configured otherwise.
@@ -80,7 +79,8 @@ type Warnings struct {
 }
 
 // NewWarnings returns a watcher that lists and watches Events with cs, reads the owners of the
-// pods they are about with r (metadata only) and raises through raiser.
+// objects they are about with r (metadata only, up to the top controller) and raises through
+// raiser.
 func NewWarnings(cs kubernetes.Interface, r client.Reader, raiser Raiser, cfg WarningsConfig) (*Warnings, error) {
 	if cfg.Reasons == nil {
 		cfg.Reasons = DefaultReasons
@@ -227,7 +227,9 @@ func reasonClass(reason string) string {
 	}
 }
 
-// signal is the signal ev raises, its target the workload that owns the pod it is about.
+// signal is the signal ev raises, its target the workload that owns the object it is about (the
+// pod's or ReplicaSet's Deployment, the Job's CronJob...); the object itself stays in the summary
+// and the labels involvedKind/involvedName.
 func (w *Warnings) signal(ctx context.Context, ev *corev1.Event) dedup.Signal {
 	io := ev.InvolvedObject
 	target := w.owner(ctx, io)
@@ -285,9 +287,11 @@ func describe(kind, ns, name string) string {
 	return kind + " " + ns + "/" + name
 }
 
-// owner is the object an event's involved object stands for: a Pod's Deployment (through its
-// ReplicaSet), Job, StatefulSet or DaemonSet; a Node as itself; anything else as itself. A pod
-// that cannot be read stays the Pod.
+// owner is the object an event's involved object stands for: the workload a person owns, found
+// by following controller ownerReferences to the top (owners.Top): a Pod's Deployment (through
+// its ReplicaSet), a ReplicaSet's Deployment, a Job's CronJob, a pod's StatefulSet, DaemonSet or
+// custom controller (JobSet, LeaderWorkerSet...); a Node as itself; anything else, or an object
+// that cannot be read, as itself.
 func (w *Warnings) owner(ctx context.Context, io corev1.ObjectReference) *opsv1.TargetReference {
 	if io.Kind == "" || io.Name == "" || !validKind(io.Kind) {
 		return nil
@@ -295,34 +299,19 @@ func (w *Warnings) owner(ctx context.Context, io corev1.ObjectReference) *opsv1.
 	if io.Kind == "Node" {
 		return &opsv1.TargetReference{APIVersion: "v1", Kind: "Node", Name: io.Name}
 	}
-	self := &opsv1.TargetReference{APIVersion: io.APIVersion, Kind: io.Kind, Namespace: io.Namespace, Name: io.Name}
-	if io.Kind != "Pod" || io.Namespace == "" {
-		return self
+	self := opsv1.TargetReference{APIVersion: io.APIVersion, Kind: io.Kind, Namespace: io.Namespace, Name: io.Name}
+	if io.Namespace == "" {
+		return &self
 	}
-	ref := w.controllerOf(ctx, schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, io.Namespace, io.Name)
-	if ref == nil {
-		return self
+	top := owners.Top(ctx, w.r, self)
+	if !validKind(top.Kind) || len(top.Name) > 253 {
+		return &self
 	}
-	if ref.Kind == "ReplicaSet" && strings.HasPrefix(ref.APIVersion, "apps/") {
-		if dep := w.controllerOf(ctx, schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}, io.Namespace, ref.Name); dep != nil && dep.Kind == "Deployment" {
-			return &opsv1.TargetReference{APIVersion: dep.APIVersion, Kind: dep.Kind, Namespace: io.Namespace, Name: dep.Name}
-		}
+	if top.Kind == self.Kind && top.Name == self.Name {
+		// Keep the event's own apiVersion (empty stays empty, as before).
+		return &self
 	}
-	if !validKind(ref.Kind) {
-		return self
-	}
-	return &opsv1.TargetReference{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: io.Namespace, Name: ref.Name}
-}
-
-// controllerOf is the controlling owner of the object, read as metadata only; nil when there is
-// none or it cannot be read.
-func (w *Warnings) controllerOf(ctx context.Context, gvk schema.GroupVersionKind, ns, name string) *metav1.OwnerReference {
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(gvk)
-	if err := w.r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, m); err != nil {
-		return nil
-	}
-	return metav1.GetControllerOf(m)
+	return &top
 }
 
 func validKind(k string) bool {

@@ -1,0 +1,78 @@
+// Package owners finds the workload a person owns behind an object the cluster reports about:
+// a Pod's Deployment (through its ReplicaSet), a Job's CronJob, a ReplicaSet's Deployment, and any
+// custom controller (JobSet, LeaderWorkerSet, RayCluster...) by following controller
+// ownerReferences up to the top controller that exists. The triggers raise their Incidents about
+// it, and the incident orchestrator checks its health.
+//
+// It reads object metadata only and writes nothing; it must not decide what is wrong with the
+// object it resolves.
+package owners
+
+import (
+	"context"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+)
+
+// maxDepth bounds the walk (Pod → Job → CronJob is 2; a JobSet's pods 3).
+const maxDepth = 8
+
+// Top is the top controller of the namespaced object ref, found by following controller
+// ownerReferences (metadata read with r) while the owner exists. An owner that cannot be read
+// for another reason than its absence (no RBAC to get it, a kind the API server does not serve)
+// is taken as the top: a controller reference names an object that existed when it was set. A
+// node as owner (a static pod's mirror) is not followed. ref itself is returned when it has no
+// controller, cannot be read, or is cluster-scoped.
+func Top(ctx context.Context, r client.Reader, ref opsv1.TargetReference) opsv1.TargetReference {
+	if ref.Namespace == "" || ref.Kind == "" || ref.Name == "" {
+		return ref
+	}
+	cur := ref
+	if cur.APIVersion == "" && coreKinds[cur.Kind] {
+		cur.APIVersion = "v1"
+	}
+	for range maxDepth {
+		gv, err := schema.ParseGroupVersion(cur.APIVersion)
+		if err != nil || cur.APIVersion == "" {
+			return cur
+		}
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(gv.WithKind(cur.Kind))
+		if err := r.Get(ctx, types.NamespacedName{Namespace: cur.Namespace, Name: cur.Name}, m); err != nil {
+			return cur
+		}
+		owner := metav1.GetControllerOf(m)
+		if owner == nil || owner.Kind == "Node" || owner.Name == "" || owner.Kind == "" {
+			return cur
+		}
+		next := opsv1.TargetReference{APIVersion: owner.APIVersion, Kind: owner.Kind, Namespace: cur.Namespace, Name: owner.Name}
+		ogv, err := schema.ParseGroupVersion(owner.APIVersion)
+		if err != nil {
+			return cur
+		}
+		om := &metav1.PartialObjectMetadata{}
+		om.SetGroupVersionKind(ogv.WithKind(owner.Kind))
+		err = r.Get(ctx, types.NamespacedName{Namespace: cur.Namespace, Name: owner.Name}, om)
+		switch {
+		case err == nil:
+			if om.GetUID() != "" && owner.UID != "" && om.GetUID() != owner.UID {
+				return cur // a new object of the same name: the owner is gone
+			}
+			cur = next
+		case apierrors.IsNotFound(err):
+			return cur
+		default:
+			return next
+		}
+	}
+	return cur
+}
+
+// coreKinds are core/v1 kinds an event may name without an apiVersion.
+var coreKinds = map[string]bool{"Pod": true, "PersistentVolumeClaim": true, "Service": true, "ConfigMap": true}
