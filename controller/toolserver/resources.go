@@ -160,8 +160,9 @@ var (
 )
 
 // readRules are what every opsmesh tool server reads: workloads, pods and their logs, events,
-// nodes, networking, storage, autoscaling, and the Kueue and Volcano queues. Secrets are not
-// readable.
+// nodes, networking, storage, autoscaling, and the Kueue and Volcano queues; RBAC objects and
+// SubjectAccessReviews, for the cluster server's access_check (a review changes nothing).
+// Secrets are not readable.
 func readRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods", "pods/log", "events", "nodes", "services", "endpoints", "configmaps",
@@ -169,6 +170,8 @@ func readRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{"apps", "batch", "autoscaling", "policy", "events.k8s.io", "discovery.k8s.io", "networking.k8s.io",
 			"storage.k8s.io", "scheduling.k8s.io", "node.k8s.io", "kueue.x-k8s.io", "scheduling.volcano.sh", "batch.volcano.sh",
 			"metrics.k8s.io", "apiextensions.k8s.io", "opsmesh.dev"}, Resources: []string{"*"}, Verbs: readVerbs},
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles", "rolebindings", "clusterroles", "clusterrolebindings"}, Verbs: readVerbs},
+		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 	}
 }
 

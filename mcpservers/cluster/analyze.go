@@ -29,12 +29,14 @@ func (t *tools) analyzeTools() []mcptool.Tool {
 		mcptool.NewData(mcptool.Spec{
 			Name: "analyze",
 			Description: "Find what is wrong in a namespace (or the whole cluster): crash loops, image pull failures, OOM kills, " +
-				"missing ConfigMaps/Secrets, failing probes, unschedulable pods, Services without endpoints, pending PVCs, " +
-				"node trouble, stuck rollouts, failed Jobs, HPAs unable to scale, exceeded quotas. Each finding names the object, " +
-				"its evidence and a suggested write tool with arguments (dryRun true, to preview). Critical findings come first.",
+				"missing ConfigMaps/Secrets, failing probes, unschedulable pods, Services without endpoints, Ingress backends that are missing or down, " +
+				"pending PVCs, node trouble, cordoned nodes a PodDisruptionBudget keeps from draining, DaemonSets kept off nodes by taints, " +
+				"stuck rollouts, failed Jobs and CronJobs, HPAs unable to scale, exceeded quotas. Each finding names the object, " +
+				"its evidence, the cause behind the symptom when it can follow it there, and a suggested write tool with arguments " +
+				"(dryRun true, to preview). Critical findings come first.",
 			Params: []mcp.ToolOption{
 				mcp.WithString("namespace", mcp.Description("namespace to analyze; empty analyzes every namespace the server may see (and nodes, when not confined)"), mcp.MaxLength(63)),
-				mcp.WithString("kind", mcp.Description("focus on one kind: pod, deployment, statefulset, daemonset, replicaset, job, service, pvc, node, hpa or resourcequota (short names work)"), mcp.MaxLength(253)),
+				mcp.WithString("kind", mcp.Description("focus on one kind: pod, deployment, statefulset, daemonset, replicaset, job, cronjob, service, ingress, pvc, node, hpa or resourcequota (short names work)"), mcp.MaxLength(253)),
 				mcp.WithString("name", mcp.Description("with kind, focus on this object: its own findings and those of the pods it owns"), mcp.MaxLength(253)),
 				mcp.WithString("output", mcp.Description("text (default, for people and models) or json (the same findings for programs, such as opsmesh's runbook engine)"), mcp.Enum("text", "json")),
 			},
@@ -92,8 +94,11 @@ type finding struct {
 	related []ref
 	// more are the names of further objects with the same finding, after grouping.
 	more []string
-	rank int    // the analyzer's place in the registry, for ordering
-	key  string // object.String(), computed once for sorting
+	// cause is what the analyzer established behind the symptom, when it followed it to the
+	// object at fault.
+	cause *contract.Cause
+	rank  int    // the analyzer's place in the registry, for ordering
+	key   string // object.String(), computed once for sorting
 }
 
 // fix is a suggested write tool call, or, without a tool, what a person should do.
@@ -161,12 +166,15 @@ var analyzers = []analyzer{
 	{category: "NodeNotReady", clusterOnly: true, run: nodeNotReady},
 	{category: "RolloutStuck", run: rolloutStuck},
 	{category: "ServiceNoEndpoints", run: serviceNoEndpoints},
+	{category: "ServiceNoEndpoints", run: ingressBackends},
 	{category: "JobFailed", run: jobFailed},
 	{category: "QuotaExceeded", run: quotaExceeded},
 	{category: "Unschedulable", run: unschedulable},
+	{category: "SchedulingConstraint", run: daemonSetTaints},
 	{category: "ProbeFailing", run: probeFailing},
 	{category: "PVCPending", run: pvcPending},
 	{category: "NodePressure", clusterOnly: true, run: nodePressure},
+	{category: "NodeCordoned", clusterOnly: true, run: cordonedNodeBlocked},
 	{category: "ReplicasUnavailable", run: replicasUnavailable},
 	{category: "HPAUnableToScale", run: hpaUnableToScale},
 	{category: "QuotaFull", run: quotaFull},
@@ -180,6 +188,8 @@ var focusKinds = map[schema.GroupKind]string{
 	{Group: "apps", Kind: "DaemonSet"}:                      "daemonset",
 	{Group: "apps", Kind: "ReplicaSet"}:                     "replicaset",
 	{Group: "batch", Kind: "Job"}:                           "job",
+	{Group: "batch", Kind: "CronJob"}:                       "cronjob",
+	{Group: "networking.k8s.io", Kind: "Ingress"}:           "ingress",
 	{Group: "", Kind: "Service"}:                            "service",
 	{Group: "", Kind: "PersistentVolumeClaim"}:              "persistentvolumeclaim",
 	{Group: "", Kind: "Node"}:                               "node",
@@ -293,6 +303,7 @@ func (t *tools) analyze(ctx context.Context, a analyzeArgs) (contract.Analysis, 
 	if err != nil {
 		return none, "", err
 	}
+	s.nodesAllowed = !t.k.confined()
 	behind := foc.behindService(s)
 	var found []finding
 	for rank, an := range analyzers {
@@ -343,7 +354,7 @@ func (t *tools) analyzeFocus(ctx context.Context, a analyzeArgs, cluster bool) (
 	}
 	kind, ok := focusKinds[r.gvk.GroupKind()]
 	if !ok {
-		return nil, fmt.Errorf("analyze has no analyzers for %s; focus on one of pod, deployment, statefulset, daemonset, replicaset, job, service, pvc, node, hpa or resourcequota, or leave kind empty", r.gvr.Resource)
+		return nil, fmt.Errorf("analyze has no analyzers for %s; focus on one of pod, deployment, statefulset, daemonset, replicaset, job, cronjob, service, ingress, pvc, node, hpa or resourcequota, or leave kind empty", r.gvr.Resource)
 	}
 	f := &focus{kind: kind, name: a.Name}
 	if !r.namespaced {
@@ -459,6 +470,13 @@ func renderFindings(found []finding, where string, s *snapshot, max int) (string
 		for _, e := range f.evidence {
 			fmt.Fprintf(&one, "  evidence: %s\n", e)
 		}
+		if c := f.cause; c != nil {
+			fmt.Fprintf(&one, "  cause: %s %s", c.Category, c.Object)
+			if c.Field != "" {
+				fmt.Fprintf(&one, " (%s)", c.Field)
+			}
+			fmt.Fprintf(&one, ": %s\n", c.Summary)
+		}
 		fmt.Fprintf(&one, "  fix: %s\n", f.fix)
 		if b.Len()+one.Len()+markerRoom > max {
 			c, w := 0, 0
@@ -489,7 +507,7 @@ func analysisOf(found []finding, where string, s *snapshot, gpuPods []contract.G
 // contract is the finding as the contract has it.
 func (f finding) contract() contract.Finding {
 	fc := contract.Finding{Severity: f.severity.String(), Category: f.category, Object: f.object.String(), Container: f.container, More: f.more,
-		Evidence: f.evidence, Fix: f.fix.contract()}
+		Evidence: f.evidence, Fix: f.fix.contract(), Cause: f.cause}
 	if fc.Evidence == nil {
 		fc.Evidence = []string{}
 	}

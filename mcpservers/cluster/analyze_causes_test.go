@@ -2,17 +2,22 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
 )
 
@@ -262,4 +267,212 @@ func TestAnalyzeCauses(t *testing.T) {
 			"pods with the selector's keys but other values: 2 pods labelled app=embeddings (deployment/an-svcnear/embeddings)")
 		mustNotContain(t, out, "unlabelled", "tier=web")
 	})
+}
+
+// findingOf is the finding of a about object in category, or nil.
+func findingOf(a contract.Analysis, category, object string) *contract.Finding {
+	for i := range a.Findings {
+		if f := &a.Findings[i]; f.Category == category && f.Object == object {
+			return f
+		}
+	}
+	return nil
+}
+
+// TestAnalyzeFollowsCauses covers the findings whose analyzer follows the symptom to the object
+// at fault and sets Finding.Cause: Ingress backends, DaemonSets kept off nodes by taints,
+// cordoned nodes a budget holds, failing probes; and the failed pods' own words in the findings
+// of Jobs, CronJobs and crashing containers.
+func TestAnalyzeFollowsCauses(t *testing.T) {
+	s := connect(t, cluster.Config{})
+	long := "panic: config: field \"retries\" must be a positive integer, got -1 | goroutine 1 [running]: main.loadConfig(0xc000010000) /src/app/config.go:88 +0x1f4 main.main() /src/app/main.go:21 +0x25 " +
+		"exit status 2 (the whole message, past the 300 bytes that analyze once kept of a status message, must reach the evidence unabridged for a person to read)"
+
+	cases := []struct {
+		name     string
+		setup    func(t *testing.T, ns string)
+		args     func(ns string) map[string]any
+		wait     []string
+		category string
+		object   string
+		cause    *contract.Cause // Category, Object, Field; Summary as a substring
+		evidence []string
+	}{
+		{
+			name: "an Ingress whose backend Service does not exist",
+			setup: func(t *testing.T, ns string) {
+				service(t, ns, "chat-api", corev1.ServicePort{Name: "http", Port: 80})
+				ingress(t, ns, "chat", "chat.example.com", "chat-frontend", 80, "")
+			},
+			args: func(ns string) map[string]any { return map[string]any{"namespace": ns, "kind": "ingress"} },
+			wait: []string{"ingress/an-ingress/chat"}, category: "ServiceNoEndpoints", object: "ingress/an-ingress/chat",
+			cause: &contract.Cause{Category: contract.ReferenceMissing, Object: "service/an-ingress/chat-frontend",
+				Summary: "Ingress chat routes chat.example.com/ to Service chat-frontend, which does not exist (Services in the namespace: chat-api)"},
+			evidence: []string{"ingress/an-ingress/chat spec.rules[0].http.paths[0].backend.service: name=chat-frontend port=80"},
+		},
+		{
+			name: "a CronJob whose latest Job failed quotes its pods' termination message",
+			setup: func(t *testing.T, ns string) {
+				cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rollup"},
+					Spec: batchv1.CronJobSpec{Schedule: "*/5 * * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+						Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "rollup", Image: "registry.example/rollup:1"}}}}}}}}
+				create(t, cj)
+				failedJob(t, ns, "rollup-2901", controllerRef("batch/v1", "CronJob", cj), "rollup", `ERROR: relation "events_daily" does not exist`)
+			},
+			args: func(ns string) map[string]any {
+				return map[string]any{"namespace": ns, "kind": "cronjob", "name": "rollup"}
+			},
+			wait: []string{"cronjob/an-cronjob/rollup"}, category: "JobFailed", object: "cronjob/an-cronjob/rollup",
+			evidence: []string{
+				`pod rollup-2901-x: container rollup terminated: reason=Error exitCode=3 message=ERROR: relation "events_daily" does not exist`,
+				"job rollup-2901 status.conditions[Failed]: reason=BackoffLimitExceeded",
+				`schedule "*/5 * * * *": 1 of its 1 Job kept failed: rollup-2901`,
+			},
+		},
+		{
+			name: "a failed Job quotes its pods' termination message",
+			setup: func(t *testing.T, ns string) {
+				failedJob(t, ns, "export", metav1.OwnerReference{}, "export", "open /checkpoints/step-900.pt: no such file or directory")
+			},
+			args: func(ns string) map[string]any {
+				return map[string]any{"namespace": ns, "kind": "job", "name": "export"}
+			},
+			wait: []string{"job/an-jobpods/export"}, category: "JobFailed", object: "job/an-jobpods/export",
+			evidence: []string{"pod export-x: container export terminated: reason=Error exitCode=3 message=open /checkpoints/step-900.pt: no such file or directory"},
+		},
+		{
+			name: "a DaemonSet kept off nodes by a taint it does not tolerate",
+			setup: func(t *testing.T, ns string) {
+				testNode(t, "an-cpu-1", false)
+				taint := corev1.Taint{Key: "inference-only", Value: "true", Effect: corev1.TaintEffectNoSchedule}
+				testNode(t, "an-gpu-new-1", false, taint)
+				testNode(t, "an-gpu-new-2", false, taint)
+				daemonSet(t, ns, "log-agent", nil, "an-cpu-1")
+			},
+			args: func(ns string) map[string]any {
+				return map[string]any{"namespace": ns, "kind": "daemonset", "name": "log-agent"}
+			},
+			wait: []string{"an-gpu-new-2"}, category: "SchedulingConstraint", object: "daemonset/an-dstaint/log-agent",
+			cause: &contract.Cause{Category: contract.TaintNotTolerated, Object: "node/an-gpu-new-1", Field: "spec.taints[inference-only]",
+				Summary: "nodes an-gpu-new-1, an-gpu-new-2 have taint inference-only=true:NoSchedule, which DaemonSet log-agent does not tolerate, so it runs no pod there"},
+			evidence: []string{"no pod on 2 nodes with taint inference-only=true:NoSchedule, which it does not tolerate: an-gpu-new-1, an-gpu-new-2", "spec.template.spec.tolerations: <none>"},
+		},
+		{
+			name: "a cordoned node whose pod a PodDisruptionBudget holds",
+			setup: func(t *testing.T, ns string) {
+				testNode(t, "an-cordoned", true)
+				_, rs := deploymentWithRevisions(t, ns, "ledger", 1, nil)
+				p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ledger-h1-0", Labels: rs.Spec.Template.Labels,
+					OwnerReferences: []metav1.OwnerReference{controllerRef("apps/v1", "ReplicaSet", rs)}},
+					Spec: corev1.PodSpec{NodeName: "an-cordoned", Containers: rs.Spec.Template.Spec.Containers}}
+				create(t, p)
+				pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ledger"},
+					Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "ledger"}}}}
+				create(t, pdb)
+				pdb.Status = policyv1.PodDisruptionBudgetStatus{ObservedGeneration: pdb.Generation, CurrentHealthy: 1, DesiredHealthy: 1, ExpectedPods: 1, DisruptionsAllowed: 0}
+				setStatus(t, pdb)
+			},
+			args: func(string) map[string]any { return map[string]any{"kind": "node", "name": "an-cordoned"} },
+			wait: []string{"NodeCordoned"}, category: "NodeCordoned", object: "node/an-cordoned",
+			cause: &contract.Cause{Category: contract.DisruptionBudgetBlocks, Object: "poddisruptionbudget/an-cordon/ledger", Field: "spec.minAvailable",
+				Summary: "PodDisruptionBudget an-cordon/ledger (minAvailable 1) has 1 of 1 pods healthy and needs 1, so it allows 0 disruptions: pod ledger-h1-0 cannot be evicted from cordoned node an-cordoned"},
+			evidence: []string{"pod an-cordon/ledger-h1-0 cannot be evicted: PodDisruptionBudget an-cordon/ledger (minAvailable 1) allows 0 disruptions"},
+		},
+		{
+			name: "a liveness probe on a path the app does not serve",
+			setup: func(t *testing.T, ns string) {
+				_, rs := deploymentWithRevisions(t, ns, "api", 1, func(p *corev1.PodSpec) {
+					p.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/live", Port: intstr.FromInt32(8080)}}}
+				})
+				p := ownedPod(t, rs, ns, "api-h1-0", corev1.PodStatus{Phase: corev1.PodRunning})
+				warningEvent(t, p, "Pod", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404", "spec.containers{app}")
+			},
+			args: func(ns string) map[string]any { return map[string]any{"namespace": ns} },
+			wait: []string{"ProbeFailing"}, category: "ProbeFailing", object: "pod/an-probe404/api-h1-0",
+			cause: &contract.Cause{Category: contract.ProbeMisconfigured, Object: "deployment/an-probe404/api", Field: "spec.containers[app].livenessProbe.httpGet.path",
+				Summary: "the liveness probe of container app gets HTTP 404 from /health/live on port 8080 (timeoutSeconds 1): the path it checks is not served"},
+			evidence: []string{"Liveness probe failed: HTTP probe failed with statuscode: 404"},
+		},
+		{
+			name: "a crash loop whose restarts are liveness kills after a probe timeout",
+			setup: func(t *testing.T, ns string) {
+				_, rs := deploymentWithRevisions(t, ns, "vllm", 1, func(p *corev1.PodSpec) {
+					p.Containers[0].LivenessProbe = &corev1.Probe{TimeoutSeconds: 1, ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/v1/models", Port: intstr.FromInt32(8000)}}}
+				})
+				p := ownedPod(t, rs, ns, "vllm-h1-0", waiting("CrashLoopBackOff", "back-off 1m20s restarting failed container=app", terminated("Error", 137)))
+				warningEvent(t, p, "Pod", "Unhealthy", `Liveness probe failed: Get "http://10.0.0.9:8000/v1/models": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`, "spec.containers{app}")
+				warningEvent(t, p, "Pod", "Killing", "Container app failed liveness probe, will be restarted", "spec.containers{app}")
+			},
+			args: func(ns string) map[string]any { return map[string]any{"namespace": ns} },
+			wait: []string{"CrashLoopBackOff", "Killing"}, category: "CrashLoopBackOff", object: "pod/an-probekill/vllm-h1-0",
+			cause: &contract.Cause{Category: contract.ProbeMisconfigured, Object: "deployment/an-probekill/vllm", Field: "spec.containers[app].livenessProbe.timeoutSeconds",
+				Summary: "the liveness probe of container app times out after 1s on /v1/models (port 8000)"},
+			evidence: []string{"event Killing (x3", "Container app failed liveness probe, will be restarted"},
+		},
+		{
+			name: "a crash loop quotes the container's termination message whole",
+			setup: func(t *testing.T, ns string) {
+				_, rs := deploymentWithRevisions(t, ns, "tuner", 1, nil)
+				last := terminated("Error", 2)
+				last.Message = long
+				ownedPod(t, rs, ns, "tuner-h1-0", waiting("CrashLoopBackOff", "back-off", last))
+			},
+			args: func(ns string) map[string]any { return map[string]any{"namespace": ns} },
+			wait: []string{"CrashLoopBackOff"}, category: "CrashLoopBackOff", object: "pod/an-termmsg/tuner-h1-0",
+			evidence: []string{"status.containerStatuses[app].lastState.terminated: reason=Error exitCode=2 message=" + long},
+		},
+	}
+	namespaces := []string{"an-ingress", "an-cronjob", "an-jobpods", "an-dstaint", "an-cordon", "an-probe404", "an-probekill", "an-termmsg"}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := s.With(t)
+			ns := namespace(t, namespaces[i])
+			tc.setup(t, ns)
+			args := tc.args(ns)
+			s.Eventually("analyze", args, tc.wait...)
+			var a contract.Analysis
+			text := s.Data("analyze", args, &a)
+			f := findingOf(a, tc.category, tc.object)
+			if f == nil {
+				t.Fatalf("no %s finding on %s:\n%s", tc.category, tc.object, text)
+			}
+			mustContain(t, strings.Join(f.Evidence, "\n"), tc.evidence...)
+			if tc.cause == nil {
+				return
+			}
+			c := f.Cause
+			if c == nil || c.Category != tc.cause.Category || c.Object != tc.cause.Object || c.Field != tc.cause.Field || c.Fix == nil {
+				t.Fatalf("cause %+v, want %+v\n%s", c, tc.cause, text)
+			}
+			mustContain(t, c.Summary, tc.cause.Summary)
+			mustContain(t, text, fmt.Sprintf("cause: %s %s", c.Category, c.Object), c.Summary)
+		})
+	}
+}
+
+// failedJob creates a Job that failed at its backoff limit (owned by owner, when it names one)
+// and its failed pod "<name>-x", whose container ended with exit 3 and message.
+func failedJob(t *testing.T, ns, name string, owner metav1.OwnerReference, container, message string) {
+	t.Helper()
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: batchv1.JobSpec{BackoffLimit: ptr.To[int32](0), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{Name: container, Image: "registry.example/" + container + ":1"}}}}}}
+	if owner.Name != "" {
+		job.OwnerReferences = []metav1.OwnerReference{owner}
+	}
+	create(t, job)
+	now := metav1.Now()
+	job.Status = batchv1.JobStatus{StartTime: &now, Failed: 1, Conditions: []batchv1.JobCondition{
+		{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now, LastProbeTime: now},
+		{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now, LastProbeTime: now},
+	}}
+	setStatus(t, job)
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-x", OwnerReferences: []metav1.OwnerReference{controllerRef("batch/v1", "Job", job)}},
+		Spec: job.Spec.Template.Spec}
+	create(t, p)
+	end := terminated("Error", 3)
+	end.Message = message
+	p.Status = corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{{Name: container, Image: "registry.example/" + container + ":1",
+		State: corev1.ContainerState{Terminated: end}}}}
+	setStatus(t, p)
 }

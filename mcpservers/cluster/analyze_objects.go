@@ -11,10 +11,13 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/opsmesh/opsmesh/api/contract"
 )
 
 // The analyzers of workloads, Services, claims, nodes, autoscalers and quotas.
@@ -366,17 +369,34 @@ func replicasUnavailable(s *snapshot) []finding {
 	return out
 }
 
-// jobFailed: Jobs with condition Failed (backoff limit, deadline, ...).
+// jobFailedCondition is the Job's Failed condition when it is True, else nil.
+func jobFailedCondition(j *batchv1.Job) *batchv1.JobCondition {
+	var failed *batchv1.JobCondition
+	for k := range j.Status.Conditions {
+		if c := &j.Status.Conditions[k]; c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			failed = c
+		}
+	}
+	return failed
+}
+
+// jobFailed: Jobs with condition Failed (backoff limit, deadline, ...), with how their pods ended
+// (reason, exit code and message, verbatim). The failed Jobs of a CronJob are reported once, on
+// the CronJob, when its latest Job failed.
 func jobFailed(s *snapshot) []finding {
 	var out []finding
+	cronJobs := map[types.UID]*batchv1.CronJob{}
+	for i := range s.cronJobs {
+		cronJobs[s.cronJobs[i].UID] = &s.cronJobs[i]
+	}
+	ofCron := map[types.UID][]*batchv1.Job{}
 	for i := range s.jobs {
 		j := &s.jobs[i]
-		var failed *batchv1.JobCondition
-		for k := range j.Status.Conditions {
-			if c := &j.Status.Conditions[k]; c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
-				failed = c
-			}
+		if c := metav1.GetControllerOfNoCopy(j); c != nil && c.Kind == "CronJob" && cronJobs[c.UID] != nil {
+			ofCron[c.UID] = append(ofCron[c.UID], j)
+			continue
 		}
+		failed := jobFailedCondition(j)
 		if failed == nil {
 			continue
 		}
@@ -384,18 +404,72 @@ func jobFailed(s *snapshot) []finding {
 		f.evidence = append(f.evidence,
 			fmt.Sprintf("status.conditions[Failed]: reason=%s message=%s (since %s)", orNone(failed.Reason), clip(failed.Message), age(failed.LastTransitionTime)),
 			fmt.Sprintf("status.failed: %d, succeeded: %d, backoffLimit: %d", j.Status.Failed, j.Status.Succeeded, replicasOr(j.Spec.BackoffLimit, 6)))
-		for _, p := range s.podsOf(j.UID) {
-			if e := podExitSummary(p); e != "" {
-				f.evidence = append(f.evidence, fmt.Sprintf("pod %s: %s", p.Name, e))
-				break
-			}
-		}
+		f.evidence = append(f.evidence, s.failedPodEvidence(j, 3)...)
 		then := "delete and recreate the Job"
 		if c := metav1.GetControllerOfNoCopy(j); c != nil && c.Kind == "CronJob" {
 			then = "its CronJob " + c.Name + " starts a new Job on its schedule"
 		}
 		f.fix = noFix("read the logs of its failed pods and fix the cause; then %s (resource_apply)", then)
 		out = append(out, f)
+	}
+	for i := range s.cronJobs {
+		cj := &s.cronJobs[i]
+		jobs := ofCron[cj.UID]
+		if len(jobs) == 0 {
+			continue
+		}
+		// The latest Job decides: a CronJob whose last run succeeded has recovered.
+		sort.Slice(jobs, func(a, b int) bool { return jobs[a].CreationTimestamp.Before(&jobs[b].CreationTimestamp) })
+		last := jobs[len(jobs)-1]
+		lastFailed := jobFailedCondition(last)
+		if lastFailed == nil && last.Status.Active > 0 && len(jobs) > 1 {
+			last = jobs[len(jobs)-2] // running now: the run before it decides
+			lastFailed = jobFailedCondition(last)
+		}
+		if lastFailed == nil {
+			continue
+		}
+		var failedNames []string
+		for _, j := range jobs {
+			if jobFailedCondition(j) != nil {
+				failedNames = append(failedNames, j.Name)
+			}
+		}
+		f := finding{severity: critical, category: "JobFailed", object: ref{Kind: "cronjob", Namespace: cj.Namespace, Name: cj.Name}}
+		success := "never"
+		if cj.Status.LastSuccessfulTime != nil {
+			success = age(*cj.Status.LastSuccessfulTime) + " ago"
+		}
+		f.evidence = append(f.evidence,
+			fmt.Sprintf("schedule %q: %d of its %d %s kept failed: %s; last successful run: %s", cj.Spec.Schedule, len(failedNames), len(jobs), plural(len(jobs), "Job"), examples(failedNames, 3), success),
+			fmt.Sprintf("job %s status.conditions[Failed]: reason=%s message=%s (since %s)", last.Name, orNone(lastFailed.Reason), clip(lastFailed.Message), age(lastFailed.LastTransitionTime)))
+		f.evidence = append(f.evidence, s.failedPodEvidence(last, 3)...)
+		for _, j := range jobs {
+			f.related = append(f.related, ref{Kind: "job", Namespace: j.Namespace, Name: j.Name})
+		}
+		f.fix = noFix("read the logs of the failed pods of Job %s and fix the cause in CronJob %s's jobTemplate (resource_patch); it starts a new Job on its schedule", last.Name, cj.Name)
+		out = append(out, f)
+	}
+	return out
+}
+
+// failedPodEvidence quotes how the failed pods of a Job ended, at most n of them, those that
+// ended alike once: "pod x: container c terminated: reason=Error exitCode=1 message=...".
+func (s *snapshot) failedPodEvidence(j *batchv1.Job, n int) []string {
+	pods := s.podsOf(j.UID)
+	sort.Slice(pods, func(a, b int) bool { return pods[a].Name < pods[b].Name })
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range pods {
+		e := podExitSummary(p)
+		if e == "" || seen[e] {
+			continue
+		}
+		seen[e] = true
+		out = append(out, fmt.Sprintf("pod %s: %s", p.Name, e))
+		if len(out) == n {
+			break
+		}
 	}
 	return out
 }
@@ -407,16 +481,25 @@ func replicasOr(p *int32, def int32) int32 {
 	return *p
 }
 
-// podExitSummary describes how a pod's first failed container ended.
+// podExitSummary describes how a pod's first failed container ended (init containers first),
+// with its termination message verbatim; or, without one, the pod's own failure reason.
 func podExitSummary(p *corev1.Pod) string {
-	for _, st := range p.Status.ContainerStatuses {
+	statuses := append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+	for _, st := range statuses {
 		t := st.State.Terminated
-		if t == nil {
+		if t == nil || t.ExitCode == 0 {
 			t = st.LastTerminationState.Terminated
 		}
 		if t != nil && t.ExitCode != 0 {
-			return fmt.Sprintf("container %s terminated: reason=%s exitCode=%d", st.Name, orNone(t.Reason), t.ExitCode)
+			e := fmt.Sprintf("container %s terminated: reason=%s exitCode=%d", st.Name, orNone(t.Reason), t.ExitCode)
+			if m := quoteMessage(t.Message); m != "" {
+				e += " message=" + m
+			}
+			return e
 		}
+	}
+	if p.Status.Phase == corev1.PodFailed && (p.Status.Reason != "" || p.Status.Message != "") {
+		return fmt.Sprintf("status: phase=Failed reason=%s message=%s", orNone(p.Status.Reason), quoteMessage(p.Status.Message))
 	}
 	return ""
 }
@@ -633,4 +716,94 @@ func quotaFix(q *corev1.ResourceQuota, resources []corev1.ResourceName) (fix, bo
 	return fix{tool: "resource_patch", args: []arg{
 		{"kind", "resourcequota"}, {"namespace", q.Namespace}, {"name", q.Name}, {"patchType", "merge"}, {"patch", patch},
 	}, note: "twice the hard limit, if the namespace may use that much"}, true
+}
+
+// cordonedNodeBlocked: cordoned nodes that still hold pods a drain would evict, held there by a
+// PodDisruptionBudget that allows no disruption; the budget is the cause.
+func cordonedNodeBlocked(s *snapshot) []finding {
+	var out []finding
+	for i := range s.nodes {
+		n := &s.nodes[i]
+		if !n.Spec.Unschedulable {
+			continue
+		}
+		var f *finding
+		for j := range s.pods {
+			p := &s.pods[j]
+			if p.Spec.NodeName != n.Name || !drainWouldEvict(p) {
+				continue
+			}
+			b := pdbBlocking(s, p)
+			if b == nil {
+				continue
+			}
+			if f == nil {
+				f = &finding{severity: warning, category: "NodeCordoned", object: ref{Kind: "node", Name: n.Name}}
+				f.evidence = append(f.evidence, "spec.unschedulable: true (cordoned)")
+				c := pdbBlockCause(b, p, n.Name)
+				f.cause = &c
+				f.related = append(f.related, ref{Kind: "poddisruptionbudget", Namespace: b.Namespace, Name: b.Name})
+				f.fix = noFix("%s", c.Fix.Text)
+			}
+			f.evidence = append(f.evidence, fmt.Sprintf("pod %s/%s cannot be evicted: PodDisruptionBudget %s/%s (%s) allows %d disruptions, %d of %d pods healthy",
+				p.Namespace, p.Name, b.Namespace, b.Name, budgetRule(b), b.Status.DisruptionsAllowed, b.Status.CurrentHealthy, b.Status.ExpectedPods))
+		}
+		if f != nil {
+			out = append(out, *f)
+		}
+	}
+	return out
+}
+
+// evictable reports whether a drain would evict the pod: it runs, it is not a mirror pod, and no
+// DaemonSet owns it.
+func drainWouldEvict(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil || podTerminated(p) || p.Annotations[corev1.MirrorPodAnnotationKey] != "" {
+		return false
+	}
+	c := metav1.GetControllerOfNoCopy(p)
+	return c == nil || c.Kind != "DaemonSet"
+}
+
+// blockingBudget is a PodDisruptionBudget of the snapshot that selects p and allows no
+// disruption, or nil.
+func pdbBlocking(s *snapshot, p *corev1.Pod) *policyv1.PodDisruptionBudget {
+	for i := range s.budgets {
+		b := &s.budgets[i]
+		if b.Namespace != p.Namespace || b.Status.DisruptionsAllowed > 0 || b.Spec.Selector == nil {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(p.Labels)) {
+			continue
+		}
+		return b
+	}
+	return nil
+}
+
+// budgetCause is a DisruptionBudgetBlocks cause: budget b refuses the eviction of p from node.
+func pdbBlockCause(b *policyv1.PodDisruptionBudget, p *corev1.Pod, node string) contract.Cause {
+	field, rule := "spec.minAvailable", "minAvailable"
+	var value string
+	if b.Spec.MinAvailable != nil {
+		value = b.Spec.MinAvailable.String()
+	} else if b.Spec.MaxUnavailable != nil {
+		field, rule, value = "spec.maxUnavailable", "maxUnavailable", b.Spec.MaxUnavailable.String()
+	}
+	c := contract.Cause{
+		Category: contract.DisruptionBudgetBlocks,
+		Object:   objectRef("poddisruptionbudget", b.Namespace, b.Name),
+		Field:    field,
+		Summary: fmt.Sprintf("PodDisruptionBudget %s/%s (%s %s) has %d of %d pods healthy and needs %d, so it allows 0 disruptions: pod %s cannot be evicted from cordoned node %s",
+			b.Namespace, b.Name, rule, value, b.Status.CurrentHealthy, b.Status.ExpectedPods, b.Status.DesiredHealthy, p.Name, node),
+		Evidence: []string{
+			fmt.Sprintf("poddisruptionbudget/%s/%s %s: %s", b.Namespace, b.Name, field, value),
+			fmt.Sprintf("poddisruptionbudget/%s/%s status: currentHealthy %d, desiredHealthy %d, expectedPods %d, disruptionsAllowed %d",
+				b.Namespace, b.Name, b.Status.CurrentHealthy, b.Status.DesiredHealthy, b.Status.ExpectedPods, b.Status.DisruptionsAllowed),
+		},
+		Fix: &contract.Fix{Text: fmt.Sprintf("give the workload of pod %s/%s another replica elsewhere so that the budget allows a disruption (workload_scale), "+
+			"or relax %s of PodDisruptionBudget %s for the drain and restore it after; a drain (node_drain) then evicts the pod", p.Namespace, p.Name, field, b.Name)},
+	}
+	return c
 }

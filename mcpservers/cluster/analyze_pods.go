@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/opsmesh/opsmesh/api/contract"
 )
 
 // The analyzers of pods: each walks the pods of the snapshot once.
@@ -86,7 +89,7 @@ func terminatedEvidence(path, field string, t *corev1.ContainerStateTerminated, 
 		e += fmt.Sprintf(" signal=%d", t.Signal)
 	}
 	if t.Message != "" {
-		e += " message=" + clip(t.Message)
+		e += " message=" + quoteMessage(t.Message) // verbatim: the program's own last words
 	}
 	return e + fmt.Sprintf(" (restarts %d)", restarts)
 }
@@ -110,6 +113,9 @@ func crashLoopBackOff(s *snapshot) []finding {
 			f.evidence = append(f.evidence, terminatedEvidence(path, "lastState.terminated", last, st.RestartCount))
 			if m := st.State.Waiting.Message; m != "" {
 				f.evidence = append(f.evidence, path+".state.waiting.message: "+clip(m))
+			}
+			if !init {
+				f.cause = s.probeKills(p, w, st.Name, &f)
 			}
 			switch {
 			case w.restartable() && s.hasPreviousRevision(w):
@@ -510,6 +516,7 @@ func probeFailing(s *snapshot) []finding {
 			}
 			f.fix = probeFix(probe, p, w)
 			s.probeChanged(p, w, container, probe, &f)
+			f.cause = probeCause(p, w, container, probe, unhealthy)
 			out = append(out, f)
 			continue
 		}
@@ -630,6 +637,126 @@ func (s *snapshot) probeChanged(p *corev1.Pod, w *ownerWorkload, container, prob
 	}
 	f.evidence = append(f.evidence, "the previous revision of "+w.String()+" had "+was)
 	f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "back to the previous revision, whose " + probe + " probe differed; then correct the probe in the new revision"}
+}
+
+// probeKills: when the kubelet restarts the container because a probe fails (a Killing event
+// "Container app failed liveness probe, will be restarted"), the restarts come from the probe:
+// the event is evidence on f, and the probe's failure the cause.
+func (s *snapshot) probeKills(p *corev1.Pod, w *ownerWorkload, container string, f *finding) *contract.Cause {
+	var kills []*corev1.Event
+	probe := ""
+	for _, e := range s.eventsFor("Pod", p, "Killing") {
+		for _, t := range []string{"liveness", "startup"} {
+			if strings.Contains(e.Message, "failed "+t+" probe") && (fieldPathContainer(e.InvolvedObject.FieldPath) == container || strings.Contains(e.Message, "Container "+container+" ")) {
+				kills, probe = append(kills, e), t
+			}
+		}
+	}
+	if len(kills) == 0 {
+		return nil
+	}
+	f.evidence = append(f.evidence, eventEvidence(kills))
+	var unhealthy []*corev1.Event
+	for _, e := range s.eventsFor("Pod", p, "Unhealthy") {
+		if probeType(e.Message) == probe {
+			unhealthy = append(unhealthy, e)
+		}
+	}
+	return probeCause(p, w, container, probe, unhealthy)
+}
+
+var probeStatus = regexp.MustCompile(`statuscode: (\d{3})`)
+
+// probeCause reads what the kubelet met in the latest of a probe's failure events: an HTTP 4xx
+// (the path is not served), a refused connection (nothing listens on the port), a timeout (the
+// check takes longer than timeoutSeconds). Each is a ProbeMisconfigured cause on the workload
+// (the pod, without one), its field the probe's path, port or timeoutSeconds; nil for other
+// failures (a 5xx is the application saying it is unwell).
+func probeCause(p *corev1.Pod, w *ownerWorkload, container, probe string, events []*corev1.Event) *contract.Cause {
+	last, _ := latest(events)
+	c := containerNamed(p.Spec.Containers, container)
+	if last == nil || c == nil {
+		return nil
+	}
+	var pr *corev1.Probe
+	switch probe {
+	case "readiness":
+		pr = c.ReadinessProbe
+	case "liveness":
+		pr = c.LivenessProbe
+	case "startup":
+		pr = c.StartupProbe
+	}
+	if pr == nil {
+		return nil
+	}
+	base := fmt.Sprintf("spec.containers[%s].%sProbe", container, probe)
+	var handler, target, port string
+	switch h := pr.ProbeHandler; {
+	case h.HTTPGet != nil:
+		handler, target, port = "httpGet", h.HTTPGet.Path, h.HTTPGet.Port.String()
+	case h.TCPSocket != nil:
+		handler, port = "tcpSocket", h.TCPSocket.Port.String()
+	case h.GRPC != nil:
+		handler, port = "grpc", strconv.Itoa(int(h.GRPC.Port))
+	case h.Exec != nil:
+		handler = "exec"
+	}
+	timeout := max(pr.TimeoutSeconds, 1)
+	effect := map[string]string{
+		"liveness":  "so the kubelet restarts a container that may otherwise work",
+		"readiness": "so the pod gets no Service traffic",
+		"startup":   "so the kubelet restarts the container before it is up",
+	}[probe]
+	msg := strings.ToLower(last.Message)
+	object := objectRef("pod", p.Namespace, p.Name)
+	if w != nil {
+		object = w.ref.String()
+	}
+	where := fmt.Sprintf("the %s probe of container %s", probe, container)
+	cause := contract.Cause{Category: contract.ProbeMisconfigured, Object: object}
+	var fixText string
+	switch m := probeStatus.FindStringSubmatch(last.Message); {
+	case m != nil && m[1][0] == '4' && handler == "httpGet":
+		cause.Field = base + ".httpGet.path"
+		cause.Summary = fmt.Sprintf("%s gets HTTP %s from %s on port %s (timeoutSeconds %d): the path it checks is not served, %s", where, m[1], target, port, timeout, effect)
+		fixText = fmt.Sprintf("set %s.httpGet.path of %s to the health endpoint the application serves (resource_patch)", base, object)
+	case strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "timeout") || strings.Contains(msg, "timed out"):
+		cause.Field = base + ".timeoutSeconds"
+		on := ""
+		if target != "" {
+			on = " on " + target
+		}
+		if port != "" {
+			on += " (port " + port + ")"
+		}
+		cause.Summary = fmt.Sprintf("%s times out after %ds%s: the check takes longer than timeoutSeconds allows, %s", where, timeout, on, effect)
+		fixText = fmt.Sprintf("raise %s.timeoutSeconds of %s above how long the check takes (resource_patch), or point the probe at a cheaper endpoint", base, object)
+	case strings.Contains(msg, "connection refused") && port != "":
+		cause.Field = base + "." + handler + ".port"
+		declared := ""
+		var ports []string
+		for _, cp := range c.Ports {
+			if cp.Name != "" {
+				ports = append(ports, fmt.Sprintf("%d (%s)", cp.ContainerPort, cp.Name))
+			} else {
+				ports = append(ports, strconv.Itoa(int(cp.ContainerPort)))
+			}
+		}
+		if len(ports) > 0 {
+			declared = "; the container declares " + strings.Join(ports, ", ")
+		}
+		cause.Summary = fmt.Sprintf("%s is refused on port %s%s: nothing listens there%s, %s", where, port, map[bool]string{true: " (" + target + ")", false: ""}[target != ""], declared, effect)
+		fixText = fmt.Sprintf("set %s.%s.port of %s to the port the application listens on (resource_patch)", base, handler, object)
+	default:
+		return nil
+	}
+	cause.Evidence = []string{"event " + last.Reason + ": " + quoteMessage(last.Message)}
+	if d := describeProbe(c, probe); d != "" {
+		cause.Evidence = append(cause.Evidence, d)
+	}
+	cause.Fix = &contract.Fix{Text: fixText}
+	return &cause
 }
 
 func probeFix(probe string, p *corev1.Pod, w *ownerWorkload) fix {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -10,6 +11,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,6 +44,14 @@ type snapshot struct {
 	hpas         []autoscalingv2.HorizontalPodAutoscaler
 	quotas       []corev1.ResourceQuota
 	nodes        []corev1.Node
+	ingresses    []networkingv1.Ingress
+	cronJobs     []batchv1.CronJob
+	budgets      []policyv1.PodDisruptionBudget
+
+	// nodesAllowed says whether the server may read nodes outside a cluster-wide analysis (it
+	// is not confined to namespaces): DaemonSet placement reads them then (allNodes).
+	nodesAllowed bool
+	nodesRead    bool
 
 	eventsByObject map[string][]*corev1.Event // involvedObject Kind/namespace/name
 	rsByName       map[types.NamespacedName]*appsv1.ReplicaSet
@@ -104,6 +115,14 @@ func loadSnapshot(ctx context.Context, r, direct client.Reader, scope []string, 
 	})
 	optional(err)
 	s.quotas, err = listIn(s, "resourcequotas", &corev1.ResourceQuotaList{}, func(l *corev1.ResourceQuotaList) []corev1.ResourceQuota { return l.Items })
+	optional(err)
+	s.ingresses, err = listIn(s, "ingresses", &networkingv1.IngressList{}, func(l *networkingv1.IngressList) []networkingv1.Ingress { return l.Items })
+	optional(err)
+	s.cronJobs, err = listIn(s, "cronjobs", &batchv1.CronJobList{}, func(l *batchv1.CronJobList) []batchv1.CronJob { return l.Items })
+	optional(err)
+	s.budgets, err = listIn(s, "poddisruptionbudgets", &policyv1.PodDisruptionBudgetList{}, func(l *policyv1.PodDisruptionBudgetList) []policyv1.PodDisruptionBudget {
+		return l.Items
+	})
 	optional(err)
 	if cluster {
 		var nodes corev1.NodeList
@@ -178,10 +197,62 @@ func (s *snapshot) checked() string {
 		fmt.Sprintf("%d quotas", len(s.quotas)),
 		fmt.Sprintf("%d events", len(s.events)),
 	}
+	// Kinds added later are counted when there are some, so that earlier summaries read as before.
+	for _, more := range []struct {
+		n    int
+		noun string
+	}{{len(s.ingresses), "ingresses"}, {len(s.cronJobs), "cronjobs"}, {len(s.budgets), "pdbs"}} {
+		if more.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", more.n, more.noun))
+		}
+	}
 	if s.cluster {
 		parts = append(parts, fmt.Sprintf("%d nodes", len(s.nodes)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// allNodes returns every node: those of a cluster-wide analysis, or, on a server that may read
+// them, the nodes read from the cache on first use. It returns nil, with a note, on a server
+// confined to namespaces (nodes are cluster-scoped) or when they cannot be read.
+func (s *snapshot) allNodes(why string) []corev1.Node {
+	if s.cluster || s.nodesRead {
+		return s.nodes
+	}
+	s.nodesRead = true
+	if !s.nodesAllowed {
+		s.skipped = append(s.skipped, why+": nodes are cluster-scoped, and this server is confined to namespaces")
+		return nil
+	}
+	var nodes corev1.NodeList
+	if err := s.cached.List(s.ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
+		s.skipped = append(s.skipped, why+": "+apiError(err, "list", "nodes").Error())
+		return nil
+	}
+	s.nodes = nodes.Items
+	return s.nodes
+}
+
+// service returns the Service ns/name of the snapshot, or nil.
+func (s *snapshot) service(ns, name string) *corev1.Service {
+	for i := range s.services {
+		if svc := &s.services[i]; svc.Namespace == ns && svc.Name == name {
+			return svc
+		}
+	}
+	return nil
+}
+
+// serviceNames lists the Services of namespace ns, sorted.
+func (s *snapshot) serviceNames(ns string) []string {
+	var out []string
+	for i := range s.services {
+		if s.services[i].Namespace == ns {
+			out = append(out, s.services[i].Name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func eventKey(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
@@ -398,6 +469,9 @@ func (s *snapshot) keysOf(kind, ns, name string) lookup {
 	case "StorageClass":
 		var sc storagev1.StorageClass
 		l.err = s.direct.Get(s.ctx, client.ObjectKey{Name: name}, &sc)
+	case "ServiceAccount":
+		var sa corev1.ServiceAccount
+		l.err = s.direct.Get(s.ctx, client.ObjectKey{Namespace: ns, Name: name}, &sa)
 	}
 	l.found = l.err == nil
 	if apierrors.IsNotFound(l.err) {

@@ -250,3 +250,101 @@ func quantity(q apiresource.Quantity) string {
 	}
 	return q.String()
 }
+
+// quoteMessage keeps a message from a container or the kubelet as it was written, for evidence:
+// surrounding space trimmed, lines joined with " | " (evidence is one line), and, past 600 bytes,
+// the last lines that fit (a program's error comes last) after "… ".
+func quoteMessage(m string) string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(m), "\n") {
+		if l = strings.TrimRight(l, " \t\r"); strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	out := strings.Join(lines, " | ")
+	if len(out) <= 600 {
+		return out
+	}
+	kept, size := []string{}, 0
+	for i := len(lines) - 1; i >= 0; i-- {
+		if size+len(lines[i]) > 600 {
+			break
+		}
+		kept = append([]string{lines[i]}, kept...)
+		size += len(lines[i]) + 3
+	}
+	if len(kept) == 0 { // one long line: keep its end
+		last := lines[len(lines)-1]
+		cut := len(last) - 600
+		for cut < len(last) && last[cut]&0xC0 == 0x80 {
+			cut++
+		}
+		kept = []string{last[cut:]}
+	}
+	return "… " + strings.Join(kept, " | ")
+}
+
+// exitPhrase says how a container ended, with its message verbatim: `exit 1: "initdb: error:
+// ..."`, `OOMKilled, exit 137`.
+func exitPhrase(t *corev1.ContainerStateTerminated) string {
+	out := fmt.Sprintf("exit %d", t.ExitCode)
+	if t.Reason != "" && t.Reason != "Error" && t.Reason != "Completed" {
+		out = t.Reason + ", " + out
+	}
+	if m := quoteMessage(t.Message); m != "" {
+		out += `: "` + m + `"`
+	}
+	return out
+}
+
+// podTrouble says what is wrong with a pod that is not ready, in a phrase that follows its name
+// ("crashloops (exit 1: \"...\")", "was OOMKilled (exit 137)", "is Pending: 0/3 nodes are
+// available ..."), and the status fields it rests on, verbatim. It returns "" for a ready pod.
+func podTrouble(p *corev1.Pod) (string, []string) {
+	if podIsReady(p) {
+		return "", nil
+	}
+	where := "pod " + p.Namespace + "/" + p.Name
+	var phrase string
+	var evidence []string
+	eachContainer(p, func(st *corev1.ContainerStatus, _ *corev1.Container, init bool) {
+		if phrase != "" {
+			return
+		}
+		path := statusPath(init, st.Name)
+		last := st.LastTerminationState.Terminated
+		switch w := st.State.Waiting; {
+		case w != nil && w.Reason == "CrashLoopBackOff":
+			phrase = "crashloops"
+			if last != nil {
+				phrase += " (" + exitPhrase(last) + ")"
+				evidence = append(evidence, where+": "+terminatedEvidence(path, "lastState.terminated", last, st.RestartCount))
+			}
+		case st.State.Terminated != nil && st.State.Terminated.ExitCode != 0:
+			phrase = "exited (" + exitPhrase(st.State.Terminated) + ")"
+			evidence = append(evidence, where+": "+terminatedEvidence(path, "state.terminated", st.State.Terminated, st.RestartCount))
+		case w != nil && w.Reason != "" && w.Reason != "ContainerCreating" && w.Reason != "PodInitializing":
+			phrase = "waits in " + w.Reason
+			if w.Message != "" {
+				phrase += ` ("` + quoteMessage(w.Message) + `")`
+			}
+			evidence = append(evidence, fmt.Sprintf("%s: %s.state.waiting: reason=%s message=%s", where, path, w.Reason, quoteMessage(w.Message)))
+		case last != nil && last.Reason == "OOMKilled":
+			phrase = "was OOMKilled (" + exitPhrase(last) + ")"
+			evidence = append(evidence, where+": "+terminatedEvidence(path, "lastState.terminated", last, st.RestartCount))
+		case !init && st.State.Running != nil && !st.Ready:
+			phrase = "runs but is not ready"
+			if last != nil {
+				phrase += " (last ended " + exitPhrase(last) + ")"
+				evidence = append(evidence, where+": "+terminatedEvidence(path, "lastState.terminated", last, st.RestartCount))
+			}
+		}
+	})
+	if phrase == "" {
+		phrase = "is " + unreadyReason(p)
+		if c := podCondition(p, corev1.PodScheduled); c != nil && c.Status == corev1.ConditionFalse {
+			evidence = append(evidence, fmt.Sprintf("%s: status.conditions[PodScheduled]: reason=%s message=%s", where, orNone(c.Reason), quoteMessage(c.Message)))
+		}
+	}
+	return phrase, evidence
+}

@@ -45,6 +45,13 @@ func secretCalls(ns string) map[string][]map[string]any {
 		"nodes_status":    {nil},
 		"workload_health": {{"namespace": ns}},
 		"analyze":         {{"namespace": ns}},
+		// The check tools quote rules, policies, claims, budgets and termination messages.
+		"access_check":     {{"namespace": ns, "serviceAccount": "default", "verb": "get", "resource": "secrets", "name": "db"}},
+		"network_check":    {{"namespace": ns, "pod": "app", "port": 5432}},
+		"volume_check":     {{"namespace": ns, "pod": "app", "path": "/data", "problem": "full"}},
+		"disruption_check": {{"namespace": ns, "pod": "app"}},
+		"placement_check":  {{"namespace": ns, "kind": "pod", "name": "app"}},
+		"reference_check":  {{"namespace": ns, "kind": "pod", "name": "app"}, {"namespace": ns, "host": "postgres://app:" + planted + "@db:5432/x"}},
 	}
 }
 

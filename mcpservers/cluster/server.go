@@ -81,6 +81,7 @@ func (s *Server) Tools(maxBytes int) []mcptool.Tool {
 		t.resourceTools,
 		t.inspectTools,
 		t.analyzeTools,
+		t.checkTools,
 		t.writeTools,
 	} {
 		all = append(all, family()...)

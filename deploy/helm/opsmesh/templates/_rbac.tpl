@@ -1,7 +1,8 @@
 {{/*
 The rules every opsmesh tool server reads with (the same as controller/toolserver's readRules):
 workloads, pods and logs, events, nodes, networking, storage, autoscaling, Kueue, Volcano and
-opsmesh's own kinds. Never Secrets.
+opsmesh's own kinds; RBAC objects and SubjectAccessReviews, for access_check (why a workload's
+ServiceAccount is refused: a review changes nothing). Never Secrets.
 */}}
 {{- define "opsmesh.toolReadRules" -}}
 - apiGroups: [""]
@@ -10,6 +11,12 @@ opsmesh's own kinds. Never Secrets.
 - apiGroups: [apps, batch, autoscaling, policy, events.k8s.io, discovery.k8s.io, networking.k8s.io, storage.k8s.io, scheduling.k8s.io, node.k8s.io, kueue.x-k8s.io, scheduling.volcano.sh, batch.volcano.sh, metrics.k8s.io, apiextensions.k8s.io, opsmesh.dev]
   resources: ["*"]
   verbs: [get, list, watch]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings, clusterroles, clusterrolebindings]
+  verbs: [get, list, watch]
+- apiGroups: [authorization.k8s.io]
+  resources: [subjectaccessreviews]
+  verbs: [create]
 {{- end -}}
 
 {{/* What the builtin write tools change (controller/toolserver's writeRules): remediation actions run in process. */}}

@@ -1,0 +1,670 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/opsmesh/opsmesh/api/contract"
+	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
+)
+
+// reference_check follows an object's references and reports the broken ones: an Ingress's
+// backend Services (do they exist, expose the port, have ready endpoints), a Service's selector,
+// target ports and endpoints, a pod template's ConfigMaps, Secrets (and keys), claims and
+// ServiceAccount; or a dependency as an application names it (a host, host:port or URL) with the
+// state of the pods behind its Service. The analyzer ingressBackends uses the same logic.
+
+// referenceCheckTools is the family of reference_check (checkTools).
+func (t *tools) referenceCheckTools() []mcptool.Tool {
+	return []mcptool.Tool{mcptool.NewData(mcptool.Spec{
+		Name: "reference_check",
+		Description: "Follow an object's references and report the broken ones, or check a dependency an application names. " +
+			"With kind and name: an Ingress's backend Services (exist? expose the port? have ready endpoints?), a Service's selector, " +
+			"targetPorts and endpoints, or a pod/workload template's ConfigMaps, Secrets and keys, PersistentVolumeClaims and ServiceAccount. " +
+			"With host (and port): a dependency as applications write it (ledger-postgres, ledger-postgres:5432, " +
+			"ledger-postgres.payments.svc.cluster.local, redis://kv-cache:6379/0, postgres://user@db:5432/app): its Service, endpoints and " +
+			"the state of the pods behind it, with how they last ended, verbatim. Read-only.",
+		Params: []mcp.ToolOption{
+			mcp.WithString("namespace", mcp.Required(), mcp.Description("namespace of the object, or of the application that calls host"), mcp.MaxLength(63)),
+			mcp.WithString("kind", mcp.Description("ingress, service, pod, deployment, statefulset, daemonset, replicaset, job or cronjob; with name"), mcp.MaxLength(253)),
+			mcp.WithString("name", mcp.Description("name of the object"), mcp.MaxLength(253)),
+			mcp.WithString("host", mcp.Description("instead of kind and name: a dependency's host, host:port or URL as the application names it"), mcp.MaxLength(512)),
+			mcp.WithNumber("port", mcp.Description("with host: the port the application calls, when host does not carry it"), mcp.Min(1), mcp.Max(65535)),
+		},
+	}, t.referenceCheck)}
+}
+
+type referenceArgs struct {
+	Namespace string `json:"namespace"`
+	Kind      string `json:"kind,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Host      string `json:"host,omitempty"`
+	Port      int    `json:"port,omitempty"`
+}
+
+func (a *referenceArgs) Validate() error {
+	a.Kind, a.Host = strings.TrimSpace(a.Kind), strings.TrimSpace(a.Host)
+	if err := checkName("namespace", &a.Namespace, true, `the namespace of the object, such as "shop"`); err != nil {
+		return err
+	}
+	if err := checkName("name", &a.Name, false, `such as kind "ingress" with name "chat"`); err != nil {
+		return err
+	}
+	switch {
+	case a.Host != "" && (a.Kind != "" || a.Name != ""):
+		return errors.New(`give either "kind" and "name" (an object whose references to check) or "host" (a dependency), not both`)
+	case a.Host == "" && (a.Kind == "" || a.Name == ""):
+		return errors.New(`give "kind" and "name" (such as kind "ingress", name "chat"), or "host" (such as "ledger-postgres:5432")`)
+	}
+	return nil
+}
+
+// referenceKinds are the kinds reference_check follows, by kind as the API spells it.
+var referenceKinds = map[string]string{"Ingress": "ingress", "Service": "service", "Pod": "pod", "Deployment": "deployment",
+	"StatefulSet": "statefulset", "DaemonSet": "daemonset", "ReplicaSet": "replicaset", "Job": "job", "CronJob": "cronjob"}
+
+func (t *tools) referenceCheck(ctx context.Context, a referenceArgs) (contract.CheckReport, string, error) {
+	var none contract.CheckReport
+	if err := t.k.checkNamespace(a.Namespace); err != nil {
+		return none, "", err
+	}
+	ns := a.Namespace
+	var dep depTarget
+	if a.Host != "" {
+		var err error
+		if dep, err = parseDepTarget(a.Host, a.Port, a.Namespace); err != nil {
+			return none, "", err
+		}
+		if dep.external {
+			var out checkReport
+			out.Checked = fmt.Sprintf("dependency %s: %s is not a Service name of this cluster (name, name.namespace or name.namespace.svc.<domain>), so it was not followed", a.Host, dep.host)
+			return out.done(t.maxBytes)
+		}
+		if err := t.k.checkNamespace(dep.namespace); err != nil {
+			return none, "", fmt.Errorf("dependency %s is in namespace %s: %w", a.Host, dep.namespace, err)
+		}
+		ns = dep.namespace
+	}
+	reader, err := t.k.cached(ctx)
+	if err != nil {
+		return none, "", err
+	}
+	s, err := loadSnapshot(ctx, reader, t.k.Direct, []string{ns}, false)
+	if err != nil {
+		return none, "", err
+	}
+	var out checkReport
+	if a.Host != "" {
+		shown := a.Host
+		if u, err := url.Parse(a.Host); err == nil && strings.Contains(a.Host, "://") {
+			shown = u.Redacted() // a password in the URL is not repeated
+		}
+		s.depTargetCheck(&out, shown, dep)
+		return t.doneCheck(&out)
+	}
+	r, err := t.k.resolve(a.Kind)
+	if err != nil {
+		return none, "", err
+	}
+	kind, ok := referenceKinds[r.gvk.Kind]
+	if !ok {
+		return none, "", fmt.Errorf("reference_check follows the references of an ingress, service, pod, deployment, statefulset, daemonset, replicaset, job or cronjob, not %s", r.gvr.Resource)
+	}
+	what := objectRef(kind, a.Namespace, a.Name)
+	switch kind {
+	case "ingress":
+		for i := range s.ingresses {
+			if ing := &s.ingresses[i]; ing.Name == a.Name {
+				causes, facts := s.ingressCauses(ing)
+				out.Checked = fmt.Sprintf("Ingress %s/%s: %d %s", ing.Namespace, ing.Name, len(ingressBackendsOf(ing)), plural(len(ingressBackendsOf(ing)), "backend"))
+				for _, c := range causes {
+					out.cause(c.withFix())
+				}
+				for _, f := range facts {
+					out.fact("%s", f)
+				}
+			}
+		}
+	case "service":
+		if svc := s.service(a.Namespace, a.Name); svc != nil {
+			s.serviceCheck(&out, svc)
+		}
+	case "replicaset":
+		if rs, ok := s.rsByName[types.NamespacedName{Namespace: a.Namespace, Name: a.Name}]; ok {
+			s.templateCheck(&out, ref{Kind: kind, Namespace: a.Namespace, Name: a.Name}, &rs.Spec.Template.Spec)
+		}
+	default:
+		if spec, _ := s.templateOf(kind, a.Namespace, a.Name); spec != nil {
+			s.templateCheck(&out, ref{Kind: kind, Namespace: a.Namespace, Name: a.Name}, spec)
+		}
+	}
+	if out.Checked == "" {
+		return none, "", fmt.Errorf("%s not found; check the name and namespace (resources_list lists what exists)", what)
+	}
+	return t.doneCheck(&out)
+}
+
+func (t *tools) doneCheck(out *checkReport) (contract.CheckReport, string, error) {
+	rep, text, err := out.done(t.maxBytes)
+	return rep, t.k.secrets.Scrub(text), err
+}
+
+// causeFix is a cause with the fix as the analyzers suggest it (a write tool call, in order).
+type causeFix struct {
+	c contract.Cause
+	f fix
+}
+
+func (c causeFix) withFix() contract.Cause {
+	out := c.c
+	cf := c.f.contract()
+	out.Fix = &cf
+	return out
+}
+
+// depTarget is a host as an application names it, resolved to a Service name.
+type depTarget struct {
+	host      string // the host part
+	name      string // the Service
+	namespace string
+	pod       string // a StatefulSet pod's own name (pod.service.namespace.svc), if named
+	port      string // a number or a name; "" when not given
+	ip        bool   // host is an IP address: name is found by ClusterIP
+	external  bool   // not a cluster Service name
+}
+
+// parseDepTarget reads host (name, name:port, name.ns, name.ns.svc[.domain], pod.name.ns.svc,
+// scheme://user@host:port/path, an IP) as the cluster's DNS would resolve it from namespace ns.
+func parseDepTarget(host string, port int, ns string) (depTarget, error) {
+	h := host
+	var d depTarget
+	if strings.Contains(h, "://") {
+		u, err := url.Parse(h)
+		if err != nil || u.Hostname() == "" {
+			return d, fmt.Errorf("host %q is not a URL with a host; give a host such as ledger-postgres, ledger-postgres:5432 or postgres://user@ledger-postgres:5432/db", host)
+		}
+		h, d.port = u.Hostname(), u.Port()
+	} else if hp, p, err := net.SplitHostPort(h); err == nil {
+		h, d.port = hp, p
+	}
+	if port > 0 {
+		d.port = strconv.Itoa(port)
+	}
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
+	d.host, d.namespace = h, ns
+	if net.ParseIP(h) != nil {
+		d.ip, d.name = true, h
+		return d, nil
+	}
+	parts := strings.Split(h, ".")
+	for _, p := range parts {
+		if p == "" || !dnsName.MatchString(p) {
+			return d, fmt.Errorf("host %q is not a host name; give a host such as ledger-postgres, ledger-postgres:5432 or ledger-postgres.payments.svc.cluster.local", host)
+		}
+	}
+	switch {
+	case len(parts) == 1:
+		d.name = parts[0]
+	case len(parts) == 2 || parts[2] == "svc":
+		d.name, d.namespace = parts[0], parts[1]
+	case len(parts) >= 4 && parts[3] == "svc":
+		d.pod, d.name, d.namespace = parts[0], parts[1], parts[2]
+	default:
+		d.external = true
+	}
+	return d, nil
+}
+
+// depTargetCheck follows a dependency to its Service, the port, the endpoints and the pods.
+func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget) {
+	var svc *corev1.Service
+	if d.ip {
+		for i := range s.services {
+			if s.services[i].Spec.ClusterIP == d.name {
+				svc = &s.services[i]
+			}
+		}
+	} else {
+		svc = s.service(d.namespace, d.name)
+	}
+	subject := fmt.Sprintf("the dependency %s", host)
+	if svc == nil {
+		out.Checked = fmt.Sprintf("dependency %s: Service %s/%s", host, d.namespace, d.name)
+		names := s.serviceNames(d.namespace)
+		there := "namespace " + d.namespace + " has no Services"
+		if len(names) > 0 {
+			there = "Services in namespace " + d.namespace + ": " + examples(names, 10)
+		}
+		out.cause(contract.Cause{
+			Category: contract.ReferenceMissing, Object: objectRef("service", d.namespace, d.name),
+			Summary:  fmt.Sprintf("%s names Service %s/%s, which does not exist (%s)", subject, d.namespace, d.name, there),
+			Evidence: []string{"host " + d.host + " resolves to Service " + d.name + " in namespace " + d.namespace, there},
+			Fix:      &contract.Fix{Text: fmt.Sprintf("correct the host the application calls to a Service that exists, or create Service %s in namespace %s", d.name, d.namespace)},
+		})
+		return
+	}
+	subject = fmt.Sprintf("the dependency %s (Service %s/%s)", host, svc.Namespace, svc.Name)
+	out.Checked = fmt.Sprintf("dependency %s: Service %s/%s, its ports, endpoints and pods", host, svc.Namespace, svc.Name)
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		out.fact("Service %s/%s is an ExternalName for %s: it has no pods here to check", svc.Namespace, svc.Name, svc.Spec.ExternalName)
+		return
+	}
+	if d.port != "" && servicePort(svc, d.port) == nil {
+		out.cause(contract.Cause{
+			Category: contract.ReferenceMissing, Object: objectRef("service", svc.Namespace, svc.Name), Field: "spec.ports",
+			Summary:  fmt.Sprintf("%s is called on port %s, which the Service does not expose (it exposes %s)", subject, d.port, servicePortsText(svc)),
+			Evidence: []string{fmt.Sprintf("service/%s/%s spec.ports: %s", svc.Namespace, svc.Name, servicePortsText(svc))},
+			Fix:      &contract.Fix{Text: fmt.Sprintf("call Service %s on a port it exposes (%s), or add port %s to the Service", svc.Name, servicePortsText(svc), d.port)},
+		})
+	}
+	if cf := s.unreachableCause(svc, subject); cf != nil {
+		out.cause(cf.withFix())
+		return
+	}
+	ready, all := s.readyEndpoints(svc)
+	out.fact("Service %s/%s has %d ready %s (%d in all)", svc.Namespace, svc.Name, ready, plural(ready, "endpoint"), all)
+	for _, p := range s.podsMatching(svc.Namespace, svc.Spec.Selector) {
+		if phrase, _ := podTrouble(p); phrase != "" && len(svc.Spec.Selector) > 0 {
+			out.fact("pod %s %s", p.Name, phrase)
+		}
+	}
+}
+
+// readyEndpoints counts the ready endpoints of a Service's EndpointSlices, and all of them.
+func (s *snapshot) readyEndpoints(svc *corev1.Service) (ready, all int) {
+	for _, sl := range s.slicesOf(svc.Namespace, svc.Name) {
+		for _, e := range sl.Endpoints {
+			all++
+			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+				ready++
+			}
+		}
+	}
+	return ready, all
+}
+
+// unreachableCause is why a Service has no ready endpoint — a selector that matches no pod, or
+// pods that do not become ready, quoted with how they last ended — or nil when it has one (or
+// when its endpoints are not the selector's to give). subject names the Service as the caller
+// sees it.
+func (s *snapshot) unreachableCause(svc *corev1.Service, subject string) *causeFix {
+	if len(svc.Spec.Selector) == 0 || svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return nil
+	}
+	ready, all := s.readyEndpoints(svc)
+	if ready > 0 {
+		return nil
+	}
+	sel := labels.Set(svc.Spec.Selector).String()
+	slices := fmt.Sprintf("endpointslices (label %s=%s): %d endpoints, 0 ready", "kubernetes.io/service-name", svc.Name, all)
+	pods := s.podsMatching(svc.Namespace, svc.Spec.Selector)
+	svcRef := objectRef("service", svc.Namespace, svc.Name)
+	if len(pods) == 0 {
+		c := contract.Cause{Category: contract.ReferenceMissing, Object: svcRef, Field: "spec.selector",
+			Summary:  fmt.Sprintf("%s has no ready endpoints: its selector %s matches no pod in namespace %s", subject, sel, svc.Namespace),
+			Evidence: []string{fmt.Sprintf("service/%s/%s spec.selector: %s matches no pod", svc.Namespace, svc.Name, sel), slices}}
+		if near := s.nearSelector(svc.Namespace, svc.Spec.Selector); near != "" {
+			c.Evidence = append(c.Evidence, near)
+		}
+		return &causeFix{c: c, f: noFix("correct the selector of Service %s to the labels of the pods it should serve (resource_patch), or deploy those pods", svc.Name)}
+	}
+	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
+	var phrases, evidence []string
+	var object string
+	readyPods := 0
+	for _, p := range pods {
+		phrase, ev := podTrouble(p)
+		if phrase == "" {
+			readyPods++
+			continue
+		}
+		if object == "" {
+			if w := s.owner(p); w != nil {
+				object = w.ref.String()
+			}
+		}
+		if len(phrases) < 3 {
+			phrases = append(phrases, p.Name+" "+phrase)
+			evidence = append(evidence, ev...)
+		}
+	}
+	if readyPods > 0 || len(phrases) == 0 {
+		return nil // the pods are ready: the endpoints are late, or the controller is not running
+	}
+	if object == "" {
+		object = svcRef
+	}
+	what := "its pod " + phrases[0]
+	if len(pods) > 1 {
+		what = fmt.Sprintf("none of its %d pods is ready: %s", len(pods), strings.Join(phrases, "; "))
+	}
+	c := contract.Cause{Category: contract.DependencyUnreachable, Object: object,
+		Summary:  fmt.Sprintf("%s has no ready endpoints: %s", subject, what),
+		Evidence: append([]string{fmt.Sprintf("spec.selector %s matches %d pods, 0 of them Ready", sel, len(pods)), slices}, evidence...)}
+	return &causeFix{c: c, f: noFix("fix what stops the pods of %s (quoted above: how they last ended; their previous logs say more, pod_logs with previous true); the Service has endpoints again once a pod is Ready", object)}
+}
+
+// servicePort is the port of svc that port (a number or a name) names, or nil.
+func servicePort(svc *corev1.Service, port string) *corev1.ServicePort {
+	n, err := strconv.Atoi(port)
+	for i := range svc.Spec.Ports {
+		p := &svc.Spec.Ports[i]
+		if (err == nil && int(p.Port) == n) || (err != nil && p.Name == port) {
+			return p
+		}
+	}
+	return nil
+}
+
+// portsText lists a Service's ports: "80 (http), 443 (https)"; "no ports".
+func servicePortsText(svc *corev1.Service) string {
+	if len(svc.Spec.Ports) == 0 {
+		return "no ports"
+	}
+	var parts []string
+	for _, p := range svc.Spec.Ports {
+		if p.Name != "" {
+			parts = append(parts, fmt.Sprintf("%d (%s)", p.Port, p.Name))
+		} else {
+			parts = append(parts, strconv.Itoa(int(p.Port)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ingressBackend is one backend of an Ingress: the route it serves, its field, its JSON path.
+type ingressBackend struct {
+	route   string // "chat.example.com/", or "(default backend)"
+	field   string // spec.rules[0].http.paths[0].backend.service
+	pointer string // /spec/rules/0/http/paths/0/backend/service
+	b       *networkingv1.IngressBackend
+}
+
+func ingressBackendsOf(ing *networkingv1.Ingress) []ingressBackend {
+	var out []ingressBackend
+	if b := ing.Spec.DefaultBackend; b != nil {
+		out = append(out, ingressBackend{"(default backend)", "spec.defaultBackend.service", "/spec/defaultBackend/service", b})
+	}
+	for i, r := range ing.Spec.Rules {
+		if r.HTTP == nil {
+			continue
+		}
+		host := r.Host
+		if host == "" {
+			host = "*"
+		}
+		for j := range r.HTTP.Paths {
+			p := &r.HTTP.Paths[j]
+			path := p.Path
+			if path == "" {
+				path = "/"
+			}
+			out = append(out, ingressBackend{host + path, fmt.Sprintf("spec.rules[%d].http.paths[%d].backend.service", i, j),
+				fmt.Sprintf("/spec/rules/%d/http/paths/%d/backend/service", i, j), &p.Backend})
+		}
+	}
+	return out
+}
+
+// ingressCauses checks every Service backend of ing: the Service exists, exposes the port, and
+// has ready endpoints. The facts say what was fine.
+func (s *snapshot) ingressCauses(ing *networkingv1.Ingress) ([]causeFix, []string) {
+	var causes []causeFix
+	var facts []string
+	ingRef := objectRef("ingress", ing.Namespace, ing.Name)
+	seen := map[string]bool{}
+	for _, be := range ingressBackendsOf(ing) {
+		if be.b.Service == nil {
+			if be.b.Resource != nil {
+				facts = append(facts, fmt.Sprintf("%s routes to resource %s %s (not checked)", be.route, be.b.Resource.Kind, be.b.Resource.Name))
+			}
+			continue
+		}
+		name, port := be.b.Service.Name, be.b.Service.Port
+		portText := strconv.Itoa(int(port.Number))
+		if port.Name != "" {
+			portText = strconv.Quote(port.Name)
+		}
+		key := name + "\x00" + portText
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		backendLine := fmt.Sprintf("%s %s: name=%s port=%s", ingRef, be.field, name, portText)
+		svc := s.service(ing.Namespace, name)
+		if svc == nil {
+			names := s.serviceNames(ing.Namespace)
+			there := "the namespace has no Services"
+			if len(names) > 0 {
+				there = "Services in the namespace: " + examples(names, 10)
+			}
+			causes = append(causes, causeFix{
+				c: contract.Cause{Category: contract.ReferenceMissing, Object: objectRef("service", ing.Namespace, name),
+					Summary:  fmt.Sprintf("Ingress %s routes %s to Service %s, which does not exist (%s)", ing.Name, be.route, name, there),
+					Evidence: []string{backendLine, fmt.Sprintf("service/%s/%s: not found; %s", ing.Namespace, name, there)}},
+				f: noFix("create Service %s in namespace %s, or point %s.name of Ingress %s at the Service that serves %s (resource_patch)", name, ing.Namespace, be.field, ing.Name, be.route),
+			})
+			continue
+		}
+		var sp *corev1.ServicePort
+		if port.Name != "" {
+			sp = servicePort(svc, port.Name)
+		} else {
+			sp = servicePort(svc, strconv.Itoa(int(port.Number)))
+		}
+		if sp == nil {
+			only := "exposes only " + servicePortsText(svc)
+			if len(svc.Spec.Ports) == 0 {
+				only = "exposes no ports"
+			}
+			cf := causeFix{
+				c: contract.Cause{Category: contract.ReferenceMissing, Object: ingRef, Field: be.field + ".port",
+					Summary:  fmt.Sprintf("Ingress %s sends to port %s of Service %s, which %s", ing.Name, portText, name, only),
+					Evidence: []string{backendLine, fmt.Sprintf("service/%s/%s spec.ports: %s", svc.Namespace, svc.Name, servicePortsText(svc))}},
+				f: noFix("set %s.port of Ingress %s to a port Service %s exposes (%s), or expose port %s on the Service", be.field, ing.Name, name, servicePortsText(svc), portText),
+			}
+			if len(svc.Spec.Ports) == 1 {
+				value := map[string]any{"number": svc.Spec.Ports[0].Port}
+				patch := []map[string]any{{"op": "replace", "path": be.pointer + "/port", "value": value}}
+				cf.f = fix{tool: "resource_patch", args: []arg{{"kind", "ingress"}, {"namespace", ing.Namespace}, {"name", ing.Name}, {"patchType", "json"}, {"patch", jsonText(patch)}},
+					note: fmt.Sprintf("sends %s to port %d, the one port Service %s exposes", be.route, svc.Spec.Ports[0].Port, name)}
+			}
+			causes = append(causes, cf)
+			continue
+		}
+		if cf := s.unreachableCause(svc, fmt.Sprintf("Service %s, the backend of Ingress %s for %s,", name, ing.Name, be.route)); cf != nil {
+			cf.c.Evidence = append([]string{backendLine}, cf.c.Evidence...)
+			causes = append(causes, *cf)
+			continue
+		}
+		ready, _ := s.readyEndpoints(svc)
+		facts = append(facts, fmt.Sprintf("%s → Service %s port %s: exists, %d ready %s", be.route, name, portText, ready, plural(ready, "endpoint")))
+	}
+	return causes, facts
+}
+
+// ingressBackends: Ingresses with a backend Service that does not exist, does not expose the
+// port the Ingress sends to, or has no ready endpoints; one finding per Ingress, its first broken
+// backend as the cause.
+func ingressBackends(s *snapshot) []finding {
+	var out []finding
+	for i := range s.ingresses {
+		ing := &s.ingresses[i]
+		causes, _ := s.ingressCauses(ing)
+		if len(causes) == 0 {
+			continue
+		}
+		f := finding{severity: critical, category: "ServiceNoEndpoints", object: ref{Kind: "ingress", Namespace: ing.Namespace, Name: ing.Name}}
+		for _, c := range causes {
+			f.evidence = append(f.evidence, c.c.Summary)
+		}
+		f.evidence = append(f.evidence, causes[0].c.Evidence...)
+		c := causes[0].withFix()
+		f.cause = &c
+		f.fix = causes[0].f
+		if c.Object != f.object.String() {
+			kind, ns, name := splitObjectRef(c.Object)
+			f.related = append(f.related, ref{Kind: kind, Namespace: ns, Name: name})
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// serviceCheck: the selector matches pods, the target ports resolve, and there are ready
+// endpoints.
+func (s *snapshot) serviceCheck(out *checkReport, svc *corev1.Service) {
+	out.Checked = fmt.Sprintf("Service %s/%s: selector %s, ports %s", svc.Namespace, svc.Name, orNone(labels.Set(svc.Spec.Selector).String()), servicePortsText(svc))
+	if len(svc.Spec.Selector) == 0 {
+		out.fact("the Service has no selector: its EndpointSlices are written by hand or by another controller")
+	}
+	subject := fmt.Sprintf("Service %s/%s", svc.Namespace, svc.Name)
+	if cf := s.unreachableCause(svc, subject); cf != nil {
+		out.cause(cf.withFix())
+	}
+	pods := s.podsMatching(svc.Namespace, svc.Spec.Selector)
+	for _, c := range targetPortCauses(svc, pods) {
+		out.cause(c)
+	}
+	ready, all := s.readyEndpoints(svc)
+	out.fact("%d ready %s of %d, %d pods selected", ready, plural(ready, "endpoint"), all, len(pods))
+}
+
+// targetPortCauses: each port of svc whose targetPort no container of the selected pods declares
+// (by name; by number, when the containers declare ports at all).
+func targetPortCauses(svc *corev1.Service, pods []*corev1.Pod) []contract.Cause {
+	if len(pods) == 0 {
+		return nil
+	}
+	var out []contract.Cause
+	for i, sp := range svc.Spec.Ports {
+		tp := sp.TargetPort
+		if tp.Type == intstr.Int && tp.IntVal == 0 {
+			tp = intstr.FromInt32(sp.Port)
+		}
+		var declared []string
+		seen := map[string]bool{}
+		found := false
+		for _, p := range pods {
+			for _, c := range p.Spec.Containers {
+				for _, cp := range c.Ports {
+					if (tp.Type == intstr.String && cp.Name == tp.StrVal) || (tp.Type == intstr.Int && cp.ContainerPort == tp.IntVal) {
+						found = true
+					}
+					d := strconv.Itoa(int(cp.ContainerPort))
+					if cp.Name != "" {
+						d = fmt.Sprintf("%d (%s)", cp.ContainerPort, cp.Name)
+					}
+					if !seen[d] {
+						seen[d] = true
+						declared = append(declared, d)
+					}
+				}
+			}
+		}
+		if found || (tp.Type == intstr.Int && len(declared) == 0) {
+			continue
+		}
+		they := "declare no ports"
+		if len(declared) > 0 {
+			they = "declare " + strings.Join(declared, ", ")
+		}
+		field := fmt.Sprintf("spec.ports[%d].targetPort", i)
+		out = append(out, contract.Cause{Category: contract.ReferenceMissing, Object: objectRef("service", svc.Namespace, svc.Name), Field: field,
+			Summary:  fmt.Sprintf("Service %s sends port %d to targetPort %s, which no container of its %d %s declares (they %s)", svc.Name, sp.Port, tp.String(), len(pods), plural(len(pods), "pod"), they),
+			Evidence: []string{fmt.Sprintf("service/%s/%s %s: %s", svc.Namespace, svc.Name, field, tp.String()), "containers of the selected pods " + they},
+			Fix:      &contract.Fix{Text: fmt.Sprintf("set %s of Service %s to a port the containers listen on, or name the container port %s", field, svc.Name, tp.String())}})
+	}
+	return out
+}
+
+// templateCheck: the ConfigMaps, Secrets and keys, claims, pull Secrets and ServiceAccount a pod
+// spec references exist.
+func (s *snapshot) templateCheck(out *checkReport, w ref, spec *corev1.PodSpec) {
+	var refs []configRef
+	containers := append(append([]corev1.Container(nil), spec.InitContainers...), spec.Containers...)
+	for i := range containers {
+		for _, r := range configRefs(&containers[i], nil, false) {
+			r.Via += " of container " + containers[i].Name
+			refs = append(refs, r)
+		}
+	}
+	refs = append(refs, configRefs(nil, spec, true)...)
+	for _, p := range spec.ImagePullSecrets {
+		if p.Name != "" {
+			refs = append(refs, configRef{"Secret", p.Name, "", "spec.imagePullSecrets"})
+		}
+	}
+	sa := spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	refs = append(refs, configRef{"ServiceAccount", sa, "", "spec.serviceAccountName"})
+	checked := 0
+	done := map[string]bool{}
+	for _, r := range refs {
+		key := r.Kind + "/" + r.Name + "/" + r.Key
+		if done[key] {
+			continue
+		}
+		done[key] = true
+		checked++
+		l := s.keysOf(r.Kind, w.Namespace, r.Name)
+		obj := objectRef(strings.ToLower(r.Kind), w.Namespace, r.Name)
+		switch {
+		case l.err != nil:
+			out.fact("could not check %s %s (%s): %v", r.Kind, r.Name, r.Via, l.err)
+		case !l.found:
+			out.cause(contract.Cause{Category: contract.ReferenceMissing, Object: obj,
+				Summary:  fmt.Sprintf("%s references %s %s (%s), which does not exist", w, r.Kind, r.Name, r.Via),
+				Evidence: []string{fmt.Sprintf("%s: %s %s/%s not found", r.Via, r.Kind, w.Namespace, r.Name)},
+				Fix:      &contract.Fix{Text: fmt.Sprintf("create %s %s in namespace %s, or correct the reference (%s) in %s", r.Kind, r.Name, w.Namespace, r.Via, w)}})
+		case r.Key != "" && !l.keys[r.Key]:
+			keys := make([]string, 0, len(l.keys))
+			for k := range l.keys {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			out.cause(contract.Cause{Category: contract.ReferenceMissing, Object: obj, Field: "data[" + r.Key + "]",
+				Summary:  fmt.Sprintf("%s references key %s of %s %s (%s), which has no such key (its keys: %s)", w, r.Key, r.Kind, r.Name, r.Via, orNone(examples(keys, 10))),
+				Evidence: []string{fmt.Sprintf("%s %s/%s keys: %s", r.Kind, w.Namespace, r.Name, orNone(strings.Join(keys, ", ")))},
+				Fix:      &contract.Fix{Text: fmt.Sprintf("add key %s to %s %s (values are not shown), or correct the key (%s) in %s", r.Key, r.Kind, r.Name, r.Via, w)}})
+		}
+	}
+	for _, v := range spec.Volumes {
+		if v.PersistentVolumeClaim == nil {
+			continue
+		}
+		checked++
+		name := v.PersistentVolumeClaim.ClaimName
+		found := false
+		for i := range s.claims {
+			if s.claims[i].Namespace == w.Namespace && s.claims[i].Name == name {
+				found = true
+				if s.claims[i].Status.Phase != corev1.ClaimBound {
+					out.fact("PersistentVolumeClaim %s (volume %s) is %s", name, v.Name, s.claims[i].Status.Phase)
+				}
+			}
+		}
+		if !found {
+			out.cause(contract.Cause{Category: contract.ReferenceMissing, Object: objectRef("persistentvolumeclaim", w.Namespace, name),
+				Summary:  fmt.Sprintf("%s mounts PersistentVolumeClaim %s (volume %s), which does not exist", w, name, v.Name),
+				Evidence: []string{fmt.Sprintf("spec.volumes[%s].persistentVolumeClaim.claimName: %s; no such claim in namespace %s", v.Name, name, w.Namespace)},
+				Fix:      &contract.Fix{Text: fmt.Sprintf("create PersistentVolumeClaim %s in namespace %s, or correct the claim name of volume %s in %s", name, w.Namespace, v.Name, w)}})
+		}
+	}
+	out.Checked = fmt.Sprintf("%s: %d references (ConfigMaps, Secrets and keys, claims, pull Secrets, ServiceAccount)", w, checked)
+}

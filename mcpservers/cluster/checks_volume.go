@@ -1,0 +1,549 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/opsmesh/opsmesh/api/contract"
+	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
+)
+
+// volume_check: "No space left on device", or a claim that never binds; which volume, claim,
+// PersistentVolume and StorageClass are behind a path, and what is wrong with them.
+
+func (t *tools) volumeCheckTools() []mcptool.Tool {
+	return []mcptool.Tool{
+		mcptool.NewData(mcptool.Spec{
+			Name: "volume_check",
+			Description: "Follow a pod's path to its storage: the container's mount whose mountPath is the longest prefix of path, its " +
+				"volume, PersistentVolumeClaim, bound PersistentVolume and StorageClass (provisioner). With problem \"full\" (after " +
+				"'No space left on device' / ENOSPC) the claim or emptyDir at that path is the cause, with how to grow it. Every claim of " +
+				"the pod (or the claim given) is also checked for an access mode its StorageClass's provisioner cannot give " +
+				"(ReadWriteMany from a block or node-local provisioner), quoting its ProvisioningFailed events. Pass namespace and pod " +
+				"(with path, container, problem), or namespace and claim.",
+			Params: []mcp.ToolOption{
+				mcp.WithString("namespace", mcp.Required(), mcp.Description("namespace of the pod or claim"), mcp.MaxLength(63)),
+				mcp.WithString("pod", mcp.Description("the pod whose storage to follow (or pass claim)"), mcp.MaxLength(253)),
+				mcp.WithString("claim", mcp.Description("a PersistentVolumeClaim to check on its own (instead of pod)"), mcp.MaxLength(253)),
+				mcp.WithString("path", mcp.Description("with pod: the file or directory path the error names, such as /qdrant/storage/wal"), mcp.MaxLength(4096)),
+				mcp.WithString("container", mcp.Description("with pod: the container (default: any container that mounts the path)"), mcp.MaxLength(253)),
+				mcp.WithString("problem", mcp.Description(`"full" when the error says the device has no space left`), mcp.Enum("full")),
+			},
+		}, t.volumeCheck),
+	}
+}
+
+type volumeArgs struct {
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod,omitempty"`
+	Claim     string `json:"claim,omitempty"`
+	Path      string `json:"path,omitempty"`
+	Container string `json:"container,omitempty"`
+	Problem   string `json:"problem,omitempty"`
+}
+
+func (a *volumeArgs) Validate() error {
+	if err := checkName("namespace", &a.Namespace, true, "pass the namespace of the pod or claim"); err != nil {
+		return err
+	}
+	if err := checkName("pod", &a.Pod, false, "pass the pod's name"); err != nil {
+		return err
+	}
+	if err := checkName("claim", &a.Claim, false, "pass the PersistentVolumeClaim's name"); err != nil {
+		return err
+	}
+	switch {
+	case a.Pod == "" && a.Claim == "":
+		return fmt.Errorf(`pass "pod" (the pod whose storage to follow, with "path" from the error) or "claim" (a PersistentVolumeClaim to check)`)
+	case a.Pod != "" && a.Claim != "":
+		return fmt.Errorf(`pass either "pod" or "claim", not both: with pod, the claims it mounts are checked`)
+	}
+	a.Path, a.Container = strings.TrimSpace(a.Path), strings.TrimSpace(a.Container)
+	if a.Pod == "" && (a.Path != "" || a.Container != "") {
+		return fmt.Errorf(`arguments "path" and "container" need "pod": they say where in a pod to look`)
+	}
+	if a.Path != "" {
+		if !strings.HasPrefix(a.Path, "/") {
+			return fmt.Errorf(`argument "path" must be an absolute path inside the container, such as /data/wal, not %q`, a.Path)
+		}
+		a.Path = path.Clean(a.Path)
+	}
+	switch a.Problem = strings.ToLower(strings.TrimSpace(a.Problem)); a.Problem {
+	case "", "full":
+	default:
+		return fmt.Errorf(`argument "problem" must be "full" (no space left on device) or left out, not %q`, a.Problem)
+	}
+	return nil
+}
+
+// provisionerModes are the access modes each provisioner can give a claim of volumeMode
+// Filesystem — data, so that adding a driver is one line. Sources: the drivers' own docs —
+// aws-ebs-csi-driver docs/modify-volume.md and "Multi-Attach" (ReadWriteMany only for io2 with
+// volumeMode Block), gcp-compute-persistent-disk-csi-driver README (ReadOnlyMany; multi-writer
+// only for Block), azuredisk-csi-driver docs (shared disks: Block only), local-path-provisioner
+// README, TopoLVM and OpenEBS LocalPV docs (node-local: one node), cloud-provider-openstack
+// cinder-csi-plugin docs, vSphere CSI docs (block volumes; ReadWriteMany only for vSAN file
+// volumes, which this table does not claim), and Kubernetes' own "Persistent Volumes: Access
+// Modes" table for the in-tree plugins; for file drivers aws-efs-csi-driver, GCP Filestore CSI,
+// azurefile-csi-driver, csi-driver-nfs and ceph-csi (CephFS). A provisioner not listed gets no
+// claim made about it. A claim of volumeMode Block is not judged: several block drivers give
+// ReadWriteMany to raw block devices.
+var provisionerModes = map[string][]corev1.PersistentVolumeAccessMode{
+	// Block and node-local: one node at a time.
+	"ebs.csi.aws.com":              {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
+	"pd.csi.storage.gke.io":        {corev1.ReadWriteOnce, corev1.ReadWriteOncePod, corev1.ReadOnlyMany},
+	"disk.csi.azure.com":           {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
+	"rancher.io/local-path":        {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
+	"kubernetes.io/no-provisioner": {corev1.ReadWriteOnce, corev1.ReadWriteOncePod}, // local volumes
+	"topolvm.io":                   {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
+	"openebs.io/local":             {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
+	"cinder.csi.openstack.org":     {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
+	"csi.vsphere.vmware.com":       {corev1.ReadWriteOnce, corev1.ReadWriteOncePod}, // block volumes
+	"kubernetes.io/aws-ebs":        {corev1.ReadWriteOnce},
+	"kubernetes.io/gce-pd":         {corev1.ReadWriteOnce, corev1.ReadOnlyMany},
+	"kubernetes.io/azure-disk":     {corev1.ReadWriteOnce},
+	// File: many nodes at once.
+	"efs.csi.aws.com":              allAccessModes,
+	"filestore.csi.storage.gke.io": allAccessModes,
+	"file.csi.azure.com":           allAccessModes,
+	"nfs.csi.k8s.io":               allAccessModes,
+	"cephfs.csi.ceph.com":          allAccessModes,
+	"kubernetes.io/azure-file":     allAccessModes,
+}
+
+var allAccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce, corev1.ReadOnlyMany, corev1.ReadWriteMany, corev1.ReadWriteOncePod}
+
+// fileProvisioners are the provisioners above that give ReadWriteMany, named in a Fix.
+func fileProvisioners() string {
+	var out []string
+	for p, modes := range provisionerModes {
+		if slices.Contains(modes, corev1.ReadWriteMany) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
+
+// claimInfo is a claim with what it rests on.
+type claimInfo struct {
+	pvc   *corev1.PersistentVolumeClaim
+	pv    *corev1.PersistentVolume
+	class *storagev1.StorageClass
+}
+
+func (c claimInfo) className() string { return ptrString(c.pvc.Spec.StorageClassName) }
+
+// size is the claim's capacity, or what it requests while unbound.
+func (c claimInfo) size() string {
+	if q, ok := c.pvc.Status.Capacity[corev1.ResourceStorage]; ok {
+		return q.String()
+	}
+	if q, ok := c.pvc.Spec.Resources.Requests[corev1.ResourceStorage]; ok {
+		return q.String()
+	}
+	return "no size"
+}
+
+func (c claimInfo) classText() string {
+	if c.className() == "" {
+		return "no StorageClass"
+	}
+	return "StorageClass " + c.className()
+}
+
+func (t *tools) volumeCheck(ctx context.Context, a volumeArgs) (contract.CheckReport, string, error) {
+	r := &checkReport{}
+	if err := t.k.checkNamespace(a.Namespace); err != nil {
+		return r.CheckReport, "", err
+	}
+	if a.Claim != "" {
+		c, err := t.readClaim(ctx, r, a.Namespace, a.Claim)
+		if err != nil {
+			return r.CheckReport, "", err
+		}
+		r.Checked = fmt.Sprintf("claim %s/%s: %s, %s, %s, access modes %s%s", a.Namespace, a.Claim, c.pvc.Status.Phase, c.size(), c.classText(), modesText(c.pvc.Spec.AccessModes), boundText(c))
+		if a.Problem == "full" {
+			r.cause(t.claimFull(c, "", "", nil))
+		}
+		if err := t.checkAccessModes(ctx, r, c); err != nil {
+			return r.CheckReport, "", err
+		}
+		return r.done(t.maxBytes)
+	}
+
+	pod, err := t.readPod(ctx, a.Namespace, a.Pod)
+	if err != nil {
+		return r.CheckReport, "", err
+	}
+	containers := append(slices.Clone(pod.Spec.InitContainers), pod.Spec.Containers...)
+	if a.Container != "" && !slices.ContainsFunc(containers, func(c corev1.Container) bool { return c.Name == a.Container }) {
+		names := make([]string, len(containers))
+		for i, c := range containers {
+			names[i] = c.Name
+		}
+		return r.CheckReport, "", fmt.Errorf("pod %s/%s has no container %q; its containers are %s", a.Namespace, a.Pod, a.Container, strings.Join(names, ", "))
+	}
+	volumes := map[string]*corev1.Volume{}
+	for i := range pod.Spec.Volumes {
+		volumes[pod.Spec.Volumes[i].Name] = &pod.Spec.Volumes[i]
+	}
+
+	// The claims of the pod, read once.
+	claims := map[string]claimInfo{}
+	var claimOrder []string
+	for _, v := range pod.Spec.Volumes {
+		name := claimOfVolume(pod, &v)
+		if name == "" {
+			continue
+		}
+		c, err := t.readClaim(ctx, r, a.Namespace, name)
+		if err != nil {
+			r.fact("volume %s: %v", v.Name, err)
+			continue
+		}
+		claims[v.Name] = c
+		claimOrder = append(claimOrder, v.Name)
+	}
+	for _, c := range containers {
+		if a.Container != "" && c.Name != a.Container {
+			continue
+		}
+		for _, m := range c.VolumeMounts {
+			r.fact("container %s mounts volume %s at %s%s (%s)", c.Name, m.Name, m.MountPath, map[bool]string{true: " read-only", false: ""}[m.ReadOnly], volumeText(volumes[m.Name], claims[m.Name]))
+		}
+	}
+	r.Checked = fmt.Sprintf("pod %s/%s: %s, %s", a.Namespace, a.Pod, nOf(len(pod.Spec.Volumes), "volume"), nOf(len(claimOrder), "claim"))
+
+	if a.Path != "" || a.Problem == "full" {
+		container, mount := mountAt(containers, a.Container, a.Path)
+		if mount == nil && a.Path == "" && len(claimOrder) == 1 {
+			// "full" without a path: the pod's one claim is where it writes.
+			container, mount = mountOf(containers, a.Container, claimOrder[0])
+		}
+		switch {
+		case mount == nil && a.Path != "":
+			r.Checked += fmt.Sprintf("; no volume is mounted at or above %s: it is on the container's own writable layer, on the node's ephemeral storage", a.Path)
+		case mount == nil:
+			r.Checked += `; pass "path" (from the error) to say which volume is full`
+		default:
+			v := volumes[mount.Name]
+			r.Checked += fmt.Sprintf("; %s is on volume %s, mounted at %s in container %s", orWhole(a.Path, mount.MountPath), mount.Name, mount.MountPath, container)
+			if a.Problem == "full" {
+				r.cause(t.volumeFull(pod, v, claims[mount.Name], mount.MountPath, container))
+			}
+		}
+	}
+	for _, name := range claimOrder {
+		if err := t.checkAccessModes(ctx, r, claims[name]); err != nil {
+			return r.CheckReport, "", err
+		}
+	}
+	// Causes without an object (a volume the cause cannot be pinned on) are dropped.
+	r.Causes = slices.DeleteFunc(r.Causes, func(c contract.Cause) bool { return c.Object == "" })
+	return r.done(t.maxBytes)
+}
+
+func orWhole(p, mountPath string) string {
+	if p == "" {
+		return mountPath
+	}
+	return p
+}
+
+// claimOfVolume is the claim a pod volume uses: its persistentVolumeClaim, or the claim an
+// ephemeral volume's template creates (<pod>-<volume>).
+func claimOfVolume(pod *corev1.Pod, v *corev1.Volume) string {
+	switch {
+	case v.PersistentVolumeClaim != nil:
+		return v.PersistentVolumeClaim.ClaimName
+	case v.Ephemeral != nil:
+		return pod.Name + "-" + v.Name
+	}
+	return ""
+}
+
+// mountAt finds the mount whose mountPath is the longest prefix of p, in container (any when
+// ""): the container's name and the mount, or nil.
+func mountAt(containers []corev1.Container, container, p string) (string, *corev1.VolumeMount) {
+	if p == "" {
+		return "", nil
+	}
+	bestLen, bestC := -1, ""
+	var best *corev1.VolumeMount
+	for i := range containers {
+		c := &containers[i]
+		if container != "" && c.Name != container {
+			continue
+		}
+		for j := range c.VolumeMounts {
+			m := &c.VolumeMounts[j]
+			mp := path.Clean(m.MountPath)
+			if (p == mp || mp == "/" || strings.HasPrefix(p, mp+"/")) && len(mp) > bestLen {
+				bestLen, bestC, best = len(mp), c.Name, m
+			}
+		}
+	}
+	return bestC, best
+}
+
+// mountOf finds where volume is mounted, in container (any when "").
+func mountOf(containers []corev1.Container, container, volume string) (string, *corev1.VolumeMount) {
+	for i := range containers {
+		c := &containers[i]
+		if container != "" && c.Name != container {
+			continue
+		}
+		for j := range c.VolumeMounts {
+			if c.VolumeMounts[j].Name == volume && !c.VolumeMounts[j].ReadOnly {
+				return c.Name, &c.VolumeMounts[j]
+			}
+		}
+	}
+	return "", nil
+}
+
+// readClaim reads a claim from the watch cache and, when it may, its PersistentVolume and
+// StorageClass directly (cluster-scoped; facts say what could not be read).
+func (t *tools) readClaim(ctx context.Context, r *checkReport, ns, name string) (claimInfo, error) {
+	reader, err := t.k.cached(ctx)
+	if err != nil {
+		return claimInfo{}, err
+	}
+	var pvc corev1.PersistentVolumeClaim
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &pvc); err != nil {
+		return claimInfo{}, apiError(err, "get", objectRef("persistentvolumeclaim", ns, name))
+	}
+	c := claimInfo{pvc: &pvc}
+	if err := t.clusterScoped("PersistentVolumes and StorageClasses"); err != nil {
+		r.fact("%v", err)
+		return c, nil
+	}
+	if pvc.Spec.VolumeName != "" {
+		var pv corev1.PersistentVolume
+		if err := t.k.Direct.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, &pv); err != nil {
+			r.fact("claim %s: %v", name, apiError(err, "get", objectRef("persistentvolume", "", pvc.Spec.VolumeName)))
+		} else {
+			c.pv = &pv
+		}
+	}
+	if class := c.className(); class != "" {
+		var sc storagev1.StorageClass
+		if err := t.k.Direct.Get(ctx, client.ObjectKey{Name: class}, &sc); err != nil {
+			r.fact("claim %s: %v", name, apiError(err, "get", objectRef("storageclass", "", class)))
+		} else {
+			c.class = &sc
+		}
+	}
+	return c, nil
+}
+
+// volumeFull is the cause of "no space left" on a volume: the claim, or the emptyDir's size
+// limit; other volume kinds are named in a cause without an object, which is dropped.
+func (t *tools) volumeFull(pod *corev1.Pod, v *corev1.Volume, c claimInfo, mountPath, container string) contract.Cause {
+	evidence := noSpaceLines(pod)
+	switch {
+	case c.pvc != nil:
+		return t.claimFull(c, mountPath, container, evidence)
+	case v != nil && v.EmptyDir != nil:
+		field := fmt.Sprintf("spec.volumes[%s].emptyDir.sizeLimit", v.Name)
+		limit := "no sizeLimit: it shares the node's ephemeral storage"
+		fix := fmt.Sprintf("free space in %s, or raise the node's ephemeral storage; set a sizeLimit so one pod cannot fill the node", mountPath)
+		if v.EmptyDir.SizeLimit != nil {
+			limit = "sizeLimit " + v.EmptyDir.SizeLimit.String()
+			fix = fmt.Sprintf("raise %s of the pod's workload template above %s, or free space in %s", field, v.EmptyDir.SizeLimit, mountPath)
+		}
+		if v.EmptyDir.Medium == corev1.StorageMediumMemory {
+			limit += ", in memory: it counts against the container's memory limit"
+		}
+		return contract.Cause{
+			Category: contract.VolumeFull, Object: objectRef("pod", pod.Namespace, pod.Name), Field: field,
+			Summary:  fmt.Sprintf("emptyDir volume %s (%s) mounted at %s in container %s is full", v.Name, limit, mountPath, container),
+			Evidence: append([]string{fmt.Sprintf("volume %s: emptyDir %s", v.Name, limit)}, evidence...),
+			Fix:      &contract.Fix{Text: fix},
+		}
+	}
+	return contract.Cause{}
+}
+
+// claimFull is the VolumeFull cause of a claim, mounted at mountPath in container when known.
+func (t *tools) claimFull(c claimInfo, mountPath, container string, evidence []string) contract.Cause {
+	where := ""
+	if mountPath != "" {
+		where = fmt.Sprintf(" mounted at %s in container %s", mountPath, container)
+	}
+	ev := []string{fmt.Sprintf("claim %s spec.resources.requests.storage: %s", c.pvc.Name, quantityOr(c.pvc.Spec.Resources.Requests, "none"))}
+	if q, ok := c.pvc.Status.Capacity[corev1.ResourceStorage]; ok {
+		ev = append(ev, fmt.Sprintf("claim %s status.capacity.storage: %s", c.pvc.Name, q.String()))
+	}
+	if c.pv != nil {
+		ev = append(ev, fmt.Sprintf("PersistentVolume %s: %s, %s", c.pv.Name, quantityOr(c.pv.Spec.Capacity, "no capacity"), pvSource(c.pv)))
+	}
+	expandable := c.class != nil && c.class.AllowVolumeExpansion != nil && *c.class.AllowVolumeExpansion
+	if c.class != nil {
+		ev = append(ev, fmt.Sprintf("StorageClass %s: provisioner %s, allowVolumeExpansion %t", c.class.Name, c.class.Provisioner, expandable))
+	}
+	free := "free space on it (delete or compact old data)"
+	if mountPath != "" {
+		free = "free space in " + mountPath + " (delete or compact old data)"
+	}
+	fix := fmt.Sprintf("expand the claim: raise spec.resources.requests.storage of claim %s above %s (%s allows volume expansion), or %s", c.pvc.Name, c.size(), c.classText(), free)
+	if !expandable {
+		why := c.classText() + " does not allow volume expansion"
+		if c.class == nil && c.className() != "" {
+			why = c.classText() + " could not be read to see whether it allows volume expansion"
+		}
+		fix = fmt.Sprintf("%s; %s is the claim's %s, and %s, or copy the data to a larger claim", free, c.size(), c.classText(), why)
+		fix = strings.ToUpper(fix[:1]) + fix[1:]
+	}
+	return contract.Cause{
+		Category: contract.VolumeFull, Object: objectRef("persistentvolumeclaim", c.pvc.Namespace, c.pvc.Name), Field: "spec.resources.requests.storage",
+		Summary:  fmt.Sprintf("claim %s (%s, %s)%s is full", c.pvc.Name, c.size(), c.classText(), where),
+		Evidence: append(ev, evidence...),
+		Fix:      &contract.Fix{Text: fix},
+	}
+}
+
+// noSpaceLines quotes what the pod's containers last said about running out of space.
+func noSpaceLines(pod *corev1.Pod) []string {
+	var out []string
+	for _, s := range append(slices.Clone(pod.Status.InitContainerStatuses), pod.Status.ContainerStatuses...) {
+		for _, term := range []*corev1.ContainerStateTerminated{s.State.Terminated, s.LastTerminationState.Terminated} {
+			if term == nil {
+				continue
+			}
+			msg := strings.ToLower(term.Message)
+			if strings.Contains(msg, "no space left") || strings.Contains(msg, "enospc") || strings.Contains(msg, "os error 28") || strings.Contains(msg, "disk full") {
+				out = append(out, fmt.Sprintf("container %s terminated (%s): %s", s.Name, termination(term), strings.TrimSpace(term.Message)))
+			}
+		}
+	}
+	return out
+}
+
+// checkAccessModes adds an AccessModeUnsupported cause when the claim asks for an access mode
+// its class's provisioner cannot give (provisionerModes), and quotes the claim's
+// ProvisioningFailed events.
+func (t *tools) checkAccessModes(ctx context.Context, r *checkReport, c claimInfo) error {
+	events, err := t.eventLines(ctx, "PersistentVolumeClaim", c.pvc.Namespace, c.pvc.Name, string(c.pvc.UID), func(e *corev1.Event) bool {
+		return e.Type == corev1.EventTypeWarning
+	})
+	if err != nil {
+		r.fact("claim %s: events not read: %v", c.pvc.Name, err)
+	}
+	for _, e := range events {
+		r.fact("%s", e)
+	}
+	if c.class == nil || (c.pvc.Spec.VolumeMode != nil && *c.pvc.Spec.VolumeMode == corev1.PersistentVolumeBlock) {
+		return nil
+	}
+	gives, known := provisionerModes[c.class.Provisioner]
+	if !known {
+		return nil
+	}
+	var refused []string
+	for _, m := range c.pvc.Spec.AccessModes {
+		if !slices.Contains(gives, m) {
+			refused = append(refused, string(m))
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	gave := make([]string, len(gives))
+	for i, m := range gives {
+		gave[i] = string(m)
+	}
+	evidence := []string{
+		fmt.Sprintf("claim %s spec.accessModes: %s", c.pvc.Name, modesText(c.pvc.Spec.AccessModes)),
+		fmt.Sprintf("StorageClass %s: provisioner %s", c.class.Name, c.class.Provisioner),
+		fmt.Sprintf("claim %s status.phase: %s", c.pvc.Name, c.pvc.Status.Phase),
+	}
+	for _, e := range events {
+		if strings.Contains(e, "ProvisioningFailed") {
+			evidence = append(evidence, e)
+		}
+	}
+	r.cause(contract.Cause{
+		Category: contract.AccessModeUnsupported, Object: objectRef("persistentvolumeclaim", c.pvc.Namespace, c.pvc.Name), Field: "spec.accessModes",
+		Summary: fmt.Sprintf("claim %s asks for %s, but StorageClass %s (provisioner %s) only gives %s",
+			c.pvc.Name, strings.Join(refused, ", "), c.class.Name, c.class.Provisioner, strings.Join(gave, "/")),
+		Evidence: evidence,
+		Fix: &contract.Fix{Text: fmt.Sprintf("a claim's access modes and class cannot be changed: recreate claim %s with accessModes [ReadWriteOnce] and run its pods on one node (one writer), "+
+			"or with a StorageClass whose provisioner gives %s (a file provisioner: %s)", c.pvc.Name, strings.Join(refused, ", "), fileProvisioners())},
+	})
+	return nil
+}
+
+func modesText(modes []corev1.PersistentVolumeAccessMode) string {
+	out := make([]string, len(modes))
+	for i, m := range modes {
+		out[i] = string(m)
+	}
+	return "[" + strings.Join(out, ", ") + "]"
+}
+
+func boundText(c claimInfo) string {
+	if c.pvc.Spec.VolumeName == "" {
+		return ", not bound to a PersistentVolume"
+	}
+	return ", bound to PersistentVolume " + c.pvc.Spec.VolumeName
+}
+
+func quantityOr(l corev1.ResourceList, none string) string {
+	if q, ok := l[corev1.ResourceStorage]; ok {
+		return q.String()
+	}
+	return none
+}
+
+// volumeText says what a pod volume is: "claim data (Bound, 20Gi, StorageClass fast-ssd)",
+// "emptyDir (sizeLimit 1Gi)", "configMap settings".
+func volumeText(v *corev1.Volume, c claimInfo) string {
+	switch {
+	case v == nil:
+		return "no such volume in the pod"
+	case c.pvc != nil:
+		return fmt.Sprintf("claim %s: %s, %s, %s", c.pvc.Name, c.pvc.Status.Phase, c.size(), c.classText())
+	case claimOfVolume(&corev1.Pod{}, v) != "":
+		return "claim not read"
+	case v.EmptyDir != nil:
+		if v.EmptyDir.SizeLimit != nil {
+			return "emptyDir, sizeLimit " + v.EmptyDir.SizeLimit.String()
+		}
+		return "emptyDir, no sizeLimit"
+	case v.HostPath != nil:
+		return "hostPath " + v.HostPath.Path
+	case v.ConfigMap != nil:
+		return "configMap " + v.ConfigMap.Name
+	case v.Secret != nil:
+		return "secret " + v.Secret.SecretName
+	case v.Projected != nil:
+		return "projected"
+	}
+	return "other volume source"
+}
+
+// pvSource names where a PersistentVolume's data lives.
+func pvSource(pv *corev1.PersistentVolume) string {
+	s := pv.Spec.PersistentVolumeSource
+	switch {
+	case s.CSI != nil:
+		return "CSI driver " + s.CSI.Driver
+	case s.HostPath != nil:
+		return "hostPath " + s.HostPath.Path
+	case s.Local != nil:
+		return "local " + s.Local.Path
+	case s.NFS != nil:
+		return "NFS " + s.NFS.Server + ":" + s.NFS.Path
+	}
+	return "in-tree volume"
+}
