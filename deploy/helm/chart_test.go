@@ -315,6 +315,43 @@ func TestDefaultInstall(t *testing.T) {
 
 // TestSplitExternalNATS: the example external-NATS values split the controller from the runtime,
 // connect everything to the external NATS with its credentials Secret, and make no PVC.
+// TestRunbooksMounted: the runbooks value becomes a ConfigMap, mounted where the process that
+// hosts the agents reads it with --runbooks (the controller all-in-one, the runtime split), and
+// nothing of it renders without runbooks.
+func TestRunbooksMounted(t *testing.T) {
+	file := "apiVersion: opsmesh.dev/v1alpha1\nkind: Runbooks\nrunbooks: []\n"
+	for mode, host := range map[string]string{"all-in-one": "opsmesh-controller", "split": "opsmesh-runtime"} {
+		t.Run(mode, func(t *testing.T) {
+			objs := objects(t, render(t, "--set", "mode="+mode, "--set-string", "runbooks.team\\.yaml="+file))
+			cm := find(t, objs, "ConfigMap", "opsmesh-runbooks")
+			if got, _, _ := unstructured.NestedString(cm.Object, "data", "team.yaml"); got != file {
+				t.Errorf("ConfigMap data team.yaml %q, want %q", got, file)
+			}
+			d := find(t, objs, "Deployment", host)
+			if !slices.Contains(args(t, d), "--runbooks=/etc/opsmesh/runbooks") {
+				t.Errorf("%s args %v: want --runbooks=/etc/opsmesh/runbooks", host, args(t, d))
+			}
+			c, spec := container(t, d)
+			mounts, _, _ := unstructured.NestedSlice(c, "volumeMounts")
+			vols, _, _ := unstructured.NestedSlice(spec, "volumes")
+			mounted := slices.ContainsFunc(mounts, func(m any) bool { return m.(map[string]any)["mountPath"] == "/etc/opsmesh/runbooks" })
+			backed := slices.ContainsFunc(vols, func(v any) bool {
+				n, _, _ := unstructured.NestedString(v.(map[string]any), "configMap", "name")
+				return n == "opsmesh-runbooks"
+			})
+			if !mounted || !backed {
+				t.Errorf("%s: runbooks mounted %v, volume from the ConfigMap %v", host, mounted, backed)
+			}
+			if mode == "split" && slices.Contains(args(t, find(t, objs, "Deployment", "opsmesh-controller")), "--runbooks=/etc/opsmesh/runbooks") {
+				t.Errorf("the split controller hosts no agents but gets --runbooks")
+			}
+		})
+	}
+	if objs := objects(t, render(t)); has(objs, "ConfigMap", "opsmesh-runbooks") || slices.Contains(args(t, find(t, objs, "Deployment", "opsmesh-controller")), "--runbooks=/etc/opsmesh/runbooks") {
+		t.Errorf("without runbooks, the render still has them")
+	}
+}
+
 func TestSplitExternalNATS(t *testing.T) {
 	objs := objects(t, render(t, "-f", external))
 	ctrl := find(t, objs, "Deployment", "opsmesh-controller")
@@ -548,6 +585,8 @@ func TestRenderedArgsParse(t *testing.T) {
 		"split, embedded, everything set": {"--set", "mode=split,gateway.enabled=true,gateway.existingSecret=gw,gateway.allowWrites=true,webhook.enabled=true,webhook.existingSecret=wh," +
 			"watchNamespaces={a,b},controller.eventReasons={BackOff,OOMKilled},controller.eventExcludeNamespaces={kube-system},gpuNodeAgent.simulate=dgxh100,metrics.enabled=false"},
 		"external NATS with TLS": {"-f", external, "--set", "nats.external.tlsSecret.name=nats-tls,nats.external.tlsSecret.mutual=true"},
+		"runbooks, all-in-one":   {"--set-string", "runbooks.team\\.yaml=x"},
+		"runbooks, split":        {"--set", "mode=split", "--set-string", "runbooks.team\\.yaml=x"},
 	}
 	for name, extra := range cases {
 		t.Run(name, func(t *testing.T) {
