@@ -13,6 +13,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -251,11 +252,13 @@ var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
 // funcs are the templates' functions.
 var funcs = template.FuncMap{
 	// before "/" "pods/log" is "pods"; after "/" "pods/log" is "log" ("" without the separator).
-	"before": func(sep, s string) string { b, _, _ := strings.Cut(s, sep); return b },
-	"after":  func(sep, s string) string { _, a, _ := strings.Cut(s, sep); return a },
+	"before":    func(sep, s string) string { b, _, _ := strings.Cut(s, sep); return b },
+	"after":     func(sep, s string) string { _, a, _ := strings.Cut(s, sep); return a },
 	"lower":     strings.ToLower,
 	"hasPrefix": func(s, prefix string) bool { return strings.HasPrefix(s, prefix) },
-	"trim":   strings.TrimSpace,
+	// isIP says whether s is an IP address (a host that names no Service by itself).
+	"isIP": func(s string) bool { return net.ParseIP(s) != nil },
+	"trim": strings.TrimSpace,
 }
 
 // compile checks the runbook and compiles its patterns and templates.
@@ -366,6 +369,8 @@ func (s *Set) Match(lines []string, c Context) (Hit, bool) {
 			continue
 		}
 		for _, l := range lines {
+			// A message quoted inside a JSON or logfmt log line has its quotes escaped.
+			l = strings.ReplaceAll(l, `\"`, `"`)
 			if vars, ok := r.vars(l); ok {
 				c.add(vars)
 				return Hit{Runbook: r, Line: l, Vars: vars}, true
@@ -393,8 +398,11 @@ func (r *Runbook) vars(line string) (map[string]string, bool) {
 		}
 		if x := re.FindStringSubmatch(line); x != nil {
 			v := x[0]
-			if len(x) > 1 {
-				v = x[1]
+			for _, g := range x[1:] { // the first group that took part
+				if g != "" {
+					v = g
+					break
+				}
 			}
 			vars[k] = v
 		}

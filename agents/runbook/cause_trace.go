@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -35,7 +36,7 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 		return traced{cause: f.Cause}
 	}
 	ctx := inv.contextOf(f)
-	lines := slices.Clone(f.Evidence)
+	lines := splitLines(f.Evidence)
 	var logLines []string
 	if ctx.Pod != "" {
 		logLines = append(logLines, inv.logLines(f, true)...)
@@ -43,6 +44,7 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 	}
 	lines = append(lines, logLines...)
 	t := traced{lines: logLines}
+	fromCheck := false
 	if hit, ok := inv.e.book.Match(lines, ctx); ok {
 		c := hit.Cause()
 		t.cause, t.hit = &c, &hit
@@ -52,7 +54,7 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 				continue
 			}
 			var rep contract.CheckReport
-			if !inv.callData(call.Tool, call.Args, &rep) {
+			if !inv.callData(call.Tool, inv.typed(call.Tool, call.Args), &rep) {
 				continue
 			}
 			if rep.Checked != "" {
@@ -61,17 +63,133 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 			if len(rep.Causes) > 0 {
 				better := rep.Causes[0]
 				better.Evidence = append([]string{hit.Line}, better.Evidence...)
-				t.cause = &better
+				t.cause, fromCheck = &better, true
 				break
 			}
 		}
+		if !fromCheck {
+			inv.configSource(t.cause, f)
+		}
 	}
-	if t.cause == nil || (t.cause.Category == contract.DependencyUnreachable && !strings.HasPrefix(t.cause.Object, "service/")) || t.cause.Category == contract.ApplicationError {
+	if t.cause == nil || (!fromCheck && neighbourMayExplain[t.cause.Category]) {
 		if dep := inv.failingNeighbour(f, sub); dep != nil {
 			t.cause, t.hit = dep, nil
 		}
 	}
 	return t
+}
+
+// neighbourMayExplain are the causes a signature names by itself that a failing dependency next
+// to the workload explains better: "connection refused" without a resolvable host, a crash the
+// application reports as its own.
+var neighbourMayExplain = map[string]bool{
+	contract.DependencyUnreachable: true,
+	contract.ApplicationError:      true,
+}
+
+var envField = regexp.MustCompile(`env\[([A-Za-z_][A-Za-z0-9_.-]*)\]`)
+
+// configSource follows a setting the application refused (a cause whose field is env[KEY]) to
+// where the workload takes it from: the ConfigMap or Secret key (valueFrom, or envFrom whose
+// object holds the key), which becomes the object at fault; or the container's own env entry.
+func (inv *investigation) configSource(c *contract.Cause, f contract.Finding) {
+	m := envField.FindStringSubmatch(c.Field)
+	if m == nil {
+		return
+	}
+	key := m[1]
+	owner := f.Owner
+	if owner == "" {
+		owner = f.Object
+	}
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 {
+		return
+	}
+	ns := parts[1]
+	var spec struct {
+		Containers []struct {
+			Name string `yaml:"name"`
+			Env  []struct {
+				Name      string `yaml:"name"`
+				Value     string `yaml:"value"`
+				ValueFrom *struct {
+					ConfigMapKeyRef *struct{ Name, Key string } `yaml:"configMapKeyRef"`
+					SecretKeyRef    *struct{ Name, Key string } `yaml:"secretKeyRef"`
+				} `yaml:"valueFrom"`
+			} `yaml:"env"`
+			EnvFrom []struct {
+				Prefix       string                 `yaml:"prefix"`
+				ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
+				SecretRef    *struct{ Name string } `yaml:"secretRef"`
+			} `yaml:"envFrom"`
+		} `yaml:"containers"`
+	}
+	text := inv.specText(parts[0], ns, parts[2])
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return
+	}
+	for _, ct := range spec.Containers {
+		if f.Container != "" && ct.Name != f.Container {
+			continue
+		}
+		for _, e := range ct.Env {
+			if e.Name != key {
+				continue
+			}
+			switch {
+			case e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil:
+				r := e.ValueFrom.ConfigMapKeyRef
+				c.Object, c.Field = fmt.Sprintf("configmap/%s/%s", ns, r.Name), "data."+r.Key
+				c.Summary += fmt.Sprintf("; %s comes from ConfigMap %s, key %s", key, r.Name, r.Key)
+			case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+				r := e.ValueFrom.SecretKeyRef
+				c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, r.Name), "data."+r.Key
+				c.Summary += fmt.Sprintf("; %s comes from Secret %s, key %s", key, r.Name, r.Key)
+			default:
+				c.Field = fmt.Sprintf("spec.template.spec.containers[%s].env[%s]", ct.Name, key)
+				if e.Value != "" {
+					c.Summary += fmt.Sprintf("; the container sets %s=%s", key, clip(e.Value, 80))
+					c.Evidence = append(c.Evidence, fmt.Sprintf("%s: env %s=%s", ct.Name, key, clip(e.Value, 200)))
+				}
+			}
+			return
+		}
+		for _, ef := range ct.EnvFrom {
+			name, kind := "", ""
+			switch {
+			case ef.ConfigMapRef != nil:
+				name, kind = ef.ConfigMapRef.Name, "configmap"
+			case ef.SecretRef != nil:
+				name, kind = ef.SecretRef.Name, "secret"
+			default:
+				continue
+			}
+			if ef.Prefix != "" && !strings.HasPrefix(key, ef.Prefix) {
+				continue
+			}
+			var o contract.ObjectYAML
+			if !inv.callData("resource_get", map[string]any{"kind": kind, "namespace": ns, "name": name}, &o) {
+				continue
+			}
+			var obj struct {
+				Data map[string]any `yaml:"data"`
+			}
+			dataKey := strings.TrimPrefix(key, ef.Prefix)
+			if yaml.Unmarshal([]byte(o.YAML), &obj) != nil {
+				continue
+			}
+			if v, ok := obj.Data[dataKey]; ok {
+				c.Object, c.Field = fmt.Sprintf("%s/%s/%s", kind, ns, name), "data."+dataKey
+				word := map[string]string{"configmap": "ConfigMap", "secret": "Secret"}[kind]
+				c.Summary += fmt.Sprintf("; %s comes from %s %s (envFrom), key %s", key, word, name, dataKey)
+				if kind == "configmap" {
+					c.Evidence = append(c.Evidence, fmt.Sprintf("ConfigMap %s: %s: %v", name, dataKey, clip(fmt.Sprint(v), 200)))
+				}
+				return
+			}
+		}
+	}
 }
 
 // contextOf is the failure's context for the runbooks' templates.
@@ -92,8 +210,23 @@ func (inv *investigation) contextOf(f contract.Finding) knowledge.Context {
 	if c.Owner == "" {
 		c.Owner = f.Object
 	}
+	if c.Pod == "" {
+		// a Job's or CronJob's finding names its failed pods in its evidence
+		for _, e := range f.Evidence {
+			if m := podInEvidence.FindStringSubmatch(e); m != nil {
+				c.Pod = m[1]
+				if c.Container == "" {
+					c.Container = m[2]
+				}
+				break
+			}
+		}
+	}
 	return c
 }
+
+// podInEvidence reads "pod NAME: container C ..." at the start of an evidence line.
+var podInEvidence = regexp.MustCompile(`^pod ([a-z0-9][a-z0-9.-]*): container ([a-z0-9][a-z0-9-]*)\b`)
 
 // logLines reads the finding's pod's container log — the previous (crashed) one or the
 // current one — and keeps the lines that look like errors, last ones first kept (at most 20).
@@ -135,10 +268,13 @@ func clip(s string, n int) string {
 	return s
 }
 
-// failingNeighbour looks for a failing workload in the subject's namespace that the subject's
-// own spec names (an environment variable, an argument, a ConfigMap it mounts): a dependency
-// that crashloops next to the service asked about. It returns that dependency as the cause,
-// with its own finding's evidence, or nil.
+// failingNeighbour looks in the subject's namespace for what fails next to it and explains it:
+// a failing workload the subject's own spec names (an environment variable, an argument: a
+// dependency that crashloops next to the service asked about), or a failing member of the
+// subject's own group (pods sharing its job or app label: one worker of a gang whose error the
+// others only time out on). A neighbour counts when its own failure says more than the
+// subject's: a cause of its own, or a signature other than the subject's. It returns that cause,
+// or nil.
 func (inv *investigation) failingNeighbour(f contract.Finding, sub *subject) *contract.Cause {
 	owner := f.Owner
 	if owner == "" {
@@ -153,43 +289,136 @@ func (inv *investigation) failingNeighbour(f contract.Finding, sub *subject) *co
 	if !inv.callData("analyze", map[string]any{"namespace": ns}, &nsAn) {
 		return nil
 	}
-	var spec string
+	var others []contract.Finding
 	for _, g := range nsAn.Findings {
-		other := g.Owner
-		if other == "" {
-			other = g.Object
+		if g.Severity == "critical" && !sameWorkload(g, f) && ownerOf(g) != owner {
+			others = append(others, g)
 		}
-		if g.Severity != "critical" || other == owner || sameWorkload(g, f) {
-			continue
-		}
-		if spec == "" {
-			spec = inv.specText(kind, ns, name)
-			if spec == "" {
-				return nil
-			}
-		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	own, _ := inv.e.book.Match(splitLines(f.Evidence), inv.contextOf(f))
+	spec := inv.specText(kind, ns, name)
+	group := inv.groupOf(f)
+	for _, g := range others {
+		other := ownerOf(g)
 		op := strings.Split(other, "/")
 		depName := op[len(op)-1]
-		if !mentions(spec, depName) {
+		named := spec != "" && mentions(spec, depName)
+		sibling := strings.HasPrefix(g.Object, "pod/") && group[strings.TrimPrefix(g.Object, "pod/"+ns+"/")]
+		if !named && !sibling {
 			continue
 		}
-		c := &contract.Cause{
-			Category: contract.DependencyUnreachable,
-			Object:   other,
-			Summary:  fmt.Sprintf("%s depends on %s (named in its spec), which fails: %s", owner, other, summaryOf(g)),
-			Evidence: slices.Clone(g.Evidence),
-		}
+		var behind *contract.Cause
+		var line string
 		if g.Cause != nil {
-			c.Summary += "; behind it: " + g.Cause.Summary
-			c.Evidence = append(c.Evidence, g.Cause.Evidence...)
-		} else if h, ok := inv.e.book.Match(append(slices.Clone(g.Evidence), inv.logLines(g, true)...), inv.contextOf(g)); ok {
-			hc := h.Cause()
-			c.Summary += "; behind it: " + hc.Summary + " (" + h.Line + ")"
-			c.Evidence = append(c.Evidence, h.Line)
+			behind = g.Cause
+		} else if h, ok := inv.e.book.Match(append(splitLines(g.Evidence), inv.logLines(g, true)...), inv.contextOf(g)); ok {
+			if own.Runbook != nil && h.Runbook.Name == own.Runbook.Name {
+				continue // it fails as the subject does: no more said
+			}
+			c := h.Cause()
+			behind, line = &c, h.Line
+		} else if sibling {
+			continue // a group member failing without a word of why explains nothing
+		}
+		c := &contract.Cause{Category: contract.DependencyUnreachable, Object: other, Evidence: slices.Clone(g.Evidence)}
+		if named {
+			c.Summary = fmt.Sprintf("%s depends on %s (named in its spec), which fails: %s", owner, other, summaryOf(g))
+		} else {
+			c.Summary = fmt.Sprintf("%s, a member of the same group as %s, fails: %s", other, owner, summaryOf(g))
+		}
+		if behind != nil {
+			c.Summary += "; behind it: " + behind.Summary
+			if line != "" {
+				c.Evidence = append([]string{line}, c.Evidence...)
+			}
+			c.Evidence = append(c.Evidence, behind.Evidence...)
+			if sibling {
+				// the member's own cause is the cause: its object and field, not the group
+				c.Category, c.Object, c.Field = behind.Category, behind.Object, behind.Field
+				if c.Object == "" {
+					c.Object = other
+				}
+			}
 		}
 		return c
 	}
 	return nil
+}
+
+// groupOf are the names of the pods that share a group label with the finding's pod (job,
+// job-name, app, app.kubernetes.io/instance, ...): the other members of a gang or replica set.
+// Labels that name one pod (pod, pod-template-hash, controller-revision-hash, an index) do not
+// make a group.
+func (inv *investigation) groupOf(f contract.Finding) map[string]bool {
+	out := map[string]bool{}
+	parts := strings.Split(f.Object, "/")
+	if len(parts) != 3 || parts[0] != "pod" {
+		return out
+	}
+	var o contract.ObjectYAML
+	if _, ok := inv.where["resource_get"]; !ok || !inv.callData("resource_get", map[string]any{"kind": "pod", "namespace": parts[1], "name": parts[2]}, &o) {
+		return out
+	}
+	var pod struct {
+		Metadata struct {
+			Labels map[string]string `yaml:"labels"`
+		} `yaml:"metadata"`
+	}
+	if yaml.Unmarshal([]byte(o.YAML), &pod) != nil {
+		return out
+	}
+	for k, v := range pod.Metadata.Labels {
+		if v == parts[2] || podOnlyLabel[k] || strings.HasSuffix(k, "-index") || strings.HasSuffix(k, "/index") {
+			continue
+		}
+		var list contract.ResourceList
+		if !inv.callData("resources_list", map[string]any{"kind": "pods", "namespace": parts[1], "labelSelector": k + "=" + v, "limit": 64}, &list) {
+			continue
+		}
+		for _, it := range list.Items {
+			if it.Name != parts[2] {
+				out[it.Name] = true
+			}
+		}
+		if len(out) > 0 {
+			break
+		}
+	}
+	return out
+}
+
+// podOnlyLabel are labels that tell pods of one group apart, or revisions, rather than group them.
+var podOnlyLabel = map[string]bool{
+	"pod": true, "pod-template-hash": true, "controller-revision-hash": true,
+	"statefulset.kubernetes.io/pod-name": true, "apps.kubernetes.io/pod-index": true,
+	"batch.kubernetes.io/job-completion-index": true, "training.kubeflow.org/replica-index": true,
+}
+
+func ownerOf(g contract.Finding) string {
+	if g.Owner != "" {
+		return g.Owner
+	}
+	return g.Object
+}
+
+// splitLines gives each line of evidence and, when it joins several lines of a message (" | "),
+// each of those: a signature then matches the one line that says it, and quotes it alone.
+func splitLines(evidence []string) []string {
+	var out []string
+	for _, e := range evidence {
+		if parts := strings.Split(e, " | "); len(parts) > 1 {
+			for _, p := range parts {
+				if p = strings.TrimSpace(p); p != "" {
+					out = append(out, p)
+				}
+			}
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // sameWorkload says whether g is about f's workload (the same pod, or pods of the same owner).

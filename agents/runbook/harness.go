@@ -2,8 +2,10 @@ package runbook
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
@@ -19,8 +21,9 @@ type investigation struct {
 	where    map[string]string       // read-only tool name -> server that serves it
 	writes   map[string]mcppool.Tool // write tool name -> the tool, for the plan
 	d        *diagnosis.Diagnosis
-	findings []contract.Finding // the analyzers' findings, as analyze gave them
-	gpuPods  []contract.GPUPod  // the subject's pods that hold GPUs, when they are what led to the GPUs
+	schemas  map[string]json.RawMessage // tool name -> its input schema
+	findings []contract.Finding         // the analyzers' findings, as analyze gave them
+	gpuPods  []contract.GPUPod          // the subject's pods that hold GPUs, when they are what led to the GPUs
 }
 
 func firstLine(s string) string {
@@ -71,6 +74,42 @@ func (inv *investigation) callData(tool string, args map[string]any, v any) bool
 		return false
 	}
 	return true
+}
+
+// typed converts the string values of args (a runbook's rendered templates) to the types the
+// tool's input schema declares for them: integers, numbers and booleans.
+func (inv *investigation) typed(tool string, args map[string]any) map[string]any {
+	var schema struct {
+		Properties map[string]struct {
+			Type any `json:"type"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(inv.schemas[tool], &schema); err != nil {
+		return args
+	}
+	out := make(map[string]any, len(args))
+	for k, v := range args {
+		out[k] = v
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		switch schema.Properties[k].Type {
+		case "integer":
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+				out[k] = n
+			}
+		case "number":
+			if n, err := strconv.ParseFloat(s, 64); err == nil {
+				out[k] = n
+			}
+		case "boolean":
+			if b, err := strconv.ParseBool(s); err == nil {
+				out[k] = b
+			}
+		}
+	}
+	return out
 }
 
 // evidence is one line of evidence about object.

@@ -8,6 +8,7 @@ package runbook
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -65,7 +66,7 @@ func (e *Engine) WithRunbooks(book *knowledge.Set) *Engine {
 // notes, and the cause is named from what could be read. It fails only when q cannot be read or
 // the agent has no tools at all.
 func (e *Engine) Diagnose(ctx context.Context, q Question) (*diagnosis.Diagnosis, error) {
-	inv := &investigation{e: e, ctx: ctx, where: map[string]string{}, writes: map[string]mcppool.Tool{},
+	inv := &investigation{e: e, ctx: ctx, where: map[string]string{}, writes: map[string]mcppool.Tool{}, schemas: map[string]json.RawMessage{},
 		d: &diagnosis.Diagnosis{Engine: opsv1.ReasoningRunbook, Agents: []string{e.agent}}}
 	var sub *subject
 	if q.Subject != "" {
@@ -90,6 +91,9 @@ func (e *Engine) Diagnose(ctx context.Context, q Question) (*diagnosis.Diagnosis
 		inv.note("some tools could not be listed: %v", err)
 	}
 	for _, t := range tools {
+		if len(t.InputSchema) > 0 {
+			inv.schemas[t.Name] = t.InputSchema
+		}
 		if t.ReadOnly {
 			if _, dup := inv.where[t.Name]; !dup {
 				inv.where[t.Name] = t.Server

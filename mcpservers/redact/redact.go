@@ -19,7 +19,9 @@ import (
 const Marker = "<redacted>"
 
 // credentialName matches names of keys and variables that usually hold credentials.
-var credentialName = regexp.MustCompile(`(?i)(passw(or)?d|passwd|secret|token|api[-_]?key|apikey|credential|private[-_]?key|access[-_]?key|auth|cert(ificate)?[-_]?key|\bpwd\b|_pwd|conn(ection)?[-_]?str)`)
+// "token" and "auth" count as words only (a TOKEN, an accessToken, GITHUB_TOKEN_FILE,
+// authToken, Authorization), not inside other words: a tokenizer, an author.
+var credentialName = regexp.MustCompile(`(?i)(passw(or)?d|passwd|secret|tokens?([^a-z]|$)|api[-_]?key|apikey|credential|private[-_]?key|access[-_]?key|auth([^o]|$|orization)|cert(ificate)?[-_]?key|\bpwd\b|_pwd|conn(ection)?[-_]?str)`)
 
 // LooksSecret reports whether a key or variable name looks like it holds a credential.
 func LooksSecret(name string) bool { return credentialName.MatchString(name) }

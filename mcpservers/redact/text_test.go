@@ -16,6 +16,9 @@ func TestText(t *testing.T) {
 		{"export GITHUB=ghp_abcdefghijklmnopqrstuvwxyz0123", "ghp_abcdefghijklmnopqrstuvwxyz0123", "export GITHUB="},
 		{"key sk-proj-abcdefghijklmnopqrstu used", "sk-proj-abcdefghijklmnopqrstu", "key "},
 		{"aws AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE", "aws "},
+		{"GITHUB_TOKEN_FILE=/run/s3cr3t-path", "/run/s3cr3t-path", "GITHUB_TOKEN_FILE="},
+		{`{"accessToken": "abcdefgh12345"}`, "abcdefgh12345", `"accessToken": `},
+		{"AUTH: hunter2hunter2", "hunter2hunter2", "AUTH: "},
 	} {
 		got := Text(tc.in)
 		if strings.Contains(got, tc.secret) || !strings.Contains(got, Marker) || !strings.Contains(got, tc.keep) {
@@ -28,6 +31,10 @@ func TestText(t *testing.T) {
 		"0/4 nodes are available: 4 Insufficient nvidia.com/gpu.",
 		"token bucket refilled; tokens: 12",
 		"OOMKilled, exit code 137",
+		// words that only contain a credential's name: a tokenizer's path, an author
+		"exec /app/tokenize-api: exec format error",
+		"TOKENIZER_PATH=/models/tok.json",
+		"author: jane",
 	} {
 		if got := Text(s); got != s {
 			t.Errorf("Text(%q) changed it to %q", s, got)
