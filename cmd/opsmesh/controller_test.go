@@ -21,6 +21,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+	"github.com/opsmesh/opsmesh/controller/incident"
+	"github.com/opsmesh/opsmesh/internal/fixture/rollout"
 	"github.com/opsmesh/opsmesh/internal/testbed"
 )
 
@@ -104,6 +106,8 @@ func TestControllerCommand(t *testing.T) {
 	pod("2", corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", RestartCount: 6,
 		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 5m0s restarting failed container=app"}},
 		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}}}}})
+	// What the ReplicaSet and deployment controllers write: revision 2 is rolled out, 0 of 1 ready.
+	must(rollout.Sync(ctx, c, "cc-shop", "checkout"))
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(err)
@@ -216,11 +220,18 @@ func TestControllerCommand(t *testing.T) {
 	if img := d.Spec.Template.Spec.Containers[0].Image; img != "registry.example/checkout:1" {
 		t.Fatalf("image %s after the approved rollback", img)
 	}
-	// What the deployment controller and kubelet would do next.
+	// What the deployment controller and kubelet would do next: the crashing pod goes, revision
+	// 1's runs and is Ready, and the Deployment's status says the rollout is complete (the
+	// orchestrator verifies a fix only once the workload is healthy again).
 	must(c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "cc-shop", Name: "checkout-h2-0"}}))
-	pod("1", corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+	pod("1", corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}},
 		ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}})
+	must(rollout.Sync(ctx, c, "cc-shop", "checkout"))
 	wait("verification resolves it", func() bool { return inc.Status.Phase == opsv1.PhaseResolved })
+	if ready := meta.FindStatusCondition(inc.Status.Conditions, opsv1.ConditionReady); ready == nil || ready.Reason != incident.ReasonVerified ||
+		!strings.Contains(ready.Message, "deployment cc-shop/checkout is healthy (1 of 1 replicas are ready, updated and available)") {
+		t.Errorf("Ready condition %+v: want Verified, naming the healthy Deployment", ready)
+	}
 	if len(inc.Status.Approvals) != 1 || inc.Status.Approvals[0].By == "" || inc.Status.Approvals[0].Reason != "the :2 release is bad" {
 		t.Errorf("approvals %+v: want the approver and reason recorded", inc.Status.Approvals)
 	}

@@ -48,7 +48,9 @@ func TestEveryToolOverStdio(t *testing.T) {
 		return m
 	}
 	// Each tool's arguments, and a fragment its answer must hold. Tools whose answer on this
-	// fixture is an error that says why (no kubelet serves logs; no previous revision) say so.
+	// fixture is an error that says why (no kubelet serves logs; no previous revision) say so. The
+	// follow-up checks name what envtest lacks: no ServiceAccount controller, so "default" is
+	// missing (RBAC denies it; the Deployment references it).
 	cases := map[string]struct {
 		args    map[string]any
 		want    string
@@ -75,6 +77,12 @@ func TestEveryToolOverStdio(t *testing.T) {
 		"node_drain":             {map[string]any{"name": "stdio-node", "dryRun": true, "timeoutSeconds": 5}, "stdio-node", false},
 		"resource_patch":         {map[string]any{"kind": "cm", "namespace": ns, "name": "settings", "patch": `{"data":{"mode":"slow"}}`, "dryRun": true}, "mode: slow", false},
 		"resource_apply":         {map[string]any{"manifest": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: applied, namespace: " + ns + "}\ndata: {a: b}\n", "dryRun": true}, "applied", false},
+		"access_check":           {map[string]any{"namespace": ns, "serviceAccount": "default", "verb": "list", "resource": "pods"}, "RBACDenied serviceaccount/" + ns + "/default", false},
+		"disruption_check":       {map[string]any{"node": "stdio-node"}, "no PodDisruptionBudget refuses these evictions", false},
+		"network_check":          {map[string]any{"namespace": ns, "pod": "web-0"}, "no NetworkPolicy selects pod " + ns + "/web-0", false},
+		"placement_check":        {map[string]any{"namespace": ns, "kind": "Deployment", "name": "web"}, "checked: deployment/" + ns + "/web", false},
+		"reference_check":        {map[string]any{"namespace": ns, "kind": "deployment", "name": "web"}, "ReferenceMissing serviceaccount/" + ns + "/default", false},
+		"volume_check":           {map[string]any{"namespace": ns, "pod": "web-0"}, "pod " + ns + "/web-0: no volumes", false},
 	}
 
 	c, err := mcpclient.NewStdioMCPClient(opsmeshBinary(t), nil, "mcp", "cluster", "--kubeconfig", kubeconfig(t))

@@ -82,7 +82,9 @@ func (a *attempt) cleanup() error {
 			problems = append(problems, fmt.Sprintf("deleting namespace %s: %v", a.ns, err))
 		}
 	}
-	if left := a.waitGone(ctx); len(left) > 0 {
+	// With --keep, what the kept namespace still uses (a PersistentVolume its claim binds) stays
+	// until the namespace goes: nothing to wait for.
+	if left := a.waitGone(ctx); len(left) > 0 && !a.r.cfg.Keep {
 		problems = append(problems, fmt.Sprintf("still there after waiting %s: %s; delete them by hand (kubectl delete) before the next run, or look at what holds them (finalizers, the namespace's status)", cleanupWait, strings.Join(left, ", ")))
 	}
 	if len(problems) == 0 {

@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,6 +27,7 @@ import (
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/internal/fixture"
+	"github.com/opsmesh/opsmesh/internal/fixture/rollout"
 	"github.com/opsmesh/opsmesh/internal/mcptest"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
@@ -36,10 +38,10 @@ import (
 )
 
 // sim does, for the demo's namespaces, what the sandbox's kube-controller-manager, kube-scheduler
-// and kwok do and envtest lacks: the deployment and job controllers (ReplicaSets with revisions,
-// pods), a scheduler (binding pods to nodes with room, or a FailedScheduling event), and kwok's
-// stages (a pod annotated demo.opsmesh.dev/fault gets that failure state and a BackOff event;
-// others run and are Ready).
+// and kwok do and envtest lacks: the deployment, ReplicaSet and job controllers (ReplicaSets with
+// revisions, pods, the Deployments' rollout status, the Jobs' active pods), a scheduler (binding
+// pods to nodes with room, or a FailedScheduling event), and kwok's stages (a pod annotated
+// demo.opsmesh.dev/fault gets that failure state and a BackOff event; others run and are Ready).
 type sim struct {
 	t     testing.TB
 	c     client.Client
@@ -76,7 +78,27 @@ func (s *sim) step(ctx context.Context, ns string) error {
 	if err := s.jobs(ctx, ns); err != nil {
 		return err
 	}
-	return s.pods(ctx, ns)
+	if err := s.pods(ctx, ns); err != nil {
+		return err
+	}
+	return s.rolloutStatus(ctx, ns)
+}
+
+// rolloutStatus writes what the ReplicaSet and deployment controllers report of each Deployment:
+// its ReplicaSets' ready pods and its rollout (observedGeneration, updated, ready and available
+// replicas, the Available and Progressing conditions), which the orchestrator reads to verify a
+// fix.
+func (s *sim) rolloutStatus(ctx context.Context, ns string) error {
+	var ds appsv1.DeploymentList
+	if err := s.c.List(ctx, &ds, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	for _, d := range ds.Items {
+		if err := rollout.Sync(ctx, s.c, ns, d.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func templateHash(t *corev1.PodTemplateSpec) string {
@@ -207,8 +229,49 @@ func (s *sim) jobs(ctx context.Context, ns string) error {
 		if err := s.c.Create(ctx, p); client.IgnoreAlreadyExists(err) != nil {
 			return err
 		}
+		if err := s.jobStatus(ctx, j); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// jobStatus writes what the job controller reports of j: its pods active (not finished), ready,
+// succeeded and failed, and when it started.
+func (s *sim) jobStatus(ctx context.Context, j *batchv1.Job) error {
+	var pods corev1.PodList
+	if err := s.c.List(ctx, &pods, client.InNamespace(j.Namespace)); err != nil {
+		return err
+	}
+	st := j.Status.DeepCopy()
+	st.Active, st.Succeeded, st.Failed, st.Ready = 0, 0, 0, ptr.To[int32](0)
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !metav1.IsControlledBy(p, j) || p.DeletionTimestamp != nil {
+			continue
+		}
+		switch p.Status.Phase {
+		case corev1.PodSucceeded:
+			st.Succeeded++
+		case corev1.PodFailed:
+			st.Failed++
+		default:
+			st.Active++
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					*st.Ready++
+				}
+			}
+		}
+	}
+	if st.StartTime == nil {
+		st.StartTime = ptr.To(metav1.Now())
+	}
+	if apiequality.Semantic.DeepEqual(st, &j.Status) {
+		return nil
+	}
+	j.Status = *st
+	return s.c.Status().Update(ctx, j)
 }
 
 func gpuRequest(p *corev1.Pod) int64 {
