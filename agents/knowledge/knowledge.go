@@ -54,8 +54,9 @@ type Runbook struct {
 	Description string `json:"description,omitempty"`
 	// Source names the public material the signature comes from.
 	Source string `json:"source,omitempty"`
-	// On are the symptom categories the runbook applies to (empty: any).
-	On []string `json:"on,omitempty"`
+	// Symptoms are the symptom categories the runbook applies to (empty: any). (Not "on":
+	// YAML 1.1 reads that key as true.)
+	Symptoms []string `json:"symptoms,omitempty"`
 	// Match is the signature: a regular expression (RE2) over one line of evidence. Its named
 	// groups are variables for the templates below.
 	Match string `json:"match"`
@@ -83,11 +84,12 @@ type Runbook struct {
 // CauseTemplate is a contract.Cause whose strings are templates over the match's variables
 // (text/template: {{.namespace}}, {{.verb}}).
 type CauseTemplate struct {
-	// Category is a cause category (contract.CauseCategories).
-	Category string `json:"category"`
+	// Category is a cause category (contract.CauseCategories); empty when only the follow-up
+	// checks may name the cause (a runbook that says where to look, not what is wrong).
+	Category string `json:"category,omitempty"`
 	Object   string `json:"object,omitempty"`
 	Field    string `json:"field,omitempty"`
-	Summary  string `json:"summary"`
+	Summary  string `json:"summary,omitempty"`
 }
 
 // Call is one follow-up tool call; argument values are templates.
@@ -268,9 +270,9 @@ func (r *Runbook) compile() error {
 	if !nameRE.MatchString(r.Name) {
 		bad("name %q: use lower-case letters, digits and dashes (at most 64)", r.Name)
 	}
-	for _, c := range r.On {
+	for _, c := range r.Symptoms {
 		if !contract.ValidCategory(c) {
-			bad("on: %q is not a symptom category of the taxonomy (%s)", c, strings.Join(contract.Categories, ", "))
+			bad("symptoms: %q is not a symptom category of the taxonomy (%s)", c, strings.Join(contract.Categories, ", "))
 		}
 	}
 	var err error
@@ -288,10 +290,14 @@ func (r *Runbook) compile() error {
 		}
 		r.extract[k] = re
 	}
-	if !contract.ValidCauseCategory(r.Cause.Category) && !contract.ValidCategory(r.Cause.Category) {
+	switch {
+	case r.Cause.Category == "" && len(r.Follow) == 0:
+		bad("cause.category is empty and there is no follow-up: give the cause category, or the checks that find it")
+	case r.Cause.Category == "":
+		// the follow-up checks alone name the cause
+	case !contract.ValidCauseCategory(r.Cause.Category) && !contract.ValidCategory(r.Cause.Category):
 		bad("cause.category %q is not a cause category: use one of %s", r.Cause.Category, strings.Join(contract.CauseCategories, ", "))
-	}
-	if r.Cause.Summary == "" {
+	case r.Cause.Summary == "":
 		bad("cause.summary is empty: say the cause in one line")
 	}
 	switch r.Action.Kind {
@@ -365,7 +371,7 @@ type Hit struct {
 // of lines (the earlier line wins within a runbook); ok is false when none does.
 func (s *Set) Match(lines []string, c Context) (Hit, bool) {
 	for _, r := range s.runbooks {
-		if len(r.On) > 0 && !slices.Contains(r.On, c.Symptom) {
+		if len(r.Symptoms) > 0 && !slices.Contains(r.Symptoms, c.Symptom) {
 			continue
 		}
 		for _, l := range lines {
@@ -416,8 +422,13 @@ func (c Context) add(vars map[string]string) {
 	if parts := strings.Split(c.Owner, "/"); len(parts) == 3 {
 		ownerKind, ownerName = parts[0], parts[2]
 	}
+	objectKind, objectName := "", ""
+	if parts := strings.Split(c.Object, "/"); len(parts) >= 2 {
+		objectKind, objectName = parts[0], parts[len(parts)-1]
+	}
 	for k, v := range map[string]string{"symptom": c.Symptom, "namespace": c.Namespace, "pod": c.Pod, "container": c.Container,
-		"node": c.Node, "owner": c.Owner, "ownerKind": ownerKind, "ownerName": ownerName, "object": c.Object} {
+		"node": c.Node, "owner": c.Owner, "ownerKind": ownerKind, "ownerName": ownerName, "object": c.Object,
+		"objectKind": objectKind, "objectName": objectName} {
 		if _, set := vars[k]; !set && v != "" {
 			vars[k] = v
 		}

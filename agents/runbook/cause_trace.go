@@ -33,6 +33,12 @@ type traced struct {
 //     neighbour the subject's own spec names (a dependency crashlooping next to it).
 func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 	if f.Cause != nil && f.Cause.Category != "" {
+		if neighbourMayExplain[f.Cause.Category] {
+			// a probe that fails because what the application calls is down is no probe fault
+			if dep := inv.failingNeighbour(f, sub); dep != nil {
+				return traced{cause: dep}
+			}
+		}
 		return traced{cause: f.Cause}
 	}
 	ctx := inv.contextOf(f)
@@ -47,7 +53,9 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 	fromCheck := false
 	if hit, ok := inv.e.book.Match(lines, ctx); ok {
 		c := hit.Cause()
-		t.cause, t.hit = &c, &hit
+		if c.Category != "" {
+			t.cause, t.hit = &c, &hit
+		}
 		for _, call := range hit.Calls() {
 			if _, granted := inv.where[call.Tool]; !granted {
 				inv.note("runbook %s: follow-up %s is not granted to this agent; the cause stays at the signature's word", hit.Runbook.Name, call.Tool)
@@ -62,12 +70,14 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 			}
 			if len(rep.Causes) > 0 {
 				better := rep.Causes[0]
-				better.Evidence = append([]string{hit.Line}, better.Evidence...)
-				t.cause, fromCheck = &better, true
+				if hit.Runbook.Cause.Category != "" {
+					better.Evidence = append([]string{hit.Line}, better.Evidence...)
+				}
+				t.cause, t.hit, fromCheck = &better, &hit, true
 				break
 			}
 		}
-		if !fromCheck {
+		if !fromCheck && t.cause != nil {
 			inv.configSource(t.cause, f)
 		}
 	}
@@ -76,7 +86,103 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 			t.cause, t.hit = dep, nil
 		}
 	}
+	if t.cause != nil {
+		inv.fieldValue(t.cause)
+	}
 	return t
+}
+
+// fieldValue reads the value of the cause's field on its object (an image, a memory limit, a
+// probe's path) and quotes it, so the reader sees what is wrong, not only where: "image is
+// ghcr.io/acme/serve:v0.8.1". Only a scalar value of a namespaced object is quoted.
+func (inv *investigation) fieldValue(c *contract.Cause) {
+	parts := strings.Split(c.Object, "/")
+	if len(parts) != 3 || !strings.HasPrefix(c.Field, "spec.") || strings.Contains(c.Summary, " is now ") {
+		return
+	}
+	if _, ok := inv.where["resource_get"]; !ok {
+		return
+	}
+	var o contract.ObjectYAML
+	if !inv.callData("resource_get", map[string]any{"kind": parts[0], "namespace": parts[1], "name": parts[2]}, &o) {
+		return
+	}
+	var obj any
+	if yaml.Unmarshal([]byte(o.YAML), &obj) != nil {
+		return
+	}
+	v, ok := walk(obj, c.Field)
+	if !ok {
+		return
+	}
+	switch v.(type) {
+	case string, int, int64, float64, bool:
+	default:
+		return
+	}
+	value := clip(fmt.Sprint(v), 200)
+	c.Summary = clip(fmt.Sprintf("%s (%s is now %s)", c.Summary, lastSegment(c.Field), value), 1000)
+	c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s", c.Field, value))
+}
+
+// walk follows a field path through a decoded object: dots between fields, and [key] selecting
+// a map's key or the element of a list whose name is key (containers[app], env[LOG_LEVEL]).
+func walk(v any, path string) (any, bool) {
+	for path != "" {
+		var seg string
+		if i := strings.IndexAny(path, ".["); i < 0 {
+			seg, path = path, ""
+		} else if path[i] == '.' {
+			seg, path = path[:i], path[i+1:]
+		} else {
+			seg, path = path[:i], path[i:]
+		}
+		if seg != "" {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if v, ok = m[seg]; !ok {
+				return nil, false
+			}
+		}
+		for strings.HasPrefix(path, "[") {
+			end := strings.Index(path, "]")
+			if end < 0 {
+				return nil, false
+			}
+			key := path[1:end]
+			path = strings.TrimPrefix(path[end+1:], ".")
+			switch x := v.(type) {
+			case map[string]any:
+				var ok bool
+				if v, ok = x[key]; !ok {
+					return nil, false
+				}
+			case []any:
+				found := false
+				for _, el := range x {
+					if m, ok := el.(map[string]any); ok && fmt.Sprint(m["name"]) == key {
+						v, found = el, true
+						break
+					}
+				}
+				if !found {
+					return nil, false
+				}
+			default:
+				return nil, false
+			}
+		}
+	}
+	return v, true
+}
+
+func lastSegment(field string) string {
+	if i := strings.LastIndexAny(field, ".["); i >= 0 && field[i] == '.' {
+		return field[i+1:]
+	}
+	return field
 }
 
 // neighbourMayExplain are the causes a signature names by itself that a failing dependency next
@@ -85,6 +191,7 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 var neighbourMayExplain = map[string]bool{
 	contract.DependencyUnreachable: true,
 	contract.ApplicationError:      true,
+	contract.ProbeMisconfigured:    true,
 }
 
 var envField = regexp.MustCompile(`env\[([A-Za-z_][A-Za-z0-9_.-]*)\]`)

@@ -174,7 +174,7 @@ var analyzers = []analyzer{
 	{category: "ProbeFailing", run: probeFailing},
 	{category: "PVCPending", run: pvcPending},
 	{category: "NodePressure", clusterOnly: true, run: nodePressure},
-	{category: "NodeCordoned", clusterOnly: true, run: cordonedNodeBlocked},
+	{category: "NodeCordoned", run: cordonedNodeBlocked},
 	{category: "ReplicasUnavailable", run: replicasUnavailable},
 	{category: "HPAUnableToScale", run: hpaUnableToScale},
 	{category: "QuotaFull", run: quotaFull},

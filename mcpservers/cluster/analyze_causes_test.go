@@ -379,6 +379,29 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			evidence: []string{"pod an-cordon/ledger-h1-0 cannot be evicted: PodDisruptionBudget an-cordon/ledger (minAvailable 1) allows 0 disruptions"},
 		},
 		{
+			name: "the workload whose only pod a PodDisruptionBudget holds on a cordoned node",
+			setup: func(t *testing.T, ns string) {
+				testNode(t, "an-cordoned-2", true)
+				_, rs := deploymentWithRevisions(t, ns, "index", 1, nil)
+				p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "index-h1-0", Labels: rs.Spec.Template.Labels,
+					OwnerReferences: []metav1.OwnerReference{controllerRef("apps/v1", "ReplicaSet", rs)}},
+					Spec: corev1.PodSpec{NodeName: "an-cordoned-2", Containers: rs.Spec.Template.Spec.Containers}}
+				create(t, p)
+				pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "index-protect"},
+					Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(0)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "index"}}}}
+				create(t, pdb)
+				pdb.Status = policyv1.PodDisruptionBudgetStatus{ObservedGeneration: pdb.Generation, CurrentHealthy: 1, DesiredHealthy: 1, ExpectedPods: 1, DisruptionsAllowed: 0}
+				setStatus(t, pdb)
+			},
+			args: func(ns string) map[string]any {
+				return map[string]any{"namespace": ns, "kind": "deployment", "name": "index"}
+			},
+			wait: []string{"NodeCordoned"}, category: "NodeCordoned", object: "node/an-cordoned-2",
+			cause: &contract.Cause{Category: contract.DisruptionBudgetBlocks, Object: "poddisruptionbudget/an-cordonwl/index-protect", Field: "spec.maxUnavailable",
+				Summary: "PodDisruptionBudget an-cordonwl/index-protect (maxUnavailable 0) has 1 of 1 pods healthy and needs 1, so it allows 0 disruptions: pod index-h1-0 cannot be evicted from cordoned node an-cordoned-2"},
+			evidence: []string{"pod an-cordonwl/index-h1-0 cannot be evicted"},
+		},
+		{
 			name: "a liveness probe on a path the app does not serve",
 			setup: func(t *testing.T, ns string) {
 				_, rs := deploymentWithRevisions(t, ns, "api", 1, func(p *corev1.PodSpec) {
@@ -422,7 +445,7 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			evidence: []string{"status.containerStatuses[app].lastState.terminated: reason=Error exitCode=2 message=" + long},
 		},
 	}
-	namespaces := []string{"an-ingress", "an-cronjob", "an-jobpods", "an-dstaint", "an-cordon", "an-probe404", "an-probekill", "an-termmsg"}
+	namespaces := []string{"an-ingress", "an-cronjob", "an-jobpods", "an-dstaint", "an-cordon", "an-cordonwl", "an-probe404", "an-probekill", "an-termmsg"}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := s.With(t)

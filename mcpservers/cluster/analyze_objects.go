@@ -721,9 +721,22 @@ func quotaFix(q *corev1.ResourceQuota, resources []corev1.ResourceName) (fix, bo
 // cordonedNodeBlocked: cordoned nodes that still hold pods a drain would evict, held there by a
 // PodDisruptionBudget that allows no disruption; the budget is the cause.
 func cordonedNodeBlocked(s *snapshot) []finding {
+	// Nodes are read only when a pod of the snapshot is held by a budget (a namespace's or a
+	// workload's analysis reads them then, to see whether a drain is waiting on it).
+	held := false
+	for j := range s.pods {
+		if p := &s.pods[j]; p.Spec.NodeName != "" && drainWouldEvict(p) && pdbBlocking(s, p) != nil {
+			held = true
+			break
+		}
+	}
+	if !held {
+		return nil
+	}
+	nodes := s.allNodes("drains blocked by disruption budgets")
 	var out []finding
-	for i := range s.nodes {
-		n := &s.nodes[i]
+	for i := range nodes {
+		n := &nodes[i]
 		if !n.Spec.Unschedulable {
 			continue
 		}
@@ -744,6 +757,12 @@ func cordonedNodeBlocked(s *snapshot) []finding {
 				f.cause = &c
 				f.related = append(f.related, ref{Kind: "poddisruptionbudget", Namespace: b.Namespace, Name: b.Name})
 				f.fix = noFix("%s", c.Fix.Text)
+			}
+			// A question about the pod's workload ("why does the drain not move vector-index?")
+			// finds this finding too.
+			f.related = append(f.related, ref{Kind: "pod", Namespace: p.Namespace, Name: p.Name})
+			if w := s.owner(p); w != nil {
+				f.related = append(append(f.related, w.ref), w.via...)
 			}
 			f.evidence = append(f.evidence, fmt.Sprintf("pod %s/%s cannot be evicted: PodDisruptionBudget %s/%s (%s) allows %d disruptions, %d of %d pods healthy",
 				p.Namespace, p.Name, b.Namespace, b.Name, budgetRule(b), b.Status.DisruptionsAllowed, b.Status.CurrentHealthy, b.Status.ExpectedPods))
