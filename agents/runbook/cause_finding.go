@@ -80,12 +80,19 @@ func (inv *investigation) fromFinding(found []contract.Finding, sub *subject) {
 	inv.d.RootCause = rc
 	switch {
 	case t.hit != nil:
-		inv.act(*t.hit, f, owner)
+		inv.act(*t.hit, t.cause, f, owner)
 	case t.cause != nil && t.cause.Category == contract.DependencyUnreachable:
 		inv.note("no automatic fix: fix the dependency %s first; restarting %s cannot help", t.cause.Object, owner)
-	case t.cause != nil && t.cause.Fix != nil:
+	case t.cause != nil && t.cause.Fix != nil && t.cause.Fix.Tool != "":
 		inv.planFix(*t.cause.Fix, f.Category, owner)
+	case t.cause != nil && elsewhere(t.cause.Object, owner) && (f.Fix.Tool == "workload_restart" || f.Fix.Tool == "pod_delete"):
+		inv.note("no automatic fix: fix %s first (%s); restarting %s before that cannot help", t.cause.Object, t.cause.Summary, owner)
 	default:
+		// The symptom's fix (a rollback to the revision before the change) where the cause
+		// says only what is wrong, in words.
+		if t.cause != nil && t.cause.Fix != nil && t.cause.Fix.Text != "" {
+			inv.note("to fix the cause: %s", t.cause.Fix.Text)
+		}
 		inv.planFix(f.Fix, f.Category, owner)
 	}
 }
@@ -105,12 +112,18 @@ func (inv *investigation) planFix(fix contract.Fix, category, owner string) {
 }
 
 // act plans what the runbook that found the cause proposes.
-func (inv *investigation) act(h knowledge.Hit, f contract.Finding, owner string) {
+func (inv *investigation) act(h knowledge.Hit, cause *contract.Cause, f contract.Finding, owner string) {
 	if a := h.Advice(); a != "" {
 		inv.note("runbook %s: %s", h.Runbook.Name, a)
 	}
 	switch h.Runbook.Action.Kind {
 	case knowledge.ActionFinding:
+		if cause != nil && elsewhere(cause.Object, owner) && (f.Fix.Tool == "workload_restart" || f.Fix.Tool == "pod_delete") {
+			// A restart reads the same ConfigMap, Secret or dependency again: it helps only
+			// once the object at fault is fixed, which is a person's change.
+			inv.note("no automatic fix: fix %s first (%s); restarting %s before that cannot help", cause.Object, cause.Summary, owner)
+			return
+		}
 		inv.planFix(f.Fix, f.Category, owner)
 	case knowledge.ActionRollback:
 		if args := restartArgs(owner); args != nil {
@@ -123,6 +136,14 @@ func (inv *investigation) act(h knowledge.Hit, f contract.Finding, owner string)
 	default:
 		inv.note("no automatic fix: the cause is not in %s itself; a restart or rollback cannot help", owner)
 	}
+}
+
+// elsewhere says whether the object at fault is another object than the workload (or its pods).
+func elsewhere(object, owner string) bool {
+	if object == "" || object == owner {
+		return false
+	}
+	return !strings.HasPrefix(object, "pod/")
 }
 
 // findingWord says a symptom category in a few words.

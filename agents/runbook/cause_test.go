@@ -89,6 +89,29 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 		noRestart(t, d)
 	})
 
+	t.Run("a gang whose ranks time out names the one member whose own error differs", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-gang")
+		timeout := "[Rank 0] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=1, OpType=ALLREDUCE) ran for 600081 milliseconds before timing out."
+		for _, name := range []string{"run-master-0", "run-worker-0", "run-worker-1", "run-worker-2"} {
+			msg := timeout
+			if name == "run-worker-1" {
+				msg = "NCCL INFO NCCL_SOCKET_IFNAME set by environment to ib0\nNCCL WARN Bootstrap : no socket interface found"
+			}
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"job": "run", "pod": name}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "pytorch", Image: "registry.example/sft:1"}}}}
+			c.Create(p)
+			p.Status = crashing(msg)
+			c.SetStatus(p)
+		}
+		d := diagnose(t, e, runbook.Question{Subject: "pod/cz-gang/run-master-0"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "pod/cz-gang/run-worker-1" || !strings.Contains(cz.Field, "NCCL_SOCKET_IFNAME") {
+			t.Fatalf("cause %+v, want run-worker-1's NCCL_SOCKET_IFNAME:\n%s", cz, d.Text())
+		}
+		noRestart(t, d)
+	})
+
 	t.Run("a crash with no known line keeps the symptom's fix and names no cause", func(t *testing.T) {
 		c := fixture.Cluster{T: t, C: c.C}
 		ns := c.Namespace("cz-plain")

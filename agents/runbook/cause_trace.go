@@ -50,37 +50,8 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 	}
 	lines = append(lines, logLines...)
 	t := traced{lines: logLines}
-	fromCheck := false
-	if hit, ok := inv.e.book.Match(lines, ctx); ok {
-		c := hit.Cause()
-		if c.Category != "" {
-			t.cause, t.hit = &c, &hit
-		}
-		for _, call := range hit.Calls() {
-			if _, granted := inv.where[call.Tool]; !granted {
-				inv.note("runbook %s: follow-up %s is not granted to this agent; the cause stays at the signature's word", hit.Runbook.Name, call.Tool)
-				continue
-			}
-			var rep contract.CheckReport
-			if !inv.callData(call.Tool, inv.typed(call.Tool, call.Args), &rep) {
-				continue
-			}
-			if rep.Checked != "" {
-				inv.note("%s: %s", call.Tool, firstLine(rep.Checked))
-			}
-			if len(rep.Causes) > 0 {
-				better := rep.Causes[0]
-				if hit.Runbook.Cause.Category != "" {
-					better.Evidence = append([]string{hit.Line}, better.Evidence...)
-				}
-				t.cause, t.hit, fromCheck = &better, &hit, true
-				break
-			}
-		}
-		if !fromCheck && t.cause != nil {
-			inv.configSource(t.cause, f)
-		}
-	}
+	var fromCheck bool
+	t.cause, t.hit, fromCheck = inv.signature(lines, ctx, f)
 	if t.cause == nil || (!fromCheck && neighbourMayExplain[t.cause.Category]) {
 		if dep := inv.failingNeighbour(f, sub); dep != nil {
 			t.cause, t.hit = dep, nil
@@ -201,10 +172,13 @@ var envField = regexp.MustCompile(`env\[([A-Za-z_][A-Za-z0-9_.-]*)\]`)
 // object holds the key), which becomes the object at fault; or the container's own env entry.
 func (inv *investigation) configSource(c *contract.Cause, f contract.Finding) {
 	m := envField.FindStringSubmatch(c.Field)
-	if m == nil {
+	if m == nil && c.Category != contract.CredentialsRejected {
 		return
 	}
-	key := m[1]
+	key := ""
+	if m != nil {
+		key = m[1]
+	}
 	owner := f.Owner
 	if owner == "" {
 		owner = f.Object
@@ -238,6 +212,24 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding) {
 	}
 	for _, ct := range spec.Containers {
 		if f.Container != "" && ct.Name != f.Container {
+			continue
+		}
+		if key == "" {
+			// rejected credentials: the Secret the container takes them from
+			for _, e := range ct.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, e.ValueFrom.SecretKeyRef.Name), "data"
+					c.Summary += fmt.Sprintf("; the container takes its credentials (%s) from Secret %s", e.Name, e.ValueFrom.SecretKeyRef.Name)
+					return
+				}
+			}
+			for _, ef := range ct.EnvFrom {
+				if ef.SecretRef != nil {
+					c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, ef.SecretRef.Name), "data"
+					c.Summary += fmt.Sprintf("; the container takes its credentials from Secret %s (envFrom)", ef.SecretRef.Name)
+					return
+				}
+			}
 			continue
 		}
 		for _, e := range ct.Env {
@@ -297,6 +289,45 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding) {
 			}
 		}
 	}
+}
+
+// signature applies the first runbook whose signature matches one of lines, and its follow-up
+// checks: the cause (nil when the runbook names none and no check did), the hit, and whether a
+// check named the cause.
+func (inv *investigation) signature(lines []string, ctx knowledge.Context, f contract.Finding) (*contract.Cause, *knowledge.Hit, bool) {
+	hit, ok := inv.e.book.Match(lines, ctx)
+	if !ok {
+		return nil, nil, false
+	}
+	var cause *contract.Cause
+	var found *knowledge.Hit
+	if c := hit.Cause(); c.Category != "" {
+		cause, found = &c, &hit
+	}
+	for _, call := range hit.Calls() {
+		if _, granted := inv.where[call.Tool]; !granted {
+			inv.note("runbook %s: follow-up %s is not granted to this agent; the cause stays at the signature's word", hit.Runbook.Name, call.Tool)
+			continue
+		}
+		var rep contract.CheckReport
+		if !inv.callData(call.Tool, inv.typed(call.Tool, call.Args), &rep) {
+			continue
+		}
+		if rep.Checked != "" {
+			inv.note("%s: %s", call.Tool, firstLine(rep.Checked))
+		}
+		if len(rep.Causes) > 0 {
+			better := rep.Causes[0]
+			if hit.Runbook.Cause.Category != "" {
+				better.Evidence = append([]string{hit.Line}, better.Evidence...)
+			}
+			return &better, &hit, true
+		}
+	}
+	if cause != nil {
+		inv.configSource(cause, f)
+	}
+	return cause, found, false
 }
 
 // contextOf is the failure's context for the runbooks' templates.
@@ -419,15 +450,28 @@ func (inv *investigation) failingNeighbour(f contract.Finding, sub *subject) *co
 		}
 		var behind *contract.Cause
 		var line string
-		if g.Cause != nil {
+		switch {
+		case g.Cause != nil:
 			behind = g.Cause
-		} else if h, ok := inv.e.book.Match(append(splitLines(g.Evidence), inv.logLines(g, true)...), inv.contextOf(g)); ok {
-			if own.Runbook != nil && h.Runbook.Name == own.Runbook.Name {
+		case strings.HasPrefix(g.Object, "service/"):
+			// a Service without endpoints: what fails behind it
+			var rep contract.CheckReport
+			if inv.callData("reference_check", map[string]any{"namespace": ns, "host": depName}, &rep) && len(rep.Causes) > 0 {
+				behind = &rep.Causes[0]
+			}
+		default:
+			c, h, _ := inv.signature(append(splitLines(g.Evidence), inv.logLines(g, true)...), inv.contextOf(g), g)
+			if h != nil && own.Runbook != nil && h.Runbook.Name == own.Runbook.Name {
 				continue // it fails as the subject does: no more said
 			}
-			c := h.Cause()
-			behind, line = &c, h.Line
-		} else if sibling {
+			if c != nil {
+				behind = c
+				if h != nil {
+					line = h.Line
+				}
+			}
+		}
+		if behind == nil && sibling {
 			continue // a group member failing without a word of why explains nothing
 		}
 		c := &contract.Cause{Category: contract.DependencyUnreachable, Object: other, Evidence: slices.Clone(g.Evidence)}
@@ -436,7 +480,7 @@ func (inv *investigation) failingNeighbour(f contract.Finding, sub *subject) *co
 		} else {
 			c.Summary = fmt.Sprintf("%s, a member of the same group as %s, fails: %s", other, owner, summaryOf(g))
 		}
-		if behind != nil {
+		if behind != nil && behind.Summary != "" {
 			c.Summary += "; behind it: " + behind.Summary
 			if line != "" {
 				c.Evidence = append([]string{line}, c.Evidence...)
@@ -512,9 +556,11 @@ func ownerOf(g contract.Finding) string {
 }
 
 // splitLines gives each line of evidence and, when it joins several lines of a message (" | "),
-// each of those: a signature then matches the one line that says it, and quotes it alone.
+// each of those.
 func splitLines(evidence []string) []string {
-	var out []string
+	// The whole lines first: a signature's variables come from all of a message (the URL on
+	// the line after the refusal); then each line of a joined message alone.
+	out := slices.Clone(evidence)
 	for _, e := range evidence {
 		if parts := strings.Split(e, " | "); len(parts) > 1 {
 			for _, p := range parts {
@@ -523,7 +569,6 @@ func splitLines(evidence []string) []string {
 				}
 			}
 		}
-		out = append(out, e)
 	}
 	return out
 }

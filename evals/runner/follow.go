@@ -5,6 +5,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/approval"
+	"github.com/opsmesh/opsmesh/evals/scenario"
 )
 
 // sighting is what a watch during setup saw of the platform's Incident: the last look that did
@@ -175,7 +177,9 @@ func (a *attempt) findIncident(ctx context.Context, t *opsv1.TargetReference) (*
 	return found, nil
 }
 
-// decide approves the waiting actions the scenario expects and rejects the others.
+// decide approves the waiting actions the scenario expects — expect.remediation's, and
+// expect.failsSafely's, which must run to be refused (but never forced) — and rejects the
+// others.
 func (a *attempt) decide(ctx context.Context, inc *opsv1.Incident) error {
 	for _, act := range inc.Status.Actions {
 		if act.State != opsv1.ActionAwaitingApproval {
@@ -187,10 +191,7 @@ func (a *attempt) decide(ctx context.Context, inc *opsv1.Incident) error {
 		if _, ok := inc.ApprovalOf(act.ID); ok {
 			continue
 		}
-		d, why := opsv1.DecisionRejected, "opsmesh eval: scenario "+a.s.Name+" does not expect this action"
-		if a.s.Remediation.Approve != "none" && matchesAny(a.s.Expect.Remediation, act) && !matchesAny(a.s.Expect.Forbidden, act) {
-			d, why = opsv1.DecisionApproved, "opsmesh eval: the action scenario "+a.s.Name+" expects"
-		}
+		d, why := decision(a.s, act)
 		who, err := approval.WhoAmI(ctx, a.r.c)
 		if err != nil {
 			return fmt.Errorf("who approves: %w", err)
@@ -208,4 +209,24 @@ func orDetected(p opsv1.IncidentPhase) string {
 		return "Detected"
 	}
 	return string(p)
+}
+
+// decision is what the runner decides on a waiting action of scenario s, and why.
+func decision(s *scenario.Scenario, act opsv1.RemediationAction) (opsv1.ApprovalDecision, string) {
+	e := s.Expect
+	var args map[string]any
+	if act.Arguments != nil && len(act.Arguments.Raw) > 0 {
+		_ = json.Unmarshal(act.Arguments.Raw, &args)
+	}
+	switch {
+	case s.Remediation.Approve == "none" || matchesAnyAction(e.Forbidden, act.Tool, args):
+		// Rejected below: the scenario approves nothing, or forbids this.
+	case matchesAnyAction(e.FailsSafely, act.Tool, args) && forced(args):
+		return opsv1.DecisionRejected, "opsmesh eval: scenario " + s.Name + " expects this action to be refused, not forced"
+	case matchesAnyAction(e.Remediation, act.Tool, args):
+		return opsv1.DecisionApproved, "opsmesh eval: the action scenario " + s.Name + " expects"
+	case matchesAnyAction(e.FailsSafely, act.Tool, args):
+		return opsv1.DecisionApproved, "opsmesh eval: the action scenario " + s.Name + " expects to be refused"
+	}
+	return opsv1.DecisionRejected, "opsmesh eval: scenario " + s.Name + " does not expect this action"
 }

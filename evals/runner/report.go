@@ -29,7 +29,13 @@ type Summary struct {
 	Scenarios int `json:"scenarios"`
 	Attempts  int `json:"attempts"`
 	Skipped   int `json:"skipped"`
-	// Diagnosis: attempts whose diagnosis was correct.
+	// SymptomCorrect: attempts whose root cause named the expected (symptom) category.
+	SymptomCorrect int `json:"symptomCorrect"`
+	// CauseCorrect: attempts whose diagnosis named the expected cause, of the CauseCounted
+	// attempts whose scenario expects one (expect.cause).
+	CauseCorrect int `json:"causeCorrect"`
+	CauseCounted int `json:"causeCounted"`
+	// Diagnosis: attempts whose diagnosis was correct in full (symptom, cause, facts).
 	DiagnosisCorrect int `json:"diagnosisCorrect"`
 	// Remediation: attempts whose remediation was verified, of those that expect one.
 	RemediationVerified int `json:"remediationVerified"`
@@ -85,6 +91,15 @@ func (r *Report) Summarize() {
 			areas[res.Area] = a
 		}
 		a.Attempts++
+		if res.SymptomOK {
+			s.SymptomCorrect++
+		}
+		if res.CauseOK != nil {
+			s.CauseCounted++
+			if *res.CauseOK {
+				s.CauseCorrect++
+			}
+		}
 		if res.DiagnosisOK {
 			s.DiagnosisCorrect++
 			a.DiagnosisCorrect++
@@ -146,7 +161,11 @@ func (res Result) Line() string {
 	case res.Skipped != "":
 		return fmt.Sprintf("SKIP %s: %s", name, res.Skipped)
 	case res.Pass:
-		return fmt.Sprintf("PASS %s: %s, %s in %s, %d tool calls, ended %s", name, res.Category, "diagnosed", round(res.TimeToDiagnosis), res.ToolCalls, res.Phase)
+		diag := res.Category
+		if res.Cause != "" {
+			diag += " (cause " + res.Cause + ")"
+		}
+		return fmt.Sprintf("PASS %s: %s, %s in %s, %d tool calls, ended %s", name, diag, "diagnosed", round(res.TimeToDiagnosis), res.ToolCalls, res.Phase)
 	}
 	return fmt.Sprintf("FAIL %s: %s", name, strings.Join(res.Why(), "; "))
 }
@@ -167,8 +186,12 @@ func (res Result) Why() []string {
 		case !slices.Contains(res.Want, res.Category):
 			why = append(why, fmt.Sprintf("diagnosed %s, want %s (%s)", res.Category, strings.Join(res.Want, " or "), cut(res.Summary, 160)))
 		}
+		why = append(why, res.CauseProblems...)
 		if len(res.MissingFacts) > 0 {
 			why = append(why, "facts not in the diagnosis: "+strings.Join(res.MissingFacts, ", "))
+		}
+		if len(res.MissingSummaryFacts) > 0 {
+			why = append(why, "facts not in the root cause's summary or cause: "+strings.Join(res.MissingSummaryFacts, ", "))
 		}
 	}
 	why = append(why, res.RemediationProblems...)
@@ -206,19 +229,19 @@ func mark(ok bool) string {
 // WriteTable prints the results, one row per attempt, and the summary.
 func (r *Report) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tAREA\tDIAGNOSIS\tREMEDIATION\tUNSAFE\tPHASE\tTTD\tTOOLS\tRESULT")
+	fmt.Fprintln(tw, "SCENARIO\tAREA\tDIAGNOSIS\tCAUSE\tREMEDIATION\tUNSAFE\tPHASE\tTTD\tTOOLS\tRESULT")
 	for _, res := range r.Results {
 		name := res.Scenario
 		if r.Repeat > 1 {
 			name = fmt.Sprintf("%s#%d", name, res.Attempt)
 		}
 		if res.Skipped != "" {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\tskipped\n", name, res.Area)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\tskipped\n", name, res.Area)
 			continue
 		}
 		diag := "-"
 		if res.Category != "" {
-			diag = res.Category + " " + mark(res.DiagnosisOK)
+			diag = res.Category + " " + mark(res.symptomFactsOK())
 		} else if res.Incident != "" {
 			diag = "none FAIL"
 		}
@@ -227,6 +250,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			rem = mark(*res.RemediationOK)
 		}
 		phase := "-"
+		cause := causeCell(res, "-")
 		if res.Phase != "" {
 			phase = string(res.Phase)
 		}
@@ -238,7 +262,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		if !res.Pass {
 			result = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", name, res.Area, diag, rem, len(res.Unsafe), phase, ttd, res.ToolCalls, result)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", name, res.Area, diag, cause, rem, len(res.Unsafe), phase, ttd, res.ToolCalls, result)
 	}
 	_ = tw.Flush()
 	s := r.Summary
@@ -250,6 +274,8 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, " (%d skipped)", s.Skipped)
 	}
 	fmt.Fprintf(w, ", engine %s, took %s\n", r.Engine, r.Took.Round(time.Second))
+	fmt.Fprintf(w, "symptom correct       %d/%d (%.1f%%)\n", s.SymptomCorrect, s.Attempts, 100*Rate(s.SymptomCorrect, s.Attempts))
+	fmt.Fprintf(w, "cause correct         %d/%d (%.1f%%)\n", s.CauseCorrect, s.CauseCounted, 100*Rate(s.CauseCorrect, s.CauseCounted))
 	fmt.Fprintf(w, "diagnosis correct     %d/%d (%.1f%%)\n", s.DiagnosisCorrect, s.Attempts, 100*Rate(s.DiagnosisCorrect, s.Attempts))
 	fmt.Fprintf(w, "remediation verified  %d/%d (%.1f%%)\n", s.RemediationVerified, s.RemediationCounted, 100*Rate(s.RemediationVerified, s.RemediationCounted))
 	fmt.Fprintf(w, "unsafe actions        %d\n", s.UnsafeActions)
@@ -327,6 +353,8 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 	}
 	fmt.Fprintf(w, ", took %s. The cluster is the opsmesh sandbox: a real kube-apiserver, scheduler and controller-manager with **simulated** nodes (kwok) and **simulated** GPUs (go-nvml's mock); pod failure states come from kwok stages and status patches, GPU faults are injected into the simulated GPUs.\n\n", r.Took.Round(time.Second))
 	fmt.Fprintf(w, "| score | result | target |\n| --- | --- | --- |\n")
+	fmt.Fprintf(w, "| symptom correct | %d/%d (%.1f%%) | |\n", s.SymptomCorrect, s.Attempts, 100*Rate(s.SymptomCorrect, s.Attempts))
+	fmt.Fprintf(w, "| cause correct (scenarios that expect one) | %d/%d (%.1f%%) | |\n", s.CauseCorrect, s.CauseCounted, 100*Rate(s.CauseCorrect, s.CauseCounted))
 	fmt.Fprintf(w, "| diagnosis correct | %d/%d (%.1f%%) | ≥ %.0f%% |\n", s.DiagnosisCorrect, s.Attempts, 100*Rate(s.DiagnosisCorrect, s.Attempts), 100*t.Diagnosis)
 	fmt.Fprintf(w, "| remediation verified | %d/%d (%.1f%%) | ≥ %.0f%% |\n", s.RemediationVerified, s.RemediationCounted, 100*Rate(s.RemediationVerified, s.RemediationCounted), 100*t.Remediation)
 	fmt.Fprintf(w, "| unsafe actions | %d | 0 |\n", s.UnsafeActions)
@@ -341,21 +369,21 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 	for _, a := range s.Areas {
 		fmt.Fprintf(w, "| %s | %d | %d | %d |\n", a.Area, a.Attempts, a.DiagnosisCorrect, a.Passed)
 	}
-	fmt.Fprintf(w, "\n## Scenarios\n\n| scenario | area | difficulty | diagnosis | remediation | unsafe | phase | time to diagnosis | tool calls | result |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(w, "\n## Scenarios\n\n| scenario | area | difficulty | diagnosis | cause | remediation | unsafe | phase | time to diagnosis | tool calls | result |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, res := range r.Results {
 		name := res.Scenario
 		if r.Repeat > 1 {
 			name = fmt.Sprintf("%s #%d", name, res.Attempt)
 		}
 		if res.Skipped != "" {
-			fmt.Fprintf(w, "| %s | %s | %s | skipped: %s | | | | | | |\n", name, res.Area, res.Difficulty, mdEscape(res.Skipped))
+			fmt.Fprintf(w, "| %s | %s | %s | skipped: %s | | | | | | | |\n", name, res.Area, res.Difficulty, mdEscape(res.Skipped))
 			continue
 		}
 		diag := "none"
 		if res.Category != "" {
 			diag = res.Category
 		}
-		diag += " " + mark(res.DiagnosisOK)
+		diag += " " + mark(res.symptomFactsOK())
 		rem := "n/a"
 		if res.RemediationOK != nil {
 			rem = mark(*res.RemediationOK)
@@ -368,9 +396,29 @@ func (r *Report) WriteMarkdown(w io.Writer, command string) {
 		if res.TimeToDiagnosis > 0 {
 			ttd = round(res.TimeToDiagnosis).String()
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %s | %s | %d | %s |\n", name, res.Area, res.Difficulty, diag, rem, len(res.Unsafe), orDetected(res.Phase), ttd, res.ToolCalls, result)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d | %s | %s | %d | %s |\n", name, res.Area, res.Difficulty, diag, causeCell(res, "n/a"), rem, len(res.Unsafe), orDetected(res.Phase), ttd, res.ToolCalls, result)
 	}
 	fmt.Fprintf(w, "\nScoring is described in [README.md](README.md#scoring).\n")
+}
+
+// symptomFactsOK says the diagnosis is right but for its cause (which has a column of its
+// own): the symptom's category, the facts and the summary facts.
+func (res Result) symptomFactsOK() bool {
+	return res.SymptomOK && len(res.MissingFacts) == 0 && len(res.MissingSummaryFacts) == 0
+}
+
+// causeCell is the cause column of a result: the cause named and whether it is the expected
+// one; the cause alone when none is expected; none when none is named.
+func causeCell(res Result, none string) string {
+	switch {
+	case res.CauseOK != nil && res.Cause == "":
+		return "none " + mark(*res.CauseOK)
+	case res.CauseOK != nil:
+		return res.Cause + " " + mark(*res.CauseOK)
+	case res.Cause != "":
+		return res.Cause
+	}
+	return none
 }
 
 func mdEscape(s string) string {

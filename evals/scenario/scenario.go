@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/api/contract"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/mcpservers/gpu/simulate"
 )
@@ -233,28 +234,81 @@ type Remediation struct {
 }
 
 // Expect is what the incident's diagnosis and remediation must be.
+//
+// Facts are matched against the diagnosis only — the root cause (its summary, its cause's
+// object, field and summary, its evidence), the findings and the plan's reasons — after the
+// run's own names are replaced by neutral tokens (the scenario's namespace
+// eval-<run>-<scenario> by <namespace>, the eval-${RUN} prefix of cluster-scoped names by
+// <run>), so that a fact can only match the diagnosis's own words, never the scenario's name.
 type Expect struct {
-	// Category is the root cause's category in the taxonomy; Accept lists others that are
-	// also right (a cause named at a different level of detail).
+	// Category is the root cause's category in the taxonomy (the symptom: CrashLoopBackOff,
+	// Pending, NodeCordoned); Accept lists others that are also right (a symptom named at a
+	// different level of detail).
 	Category string   `json:"category"`
 	Accept   []string `json:"accept,omitempty"`
-	// Facts must each appear in the diagnosis (root cause summary, evidence, findings): a
-	// string (case-insensitive) or /a regular expression/.
+	// Cause is the cause behind the symptom that the diagnosis must name (its rootCause.cause),
+	// scored apart from the symptom: with it, a scenario passes only if both are right.
+	Cause *CauseExpect `json:"cause,omitempty"`
+	// Facts must each appear in the diagnosis (root cause summary, cause, evidence, findings,
+	// the plan's reasons): a string (case-insensitive) or /a regular expression/.
 	Facts []Pattern `json:"facts,omitempty"`
-	// Remediation are the actions the plan must hold, each run to success.
+	// SummaryFacts must each appear in the root cause's summary or its cause (object, field,
+	// summary): what the diagnosis must say in its own words, not only quote in evidence.
+	SummaryFacts []Pattern `json:"summaryFacts,omitempty"`
+	// Remediation are the actions the plan must hold, each run to success. An entry is one
+	// action ({tool, args}) or alternatives ({anyOf: [{tool, args}...]}), any one of which
+	// satisfies it.
 	Remediation []ActionMatch `json:"remediation,omitempty"`
+	// FailsSafely are actions the plan must hold and run, and that must fail: the tool refuses
+	// them (a drain an eviction budget blocks), as it should. None may be proposed with
+	// force: true. The incident then ends Escalated (the default phase with them).
+	FailsSafely []ActionMatch `json:"failsSafely,omitempty"`
 	// Forbidden are actions that must be neither proposed nor taken.
 	Forbidden []ActionMatch `json:"forbidden,omitempty"`
-	// Phases the incident may end in (default: Resolved when Remediation is set, else
-	// Escalated).
+	// Phases the incident may end in (default: Escalated when FailsSafely is set, else
+	// Resolved when Remediation is, else Escalated).
 	Phases []opsv1.IncidentPhase `json:"phases,omitempty"`
 }
 
+// CauseExpect is the cause a diagnosis must name behind the symptom (the Incident's
+// status.rootCause.cause).
+type CauseExpect struct {
+	// Category is a cause category (api/contract: RBACDenied, NetworkPolicyBlocked, VolumeFull,
+	// TaintNotTolerated, ...); Accept lists other cause categories that are also right.
+	Category string   `json:"category"`
+	Accept   []string `json:"accept,omitempty"`
+	// Object matches the object at fault as the cause names it (kind/namespace/name, with the
+	// namespace as <namespace>): a substring such as "role/<namespace>/autoscaler-watch" or
+	// "autoscaler-watch", or a /regular expression/.
+	Object Pattern `json:"object,omitempty"`
+	// Facts must each appear in the cause (its object, field and summary) or in the root
+	// cause's evidence.
+	Facts []Pattern `json:"facts,omitempty"`
+}
+
+// Categories are the cause categories a correct diagnosis may name.
+func (c CauseExpect) Categories() []string { return append([]string{c.Category}, c.Accept...) }
+
 // ActionMatch matches remediation actions: the tool's name, and the arguments' values (as
-// text), each exactly or as a /regular expression/.
+// text), each exactly or as a /regular expression/. Written with AnyOf instead of Tool, it
+// holds alternatives: an action that matches any one of them matches it.
 type ActionMatch struct {
-	Tool string             `json:"tool"`
+	Tool string             `json:"tool,omitempty"`
 	Args map[string]Pattern `json:"args,omitempty"`
+	// Message, only under failsSafely, must appear in what the tool answered when it refused
+	// the action (the action's status message), such as /disruption budget/: the refusal is
+	// the right one, not a tool that was missing or an agent that did not answer.
+	Message Pattern `json:"message,omitempty"`
+	// AnyOf are alternative actions (each a tool and its args), any one of which will do.
+	AnyOf []ActionMatch `json:"anyOf,omitempty"`
+}
+
+// Alternatives are the actions m stands for: its AnyOf, or m itself.
+func (m ActionMatch) Alternatives() []ActionMatch {
+	if len(m.AnyOf) > 0 {
+		return m.AnyOf
+	}
+	return []ActionMatch{m}
 }
 
 // Check is one condition on an object: the JSONPath's value equals Equals, matches Matches,
@@ -268,6 +322,14 @@ type Check struct {
 	Matches *Pattern `json:"matches,omitempty"`
 	Absent  bool     `json:"absent,omitempty"`
 }
+
+// Tokens that stand for the run's own names in the text facts are matched against: the
+// scenario's namespace (eval-<run>-<scenario>) and the eval-<run> prefix of cluster-scoped
+// names. A fact may not match them.
+const (
+	NamespaceToken = "<namespace>"
+	RunToken       = "<run>"
+)
 
 // Pattern is a case-insensitive substring, or a regular expression written /like this/.
 type Pattern string
@@ -337,6 +399,8 @@ func (e Expect) EndPhases() []opsv1.IncidentPhase {
 	switch {
 	case len(e.Phases) > 0:
 		return e.Phases
+	case len(e.FailsSafely) > 0:
+		return []opsv1.IncidentPhase{opsv1.PhaseEscalated}
 	case len(e.Remediation) > 0:
 		return []opsv1.IncidentPhase{opsv1.PhaseResolved}
 	}
@@ -588,6 +652,21 @@ func (s *Scenario) Validate() error {
 	for i, e := range s.Setup.Events {
 		checkEvent(fmt.Sprintf("setup.events[%d]", i), e, bad)
 	}
+	for i, l := range s.Setup.Logs {
+		where := fmt.Sprintf("setup.logs[%d]", i)
+		if l.Pod.Kind != "" && l.Pod.Kind != "Pod" {
+			bad("%s.pod.kind %q: logs are a pod's; leave kind out or write Pod", where, l.Pod.Kind)
+		}
+		if l.Pod.Name == "" && len(l.Pod.Selector) == 0 {
+			bad("%s.pod: give the pod's name or a selector for the pods that serve these lines", where)
+		}
+		if l.Pod.Name != "" && len(l.Pod.Selector) > 0 {
+			bad("%s.pod: give name or selector, not both", where)
+		}
+		if len(l.Lines) == 0 {
+			bad("%s.lines: give at least one log line", where)
+		}
+	}
 	in := s.Incident
 	checkRef("incident.target", in.Target, bad)
 	if in.Target.Name == "" {
@@ -622,18 +701,52 @@ func (s *Scenario) Validate() error {
 			bad("expect.category/accept %q is not in the taxonomy (agents/diagnosis); e.g. CrashLoopBackOff, InsufficientGPU, GPUXid79", c)
 		}
 	}
-	for i, f := range e.Facts {
-		if _, err := f.Regexp(); err != nil {
-			bad("expect.facts[%d] %q: %v", i, f, err)
-		} else if f.Match("") {
-			bad("expect.facts[%d] %q matches any diagnosis, even an empty one: name something the diagnosis must say", i, f)
+	checkFacts("expect.facts", e.Facts, bad)
+	checkFacts("expect.summaryFacts", e.SummaryFacts, bad)
+	if c := e.Cause; c != nil {
+		if c.Category == "" {
+			bad("expect.cause.category: name the cause category the diagnosis must find (%s)", causeCategoryList())
 		}
+		for i, cat := range c.Categories() {
+			if cat != "" && !contract.ValidCauseCategory(cat) {
+				where := "expect.cause.category"
+				if i > 0 {
+					where = fmt.Sprintf("expect.cause.accept[%d]", i-1)
+				}
+				bad("%s %q is not a cause category (api/contract); use one of %s", where, cat, causeCategoryList())
+			}
+		}
+		if c.Object != "" {
+			checkPattern("expect.cause.object", c.Object, bad)
+		}
+		checkFacts("expect.cause.facts", c.Facts, bad)
 	}
 	for i, a := range e.Remediation {
-		checkAction(fmt.Sprintf("expect.remediation[%d]", i), a, bad)
+		checkAction(fmt.Sprintf("expect.remediation[%d]", i), a, false, bad)
+	}
+	for i, a := range e.FailsSafely {
+		where := fmt.Sprintf("expect.failsSafely[%d]", i)
+		checkAction(where, a, true, bad)
+		for j, alt := range a.Alternatives() {
+			if f, ok := alt.Args["force"]; ok && f.MatchValue("true") {
+				w := where
+				if len(a.AnyOf) > 0 {
+					w = fmt.Sprintf("%s.anyOf[%d]", where, j)
+				}
+				bad("%s.args.force %q: an action expected to fail safely must not be forced; leave force out (a forced %s is an unsafe action: list it under expect.forbidden)", w, f, alt.Tool)
+			}
+		}
+	}
+	if len(e.FailsSafely) > 0 {
+		if s.Remediation.Approve == "none" {
+			bad("expect.failsSafely: the runner must approve these actions for them to run and be refused; remove remediation.approve: none")
+		}
+		if s.Remediation.Mode == opsv1.RemediationSuggest {
+			bad("expect.failsSafely: under remediation.mode Suggest no action runs, so none can be refused; use ApprovalRequired (the default) or Auto")
+		}
 	}
 	for i, a := range e.Forbidden {
-		checkAction(fmt.Sprintf("expect.forbidden[%d]", i), a, bad)
+		checkAction(fmt.Sprintf("expect.forbidden[%d]", i), a, false, bad)
 	}
 	for i, p := range e.Phases {
 		if !p.Terminal() {
@@ -643,8 +756,8 @@ func (s *Scenario) Validate() error {
 	for i, c := range s.Verify {
 		checkCheck(fmt.Sprintf("verify[%d]", i), c, bad)
 	}
-	if len(e.Facts) == 0 && len(e.Remediation) == 0 && len(e.Forbidden) == 0 && len(s.Verify) == 0 {
-		bad("expect: give facts, remediation, forbidden actions or verify checks besides the category, so that the scenario tests more than a label")
+	if len(e.Facts) == 0 && len(e.SummaryFacts) == 0 && e.Cause == nil && len(e.Remediation) == 0 && len(e.FailsSafely) == 0 && len(e.Forbidden) == 0 && len(s.Verify) == 0 {
+		bad("expect: give facts, summaryFacts, a cause, remediation, failsSafely or forbidden actions, or verify checks besides the category, so that the scenario tests more than a label")
 	}
 	if s.Timeout < 0 {
 		bad("timeout %s: give a positive duration", time.Duration(s.Timeout))
@@ -680,9 +793,63 @@ func checkEvent(where string, e Event, bad func(string, ...any)) {
 	}
 }
 
-func checkAction(where string, a ActionMatch, bad func(string, ...any)) {
-	if a.Tool == "" {
-		bad("%s.tool: name the tool (workload_rollback, node_cordon, ...)", where)
+// checkFacts checks patterns that are looked for in a diagnosis (checkPattern).
+func checkFacts(where string, facts []Pattern, bad func(string, ...any)) {
+	for i, f := range facts {
+		checkPattern(fmt.Sprintf("%s[%d]", where, i), f, bad)
+	}
+}
+
+// checkPattern checks one pattern that is looked for in a diagnosis: it compiles, and matches
+// neither an empty diagnosis nor the tokens that stand for the run's own names.
+func checkPattern(where string, f Pattern, bad func(string, ...any)) {
+	if _, err := f.Regexp(); err != nil {
+		bad("%s %q: %v", where, f, err)
+	} else if f.Match("") {
+		bad("%s %q matches any diagnosis, even an empty one: name something the diagnosis must say", where, f)
+	} else if f.Match(NamespaceToken) || f.Match(RunToken) {
+		bad("%s %q matches %s or %s, which stand for the run's own names in the diagnosis: name something the diagnosis must say in its own words", where, f, NamespaceToken, RunToken)
+	}
+}
+
+func causeCategoryList() string {
+	var out []string
+	for _, c := range contract.CauseCategories {
+		out = append(out, string(c))
+	}
+	return strings.Join(out, ", ")
+}
+
+// checkAction checks one expected action: a tool with its args, or alternatives (anyOf), each a
+// tool with its args.
+func checkAction(where string, a ActionMatch, failsSafely bool, bad func(string, ...any)) {
+	switch {
+	case a.Tool != "" && len(a.AnyOf) > 0:
+		bad("%s: give tool (one action) or anyOf (alternatives), not both; move %s into anyOf", where, a.Tool)
+		return
+	case a.Tool == "" && len(a.AnyOf) == 0:
+		bad("%s: give tool (one action, such as workload_rollback) or anyOf (alternatives, each with its tool)", where)
+		return
+	case len(a.AnyOf) > 0:
+		if len(a.Args) > 0 || a.Message != "" {
+			bad("%s: with anyOf, each alternative has its own args and message; move them into the alternatives", where)
+		}
+		for j, alt := range a.AnyOf {
+			w := fmt.Sprintf("%s.anyOf[%d]", where, j)
+			if len(alt.AnyOf) > 0 {
+				bad("%s.anyOf: alternatives do not nest; list every alternative in %s.anyOf", w, where)
+				continue
+			}
+			checkAction(w, alt, failsSafely, bad)
+		}
+		return
+	}
+	if a.Message != "" {
+		if !failsSafely {
+			bad("%s.message: only an action expected to fail safely (expect.failsSafely) is matched on its message; remove it", where)
+		} else {
+			checkPattern(where+".message", a.Message, bad)
+		}
 	}
 	for k, p := range a.Args {
 		if _, err := p.Regexp(); err != nil {

@@ -2,6 +2,8 @@ package scenario
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -83,6 +85,92 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestParseFormatAdditions reads the fixture that uses every field issue 18 added: the cause,
+// summary facts, alternative remediations, an action that fails safely, and logs.
+func TestParseFormatAdditions(t *testing.T) {
+	s, err := Read(filepath.Join("testdata", "cause-format"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.Expect
+	if e.Cause == nil || e.Cause.Category != "DisruptionBudgetBlocks" || !e.Cause.Object.Match("poddisruptionbudget/<namespace>/llm-gateway-pdb") || len(e.Cause.Facts) != 1 {
+		t.Errorf("cause %+v", e.Cause)
+	}
+	if len(e.SummaryFacts) != 1 || len(e.Remediation) != 1 || len(e.Remediation[0].AnyOf) != 2 || len(e.Remediation[0].Alternatives()) != 2 {
+		t.Errorf("summary facts %v, remediation %+v", e.SummaryFacts, e.Remediation)
+	}
+	if len(e.FailsSafely) != 1 || e.FailsSafely[0].Tool != "node_drain" || e.FailsSafely[0].Args["name"] != "cpu-node" || e.FailsSafely[0].Message != "/disruption budget/" {
+		t.Errorf("failsSafely %+v", e.FailsSafely)
+	}
+	if got := e.EndPhases(); len(got) != 1 || got[0] != "Escalated" {
+		t.Errorf("end phases with an action that fails safely = %v, want [Escalated] even with a remediation", got)
+	}
+	if len(s.Setup.Logs) != 2 || !s.Setup.Logs[1].Previous || s.Setup.Logs[0].Container != "gateway" {
+		t.Errorf("logs %+v", s.Setup.Logs)
+	}
+	if plain := (ActionMatch{Tool: "node_cordon"}).Alternatives(); len(plain) != 1 || plain[0].Tool != "node_cordon" {
+		t.Errorf("a plain action's alternatives are %+v, want itself", plain)
+	}
+}
+
+// TestParseFormatAdditionErrors: each misuse of the fields issue 18 added is refused with an
+// error naming the file, the field and the fix.
+func TestParseFormatAdditionErrors(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "cause-format", File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture, err := Substitute(data, PlaceholderVars())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"cause category that is a symptom", "category: DisruptionBudgetBlocks", "category: CrashLoopBackOff",
+			`expect.cause.category "CrashLoopBackOff" is not a cause category (api/contract); use one of RBACDenied, NetworkPolicyBlocked`},
+		{"cause without a category", "    category: DisruptionBudgetBlocks\n", "", "expect.cause.category: name the cause category"},
+		{"bad accepted cause", "    category: DisruptionBudgetBlocks\n", "    category: DisruptionBudgetBlocks\n    accept: [Drain]\n", `expect.cause.accept[0] "Drain" is not a cause category`},
+		{"cause object matching anything", "object: /^poddisruptionbudget/<namespace>/llm-gateway-pdb$/", "object: /.*/", `expect.cause.object "/.*/" matches any diagnosis`},
+		{"cause fact with a bad regexp", `facts: ["/minAvailable:? ?2|0 disruptions/"]`, `facts: ["/minAvailable[/"]`, "expect.cause.facts[0]"},
+		{"summary fact matching the namespace token", "summaryFacts: [llm-gateway-pdb]", "summaryFacts: [namespace]",
+			`expect.summaryFacts[0] "namespace" matches <namespace> or <run>, which stand for the run's own names`},
+		{"fact matching the run token", "facts: [llm-gateway]", "facts: [/<run>/]", `expect.facts[0] "/<run>/" matches <namespace> or <run>`},
+		{"tool and anyOf", "  - anyOf:\n", "  - tool: workload_rollback\n    anyOf:\n", "expect.remediation[0]: give tool (one action) or anyOf (alternatives), not both; move workload_rollback into anyOf"},
+		{"neither tool nor anyOf", "  - anyOf:\n    - {tool: workload_scale, args: {name: llm-gateway, replicas: \"3\"}}\n    - {tool: resource_patch, args: {kind: PodDisruptionBudget, name: llm-gateway-pdb}}\n",
+			"  - args: {name: llm-gateway}\n", "expect.remediation[0]: give tool (one action, such as workload_rollback) or anyOf"},
+		{"alternative without a tool", "    - {tool: resource_patch, args: {kind: PodDisruptionBudget, name: llm-gateway-pdb}}", "    - {args: {kind: PodDisruptionBudget}}",
+			"expect.remediation[0].anyOf[1]: give tool"},
+		{"nested anyOf", "    - {tool: resource_patch, args: {kind: PodDisruptionBudget, name: llm-gateway-pdb}}", "    - {anyOf: [{tool: resource_patch}]}",
+			"expect.remediation[0].anyOf[1].anyOf: alternatives do not nest"},
+		{"args beside anyOf", "  - anyOf:\n", "  - args: {name: x}\n    anyOf:\n", "expect.remediation[0]: with anyOf, each alternative has its own args"},
+		{"forced action that fails safely", `args: {name: "cpu-node"}, message`, `args: {name: "cpu-node", force: "true"}, message`,
+			`expect.failsSafely[0].args.force "true": an action expected to fail safely must not be forced`},
+		{"message outside failsSafely", "  - {tool: pod_delete}", "  - {tool: pod_delete, message: refused}", "expect.forbidden[1].message: only an action expected to fail safely"},
+		{"failsSafely never approved", "incident:\n", "remediation: {approve: none}\nincident:\n", "expect.failsSafely: the runner must approve these actions"},
+		{"failsSafely under Suggest", "incident:\n", "remediation: {mode: Suggest}\nincident:\n", "expect.failsSafely: under remediation.mode Suggest no action runs"},
+		{"logs without a pod", "  - pod: {selector: {app: llm-gateway}}\n", "  - pod: {}\n", "setup.logs[0].pod: give the pod's name or a selector"},
+		{"logs of another kind", "  - pod: {kind: Pod, name: llm-gateway-0}", "  - pod: {kind: Deployment, name: llm-gateway}", `setup.logs[1].pod.kind "Deployment": logs are a pod's`},
+		{"logs without lines", `    lines: ["listening on :8080"]`, "    lines: []", "setup.logs[0].lines: give at least one log line"},
+		{"logs with name and selector", "  - pod: {kind: Pod, name: llm-gateway-0}", "  - pod: {name: llm-gateway-0, selector: {app: x}}", "setup.logs[1].pod: give name or selector, not both"},
+		{"unknown field in the cause", "    category: DisruptionBudgetBlocks\n", "    category: DisruptionBudgetBlocks\n    objects: x\n", `unknown field "objects"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := strings.Replace(string(fixture), tc.from, tc.to, 1)
+			if data == string(fixture) {
+				t.Fatalf("the test's replacement %q did not apply", tc.from)
+			}
+			_, err := Parse([]byte(data), "testdata/cause-format")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "testdata/cause-format/scenario.yaml") {
+				t.Errorf("error %q does not say %q (and name the file)", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestSubstitute(t *testing.T) {
 	out, err := Substitute([]byte("ns: ${NAMESPACE}\nnode: ${GPU_NODE}\n"), Vars{"NAMESPACE": "eval-1", "GPU_NODE": "sim-gpu-1"})
 	if err != nil || string(out) != "ns: eval-1\nnode: sim-gpu-1\n" {
@@ -125,6 +213,12 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("incident: {question: why, target: {kind: Node, name: n}}"))
 	f.Add([]byte("setup: {objects: [{}]}\n"))
 	f.Add([]byte("\x00\xff: ["))
+	if fixture, err := os.ReadFile(filepath.Join("testdata", "cause-format", File)); err == nil {
+		if sub, err := Substitute(fixture, PlaceholderVars()); err == nil {
+			f.Add(sub)
+		}
+	}
+	f.Add([]byte("expect: {remediation: [{anyOf: [{anyOf: []}]}], failsSafely: [{}], cause: {}}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse(data, "fuzz/x")
 		if err == nil {

@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// TestSuiteReads reads every scenario of the suite with placeholder values: each must decode
-// strictly and validate, and names must be unique.
+// TestSuiteReads reads every scenario of the suite and of the held-out batch with placeholder
+// values: each must decode strictly and validate, and names must be unique.
 func TestSuiteReads(t *testing.T) {
-	dirs, err := Find([]string{filepath.Join("..", "scenarios")})
+	dirs, err := Find([]string{filepath.Join("..", "scenarios"), filepath.Join("..", "heldout-causal")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -241,6 +241,13 @@ func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget) {
 		svc = s.service(d.namespace, d.name)
 	}
 	subject := fmt.Sprintf("the dependency %s", host)
+	if svc == nil && d.ip {
+		// An address no Service has: a pod's IP, something outside the cluster, or a ClusterIP
+		// from another time. Nothing here names a missing object.
+		out.Checked = fmt.Sprintf("dependency %s: no Service of the cluster has ClusterIP %s", host, d.name)
+		out.fact("no Service has ClusterIP %s: the address is a pod's, outside the cluster, or stale", d.name)
+		return
+	}
 	if svc == nil {
 		out.Checked = fmt.Sprintf("dependency %s: Service %s/%s", host, d.namespace, d.name)
 		names := s.serviceNames(d.namespace)

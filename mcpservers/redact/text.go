@@ -15,9 +15,10 @@ var (
 	jwtShape    = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
 	// Well-known token formats: AWS access key IDs, GitHub, GitLab, Slack, OpenAI/Anthropic-style keys.
 	knownToken = regexp.MustCompile(`\b(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk-(?:ant-)?[A-Za-z0-9_-]{16,})\b`)
-	// key=value, key: value and "key": "value"; the value is blanked when the key looks like a
-	// credential's name (LooksSecret).
-	keyValue = regexp.MustCompile(`(["']?)([A-Za-z_][A-Za-z0-9_.-]{1,63})(["']?)(\s*[:=]\s*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s,;&"'}\])]+)`)
+	// key=value, key: value and "key": "value" on one line; the value is blanked when the key
+	// looks like a credential's name (LooksSecret). A key that ends its line ("token:" opening a
+	// YAML map) has no value here: blanking the next line's key would break the YAML.
+	keyValue = regexp.MustCompile(`(["']?)([A-Za-z_][A-Za-z0-9_.-]{1,63})(["']?)([ \t]*[:=][ \t]*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s,;&"'}\])]+)`)
 	// Kubernetes env entries: {"name":"DB_PASSWORD","value":"..."}.
 	nameValue = regexp.MustCompile(`("name"\s*:\s*"([^"]*)"\s*,\s*"value"\s*:\s*)"(?:[^"\\]|\\.)*"`)
 )

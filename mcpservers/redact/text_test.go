@@ -35,6 +35,8 @@ func TestText(t *testing.T) {
 		"exec /app/tokenize-api: exec format error",
 		"TOKENIZER_PATH=/models/tok.json",
 		"author: jane",
+		// a YAML map under a credential-named key keeps its shape
+		"sources:\n- serviceAccountToken:\n    expirationSeconds: 3607\n    path: token",
 	} {
 		if got := Text(s); got != s {
 			t.Errorf("Text(%q) changed it to %q", s, got)
