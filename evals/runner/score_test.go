@@ -206,7 +206,7 @@ func TestTargetsMissed(t *testing.T) {
 // namespace, eval-<run>-<scenario>, and a cluster-scoped eval-<run>- name: no expectation is
 // satisfied by any answer, nor by the words of the scenario's name.
 func TestSuiteExpectationsCanFail(t *testing.T) {
-	dirs, err := scenario.Find([]string{filepath.Join("..", "scenarios"), filepath.Join("..", "heldout-causal")})
+	dirs, err := scenario.Find([]string{filepath.Join("..", "scenarios"), filepath.Join("..", "heldout-causal"), filepath.Join("..", "unseen-causal")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 // TestSuiteReads reads every scenario of the suite and of the held-out batch with placeholder
 // values: each must decode strictly and validate, and names must be unique.
 func TestSuiteReads(t *testing.T) {
-	dirs, err := Find([]string{filepath.Join("..", "scenarios"), filepath.Join("..", "heldout-causal")})
+	dirs, err := Find([]string{filepath.Join("..", "scenarios"), filepath.Join("..", "heldout-causal"), filepath.Join("..", "unseen-causal")})
 	if err != nil {
 		t.Fatal(err)
 	}
