@@ -134,8 +134,22 @@ func (inv *investigation) act(h knowledge.Hit, cause *contract.Cause, f contract
 	case knowledge.ActionTool:
 		inv.plan(h.Runbook.Action.Tool, h.ActionArgs(), fmt.Sprintf("%s (runbook %s)", h.Cause().Summary, h.Runbook.Name))
 	default:
+		if f.Fix.Tool == "workload_rollback" && cause != nil && revisionMayBring[cause.Category] && !elsewhere(cause.Object, owner) {
+			// The analyzer offers a rollback because the revision before worked: a setting,
+			// an image or a probe the new revision brought is undone by it.
+			inv.planFix(f.Fix, f.Category, owner)
+			return
+		}
 		inv.note("no automatic fix: the cause is not in %s itself; a restart or rollback cannot help", owner)
 	}
+}
+
+// revisionMayBring are the causes a new revision of the workload's own template can bring (and a
+// rollback undo): its settings, its image, its probes, its limits.
+var revisionMayBring = map[string]bool{
+	contract.ApplicationConfig: true, contract.ApplicationError: true, contract.ImageArchitecture: true,
+	contract.CUDADriverMismatch: true, contract.ImageReference: true, contract.ProbeMisconfigured: true,
+	contract.MemoryLimit: true,
 }
 
 // elsewhere says whether the object at fault is another object than the workload (or its pods).

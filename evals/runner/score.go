@@ -278,6 +278,21 @@ func runOf(res *Result) string {
 	return run
 }
 
+// missingNeutral are the patterns of ps that text does not match once the run's own names are
+// replaced (neutral) in both: a fact that names a cluster-scoped object of the run
+// (eval-${RUN}-disk, expanded) then matches the diagnosis that names that object, and nothing
+// else of the run. The patterns are returned as written.
+func missingNeutral(ps []scenario.Pattern, text, ns, run string) []string {
+	text = neutral(text, ns, run)
+	var out []string
+	for _, p := range ps {
+		if !scenario.Pattern(neutral(string(p), ns, run)).Match(text) {
+			out = append(out, string(p))
+		}
+	}
+	return out
+}
+
 // missing are the patterns text does not match.
 func missing(ps []scenario.Pattern, text string) []string {
 	var out []string
@@ -297,8 +312,8 @@ func score(res *Result, s *scenario.Scenario, inc *opsv1.Incident, holds func(sc
 	rc := inc.Status.RootCause
 	res.Want = e.Categories()
 	res.SymptomOK = rc != nil && slices.Contains(res.Want, rc.Category)
-	res.MissingFacts = missing(e.Facts, neutral(diagnosisText(inc), ns, run))
-	res.MissingSummaryFacts = missing(e.SummaryFacts, neutral(summaryText(rc), ns, run))
+	res.MissingFacts = missingNeutral(e.Facts, diagnosisText(inc), ns, run)
+	res.MissingSummaryFacts = missingNeutral(e.SummaryFacts, summaryText(rc), ns, run)
 	res.WantCause, res.CauseOK, res.CauseProblems = nil, nil, nil
 	if c := e.Cause; c != nil {
 		res.WantCause = c.Categories()
@@ -379,10 +394,10 @@ func causeProblems(want *scenario.CauseExpect, rc *opsv1.RootCause, ns, run stri
 	if !slices.Contains(want.Categories(), c.Category) {
 		out = append(out, fmt.Sprintf("cause %s, want %s (%s)", c.Category, strings.Join(want.Categories(), " or "), cut(c.Summary, 160)))
 	}
-	if obj := neutral(c.Object, ns, run); want.Object != "" && !want.Object.Match(obj) {
+	if obj := neutral(c.Object, ns, run); want.Object != "" && !scenario.Pattern(neutral(string(want.Object), ns, run)).Match(obj) {
 		out = append(out, fmt.Sprintf("cause object %q, want one matching %s", obj, want.Object))
 	}
-	if m := missing(want.Facts, neutral(causeEvidenceText(rc), ns, run)); len(m) > 0 {
+	if m := missingNeutral(want.Facts, causeEvidenceText(rc), ns, run); len(m) > 0 {
 		out = append(out, "facts not in the cause or its evidence: "+strings.Join(m, ", "))
 	}
 	return out

@@ -294,6 +294,32 @@ expect:
 	}
 }
 
+// TestFactNamingARunObject: a fact that names a cluster-scoped object of the run (written
+// eval-${RUN}-disk, expanded with the attempt's id) matches the diagnosis that names that object.
+func TestFactNamingARunObject(t *testing.T) {
+	const y = `
+description: a node under disk pressure
+tags: {area: node, difficulty: easy}
+incident: {platform: true, target: {kind: Node, name: eval-ab12cd-7-disk}}
+expect:
+  category: NodePressure
+  facts: [eval-ab12cd-7-disk]
+`
+	s := parseIn(t, y, "scenarios/node-disk-pressure")
+	for summary, missing := range map[string]string{
+		"node eval-ab12cd-7-disk has DiskPressure": "",
+		"node sim-cpu-1 has DiskPressure":          "eval-ab12cd-7-disk",
+	} {
+		inc := incident("NodePressure", summary, opsv1.PhaseEscalated)
+		res := Result{Dir: s.Dir, Namespace: "eval-ab12cd-7-node-disk-pressure", Attempt: 1}
+		fill(&res, inc, nil)
+		score(&res, s, inc, nil, 0)
+		if got := strings.Join(res.MissingFacts, ","); got != missing {
+			t.Errorf("%q: missing facts %q, want %q", summary, got, missing)
+		}
+	}
+}
+
 func TestNeutral(t *testing.T) {
 	const ns, run = "eval-ab12cd-web", "ab12cd"
 	for _, tc := range []struct{ in, want string }{
