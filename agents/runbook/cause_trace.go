@@ -443,7 +443,9 @@ func (inv *investigation) failingNeighbour(f contract.Finding, sub *subject) *co
 		other := ownerOf(g)
 		op := strings.Split(other, "/")
 		depName := op[len(op)-1]
-		named := spec != "" && mentions(spec, depName)
+		// A Service named like the workload is its own (it fronts the workload's pods), and the
+		// workload's own name is all over its spec: neither is a neighbour.
+		named := spec != "" && depName != name && mentions(spec, depName)
 		sibling := strings.HasPrefix(g.Object, "pod/") && group[strings.TrimPrefix(g.Object, "pod/"+ns+"/")]
 		if !named && !sibling {
 			continue
@@ -473,6 +475,9 @@ func (inv *investigation) failingNeighbour(f contract.Finding, sub *subject) *co
 		}
 		if behind == nil && sibling {
 			continue // a group member failing without a word of why explains nothing
+		}
+		if behind != nil && (behind.Object == owner || (f.Object != "" && strings.Contains(behind.Summary, strings.TrimPrefix(f.Object, "pod/"+ns+"/")))) {
+			continue // what fails behind it is the subject itself (a Service of its own pods)
 		}
 		c := &contract.Cause{Category: contract.DependencyUnreachable, Object: other, Evidence: slices.Clone(g.Evidence)}
 		if named {
