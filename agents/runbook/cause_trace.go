@@ -45,8 +45,12 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 	lines := splitLines(f.Evidence)
 	var logLines []string
 	if ctx.Pod != "" {
-		logLines = append(logLines, inv.logLines(f, true)...)
-		logLines = append(logLines, inv.logLines(f, false)...)
+		// what the kubelet said about the pod (a pull's or a mount's error), then its logs
+		lines = append(lines, inv.warnings(ctx.Namespace, ctx.Pod)...)
+		pf := f
+		pf.Object, pf.Container = "pod/"+ctx.Namespace+"/"+ctx.Pod, ctx.Container
+		logLines = append(logLines, inv.logLines(pf, true)...)
+		logLines = append(logLines, inv.logLines(pf, false)...)
 	}
 	lines = append(lines, logLines...)
 	t := traced{lines: logLines}
@@ -165,14 +169,66 @@ var neighbourMayExplain = map[string]bool{
 	contract.ProbeMisconfigured:    true,
 }
 
+// settingOf finds the container setting that carries token (a value or option the application
+// refused: -XX:+UseConcMarkSweepGC, --max-model-len 32768) among the workload's env values and
+// arguments, and names it as the cause's field.
+func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token string) {
+	parts := strings.Split(ownerOf(f), "/")
+	if len(parts) != 3 || len(token) < 3 {
+		return
+	}
+	var spec struct {
+		Containers []struct {
+			Name    string   `yaml:"name"`
+			Command []string `yaml:"command"`
+			Args    []string `yaml:"args"`
+			Env     []struct {
+				Name  string `yaml:"name"`
+				Value string `yaml:"value"`
+			} `yaml:"env"`
+		} `yaml:"containers"`
+	}
+	text := inv.specText(parts[0], parts[1], parts[2])
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return
+	}
+	prefix := "spec.template.spec."
+	if parts[0] == "pod" {
+		prefix = "spec."
+	}
+	for _, ct := range spec.Containers {
+		for _, e := range ct.Env {
+			if strings.Contains(e.Value, token) {
+				c.Field = fmt.Sprintf("%scontainers[%s].env[%s]", prefix, ct.Name, e.Name)
+				c.Summary += fmt.Sprintf("; it comes from the container's %s=%s", e.Name, clip(e.Value, 120))
+				c.Evidence = append(c.Evidence, fmt.Sprintf("%s: env %s=%s", ct.Name, e.Name, clip(e.Value, 200)))
+				return
+			}
+		}
+		for what, list := range map[string][]string{"args": ct.Args, "command": ct.Command} {
+			for _, a := range list {
+				if strings.Contains(a, token) {
+					c.Field = fmt.Sprintf("%scontainers[%s].%s", prefix, ct.Name, what)
+					c.Summary += fmt.Sprintf("; it comes from the container's %s: %s", what, clip(a, 120))
+					c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s %s", ct.Name, what, clip(strings.Join(list, " "), 300)))
+					return
+				}
+			}
+		}
+	}
+}
+
 var envField = regexp.MustCompile(`env\[([A-Za-z_][A-Za-z0-9_.-]*)\]`)
 
 // configSource follows a setting the application refused (a cause whose field is env[KEY]) to
 // where the workload takes it from: the ConfigMap or Secret key (valueFrom, or envFrom whose
 // object holds the key), which becomes the object at fault; or the container's own env entry.
-func (inv *investigation) configSource(c *contract.Cause, f contract.Finding) {
+func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, token string) {
 	m := envField.FindStringSubmatch(c.Field)
 	if m == nil && c.Category != contract.CredentialsRejected {
+		if token != "" {
+			inv.settingOf(c, f, token)
+		}
 		return
 	}
 	key := ""
@@ -325,9 +381,28 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 		}
 	}
 	if cause != nil {
-		inv.configSource(cause, f)
+		inv.configSource(cause, f, hit.Vars["value"])
 	}
 	return cause, found, false
+}
+
+// warnings are the messages of the recent Warning events about a pod (at most 10): a kubelet's
+// word on a pull, a mount or a probe that the finding's evidence may not quote.
+func (inv *investigation) warnings(ns, pod string) []string {
+	if _, ok := inv.where["events_list"]; !ok {
+		return nil
+	}
+	var ev contract.EventList
+	if !inv.callData("events_list", map[string]any{"namespace": ns, "kind": "Pod", "name": pod, "type": "Warning", "limit": 10}, &ev) {
+		return nil
+	}
+	var out []string
+	for _, e := range ev.Events {
+		if e.Message != "" {
+			out = append(out, clip(e.Reason+": "+e.Message, 1000))
+		}
+	}
+	return out
 }
 
 // contextOf is the failure's context for the runbooks' templates.
