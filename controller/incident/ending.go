@@ -14,6 +14,7 @@ import (
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/trigger/dedup"
+	"github.com/opsmesh/opsmesh/controller/trigger/events"
 )
 
 // Reasons of the Ready condition an ending sets, each with the timeline event of the same name.
@@ -67,7 +68,7 @@ func (r *Reconciler) warningsSince(ctx context.Context, inc *opsv1.Incident, sin
 	var latest *corev1.Event
 	for i := range list.Items {
 		ev := &list.Items[i]
-		if at := eventTime(ev); at.Truncate(time.Second).After(since.Truncate(time.Second)) && (latest == nil || at.After(eventTime(latest))) {
+		if at := events.LastSeen(ev); at.Truncate(time.Second).After(since.Truncate(time.Second)) && (latest == nil || at.After(events.LastSeen(latest))) {
 			latest = ev
 		}
 	}
@@ -75,22 +76,7 @@ func (r *Reconciler) warningsSince(ctx context.Context, inc *opsv1.Incident, sin
 		return ""
 	}
 	return fmt.Sprintf("Warning event %s about %s still arrives (count %d, last %s): %s", latest.Reason, describeRef(*t),
-		max(latest.Count, 1), eventTime(latest).UTC().Format(time.RFC3339), clip(strings.TrimSpace(latest.Message), 300))
-}
-
-// eventTime is when ev last happened.
-func eventTime(ev *corev1.Event) time.Time {
-	t := ev.LastTimestamp.Time
-	if ev.Series != nil && ev.Series.LastObservedTime.After(t) {
-		t = ev.Series.LastObservedTime.Time
-	}
-	if ev.EventTime.After(t) {
-		t = ev.EventTime.Time
-	}
-	if t.IsZero() {
-		t = ev.CreationTimestamp.Time
-	}
-	return t
+		max(latest.Count, 1), events.LastSeen(latest).UTC().Format(time.RFC3339), clip(strings.TrimSpace(latest.Message), 300))
 }
 
 // checked says what the diagnosis looked at: its Diagnosed entry (agents, tool calls, notes) and

@@ -168,8 +168,9 @@ func countOf(ev *corev1.Event) int64 {
 	return max(n, 1)
 }
 
-// lastSeen is when ev last happened.
-func lastSeen(ev *corev1.Event) time.Time {
+// LastSeen is when ev last happened: the latest of its lastTimestamp, its series' last
+// observation and its eventTime, else when it was created.
+func LastSeen(ev *corev1.Event) time.Time {
 	t := ev.LastTimestamp.Time
 	if ev.Series != nil && ev.Series.LastObservedTime.After(t) {
 		t = ev.Series.LastObservedTime.Time
@@ -194,7 +195,7 @@ func (w *Warnings) handle(ctx context.Context, ev *corev1.Event, prev *corev1.Ev
 	}
 	n := int64(1)
 	if prev == nil {
-		if lastSeen(ev).Before(w.start.Add(-w.cfg.Window)) {
+		if LastSeen(ev).Before(w.start.Add(-w.cfg.Window)) {
 			return
 		}
 	} else {
@@ -276,7 +277,7 @@ func (w *Warnings) signal(ctx context.Context, ev *corev1.Event) dedup.Signal {
 		Summary:     summary,
 		Target:      target,
 		Fingerprint: dedup.Hash(fpParts...),
-		Time:        lastSeen(ev),
+		Time:        LastSeen(ev),
 	}
 }
 
