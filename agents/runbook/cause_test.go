@@ -112,6 +112,21 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 		noRestart(t, d)
 	})
 
+	t.Run("a workload without pods names what its ReplicaSet's refusal says", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-nosa")
+		rs := c.Deployment(ns, "model-sync", 1, func(p *corev1.PodSpec) { p.ServiceAccountName = "model-sync-sa" })
+		c.RolloutStatus(ns, "model-sync")
+		c.Create(&corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "model-sync-rs.1"}, Type: corev1.EventTypeWarning, Reason: "FailedCreate",
+			InvolvedObject: corev1.ObjectReference{Kind: "ReplicaSet", APIVersion: "apps/v1", Namespace: ns, Name: rs.Name, UID: rs.UID},
+			Message:        `Error creating: pods "` + rs.Name + `-x" is forbidden: error looking up service account cz-nosa/model-sync-sa: serviceaccount "model-sync-sa" not found`,
+			Count:          3, LastTimestamp: metav1.Now(), FirstTimestamp: metav1.Now(), Source: corev1.EventSource{Component: "replicaset-controller"}})
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-nosa/model-sync"}, diagnosis.ReplicasUnavailable)
+		if cz := d.RootCause.Cause; cz == nil || cz.Category != contract.ReferenceMissing || cz.Object != "serviceaccount/cz-nosa/model-sync-sa" {
+			t.Fatalf("cause %+v, want the missing ServiceAccount:\n%s", cz, d.Text())
+		}
+	})
+
 	t.Run("a crash with no known line keeps the symptom's fix and names no cause", func(t *testing.T) {
 		c := fixture.Cluster{T: t, C: c.C}
 		ns := c.Namespace("cz-plain")

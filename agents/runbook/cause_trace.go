@@ -53,6 +53,11 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 		logLines = append(logLines, inv.logLines(pf, false)...)
 	}
 	lines = append(lines, logLines...)
+	if ctx.Pod == "" && ctx.Namespace != "" {
+		// a workload without a failing pod to read: what its controllers said (a ReplicaSet's
+		// FailedCreate, a refused pod)
+		lines = append(lines, inv.workloadWarnings(ctx.Namespace, ownerOf(f))...)
+	}
 	t := traced{lines: logLines}
 	var fromCheck bool
 	t.cause, t.hit, fromCheck = inv.signature(lines, ctx, f)
@@ -400,6 +405,33 @@ func (inv *investigation) warnings(ns, pod string) []string {
 	for _, e := range ev.Events {
 		if e.Message != "" {
 			out = append(out, clip(e.Reason+": "+e.Message, 1000))
+		}
+	}
+	return out
+}
+
+// workloadWarnings are the messages of the recent Warning events (at most 10) about the workload
+// and the objects it owns, which carry its name as a prefix (a Deployment's ReplicaSets).
+func (inv *investigation) workloadWarnings(ns, owner string) []string {
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 {
+		return nil
+	}
+	if _, ok := inv.where["events_list"]; !ok {
+		return nil
+	}
+	var ev contract.EventList
+	if !inv.callData("events_list", map[string]any{"namespace": ns, "type": "Warning", "limit": 50}, &ev) {
+		return nil
+	}
+	var out []string
+	for _, e := range ev.Events {
+		o := strings.Split(e.Object, "/")
+		if name := o[len(o)-1]; e.Message != "" && (name == parts[2] || strings.HasPrefix(name, parts[2]+"-")) {
+			out = append(out, clip(e.Reason+": "+e.Message, 1000))
+			if len(out) == 10 {
+				break
+			}
 		}
 	}
 	return out
