@@ -105,6 +105,13 @@ func TestTypeScriptClientClusterOverStdio(t *testing.T) {
 		{Tool: "nodes_status"},
 		{Tool: "workload_health", Arguments: map[string]any{"namespace": ns}},
 		{Tool: "analyze", Arguments: map[string]any{"namespace": ns}},
+		// The follow-up checks: each answers a CheckReport, validated against its schema.
+		{Tool: "access_check", Arguments: map[string]any{"namespace": ns, "serviceAccount": "default", "verb": "list", "resource": "pods"}},
+		{Tool: "network_check", Arguments: map[string]any{"namespace": ns, "pod": "web-0"}},
+		{Tool: "volume_check", Arguments: map[string]any{"namespace": ns, "pod": "web-0"}},
+		{Tool: "disruption_check", Arguments: map[string]any{"namespace": ns, "pod": "web-0"}},
+		{Tool: "placement_check", Arguments: map[string]any{"namespace": ns, "kind": "deployment", "name": "web"}},
+		{Tool: "reference_check", Arguments: map[string]any{"namespace": ns, "kind": "service", "name": "web"}},
 		{Tool: "pod_delete", Arguments: map[string]any{"namespace": ns, "name": "web-0", "dryRun": true}},
 		{Tool: "workload_restart", Arguments: workload},
 		{Tool: "workload_scale", Arguments: with(map[string]any{"replicas": 3})},
