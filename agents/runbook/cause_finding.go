@@ -67,7 +67,7 @@ func (inv *investigation) fromFinding(found []contract.Finding, sub *subject) {
 		}
 		rc.Evidence = append(ev, rc.Evidence...)
 	} else if f.Category == diagnosis.CrashLoopBackOff && strings.HasPrefix(f.Object, "pod/") {
-		if lines := inv.crashLog(f); len(lines) > 0 {
+		if lines := crashLines(t.previousLog); len(lines) > 0 {
 			for _, l := range lines {
 				rc.Evidence = append(rc.Evidence, evidence(f.Object, "previous log: "+l))
 			}
@@ -218,23 +218,12 @@ func summaryOf(f contract.Finding) string {
 	return w
 }
 
-// crashLog reads the crashed container's previous log and keeps its last error-looking lines.
-func (inv *investigation) crashLog(f contract.Finding) []string {
-	parts := strings.SplitN(strings.TrimPrefix(f.Object, "pod/"), "/", 2)
-	if len(parts) != 2 {
-		return nil
-	}
-	args := map[string]any{"namespace": parts[0], "name": parts[1], "previous": true, "tailLines": 50}
-	if f.Container != "" {
-		args["container"] = f.Container
-	}
-	var logs contract.PodLogs
-	if !inv.callData("pod_logs", args, &logs) {
-		return nil
-	}
+// crashLines keeps the last error-looking lines (at most 3) of the crashed container's previous
+// log, which trace already read (newest first).
+func crashLines(newestFirst []string) []string {
 	var all, errs []string
-	for _, l := range logs.Lines {
-		l = strings.TrimSpace(l)
+	for i := len(newestFirst) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(newestFirst[i])
 		if l == "" {
 			continue
 		}

@@ -18,8 +18,9 @@ import (
 type traced struct {
 	cause *contract.Cause
 	hit   *knowledge.Hit
-	// lines are the log lines read on the way (quoted as evidence when they matched nothing).
-	lines []string
+	// previousLog is the failing container's previous log as read on the way, newest line
+	// first (quoted as evidence when no cause was found).
+	previousLog []string
 }
 
 // trace goes from the finding f (the symptom) to its cause:
@@ -43,14 +44,14 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 	}
 	ctx := inv.contextOf(f)
 	lines := splitLines(f.Evidence)
-	var logLines []string
+	var logLines, previous []string
 	if ctx.Pod != "" {
 		// what the kubelet said about the pod (a pull's or a mount's error), then its logs
 		lines = append(lines, inv.warnings(ctx.Namespace, ctx.Pod)...)
 		pf := f
 		pf.Object, pf.Container = "pod/"+ctx.Namespace+"/"+ctx.Pod, ctx.Container
-		logLines = append(logLines, inv.logLines(pf, true)...)
-		logLines = append(logLines, inv.logLines(pf, false)...)
+		previous = inv.logLines(pf, true)
+		logLines = append(slices.Clone(previous), inv.logLines(pf, false)...)
 	}
 	lines = append(lines, logLines...)
 	if ctx.Pod == "" && ctx.Namespace != "" {
@@ -58,7 +59,7 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 		// FailedCreate, a refused pod)
 		lines = append(lines, inv.workloadWarnings(ctx.Namespace, ownerOf(f))...)
 	}
-	t := traced{lines: logLines}
+	t := traced{previousLog: previous}
 	var fromCheck bool
 	t.cause, t.hit, fromCheck = inv.signature(lines, ctx, f)
 	if t.cause == nil || (!fromCheck && neighbourMayExplain[t.cause.Category]) {

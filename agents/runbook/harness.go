@@ -22,6 +22,7 @@ type investigation struct {
 	writes   map[string]mcppool.Tool // write tool name -> the tool, for the plan
 	d        *diagnosis.Diagnosis
 	schemas  map[string]json.RawMessage // tool name -> its input schema
+	answers  map[string]answer          // tool name + arguments -> the answer (call)
 	findings []contract.Finding         // the analyzers' findings, as analyze gave them
 	gpuPods  []contract.GPUPod          // the subject's pods that hold GPUs, when they are what led to the GPUs
 }
@@ -43,11 +44,34 @@ func (inv *investigation) note(format string, a ...any) {
 
 // call runs a tool when the agent has it; ok is false (with a note) when it has not or the call
 // failed.
+//
+// The engine only reads, so one investigation asks each question once: the same call again
+// (the owner's spec read for its settings, then its field's value) gets the first answer.
 func (inv *investigation) call(tool string, args map[string]any) (mcppool.Result, bool) {
 	server, ok := inv.where[tool]
 	if !ok {
 		return mcppool.Result{}, false
 	}
+	key, err := json.Marshal(args) // map keys in order
+	if err == nil {
+		if a, seen := inv.answers[tool+string(key)]; seen {
+			return a.res, a.ok
+		}
+	}
+	res, ok := inv.callOnce(server, tool, args)
+	if err == nil {
+		inv.answers[tool+string(key)] = answer{res, ok}
+	}
+	return res, ok
+}
+
+// answer is a tool's answer to one call, kept for the rest of the investigation.
+type answer struct {
+	res mcppool.Result
+	ok  bool
+}
+
+func (inv *investigation) callOnce(server, tool string, args map[string]any) (mcppool.Result, bool) {
 	inv.d.ToolCalls++
 	res, err := inv.e.tools.Call(inv.ctx, server, tool, args)
 	if err != nil {

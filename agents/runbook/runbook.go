@@ -66,7 +66,7 @@ func (e *Engine) WithRunbooks(book *knowledge.Set) *Engine {
 // notes, and the cause is named from what could be read. It fails only when q cannot be read or
 // the agent has no tools at all.
 func (e *Engine) Diagnose(ctx context.Context, q Question) (*diagnosis.Diagnosis, error) {
-	inv := &investigation{e: e, ctx: ctx, where: map[string]string{}, writes: map[string]mcppool.Tool{}, schemas: map[string]json.RawMessage{},
+	inv := &investigation{e: e, ctx: ctx, where: map[string]string{}, writes: map[string]mcppool.Tool{}, schemas: map[string]json.RawMessage{}, answers: map[string]answer{},
 		d: &diagnosis.Diagnosis{Engine: opsv1.ReasoningRunbook, Agents: []string{e.agent}}}
 	var sub *subject
 	if q.Subject != "" {
