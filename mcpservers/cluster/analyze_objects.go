@@ -774,29 +774,18 @@ func cordonedNodeBlocked(s *snapshot) []finding {
 	return out
 }
 
-// evictable reports whether a drain would evict the pod: it runs, it is not a mirror pod, and no
-// DaemonSet owns it.
-func drainWouldEvict(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil || podTerminated(p) || p.Annotations[corev1.MirrorPodAnnotationKey] != "" {
-		return false
-	}
-	c := metav1.GetControllerOfNoCopy(p)
-	return c == nil || c.Kind != "DaemonSet"
-}
+// drainWouldEvict reports whether a drain would evict the pod (drainSkips, which
+// disruption_check uses too, has no reason to leave it).
+func drainWouldEvict(p *corev1.Pod) bool { return drainSkips(p) == "" }
 
-// blockingBudget is a PodDisruptionBudget of the snapshot that selects p and allows no
+// pdbBlocking is a PodDisruptionBudget of the snapshot that selects p and allows no
 // disruption, or nil.
 func pdbBlocking(s *snapshot, p *corev1.Pod) *policyv1.PodDisruptionBudget {
 	for i := range s.budgets {
 		b := &s.budgets[i]
-		if b.Namespace != p.Namespace || b.Status.DisruptionsAllowed > 0 || b.Spec.Selector == nil {
-			continue
+		if b.Status.DisruptionsAllowed == 0 && budgetSelects(b, p) {
+			return b
 		}
-		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(p.Labels)) {
-			continue
-		}
-		return b
 	}
 	return nil
 }

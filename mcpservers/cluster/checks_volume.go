@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/api/contract"
+	"github.com/opsmesh/opsmesh/mcpservers/accessmodes"
 	"github.com/opsmesh/opsmesh/mcpservers/mcptool"
 )
 
@@ -82,55 +83,6 @@ func (a *volumeArgs) Validate() error {
 		return fmt.Errorf(`argument "problem" must be "full" (no space left on device) or left out, not %q`, a.Problem)
 	}
 	return nil
-}
-
-// provisionerModes are the access modes each provisioner can give a claim of volumeMode
-// Filesystem — data, so that adding a driver is one line. Sources: the drivers' own docs —
-// aws-ebs-csi-driver docs/modify-volume.md and "Multi-Attach" (ReadWriteMany only for io2 with
-// volumeMode Block), gcp-compute-persistent-disk-csi-driver README (ReadOnlyMany; multi-writer
-// only for Block), azuredisk-csi-driver docs (shared disks: Block only), local-path-provisioner
-// README, TopoLVM and OpenEBS LocalPV docs (node-local: one node), cloud-provider-openstack
-// cinder-csi-plugin docs, vSphere CSI docs (block volumes; ReadWriteMany only for vSAN file
-// volumes, which this table does not claim), and Kubernetes' own "Persistent Volumes: Access
-// Modes" table for the in-tree plugins; for file drivers aws-efs-csi-driver, GCP Filestore CSI,
-// azurefile-csi-driver, csi-driver-nfs and ceph-csi (CephFS). A provisioner not listed gets no
-// claim made about it. A claim of volumeMode Block is not judged: several block drivers give
-// ReadWriteMany to raw block devices.
-var provisionerModes = map[string][]corev1.PersistentVolumeAccessMode{
-	// Block and node-local: one node at a time.
-	"ebs.csi.aws.com":              {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
-	"pd.csi.storage.gke.io":        {corev1.ReadWriteOnce, corev1.ReadWriteOncePod, corev1.ReadOnlyMany},
-	"disk.csi.azure.com":           {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
-	"rancher.io/local-path":        {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
-	"kubernetes.io/no-provisioner": {corev1.ReadWriteOnce, corev1.ReadWriteOncePod}, // local volumes
-	"topolvm.io":                   {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
-	"openebs.io/local":             {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
-	"cinder.csi.openstack.org":     {corev1.ReadWriteOnce, corev1.ReadWriteOncePod},
-	"csi.vsphere.vmware.com":       {corev1.ReadWriteOnce, corev1.ReadWriteOncePod}, // block volumes
-	"kubernetes.io/aws-ebs":        {corev1.ReadWriteOnce},
-	"kubernetes.io/gce-pd":         {corev1.ReadWriteOnce, corev1.ReadOnlyMany},
-	"kubernetes.io/azure-disk":     {corev1.ReadWriteOnce},
-	// File: many nodes at once.
-	"efs.csi.aws.com":              allAccessModes,
-	"filestore.csi.storage.gke.io": allAccessModes,
-	"file.csi.azure.com":           allAccessModes,
-	"nfs.csi.k8s.io":               allAccessModes,
-	"cephfs.csi.ceph.com":          allAccessModes,
-	"kubernetes.io/azure-file":     allAccessModes,
-}
-
-var allAccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce, corev1.ReadOnlyMany, corev1.ReadWriteMany, corev1.ReadWriteOncePod}
-
-// fileProvisioners are the provisioners above that give ReadWriteMany, named in a Fix.
-func fileProvisioners() string {
-	var out []string
-	for p, modes := range provisionerModes {
-		if slices.Contains(modes, corev1.ReadWriteMany) {
-			out = append(out, p)
-		}
-	}
-	slices.Sort(out)
-	return strings.Join(out, ", ")
 }
 
 // claimInfo is a claim with what it rests on.
@@ -445,15 +397,13 @@ func (t *tools) checkAccessModes(ctx context.Context, r *checkReport, c claimInf
 	if c.class == nil || (c.pvc.Spec.VolumeMode != nil && *c.pvc.Spec.VolumeMode == corev1.PersistentVolumeBlock) {
 		return nil
 	}
-	gives, known := provisionerModes[c.class.Provisioner]
+	gives, known := accessmodes.Of(c.class.Provisioner)
 	if !known {
 		return nil
 	}
 	var refused []string
-	for _, m := range c.pvc.Spec.AccessModes {
-		if !slices.Contains(gives, m) {
-			refused = append(refused, string(m))
-		}
+	for _, m := range accessmodes.Refused(c.class.Provisioner, c.pvc.Spec.AccessModes) {
+		refused = append(refused, string(m))
 	}
 	if len(refused) == 0 {
 		return nil
@@ -478,7 +428,7 @@ func (t *tools) checkAccessModes(ctx context.Context, r *checkReport, c claimInf
 			c.pvc.Name, strings.Join(refused, ", "), c.class.Name, c.class.Provisioner, strings.Join(gave, "/")),
 		Evidence: evidence,
 		Fix: &contract.Fix{Text: fmt.Sprintf("a claim's access modes and class cannot be changed: recreate claim %s with accessModes [ReadWriteOnce] and run its pods on one node (one writer), "+
-			"or with a StorageClass whose provisioner gives %s (a file provisioner: %s)", c.pvc.Name, strings.Join(refused, ", "), fileProvisioners())},
+			"or with a StorageClass whose provisioner gives %s (a file provisioner: %s)", c.pvc.Name, strings.Join(refused, ", "), strings.Join(accessmodes.FileProvisioners(), ", "))},
 	})
 	return nil
 }

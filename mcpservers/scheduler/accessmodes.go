@@ -9,76 +9,23 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/opsmesh/opsmesh/api/contract"
+	"github.com/opsmesh/opsmesh/mcpservers/accessmodes"
 )
-
-var (
-	// blockModes: block devices and node-local storage, attached to one node at a time.
-	blockModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce, corev1.ReadWriteOncePod}
-	// blockModesReadOnlyMany: block devices that several nodes may also attach read-only.
-	blockModesReadOnlyMany = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce, corev1.ReadWriteOncePod, corev1.ReadOnlyMany}
-	// fileModes: shared file systems, which every node may mount.
-	fileModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce, corev1.ReadWriteOncePod, corev1.ReadOnlyMany, corev1.ReadWriteMany}
-)
-
-// provisionerModes are the access modes that a provisioner's Filesystem volumes can have. A
-// provisioner missing here is not judged. Block-mode claims (volumeMode: Block) are not judged
-// either: EBS io2 Multi-Attach and Azure shared disks give ReadWriteMany raw devices.
-var provisionerModes = map[string][]corev1.PersistentVolumeAccessMode{
-	// Block and node-local.
-	"ebs.csi.aws.com":              blockModes,
-	"kubernetes.io/aws-ebs":        blockModes,
-	"pd.csi.storage.gke.io":        blockModesReadOnlyMany,
-	"kubernetes.io/gce-pd":         blockModesReadOnlyMany,
-	"disk.csi.azure.com":           blockModes,
-	"kubernetes.io/azure-disk":     blockModes,
-	"cinder.csi.openstack.org":     blockModes,
-	"rancher.io/local-path":        blockModes,
-	"kubernetes.io/no-provisioner": blockModes,
-	"topolvm.io":                   blockModes,
-	"topolvm.cybozu.com":           blockModes,
-	"openebs.io/local":             blockModes,
-	"local.csi.openebs.io":         blockModes,
-	// Shared file systems.
-	"efs.csi.aws.com":              fileModes,
-	"filestore.csi.storage.gke.io": fileModes,
-	"file.csi.azure.com":           fileModes,
-	"kubernetes.io/azure-file":     fileModes,
-	"nfs.csi.k8s.io":               fileModes,
-	"cephfs.csi.ceph.com":          fileModes,
-}
-
-// fileProvisioners are the table's provisioners that give ReadWriteMany, for a fix to name.
-func fileProvisioners() []string {
-	var out []string
-	for p, modes := range provisionerModes {
-		if slices.Contains(modes, corev1.ReadWriteMany) && !strings.HasPrefix(p, "kubernetes.io/") {
-			out = append(out, p)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 // accessModeProblem says when an unbound claim asks for an access mode that its StorageClass's
 // provisioner cannot give; nil when it can, or when the table does not know the provisioner.
 func (t *tools) accessModeProblem(ctx context.Context, pvc *corev1.PersistentVolumeClaim, sc *storagev1.StorageClass, classes []storagev1.StorageClass) (*volumeProblem, error) {
-	can, known := provisionerModes[sc.Provisioner]
+	can, known := accessmodes.Of(sc.Provisioner)
 	if !known || (pvc.Spec.VolumeMode != nil && *pvc.Spec.VolumeMode == corev1.PersistentVolumeBlock) {
 		return nil, nil
 	}
-	var bad []corev1.PersistentVolumeAccessMode
-	for _, m := range pvc.Spec.AccessModes {
-		if !slices.Contains(can, m) {
-			bad = append(bad, m)
-		}
-	}
+	bad := accessmodes.Refused(sc.Provisioner, pvc.Spec.AccessModes)
 	if len(bad) == 0 {
 		return nil, nil
 	}
@@ -87,13 +34,13 @@ func (t *tools) accessModeProblem(ctx context.Context, pvc *corev1.PersistentVol
 	// Classes in this cluster whose provisioner gives every mode asked for.
 	var good []string
 	for _, c := range classes {
-		if modes, ok := provisionerModes[c.Provisioner]; ok && !slices.ContainsFunc(pvc.Spec.AccessModes, func(m corev1.PersistentVolumeAccessMode) bool { return !slices.Contains(modes, m) }) {
+		if _, ok := accessmodes.Of(c.Provisioner); ok && len(accessmodes.Refused(c.Provisioner, pvc.Spec.AccessModes)) == 0 {
 			good = append(good, fmt.Sprintf("%s (%s)", c.Name, c.Provisioner))
 		}
 	}
 	other := "StorageClass " + strings.Join(good, " or StorageClass ")
 	if len(good) == 0 {
-		other = "a StorageClass of a shared file system (none in this cluster; CSI drivers that give ReadWriteMany: " + strings.Join(fileProvisioners(), ", ") + ")"
+		other = "a StorageClass of a shared file system (none in this cluster; CSI drivers that give ReadWriteMany: " + strings.Join(accessmodes.FileProvisioners(), ", ") + ")"
 	}
 	c := &contract.Cause{
 		Category: contract.AccessModeUnsupported,
