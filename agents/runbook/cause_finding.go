@@ -85,16 +85,25 @@ func (inv *investigation) fromFinding(found []contract.Finding, sub *subject) {
 		inv.note("no automatic fix: fix the dependency %s first; restarting %s cannot help", t.cause.Object, owner)
 	case t.cause != nil && t.cause.Fix != nil && t.cause.Fix.Tool != "":
 		inv.planFix(*t.cause.Fix, f.Category, owner)
-	case t.cause != nil && elsewhere(t.cause.Object, owner) && (f.Fix.Tool == "workload_restart" || f.Fix.Tool == "pod_delete"):
-		inv.note("no automatic fix: fix %s first (%s); restarting %s before that cannot help", t.cause.Object, t.cause.Summary, owner)
 	default:
 		// The symptom's fix (a rollback to the revision before the change) where the cause
 		// says only what is wrong, in words.
 		if t.cause != nil && t.cause.Fix != nil && t.cause.Fix.Text != "" {
 			inv.note("to fix the cause: %s", t.cause.Fix.Text)
 		}
-		inv.planFix(f.Fix, f.Category, owner)
+		inv.symptomFix(t.cause, f, owner)
 	}
+}
+
+// symptomFix plans the analyzer's fix for the symptom — unless it restarts the workload while the
+// cause lies in another object (a ConfigMap, a Secret, a dependency), which a restart reads
+// again unchanged: that waits for a person's change.
+func (inv *investigation) symptomFix(cause *contract.Cause, f contract.Finding, owner string) {
+	if cause != nil && elsewhere(cause.Object, owner) && (f.Fix.Tool == "workload_restart" || f.Fix.Tool == "pod_delete") {
+		inv.note("no automatic fix: fix %s first (%s); restarting %s before that cannot help", cause.Object, cause.Summary, owner)
+		return
+	}
+	inv.planFix(f.Fix, f.Category, owner)
 }
 
 // planFix plans a suggested fix: a tool call when it is one and needs no value only a person
@@ -118,13 +127,7 @@ func (inv *investigation) act(h knowledge.Hit, cause *contract.Cause, f contract
 	}
 	switch h.Runbook.Action.Kind {
 	case knowledge.ActionFinding:
-		if cause != nil && elsewhere(cause.Object, owner) && (f.Fix.Tool == "workload_restart" || f.Fix.Tool == "pod_delete") {
-			// A restart reads the same ConfigMap, Secret or dependency again: it helps only
-			// once the object at fault is fixed, which is a person's change.
-			inv.note("no automatic fix: fix %s first (%s); restarting %s before that cannot help", cause.Object, cause.Summary, owner)
-			return
-		}
-		inv.planFix(f.Fix, f.Category, owner)
+		inv.symptomFix(cause, f, owner)
 	case knowledge.ActionRollback:
 		if args := restartArgs(owner); args != nil {
 			inv.plan("workload_rollback", args, fmt.Sprintf("roll %s back to its previous revision: %s (runbook %s)", owner, h.Cause().Summary, h.Runbook.Name))
