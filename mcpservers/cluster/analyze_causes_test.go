@@ -207,7 +207,9 @@ func TestAnalyzeCauses(t *testing.T) {
 		rs2 := nextRevision(t, d2, 2, func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.example/tts:2" })
 		p2 := ownedPod(t, rs2, ns, "tts-h2-0", corev1.PodStatus{Phase: corev1.PodRunning})
 		warningEvent(t, p2, "Pod", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 500", "spec.containers{app}")
-		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "asr-h2-0", "tts-h2-0")
+		// waits for what rests on both revisions being in the watch cache, not only the pods
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "asr-h2-0", "tts-h2-0",
+			"the previous revision of deployment/an-proberev/asr", "initialDelaySeconds or failureThreshold on deployment/an-proberev/tts")
 		mustContain(t, out,
 			"spec.containers[app].livenessProbe: httpGet /healthz:8081",
 			"the previous revision of deployment/an-proberev/asr had spec.containers[app].livenessProbe: httpGet /healthz:8080",
