@@ -70,6 +70,11 @@ type Runbook struct {
 	// fault; the first cause any of them reports replaces Cause. A call whose tool the agent
 	// lacks is skipped (and said in the diagnosis's notes).
 	Follow []Call `json:"follow,omitempty"`
+	// Setting is a template for the value the failure names (a host, an option, a path) to
+	// look for among the failing container's env values and arguments: the setting that
+	// carries it (REDIS_URL=redis://redis-master:6379/0) is named in the cause. Empty: the
+	// variable "value", when the signature has one.
+	Setting string `json:"setting,omitempty"`
 	// Action is what to propose once the cause is known.
 	Action Action `json:"action,omitempty"`
 	// Examples are lines the signature must match (with the variables it must extract) and
@@ -328,6 +333,7 @@ func (r *Runbook) compile() error {
 	parse("cause.field", r.Cause.Field)
 	parse("cause.summary", r.Cause.Summary)
 	parse("action.advice", r.Action.Advice)
+	parse("setting", r.Setting)
 	for k, v := range r.Action.Args {
 		parse("action.args."+k, v)
 	}
@@ -374,16 +380,36 @@ func (s *Set) Match(lines []string, c Context) (Hit, bool) {
 		if len(r.Symptoms) > 0 && !slices.Contains(r.Symptoms, c.Symptom) {
 			continue
 		}
+		// The line that says most wins within a runbook (the JVM's "Unrecognized VM option
+		// 'X'" over its later "Could not create the Java Virtual Machine"); among equals, the
+		// earliest.
+		var best *Hit
 		for _, l := range lines {
 			// A message quoted inside a JSON or logfmt log line has its quotes escaped.
 			l = strings.ReplaceAll(l, `\"`, `"`)
-			if vars, ok := r.vars(l); ok {
-				c.add(vars)
-				return Hit{Runbook: r, Line: l, Vars: vars}, true
+			if vars, ok := r.vars(l); ok && (best == nil || len(vars) > len(best.Vars)) {
+				best = &Hit{Runbook: r, Line: l, Vars: vars}
 			}
+		}
+		if best != nil {
+			best.Vars["line"] = clipLine(best.Line, 240)
+			c.add(best.Vars)
+			return *best, true
 		}
 	}
 	return Hit{}, false
+}
+
+// clipLine shortens a matched line for templates ({{.line}}) to at most n bytes.
+func clipLine(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // vars matches one line: the named groups and extracted values, or ok false.
@@ -459,6 +485,15 @@ func (h Hit) Cause() contract.Cause {
 		Summary:  r.Render("cause.summary", h.Vars),
 		Evidence: []string{h.Line},
 	}
+}
+
+// Setting is the value to look for among the container's settings: the runbook's setting
+// template, else the variable "value"; "" when neither says one.
+func (h Hit) Setting() string {
+	if h.Runbook.Setting != "" {
+		return h.Runbook.Render("setting", h.Vars)
+	}
+	return h.Vars["value"]
 }
 
 // Calls renders the hit's follow-up calls: each call's arguments, without those that rendered

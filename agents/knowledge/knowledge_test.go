@@ -155,3 +155,32 @@ func FuzzParse(f *testing.F) {
 		_, _ = s.Match([]string{string(data)}, Context{})
 	})
 }
+
+// TestMatchPrefersTheLineThatSaysMost: within one runbook the line with the most variables wins
+// (logs are read newest first, and a runtime's last word is often its vaguest), and the setting
+// to look for among the container's env and arguments comes from the runbook's setting template.
+func TestMatchPrefersTheLineThatSaysMost(t *testing.T) {
+	s := Builtin()
+	ctx := Context{Symptom: "CrashLoopBackOff", Namespace: "coord", Pod: "zk-0", Container: "zk", Owner: "statefulset/coord/zk"}
+	h, ok := s.Match([]string{"Error: Could not create the Java Virtual Machine.", "Unrecognized VM option 'UseConcMarkSweepGC'"}, ctx)
+	if !ok || h.Runbook.Name != "jvm-option" || h.Vars["value"] != "UseConcMarkSweepGC" || h.Setting() != "UseConcMarkSweepGC" {
+		t.Fatalf("got %s %q vars %v, want jvm-option on the option's line", h.Runbook.Name, h.Line, h.Vars)
+	}
+	if !strings.Contains(h.Cause().Summary, "UseConcMarkSweepGC") {
+		t.Errorf("summary %q does not name the option", h.Cause().Summary)
+	}
+	// a host named only by the client library's own message, not the resolver's
+	h, ok = s.Match([]string{"socket.gaierror: [Errno -2] Name or service not known",
+		"redis.exceptions.ConnectionError: Error -2 connecting to redis-master:6379. Name or service not known."}, ctx)
+	if !ok || h.Runbook.Name != "dns-no-such-host" || h.Setting() != "redis-master" {
+		t.Fatalf("got %s %q vars %v, want dns-no-such-host naming redis-master", h.Runbook.Name, h.Line, h.Vars)
+	}
+	if c := h.Calls(); len(c) != 1 || c[0].Args["host"] != "redis-master" || c[0].Args["fromPod"] != "zk-0" {
+		t.Errorf("calls %+v, want reference_check of redis-master from pod zk-0", c)
+	}
+	// the crash line itself is quoted in the summary
+	h, ok = s.Match([]string{"called `Option::unwrap()` on a `None` value", "thread 'main' panicked at src/sources/journald.rs:214:58:"}, ctx)
+	if !ok || h.Runbook.Name != "application-crash" || !strings.Contains(h.Cause().Summary, "Option::unwrap()") {
+		t.Fatalf("got %s: %q", h.Runbook.Name, h.Cause().Summary)
+	}
+}

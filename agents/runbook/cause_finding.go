@@ -122,8 +122,12 @@ func (inv *investigation) planFix(fix contract.Fix, category, owner string) {
 
 // act plans what the runbook that found the cause proposes.
 func (inv *investigation) act(h knowledge.Hit, cause *contract.Cause, f contract.Finding, owner string) {
-	if a := h.Advice(); a != "" {
-		inv.note("runbook %s: %s", h.Runbook.Name, a)
+	switch {
+	case cause != nil && cause.Category != h.Runbook.Cause.Category && cause.Fix != nil && cause.Fix.Text != "":
+		// a follow-up check found another cause than the signature's: its fix, not the runbook's
+		inv.note("to fix the cause: %s", cause.Fix.Text)
+	case h.Advice() != "":
+		inv.note("runbook %s: %s", h.Runbook.Name, h.Advice())
 	}
 	switch h.Runbook.Action.Kind {
 	case knowledge.ActionFinding:
@@ -137,7 +141,7 @@ func (inv *investigation) act(h knowledge.Hit, cause *contract.Cause, f contract
 	case knowledge.ActionTool:
 		inv.plan(h.Runbook.Action.Tool, h.ActionArgs(), fmt.Sprintf("%s (runbook %s)", h.Cause().Summary, h.Runbook.Name))
 	default:
-		if f.Fix.Tool == "workload_rollback" && cause != nil && revisionMayBring[cause.Category] && !elsewhere(cause.Object, owner) {
+		if f.Fix.Tool == "workload_rollback" && cause != nil && !elsewhere(cause.Object, owner) && (revisionMayBring[cause.Category] || templateChanged(cause, f)) {
 			// The analyzer offers a rollback because the revision before worked: a setting,
 			// an image or a probe the new revision brought is undone by it.
 			inv.planFix(f.Fix, f.Category, owner)
@@ -153,6 +157,21 @@ var revisionMayBring = map[string]bool{
 	contract.ApplicationConfig: true, contract.ApplicationError: true, contract.ImageArchitecture: true,
 	contract.CUDADriverMismatch: true, contract.ImageReference: true, contract.ProbeMisconfigured: true,
 	contract.MemoryLimit: true,
+}
+
+// templateChanged says whether the cause is a field of the workload's own pod template and the
+// analyzer saw the latest revision change the template (its "the latest revision ... changed"
+// evidence): a rollback undoes what the revision brought (a hostNetwork without its dnsPolicy).
+func templateChanged(cause *contract.Cause, f contract.Finding) bool {
+	if !strings.HasPrefix(cause.Field, "spec.template.") && !strings.HasPrefix(cause.Field, "spec.jobTemplate.") {
+		return false
+	}
+	for _, e := range f.Evidence {
+		if strings.HasPrefix(e, "the latest revision") && strings.Contains(e, " changed ") {
+			return true
+		}
+	}
+	return false
 }
 
 // elsewhere says whether the object at fault is another object than the workload (or its pods).

@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/runbook"
@@ -139,5 +141,59 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 		if !slices.ContainsFunc(d.Plan, func(a diagnosis.Action) bool { return a.Tool == "workload_rollback" }) {
 			t.Errorf("the symptom's rollback is gone:\n%s", d.Text())
 		}
+	})
+
+	t.Run("an optional Secret key the application needs names the Secret and the key it lacks", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-optkey")
+		c.Create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "digest-mailer"}, StringData: map[string]string{"smtp-user": "mailer@example.com"}})
+		rs := c.Deployment(ns, "digest", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "SMTP_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "digest-mailer"}, Key: "smtp-password", Optional: ptr.To(true)}}}}
+		})
+		c.Pod(rs, ns, "digest-h1-0", "", crashing("Error: missing required environment variable SMTP_PASSWORD"))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-optkey/digest"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ReferenceMissing || cz.Object != "secret/cz-optkey/digest-mailer" || cz.Field != "data.smtp-password" {
+			t.Fatalf("cause %+v, want the Secret's missing key:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "which Secret digest-mailer does not hold (the reference is optional: true", "Secret digest-mailer keys: smtp-user; no key smtp-password")
+		noRestart(t, d)
+	})
+
+	t.Run("a registry's refusal names the pull Secret and the suspended CronJob that refreshes it", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-pullauth")
+		c.Create(&batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ecr-token-refresh"},
+			Spec: batchv1.CronJobSpec{Schedule: "0 */6 * * *", Suspend: ptr.To(true), JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "refresh", Image: "registry.example/aws-cli:2",
+					Args: []string{"kubectl create secret docker-registry ecr-pull-token --dry-run=client -o yaml | kubectl apply -f -"}}}}}}}}})
+		rs := c.Deployment(ns, "store", 1, func(p *corev1.PodSpec) {
+			p.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "ecr-pull-token"}}
+		})
+		c.Pod(rs, ns, "store-h1-0", "", fixture.Waiting("ImagePullBackOff",
+			`Back-off pulling image "123.dkr.ecr.us-east-1.amazonaws.com/store:1": failed to resolve reference: unexpected status from HEAD request: 403 Forbidden`, nil))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-pullauth/store"}, diagnosis.ImagePullBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.RegistryAuth || cz.Object != "secret/cz-pullauth/ecr-pull-token" {
+			t.Fatalf("cause %+v, want the pull Secret:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "the pod pulls with imagePullSecrets ecr-pull-token", "CronJob ecr-token-refresh, which refreshes ecr-pull-token, is suspended")
+	})
+
+	t.Run("a host that does not resolve names the setting that carries it", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-hostenv")
+		rs := c.Deployment(ns, "thumbs", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "REDIS_URL", Value: "redis://redis-master:6379/0"}}
+		})
+		c.Pod(rs, ns, "thumbs-h1-0", "", crashing("redis.exceptions.ConnectionError: Error -2 connecting to redis-master:6379. Name or service not known."))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-hostenv/thumbs"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ReferenceMissing || cz.Object != "service/cz-hostenv/redis-master" {
+			t.Fatalf("cause %+v, want the missing Service:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "REDIS_URL=redis://redis-master:6379/0")
+		noRestart(t, d)
 	})
 }

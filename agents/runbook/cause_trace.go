@@ -68,6 +68,7 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 		}
 	}
 	if t.cause != nil {
+		inv.linkCause(t.cause, f)
 		inv.fieldValue(t.cause)
 	}
 	return t
@@ -183,16 +184,18 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 	if len(parts) != 3 || len(token) < 3 {
 		return
 	}
+	type container struct {
+		Name    string   `yaml:"name"`
+		Command []string `yaml:"command"`
+		Args    []string `yaml:"args"`
+		Env     []struct {
+			Name  string `yaml:"name"`
+			Value string `yaml:"value"`
+		} `yaml:"env"`
+	}
 	var spec struct {
-		Containers []struct {
-			Name    string   `yaml:"name"`
-			Command []string `yaml:"command"`
-			Args    []string `yaml:"args"`
-			Env     []struct {
-				Name  string `yaml:"name"`
-				Value string `yaml:"value"`
-			} `yaml:"env"`
-		} `yaml:"containers"`
+		Containers     []container `yaml:"containers"`
+		InitContainers []container `yaml:"initContainers"`
 	}
 	text := inv.specText(parts[0], parts[1], parts[2])
 	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
@@ -202,21 +205,47 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 	if parts[0] == "pod" {
 		prefix = "spec."
 	}
-	for _, ct := range spec.Containers {
+	// The setting is the cause's field only where the cause is the workload itself; a cause in
+	// another object (the Service a URL names) keeps its own, and the setting is said beside it.
+	own := c.Object == "" || c.Object == ownerOf(f) || strings.HasPrefix(c.Object, "pod/")
+	setField := func(field string) {
+		if own {
+			c.Field = field
+		}
+	}
+	// the failing container first, then the others (an init container that waits for a host)
+	all := slices.Concat(spec.Containers, spec.InitContainers)
+	slices.SortStableFunc(all, func(a, b container) int {
+		switch {
+		case a.Name == f.Container && b.Name != f.Container:
+			return -1
+		case b.Name == f.Container && a.Name != f.Container:
+			return 1
+		}
+		return 0
+	})
+	for _, ct := range all {
+		list := "containers"
+		if slices.ContainsFunc(spec.InitContainers, func(x container) bool { return x.Name == ct.Name }) {
+			list = "initContainers"
+		}
 		for _, e := range ct.Env {
 			if strings.Contains(e.Value, token) {
-				c.Field = fmt.Sprintf("%scontainers[%s].env[%s]", prefix, ct.Name, e.Name)
+				setField(fmt.Sprintf("%s%s[%s].env[%s]", prefix, list, ct.Name, e.Name))
 				c.Summary += fmt.Sprintf("; it comes from the container's %s=%s", e.Name, clip(e.Value, 120))
 				c.Evidence = append(c.Evidence, fmt.Sprintf("%s: env %s=%s", ct.Name, e.Name, clip(e.Value, 200)))
 				return
 			}
 		}
-		for what, list := range map[string][]string{"args": ct.Args, "command": ct.Command} {
-			for _, a := range list {
+		for _, w := range []struct {
+			what string
+			list []string
+		}{{"args", ct.Args}, {"command", ct.Command}} {
+			for _, a := range w.list {
 				if strings.Contains(a, token) {
-					c.Field = fmt.Sprintf("%scontainers[%s].%s", prefix, ct.Name, what)
-					c.Summary += fmt.Sprintf("; it comes from the container's %s: %s", what, clip(a, 120))
-					c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s %s", ct.Name, what, clip(strings.Join(list, " "), 300)))
+					setField(fmt.Sprintf("%s%s[%s].%s", prefix, list, ct.Name, w.what))
+					c.Summary += fmt.Sprintf("; it comes from the container's %s: %s", w.what, clip(a, 120))
+					c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s %s", ct.Name, w.what, clip(strings.Join(w.list, " "), 300)))
 					return
 				}
 			}
@@ -257,8 +286,8 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 				Name      string `yaml:"name"`
 				Value     string `yaml:"value"`
 				ValueFrom *struct {
-					ConfigMapKeyRef *struct{ Name, Key string } `yaml:"configMapKeyRef"`
-					SecretKeyRef    *struct{ Name, Key string } `yaml:"secretKeyRef"`
+					ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
+					SecretKeyRef    *keyRef `yaml:"secretKeyRef"`
 				} `yaml:"valueFrom"`
 			} `yaml:"env"`
 			EnvFrom []struct {
@@ -303,10 +332,12 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 				r := e.ValueFrom.ConfigMapKeyRef
 				c.Object, c.Field = fmt.Sprintf("configmap/%s/%s", ns, r.Name), "data."+r.Key
 				c.Summary += fmt.Sprintf("; %s comes from ConfigMap %s, key %s", key, r.Name, r.Key)
+				inv.keyPresent(c, "configmap", ns, r.Name, r.Key, key, r.Optional)
 			case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
 				r := e.ValueFrom.SecretKeyRef
 				c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, r.Name), "data."+r.Key
 				c.Summary += fmt.Sprintf("; %s comes from Secret %s, key %s", key, r.Name, r.Key)
+				inv.keyPresent(c, "secret", ns, r.Name, r.Key, key, r.Optional)
 			default:
 				c.Field = fmt.Sprintf("spec.template.spec.containers[%s].env[%s]", ct.Name, key)
 				if e.Value != "" {
@@ -353,6 +384,54 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 	}
 }
 
+// keyRef is an env entry's reference to a ConfigMap's or Secret's key.
+type keyRef struct {
+	Name     string `yaml:"name"`
+	Key      string `yaml:"key"`
+	Optional bool   `yaml:"optional"`
+}
+
+// keyPresent checks that the object an env entry takes its value from exists and holds the key;
+// when it does not — which an optional reference lets the container start without — that is the
+// cause: the reference is missing, and the application runs without the setting.
+func (inv *investigation) keyPresent(c *contract.Cause, kind, ns, name, key, env string, optional bool) {
+	word := map[string]string{"configmap": "ConfigMap", "secret": "Secret"}[kind]
+	var o contract.ObjectYAML
+	if !inv.callData("resource_get", map[string]any{"kind": kind, "namespace": ns, "name": name}, &o) {
+		if optional {
+			c.Category = contract.ReferenceMissing
+			c.Summary += fmt.Sprintf(": %s %s could not be read (it may not exist); the reference is optional, so the container starts without %s", word, name, env)
+		}
+		return
+	}
+	var obj struct {
+		Data       map[string]any `yaml:"data"`
+		BinaryData map[string]any `yaml:"binaryData"`
+		StringData map[string]any `yaml:"stringData"`
+	}
+	if yaml.Unmarshal([]byte(o.YAML), &obj) != nil {
+		return
+	}
+	if _, ok := obj.Data[key]; ok {
+		return
+	}
+	if _, ok := obj.BinaryData[key]; ok {
+		return
+	}
+	keys := make([]string, 0, len(obj.Data))
+	for k := range obj.Data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	c.Category = contract.ReferenceMissing
+	how := ""
+	if optional {
+		how = fmt.Sprintf(" (the reference is optional: true, so the container starts without %s)", env)
+	}
+	c.Summary += fmt.Sprintf(", which %s %s does not hold%s", word, name, how)
+	c.Evidence = append(c.Evidence, fmt.Sprintf("%s %s keys: %s; no key %s", word, name, strings.Join(keys, ", "), key))
+}
+
 // signature applies the first runbook whose signature matches one of lines, and its follow-up
 // checks: the cause (nil when the runbook names none and no check did), the hit, and whether a
 // check named the cause.
@@ -383,11 +462,13 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 			if hit.Runbook.Cause.Category != "" {
 				better.Evidence = append([]string{hit.Line}, better.Evidence...)
 			}
+			// the setting that carries what the check followed (REDIS_URL for a host)
+			inv.settingOf(&better, f, hit.Setting())
 			return &better, &hit, true
 		}
 	}
 	if cause != nil {
-		inv.configSource(cause, f, hit.Vars["value"])
+		inv.configSource(cause, f, hit.Setting())
 	}
 	return cause, found, false
 }
@@ -713,6 +794,10 @@ func (inv *investigation) specText(kind, ns, name string) string {
 	spec, _ := obj["spec"].(map[string]any)
 	if spec == nil {
 		return ""
+	}
+	if jt, ok := spec["jobTemplate"].(map[string]any); ok {
+		// a CronJob: its Job template's pod template
+		spec, _ = jt["spec"].(map[string]any)
 	}
 	if tmpl, ok := spec["template"].(map[string]any); ok {
 		spec, _ = tmpl["spec"].(map[string]any)

@@ -14,8 +14,10 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/api/contract"
 	"github.com/opsmesh/opsmesh/mcpservers/cluster"
@@ -255,6 +257,68 @@ func TestAnalyzeCauses(t *testing.T) {
 		}
 	})
 
+	t.Run("a crash after a new revision says what the revision changed", func(t *testing.T) {
+		ns := namespace(t, "an-revchange")
+		d, _ := deploymentWithRevisions(t, ns, "collector", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "info"}, {Name: "SINK", Value: "http://gw:8080"}}
+		})
+		rs := nextRevision(t, d, 2, func(p *corev1.PodSpec) {
+			p.Containers[0].Image = "registry.example/collector:0.14.0"
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "debug"}, {Name: "BATCH", Value: "64"}}
+			p.HostNetwork = true
+		})
+		ownedPod(t, rs, ns, "collector-h2-0", waiting("CrashLoopBackOff", "back-off", terminated("Error", 101)))
+		// a StatefulSet's revisions are ControllerRevisions
+		ss := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "zk"},
+			Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "zk"}},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "zk"}},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "zk", Image: "registry.example/zk:3.9-jre21",
+						Env: []corev1.EnvVar{{Name: "JVMFLAGS", Value: "-XX:+UseConcMarkSweepGC"}}}}}}}}
+		create(t, ss)
+		for rev, tmpl := range []string{
+			`{"spec":{"template":{"metadata":{"labels":{"app":"zk"}},"spec":{"containers":[{"name":"zk","image":"registry.example/zk:3.8-jre11","env":[{"name":"JVMFLAGS","value":"-XX:+UseConcMarkSweepGC"}]}]}}}}`,
+			`{"spec":{"template":{"metadata":{"labels":{"app":"zk"}},"spec":{"containers":[{"name":"zk","image":"registry.example/zk:3.9-jre21","env":[{"name":"JVMFLAGS","value":"-XX:+UseConcMarkSweepGC"}]}]}}}}`,
+		} {
+			create(t, &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("zk-r%d", rev+1),
+				Labels:          map[string]string{"app": "zk", appsv1.ControllerRevisionHashLabelKey: fmt.Sprintf("r%d", rev+1)},
+				OwnerReferences: []metav1.OwnerReference{controllerRef("apps/v1", "StatefulSet", ss)}},
+				Data: runtime.RawExtension{Raw: []byte(tmpl)}, Revision: int64(rev + 1)})
+		}
+		zk := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "zk-0",
+			Labels:          map[string]string{"app": "zk", appsv1.ControllerRevisionHashLabelKey: "zk-r2"},
+			OwnerReferences: []metav1.OwnerReference{controllerRef("apps/v1", "StatefulSet", ss)}},
+			Spec: *ss.Spec.Template.Spec.DeepCopy()}
+		create(t, zk)
+		st := waiting("CrashLoopBackOff", "back-off", terminated("Error", 1))
+		st.ContainerStatuses[0].Name = "zk"
+		zk.Status = st
+		setStatus(t, zk)
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "collector-h2-0", "zk-0", "the latest revision (2) changed container zk")
+		mustContain(t, out,
+			`the latest revision (2) changed container app: image registry.example/collector:1 → registry.example/collector:0.14.0; env LOG_LEVEL: "info" → "debug"; env BATCH added ("64"); env SINK removed; hostNetwork false → true`,
+			"the latest revision (2) changed container zk: image registry.example/zk:3.8-jre11 → registry.example/zk:3.9-jre21")
+	})
+
+	t.Run("a Deployment whose pods wait on an init container names it", func(t *testing.T) {
+		ns := namespace(t, "an-initwait")
+		_, rs := deploymentWithRevisions(t, ns, "search", 1, func(p *corev1.PodSpec) {
+			p.InitContainers = []corev1.Container{{Name: "wait-for-store", Image: "registry.example/curl:8", Command: []string{"sh", "-c", "until curl -fsS http://store:9200; do sleep 2; done"}}}
+		})
+		ownedPod(t, rs, ns, "search-h1-0", corev1.PodStatus{Phase: corev1.PodPending,
+			InitContainerStatuses: []corev1.ContainerStatus{{Name: "wait-for-store", Image: "registry.example/curl:8",
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Image: "registry.example/search:1",
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}})
+		d := &appsv1.Deployment{}
+		if err := apiServer(t).Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "search"}, d); err != nil {
+			t.Fatal(err)
+		}
+		d.Status = appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 2, UnavailableReplicas: 2, ObservedGeneration: d.Generation}
+		setStatus(t, d)
+		out := s.Eventually("analyze", map[string]any{"namespace": ns, "kind": "deployment", "name": "search"}, "ReplicasUnavailable", "wait-for-store")
+		mustContain(t, out, "pod search-h1-0: container wait-for-store (an init container) has run since")
+	})
+
 	t.Run("a Service selector that matches nothing names the pods that nearly match", func(t *testing.T) {
 		ns := namespace(t, "an-svcnear")
 		_, rs := deploymentWithRevisions(t, ns, "embeddings", 1, nil)
@@ -311,6 +375,26 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			cause: &contract.Cause{Category: contract.ReferenceMissing, Object: "service/an-ingress/chat-frontend",
 				Summary: "Ingress chat routes chat.example.com/ to Service chat-frontend, which does not exist (Services in the namespace: chat-api)"},
 			evidence: []string{"ingress/an-ingress/chat spec.rules[0].http.paths[0].backend.service: name=chat-frontend port=80"},
+		},
+		{
+			name: "an init container OOMKilled by what it writes into a memory-backed emptyDir",
+			setup: func(t *testing.T, ns string) {
+				_, rs := deploymentWithRevisions(t, ns, "reranker", 1, func(p *corev1.PodSpec) {
+					p.Volumes = []corev1.Volume{{Name: "model-cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}}}
+					p.InitContainers = []corev1.Container{{Name: "fetch-weights", Image: "registry.example/fetch:1",
+						Resources:    corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}},
+						VolumeMounts: []corev1.VolumeMount{{Name: "model-cache", MountPath: "/models"}}}}
+				})
+				ownedPod(t, rs, ns, "reranker-h1-0", corev1.PodStatus{Phase: corev1.PodPending,
+					InitContainerStatuses: []corev1.ContainerStatus{{Name: "fetch-weights", Image: "registry.example/fetch:1", RestartCount: 4,
+						State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+						LastTerminationState: corev1.ContainerState{Terminated: terminated("OOMKilled", 137)}}}})
+			},
+			args: func(ns string) map[string]any { return map[string]any{"namespace": ns} },
+			wait: []string{"reranker-h1-0"}, category: "OOMKilled", object: "pod/an-memvolume/reranker-h1-0",
+			cause: &contract.Cause{Category: contract.MemoryLimit, Object: "deployment/an-memvolume/reranker", Field: "spec.template.spec.volumes[model-cache].emptyDir",
+				Summary: "init container fetch-weights writes into volume model-cache (mounted at /models), an emptyDir with medium: Memory (a tmpfs, no sizeLimit): what it writes there counts toward its memory limit of 2Gi"},
+			evidence: []string{"status.initContainerStatuses[fetch-weights].lastState.terminated: reason=OOMKilled exitCode=137"},
 		},
 		{
 			name: "a CronJob whose latest Job failed quotes its pods' termination message",
@@ -447,7 +531,7 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			evidence: []string{"status.containerStatuses[app].lastState.terminated: reason=Error exitCode=2 message=" + long},
 		},
 	}
-	namespaces := []string{"an-ingress", "an-cronjob", "an-jobpods", "an-dstaint", "an-cordon", "an-cordonwl", "an-probe404", "an-probekill", "an-termmsg"}
+	namespaces := []string{"an-ingress", "an-memvolume", "an-cronjob", "an-jobpods", "an-dstaint", "an-cordon", "an-cordonwl", "an-probe404", "an-probekill", "an-termmsg"}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := s.With(t)

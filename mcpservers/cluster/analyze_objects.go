@@ -333,6 +333,9 @@ func rolloutStuck(s *snapshot) []finding {
 		f.evidence = append(f.evidence,
 			fmt.Sprintf("status.conditions[Progressing]: status=False reason=ProgressDeadlineExceeded message=%s (since %s)", clip(c.Message), age(c.LastTransitionTime)),
 			replicaCounts(d))
+		if e := s.unreadyContainer(d); e != "" {
+			f.evidence = append(f.evidence, e)
+		}
 		if s.hasPreviousRevision(w) {
 			f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "back to the previous revision, which was available"}
 		} else {
@@ -341,6 +344,47 @@ func rolloutStuck(s *snapshot) []finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// unreadyContainer names the container that keeps a Deployment's newest unready pod from being
+// ready when it is still running — an init container that does not finish (one that waits for a
+// dependency), or a main container that runs but is not ready — as "pod NAME: container C ...",
+// so that its logs can be read; "" when no such pod or when the pod's own findings (a crash, a
+// pull) say more.
+func (s *snapshot) unreadyContainer(d *appsv1.Deployment) string {
+	var newest *corev1.Pod
+	for i := range s.replicaSets {
+		rs := &s.replicaSets[i]
+		if c := metav1.GetControllerOfNoCopy(rs); c == nil || c.UID != d.UID {
+			continue
+		}
+		for _, p := range s.podsOf(rs.UID) {
+			if p.DeletionTimestamp != nil || podIsReady(p) || p.Status.Phase != corev1.PodRunning && p.Status.Phase != corev1.PodPending {
+				continue
+			}
+			if newest == nil || newest.CreationTimestamp.Before(&p.CreationTimestamp) {
+				newest = p
+			}
+		}
+	}
+	if newest == nil {
+		return ""
+	}
+	for _, st := range newest.Status.InitContainerStatuses {
+		if st.State.Running != nil && !st.Ready {
+			return fmt.Sprintf("pod %s: container %s (an init container) has run since %s without finishing; the pod's other containers wait for it",
+				newest.Name, st.Name, age(st.State.Running.StartedAt))
+		}
+		if st.State.Terminated == nil || st.State.Terminated.ExitCode != 0 {
+			return "" // waiting or failed: the pod's own findings say it
+		}
+	}
+	for _, st := range newest.Status.ContainerStatuses {
+		if st.State.Running != nil && !st.Ready {
+			return fmt.Sprintf("pod %s: container %s runs since %s but is not ready", newest.Name, st.Name, age(st.State.Running.StartedAt))
+		}
+	}
+	return ""
 }
 
 // replicasUnavailable: Deployments with unavailable replicas that are not (yet) past their
@@ -355,6 +399,9 @@ func replicasUnavailable(s *snapshot) []finding {
 		w := deploymentWorkload(d)
 		f := finding{severity: warning, category: "ReplicasUnavailable", object: w.ref}
 		f.evidence = append(f.evidence, replicaCounts(d))
+		if e := s.unreadyContainer(d); e != "" {
+			f.evidence = append(f.evidence, e)
+		}
 		if c := deploymentCondition(d, appsv1.DeploymentAvailable); c != nil && c.Status != corev1.ConditionTrue {
 			f.evidence = append(f.evidence, fmt.Sprintf("status.conditions[Available]: status=%s reason=%s message=%s", c.Status, orNone(c.Reason), clip(c.Message)))
 		}

@@ -120,6 +120,7 @@ func crashLoopBackOff(s *snapshot) []finding {
 			switch {
 			case w.restartable() && s.hasPreviousRevision(w):
 				f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "back to the previous revision, if the crashes began with the latest one; else read the container's previous logs"}
+				s.noteRevisionChange(&f, p, w, st.Name, init)
 			case w.restartable():
 				f.fix = fix{tool: "workload_restart", args: ownerFixArgs(w), note: "it has no previous revision to roll back to; if the crashes go on, read the container's previous logs"}
 			default:
@@ -155,6 +156,7 @@ func imagePullBackOff(s *snapshot) []finding {
 			switch {
 			case w.restartable() && s.hasPreviousRevision(w):
 				f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "back to the previous revision, whose image pulled"}
+				s.noteRevisionChange(&f, p, w, st.Name, init)
 			case credentials != "":
 				f.fix = noFix("%s", credentials)
 			case w.restartable() && !init:
@@ -255,10 +257,48 @@ func oomKilled(s *snapshot) []finding {
 			default:
 				f.fix = noFix("raise the memory limit of container %s of %s above %s (its controller, if any, recreates the pod)", st.Name, whose(p, w), limit.String())
 			}
+			if spec != nil {
+				f.cause = memoryVolumeCause(p, w, spec, init, limit)
+			}
 			out = append(out, f)
 		})
 	}
 	return out
+}
+
+// memoryVolumeCause: a container killed for its memory that writes into an emptyDir of medium
+// Memory (a tmpfs) is killed by what it writes there, which counts toward its memory limit
+// (Kubernetes "Volumes", emptyDir): the volume is the cause, not a leak. nil when it mounts none.
+func memoryVolumeCause(p *corev1.Pod, w *ownerWorkload, c *corev1.Container, init bool, limit apiresource.Quantity) *contract.Cause {
+	for _, m := range c.VolumeMounts {
+		for _, v := range p.Spec.Volumes {
+			if v.Name != m.Name || v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumMemory {
+				continue
+			}
+			object, field := objectRef("pod", p.Namespace, p.Name), "spec.volumes["+v.Name+"].emptyDir"
+			if w != nil && w.Kind != "job" {
+				object, field = w.String(), "spec.template.spec.volumes["+v.Name+"].emptyDir"
+			}
+			size := "no sizeLimit"
+			if v.EmptyDir.SizeLimit != nil {
+				size = "sizeLimit " + v.EmptyDir.SizeLimit.String()
+			}
+			lim := "its memory limit"
+			if !limit.IsZero() {
+				lim += " of " + limit.String()
+			}
+			what := "container"
+			if init {
+				what = "init container"
+			}
+			return &contract.Cause{Category: contract.MemoryLimit, Object: object, Field: field,
+				Summary: fmt.Sprintf("%s %s writes into volume %s (mounted at %s), an emptyDir with medium: Memory (a tmpfs, %s): what it writes there counts toward %s, so the kernel kills it",
+					what, c.Name, v.Name, m.MountPath, size, lim),
+				Evidence: []string{fmt.Sprintf("spec.volumes[%s].emptyDir: medium=Memory, %s", v.Name, size), fmt.Sprintf("%s.volumeMounts[%s].mountPath: %s", specPath(init, c.Name), v.Name, m.MountPath)},
+				Fix:      &contract.Fix{Text: fmt.Sprintf("raise the memory limit of %s above what it writes into %s plus its own use, or make volume %s disk-backed (emptyDir without medium: Memory)", c.Name, v.Name, v.Name)}}
+		}
+	}
+	return nil
 }
 
 // double returns twice q, in q's format (64Mi → 128Mi, 500m → 1).
@@ -603,10 +643,17 @@ func describeProbe(c *corev1.Container, probe string) string {
 	case h.GRPC != nil:
 		what = fmt.Sprintf("grpc :%d", h.GRPC.Port)
 	case h.Exec != nil:
-		what = "exec"
+		what = fmt.Sprintf("exec %q", h.Exec.Command)
+	}
+	// unset fields are the API's defaults: every 10s, timeout 1s, failureThreshold 3
+	orDefault := func(v, d int32) int32 {
+		if v == 0 {
+			return d
+		}
+		return v
 	}
 	return fmt.Sprintf("spec.containers[%s].%s: %s every %ds, timeout %ds, failureThreshold %d, initialDelaySeconds %d",
-		c.Name, field, what, max(pr.PeriodSeconds, 10), max(pr.TimeoutSeconds, 1), max(pr.FailureThreshold, 3), pr.InitialDelaySeconds)
+		c.Name, field, what, orDefault(pr.PeriodSeconds, 10), orDefault(pr.TimeoutSeconds, 1), orDefault(pr.FailureThreshold, 3), pr.InitialDelaySeconds)
 }
 
 // probeChanged: when the workload's previous revision probed the container differently, the

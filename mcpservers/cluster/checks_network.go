@@ -112,34 +112,20 @@ func (t *tools) networkCheck(ctx context.Context, a networkArgs) (contract.Check
 	if err != nil {
 		return r.CheckReport, "", err
 	}
-	var list networkingv1.NetworkPolicyList
-	if err := t.k.Direct.List(ctx, &list, client.InNamespace(a.Namespace)); err != nil {
-		return r.CheckReport, "", apiError(err, "list", "networkpolicies in namespace "+a.Namespace)
+	policies, err := listPolicies(ctx, t.k.Direct, a.Namespace)
+	if err != nil {
+		return r.CheckReport, "", err
 	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	egress := a.Direction == "egress"
-	policyType := networkingv1.PolicyTypeIngress
-	if egress {
-		policyType = networkingv1.PolicyTypeEgress
+	side := policiesOf(policies, pod, a.Direction)
+	for _, np := range side.open {
+		r.fact("NetworkPolicy %s selects the pod but does not isolate its %s", np.Name, a.Direction)
 	}
-
-	var isolating []*networkingv1.NetworkPolicy
-	for i := range list.Items {
-		np := &list.Items[i]
-		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-		if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		if isolates(np, policyType) {
-			isolating = append(isolating, np)
-		} else {
-			r.fact("NetworkPolicy %s selects the pod but does not isolate its %s", np.Name, a.Direction)
-		}
-	}
+	isolating := side.isolating
 	podRef := a.Namespace + "/" + a.Pod
 	if len(isolating) == 0 {
 		r.Checked = fmt.Sprintf("no NetworkPolicy selects pod %s and isolates its %s (%s in namespace %s): NetworkPolicy does not restrict it, so a failure of its %s traffic (DNS included) comes from elsewhere",
-			podRef, a.Direction, nOf(len(list.Items), "NetworkPolicy"), a.Namespace, a.Direction)
+			podRef, a.Direction, nOf(len(policies), "NetworkPolicy"), a.Namespace, a.Direction)
 		return r.done(t.maxBytes)
 	}
 	names := make([]string, len(isolating))
@@ -166,32 +152,23 @@ func (t *tools) networkCheck(ctx context.Context, a networkArgs) (contract.Check
 		if peerNS == "" {
 			peerNS = a.Namespace
 		}
-		nsLabels := t.namespaceLabels(ctx, peerNS)
+		nsLabels := namespaceLabels(ctx, t.k.Direct, peerNS)
 		to := fmt.Sprintf("port %d/%s", a.Port, a.Protocol)
 		if a.peer != nil {
 			to += fmt.Sprintf(" of pods %s in namespace %s", a.peer, peerNS)
 		}
-		allowedBy, partly := "", []string{}
-		for _, np := range isolating {
-			for i, rule := range policyRules(np, egress) {
-				if !portsAllow(rule.ports, a.Port, corev1.Protocol(a.Protocol)) {
-					continue
-				}
-				switch peersAllow(rule.peers, np.Namespace, peerNS, nsLabels, a.peer) {
-				case peerYes:
-					allowedBy = fmt.Sprintf("NetworkPolicy %s %s[%d]", np.Name, a.Direction, i)
-				case peerMaybe:
-					partly = append(partly, fmt.Sprintf("NetworkPolicy %s %s[%d] allows %s to some peers only (%s); pass peerLabels and peerNamespace to check the one meant",
-						np.Name, a.Direction, i, to, peersText(rule.peers)))
-				}
-			}
+		// A named port in an ingress rule is the pod's own container port of that name.
+		var named map[string]int32
+		if !egress {
+			named = containerPortNames(pod)
 		}
+		by, partly := side.allows(portAllows(a.Port, corev1.Protocol(a.Protocol), named), peerNS, nsLabels, a.peer)
 		switch {
-		case allowedBy != "":
-			r.fact("%s allows %s", allowedBy, to)
+		case by != nil:
+			r.fact("%s allows %s", by, to)
 		case len(partly) > 0:
-			for _, p := range partly {
-				r.fact("%s", p)
+			for _, m := range partly {
+				r.fact("%s allows %s to some peers only (%s); pass peerLabels and peerNamespace to check the one meant", m, to, peersText(m.rule.peers))
 			}
 		default:
 			r.cause(contract.Cause{
@@ -205,27 +182,13 @@ func (t *tools) networkCheck(ctx context.Context, a networkArgs) (contract.Check
 	}
 
 	if egress {
-		dnsBy := ""
-		var maybe []string
-		for _, np := range isolating {
-			for i, rule := range policyRules(np, true) {
-				if !portsAllow(rule.ports, 53, corev1.ProtocolUDP) && !portsAllow(rule.ports, 53, corev1.ProtocolTCP) {
-					continue
-				}
-				switch peersAllow(rule.peers, np.Namespace, dnsNamespace, dnsNamespaceLabels, dnsPodLabels) {
-				case peerYes:
-					dnsBy = fmt.Sprintf("NetworkPolicy %s egress[%d]", np.Name, i)
-				case peerMaybe:
-					maybe = append(maybe, fmt.Sprintf("NetworkPolicy %s egress[%d] allows port 53 to %s: DNS works only if that covers the resolver's pods", np.Name, i, peersText(rule.peers)))
-				}
-			}
-		}
+		by, partly := side.allows(dnsAllows, dnsNamespace, dnsNamespaceLabels, dnsPodLabels)
 		switch {
-		case dnsBy != "":
-			r.fact("%s allows DNS (port 53 to the resolver in %s)", dnsBy, dnsNamespace)
-		case len(maybe) > 0:
-			for _, m := range maybe {
-				r.fact("%s", m)
+		case by != nil:
+			r.fact("%s allows DNS (port 53 to the resolver in %s)", by, dnsNamespace)
+		case len(partly) > 0:
+			for _, m := range partly {
+				r.fact("%s allows port 53 to %s: DNS works only if that covers the resolver's pods", m, peersText(m.rule.peers))
 			}
 		default:
 			r.cause(contract.Cause{
@@ -239,6 +202,111 @@ func (t *tools) networkCheck(ctx context.Context, a networkArgs) (contract.Check
 		}
 	}
 	return r.done(t.maxBytes)
+}
+
+// listPolicies lists the NetworkPolicies of namespace ns, sorted by name.
+func listPolicies(ctx context.Context, r client.Reader, ns string) ([]networkingv1.NetworkPolicy, error) {
+	var list networkingv1.NetworkPolicyList
+	if err := r.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil, apiError(err, "list", "networkpolicies in namespace "+ns)
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	return list.Items, nil
+}
+
+// policySide is what the NetworkPolicies of a pod's namespace say about one direction of its
+// traffic: the policies that select the pod and isolate that direction (allowed is then only
+// what one of their rules allows), and those that select it without isolating it.
+type policySide struct {
+	direction string // "egress" or "ingress"
+	isolating []*networkingv1.NetworkPolicy
+	open      []*networkingv1.NetworkPolicy
+}
+
+// policiesOf sorts the policies of pod's namespace (policies, by name) that select pod for
+// direction ("egress" or "ingress").
+func policiesOf(policies []networkingv1.NetworkPolicy, pod *corev1.Pod, direction string) policySide {
+	side := policySide{direction: direction}
+	typ := networkingv1.PolicyTypeIngress
+	if direction == "egress" {
+		typ = networkingv1.PolicyTypeEgress
+	}
+	for i := range policies {
+		np := &policies[i]
+		if np.Namespace != pod.Namespace {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		if isolates(np, typ) {
+			side.isolating = append(side.isolating, np)
+		} else {
+			side.open = append(side.open, np)
+		}
+	}
+	return side
+}
+
+// ruleRef is one rule of an isolating policy.
+type ruleRef struct {
+	np        *networkingv1.NetworkPolicy
+	direction string
+	i         int
+	rule      policyRule
+}
+
+// String names the rule as policyText does: "NetworkPolicy allow-frontend ingress[0]".
+func (r ruleRef) String() string {
+	return fmt.Sprintf("NetworkPolicy %s %s[%d]", r.np.Name, r.direction, r.i)
+}
+
+// allows evaluates the rules of the isolating policies (their union is what is allowed) for
+// traffic whose port a rule's ports admit (ports) and whose other end is pods labelled peer
+// (nil: not known) in namespace peerNS (labelled nsLabels). It returns the first rule that
+// allows it, or nil and the rules that allow it to some peers only (an ipBlock, or a pod
+// selector when peer is not known).
+func (ps policySide) allows(ports func([]networkingv1.NetworkPolicyPort) bool, peerNS string, nsLabels, peer labels.Set) (*ruleRef, []ruleRef) {
+	var partly []ruleRef
+	for _, np := range ps.isolating {
+		for i, rule := range policyRules(np, ps.direction == "egress") {
+			if !ports(rule.ports) {
+				continue
+			}
+			switch peersAllow(rule.peers, np.Namespace, peerNS, nsLabels, peer) {
+			case peerYes:
+				return &ruleRef{np, ps.direction, i, rule}, nil
+			case peerMaybe:
+				partly = append(partly, ruleRef{np, ps.direction, i, rule})
+			}
+		}
+	}
+	return nil, partly
+}
+
+// portAllows is the test allows takes for one port and protocol; named maps the container port
+// names of the destination pod to their numbers (nil when not known).
+func portAllows(port int32, proto corev1.Protocol, named map[string]int32) func([]networkingv1.NetworkPolicyPort) bool {
+	return func(ports []networkingv1.NetworkPolicyPort) bool { return portsAllow(ports, port, proto, named) }
+}
+
+// dnsAllows is the test allows takes for DNS: port 53 over UDP or TCP.
+func dnsAllows(ports []networkingv1.NetworkPolicyPort) bool {
+	return portsAllow(ports, 53, corev1.ProtocolUDP, nil) || portsAllow(ports, 53, corev1.ProtocolTCP, nil)
+}
+
+// containerPortNames maps the named container ports of a pod to their numbers.
+func containerPortNames(p *corev1.Pod) map[string]int32 {
+	out := map[string]int32{}
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name != "" {
+				out[cp.Name] = cp.ContainerPort
+			}
+		}
+	}
+	return out
 }
 
 // isolates reports whether np isolates its pods in direction typ: policyTypes lists it, or, when
@@ -275,9 +343,9 @@ func policyRules(np *networkingv1.NetworkPolicy, egress bool) []policyRule {
 
 // portsAllow reports whether a rule's ports allow port/protocol: a rule without ports allows
 // every port, an entry without a port every port of its protocol (TCP when unset). A named port
-// is resolved on the destination pod; "dns" and "dns-tcp", the resolver's port names, are taken
-// as 53.
-func portsAllow(ports []networkingv1.NetworkPolicyPort, port int32, proto corev1.Protocol) bool {
+// is resolved on the destination pod, whose named container ports are named (nil when not
+// known); "dns" and "dns-tcp", the resolver's port names, are taken as 53.
+func portsAllow(ports []networkingv1.NetworkPolicyPort, port int32, proto corev1.Protocol, named map[string]int32) bool {
 	if len(ports) == 0 {
 		return true
 	}
@@ -301,6 +369,8 @@ func portsAllow(ports []networkingv1.NetworkPolicyPort, port int32, proto corev1
 				return true
 			}
 		case port == 53 && (p.Port.StrVal == "dns" || p.Port.StrVal == "dns-tcp"):
+			return true
+		case named != nil && named[p.Port.StrVal] == port:
 			return true
 		}
 	}
@@ -352,9 +422,9 @@ func peersAllow(peers []networkingv1.NetworkPolicyPeer, policyNS, peerNS string,
 
 // namespaceLabels are a namespace's labels, or, when it cannot be read, the name label the API
 // server sets on every namespace.
-func (t *tools) namespaceLabels(ctx context.Context, name string) labels.Set {
+func namespaceLabels(ctx context.Context, r client.Reader, name string) labels.Set {
 	var ns corev1.Namespace
-	if err := t.k.Direct.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil || len(ns.Labels) == 0 {
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil || len(ns.Labels) == 0 {
 		return labels.Set{corev1.LabelMetadataName: name}
 	}
 	return labels.Set(ns.Labels)

@@ -36,13 +36,16 @@ func (t *tools) referenceCheckTools() []mcptool.Tool {
 			"targetPorts and endpoints, or a pod/workload template's ConfigMaps, Secrets and keys, PersistentVolumeClaims and ServiceAccount. " +
 			"With host (and port): a dependency as applications write it (ledger-postgres, ledger-postgres:5432, " +
 			"ledger-postgres.payments.svc.cluster.local, redis://kv-cache:6379/0, postgres://user@db:5432/app): its Service, endpoints and " +
-			"the state of the pods behind it, with how they last ended, verbatim. Read-only.",
+			"the state of the pods behind it, with how they last ended, verbatim (a Service with no pods: the workload it selects, scaled to 0 or failing to create them). " +
+			"With fromPod as well: the caller's side: its DNS settings (a hostNetwork pod without ClusterFirstWithHostNet cannot resolve Service names), " +
+			"and the NetworkPolicies on both sides (the caller's egress, the ingress of the pods behind the Service) for the caller's labels and the target port. Read-only.",
 		Params: []mcp.ToolOption{
 			mcp.WithString("namespace", mcp.Required(), mcp.Description("namespace of the object, or of the application that calls host"), mcp.MaxLength(63)),
 			mcp.WithString("kind", mcp.Description("ingress, service, pod, deployment, statefulset, daemonset, replicaset, job or cronjob; with name"), mcp.MaxLength(253)),
 			mcp.WithString("name", mcp.Description("name of the object"), mcp.MaxLength(253)),
 			mcp.WithString("host", mcp.Description("instead of kind and name: a dependency's host, host:port or URL as the application names it"), mcp.MaxLength(512)),
 			mcp.WithNumber("port", mcp.Description("with host: the port the application calls, when host does not carry it"), mcp.Min(1), mcp.Max(65535)),
+			mcp.WithString("fromPod", mcp.Description("with host: the pod that calls host, in namespace: its labels are checked against the NetworkPolicies on both sides, and its DNS settings"), mcp.MaxLength(253)),
 		},
 	}, t.referenceCheck)}
 }
@@ -53,6 +56,7 @@ type referenceArgs struct {
 	Name      string `json:"name,omitempty"`
 	Host      string `json:"host,omitempty"`
 	Port      int    `json:"port,omitempty"`
+	FromPod   string `json:"fromPod,omitempty"`
 }
 
 func (a *referenceArgs) Validate() error {
@@ -63,11 +67,16 @@ func (a *referenceArgs) Validate() error {
 	if err := checkName("name", &a.Name, false, `such as kind "ingress" with name "chat"`); err != nil {
 		return err
 	}
+	if err := checkName("fromPod", &a.FromPod, false, "pass the name of the pod that calls host, as pods_list shows it"); err != nil {
+		return err
+	}
 	switch {
 	case a.Host != "" && (a.Kind != "" || a.Name != ""):
 		return errors.New(`give either "kind" and "name" (an object whose references to check) or "host" (a dependency), not both`)
 	case a.Host == "" && (a.Kind == "" || a.Name == ""):
 		return errors.New(`give "kind" and "name" (such as kind "ingress", name "chat"), or "host" (such as "ledger-postgres:5432")`)
+	case a.FromPod != "" && a.Host == "":
+		return errors.New(`"fromPod" goes with "host": the pod that calls that dependency; leave it out when checking an object by kind and name`)
 	}
 	return nil
 }
@@ -82,6 +91,13 @@ func (t *tools) referenceCheck(ctx context.Context, a referenceArgs) (contract.C
 		return none, "", err
 	}
 	ns := a.Namespace
+	var caller *corev1.Pod
+	if a.FromPod != "" {
+		var err error
+		if caller, err = t.readCaller(ctx, a.Namespace, a.FromPod); err != nil {
+			return none, "", err
+		}
+	}
 	var dep depTarget
 	if a.Host != "" {
 		var err error
@@ -102,7 +118,11 @@ func (t *tools) referenceCheck(ctx context.Context, a referenceArgs) (contract.C
 	if err != nil {
 		return none, "", err
 	}
-	s, err := loadSnapshot(ctx, reader, t.k.Direct, []string{ns}, false)
+	scope := []string{ns}
+	if caller != nil && caller.Namespace != ns {
+		scope = append(scope, caller.Namespace) // the caller's owner
+	}
+	s, err := loadSnapshot(ctx, reader, t.k.Direct, scope, false)
 	if err != nil {
 		return none, "", err
 	}
@@ -112,7 +132,10 @@ func (t *tools) referenceCheck(ctx context.Context, a referenceArgs) (contract.C
 		if u, err := url.Parse(a.Host); err == nil && strings.Contains(a.Host, "://") {
 			shown = u.Redacted() // a password in the URL is not repeated
 		}
-		s.depTargetCheck(&out, shown, dep)
+		s.depTargetCheck(&out, shown, dep, caller)
+		if caller != nil {
+			out.Checked += fmt.Sprintf("; called from pod %s/%s", caller.Namespace, caller.Name)
+		}
 		return t.doneCheck(&out)
 	}
 	r, err := t.k.resolve(a.Kind)
@@ -228,8 +251,30 @@ func parseDepTarget(host string, port int, ns string) (depTarget, error) {
 	return d, nil
 }
 
-// depTargetCheck follows a dependency to its Service, the port, the endpoints and the pods.
-func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget) {
+// depTargetCheck follows a dependency to its Service, the port, the endpoints and the pods;
+// with the pod that calls it (caller, or nil), the caller's side as well: first whether it can
+// resolve the name at all, last, when the Service is fine, the NetworkPolicies between them.
+func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget, caller *corev1.Pod) {
+	var callerEgress policySide
+	if caller != nil {
+		policies, err := listPolicies(s.ctx, s.direct, caller.Namespace)
+		if err != nil {
+			out.fact("the NetworkPolicies of pod %s were not checked: %v", caller.Name, err)
+		}
+		callerEgress = policiesOf(policies, caller, "egress")
+		if !d.ip {
+			// A name that does not resolve fails every call: the caller's resolver settings,
+			// then its egress policies (which do not apply to a hostNetwork pod).
+			if c := s.callerDNSCause(caller, d); c != nil {
+				out.cause(*c)
+			} else if !caller.Spec.HostNetwork {
+				if c := callerResolverCause(caller, callerEgress, d.host); c != nil {
+					out.cause(*c)
+				}
+			}
+		}
+	}
+	before := len(out.Causes)
 	var svc *corev1.Service
 	if d.ip {
 		for i := range s.services {
@@ -288,6 +333,9 @@ func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget) {
 			out.fact("pod %s %s", p.Name, phrase)
 		}
 	}
+	if caller != nil && ready > 0 && len(out.Causes) == before {
+		s.callerPolicyCheck(out, caller, callerEgress, svc, d.port)
+	}
 }
 
 // readyEndpoints counts the ready endpoints of a Service's EndpointSlices, and all of them.
@@ -303,8 +351,9 @@ func (s *snapshot) readyEndpoints(svc *corev1.Service) (ready, all int) {
 	return ready, all
 }
 
-// unreachableCause is why a Service has no ready endpoint — a selector that matches no pod, or
-// pods that do not become ready, quoted with how they last ended — or nil when it has one (or
+// unreachableCause is why a Service has no ready endpoint — a selector that matches no pod (the
+// workload it selects is scaled to 0 or creates no pods, or none matches), or pods that do not
+// become ready, quoted with how they last ended — or nil when it has one (or
 // when its endpoints are not the selector's to give). subject names the Service as the caller
 // sees it.
 func (s *snapshot) unreachableCause(svc *corev1.Service, subject string) *causeFix {
@@ -320,6 +369,9 @@ func (s *snapshot) unreachableCause(svc *corev1.Service, subject string) *causeF
 	pods := s.podsMatching(svc.Namespace, svc.Spec.Selector)
 	svcRef := objectRef("service", svc.Namespace, svc.Name)
 	if len(pods) == 0 {
+		if cf := s.noPodsCause(svc, subject, sel, slices); cf != nil {
+			return cf
+		}
 		c := contract.Cause{Category: contract.ReferenceMissing, Object: svcRef, Field: "spec.selector",
 			Summary:  fmt.Sprintf("%s has no ready endpoints: its selector %s matches no pod in namespace %s", subject, sel, svc.Namespace),
 			Evidence: []string{fmt.Sprintf("service/%s/%s spec.selector: %s matches no pod", svc.Namespace, svc.Name, sel), slices}}

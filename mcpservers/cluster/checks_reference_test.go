@@ -60,6 +60,13 @@ func TestReferenceCheck(t *testing.T) {
 	ingress(t, ns, "chat", "chat.example.com", "chat-frontend", 80, "")
 	ingress(t, ns, "search", "search.example.com", "search-ui", 8080, "")
 	service(t, pay, "ledger-postgres", corev1.ServicePort{Name: "postgres", Port: 5432})
+	// docs routes to Service docs-web, whose Deployment someone scaled to 0.
+	ingress(t, ns, "docs", "docs.example.com", "docs-web", 80, "")
+	service(t, ns, "docs-web", corev1.ServicePort{Name: "http", Port: 80})
+	create(t, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "docs-web"},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "docs-web"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "docs-web"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/docs:1"}}}}}})
 	crashingStatefulSet(t, pay, "ledger-postgres", initdbFailure)
 	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "info"}})
 	deploymentWithRevisions(t, ns, "api", 1, func(p *corev1.PodSpec) {
@@ -82,7 +89,7 @@ func TestReferenceCheck(t *testing.T) {
 			name: "an Ingress whose backend Service does not exist",
 			args: map[string]any{"namespace": ns, "kind": "ingress", "name": "chat"}, wait: "chat-frontend",
 			category: contract.ReferenceMissing, object: "service/ref-check/chat-frontend",
-			summary:  []string{"Ingress chat routes chat.example.com/ to Service chat-frontend, which does not exist (Services in the namespace: search-ui, web)"},
+			summary:  []string{"Ingress chat routes chat.example.com/ to Service chat-frontend, which does not exist (Services in the namespace: docs-web, search-ui, web)"},
 			evidence: []string{"ingress/ref-check/chat spec.rules[0].http.paths[0].backend.service: name=chat-frontend port=80"},
 		},
 		{
@@ -91,6 +98,14 @@ func TestReferenceCheck(t *testing.T) {
 			category: contract.ReferenceMissing, object: "ingress/ref-check/search", field: "spec.rules[0].http.paths[0].backend.service.port",
 			summary:  []string{"Ingress search sends to port 8080 of Service search-ui, which exposes only 80 (http)"},
 			evidence: []string{"service/ref-check/search-ui spec.ports: 80 (http)"},
+		},
+		{
+			name: "an Ingress whose backend's Deployment is scaled to 0",
+			args: map[string]any{"namespace": ns, "kind": "ingress", "name": "docs"}, wait: "scaled to 0",
+			category: contract.DependencyUnreachable, object: "deployment/ref-check/docs-web", field: "spec.replicas",
+			summary: []string{"Service docs-web, the backend of Ingress docs for docs.example.com/, has no ready endpoints: " +
+				"the pods it selects (app=docs-web) belong to Deployment docs-web, which is scaled to 0 replicas"},
+			evidence: []string{"ingress/ref-check/docs spec.rules[0].http.paths[0].backend.service: name=docs-web port=80", "deployment/ref-check/docs-web spec.replicas: 0"},
 		},
 		{
 			name: "a dependency URL whose Service's pod crashloops",

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -203,22 +204,26 @@ func (idx eventIndex) of(kind, ns, name string, uid string) []*corev1.Event {
 	return out
 }
 
-// eventGroup is events collapsed by object and reason.
+// eventGroup is events collapsed by object, reason and message.
 type eventGroup struct {
 	object, reason, typ, message string
 	count                        int32
 	last                         time.Time
 }
 
-// collapseEvents groups events by reason (and by involved object when byObject), summing their
-// counts; each group shows its newest event's type and message. Groups are newest first.
+// collapseEvents groups events by reason and message (and by involved object when byObject),
+// summing their counts; each group shows its newest event's type. Groups are newest first.
+// Events of one reason with different messages stay apart, as kubectl shows them: a kubelet's
+// Failed carries the pull's own error once and "Error: ImagePullBackOff" after it, and the
+// newest must not hide the one that says why.
 func collapseEvents(events []*corev1.Event, byObject bool) []eventGroup {
-	type key struct{ object, reason string }
+	type key struct{ object, reason, message string }
 	groups := map[key]*eventGroup{}
 	var order []*eventGroup
 	for _, e := range events {
 		obj := objectRef(strings.ToLower(e.InvolvedObject.Kind), e.InvolvedObject.Namespace, e.InvolvedObject.Name)
-		k := key{reason: e.Reason}
+		// the same message about two pods of a workload names each (and its UID): one line still
+		k := key{reason: e.Reason, message: uidPattern.ReplaceAllString(withoutName(e.Message, e.InvolvedObject.Name), "")}
 		if byObject {
 			k.object = obj
 		}
@@ -253,6 +258,35 @@ func collapseEvents(events []*corev1.Event, byObject bool) []eventGroup {
 	return out
 }
 
+// uidPattern is an object's UID, as a kubelet's messages quote the pod's.
+var uidPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// withoutName is msg with each whole-word occurrence of name (not inside a longer name) taken out.
+func withoutName(msg, name string) string {
+	if name == "" {
+		return msg
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(msg, name)
+		if i < 0 {
+			b.WriteString(msg)
+			return b.String()
+		}
+		end := i + len(name)
+		whole := (i == 0 || !nameByte(msg[i-1])) && (end == len(msg) || !nameByte(msg[end]))
+		b.WriteString(msg[:i])
+		if !whole {
+			b.WriteString(name)
+		}
+		msg = msg[end:]
+	}
+}
+
+func nameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.'
+}
+
 // eventLastSeen is when an event last happened, whichever API wrote it.
 func eventLastSeen(e *corev1.Event) time.Time {
 	switch {
@@ -278,7 +312,7 @@ func eventCount(e *corev1.Event) int32 {
 	return 1
 }
 
-// renderEvents renders events collapsed by reason, newest first, in at most max bytes; with
+// renderEvents renders events collapsed by reason and message, newest first, in at most max bytes; with
 // showObject each line names the object of its newest event.
 func renderEvents(events []*corev1.Event, showObject bool, max int) string {
 	groups := collapseEvents(events, false)
@@ -297,20 +331,32 @@ func renderEvents(events []*corev1.Event, showObject bool, max int) string {
 		}
 		tbl.Add(append(cells, strconv.Itoa(int(g.count)), oneLine(g.message, 200))...)
 	}
-	return "Events (newest first, by reason):\n" + tbl.Render(max)
+	return "Events (newest first, by reason and message):\n" + tbl.Render(max)
 }
 
-// oneLine flattens s to one line of at most n bytes.
+// oneLine flattens s to one line of at most n bytes, keeping both ends of a long one.
 func oneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) <= n {
 		return s
 	}
-	cut := n
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
+	if n < 90 {
+		cut := n
+		for cut > 0 && !isRuneStart(s[cut]) {
+			cut--
+		}
+		return s[:cut] + "…"
 	}
-	return s[:cut] + "…"
+	// Keep both ends: a wrapped error (a kubelet's pull or mount failure) names its cause last
+	// ("...: 403 Forbidden", "...: no such host").
+	head, tail := n*2/3, len(s)-(n-n*2/3-5) // " … " is 5 bytes
+	for head > 0 && !isRuneStart(s[head]) {
+		head--
+	}
+	for tail < len(s) && !isRuneStart(s[tail]) {
+		tail++
+	}
+	return s[:head] + " … " + s[tail:]
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -150,24 +150,30 @@ func TestCollapseEventsSumsCountsNewestFirst(t *testing.T) {
 		}
 	}
 	events := []*corev1.Event{
-		ev("a", "BackOff", 3, time.Minute, "old message"),
-		ev("a", "BackOff", 2, 10*time.Second, "new message"),
-		ev("b", "BackOff", 1, time.Hour, "b"),
+		ev("a", "BackOff", 3, time.Minute, "Back-off restarting failed container app in pod a"),
+		ev("a", "BackOff", 2, 10*time.Second, "Back-off restarting failed container app in pod a"),
+		ev("b", "BackOff", 1, time.Hour, "Back-off restarting failed container app in pod b"),
 		ev("a", "Pulled", 0, 5*time.Second, "pulled"),
+		// a kubelet's Failed: the pull's own error, then the generic one, newer
+		ev("a", "Failed", 1, 30*time.Second, `Failed to pull image "x": no match for platform in manifest: not found`),
+		ev("a", "Failed", 4, 20*time.Second, "Error: ImagePullBackOff"),
 	}
 	byObject := collapseEvents(events, true)
-	if len(byObject) != 3 {
-		t.Fatalf("by object and reason: %d groups, want 3: %+v", len(byObject), byObject)
+	if len(byObject) != 5 {
+		t.Fatalf("by object, reason and message: %d groups, want 5: %+v", len(byObject), byObject)
 	}
 	if g := byObject[0]; g.reason != "Pulled" || g.count != 1 {
 		t.Errorf("newest group = %+v, want Pulled with count 1 (an event without a count happened once)", g)
 	}
-	if g := byObject[1]; g.reason != "BackOff" || g.object != "pod/ns/a" || g.count != 5 || g.message != "new message" {
-		t.Errorf("second group = %+v, want pod/ns/a BackOff count 5 with the newest message", g)
+	if g := byObject[1]; g.reason != "BackOff" || g.object != "pod/ns/a" || g.count != 5 {
+		t.Errorf("second group = %+v, want pod/ns/a BackOff count 5", g)
+	}
+	if g := byObject[3]; g.reason != "Failed" || !strings.Contains(g.message, "no match for platform") {
+		t.Errorf("fourth group = %+v, want the pull's own Failed message, kept apart from the newer generic one", g)
 	}
 	byReason := collapseEvents(events, false)
-	if len(byReason) != 2 || byReason[1].count != 6 {
-		t.Errorf("by reason: %+v, want Pulled then BackOff with count 6", byReason)
+	if len(byReason) != 4 || byReason[1].reason != "BackOff" || byReason[1].count != 6 {
+		t.Errorf("by reason and message: %+v, want Pulled, BackOff (both pods' back-offs on one line, count 6), then both Failed", byReason)
 	}
 }
 

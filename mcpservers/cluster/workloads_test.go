@@ -87,8 +87,8 @@ func seedWorkloads(t *testing.T, ns string) {
 	foreign.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "elsewhere", UID: "00000000-0000-0000-0000-000000000001", Controller: ptr.To(true)}}
 	createWithStatus(t, foreign, func() { unreadyPod(foreign, crashLooping(1, "Error", 2)) })
 	event(t, ns, "web.scaled", refTo("Deployment", ns, "web", string(web.UID)), corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set web-7d9 to 3", 1, 10*time.Minute)
-	event(t, ns, "web-7d9-crash.backoff", refTo("Pod", ns, "web-7d9-crash"), corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container app", 12, 20*time.Second)
-	event(t, ns, "web-7d9-oom.backoff", refTo("Pod", ns, "web-7d9-oom"), corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container app in pod web-7d9-oom", 8, 5*time.Second)
+	event(t, ns, "web-7d9-crash.backoff", refTo("Pod", ns, "web-7d9-crash"), corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container app in pod web-7d9-crash_"+ns+"(0b7c6a8e-1d2f-4c1e-9f0a-5f8f3c1d2e01)", 12, 20*time.Second)
+	event(t, ns, "web-7d9-oom.backoff", refTo("Pod", ns, "web-7d9-oom"), corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container app in pod web-7d9-oom_"+ns+"(5d1e2f3a-7b8c-4d9e-8f01-23456789abcd)", 8, 5*time.Second)
 	event(t, ns, "web-foreign.backoff", refTo("Pod", ns, "web-foreign"), corev1.EventTypeWarning, "Failed", "not web's", 1, time.Second)
 
 	api := replicatedDeployment(ns, "api", 2)

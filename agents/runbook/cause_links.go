@@ -1,0 +1,101 @@
+package runbook
+
+import (
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/opsmesh/opsmesh/api/contract"
+)
+
+// Links from a cause to the object that carries it, followed after the cause's category is
+// known: the pull Secret a registry refuses, and what keeps such a Secret fresh.
+
+// linkCause follows the cause c, found for finding f, one step further where its category
+// names a kind of object the workload references: a registry's refusal names the pod's pull
+// Secret (and the CronJob that refreshes it, when that has stopped).
+func (inv *investigation) linkCause(c *contract.Cause, f contract.Finding) {
+	if c.Category == contract.RegistryAuth {
+		inv.pullSecret(c, f)
+	}
+}
+
+// pullSecret names the Secrets the failing pod pulls its image with (spec.imagePullSecrets);
+// with exactly one, it becomes the object at fault, and a CronJob of the namespace that writes
+// it (an ECR or GCR token refresher) is checked: suspended, or not run lately, it is why the
+// credentials went stale.
+func (inv *investigation) pullSecret(c *contract.Cause, f contract.Finding) {
+	parts := strings.Split(ownerOf(f), "/")
+	if len(parts) != 3 {
+		return
+	}
+	ns := parts[1]
+	var spec struct {
+		ImagePullSecrets []struct {
+			Name string `yaml:"name"`
+		} `yaml:"imagePullSecrets"`
+		ServiceAccountName string `yaml:"serviceAccountName"`
+	}
+	text := inv.specText(parts[0], ns, parts[2])
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return
+	}
+	var names []string
+	for _, s := range spec.ImagePullSecrets {
+		names = append(names, s.Name)
+	}
+	if len(names) == 0 {
+		c.Summary += "; the pod has no imagePullSecrets"
+		return
+	}
+	c.Summary += fmt.Sprintf("; the pod pulls with imagePullSecrets %s", strings.Join(names, ", "))
+	c.Evidence = append(c.Evidence, "spec.imagePullSecrets: "+strings.Join(names, ", "))
+	if len(names) != 1 {
+		return
+	}
+	c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, names[0]), "data"
+	if w := inv.writerOf(ns, names[0]); w != "" {
+		c.Summary += "; " + w
+	}
+}
+
+// writerOf looks for a CronJob of namespace ns whose job template names the object name (a
+// Secret it refreshes) and says when it has stopped doing so: it is suspended. "" when none
+// names it or it is not suspended.
+func (inv *investigation) writerOf(ns, name string) string {
+	var list contract.ResourceList
+	if !inv.callData("resources_list", map[string]any{"kind": "cronjobs", "namespace": ns, "limit": 20}, &list) {
+		return ""
+	}
+	for _, it := range list.Items {
+		var o contract.ObjectYAML
+		if !inv.callData("resource_get", map[string]any{"kind": "cronjob", "namespace": ns, "name": it.Name}, &o) {
+			continue
+		}
+		var cj struct {
+			Spec struct {
+				Suspend     bool `yaml:"suspend"`
+				JobTemplate any  `yaml:"jobTemplate"`
+			} `yaml:"spec"`
+			Status struct {
+				LastSuccessfulTime string `yaml:"lastSuccessfulTime"`
+			} `yaml:"status"`
+		}
+		if yaml.Unmarshal([]byte(o.YAML), &cj) != nil {
+			continue
+		}
+		tmpl, err := yaml.Marshal(cj.Spec.JobTemplate)
+		if err != nil || !mentions(string(tmpl), name) {
+			continue
+		}
+		last := cj.Status.LastSuccessfulTime
+		if last == "" {
+			last = "never"
+		}
+		if cj.Spec.Suspend {
+			return fmt.Sprintf("CronJob %s, which refreshes %s, is suspended (spec.suspend: true; last successful run: %s), so the credentials expired", it.Name, name, last)
+		}
+	}
+	return ""
+}
