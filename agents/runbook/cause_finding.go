@@ -74,6 +74,10 @@ func (inv *investigation) fromFinding(found []contract.Finding, sub *subject) {
 			rc.Summary += "; its last log says: " + lines[len(lines)-1]
 		}
 	}
+	if t.cause == nil {
+		// no cause named, but what the revision the failure began with changed is said
+		rc.Summary = withRevision(rc.Summary, f)
+	}
 	if len(rc.Evidence) > 16 {
 		rc.Evidence = rc.Evidence[:16]
 	}

@@ -19,6 +19,35 @@ func (inv *investigation) linkCause(c *contract.Cause, f contract.Finding) {
 	if c.Category == contract.RegistryAuth {
 		inv.pullSecret(c, f)
 	}
+	if strings.HasPrefix(c.Object, "persistentvolume/") {
+		inv.claimOf(c)
+	}
+}
+
+// claimOf names the claim a PersistentVolume at fault is bound to (its spec.claimRef) as the
+// object: the claim is what the workload names and a person changes; the volume stays in the
+// summary.
+func (inv *investigation) claimOf(c *contract.Cause) {
+	pv := strings.TrimPrefix(c.Object, "persistentvolume/")
+	var o contract.ObjectYAML
+	if _, ok := inv.where["resource_get"]; !ok || !inv.callData("resource_get", map[string]any{"kind": "persistentvolume", "name": pv}, &o) {
+		return
+	}
+	var v struct {
+		Spec struct {
+			ClaimRef *struct {
+				Namespace string `yaml:"namespace"`
+				Name      string `yaml:"name"`
+			} `yaml:"claimRef"`
+		} `yaml:"spec"`
+	}
+	if yaml.Unmarshal([]byte(o.YAML), &v) != nil || v.Spec.ClaimRef == nil || v.Spec.ClaimRef.Name == "" {
+		return
+	}
+	ref := v.Spec.ClaimRef
+	c.Object = fmt.Sprintf("persistentvolumeclaim/%s/%s", ref.Namespace, ref.Name)
+	c.Summary = clip(fmt.Sprintf("%s (volume %s is claim %s's)", c.Summary, pv, ref.Name), 1000)
+	c.Evidence = append(c.Evidence, fmt.Sprintf("persistentvolume/%s is bound to claim %s/%s", pv, ref.Namespace, ref.Name))
 }
 
 // pullSecret names the Secrets the failing pod pulls its image with (spec.imagePullSecrets);

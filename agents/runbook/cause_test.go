@@ -196,4 +196,50 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 		mustSay(t, d, "REDIS_URL=redis://redis-master:6379/0")
 		noRestart(t, d)
 	})
+
+	t.Run("a configuration file the application refuses names the ConfigMap key mounted there", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-cmfile")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "relay-conf"}, Data: map[string]string{"relay.json": "{"}})
+		rs := c.Deployment(ns, "relayd", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Args = []string{"--config", "/etc/relayd/relay.json"}
+			p.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "conf", MountPath: "/etc/relayd"}}
+			p.Volumes = []corev1.Volume{{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "relay-conf"}}}}}
+		})
+		c.Pod(rs, ns, "relayd-h1-0", "", crashing("fatal: invalid configuration in /etc/relayd/relay.json: unexpected end of JSON input"))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-cmfile/relayd"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/cz-cmfile/relay-conf" || cz.Field != "data[relay.json]" {
+			t.Fatalf("cause %+v, want key relay.json of ConfigMap relay-conf:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "/etc/relayd/relay.json is key relay.json of ConfigMap relay-conf")
+		noRestart(t, d)
+	})
+
+	t.Run("a crash that began with a revision says what the revision changed", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-revenv")
+		env := func(v string) func(*corev1.PodSpec) {
+			return func(p *corev1.PodSpec) { p.Containers[0].Env = []corev1.EnvVar{{Name: "BATCH_SIZE", Value: v}} }
+		}
+		rs1 := c.Deployment(ns, "scorer", 1, env("64"))
+		rs2 := rs1.DeepCopy()
+		rs2.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: "scorer-h2", OwnerReferences: rs1.OwnerReferences,
+			Labels: map[string]string{"app": "scorer", "pod-template-hash": "h2"}, Annotations: map[string]string{"deployment.kubernetes.io/revision": "2"}}
+		rs2.Spec.Selector.MatchLabels = rs2.Labels
+		rs2.Spec.Template.Labels = rs2.Labels
+		env("256")(&rs2.Spec.Template.Spec)
+		c.Create(rs2)
+		c.Pod(rs2, ns, "scorer-h2-0", "", crashing("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 18.00 GiB. GPU 0 has a total capacity of 79.11 GiB of which 9.31 GiB is free."))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-revenv/scorer"}, diagnosis.CrashLoopBackOff)
+		if d.RootCause.Cause == nil {
+			t.Fatalf("no cause:\n%s", d.Text())
+		}
+		mustSay(t, d, `it began with the latest revision (2), which changed container app: env BATCH_SIZE: "64" → "256"`)
+		// what the revision brought, a rollback undoes
+		if !slices.ContainsFunc(d.Plan, func(a diagnosis.Action) bool { return a.Tool == "workload_rollback" }) {
+			t.Errorf("no rollback of the revision that brought the change:\n%s", d.Text())
+		}
+	})
 }

@@ -62,7 +62,10 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 	t := traced{previousLog: previous}
 	var fromCheck bool
 	t.cause, t.hit, fromCheck = inv.signature(lines, ctx, f)
-	if t.cause == nil || (!fromCheck && neighbourMayExplain[t.cause.Category]) {
+	// A signature's word that its follow-up checks could not confirm (a host "does not
+	// resolve", said of a Service that exists) gives way to a failing neighbour too.
+	unconfirmed := !fromCheck && t.hit != nil && len(t.hit.Calls()) > 0
+	if t.cause == nil || (!fromCheck && neighbourMayExplain[t.cause.Category]) || unconfirmed {
 		if dep := inv.failingNeighbour(f, sub); dep != nil {
 			t.cause, t.hit = dep, nil
 		}
@@ -70,6 +73,7 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 	if t.cause != nil {
 		inv.linkCause(t.cause, f)
 		inv.fieldValue(t.cause)
+		revisionNote(t.cause, f)
 	}
 	return t
 }
@@ -178,11 +182,13 @@ var neighbourMayExplain = map[string]bool{
 
 // settingOf finds the container setting that carries token (a value or option the application
 // refused: -XX:+UseConcMarkSweepGC, --max-model-len 32768) among the workload's env values and
-// arguments, and names it as the cause's field.
-func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token string) {
+// arguments — or, failing that, one whose name or value pattern matches (the settings known to
+// govern the failure: -Xmx for a heap, a batch size for GPU memory) — names it as the cause's
+// field, and returns it ("" when none).
+func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token string, pattern *regexp.Regexp) string {
 	parts := strings.Split(ownerOf(f), "/")
-	if len(parts) != 3 || len(token) < 3 {
-		return
+	if len(parts) != 3 || (len(token) < 3 && pattern == nil) {
+		return ""
 	}
 	type container struct {
 		Name    string   `yaml:"name"`
@@ -199,7 +205,7 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 	}
 	text := inv.specText(parts[0], parts[1], parts[2])
 	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
-		return
+		return ""
 	}
 	prefix := "spec.template.spec."
 	if parts[0] == "pod" {
@@ -224,17 +230,30 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 		}
 		return 0
 	})
+	carries := func(s string, name string) bool {
+		if len(token) >= 3 {
+			return strings.Contains(s, token)
+		}
+		return (name != "" && pattern.MatchString(name)) || pattern.MatchString(s)
+	}
+	if len(token) >= 3 && pattern != nil {
+		// the value first; the pattern when no setting carries it
+		if got := inv.settingOf(c, f, token, nil); got != "" {
+			return got
+		}
+		token = ""
+	}
 	for _, ct := range all {
 		list := "containers"
 		if slices.ContainsFunc(spec.InitContainers, func(x container) bool { return x.Name == ct.Name }) {
 			list = "initContainers"
 		}
 		for _, e := range ct.Env {
-			if strings.Contains(e.Value, token) {
+			if carries(e.Value, e.Name) {
 				setField(fmt.Sprintf("%s%s[%s].env[%s]", prefix, list, ct.Name, e.Name))
 				c.Summary += fmt.Sprintf("; it comes from the container's %s=%s", e.Name, clip(e.Value, 120))
 				c.Evidence = append(c.Evidence, fmt.Sprintf("%s: env %s=%s", ct.Name, e.Name, clip(e.Value, 200)))
-				return
+				return e.Value
 			}
 		}
 		for _, w := range []struct {
@@ -242,15 +261,16 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 			list []string
 		}{{"args", ct.Args}, {"command", ct.Command}} {
 			for _, a := range w.list {
-				if strings.Contains(a, token) {
+				if carries(a, "") {
 					setField(fmt.Sprintf("%s%s[%s].%s", prefix, list, ct.Name, w.what))
 					c.Summary += fmt.Sprintf("; it comes from the container's %s: %s", w.what, clip(a, 120))
 					c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s %s", ct.Name, w.what, clip(strings.Join(w.list, " "), 300)))
-					return
+					return a
 				}
 			}
 		}
 	}
+	return ""
 }
 
 var envField = regexp.MustCompile(`env\[([A-Za-z_][A-Za-z0-9_.-]*)\]`)
@@ -258,13 +278,13 @@ var envField = regexp.MustCompile(`env\[([A-Za-z_][A-Za-z0-9_.-]*)\]`)
 // configSource follows a setting the application refused (a cause whose field is env[KEY]) to
 // where the workload takes it from: the ConfigMap or Secret key (valueFrom, or envFrom whose
 // object holds the key), which becomes the object at fault; or the container's own env entry.
-func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, token string) {
+func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, token string, pattern *regexp.Regexp) string {
 	m := envField.FindStringSubmatch(c.Field)
 	if m == nil && c.Category != contract.CredentialsRejected {
-		if token != "" {
-			inv.settingOf(c, f, token)
+		if token != "" || pattern != nil {
+			return inv.settingOf(c, f, token, pattern)
 		}
-		return
+		return ""
 	}
 	key := ""
 	if m != nil {
@@ -276,7 +296,7 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 	}
 	parts := strings.Split(owner, "/")
 	if len(parts) != 3 {
-		return
+		return ""
 	}
 	ns := parts[1]
 	var spec struct {
@@ -299,7 +319,7 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 	}
 	text := inv.specText(parts[0], ns, parts[2])
 	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
-		return
+		return ""
 	}
 	for _, ct := range spec.Containers {
 		if f.Container != "" && ct.Name != f.Container {
@@ -311,14 +331,14 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 					c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, e.ValueFrom.SecretKeyRef.Name), "data"
 					c.Summary += fmt.Sprintf("; the container takes its credentials (%s) from Secret %s", e.Name, e.ValueFrom.SecretKeyRef.Name)
-					return
+					return ""
 				}
 			}
 			for _, ef := range ct.EnvFrom {
 				if ef.SecretRef != nil {
 					c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, ef.SecretRef.Name), "data"
 					c.Summary += fmt.Sprintf("; the container takes its credentials from Secret %s (envFrom)", ef.SecretRef.Name)
-					return
+					return ""
 				}
 			}
 			continue
@@ -345,7 +365,7 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 					c.Evidence = append(c.Evidence, fmt.Sprintf("%s: env %s=%s", ct.Name, key, clip(e.Value, 200)))
 				}
 			}
-			return
+			return ""
 		}
 		for _, ef := range ct.EnvFrom {
 			name, kind := "", ""
@@ -378,10 +398,11 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 				if kind == "configmap" {
 					c.Evidence = append(c.Evidence, fmt.Sprintf("ConfigMap %s: %s: %v", name, dataKey, clip(fmt.Sprint(v), 200)))
 				}
-				return
+				return ""
 			}
 		}
 	}
+	return ""
 }
 
 // keyRef is an env entry's reference to a ConfigMap's or Secret's key.
@@ -463,12 +484,20 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 				better.Evidence = append([]string{hit.Line}, better.Evidence...)
 			}
 			// the setting that carries what the check followed (REDIS_URL for a host)
-			inv.settingOf(&better, f, hit.Setting())
+			inv.settingOf(&better, f, hit.Setting(), nil)
 			return &better, &hit, true
 		}
 	}
 	if cause != nil {
-		inv.configSource(cause, f, hit.Setting())
+		setting := inv.configSource(cause, f, hit.Setting(), hitPattern(hit))
+		// a file the failure names (the signature's path, one in its line or its setting):
+		// the ConfigMap or Secret mounted there
+		named := pathsIn(hit.Line)
+		if p := hit.Vars["path"]; strings.HasPrefix(p, "/") {
+			named = append([]string{p}, named...)
+		}
+		named = append(named, pathsIn(setting)...)
+		inv.mountedSource(cause, f, named, pathsIn(strings.Join(lines, "\n")))
 	}
 	return cause, found, false
 }
@@ -577,6 +606,9 @@ func (inv *investigation) logLines(f contract.Finding, previous bool) []string {
 	var out []string
 	for _, l := range logs.Lines {
 		if l = strings.TrimSpace(l); l != "" {
+			// a message quoted inside a JSON log line ("message":"pods is forbidden: User
+			// \"system:serviceaccount:...\"") reads as the program said it
+			l = strings.ReplaceAll(l, `\"`, `"`)
 			out = append(out, clip(l, 500))
 		}
 	}

@@ -1,0 +1,261 @@
+package runbook
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/opsmesh/opsmesh/agents/knowledge"
+	"github.com/opsmesh/opsmesh/api/contract"
+)
+
+// absPath finds absolute file paths in a line: after a start, a space, a quote, '=' or ':'.
+var absPath = regexp.MustCompile(`(?:^|[\s"'=(\[,])(/(?:[A-Za-z0-9._@+-]+/)*[A-Za-z0-9._@+-]+)`)
+
+// pathsIn are the absolute paths a text names, in order.
+func pathsIn(s string) []string {
+	var out []string
+	for _, m := range absPath.FindAllStringSubmatch(s, -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// podFiles is what a pod template says about where its files come from.
+type podFiles struct {
+	Containers []struct {
+		Name         string   `yaml:"name"`
+		Command      []string `yaml:"command"`
+		Args         []string `yaml:"args"`
+		Env          []struct {
+			Value string `yaml:"value"`
+		} `yaml:"env"`
+		VolumeMounts []struct {
+			Name      string `yaml:"name"`
+			MountPath string `yaml:"mountPath"`
+			SubPath   string `yaml:"subPath"`
+		} `yaml:"volumeMounts"`
+	} `yaml:"containers"`
+	Volumes []struct {
+		Name      string          `yaml:"name"`
+		ConfigMap *sourceProjects `yaml:"configMap"`
+		Secret    *sourceProjects `yaml:"secret"`
+		Projected *struct {
+			Sources []struct {
+				ConfigMap *sourceProjects `yaml:"configMap"`
+				Secret    *sourceProjects `yaml:"secret"`
+			} `yaml:"sources"`
+		} `yaml:"projected"`
+	} `yaml:"volumes"`
+}
+
+// sourceProjects is a ConfigMap or Secret volume source: its object and the keys it projects.
+type sourceProjects struct {
+	Name       string `yaml:"name"`
+	SecretName string `yaml:"secretName"`
+	Items      []struct {
+		Key  string `yaml:"key"`
+		Path string `yaml:"path"`
+	} `yaml:"items"`
+}
+
+// fileSource is the ConfigMap or Secret key a file in a container comes from.
+type fileSource struct {
+	kind, name, key, mountPath, file string
+}
+
+// sourceOf finds the ConfigMap or Secret key that the file p, as the container sees it, comes
+// from: the volume mounted at the longest prefix of p, the key (or the item whose path) is the
+// rest of p. ok is false for a path on any other volume or on none.
+func (pf podFiles) sourceOf(container, p string) (fileSource, bool) {
+	p = path.Clean(p)
+	var best fileSource
+	bestLen := -1
+	for _, ct := range pf.Containers {
+		if container != "" && ct.Name != container {
+			continue
+		}
+		for _, m := range ct.VolumeMounts {
+			mp := path.Clean(m.MountPath)
+			rel := ""
+			switch {
+			case p == mp && m.SubPath != "":
+				rel = m.SubPath // a single key mounted as a file
+			case strings.HasPrefix(p, mp+"/"):
+				rel = strings.TrimPrefix(p, mp+"/")
+				if m.SubPath != "" {
+					rel = m.SubPath + "/" + rel
+				}
+			default:
+				continue
+			}
+			if len(mp) <= bestLen {
+				continue
+			}
+			if src, ok := pf.volumeKey(m.Name, rel); ok {
+				src.mountPath, src.file = m.MountPath, p
+				best, bestLen = src, len(mp)
+			}
+		}
+	}
+	return best, bestLen >= 0
+}
+
+// volumeKey is the ConfigMap or Secret key behind the relative path rel of volume name.
+func (pf podFiles) volumeKey(name, rel string) (fileSource, bool) {
+	for _, v := range pf.Volumes {
+		if v.Name != name {
+			continue
+		}
+		type src struct {
+			kind string
+			s    *sourceProjects
+		}
+		var srcs []src
+		if v.ConfigMap != nil {
+			srcs = append(srcs, src{"configmap", v.ConfigMap})
+		}
+		if v.Secret != nil {
+			srcs = append(srcs, src{"secret", v.Secret})
+		}
+		if v.Projected != nil {
+			for _, s := range v.Projected.Sources {
+				if s.ConfigMap != nil {
+					srcs = append(srcs, src{"configmap", s.ConfigMap})
+				}
+				if s.Secret != nil {
+					srcs = append(srcs, src{"secret", s.Secret})
+				}
+			}
+		}
+		for _, s := range srcs {
+			obj := s.s.Name
+			if s.kind == "secret" && s.s.SecretName != "" {
+				obj = s.s.SecretName
+			}
+			if len(s.s.Items) > 0 {
+				for _, it := range s.s.Items {
+					if it.Path == rel {
+						return fileSource{kind: s.kind, name: obj, key: it.Key}, true
+					}
+				}
+				continue
+			}
+			// without items every key is a file named after it, at the top of the volume
+			if !strings.Contains(rel, "/") && rel != "" {
+				return fileSource{kind: s.kind, name: obj, key: rel}, true
+			}
+		}
+	}
+	return fileSource{}, false
+}
+
+// fileCauses are the cause categories a file the workload is given can carry: a configuration
+// the application refuses, credentials or a trust bundle it cannot use, or a crash on reading it.
+var fileCauses = map[string]bool{
+	contract.ApplicationConfig:   true,
+	contract.ApplicationError:    true,
+	contract.CredentialsRejected: true,
+}
+
+// mountedSource follows a file the failure names (the signature's path, a path in its line or in
+// the setting that carries it) to the ConfigMap or Secret key mounted there, which becomes the
+// object at fault: a malformed routes.yaml is fixed in its ConfigMap, and a restart reads it
+// again unchanged. When the failure names no file, and the cause is a configuration the
+// application refuses, the one mounted ConfigMap or Secret file that the container's arguments,
+// env values or log (others) name is taken. It reports whether it moved the cause.
+func (inv *investigation) mountedSource(c *contract.Cause, f contract.Finding, named, others []string) bool {
+	owner := ownerOf(f)
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 || !fileCauses[c.Category] || elsewhere(c.Object, owner) {
+		return false
+	}
+	text := inv.specText(parts[0], parts[1], parts[2])
+	var pf podFiles
+	if text == "" || yaml.Unmarshal([]byte(text), &pf) != nil || len(pf.Volumes) == 0 {
+		return false
+	}
+	pick := func(paths []string) (fileSource, bool) {
+		for _, p := range paths {
+			if src, ok := pf.sourceOf(f.Container, p); ok {
+				return src, true
+			}
+		}
+		return fileSource{}, false
+	}
+	src, ok := pick(named)
+	if !ok && c.Category == contract.ApplicationConfig {
+		for _, ct := range pf.Containers {
+			if f.Container == "" || ct.Name == f.Container {
+				for _, a := range slices.Concat(ct.Command, ct.Args) {
+					others = append(others, pathsIn(a)...)
+				}
+				for _, e := range ct.Env {
+					others = append(others, pathsIn(e.Value)...)
+				}
+			}
+		}
+		// no file named by the failure: the one mounted ConfigMap or Secret file the
+		// container is pointed at (several leave it open)
+		var found []fileSource
+		for _, p := range others {
+			if s, ok := pf.sourceOf(f.Container, p); ok && !slices.ContainsFunc(found, func(x fileSource) bool { return x.kind == s.kind && x.name == s.name && x.key == s.key }) {
+				found = append(found, s)
+			}
+		}
+		if len(found) == 1 {
+			src, ok = found[0], true
+		}
+	}
+	if !ok {
+		return false
+	}
+	word := "ConfigMap"
+	if src.kind == "secret" {
+		word = "Secret"
+	}
+	if c.Category == contract.ApplicationError {
+		// the application fails on what it reads from the file: the file is at fault
+		c.Category = contract.ApplicationConfig
+	}
+	c.Object, c.Field = fmt.Sprintf("%s/%s/%s", src.kind, parts[1], src.name), fmt.Sprintf("data[%s]", src.key)
+	c.Summary = clip(fmt.Sprintf("%s; %s is key %s of %s %s (mounted at %s): fix it there", c.Summary, src.file, src.key, word, src.name, src.mountPath), 1000)
+	c.Evidence = append(c.Evidence, fmt.Sprintf("%s is mounted from %s %s key %s", src.file, word, src.name, src.key))
+	if c.Fix != nil && c.Fix.Tool != "" {
+		c.Fix = &contract.Fix{Text: fmt.Sprintf("correct key %s of %s %s; the pods read it again when they restart", src.key, word, src.name)}
+	}
+	return true
+}
+
+// revisionNote adds what the workload's latest revision changed (the analyzer's "the latest
+// revision (N) changed container C: ..." evidence) to a cause in the workload itself: a crash
+// that began with a revision is explained by what that revision brought, whether or not the
+// signature could say which setting it was.
+func revisionNote(c *contract.Cause, f contract.Finding) {
+	if !elsewhere(c.Object, ownerOf(f)) {
+		c.Summary = withRevision(c.Summary, f)
+	}
+}
+
+// withRevision is summary and, when the finding's evidence says what the latest revision
+// changed, "; it began with the latest revision (N), which changed ...".
+func withRevision(summary string, f contract.Finding) string {
+	for _, e := range f.Evidence {
+		if strings.HasPrefix(e, "the latest revision") && strings.Contains(e, " changed ") {
+			if strings.Contains(summary, e) {
+				return summary
+			}
+			return clip(summary+"; it began with "+strings.Replace(e, " changed ", ", which changed ", 1), 1000)
+		}
+	}
+	return summary
+}
+
+// hitPattern is the runbook's pattern of the settings that govern its failure (nil when none).
+func hitPattern(h knowledge.Hit) *regexp.Regexp { return nil }
