@@ -58,11 +58,18 @@ type Runbook struct {
 	// YAML 1.1 reads that key as true.)
 	Symptoms []string `json:"symptoms,omitempty"`
 	// Match is the signature: a regular expression (RE2) over one line of evidence. Its named
-	// groups are variables for the templates below.
+	// groups are variables for the templates below. A name may repeat in several alternatives
+	// ((?P<value>...)|(?P<value>...)): the group that took part gives the variable.
 	Match string `json:"match"`
 	// Extract are more variables, each a regular expression whose first group (or whole
 	// match) is taken from the same line when it matches there; a missing one is empty.
 	Extract map[string]string `json:"extract,omitempty"`
+	// Gather are more variables, like Extract, for messages that print their parts on lines of
+	// their own (Spring Boot's "Property: x" and "Value: \"y\"" under "Failed to bind
+	// properties"; Node.js's "port: 9464" under "EADDRINUSE"): each is taken from the matching
+	// line when it has it, else from the first of the failure's other lines that has it. The
+	// matching line is still chosen by Match and Extract alone.
+	Gather map[string]string `json:"gather,omitempty"`
 	// Cause is the cause the signature establishes before the follow-up calls (which may name
 	// a more precise one).
 	Cause CauseTemplate `json:"cause"`
@@ -75,15 +82,23 @@ type Runbook struct {
 	// carries it (REDIS_URL=redis://redis-master:6379/0) is named in the cause. Empty: the
 	// variable "value", when the signature has one.
 	Setting string `json:"setting,omitempty"`
+	// SettingPattern is a regular expression (RE2) for the settings known to govern this
+	// failure, for when Setting's value is not found among the container's settings: an env
+	// entry whose name or value matches it (JAVA_TOOL_OPTIONS=-XX:MaxRAMPercentage=25 for a
+	// heap exhausted), or an argument that matches it (--gpu-memory-utilization=0.95 for GPU
+	// memory exhausted), is the setting to name. Empty: none is known.
+	SettingPattern string `json:"settingPattern,omitempty"`
 	// Action is what to propose once the cause is known.
 	Action Action `json:"action,omitempty"`
 	// Examples are lines the signature must match (with the variables it must extract) and
 	// lines it must not: every runbook's are checked when it is loaded in tests.
 	Examples Examples `json:"examples"`
 
-	match   *regexp.Regexp
-	extract map[string]*regexp.Regexp
-	tmpl    map[string]*template.Template
+	match          *regexp.Regexp
+	extract        map[string]*regexp.Regexp
+	gather         map[string]*regexp.Regexp
+	settingPattern *regexp.Regexp
+	tmpl           map[string]*template.Template
 }
 
 // CauseTemplate is a contract.Cause whose strings are templates over the match's variables
@@ -141,8 +156,10 @@ type Examples struct {
 
 // Example is one line and the variables it must yield (a subset of all of them).
 type Example struct {
-	Line string            `json:"line"`
-	Vars map[string]string `json:"vars,omitempty"`
+	Line string `json:"line"`
+	// Context are other lines of the same failure, which Gather may take variables from.
+	Context []string          `json:"context,omitempty"`
+	Vars    map[string]string `json:"vars,omitempty"`
 }
 
 // Set is a validated, ordered set of runbooks: the first that matches wins.
@@ -264,8 +281,29 @@ var funcs = template.FuncMap{
 	"lower":     strings.ToLower,
 	"hasPrefix": func(s, prefix string) bool { return strings.HasPrefix(s, prefix) },
 	// isIP says whether s is an IP address (a host that names no Service by itself).
-	"isIP": func(s string) bool { return net.ParseIP(s) != nil },
-	"trim": strings.TrimSpace,
+	"isIP":  func(s string) bool { return net.ParseIP(s) != nil },
+	"trim":  strings.TrimSpace,
+	"upper": strings.ToUpper,
+	// hasSuffix "/etc/app/config.yaml" ".yaml" is true (the argument order of hasPrefix).
+	"hasSuffix": func(s, suffix string) bool { return strings.HasSuffix(s, suffix) },
+	// preferName is the first of its arguments that is a host name (not empty, not an IP
+	// address), else the first that is not empty: the Service a failure names over the
+	// address it was resolved to.
+	"preferName": func(hosts ...string) string {
+		first := ""
+		for _, h := range hosts {
+			if h == "" {
+				continue
+			}
+			if net.ParseIP(strings.Trim(h, "[]")) == nil {
+				return h
+			}
+			if first == "" {
+				first = h
+			}
+		}
+		return first
+	},
 }
 
 // compile checks the runbook and compiles its patterns and templates.
@@ -294,6 +332,20 @@ func (r *Runbook) compile() error {
 			continue
 		}
 		r.extract[k] = re
+	}
+	r.gather = map[string]*regexp.Regexp{}
+	for k, p := range r.Gather {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			bad("gather.%s: %v", k, err)
+			continue
+		}
+		r.gather[k] = re
+	}
+	if r.SettingPattern != "" {
+		if r.settingPattern, err = regexp.Compile(r.SettingPattern); err != nil {
+			bad("settingPattern: %v (give the settings that govern the failure as a regular expression)", err)
+		}
 	}
 	switch {
 	case r.Cause.Category == "" && len(r.Follow) == 0:
@@ -364,6 +416,8 @@ type Context struct {
 	Owner string
 	// Object is the object the line is about, kind/namespace/name.
 	Object string
+	// ServiceAccount is the pod's ServiceAccount (its spec.serviceAccountName), when known.
+	ServiceAccount string
 }
 
 // Hit is a runbook that matched a line, with its variables.
@@ -386,18 +440,52 @@ func (s *Set) Match(lines []string, c Context) (Hit, bool) {
 		var best *Hit
 		for _, l := range lines {
 			// A message quoted inside a JSON or logfmt log line has its quotes escaped.
-			l = strings.ReplaceAll(l, `\"`, `"`)
+			l = unescape(l)
 			if vars, ok := r.vars(l); ok && (best == nil || len(vars) > len(best.Vars)) {
 				best = &Hit{Runbook: r, Line: l, Vars: vars}
 			}
 		}
 		if best != nil {
+			r.gatherVars(best.Vars, best.Line, lines)
 			best.Vars["line"] = clipLine(best.Line, 240)
 			c.add(best.Vars)
 			return *best, true
 		}
 	}
 	return Hit{}, false
+}
+
+// unescape undoes the quoting of a message inside a JSON or logfmt log line.
+func unescape(l string) string { return strings.ReplaceAll(l, `\"`, `"`) }
+
+// gatherVars adds the runbook's Gather variables that vars lacks: from the matching line, else
+// from the first of lines that has one.
+func (r *Runbook) gatherVars(vars map[string]string, line string, lines []string) {
+	for k, re := range r.gather {
+		if _, set := vars[k]; set {
+			continue
+		}
+		for _, l := range append([]string{line}, lines...) {
+			if v, ok := submatch(re, unescape(l)); ok {
+				vars[k] = v
+				break
+			}
+		}
+	}
+}
+
+// submatch is re's first group that took part in its match of s (or the whole match).
+func submatch(re *regexp.Regexp, s string) (string, bool) {
+	x := re.FindStringSubmatch(s)
+	if x == nil {
+		return "", false
+	}
+	for _, g := range x[1:] {
+		if g != "" {
+			return g, true
+		}
+	}
+	return x[0], true
 }
 
 // clipLine shortens a matched line for templates ({{.line}}) to at most n bytes.
@@ -428,14 +516,7 @@ func (r *Runbook) vars(line string) (map[string]string, bool) {
 		if _, set := vars[k]; set {
 			continue
 		}
-		if x := re.FindStringSubmatch(line); x != nil {
-			v := x[0]
-			for _, g := range x[1:] { // the first group that took part
-				if g != "" {
-					v = g
-					break
-				}
-			}
+		if v, ok := submatch(re, line); ok {
 			vars[k] = v
 		}
 	}
@@ -454,7 +535,7 @@ func (c Context) add(vars map[string]string) {
 	}
 	for k, v := range map[string]string{"symptom": c.Symptom, "namespace": c.Namespace, "pod": c.Pod, "container": c.Container,
 		"node": c.Node, "owner": c.Owner, "ownerKind": ownerKind, "ownerName": ownerName, "object": c.Object,
-		"objectKind": objectKind, "objectName": objectName} {
+		"objectKind": objectKind, "objectName": objectName, "serviceAccount": c.ServiceAccount} {
 		if _, set := vars[k]; !set && v != "" {
 			vars[k] = v
 		}
@@ -494,6 +575,16 @@ func (h Hit) Setting() string {
 		return h.Runbook.Render("setting", h.Vars)
 	}
 	return h.Vars["value"]
+}
+
+// SettingPattern is the runbook's pattern for the settings known to govern its failure (an env
+// entry's name or value, or an argument, that matches it), for when Setting's value is not
+// found; nil when the runbook knows none.
+func (h Hit) SettingPattern() *regexp.Regexp {
+	if h.Runbook == nil {
+		return nil
+	}
+	return h.Runbook.settingPattern
 }
 
 // Calls renders the hit's follow-up calls: each call's arguments, without those that rendered
@@ -539,11 +630,12 @@ func (h Hit) Advice() string { return h.Runbook.Render("action.advice", h.Vars) 
 func (r *Runbook) Check() error {
 	var errs []error
 	for _, ex := range r.Examples.Match {
-		vars, ok := r.vars(ex.Line)
+		vars, ok := r.vars(unescape(ex.Line))
 		if !ok {
 			errs = append(errs, fmt.Errorf("runbook %s: example %q does not match %s", r.Name, ex.Line, r.Match))
 			continue
 		}
+		r.gatherVars(vars, unescape(ex.Line), ex.Context)
 		for k, want := range ex.Vars {
 			if vars[k] != want {
 				errs = append(errs, fmt.Errorf("runbook %s: example %q gives %s=%q, want %q", r.Name, ex.Line, k, vars[k], want))
@@ -551,7 +643,7 @@ func (r *Runbook) Check() error {
 		}
 	}
 	for _, l := range r.Examples.NoMatch {
-		if _, ok := r.vars(l); ok {
+		if _, ok := r.vars(unescape(l)); ok {
 			errs = append(errs, fmt.Errorf("runbook %s: %q matches, but is listed under noMatch", r.Name, l))
 		}
 	}

@@ -77,17 +77,19 @@ func TestMatchOrder(t *testing.T) {
 func TestParseErrors(t *testing.T) {
 	head := "apiVersion: opsmesh.dev/v1alpha1\nkind: Runbooks\n"
 	for name, tc := range map[string]struct{ doc, want string }{
-		"not yaml":       {"runbooks: [", "a runbook file is"},
-		"wrong kind":     {"apiVersion: v1\nkind: ConfigMap\nrunbooks: []", "want apiVersion"},
-		"empty":          {head + "runbooks: []", "no runbooks"},
-		"unknown field":  {head + "runbooks:\n- name: a\n  matches: x", "unknown field"},
-		"bad regexp":     {head + "runbooks:\n- name: a\n  match: '(x'\n  cause: {category: VolumeFull, summary: s}\n  examples: {match: [{line: x}]}", "match:"},
-		"bad category":   {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: Gremlins, summary: s}\n  examples: {match: [{line: x}]}", "not a cause category"},
-		"bad template":   {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: VolumeFull, summary: '{{.x'}\n  examples: {match: [{line: x}]}", "cause.summary"},
-		"no examples":    {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: VolumeFull, summary: s}", "examples.match is empty"},
-		"bad name":       {head + "runbooks:\n- name: A_B\n  match: x\n  cause: {category: VolumeFull, summary: s}\n  examples: {match: [{line: x}]}", "lower-case"},
-		"bad action":     {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: VolumeFull, summary: s}\n  action: {kind: reboot}\n  examples: {match: [{line: x}]}", "action.kind"},
-		"duplicate name": {head + "runbooks:\n- {name: a, match: x, cause: {category: VolumeFull, summary: s}, examples: {match: [{line: x}]}}\n- {name: a, match: y, cause: {category: VolumeFull, summary: s}, examples: {match: [{line: y}]}}", "two runbooks"},
+		"not yaml":            {"runbooks: [", "a runbook file is"},
+		"wrong kind":          {"apiVersion: v1\nkind: ConfigMap\nrunbooks: []", "want apiVersion"},
+		"empty":               {head + "runbooks: []", "no runbooks"},
+		"unknown field":       {head + "runbooks:\n- name: a\n  matches: x", "unknown field"},
+		"bad regexp":          {head + "runbooks:\n- name: a\n  match: '(x'\n  cause: {category: VolumeFull, summary: s}\n  examples: {match: [{line: x}]}", "match:"},
+		"bad category":        {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: Gremlins, summary: s}\n  examples: {match: [{line: x}]}", "not a cause category"},
+		"bad template":        {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: VolumeFull, summary: '{{.x'}\n  examples: {match: [{line: x}]}", "cause.summary"},
+		"no examples":         {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: VolumeFull, summary: s}", "examples.match is empty"},
+		"bad name":            {head + "runbooks:\n- name: A_B\n  match: x\n  cause: {category: VolumeFull, summary: s}\n  examples: {match: [{line: x}]}", "lower-case"},
+		"bad setting pattern": {head + "runbooks:\n- name: a\n  match: x\n  settingPattern: '(-Xmx'\n  cause: {category: VolumeFull, summary: s}\n  examples: {match: [{line: x}]}", `runbook 0 ("a"): settingPattern:`},
+		"bad gather":          {head + "runbooks:\n- name: a\n  match: x\n  gather: {port: '(\\d+'}\n  cause: {category: VolumeFull, summary: s}\n  examples: {match: [{line: x}]}", "gather.port"},
+		"bad action":          {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: VolumeFull, summary: s}\n  action: {kind: reboot}\n  examples: {match: [{line: x}]}", "action.kind"},
+		"duplicate name":      {head + "runbooks:\n- {name: a, match: x, cause: {category: VolumeFull, summary: s}, examples: {match: [{line: x}]}}\n- {name: a, match: y, cause: {category: VolumeFull, summary: s}, examples: {match: [{line: y}]}}", "two runbooks"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse("f.yaml", []byte(tc.doc))
@@ -142,6 +144,7 @@ runbooks:
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(builtin))
 	f.Add([]byte("apiVersion: opsmesh.dev/v1alpha1\nkind: Runbooks\nrunbooks:\n- {name: a, match: x, cause: {category: VolumeFull, summary: s}, examples: {match: [{line: x}]}}"))
+	f.Add([]byte("apiVersion: opsmesh.dev/v1alpha1\nkind: Runbooks\nrunbooks:\n- {name: a, match: 'p(?P<v>x)|q(?P<v>y)', gather: {w: 'w=(\\S+)'}, settingPattern: '^W_', cause: {category: VolumeFull, summary: '{{.v}} {{.w}} {{.serviceAccount}}'}, examples: {match: [{line: px, context: [w=1]}]}}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse("fuzz.yaml", data)
 		if err != nil {

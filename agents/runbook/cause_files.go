@@ -30,10 +30,10 @@ func pathsIn(s string) []string {
 // podFiles is what a pod template says about where its files come from.
 type podFiles struct {
 	Containers []struct {
-		Name         string   `yaml:"name"`
-		Command      []string `yaml:"command"`
-		Args         []string `yaml:"args"`
-		Env          []struct {
+		Name    string   `yaml:"name"`
+		Command []string `yaml:"command"`
+		Args    []string `yaml:"args"`
+		Env     []struct {
 			Value string `yaml:"value"`
 		} `yaml:"env"`
 		VolumeMounts []struct {
@@ -258,4 +258,4 @@ func withRevision(summary string, f contract.Finding) string {
 }
 
 // hitPattern is the runbook's pattern of the settings that govern its failure (nil when none).
-func hitPattern(h knowledge.Hit) *regexp.Regexp { return nil }
+func hitPattern(h knowledge.Hit) *regexp.Regexp { return h.SettingPattern() }

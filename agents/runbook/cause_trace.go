@@ -566,6 +566,7 @@ func (inv *investigation) contextOf(f contract.Finding) knowledge.Context {
 	if c.Owner == "" {
 		c.Owner = f.Object
 	}
+	c.ServiceAccount = inv.serviceAccountOf(c.Owner)
 	if c.Pod == "" {
 		// a Job's or CronJob's finding names its failed pods in its evidence
 		for _, e := range f.Evidence {
@@ -579,6 +580,35 @@ func (inv *investigation) contextOf(f contract.Finding) knowledge.Context {
 		}
 	}
 	return c
+}
+
+// serviceAccountOf is the ServiceAccount the pods of owner (kind/namespace/name) run as: their
+// spec.serviceAccountName, else the namespace's "default"; "" when owner holds no pod template.
+func (inv *investigation) serviceAccountOf(owner string) string {
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 {
+		return ""
+	}
+	switch parts[0] {
+	case "pod", "deployment", "statefulset", "daemonset", "replicaset", "job", "cronjob":
+	default:
+		return ""
+	}
+	text := inv.specText(parts[0], parts[1], parts[2])
+	var spec struct {
+		ServiceAccountName string `yaml:"serviceAccountName"`
+		ServiceAccount     string `yaml:"serviceAccount"`
+	}
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return ""
+	}
+	switch {
+	case spec.ServiceAccountName != "":
+		return spec.ServiceAccountName
+	case spec.ServiceAccount != "":
+		return spec.ServiceAccount
+	}
+	return "default"
 }
 
 // podInEvidence reads "pod NAME: container C ..." at the start of an evidence line.

@@ -9,10 +9,10 @@ import (
 
 func TestPathsIn(t *testing.T) {
 	for line, want := range map[string][]string{
-		`  in "/etc/relayd/routes.yaml", line 14, column 20`:                  {"/etc/relayd/routes.yaml"},
-		`--ca-file=/etc/shipper/ca/ca.crt`:                                   {"/etc/shipper/ca/ca.crt"},
-		`open /var/run/secrets/token: permission denied (see /tmp/x)`:         {"/var/run/secrets/token", "/tmp/x"},
-		`Get "http://inventory:8080/v2/stock": dial tcp 10.0.0.1:8080`:        nil, // a URL's path is no file
+		`  in "/etc/relayd/routes.yaml", line 14, column 20`:                {"/etc/relayd/routes.yaml"},
+		`--ca-file=/etc/shipper/ca/ca.crt`:                                  {"/etc/shipper/ca/ca.crt"},
+		`open /var/run/secrets/token: permission denied (see /tmp/x)`:       {"/var/run/secrets/token", "/tmp/x"},
+		`Get "http://inventory:8080/v2/stock": dial tcp 10.0.0.1:8080`:      nil, // a URL's path is no file
 		`{"ts":"2026-12-11T13:20:07Z","msg":"ratio 3/4 of 12/2026 tables"}`: nil,
 	} {
 		if got := pathsIn(line); !slices.Equal(got, want) {
@@ -60,7 +60,7 @@ volumes:
 		{"relay", "/app/settings.toml", fileSource{kind: "configmap", name: "relay-settings", key: "settings.toml"}, true},
 		{"relay", "/etc/relayd/extra/a.yaml", fileSource{kind: "configmap", name: "relay-extra", key: "a"}, true}, // the longer mount wins
 		{"relay", "/etc/relayd/extra/token", fileSource{kind: "secret", name: "relay-extra-secret", key: "token"}, true},
-		{"relay", "/data/db/wal", fileSource{}, false},    // an emptyDir holds no object's key
+		{"relay", "/data/db/wal", fileSource{}, false},      // an emptyDir holds no object's key
 		{"relay", "/conf/routes.yaml", fileSource{}, false}, // another container's mount
 		{"", "/conf/routes.yaml", fileSource{kind: "configmap", name: "relay-routes", key: "routes.yaml"}, true},
 		{"relay", "/etc/relayd/sub/dir.yaml", fileSource{}, false}, // keys are files at the top

@@ -341,6 +341,7 @@ func rolloutStuck(s *snapshot) []finding {
 		} else {
 			f.fix = noFix("it has no previous revision to roll back to: see the findings of its pods (analyze kind=deployment name=%s) and correct its template", d.Name)
 		}
+		f.cause = s.deploymentCause(d, &f)
 		out = append(out, f)
 	}
 	return out
@@ -411,6 +412,7 @@ func replicasUnavailable(s *snapshot) []finding {
 		} else {
 			f.fix = noFix("see the findings of its pods (analyze kind=deployment name=%s)", d.Name)
 		}
+		f.cause = s.deploymentCause(d, &f)
 		out = append(out, f)
 	}
 	return out
@@ -465,13 +467,21 @@ func jobFailed(s *snapshot) []finding {
 		if len(jobs) == 0 {
 			continue
 		}
-		// The latest Job decides: a CronJob whose last run succeeded has recovered.
-		sort.Slice(jobs, func(a, b int) bool { return jobs[a].CreationTimestamp.Before(&jobs[b].CreationTimestamp) })
-		last := jobs[len(jobs)-1]
-		lastFailed := jobFailedCondition(last)
-		if lastFailed == nil && last.Status.Active > 0 && len(jobs) > 1 {
-			last = jobs[len(jobs)-2] // running now: the run before it decides
-			lastFailed = jobFailedCondition(last)
+		// The latest finished Job decides: a CronJob whose last run succeeded has recovered,
+		// and a run still under way (or just created, its status not yet written) says nothing.
+		sort.Slice(jobs, func(a, b int) bool {
+			if !jobs[a].CreationTimestamp.Equal(&jobs[b].CreationTimestamp) {
+				return jobs[a].CreationTimestamp.Before(&jobs[b].CreationTimestamp)
+			}
+			return jobs[a].Name < jobs[b].Name // a CronJob names its Jobs for their scheduled time
+		})
+		var last *batchv1.Job
+		var lastFailed *batchv1.JobCondition
+		for k := len(jobs) - 1; k >= 0; k-- {
+			if c := jobFailedCondition(jobs[k]); c != nil || jobComplete(jobs[k]) {
+				last, lastFailed = jobs[k], c
+				break
+			}
 		}
 		if lastFailed == nil {
 			continue
@@ -491,6 +501,18 @@ func jobFailed(s *snapshot) []finding {
 			fmt.Sprintf("schedule %q: %d of its %d %s kept failed: %s; last successful run: %s", cj.Spec.Schedule, len(failedNames), len(jobs), plural(len(jobs), "Job"), examples(failedNames, 3), success),
 			fmt.Sprintf("job %s status.conditions[Failed]: reason=%s message=%s (since %s)", last.Name, orNone(lastFailed.Reason), clip(lastFailed.Message), age(lastFailed.LastTransitionTime)))
 		f.evidence = append(f.evidence, s.failedPodEvidence(last, 3)...)
+		if !slices.ContainsFunc(f.evidence, namesPodContainer) {
+			// The deciding Job's pods are gone or never ran a container: the newest failed
+			// pod of an earlier failed run names the container whose logs to read.
+			for k := len(jobs) - 1; k >= 0; k-- {
+				if j := jobs[k]; j != last && jobFailedCondition(j) != nil {
+					if ev := s.failedPodEvidence(j, 1); len(ev) > 0 && namesPodContainer(ev[0]) {
+						f.evidence = append(f.evidence, ev[0]+" (job "+j.Name+")")
+						break
+					}
+				}
+			}
+		}
 		for _, j := range jobs {
 			f.related = append(f.related, ref{Kind: "job", Namespace: j.Namespace, Name: j.Name})
 		}
@@ -500,11 +522,33 @@ func jobFailed(s *snapshot) []finding {
 	return out
 }
 
-// failedPodEvidence quotes how the failed pods of a Job ended, at most n of them, those that
-// ended alike once: "pod x: container c terminated: reason=Error exitCode=1 message=...".
+// jobComplete reports whether the Job's Complete condition is True.
+func jobComplete(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// namesPodContainer reports whether an evidence line starts "pod NAME: container C", the form in
+// which a Job's or CronJob's finding names the pod and container whose logs tell why it failed.
+func namesPodContainer(e string) bool { return podContainerLine.MatchString(e) }
+
+var podContainerLine = regexp.MustCompile(`^pod ([a-z0-9][a-z0-9.-]*): container ([a-z0-9][a-z0-9-]*)\b`)
+
+// failedPodEvidence quotes how the failed pods of a Job ended, newest first, at most n of them,
+// those that ended alike once: "pod x: container c terminated: reason=Error exitCode=1
+// message=...". The first line names the newest failed pod, whose logs a reader goes to.
 func (s *snapshot) failedPodEvidence(j *batchv1.Job, n int) []string {
 	pods := s.podsOf(j.UID)
-	sort.Slice(pods, func(a, b int) bool { return pods[a].Name < pods[b].Name })
+	sort.Slice(pods, func(a, b int) bool {
+		if !pods[a].CreationTimestamp.Equal(&pods[b].CreationTimestamp) {
+			return pods[b].CreationTimestamp.Before(&pods[a].CreationTimestamp)
+		}
+		return pods[a].Name > pods[b].Name
+	})
 	var out []string
 	seen := map[string]bool{}
 	for _, p := range pods {
@@ -649,12 +693,10 @@ func (s *snapshot) hpaMissingRequests(h *autoscalingv2.HorizontalPodAutoscaler, 
 	return out
 }
 
-var (
-	quotaName    = regexp.MustCompile(`exceeded quota: ([a-z0-9]([-a-z0-9.]*[a-z0-9])?)`)
-	quotaLimited = regexp.MustCompile(`limited: ([^ ]+)`)
-)
-
-// quotaExceeded: FailedCreate events that say a ResourceQuota refused a pod (or other object).
+// quotaExceeded: FailedCreate events that say a ResourceQuota refused a pod (or other object):
+// one with no room left ("exceeded quota"), or one whose pods do not specify what it constrains
+// ("failed quota: q: must specify limits.cpu for: api"). The quota is the cause; a ReplicaSet's
+// finding goes to its Deployment.
 func quotaExceeded(s *snapshot) []finding {
 	type object struct {
 		kind, ns, name string
@@ -664,7 +706,7 @@ func quotaExceeded(s *snapshot) []finding {
 	var order []object
 	for i := range s.events {
 		e := &s.events[i]
-		if e.Reason != "FailedCreate" || e.Type != corev1.EventTypeWarning || !strings.Contains(e.Message, "exceeded quota") {
+		if e.Reason != "FailedCreate" || e.Type != corev1.EventTypeWarning || !isQuotaRefusal(e.Message) {
 			continue
 		}
 		o := object{e.InvolvedObject.Kind, e.InvolvedObject.Namespace, e.InvolvedObject.Name, e.InvolvedObject.UID}
@@ -678,37 +720,41 @@ func quotaExceeded(s *snapshot) []finding {
 		events := byObject[o]
 		last, _ := latest(events)
 		f := finding{severity: critical, category: "QuotaExceeded", object: ref{Kind: strings.ToLower(o.kind), Namespace: o.ns, Name: o.name}}
+		subject := f.object
 		if o.kind == "ReplicaSet" {
 			if rs, ok := s.rsByName[types.NamespacedName{Namespace: o.ns, Name: o.name}]; ok {
 				if c := metav1.GetControllerOfNoCopy(rs); c != nil && c.Kind == "Deployment" {
 					f.owner = &ref{Kind: "deployment", Namespace: o.ns, Name: c.Name}
+					subject = *f.owner
 				}
 			}
 		}
 		f.evidence = append(f.evidence, eventEvidence(events))
-		m := quotaName.FindStringSubmatch(last.Message)
+		r, ok := parseQuotaRefusal(last.Message)
 		var q *corev1.ResourceQuota
-		if m != nil {
-			q = s.quotaByName[types.NamespacedName{Namespace: o.ns, Name: m[1]}]
+		if ok {
+			q = s.quotaByName[types.NamespacedName{Namespace: o.ns, Name: r.quota}]
+			f.cause = quotaCause(r, o.ns, subject.String(), q, "event FailedCreate: "+quoteMessage(last.Message))
 		}
-		var limited []corev1.ResourceName
-		if l := quotaLimited.FindStringSubmatch(last.Message); l != nil {
-			for _, kv := range strings.Split(strings.TrimSuffix(l[1], ","), ",") {
-				if name, _, ok := strings.Cut(kv, "="); ok {
-					limited = append(limited, corev1.ResourceName(name))
-				}
-			}
+		if q != nil {
+			f.related = []ref{{Kind: "resourcequota", Namespace: q.Namespace, Name: q.Name}}
 		}
 		switch {
+		case len(r.missing) > 0:
+			f.evidence = append(f.evidence, fmt.Sprintf("ResourceQuota %s/%s refuses pods that do not specify %s: %s", o.ns, r.quota, strings.Join(r.resources, ", "), strings.Join(r.missing, "; ")))
+			f.fix = noFix("%s", f.cause.Fix.Text)
 		case q != nil:
-			f.related = []ref{{Kind: "resourcequota", Namespace: q.Namespace, Name: q.Name}}
+			var limited []corev1.ResourceName
+			for _, res := range r.resources {
+				limited = append(limited, corev1.ResourceName(res))
+			}
 			if fx, ok := quotaFix(q, limited); ok {
 				f.fix = fx
 				break
 			}
 			f.fix = noFix("raise the hard limits of ResourceQuota %s/%s, or lower the requests of %s", q.Namespace, q.Name, f.object)
-		case m != nil:
-			f.fix = noFix("raise the hard limits of ResourceQuota %s/%s, or lower what %s requests", o.ns, m[1], f.object)
+		case ok:
+			f.fix = noFix("raise the hard limits of ResourceQuota %s/%s, or lower what %s requests", o.ns, r.quota, f.object)
 		default:
 			f.fix = noFix("raise the namespace's ResourceQuota, or lower what %s requests", f.object)
 		}

@@ -260,6 +260,9 @@ func oomKilled(s *snapshot) []finding {
 			if spec != nil {
 				f.cause = memoryVolumeCause(p, w, spec, init, limit)
 			}
+			if f.cause == nil {
+				f.cause = s.limitRangeMemoryCause(p, w, st.Name, init, limit, &f)
+			}
 			out = append(out, f)
 		})
 	}

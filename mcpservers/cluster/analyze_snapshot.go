@@ -59,12 +59,13 @@ type snapshot struct {
 	quotaByName    map[types.NamespacedName]*corev1.ResourceQuota
 
 	// Built on first use.
-	revisions   map[types.UID]int   // ControllerRevisions of each StatefulSet and DaemonSet
-	podsByLabel map[string][]int    // namespace\x00key\x00value -> indexes into pods
-	podsByOwner map[types.UID][]int // controller UID -> indexes into pods
-	lookups     map[string]lookup   // direct reads of referenced objects
-	slicesBySvc map[string][]int    // namespace/service -> indexes into slices
-	skipped     []string            // kinds that could not be read, with why
+	revisions   map[types.UID]int         // ControllerRevisions of each StatefulSet and DaemonSet
+	podsByLabel map[string][]int          // namespace\x00key\x00value -> indexes into pods
+	podsByOwner map[types.UID][]int       // controller UID -> indexes into pods
+	lookups     map[string]lookup         // direct reads of referenced objects
+	slicesBySvc map[string][]int          // namespace/service -> indexes into slices
+	limitRanges map[string]limitRangeList // namespace -> its LimitRanges, read directly
+	skipped     []string                  // kinds that could not be read, with why
 }
 
 // lookup is the result of reading one referenced object directly: whether it exists and its key

@@ -109,6 +109,9 @@ func (a accessArgs) resourceText() string {
 // boundRole is one binding that applies to the account, with the role it grants.
 type boundRole struct {
 	binding     string // "RoleBinding x" or "ClusterRoleBinding y"
+	bindingRef  string // rolebinding/ns/x or clusterrolebinding/y
+	ref         rbacv1.RoleRef
+	subjects    []rbacv1.Subject
 	via         string // "ServiceAccount sa", "group system:serviceaccounts"
 	direct      bool   // names the account itself, not a group it is in
 	role        string // "Role r" or "ClusterRole c"
@@ -157,6 +160,7 @@ func (t *tools) accessCheck(ctx context.Context, a accessArgs) (contract.CheckRe
 		if via, direct, ok := appliesTo(b.Subjects, a.Namespace, a.Namespace, a.ServiceAccount, user, groups); ok {
 			br := t.roleOf(ctx, b.Namespace, b.RoleRef)
 			br.binding, br.via, br.direct = "RoleBinding "+b.Name, via, direct
+			br.bindingRef, br.ref, br.subjects = objectRef("rolebinding", b.Namespace, b.Name), b.RoleRef, b.Subjects
 			bound = append(bound, br)
 		}
 	}
@@ -165,6 +169,7 @@ func (t *tools) accessCheck(ctx context.Context, a accessArgs) (contract.CheckRe
 		if via, direct, ok := appliesTo(b.Subjects, "", a.Namespace, a.ServiceAccount, user, groups); ok {
 			br := t.roleOf(ctx, "", b.RoleRef)
 			br.binding, br.via, br.direct = "ClusterRoleBinding "+b.Name, via, direct
+			br.bindingRef, br.ref, br.subjects = objectRef("clusterrolebinding", "", b.Name), b.RoleRef, b.Subjects
 			bound = append(bound, br)
 		}
 	}
@@ -188,6 +193,14 @@ func (t *tools) accessCheck(ctx context.Context, a accessArgs) (contract.CheckRe
 		return r.done(t.maxBytes)
 	}
 	evidenceVerdict := verdict
+
+	// 0. A binding of the account whose roleRef names a Role or ClusterRole that does not exist
+	// grants nothing: whatever it was meant to give, the account lacks. That is the cause before
+	// any "no role grants the verb", which would only describe its consequence.
+	dangling := t.danglingCauses(ctx, a, bound, evidenceVerdict)
+	for _, c := range dangling {
+		r.cause(c)
+	}
 
 	// 1. A role bound to the account covers the resource but not the verb (or the name).
 	for _, b := range bound {
@@ -245,6 +258,10 @@ func (t *tools) accessCheck(ctx context.Context, a accessArgs) (contract.CheckRe
 		}
 	}
 
+	if len(dangling) > 0 {
+		return r.done(t.maxBytes)
+	}
+
 	// 3. Bound, but to roles that say nothing of the resource.
 	for _, b := range bound {
 		if !b.direct {
@@ -276,6 +293,152 @@ func (t *tools) accessCheck(ctx context.Context, a accessArgs) (contract.CheckRe
 			a.Namespace, a.Group, a.ruleResource(), a.Verb, a.ServiceAccount)},
 	})
 	return r.done(t.maxBytes)
+}
+
+// danglingCauses are the bindings of the account whose roleRef names a Role or ClusterRole that
+// does not exist (the API server accepts such a binding, and it grants nothing until the role
+// exists): the ones that name the account itself, and the RoleBindings of its namespace that bind
+// a group it is in. Each names the binding and its roleRef as the field at fault, and the roles
+// that do grant the request, the nearest name first: the role the binding was likely meant for.
+func (t *tools) danglingCauses(ctx context.Context, a accessArgs, bound []boundRole, verdict string) []contract.Cause {
+	var out []contract.Cause
+	var grantors []grantor
+	listed := false
+	for _, b := range bound {
+		if !b.missingRole || b.bindingRef == "" || (!b.direct && strings.HasPrefix(b.binding, "ClusterRoleBinding")) {
+			continue
+		}
+		if !listed {
+			grantors, listed = t.grantors(ctx, a), true
+		}
+		kind, missing := b.ref.Kind, b.ref.Name
+		where := ""
+		if kind != "ClusterRole" {
+			where = " in namespace " + a.Namespace
+		}
+		who := "ServiceAccount " + a.ServiceAccount
+		if !b.direct {
+			who += " (through " + b.via + ")"
+		}
+		summary := fmt.Sprintf("%s grants %s %s, which does not exist%s, so %s has none of its permissions and may not %s",
+			b.binding, kind, missing, where, who, a.request())
+		evidence := []string{
+			fmt.Sprintf("%s roleRef: {apiGroup: %s, kind: %s, name: %s}", b.binding, b.ref.APIGroup, kind, missing),
+			fmt.Sprintf("%s: not found", b.roleRef),
+			fmt.Sprintf("%s subjects: %s", b.binding, subjectsYAML(b.subjects)),
+		}
+		fixText := fmt.Sprintf("create %s %s%s with the rule {apiGroups: [%q], resources: [%s], verbs: [%s]}", kind, missing, where, a.Group, a.ruleResource(), a.Verb)
+		ranked := rankGrantors(grantors, missing)
+		if len(ranked) > 0 {
+			g := ranked[0]
+			if g.near {
+				summary += fmt.Sprintf("; %s, which does exist and grants it, is the likely intended roleRef", g.role)
+			}
+			for i, o := range ranked {
+				if i == 3 {
+					break
+				}
+				evidence = append(evidence, fmt.Sprintf("%s rules[%d]: %s", o.role, o.rule, ruleText(o.rules[o.rule])))
+			}
+			fixText = fmt.Sprintf("point %s at %s %s, which grants %s: roleRef cannot be changed, so delete the binding and create it again with roleRef {kind: %s, name: %s} and the same subjects; or %s",
+				b.binding, g.kind, g.name, a.request(), g.kind, g.name, fixText)
+		}
+		out = append(out, contract.Cause{
+			Category: contract.RBACDenied, Object: b.bindingRef, Field: "roleRef.name",
+			Summary:  summary,
+			Evidence: append(evidence, verdict),
+			Fix:      &contract.Fix{Text: fixText + "; RBAC is a person's change: no tool here writes it"},
+		})
+	}
+	return out
+}
+
+// grantor is a Role or ClusterRole that grants the request, by the rule that does.
+type grantor struct {
+	kind, name string // Role, job-launcher
+	role       string // "Role job-launcher"
+	rules      []rbacv1.PolicyRule
+	rule       int
+	near       bool // its name is close to the name a binding refers to
+	distance   int
+}
+
+// grantors are the Roles of the request's namespace and, on a server that may read them, the
+// ClusterRoles that grant the request. A list that fails leaves its kind out: they only suggest
+// a fix.
+func (t *tools) grantors(ctx context.Context, a accessArgs) []grantor {
+	var out []grantor
+	var roles rbacv1.RoleList
+	if err := t.k.Direct.List(ctx, &roles, client.InNamespace(a.Namespace)); err == nil {
+		for _, r := range roles.Items {
+			if i := slices.IndexFunc(r.Rules, a.allows); i >= 0 {
+				out = append(out, grantor{kind: "Role", name: r.Name, role: "Role " + r.Name, rules: r.Rules, rule: i})
+			}
+		}
+	}
+	if t.clusterScoped("ClusterRoles") == nil {
+		var crs rbacv1.ClusterRoleList
+		if err := t.k.Direct.List(ctx, &crs); err == nil {
+			for _, r := range crs.Items {
+				if i := slices.IndexFunc(r.Rules, a.allows); i >= 0 {
+					out = append(out, grantor{kind: "ClusterRole", name: r.Name, role: "ClusterRole " + r.Name, rules: r.Rules, rule: i})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// rankGrantors orders grantors by how close their name is to missing, the name a binding refers
+// to, and keeps the near ones (a misspelling: at most a quarter of the name's letters differ) and,
+// when none is near, the Roles of the namespace (the ClusterRoles that grant everything, such as
+// admin and edit, are no suggestion of what was meant).
+func rankGrantors(all []grantor, missing string) []grantor {
+	limit := max(2, len(missing)/4)
+	var near, roles []grantor
+	for _, g := range all {
+		g.distance = editDistance(g.name, missing)
+		g.near = g.distance <= limit
+		switch {
+		case g.near:
+			near = append(near, g)
+		case g.kind == "Role":
+			roles = append(roles, g)
+		}
+	}
+	byDistance := func(x, y grantor) int {
+		if x.distance != y.distance {
+			return x.distance - y.distance
+		}
+		return strings.Compare(x.role, y.role)
+	}
+	slices.SortFunc(near, byDistance)
+	if len(near) > 0 {
+		return near
+	}
+	slices.SortFunc(roles, byDistance)
+	return roles
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes (names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // reviewAccess asks the API server whether user (in groups) may make the request: the verdict

@@ -144,3 +144,98 @@ func TestAccessCheck(t *testing.T) {
 		wantErr: []string{`argument "serviceAccount" is "Not A Name", which is not a Kubernetes name`},
 	}})
 }
+
+// TestAccessCheckDanglingRoleRef: a binding whose roleRef names a Role or ClusterRole that does
+// not exist grants nothing (the API server accepts it): access_check names that binding and its
+// roleRef before any "the role lacks the verb", and points at the role it was likely meant for.
+func TestAccessCheckDanglingRoleRef(t *testing.T) {
+	ns := namespace(t, "chk-dangling")
+	groupNS := namespace(t, "chk-dangling-group")
+	rule := func(group, resource string, verbs ...string) rbacv1.PolicyRule {
+		return rbacv1.PolicyRule{APIGroups: []string{group}, Resources: []string{resource}, Verbs: verbs}
+	}
+	role := func(ns, name string, rules ...rbacv1.PolicyRule) *rbacv1.Role {
+		return &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: rules}
+	}
+	binding := func(ns, name, kind, roleName string, subjects ...rbacv1.Subject) *rbacv1.RoleBinding {
+		return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: kind, Name: roleName}, Subjects: subjects}
+	}
+	sa := func(name string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}
+	}
+	account := func(ns, name string) *corev1.ServiceAccount {
+		return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	}
+	create(t,
+		// report-builder is bound to "cronjob-launcher"; the Role is called "cronjobs-launcher".
+		account(ns, "report-builder"),
+		role(ns, "cronjobs-launcher", rule("batch", "cronjobs", "create", "get", "list")),
+		binding(ns, "report-builder-launch", "Role", "cronjob-launcher", sa("report-builder")),
+		// ingest reads ConfigMaps through one binding; the one meant to let it write them names
+		// a Role nobody created. Its first binding alone would read as "get but not update".
+		account(ns, "ingest"),
+		role(ns, "ingest-read", rule("", "configmaps", "get", "watch")),
+		binding(ns, "ingest-read", "Role", "ingest-read", sa("ingest")),
+		binding(ns, "ingest-write", "Role", "configmap-writer", sa("ingest")),
+		// sweeper is bound, in its namespace, to a ClusterRole that does not exist.
+		account(ns, "sweeper"),
+		binding(ns, "sweeper-cleanup", "ClusterRole", "chk-dangling-pvc-sweeper", sa("sweeper")),
+		// auditor is bound cluster-wide to a ClusterRole that does not exist.
+		account(ns, "auditor"),
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "chk-dangling-auditor"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "chk-dangling-event-auditor"},
+			Subjects: []rbacv1.Subject{sa("auditor")}},
+		// Every ServiceAccount of groupNS is meant to read leases, through a binding of its group.
+		account(groupNS, "elector"),
+		binding(groupNS, "all-accounts-leases", "Role", "lease-reader",
+			rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:serviceaccounts:" + groupNS}),
+	)
+	s := connect(t, cluster.Config{})
+	runChecks(t, s, "access_check", []checkCase{{
+		name:     "the roleRef names a Role that does not exist, next to one that does",
+		args:     map[string]any{"namespace": ns, "serviceAccount": "report-builder", "verb": "create", "resource": "cronjobs", "group": "batch"},
+		category: contract.RBACDenied, object: "rolebinding/" + ns + "/report-builder-launch", field: "roleRef.name",
+		summary: []string{
+			"RoleBinding report-builder-launch grants Role cronjob-launcher, which does not exist in namespace " + ns +
+				", so ServiceAccount report-builder has none of its permissions and may not create cronjobs.batch",
+			"Role cronjobs-launcher, which does exist and grants it, is the likely intended roleRef",
+		},
+		evidence: []string{
+			"RoleBinding report-builder-launch roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: cronjob-launcher}",
+			"role/" + ns + "/cronjob-launcher: not found",
+			"Role cronjobs-launcher rules[0]: {apiGroups: [batch], resources: [cronjobs], verbs: [create, get, list]}",
+			": denied",
+		},
+		fix:     []string{"roleRef {kind: Role, name: cronjobs-launcher}", "or create Role cronjob-launcher in namespace " + ns},
+		checked: []string{"may create cronjobs.batch? denied"},
+	}, {
+		name:     "a dangling binding wins over the bound Role that lacks the verb",
+		args:     map[string]any{"namespace": ns, "serviceAccount": "ingest", "verb": "update", "resource": "configmaps"},
+		category: contract.RBACDenied, object: "rolebinding/" + ns + "/ingest-write", field: "roleRef.name",
+		summary:   []string{"RoleBinding ingest-write grants Role configmap-writer, which does not exist in namespace " + ns + ", so ServiceAccount ingest has none of its permissions"},
+		fix:       []string{`create Role configmap-writer in namespace ` + ns + ` with the rule {apiGroups: [""], resources: [configmaps], verbs: [update]}`},
+		moreCause: []contract.Category{contract.RBACDenied}, // Role ingest-read grants get, watch but not update
+	}, {
+		name:     "a RoleBinding to a ClusterRole that does not exist",
+		args:     map[string]any{"namespace": ns, "serviceAccount": "sweeper", "verb": "delete", "resource": "persistentvolumeclaims"},
+		category: contract.RBACDenied, object: "rolebinding/" + ns + "/sweeper-cleanup", field: "roleRef.name",
+		summary: []string{"RoleBinding sweeper-cleanup grants ClusterRole chk-dangling-pvc-sweeper, which does not exist, so ServiceAccount sweeper"},
+		fix:     []string{"create ClusterRole chk-dangling-pvc-sweeper with the rule"},
+	}, {
+		name:     "a ClusterRoleBinding to a ClusterRole that does not exist",
+		args:     map[string]any{"namespace": ns, "serviceAccount": "auditor", "verb": "list", "resource": "events"},
+		category: contract.RBACDenied, object: "clusterrolebinding/chk-dangling-auditor", field: "roleRef.name",
+		summary:  []string{"ClusterRoleBinding chk-dangling-auditor grants ClusterRole chk-dangling-event-auditor, which does not exist"},
+		evidence: []string{"ClusterRoleBinding chk-dangling-auditor subjects: [{kind: ServiceAccount, name: auditor, namespace: " + ns + "}]"},
+	}, {
+		name:     "a binding of the namespace's accounts group to a Role that does not exist",
+		args:     map[string]any{"namespace": groupNS, "serviceAccount": "elector", "verb": "get", "resource": "leases", "group": "coordination.k8s.io"},
+		category: contract.RBACDenied, object: "rolebinding/" + groupNS + "/all-accounts-leases", field: "roleRef.name",
+		summary: []string{"ServiceAccount elector (through group system:serviceaccounts:" + groupNS + ") has none of its permissions"},
+	}, {
+		name:    "a dangling binding does not make an allowed request a cause",
+		args:    map[string]any{"namespace": ns, "serviceAccount": "ingest", "verb": "get", "resource": "configmaps"},
+		checked: []string{"may get configmaps? allowed"},
+	}})
+}

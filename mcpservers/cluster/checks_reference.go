@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,27 +100,42 @@ func (t *tools) referenceCheck(ctx context.Context, a referenceArgs) (contract.C
 		}
 	}
 	var dep depTarget
+	var nsErr error // the namespace the host names is not this server's to read
 	if a.Host != "" {
 		var err error
 		if dep, err = parseDepTarget(a.Host, a.Port, a.Namespace); err != nil {
 			return none, "", err
 		}
-		if dep.external {
+		// A pod reading is followed only where this server may read its namespace.
+		if p := dep.podFirst; p != nil && t.k.checkNamespace(p.namespace) != nil {
+			dep.podFirst = nil
+		}
+		if dep.external && dep.podFirst == nil {
 			var out checkReport
-			out.Checked = fmt.Sprintf("dependency %s: %s is not a Service name of this cluster (name, name.namespace or name.namespace.svc.<domain>), so it was not followed", a.Host, dep.host)
+			out.Checked = fmt.Sprintf("dependency %s: %s is not a Service name of this cluster (name, name.namespace, pod.name, pod.name.namespace or name.namespace.svc.<domain>), so it was not followed", a.Host, dep.host)
 			return out.done(t.maxBytes)
 		}
-		if err := t.k.checkNamespace(dep.namespace); err != nil {
-			return none, "", fmt.Errorf("dependency %s is in namespace %s: %w", a.Host, dep.namespace, err)
+		if err := t.k.checkNamespace(dep.namespace); err != nil && !dep.external {
+			nsErr = fmt.Errorf("dependency %s is in namespace %s: %w", a.Host, dep.namespace, err)
+			if dep.podFirst == nil {
+				return none, "", nsErr
+			}
+			dep.external = true // only its pod reading can be followed
 		}
 		ns = dep.namespace
+		if dep.external {
+			ns = dep.podFirst.namespace
+		}
 	}
 	reader, err := t.k.cached(ctx)
 	if err != nil {
 		return none, "", err
 	}
 	scope := []string{ns}
-	if caller != nil && caller.Namespace != ns {
+	if p := dep.podFirst; p != nil && !slices.Contains(scope, p.namespace) {
+		scope = append(scope, p.namespace)
+	}
+	if caller != nil && !slices.Contains(scope, caller.Namespace) {
 		scope = append(scope, caller.Namespace) // the caller's owner
 	}
 	s, err := loadSnapshot(ctx, reader, t.k.Direct, scope, false)
@@ -131,6 +147,13 @@ func (t *tools) referenceCheck(ctx context.Context, a referenceArgs) (contract.C
 		shown := a.Host
 		if u, err := url.Parse(a.Host); err == nil && strings.Contains(a.Host, "://") {
 			shown = u.Redacted() // a password in the URL is not repeated
+		}
+		if dep = dep.resolve(s); dep.external {
+			if nsErr != nil {
+				return none, "", nsErr
+			}
+			out.Checked = fmt.Sprintf("dependency %s: %s is not a Service name of this cluster, nor a pod of a headless Service, so it was not followed", a.Host, dep.host)
+			return t.doneCheck(&out)
 		}
 		s.depTargetCheck(&out, shown, dep, caller)
 		if caller != nil {
@@ -207,10 +230,16 @@ type depTarget struct {
 	port      string // a number or a name; "" when not given
 	ip        bool   // host is an IP address: name is found by ClusterIP
 	external  bool   // not a cluster Service name
+	// podFirst is how the cluster's resolver reads the host before this reading, when the host
+	// can name a pod of a headless Service (pod.service, searched in the caller's namespace
+	// first; pod.service.namespace): it is taken when that Service exists and is headless.
+	podFirst *depTarget
 }
 
 // parseDepTarget reads host (name, name:port, name.ns, name.ns.svc[.domain], pod.name.ns.svc,
-// scheme://user@host:port/path, an IP) as the cluster's DNS would resolve it from namespace ns.
+// scheme://user@host:port/path, an IP) as the cluster's DNS would resolve it from namespace ns;
+// pod.name and pod.name.ns, a StatefulSet pod's stable name under a headless Service, are kept
+// as podFirst, which resolve settles once the Services are read.
 func parseDepTarget(host string, port int, ns string) (depTarget, error) {
 	h := host
 	var d depTarget
@@ -238,17 +267,40 @@ func parseDepTarget(host string, port int, ns string) (depTarget, error) {
 			return d, fmt.Errorf("host %q is not a host name; give a host such as ledger-postgres, ledger-postgres:5432 or ledger-postgres.payments.svc.cluster.local", host)
 		}
 	}
+	// With the pod's search path (namespace.svc.<domain>, svc.<domain>, <domain>), a.b is first
+	// tried as pod a of Service b in the caller's namespace, then as Service a of namespace b;
+	// a.b.c (c not "svc") as pod a of Service b in namespace c.
+	pod := func(p, svc, ns string) *depTarget {
+		return &depTarget{host: d.host, port: d.port, pod: p, name: svc, namespace: ns}
+	}
 	switch {
 	case len(parts) == 1:
 		d.name = parts[0]
-	case len(parts) == 2 || parts[2] == "svc":
+	case len(parts) == 2:
+		d.name, d.namespace = parts[0], parts[1]
+		d.podFirst = pod(parts[0], parts[1], ns)
+	case parts[2] == "svc":
 		d.name, d.namespace = parts[0], parts[1]
 	case len(parts) >= 4 && parts[3] == "svc":
 		d.pod, d.name, d.namespace = parts[0], parts[1], parts[2]
+	case len(parts) == 3:
+		d.external = true
+		d.podFirst = pod(parts[0], parts[1], parts[2])
 	default:
 		d.external = true
 	}
 	return d, nil
+}
+
+// resolve picks the reading of d the cluster's resolver would answer: its pod reading when the
+// Service of that reading exists in s and is headless, else d itself.
+func (d depTarget) resolve(s *snapshot) depTarget {
+	if p := d.podFirst; p != nil {
+		if svc := s.service(p.namespace, p.name); svc != nil && svc.Spec.ClusterIP == corev1.ClusterIPNone {
+			return *p
+		}
+	}
+	return d
 }
 
 // depTargetCheck follows a dependency to its Service, the port, the endpoints and the pods;
@@ -309,6 +361,9 @@ func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget, ca
 		return
 	}
 	subject = fmt.Sprintf("the dependency %s (Service %s/%s)", host, svc.Namespace, svc.Name)
+	if d.pod != "" {
+		subject = fmt.Sprintf("the dependency %s (pod %s of Service %s/%s)", host, d.pod, svc.Namespace, svc.Name)
+	}
 	out.Checked = fmt.Sprintf("dependency %s: Service %s/%s, its ports, endpoints and pods", host, svc.Namespace, svc.Name)
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		out.fact("Service %s/%s is an ExternalName for %s: it has no pods here to check", svc.Namespace, svc.Name, svc.Spec.ExternalName)
@@ -322,20 +377,124 @@ func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget, ca
 			Fix:      &contract.Fix{Text: fmt.Sprintf("call Service %s on a port it exposes (%s), or add port %s to the Service", svc.Name, servicePortsText(svc), d.port)},
 		})
 	}
+	pods := s.podsMatching(svc.Namespace, svc.Spec.Selector)
+	if len(svc.Spec.Selector) == 0 {
+		pods = nil
+	}
+	// The ports the caller dials (all, when it names none) that reach no container port: the
+	// connection is refused even while the pods are Ready.
+	var portCauses []contract.Cause
+	for _, c := range targetPortCauses(s, svc, pods) {
+		if d.port == "" || c.port == servicePort(svc, d.port) {
+			portCauses = append(portCauses, c.Cause)
+		}
+	}
+	if d.pod != "" {
+		if c := s.headlessPodCause(svc, d, subject); c != nil {
+			out.cause(c.withFix())
+			return
+		}
+	}
 	if cf := s.unreachableCause(svc, subject); cf != nil {
+		if note := headlessNote(svc, d); note != "" {
+			cf.c.Summary += "; " + note
+			cf.c.Evidence = append(cf.c.Evidence, headlessEvidence(svc))
+		}
 		out.cause(cf.withFix())
+		for _, c := range portCauses {
+			out.cause(c)
+		}
 		return
+	}
+	for _, c := range portCauses {
+		out.cause(c)
 	}
 	ready, all := s.readyEndpoints(svc)
 	out.fact("Service %s/%s has %d ready %s (%d in all)", svc.Namespace, svc.Name, ready, plural(ready, "endpoint"), all)
-	for _, p := range s.podsMatching(svc.Namespace, svc.Spec.Selector) {
-		if phrase, _ := podTrouble(p); phrase != "" && len(svc.Spec.Selector) > 0 {
+	for _, p := range pods {
+		if phrase, _ := podTrouble(p); phrase != "" {
 			out.fact("pod %s %s", p.Name, phrase)
 		}
 	}
 	if caller != nil && ready > 0 && len(out.Causes) == before {
 		s.callerPolicyCheck(out, caller, callerEgress, svc, d.port)
 	}
+}
+
+// A headless Service (clusterIP: None) has no address of its own: the cluster's DNS answers its
+// name with the addresses of its ready pods, and pod.service with that pod's address while it is
+// ready — unless the Service sets publishNotReadyAddresses. With no ready pod the name does not
+// resolve at all, so its callers see "no such host" or "Name or service not known", not a refused
+// connection, although the Service exists.
+const headlessDoc = `Kubernetes "DNS for Services and Pods": for headless Services, the A/AAAA records resolve to the IPs of the ready pods selected by the Service`
+
+// headlessNote says why the name of a headless Service without ready pods does not resolve, or
+// "" when svc is not headless (or publishes pods that are not ready).
+func headlessNote(svc *corev1.Service, d depTarget) string {
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone || svc.Spec.PublishNotReadyAddresses {
+		return ""
+	}
+	name := d.host
+	if name == "" || d.ip {
+		name = svc.Name
+	}
+	return fmt.Sprintf("Service %s is headless (clusterIP: None), so its name resolves only to ready pods: with none ready, %s has no DNS record and does not resolve (\"no such host\", \"Name or service not known\")", svc.Name, name)
+}
+
+func headlessEvidence(svc *corev1.Service) string {
+	return fmt.Sprintf("service/%s/%s spec.clusterIP: None, publishNotReadyAddresses: %t; %s", svc.Namespace, svc.Name, svc.Spec.PublishNotReadyAddresses, headlessDoc)
+}
+
+// headlessPodCause is why host names one pod of a headless Service (pod.service) that the
+// caller cannot reach: the pod does not exist (the StatefulSet has fewer replicas than the name
+// assumes), or it is not ready, so its name has no DNS record. Nil when the pod is ready.
+func (s *snapshot) headlessPodCause(svc *corev1.Service, d depTarget, subject string) *causeFix {
+	var pod *corev1.Pod
+	var names []string
+	for i := range s.pods {
+		p := &s.pods[i]
+		if p.Namespace != svc.Namespace || p.DeletionTimestamp != nil {
+			continue
+		}
+		if p.Name == d.pod {
+			pod = p
+		}
+		if len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(p.Labels)) {
+			names = append(names, p.Name)
+		}
+	}
+	sort.Strings(names)
+	if pod == nil {
+		there := "it selects no pods"
+		if len(names) > 0 {
+			there = "its pods are " + examples(names, 10)
+		}
+		object := objectRef("service", svc.Namespace, svc.Name)
+		for _, w := range s.workloadsSelected(svc.Namespace, svc.Spec.Selector) {
+			if w.kind == "StatefulSet" {
+				object = w.ref()
+				there += fmt.Sprintf(" (StatefulSet %s has %d %s)", w.obj.GetName(), w.replicas, plural(int(w.replicas), "replica"))
+				break
+			}
+		}
+		c := contract.Cause{Category: contract.ReferenceMissing, Object: objectRef("pod", svc.Namespace, d.pod),
+			Summary:  fmt.Sprintf("%s names pod %s, which does not exist, so %s does not resolve: %s", subject, d.pod, d.host, there),
+			Evidence: []string{fmt.Sprintf("pod/%s/%s: not found; %s", svc.Namespace, d.pod, there)}}
+		return &causeFix{c: c, f: noFix("call a pod that exists (or the Service %s itself), or scale %s to include %s", svc.Name, object, d.pod)}
+	}
+	if podIsReady(pod) || svc.Spec.PublishNotReadyAddresses || svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		return nil
+	}
+	phrase, evidence := podTrouble(pod)
+	object := objectRef("pod", pod.Namespace, pod.Name)
+	if w := s.owner(pod); w != nil {
+		object = w.ref.String()
+	}
+	c := contract.Cause{Category: contract.DependencyUnreachable, Object: object,
+		Summary: fmt.Sprintf("%s: pod %s %s; it is not ready, so %s has no DNS record and does not resolve (a headless Service's pod names resolve only while the pod is ready)",
+			subject, pod.Name, phrase, d.host),
+		Evidence: append(evidence, headlessEvidence(svc))}
+	return &causeFix{c: c, f: noFix("fix what stops pod %s of %s (quoted above: how it last ended; its previous log says more, pod_logs with previous true); its name resolves again once it is Ready", pod.Name, object)}
 }
 
 // readyEndpoints counts the ready endpoints of a Service's EndpointSlices, and all of them.
@@ -595,21 +754,46 @@ func (s *snapshot) serviceCheck(out *checkReport, svc *corev1.Service) {
 		out.cause(cf.withFix())
 	}
 	pods := s.podsMatching(svc.Namespace, svc.Spec.Selector)
-	for _, c := range targetPortCauses(svc, pods) {
-		out.cause(c)
+	for _, c := range targetPortCauses(s, svc, pods) {
+		out.cause(c.Cause)
 	}
 	ready, all := s.readyEndpoints(svc)
 	out.fact("%d ready %s of %d, %d pods selected", ready, plural(ready, "endpoint"), all, len(pods))
 }
 
+// portCause is a cause about one port of a Service.
+type portCause struct {
+	contract.Cause
+	port *corev1.ServicePort
+}
+
 // targetPortCauses: each port of svc whose targetPort no container of the selected pods declares
-// (by name; by number, when the containers declare ports at all).
-func targetPortCauses(svc *corev1.Service, pods []*corev1.Pod) []contract.Cause {
+// (by name; by number, when the containers declare ports at all). Nothing listens there, so a
+// connection to that port is refused although the pods may be Ready.
+func targetPortCauses(s *snapshot, svc *corev1.Service, pods []*corev1.Pod) []portCause {
 	if len(pods) == 0 {
 		return nil
 	}
-	var out []contract.Cause
-	for i, sp := range svc.Spec.Ports {
+	// Who the pods are, as the summary names them: "its 2 pods (Deployment inventory)".
+	owners := map[string]bool{}
+	var ownerNames []string
+	for _, p := range pods {
+		if w := s.owner(p); w != nil && !owners[w.String()] {
+			owners[w.String()] = true
+			ownerNames = append(ownerNames, apiKind(w.Kind)+" "+w.Name)
+		}
+	}
+	sort.Strings(ownerNames)
+	podsText := fmt.Sprintf("its %d %s", len(pods), plural(len(pods), "pod"))
+	if len(pods) == 1 {
+		podsText = "its pod"
+	}
+	if len(ownerNames) > 0 {
+		podsText += " (" + strings.Join(ownerNames, ", ") + ")"
+	}
+	var out []portCause
+	for i := range svc.Spec.Ports {
+		sp := &svc.Spec.Ports[i]
 		tp := sp.TargetPort
 		if tp.Type == intstr.Int && tp.IntVal == 0 {
 			tp = intstr.FromInt32(sp.Port)
@@ -620,6 +804,9 @@ func targetPortCauses(svc *corev1.Service, pods []*corev1.Pod) []contract.Cause 
 		for _, p := range pods {
 			for _, c := range p.Spec.Containers {
 				for _, cp := range c.Ports {
+					if cp.Protocol != "" && sp.Protocol != "" && cp.Protocol != sp.Protocol {
+						continue
+					}
 					if (tp.Type == intstr.String && cp.Name == tp.StrVal) || (tp.Type == intstr.Int && cp.ContainerPort == tp.IntVal) {
 						found = true
 					}
@@ -637,17 +824,42 @@ func targetPortCauses(svc *corev1.Service, pods []*corev1.Pod) []contract.Cause 
 		if found || (tp.Type == intstr.Int && len(declared) == 0) {
 			continue
 		}
-		they := "declare no ports"
-		if len(declared) > 0 {
-			they = "declare " + strings.Join(declared, ", ")
-		}
 		field := fmt.Sprintf("spec.ports[%d].targetPort", i)
-		out = append(out, contract.Cause{Category: contract.ReferenceMissing, Object: objectRef("service", svc.Namespace, svc.Name), Field: field,
-			Summary:  fmt.Sprintf("Service %s sends port %d to targetPort %s, which no container of its %d %s declares (they %s)", svc.Name, sp.Port, tp.String(), len(pods), plural(len(pods), "pod"), they),
-			Evidence: []string{fmt.Sprintf("service/%s/%s %s: %s", svc.Namespace, svc.Name, field, tp.String()), "containers of the selected pods " + they},
-			Fix:      &contract.Fix{Text: fmt.Sprintf("set %s of Service %s to a port the containers listen on, or name the container port %s", field, svc.Name, tp.String())}})
+		declaredText := orNone(listOf(declared))
+		var summary string
+		other := fmt.Sprintf("make the containers listen on %d", tp.IntVal)
+		if tp.Type == intstr.String {
+			other = fmt.Sprintf("name a container port %q", tp.StrVal)
+			they := "they declare " + declaredText
+			if len(declared) == 0 {
+				they = "they declare no container ports"
+			}
+			summary = fmt.Sprintf("Service %s sends port %d to targetPort %q, but no container of %s declares a port named %q (%s), so connections to port %d are refused",
+				svc.Name, sp.Port, tp.StrVal, podsText, tp.StrVal, they, sp.Port)
+		} else {
+			listen := "listen"
+			if len(pods) == 1 {
+				listen = "listens"
+			}
+			summary = fmt.Sprintf("Service %s sends port %d to targetPort %d, but %s %s on %s: nothing listens on %d, so connections to port %d are refused",
+				svc.Name, sp.Port, tp.IntVal, podsText, listen, declaredText, tp.IntVal, sp.Port)
+		}
+		out = append(out, portCause{port: sp, Cause: contract.Cause{Category: contract.ReferenceMissing, Object: objectRef("service", svc.Namespace, svc.Name), Field: field,
+			Summary:  summary,
+			Evidence: []string{fmt.Sprintf("service/%s/%s %s: %s (port %d)", svc.Namespace, svc.Name, field, tp.String(), sp.Port), "container ports of the selected pods: " + declaredText},
+			Fix:      &contract.Fix{Text: fmt.Sprintf("set %s of Service %s to the port the containers listen on (%s), or %s", field, svc.Name, declaredText, other)}}})
 	}
 	return out
+}
+
+// apiKind spells a kind as the API does: statefulset → StatefulSet.
+func apiKind(kind string) string {
+	for api, lower := range referenceKinds {
+		if lower == kind {
+			return api
+		}
+	}
+	return kind
 }
 
 // templateCheck: the ConfigMaps, Secrets and keys, claims, pull Secrets and ServiceAccount a pod

@@ -42,20 +42,65 @@ func Text(s string) string {
 		}
 		return sub[1] + `"` + Marker + `"`
 	})
-	return keyValue.ReplaceAllStringFunc(s, func(m string) string {
-		sub := keyValue.FindStringSubmatch(m)
-		key, value := sub[2], sub[5]
+	return keyValues(s)
+}
+
+// keyValues blanks the values of credential-named keys in s (keyValue). A key that names an
+// error, exception or type (NoCredentialsError, AuthenticationException, TokenType) is no
+// credential's name, and an unquoted value that is a word followed by more words ("credentials:
+// Unable to locate them") is prose, not a secret: both are kept.
+func keyValues(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range keyValue.FindAllStringSubmatchIndex(s, -1) {
+		key, value := s[m[4]:m[5]], s[m[10]:m[11]]
 		quote := ""
 		if len(value) > 0 && (value[0] == '"' || value[0] == '\'') {
 			quote = value[:1]
 		}
 		// Short unquoted values ("tokens: 12") are counts, not secrets; a scheme word
 		// ("Authorization: Bearer <redacted>") was handled above.
-		if !LooksSecret(key) || strings.Contains(value, Marker) || isAuthScheme(value) || (quote == "" && len(value) < 4) {
-			return m
+		if !LooksSecret(key) || namesNoCredential(key) || strings.Contains(value, Marker) || isAuthScheme(value) ||
+			(quote == "" && (len(value) < 4 || startsProse(value, s[m[11]:]))) {
+			continue
 		}
-		return sub[1] + key + sub[3] + sub[4] + quote + Marker + quote
-	})
+		b.WriteString(s[last:m[10]])
+		b.WriteString(quote + Marker + quote)
+		last = m[11]
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// notCredentialKey matches the last word of a key that names an error, an exception, a warning
+// or a type rather than a value: NoCredentialsError, AuthenticationException, TokenExpired,
+// PASSWORD_INVALID, credential_type, secretName.
+var notCredentialKey = regexp.MustCompile(`(?i)(error|errors|exception|warning|failed|failure|fault|denied|expired|invalid|notfound|not_found|missing|mismatch|rejected|refused|type|kind|name)$`)
+
+// namesNoCredential reports whether key (its last dotted part, as in
+// botocore.exceptions.NoCredentialsError) names an error or a type, not a credential.
+func namesNoCredential(key string) bool {
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		key = key[i+1:]
+	}
+	return notCredentialKey.MatchString(key)
+}
+
+// proseWord is a word of prose: letters only, lower-case but for the first.
+var proseWord = regexp.MustCompile(`^[A-Za-z][a-z]+$`)
+
+// nextProseWord is a lower-case word after a value, ending where a word of a sentence ends (not
+// at the ':' or '=' of another key).
+var nextProseWord = regexp.MustCompile(`^[ \t]+[a-z]+([ \t.,;!?)]|$)`)
+
+// startsProse reports whether an unquoted value, with rest the text after it, begins a sentence
+// ("Unable to locate credentials"): a word of letters followed by another word. A value with a
+// digit, a symbol or mixed case (hunter2, s3cr3t-value, AbCdEf) is not prose.
+func startsProse(value, rest string) bool {
+	return proseWord.MatchString(value) && nextProseWord.MatchString(rest)
 }
 
 func isAuthScheme(v string) bool {

@@ -4,7 +4,8 @@ package scheduler
 // A resource name that no node advertises (ResourceNotAdvertised) is judged before any node is
 // compared with the pod; the taint that alone keeps the pod off nodes that otherwise fit it
 // (TaintNotTolerated) after; a claim whose StorageClass cannot give its access mode
-// (AccessModeUnsupported) comes from volumes.go. The facts about a node selector that matches
+// (AccessModeUnsupported) and a claim whose selector no free PersistentVolume matches
+// (ReferenceMissing) come from volumes.go. The facts about a node selector that matches
 // no node are here too: they name no cause, only what the labels are.
 
 import (

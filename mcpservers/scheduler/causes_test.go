@@ -160,56 +160,60 @@ func TestExplainPendingCauses(t *testing.T) {
 
 	s := connect(t, env, scheduler.Config{})
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			args := map[string]any{"namespace": "cause", "name": tc.name}
-			if tc.kind != "" {
-				args["kind"] = tc.kind
-			}
-			var d contract.Explanation
-			out := s.With(t).Data("explain_pending", args, &d)
-			if d.Category != tc.category {
-				t.Errorf("category = %s, want %s:\n%s", d.Category, tc.category, out)
-			}
-			if tc.cause == "" {
-				if d.Cause != nil {
-					t.Errorf("a cause where none is established: %+v", d.Cause)
-				}
-			} else if d.Cause == nil {
-				t.Fatalf("no cause, want %s %s %s:\n%s", tc.cause, tc.object, tc.field, out)
-			} else if d.Cause.Category != tc.cause || d.Cause.Object != tc.object || d.Cause.Field != tc.field {
-				t.Errorf("cause = %s %s %s, want %s %s %s", d.Cause.Category, d.Cause.Object, d.Cause.Field, tc.cause, tc.object, tc.field)
-			}
-			var summary string
-			var evidence []string
-			fixes := []string{}
-			if d.Cause != nil {
-				summary, evidence = d.Cause.Summary, d.Cause.Evidence
-				if d.Cause.Fix == nil || d.Cause.Fix.Text == "" {
-					t.Errorf("the cause has no fix: %+v", d.Cause)
-				} else {
-					fixes = append(fixes, d.Cause.Fix.Text)
-				}
-			}
-			evidence = append(evidence, d.Evidence...)
-			for _, f := range d.Fixes {
-				fixes = append(fixes, f.Text)
-			}
-			mustContain(t, summary, tc.summary...)
-			for _, want := range tc.evidence {
-				if !slices.ContainsFunc(evidence, func(e string) bool { return strings.Contains(e, want) }) {
-					t.Errorf("no evidence says %q:\n%s", want, strings.Join(evidence, "\n"))
-				}
-			}
-			mustContain(t, strings.Join(fixes, "\n"), tc.fix...)
-			mustContain(t, d.Verdict, tc.verdict...)
-			mustContain(t, out, tc.text...)
-			// What the answer says, before the node table's facts.
-			said, _, _ := strings.Cut(out, "\nnodes: ")
-			for _, no := range tc.not {
-				if strings.Contains(said, no) || strings.Contains(out, "nearest node: ") && no == "nearest" {
-					t.Errorf("the answer says %q:\n%s", no, out)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { assertCause(t, s, "cause", tc) })
+	}
+}
+
+// assertCause asks explain_pending about tc's object in ns and checks the answer against tc.
+func assertCause(t *testing.T, s *session, ns string, tc causeCase) {
+	t.Helper()
+	args := map[string]any{"namespace": ns, "name": tc.name}
+	if tc.kind != "" {
+		args["kind"] = tc.kind
+	}
+	var d contract.Explanation
+	out := s.With(t).Data("explain_pending", args, &d)
+	if d.Category != tc.category {
+		t.Errorf("category = %s, want %s:\n%s", d.Category, tc.category, out)
+	}
+	if tc.cause == "" {
+		if d.Cause != nil {
+			t.Errorf("a cause where none is established: %+v", d.Cause)
+		}
+	} else if d.Cause == nil {
+		t.Fatalf("no cause, want %s %s %s:\n%s", tc.cause, tc.object, tc.field, out)
+	} else if d.Cause.Category != tc.cause || d.Cause.Object != tc.object || d.Cause.Field != tc.field {
+		t.Errorf("cause = %s %s %s, want %s %s %s", d.Cause.Category, d.Cause.Object, d.Cause.Field, tc.cause, tc.object, tc.field)
+	}
+	var summary string
+	var evidence []string
+	fixes := []string{}
+	if d.Cause != nil {
+		summary, evidence = d.Cause.Summary, d.Cause.Evidence
+		if d.Cause.Fix == nil || d.Cause.Fix.Text == "" {
+			t.Errorf("the cause has no fix: %+v", d.Cause)
+		} else {
+			fixes = append(fixes, d.Cause.Fix.Text)
+		}
+	}
+	evidence = append(evidence, d.Evidence...)
+	for _, f := range d.Fixes {
+		fixes = append(fixes, f.Text)
+	}
+	mustContain(t, summary, tc.summary...)
+	for _, want := range tc.evidence {
+		if !slices.ContainsFunc(evidence, func(e string) bool { return strings.Contains(e, want) }) {
+			t.Errorf("no evidence says %q:\n%s", want, strings.Join(evidence, "\n"))
+		}
+	}
+	mustContain(t, strings.Join(fixes, "\n"), tc.fix...)
+	mustContain(t, d.Verdict, tc.verdict...)
+	mustContain(t, out, tc.text...)
+	// What the answer says, before the node table's facts.
+	said, _, _ := strings.Cut(out, "\nnodes: ")
+	for _, no := range tc.not {
+		if strings.Contains(said, no) || strings.Contains(out, "nearest node: ") && no == "nearest" {
+			t.Errorf("the answer says %q:\n%s", no, out)
+		}
 	}
 }

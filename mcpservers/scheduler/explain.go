@@ -51,7 +51,8 @@ func (t *tools) explainTools() []mcptool.Tool {
 				"taints, cordons, PVCs and StorageClasses, required pod (anti-)affinity and topology spread — as a table of nodes " +
 				"and the predicates they fail, nearest first. Where it can name it, it gives the cause: the object and field at fault " +
 				"(a resource name no node advertises, with the related names the nodes do advertise; the taint that alone keeps the pod " +
-				"off nodes that otherwise fit; a claim's access mode that its StorageClass's provisioner cannot give).",
+				"off nodes that otherwise fit; a claim's access mode that its StorageClass's provisioner cannot give; a claim's selector that " +
+				"no free PersistentVolume matches).",
 			Effect: mcptool.Read,
 			Params: []mcp.ToolOption{
 				namespaceParam(), nameParam("pod, Job, Workload or other owner"),

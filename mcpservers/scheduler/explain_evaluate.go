@@ -7,6 +7,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -220,13 +221,13 @@ func nodeVerdict(e *evaluation, v *clusterView, tg *target, selector []string) (
 			len(v.nodes), who, strings.Join(selector, "; "), near.n.node.Name, near.failing(predAffinity).detail), fixes
 	}
 	counts := map[string]int{}
-	lacking := map[string]bool{}
+	lacking := map[corev1.ResourceName]int{} // nodes that lack each resource
 	for _, r := range e.results {
 		for _, f := range r.fails {
 			counts[f.pred]++
 		}
 		for res := range r.lack {
-			lacking[string(res)] = true
+			lacking[res]++
 		}
 	}
 	var parts []string
@@ -237,14 +238,7 @@ func nodeVerdict(e *evaluation, v *clusterView, tg *target, selector []string) (
 		}
 		switch p {
 		case predResources:
-			names := slices.Sorted(func(yield func(string) bool) {
-				for k := range lacking {
-					if !yield(k) {
-						return
-					}
-				}
-			})
-			parts = append(parts, fmt.Sprintf("%d lack %s", n, strings.Join(names, " and ")))
+			parts = append(parts, lackWords(lacking))
 		case predTaints:
 			parts = append(parts, fmt.Sprintf("%d have a taint it does not tolerate", n))
 		case predAffinity:
@@ -259,8 +253,109 @@ func nodeVerdict(e *evaluation, v *clusterView, tg *target, selector []string) (
 			parts = append(parts, fmt.Sprintf("%d would break its topology spread", n))
 		}
 	}
+	// A request larger than any node's allocatable: no node could hold it even empty, whatever
+	// else each node lacks, so it leads.
+	var lead []string
+	for _, o := range e.oversized() {
+		lead = append(lead, o.words()+"; ")
+	}
 	near := e.nearest()[0]
-	return fmt.Sprintf("No node of %d fits %s: %s; nearest is %s, which %s.", len(v.nodes), who, strings.Join(parts, ", "), near.n.node.Name, lacks(near, e.req)), fixes
+	return fmt.Sprintf("No node of %d fits %s: %s%s; nearest is %s, which %s.", len(v.nodes), who, strings.Join(lead, ""), strings.Join(parts, ", "), near.n.node.Name, lacks(near, e.req)), fixes
+}
+
+// lackWords says how many nodes lack each resource, most first: "6 lack cpu, 2 lack
+// nvidia.com/gpu"; resources lacked by as many nodes share a clause ("7 lack cpu and memory").
+func lackWords(lacking map[corev1.ResourceName]int) string {
+	names := slices.Collect(maps.Keys(lacking))
+	slices.SortFunc(names, func(a, b corev1.ResourceName) int {
+		if d := lacking[b] - lacking[a]; d != 0 {
+			return d
+		}
+		return strings.Compare(string(a), string(b))
+	})
+	var clauses []string
+	for i := 0; i < len(names); {
+		j := i + 1
+		for j < len(names) && lacking[names[j]] == lacking[names[i]] {
+			j++
+		}
+		var group []string
+		for _, r := range names[i:j] {
+			group = append(group, string(r))
+		}
+		clauses = append(clauses, fmt.Sprintf("%d lack %s", lacking[names[i]], strings.Join(group, " and ")))
+		i = j
+	}
+	return strings.Join(clauses, ", ")
+}
+
+// oversize is a resource the pod requests more of than any node has allocatable.
+type oversize struct {
+	res     corev1.ResourceName
+	want    int64  // the pod's request (milli)
+	largest int64  // the most any node has allocatable (milli)
+	node    string // that node
+}
+
+// words: "it requests 250 cpu and the largest node (gpu-7) has 224 allocatable, so no node
+// could hold it even empty".
+func (o oversize) words() string {
+	if o.largest <= 0 {
+		return fmt.Sprintf("it requests %s %s and no node has any allocatable", qty(o.res, o.want), o.res)
+	}
+	return fmt.Sprintf("it requests %s %s and the largest node (%s) has %s allocatable, so no node could hold it even empty",
+		qty(o.res, o.want), o.res, o.node, qty(o.res, o.largest))
+}
+
+// oversized lists the resources the pod requests more of than any node has allocatable, in the
+// order of the request's names (GPUs first).
+func (e *evaluation) oversized() []oversize {
+	if len(e.results) == 0 {
+		return nil
+	}
+	var out []oversize
+	for _, res := range e.req.names() {
+		o := oversize{res: res, want: e.req[res], largest: -1}
+		for _, r := range e.results {
+			if a := r.n.alloc[res]; a > o.largest {
+				o.largest, o.node = a, r.n.node.Name
+			}
+		}
+		if o.largest < o.want {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// bindingResource is the resource that keeps the pod off the nodes nearest to fitting: of what
+// the nearest node that lacks any resource lacks, one that no node could hold even empty, else
+// one that every node lacks, else the first it lacks (GPUs first). A resource lacked only on
+// nodes that also lack another is not binding: a pod asking for 250 CPUs and one GPU is kept off
+// the GPU nodes by its CPUs, whatever the CPU-only nodes lack. Empty when no node lacks any.
+func (e *evaluation) bindingResource() corev1.ResourceName {
+	var ref *nodeResult
+	for _, r := range e.nearest() {
+		if len(r.lack) > 0 {
+			ref = r
+			break
+		}
+	}
+	if ref == nil {
+		return ""
+	}
+	lacked := ref.lack.names()
+	for _, o := range e.oversized() {
+		if slices.Contains(lacked, o.res) {
+			return o.res
+		}
+	}
+	for _, res := range lacked {
+		if !slices.ContainsFunc(e.results, func(r *nodeResult) bool { return r.lack[res] <= 0 }) {
+			return res
+		}
+	}
+	return lacked[0]
 }
 
 // lacks says what a node lacks for the pod, in words: "lacks 4 nvidia.com/gpu and is cordoned".
@@ -310,11 +405,13 @@ func nodeCategory(e *evaluation, fixes []fix) string {
 	if e.volumeFailure != nil {
 		return contract.PVCPending
 	}
+	// The resource that binds on the nodes nearest to fitting decides between a GPU shortage
+	// and any other; without one (no node lacks a resource), whether the pod asks for a GPU.
 	gpu := false
-	for _, res := range e.req.names() {
-		if res == "nvidia.com/gpu" || res == "nvidia.com/gpu.shared" || strings.HasPrefix(string(res), "nvidia.com/mig-") {
-			gpu = true
-		}
+	if res := e.bindingResource(); res != "" {
+		gpu = isGPU(res) || gpuResource(res)
+	} else {
+		gpu = slices.ContainsFunc(e.req.names(), func(r corev1.ResourceName) bool { return isGPU(r) || gpuResource(r) })
 	}
 	insufficient := contract.InsufficientResource
 	if gpu {

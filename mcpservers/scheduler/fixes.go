@@ -3,6 +3,7 @@ package scheduler
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -145,6 +146,7 @@ func resourceFixes(e *evaluation, v *clusterView) []fix {
 		}
 	}
 	var fixes []fix
+	oversized := map[corev1.ResourceName]bool{}
 	// What no node could hold even when empty.
 	for _, res := range e.req.names() {
 		var best *nodeState
@@ -158,7 +160,9 @@ func resourceFixes(e *evaluation, v *clusterView) []fix {
 			if best.alloc[res] > 0 {
 				largest = fmt.Sprintf("the largest is %s with %s", best.node.Name, qty(res, best.alloc[res]))
 			}
-			fixes = append(fixes, fix{text: fmt.Sprintf("no node has %s %s allocatable (%s): add a node that large, or request at most that", qty(res, e.req[res]), res, largest), rank: rankCapacity})
+			oversized[res] = true
+			fixes = append(fixes, fix{text: fmt.Sprintf("no node has %s %s allocatable (%s): add a node that large, or request at most that%s",
+				qty(res, e.req[res]), res, largest, unitHint(res, e.req[res])), rank: rankCapacity})
 		}
 	}
 	if len(only) == 0 {
@@ -178,12 +182,16 @@ func resourceFixes(e *evaluation, v *clusterView) []fix {
 	})
 	best := only[0]
 	var changes, has []string
+	hint := ""
 	reducible := true
 	for _, res := range best.lack.names() {
 		free := max(best.n.free(res), 0)
 		if res == corev1.ResourcePods || free <= 0 {
 			reducible = false
 			break
+		}
+		if oversized[res] && hint == "" {
+			hint = unitHint(res, e.req[res])
 		}
 		changes = append(changes, fmt.Sprintf("%s from %s to %s", res, qty(res, e.req[res]), qty(res, free)))
 		has = append(has, qty(res, free)+" "+shortRes(res))
@@ -204,7 +212,7 @@ func resourceFixes(e *evaluation, v *clusterView) []fix {
 				fits++
 			}
 		}
-		fixes = append(fixes, fix{text: fmt.Sprintf("reduce %s: node %s has %s free", strings.Join(changes, " and "), best.n.node.Name, strings.Join(has, ", ")), rank: rankReduce, unlocks: fits})
+		fixes = append(fixes, fix{text: fmt.Sprintf("reduce %s: node %s has %s free%s", strings.Join(changes, " and "), best.n.node.Name, strings.Join(has, ", "), hint), rank: rankReduce, unlocks: fits})
 	}
 	// Preempt: the fewest lower-priority pods whose eviction makes room on one node.
 	if e.pod.Spec.PreemptionPolicy == nil || *e.pod.Spec.PreemptionPolicy != corev1.PreemptNever {
@@ -218,6 +226,18 @@ func resourceFixes(e *evaluation, v *clusterView) []fix {
 		}
 	}
 	return fixes
+}
+
+// unitHint says, for a request of whole CPUs larger than any node has (milli is the request in
+// millicores), how cpu is counted: such a request is often millicores written without the "m".
+// Empty for any other resource or amount.
+func unitHint(res corev1.ResourceName, milli int64) string {
+	if res != corev1.ResourceCPU || milli%1000 != 0 {
+		return ""
+	}
+	cores := milli / 1000
+	return fmt.Sprintf(` (cpu is counted in CPUs: "%d" asks for %d of them; "%dm" would be %s of one)`,
+		cores, cores, cores, strconv.FormatFloat(float64(cores)/1000, 'f', -1, 64))
 }
 
 func taintList(ts []corev1.Taint) string {

@@ -203,6 +203,19 @@ func (k *kube) pv(ctx context.Context, name string) (*corev1.PersistentVolume, e
 	return &pv, nil
 }
 
+// pvs lists the PersistentVolumes, sorted by name (shared with the cache: do not modify).
+func (k *kube) pvs(ctx context.Context) ([]*corev1.PersistentVolume, error) {
+	var out []*corev1.PersistentVolume
+	err := k.each(ctx, grPVs, true, &corev1.PersistentVolume{}, &corev1.PersistentVolumeList{}, "", func(o any) {
+		out = append(out, o.(*corev1.PersistentVolume))
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *corev1.PersistentVolume) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
 // storageClasses lists the StorageClasses, sorted by name.
 func (k *kube) storageClasses(ctx context.Context) ([]storagev1.StorageClass, error) {
 	c, err := k.cached(ctx, grStorageClasses, true)
