@@ -242,4 +242,25 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 			t.Errorf("no rollback of the revision that brought the change:\n%s", d.Text())
 		}
 	})
+
+	t.Run("a dependency behind a headless Service is named with why it fails", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-headless")
+		db := c.Deployment(ns, "ledgerdb", 1, nil)
+		c.Pod(db, ns, "ledgerdb-h1-0", "", crashing(`FATAL: could not write to file "pg_wal/xlogtemp.32": No space left on device`))
+		c.Create(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ledgerdb"}, Spec: corev1.ServiceSpec{
+			ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{"app": "ledgerdb"}, Ports: []corev1.ServicePort{{Port: 5432}}}})
+		api := c.Deployment(ns, "ledger-api", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "DB_HOST", Value: "ledgerdb"}}
+		})
+		c.Pod(api, ns, "ledger-api-h1-0", "", crashing("dial tcp: lookup ledgerdb on 10.96.0.10:53: no such host"))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-headless/ledger-api"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.DependencyUnreachable || cz.Object != "deployment/cz-headless/ledgerdb" {
+			t.Fatalf("cause %+v, want the Deployment behind the headless Service:\n%s", cz, d.Text())
+		}
+		// the check says the dependency fails; the dependency's own line says why
+		mustSay(t, d, "headless", "behind it: ", "No space left on device")
+		noRestart(t, d)
+	})
 }

@@ -52,6 +52,19 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 		pf.Object, pf.Container = "pod/"+ctx.Namespace+"/"+ctx.Pod, ctx.Container
 		previous = inv.logLines(pf, true)
 		logLines = append(slices.Clone(previous), inv.logLines(pf, false)...)
+		// a Job's failed pods: the next one's log when the newest says nothing (a pod
+		// whose log is gone with its node)
+		for i, ref := range podsInEvidence(f.Evidence) {
+			if len(logLines) > 0 || i == 3 {
+				break
+			}
+			if ref[0] == ctx.Pod {
+				continue
+			}
+			pf.Object, pf.Container = "pod/"+ctx.Namespace+"/"+ref[0], ref[1]
+			previous = inv.logLines(pf, true)
+			logLines = append(slices.Clone(previous), inv.logLines(pf, false)...)
+		}
 	}
 	lines = append(lines, logLines...)
 	if ctx.Pod == "" && ctx.Namespace != "" {
@@ -74,6 +87,7 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 		inv.linkCause(t.cause, f)
 		inv.fieldValue(t.cause)
 		revisionNote(t.cause, f)
+		inv.behindDependency(t.cause)
 	}
 	return t
 }
@@ -341,7 +355,8 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 					return ""
 				}
 			}
-			continue
+			// no Secret: the setting that points at them (a CA file, a credentials path)
+			return inv.settingOf(c, f, token, pattern)
 		}
 		for _, e := range ct.Env {
 			if e.Name != key {
@@ -611,6 +626,17 @@ func (inv *investigation) serviceAccountOf(owner string) string {
 	return "default"
 }
 
+// podsInEvidence are the pods (name, container) a finding's evidence names, in its order.
+func podsInEvidence(evidence []string) [][2]string {
+	var out [][2]string
+	for _, e := range evidence {
+		if m := podInEvidence.FindStringSubmatch(e); m != nil {
+			out = append(out, [2]string{m[1], m[2]})
+		}
+	}
+	return out
+}
+
 // podInEvidence reads "pod NAME: container C ..." at the start of an evidence line.
 var podInEvidence = regexp.MustCompile(`^pod ([a-z0-9][a-z0-9.-]*): container ([a-z0-9][a-z0-9-]*)\b`)
 
@@ -753,6 +779,41 @@ func (inv *investigation) failingNeighbour(f contract.Finding, sub *subject) *co
 		return c
 	}
 	return nil
+}
+
+// behindDependency says why a failing dependency a check named (the StatefulSet behind a
+// Service) fails: its own finding's cause, or the signature of its pod's line ("behind it: the
+// broker's stored cluster id does not match"), one step and no further.
+func (inv *investigation) behindDependency(c *contract.Cause) {
+	parts := strings.Split(c.Object, "/")
+	if c.Category != contract.DependencyUnreachable || len(parts) != 3 || parts[0] == "service" || strings.Contains(c.Summary, "; behind it: ") {
+		return
+	}
+	var nsAn contract.Analysis
+	if !inv.callData("analyze", map[string]any{"namespace": parts[1]}, &nsAn) {
+		return
+	}
+	for _, g := range nsAn.Findings {
+		if g.Severity != "critical" || ownerOf(g) != c.Object {
+			continue
+		}
+		behind, line := g.Cause, ""
+		if behind == nil {
+			var h *knowledge.Hit
+			behind, h, _ = inv.signature(append(splitLines(g.Evidence), inv.logLines(g, true)...), inv.contextOf(g), g)
+			if h != nil {
+				line = h.Line
+			}
+		}
+		if behind == nil || behind.Summary == "" || behind.Category == contract.DependencyUnreachable {
+			continue
+		}
+		c.Summary = clip(c.Summary+"; behind it: "+behind.Summary, 1000)
+		if line != "" {
+			c.Evidence = append(c.Evidence, line)
+		}
+		return
+	}
 }
 
 // groupOf are the names of the pods that share a group label with the finding's pod (job,

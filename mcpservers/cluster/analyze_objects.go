@@ -550,19 +550,36 @@ func (s *snapshot) failedPodEvidence(j *batchv1.Job, n int) []string {
 		return pods[a].Name > pods[b].Name
 	})
 	var out []string
-	seen := map[string]bool{}
+	seen := map[string]string{}
 	for _, p := range pods {
 		e := podExitSummary(p)
-		if e == "" || seen[e] {
+		if e == "" {
 			continue
 		}
-		seen[e] = true
-		out = append(out, fmt.Sprintf("pod %s: %s", p.Name, e))
+		if first, ok := seen[e]; ok {
+			// said once; the pod is still named, as its log may say what the first's does not
+			if c := containerOf(e); c != "" {
+				out = append(out, fmt.Sprintf("pod %s: container %s ended as pod %s did", p.Name, c, first))
+			}
+		} else {
+			seen[e] = p.Name
+			out = append(out, fmt.Sprintf("pod %s: %s", p.Name, e))
+		}
 		if len(out) == n {
 			break
 		}
 	}
 	return out
+}
+
+// containerOf is the container an exit summary ("container C terminated: ...") is about.
+func containerOf(exit string) string {
+	if rest, ok := strings.CutPrefix(exit, "container "); ok {
+		if i := strings.IndexByte(rest, ' '); i > 0 {
+			return rest[:i]
+		}
+	}
+	return ""
 }
 
 func replicasOr(p *int32, def int32) int32 {

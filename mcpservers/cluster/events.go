@@ -110,7 +110,7 @@ func (t *tools) eventsList(ctx context.Context, a eventsArgs) (contract.EventLis
 	tbl := mcptool.Table{Header: []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE"}}
 	for _, g := range shown {
 		tbl.Add(age(metav1.NewTime(g.last)), g.typ, g.reason, g.object, strconv.Itoa(int(g.count)), oneLine(g.message, 240))
-		out.Events = append(out.Events, eventOf(g, 240))
+		out.Events = append(out.Events, eventOf(g, 640))
 	}
 	foot := fmt.Sprintf("%d of %d lines (%d events), newest first\n", len(shown), len(groups), len(kept))
 	if len(shown) < len(groups) {
