@@ -263,4 +263,21 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 		mustSay(t, d, "headless", "behind it: ", "No space left on device")
 		noRestart(t, d)
 	})
+
+	t.Run("a value the program cannot parse is found in the ConfigMap the container takes its env from", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-cmvalue")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ingest-tuning"}, Data: map[string]string{"CHUNK": "64kb", "WORKERS": "4"}})
+		rs := c.Deployment(ns, "ingest", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "ingest-tuning"}}}}
+		})
+		c.Pod(rs, ns, "ingest-h1-0", "", crashing(`panic: strconv.ParseInt: parsing "64kb": invalid syntax`))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-cmvalue/ingest"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/cz-cmvalue/ingest-tuning" || cz.Field != "data[CHUNK]" {
+			t.Fatalf("cause %+v, want key CHUNK of ConfigMap ingest-tuning:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "key CHUNK of ConfigMap ingest-tuning (envFrom, as CHUNK=64kb)")
+		noRestart(t, d)
+	})
 }

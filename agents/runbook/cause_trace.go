@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -282,6 +283,85 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 					return a
 				}
 			}
+		}
+	}
+	if len(token) >= 3 {
+		return inv.configMapSetting(c, f, token, own)
+	}
+	return ""
+}
+
+// configMapSetting finds token among the values of the ConfigMaps the failing container takes
+// its environment from (envFrom, or an env entry's configMapKeyRef): the key that holds it is
+// the setting, and the ConfigMap the object at fault when the cause is the workload itself. A
+// Secret's values are never read.
+func (inv *investigation) configMapSetting(c *contract.Cause, f contract.Finding, token string, own bool) string {
+	parts := strings.Split(ownerOf(f), "/")
+	if len(parts) != 3 {
+		return ""
+	}
+	var spec struct {
+		Containers []struct {
+			Name string `yaml:"name"`
+			Env  []struct {
+				Name      string `yaml:"name"`
+				ValueFrom *struct {
+					ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
+				} `yaml:"valueFrom"`
+			} `yaml:"env"`
+			EnvFrom []struct {
+				Prefix       string                 `yaml:"prefix"`
+				ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
+			} `yaml:"envFrom"`
+		} `yaml:"containers"`
+	}
+	text := inv.specText(parts[0], parts[1], parts[2])
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return ""
+	}
+	type ref struct{ cm, key, env string }
+	var refs []ref
+	for _, ct := range spec.Containers {
+		if f.Container != "" && ct.Name != f.Container {
+			continue
+		}
+		for _, e := range ct.Env {
+			if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
+				refs = append(refs, ref{e.ValueFrom.ConfigMapKeyRef.Name, e.ValueFrom.ConfigMapKeyRef.Key, e.Name})
+			}
+		}
+		for _, ef := range ct.EnvFrom {
+			if ef.ConfigMapRef != nil {
+				refs = append(refs, ref{cm: ef.ConfigMapRef.Name, env: ef.Prefix})
+			}
+		}
+	}
+	for _, r := range refs {
+		var o contract.ObjectYAML
+		if !inv.callData("resource_get", map[string]any{"kind": "configmap", "namespace": parts[1], "name": r.cm}, &o) {
+			continue
+		}
+		var cm struct {
+			Data map[string]string `yaml:"data"`
+		}
+		if yaml.Unmarshal([]byte(o.YAML), &cm) != nil {
+			continue
+		}
+		keys := slices.Sorted(maps.Keys(cm.Data))
+		for _, k := range keys {
+			if (r.key != "" && k != r.key) || !strings.Contains(cm.Data[k], token) {
+				continue
+			}
+			env, how := r.env, "env "+r.env
+			if r.key == "" {
+				env, how = r.env+k, "envFrom"
+			}
+			if own {
+				c.Object, c.Field = fmt.Sprintf("configmap/%s/%s", parts[1], r.cm), fmt.Sprintf("data[%s]", k)
+			}
+			c.Summary += fmt.Sprintf("; it comes from key %s of ConfigMap %s (%s, as %s=%s)", k, r.cm, how, env, clip(cm.Data[k], 120))
+			c.Evidence = append(c.Evidence, fmt.Sprintf("ConfigMap %s: %s: %s", r.cm, k, clip(cm.Data[k], 200)))
+			return cm.Data[k]
 		}
 	}
 	return ""
