@@ -107,6 +107,12 @@ func (inv *investigation) symptomFix(cause *contract.Cause, f contract.Finding, 
 		inv.note("no automatic fix: fix %s first (%s); restarting %s before that cannot help", cause.Object, cause.Summary, owner)
 		return
 	}
+	if f.Category == diagnosis.CrashLoopBackOff && (f.Fix.Tool == "workload_restart" || f.Fix.Tool == "pod_delete") {
+		// The kubelet restarts the container already, and it crashes again each time: a restart
+		// of the workload starts the same container with the same settings.
+		inv.note("no automatic fix: %s crashes at every start and the kubelet already restarts it; restarting it again cannot help: fix what its logs say%s", owner, suggestionNote(f.Fix.Text))
+		return
+	}
 	inv.planFix(f.Fix, f.Category, owner)
 }
 

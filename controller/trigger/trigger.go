@@ -134,6 +134,7 @@ func SetupWithManager(mgr manager.Manager, o *Options, js jetstream.JetStream) (
 		if err != nil {
 			return nil, err
 		}
+		h.FollowOwners(mgr.GetAPIReader())
 		t.Webhook = h
 		if err := mgr.Add(&webhookServer{addr: o.WebhookListen, h: h, log: log}); err != nil {
 			return nil, fmt.Errorf("adding the Alertmanager webhook: %w", err)

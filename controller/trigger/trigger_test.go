@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -74,7 +75,7 @@ func TestFlags(t *testing.T) {
 func TestSetupWithManager(t *testing.T) {
 	env := shared.Env(t)
 	c, ctx := env.Client, context.Background()
-	for _, n := range []string{"opsmesh", "wired"} {
+	for _, n := range []string{"opsmesh", "wired", "wired-pod"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
@@ -154,6 +155,34 @@ func TestSetupWithManager(t *testing.T) {
 			t.Fatalf("%d Incidents in wired (%d counted); want the alert's and the event's", len(l.Items), counted)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// kube-prometheus's KubePodCrashLooping names only the pod: the Incident is about the
+	// StatefulSet that controls it, as an event about the pod would be.
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "wired-pod", Name: "cache"}, Spec: appsv1.StatefulSetSpec{
+		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "cache"}},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "cache"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "redis", Image: "redis:7"}}}}}}
+	must(t, c.Create(ctx, sts))
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "wired-pod", Name: "cache-0", Labels: map[string]string{"app": "cache"},
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(sts, appsv1.SchemeGroupVersion.WithKind("StatefulSet"))}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "redis", Image: "redis:7"}}}}
+	must(t, c.Create(ctx, pod))
+	body = `{"version":"4","status":"firing","receiver":"opsmesh","alerts":[{"status":"firing","labels":{"alertname":"KubePodCrashLooping","namespace":"wired-pod","pod":"cache-0","container":"redis","severity":"warning"},"fingerprint":"fedcba9876543210"}]}`
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+alertmanager.Path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer wired-token")
+	r, err := http.DefaultClient.Do(req)
+	must(t, err)
+	resp = alertmanager.Response{}
+	must(t, json.NewDecoder(r.Body).Decode(&resp))
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK || resp.Created != 1 {
+		t.Fatalf("POST of a pod's alert: %d %+v", r.StatusCode, resp)
+	}
+	var l opsv1.IncidentList
+	must(t, c.List(ctx, &l, client.InNamespace("wired-pod")))
+	if len(l.Items) != 1 || l.Items[0].Spec.Target == nil || l.Items[0].Spec.Target.Kind != "StatefulSet" || l.Items[0].Spec.Target.Name != "cache" {
+		t.Fatalf("Incidents in wired-pod %+v; want one about StatefulSet cache, the pod's controller", l.Items)
 	}
 }
 

@@ -22,9 +22,11 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/controller/trigger/dedup"
+	"github.com/opsmesh/opsmesh/controller/trigger/owners"
 )
 
 // Path is where the controller serves the receiver.
@@ -41,6 +43,17 @@ type Handler struct {
 	token  []byte
 	raiser Raiser
 	log    logr.Logger
+	owners client.Reader // follows a pod's (or ReplicaSet's) controllers to its workload; nil: not followed
+}
+
+// FollowOwners has the handler raise an alert about a Pod (kube-prometheus's KubePodCrashLooping
+// carries only namespace, pod and container) about the workload that controls it — its
+// StatefulSet, or the Deployment above its ReplicaSet — as the Warning-event watcher does, so
+// both triggers raise one Incident per workload and a replaced pod does not start a new one. r
+// reads object metadata.
+func (h *Handler) FollowOwners(r client.Reader) *Handler {
+	h.owners = r
+	return h
 }
 
 // NewHandler returns a receiver that requires "Authorization: Bearer <token>" and raises
@@ -102,6 +115,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := Response{Alerts: make([]AlertResult, 0, len(p.Alerts))}
 	for _, a := range p.Alerts {
 		s := SignalOf(a)
+		if h.owners != nil && s.Target != nil && s.Target.Namespace != "" {
+			top := owners.Top(r.Context(), h.owners, *s.Target)
+			s.Target = &top
+		}
 		ar := AlertResult{Alertname: s.Name}
 		if a.Firing() {
 			res, err := h.raiser.Raise(r.Context(), s)
