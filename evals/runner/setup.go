@@ -139,7 +139,16 @@ func (a *attempt) setup(ctx context.Context) error {
 	if err := a.logs(ctx); err != nil {
 		return err
 	}
-	return a.waitAll(ctx, "settle", a.s.Setup.Settle)
+	if err := a.waitAll(ctx, "settle", a.s.Setup.Settle); err != nil {
+		return err
+	}
+	if len(a.s.Setup.Updates) > 0 {
+		// An update may replace the pods the logs were set on while the set-up settles (a
+		// StatefulSet's pod-0 comes back with a new UID, and a new pod starts with no log): the
+		// pods there are now get them.
+		return a.logs(ctx)
+	}
+	return nil
 }
 
 // inject does the rest of setup: the GPU faults and the events, which the platform's triggers
