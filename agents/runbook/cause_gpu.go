@@ -3,6 +3,7 @@ package runbook
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -11,35 +12,21 @@ import (
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 )
 
-// nodesInvolved are the nodes of the subject (a node) or of the pods the findings name.
+// nodesInvolved are the nodes of the subject (a node) or of the pods the findings name: the pods
+// that are findings themselves, and the failed pods a Job's or CronJob's finding names in its
+// evidence (a Job whose pods ran on a GPU that then failed).
 func (inv *investigation) nodesInvolved(sub *subject, an contract.Analysis) []string {
 	if sub != nil && sub.kind == "node" {
 		return []string{sub.name}
 	}
-	pods := map[string]bool{}
+	pods := podsInvolved(sub, an.Findings)
 	var namespaces []string
-	for _, f := range an.Findings {
-		if !strings.HasPrefix(f.Object, "pod/") {
-			continue
-		}
-		parts := strings.SplitN(strings.TrimPrefix(f.Object, "pod/"), "/", 2)
-		if len(parts) != 2 {
-			continue
-		}
-		pods[parts[0]+"/"+parts[1]] = true
-		for _, m := range f.More {
-			pods[parts[0]+"/"+m] = true
-		}
-		if !slices.Contains(namespaces, parts[0]) {
-			namespaces = append(namespaces, parts[0])
+	for p := range pods {
+		if ns, _, _ := strings.Cut(p, "/"); !slices.Contains(namespaces, ns) {
+			namespaces = append(namespaces, ns)
 		}
 	}
-	if sub != nil && sub.kind == "pod" {
-		pods[sub.namespace+"/"+sub.name] = true
-		if !slices.Contains(namespaces, sub.namespace) {
-			namespaces = append(namespaces, sub.namespace)
-		}
-	}
+	slices.Sort(namespaces)
 	var nodes []string
 	for _, ns := range namespaces {
 		var list contract.ResourceList
@@ -60,10 +47,52 @@ func (inv *investigation) nodesInvolved(sub *subject, an contract.Analysis) []st
 	return nodes
 }
 
-// gpus asks the GPU view about nodes and names a GPU cause when one is failed or degraded.
+// podsInvolved are the pods (namespace/name) the findings are about: pods that are findings
+// (and the others of their owner the finding counts), the failed pods a Job's or CronJob's
+// finding names in its evidence, and the subject when it is a pod.
+func podsInvolved(sub *subject, findings []contract.Finding) map[string]bool {
+	pods := map[string]bool{}
+	for _, f := range findings {
+		parts := strings.Split(f.Object, "/")
+		if len(parts) != 3 {
+			continue
+		}
+		ns := parts[1]
+		if parts[0] == "pod" {
+			pods[ns+"/"+parts[2]] = true
+			for _, m := range f.More {
+				pods[ns+"/"+m] = true
+			}
+			continue
+		}
+		for _, ref := range podsInEvidence(f.Evidence) {
+			pods[ns+"/"+ref[0]] = true
+		}
+	}
+	if sub != nil && sub.kind == "pod" {
+		pods[sub.namespace+"/"+sub.name] = true
+	}
+	return pods
+}
+
+// gpuErrorLine finds, in a failed container's word, an error that a GPU's failure causes: a
+// CUDA or NCCL error, an ECC error, a lost GPU. Such a line ties the crash to the GPU under it.
+var gpuErrorLine = regexp.MustCompile(`(?i)CUDA error|cudaError\w*|CUDA_ERROR_\w+|NCCL (?:error|WARN)|ncclUnhandledCudaError|ncclSystemError|uncorrectable ECC|ECC error|Xid|fallen off the bus|illegal memory access|unspecified launch failure|GPU is lost`)
+
+// gpus asks the GPU view about nodes and names a GPU cause when one is failed or degraded. When
+// the view tells which GPUs the pods involved hold (their processes' GPUs), only those count: a
+// fault on another GPU of the node does not explain them.
 func (inv *investigation) gpus(nodes []string) bool {
 	if _, ok := inv.where["gpu_node_health"]; !ok || len(nodes) == 0 {
 		return false
+	}
+	var sub *subject
+	if parts := strings.Split(inv.d.Subject, "/"); len(parts) == 3 {
+		sub = &subject{parts[0], parts[1], parts[2]}
+	}
+	involved := map[string]bool{}
+	if sub == nil || sub.kind != "node" {
+		involved = podsInvolved(sub, inv.findings)
 	}
 	var bad []contract.NodeHealth
 	for _, n := range nodes {
@@ -72,6 +101,13 @@ func (inv *investigation) gpus(nodes []string) bool {
 			continue
 		}
 		for _, nv := range h.Nodes {
+			if held := heldGPUs(nv, involved); len(held) > 0 {
+				if !slices.ContainsFunc(nv.GPUs, func(g contract.GPUHealth) bool { return notableGPU(g) && slices.Contains(held, g.Index) }) {
+					inv.note("node %s: the GPUs the failing pods run on (%s) are healthy; its other GPUs' faults do not explain them", nv.Node, intsText(held))
+					continue
+				}
+				nv.GPUs = slices.DeleteFunc(slices.Clone(nv.GPUs), func(g contract.GPUHealth) bool { return notableGPU(g) && !slices.Contains(held, g.Index) })
+			}
 			if (nv.Verdict != "healthy" && !onlyCordoned(nv)) || slices.ContainsFunc(nv.GPUs, notableGPU) {
 				bad = append(bad, nv)
 			}
@@ -150,6 +186,13 @@ func (inv *investigation) gpus(nodes []string) bool {
 	}
 	rc.Cause = gpuCause(nv, worst, action)
 	if rc.Cause != nil {
+		if rc.Cause.Category == contract.GPUHardwareFault {
+			// the failed pods' own error, when it is one a GPU's failure causes
+			if obj, line := inv.gpuErrorOf(); line != "" {
+				rc.Cause.Summary += "; the failed pod's own error agrees: " + clip(line, 200)
+				rc.Evidence = append([]opsv1.Evidence{evidence(obj, line)}, rc.Evidence...)
+			}
+		}
 		rc.Summary += "; cause: " + rc.Cause.Summary
 	}
 	if len(rc.Evidence) > 16 {
@@ -316,4 +359,50 @@ func verdictRank(v string) int {
 		return 1
 	}
 	return 0
+}
+
+// heldGPUs are the GPU indexes that the involved pods' processes use on the node, as the GPU view
+// tells them (empty when it does not).
+func heldGPUs(nv contract.NodeHealth, involved map[string]bool) []int {
+	var out []int
+	for _, p := range nv.Pods {
+		if !involved[p.Pod] {
+			continue
+		}
+		for _, i := range p.GPUs {
+			if !slices.Contains(out, i) {
+				out = append(out, i)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// gpuErrorOf is the first line of the findings' evidence that is a GPU error (gpuErrorLine), and
+// the object it is about; "" when none.
+func (inv *investigation) gpuErrorOf() (string, string) {
+	for _, f := range inv.findings {
+		for _, e := range f.Evidence {
+			// a part of a message joined with " | " (the exception's line) before the whole
+			parts := splitLines([]string{e})
+			if len(parts) > 1 {
+				parts = append(parts[1:], parts[0])
+			}
+			for _, l := range parts {
+				if gpuErrorLine.MatchString(l) {
+					return f.Object, l
+				}
+			}
+		}
+	}
+	return "", ""
+}
+
+func intsText(xs []int) string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, fmt.Sprint(x))
+	}
+	return strings.Join(out, ", ")
 }

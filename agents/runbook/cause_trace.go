@@ -76,6 +76,16 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 	t := traced{previousLog: previous}
 	var fromCheck bool
 	t.cause, t.hit, fromCheck = inv.signature(lines, ctx, f)
+	if !fromCheck {
+		// what the pod is not given, whatever words the program fails with: a ServiceAccount
+		// token, a GPU. It replaces a signature's word only where that says no more: none, a
+		// crash of the application's own, a setting of the workload's; or where it is the
+		// same line.
+		if c := inv.notGiven(lines, f, ctx); c != nil && (t.cause == nil || t.hit == nil || (c.Evidence[0] == t.hit.Line) ||
+			((t.cause.Category == contract.ApplicationError || t.cause.Category == contract.ApplicationConfig) && !elsewhere(t.cause.Object, ownerOf(f)))) {
+			t.cause, t.hit = c, nil
+		}
+	}
 	// A signature's word that its follow-up checks could not confirm (a host "does not
 	// resolve", said of a Service that exists) gives way to a failing neighbour too.
 	unconfirmed := !fromCheck && t.hit != nil && len(t.hit.Calls()) > 0
@@ -367,14 +377,204 @@ func (inv *investigation) configMapSetting(c *contract.Cause, f contract.Finding
 	return ""
 }
 
+// settingNameIn reads the name of a setting a line names: "for configuration
+// advertised.listeners", `parameter "max_connections"`, "Failed to bind properties under
+// 'spring.datasource.url'". A name counts only with a separator in it (a dot, an underscore, a
+// hyphen): a bare word is too often an ordinary one.
+var settingNameIn = regexp.MustCompile(`(?i)\b(?:for configuration|configuration|config(?:uration)? (?:key|property|option)|parameter|property|properties under|setting|option|key)\s*[:=]?\s*["'` + "`" + `]?([A-Za-z][A-Za-z0-9]*(?:[._-][A-Za-z0-9]+)+)`)
+
+// settingNames are the names of the settings the hit's line names, and its property variable.
+func settingNames(h knowledge.Hit) []string {
+	var out []string
+	if p := h.Vars["property"]; p != "" {
+		out = append(out, p)
+	}
+	for _, m := range settingNameIn.FindAllStringSubmatch(h.Line, -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// envNamesOf are the environment variable names a setting is written as by the usual
+// conventions: upper case, dots and hyphens as underscores (KAFKA_ADVERTISED_LISTENERS), or
+// hyphens dropped (Spring's relaxed binding: SPRING_KAFKA_CONSUMER_FETCHMAXWAIT), and a
+// camelCase word split (maxPoolSize → MAX_POOL_SIZE). Names shorter than 5 are left out.
+func envNamesOf(setting string) []string {
+	var camel strings.Builder
+	for i, r := range setting {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			if p := setting[i-1]; p >= 'a' && p <= 'z' || p >= '0' && p <= '9' {
+				camel.WriteByte('_')
+			}
+		}
+		camel.WriteRune(r)
+	}
+	var out []string
+	for _, s := range []string{setting, camel.String()} {
+		up := strings.ToUpper(s)
+		for _, n := range []string{
+			strings.NewReplacer(".", "_", "-", "_").Replace(up),
+			strings.NewReplacer(".", "_", "-", "").Replace(up),
+		} {
+			if len(n) >= 5 && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// envNameFor says whether the environment variable env carries setting: it is one of
+// envNamesOf(setting), with any prefix (POSTGRES_MAX_CONNECTIONS for max_connections,
+// KAFKA_CFG_ADVERTISED_LISTENERS for advertised.listeners).
+func envNameFor(env, setting string) bool {
+	for _, n := range envNamesOf(setting) {
+		if env == n || strings.HasSuffix(env, "_"+n) {
+			return true
+		}
+	}
+	return false
+}
+
+// settingByName finds the environment variable of the failing container that carries one of the
+// settings the failure names (names, by envNameFor) — set inline, from a ConfigMap's or Secret's
+// key, or by envFrom — and, when the cause is the workload itself, moves it there: the
+// ConfigMap's or Secret's key (data[KEY]), or the container's env entry. The value is quoted,
+// a Secret's never. ok is false when no variable carries them.
+func (inv *investigation) settingByName(c *contract.Cause, f contract.Finding, names []string) (value string, ok bool) {
+	parts := strings.Split(ownerOf(f), "/")
+	if len(parts) != 3 || len(names) == 0 {
+		return "", false
+	}
+	ns := parts[1]
+	var spec struct {
+		Containers []struct {
+			Name string `yaml:"name"`
+			Env  []struct {
+				Name      string `yaml:"name"`
+				Value     string `yaml:"value"`
+				ValueFrom *struct {
+					ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
+					SecretKeyRef    *keyRef `yaml:"secretKeyRef"`
+				} `yaml:"valueFrom"`
+			} `yaml:"env"`
+			EnvFrom []struct {
+				Prefix       string                 `yaml:"prefix"`
+				ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
+				SecretRef    *struct{ Name string } `yaml:"secretRef"`
+			} `yaml:"envFrom"`
+		} `yaml:"containers"`
+	}
+	text := inv.specText(parts[0], ns, parts[2])
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return "", false
+	}
+	own := c.Object == "" || c.Object == ownerOf(f) || strings.HasPrefix(c.Object, "pod/")
+	matching := func(env string) string {
+		for _, n := range names {
+			if envNameFor(env, n) {
+				return n
+			}
+		}
+		return ""
+	}
+	data := func(kind, name string) (map[string]string, bool) {
+		var o contract.ObjectYAML
+		if !inv.callData("resource_get", map[string]any{"kind": kind, "namespace": ns, "name": name}, &o) {
+			return nil, false
+		}
+		var obj struct {
+			Data map[string]string `yaml:"data"`
+		}
+		if yaml.Unmarshal([]byte(o.YAML), &obj) != nil {
+			return nil, false
+		}
+		return obj.Data, true
+	}
+	// at: the object and key (or the container's env entry) that holds the variable
+	at := func(object, field, where, value string, quote bool) (string, bool) {
+		if own {
+			c.Object, c.Field = object, field
+			if c.Category == contract.ApplicationError {
+				c.Category = contract.ApplicationConfig // the program refuses a setting it is given
+			}
+		}
+		c.Summary = clip(c.Summary+"; it comes from "+where, 1000)
+		if quote {
+			c.Summary = clip(fmt.Sprintf("%s (value %s)", c.Summary, clip(value, 120)), 1000)
+			c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s", where, clip(value, 200)))
+		} else {
+			c.Evidence = append(c.Evidence, where)
+		}
+		return value, true
+	}
+	for _, ct := range spec.Containers {
+		if f.Container != "" && ct.Name != f.Container {
+			continue
+		}
+		for _, e := range ct.Env {
+			n := matching(e.Name)
+			if n == "" {
+				continue
+			}
+			switch {
+			case e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil:
+				r := e.ValueFrom.ConfigMapKeyRef
+				d, _ := data("configmap", r.Name)
+				v, has := d[r.Key]
+				return at(fmt.Sprintf("configmap/%s/%s", ns, r.Name), fmt.Sprintf("data[%s]", r.Key),
+					fmt.Sprintf("key %s of ConfigMap %s (env %s, the setting %s)", r.Key, r.Name, e.Name, n), v, has)
+			case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+				r := e.ValueFrom.SecretKeyRef
+				return at(fmt.Sprintf("secret/%s/%s", ns, r.Name), fmt.Sprintf("data[%s]", r.Key),
+					fmt.Sprintf("key %s of Secret %s (env %s, the setting %s)", r.Key, r.Name, e.Name, n), "", false)
+			case e.ValueFrom == nil:
+				return at(ownerOf(f), fmt.Sprintf("%scontainers[%s].env[%s]", templatePrefix(parts[0]), ct.Name, e.Name),
+					fmt.Sprintf("the container's env %s (the setting %s)", e.Name, n), e.Value, true)
+			}
+		}
+		for _, ef := range ct.EnvFrom {
+			kind, name := "configmap", ""
+			switch {
+			case ef.ConfigMapRef != nil:
+				name = ef.ConfigMapRef.Name
+			case ef.SecretRef != nil:
+				kind, name = "secret", ef.SecretRef.Name
+			default:
+				continue
+			}
+			d, _ := data(kind, name)
+			for _, k := range slices.Sorted(maps.Keys(d)) {
+				n := matching(ef.Prefix + k)
+				if n == "" {
+					continue
+				}
+				word := map[string]string{"configmap": "ConfigMap", "secret": "Secret"}[kind]
+				return at(fmt.Sprintf("%s/%s/%s", kind, ns, name), fmt.Sprintf("data[%s]", k),
+					fmt.Sprintf("key %s of %s %s (envFrom, as %s%s, the setting %s)", k, word, name, ef.Prefix, k, n), d[k], kind == "configmap")
+			}
+		}
+	}
+	return "", false
+}
+
 var envField = regexp.MustCompile(`env\[([A-Za-z_][A-Za-z0-9_.-]*)\]`)
 
 // configSource follows a setting the application refused (a cause whose field is env[KEY]) to
 // where the workload takes it from: the ConfigMap or Secret key (valueFrom, or envFrom whose
 // object holds the key), which becomes the object at fault; or the container's own env entry.
-func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, token string, pattern *regexp.Regexp) string {
+//
+// A setting the failure names (advertised.listeners, spring.datasource.url, max_connections) is
+// looked for first among the container's environment variables by the usual conventions
+// (settingByName): KAFKA_ADVERTISED_LISTENERS, SPRING_DATASOURCE_URL, POSTGRES_MAX_CONNECTIONS.
+func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, token string, pattern *regexp.Regexp, names []string) string {
 	m := envField.FindStringSubmatch(c.Field)
 	if m == nil && c.Category != contract.CredentialsRejected {
+		if v, ok := inv.settingByName(c, f, names); ok {
+			return v
+		}
 		if token != "" || pattern != nil {
 			return inv.settingOf(c, f, token, pattern)
 		}
@@ -497,6 +697,10 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 			}
 		}
 	}
+	// no variable of that name: the one the setting the failure names is written as
+	if v, ok := inv.settingByName(c, f, names); ok {
+		return v
+	}
 	return ""
 }
 
@@ -584,7 +788,7 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 		}
 	}
 	if cause != nil {
-		setting := inv.configSource(cause, f, hit.Setting(), hitPattern(hit))
+		setting := inv.configSource(cause, f, hit.Setting(), hitPattern(hit), settingNames(hit))
 		// a file the failure names (the signature's path, one in its line or its setting):
 		// the ConfigMap or Secret mounted there
 		named := pathsIn(hit.Line)

@@ -72,3 +72,67 @@ volumes:
 		}
 	}
 }
+
+func TestEnvNameFor(t *testing.T) {
+	for _, c := range []struct {
+		env, setting string
+		want         bool
+	}{
+		{"KAFKA_ADVERTISED_LISTENERS", "advertised.listeners", true},
+		{"KAFKA_CFG_ADVERTISED_LISTENERS", "advertised.listeners", true},
+		{"SPRING_DATASOURCE_URL", "spring.datasource.url", true},
+		{"SPRING_KAFKA_CONSUMER_FETCHMAXWAIT", "spring.kafka.consumer.fetch-max-wait", true},
+		{"SPRING_KAFKA_CONSUMER_FETCH_MAX_WAIT", "spring.kafka.consumer.fetch-max-wait", true},
+		{"POSTGRES_MAX_CONNECTIONS", "max_connections", true},
+		{"MAX_POOL_SIZE", "db.maxPoolSize", false}, // the db. part is missing
+		{"DB_MAX_POOL_SIZE", "db.maxPoolSize", true},
+		{"LISTENERS", "advertised.listeners", false},
+		{"XMAX_CONNECTIONS", "max_connections", false}, // a prefix ends in an underscore
+	} {
+		if got := envNameFor(c.env, c.setting); got != c.want {
+			t.Errorf("envNameFor(%q, %q) = %v, want %v (names %q)", c.env, c.setting, got, c.want, envNamesOf(c.setting))
+		}
+	}
+}
+
+func TestSettingNameIn(t *testing.T) {
+	for line, want := range map[string]string{
+		`Invalid value PLAINTEXT://:9092 for configuration advertised.listeners: bad`: "advertised.listeners",
+		`FATAL:  invalid value for parameter "max_connections": "lots"`:               "max_connections",
+		`Failed to bind properties under 'spring.datasource.url' to java.lang.String`: "spring.datasource.url",
+		`KeyError: 'tenant'`:    "",
+		`invalid configuration`: "",
+	} {
+		got := ""
+		if m := settingNameIn.FindStringSubmatch(line); m != nil {
+			got = m[1]
+		}
+		if got != want {
+			t.Errorf("settingNameIn(%q) = %q, want %q", line, got, want)
+		}
+	}
+}
+
+func TestMissingServiceAccountFile(t *testing.T) {
+	for line, want := range map[string]string{
+		`open /var/run/secrets/kubernetes.io/serviceaccount/token: no such file or directory`:                               "/var/run/secrets/kubernetes.io/serviceaccount/token",
+		`FileNotFoundError: [Errno 2] No such file or directory: '/var/run/secrets/kubernetes.io/serviceaccount/namespace'`: "/var/run/secrets/kubernetes.io/serviceaccount/namespace",
+		`open /var/run/secrets/kubernetes.io/serviceaccount/token: permission denied`:                                       "",
+		`open /etc/app/token: no such file or directory`:                                                                    "",
+	} {
+		if got := missingServiceAccountFile(line); got != want {
+			t.Errorf("missingServiceAccountFile(%q) = %q, want %q", line, got, want)
+		}
+	}
+}
+
+func TestGPUResource(t *testing.T) {
+	for name, want := range map[string]bool{
+		"nvidia.com/gpu": true, "amd.com/gpu": true, "nvidia.com/gpu.shared": true, "nvidia.com/mig-1g.10gb": true,
+		"cpu": false, "memory": false, "example.com/foo": false, "hugepages-2Mi": false,
+	} {
+		if got := gpuResource(name); got != want {
+			t.Errorf("gpuResource(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -60,8 +60,9 @@ func keyValues(s string) string {
 		}
 		// Short unquoted values ("tokens: 12") are counts, not secrets; a scheme word
 		// ("Authorization: Bearer <redacted>") was handled above.
+		// A boolean (automountServiceAccountToken: false) says whether there is one, not what it is.
 		if !LooksSecret(key) || namesNoCredential(key) || strings.Contains(value, Marker) || isAuthScheme(value) ||
-			(quote == "" && (len(value) < 4 || startsProse(value, s[m[11]:]))) {
+			(quote == "" && (len(value) < 4 || isBool(value) || startsProse(value, s[m[11]:]))) {
 			continue
 		}
 		b.WriteString(s[last:m[10]])
@@ -73,6 +74,11 @@ func keyValues(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// isBool reports whether an unquoted value is a YAML or JSON boolean.
+func isBool(v string) bool {
+	return strings.EqualFold(v, "true") || strings.EqualFold(v, "false")
 }
 
 // notCredentialKey matches the last word of a key that names an error, an exception, a warning

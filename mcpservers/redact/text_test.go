@@ -37,6 +37,9 @@ func TestText(t *testing.T) {
 		"author: jane",
 		// a YAML map under a credential-named key keeps its shape
 		"sources:\n- serviceAccountToken:\n    expirationSeconds: 3607\n    path: token",
+		// a boolean says whether there is a credential, not what it is
+		"automountServiceAccountToken: false",
+		`{"automountServiceAccountToken": true}`,
 	} {
 		if got := Text(s); got != s {
 			t.Errorf("Text(%q) changed it to %q", s, got)
