@@ -31,7 +31,9 @@ func (t *tools) analyzeTools() []mcptool.Tool {
 			Description: "Find what is wrong in a namespace (or the whole cluster): crash loops, image pull failures, OOM kills, " +
 				"missing ConfigMaps/Secrets, failing probes, unschedulable pods, Services without endpoints, Ingress backends that are missing or down, " +
 				"pending PVCs, node trouble, cordoned nodes a PodDisruptionBudget keeps from draining, DaemonSets kept off nodes by taints, " +
-				"stuck rollouts, failed Jobs and CronJobs, HPAs unable to scale, exceeded quotas. Each finding names the object, " +
+				"stuck rollouts, failed Jobs and CronJobs, HPAs unable to scale or whose target is missing, exceeded quotas, " +
+				"pods the API server refuses (a failing admission webhook, a LimitRange's bound, a RuntimeClass, ServiceAccount or PriorityClass that does not exist), " +
+				"Ingresses no IngressClass serves, evicted pods. Each finding names the object, " +
 				"its evidence, the cause behind the symptom when it can follow it there, and a suggested write tool with arguments " +
 				"(dryRun true, to preview). Critical findings come first.",
 			Params: []mcp.ToolOption{
@@ -178,6 +180,9 @@ var analyzers = []analyzer{
 	{category: "ReplicasUnavailable", run: replicasUnavailable},
 	{category: "HPAUnableToScale", run: hpaUnableToScale},
 	{category: "QuotaFull", run: quotaFull},
+	{category: "ReplicasUnavailable", run: workloadRefused},
+	{category: "NodePressure", run: evictedPods},
+	{category: "ServiceNoEndpoints", run: ingressReferences},
 }
 
 // focusKinds are the kinds analyze can focus on, by API group and kind, with the name refs use.
@@ -283,6 +288,16 @@ func (f *focus) behindService(s *snapshot) map[ref]bool {
 	return out
 }
 
+// unscaled reports whether the focus is one Deployment or StatefulSet that no HPA targets: the
+// namespace's HPAs whose target does not exist are then likely meant for it ("why does it not
+// scale out?"), so the focus includes them.
+func (f *focus) unscaled(s *snapshot) bool {
+	if f == nil || f.name == "" || (f.kind != "deployment" && f.kind != "statefulset") {
+		return false
+	}
+	return !s.autoscaled(f.kind, f.namespace, f.name)
+}
+
 func (t *tools) analyze(ctx context.Context, a analyzeArgs) (contract.Analysis, string, error) {
 	var none contract.Analysis
 	if a.Namespace != "" {
@@ -305,13 +320,15 @@ func (t *tools) analyze(ctx context.Context, a analyzeArgs) (contract.Analysis, 
 	}
 	s.nodesAllowed = !t.k.confined()
 	behind := foc.behindService(s)
+	unscaled := foc.unscaled(s)
 	var found []finding
 	for rank, an := range analyzers {
 		if an.clusterOnly && !cluster {
 			continue
 		}
 		for _, f := range an.run(s) {
-			if !foc.matches(&f) && !behind[f.object] && (f.owner == nil || !behind[*f.owner]) {
+			if !foc.matches(&f) && !behind[f.object] && (f.owner == nil || !behind[*f.owner]) &&
+				!(unscaled && f.object.Namespace == foc.namespace && danglingAutoscaler(&f)) {
 				continue
 			}
 			f.rank, f.category = rank, an.category

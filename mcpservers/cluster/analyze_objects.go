@@ -217,7 +217,10 @@ func pvcPending(s *snapshot) []finding {
 		} else {
 			f.evidence = append(f.evidence, "no events about the claim")
 		}
+		f.cause = s.claimProvisionCause(c, class, events, &f)
 		switch {
+		case f.cause != nil && f.cause.Fix != nil:
+			f.fix = noFix("%s", f.cause.Fix.Text)
 		case missingClass:
 			f.fix = noFix("create StorageClass %s, or recreate the claim with a class that exists (a claim's class cannot be changed)", class)
 		case class == "":
@@ -633,11 +636,25 @@ func hpaUnableToScale(s *snapshot) []finding {
 			messages = append(messages, c.Message)
 			f.evidence = append(f.evidence, fmt.Sprintf("status.conditions[%s]: status=False reason=%s message=%s", c.Type, orNone(c.Reason), clip(c.Message)))
 		}
+		if ev := s.eventsFor("HorizontalPodAutoscaler", h, "FailedGetScale"); len(ev) > 0 && !slices.Contains(reasons, "FailedGetScale") {
+			reasons = append(reasons, "FailedGetScale")
+			f.evidence = append(f.evidence, eventEvidence(ev))
+		}
+		// A target that does not exist is the cause, when the controller has not reported on
+		// the HPA yet or says it cannot get the target's scale (a condition about metrics says
+		// that it got it).
+		if len(reasons) == 0 || slices.Contains(reasons, "FailedGetScale") {
+			f.cause = s.hpaTargetMissing(h, &f)
+		}
 		if len(f.evidence) == 0 {
 			continue
 		}
 		target := strings.ToLower(h.Spec.ScaleTargetRef.Kind) + "/" + h.Spec.ScaleTargetRef.Name
 		f.evidence = append(f.evidence, fmt.Sprintf("spec.scaleTargetRef: %s; replicas %d (min %d, max %d)", target, h.Status.CurrentReplicas, replicasOr(h.Spec.MinReplicas, 1), h.Spec.MaxReplicas))
+		if f.cause != nil {
+			out = append(out, f)
+			continue
+		}
 		unrequested := s.hpaMissingRequests(h, &f)
 		all := strings.ToLower(strings.Join(messages, " "))
 		switch {
@@ -751,7 +768,7 @@ func quotaExceeded(s *snapshot) []finding {
 		var q *corev1.ResourceQuota
 		if ok {
 			q = s.quotaByName[types.NamespacedName{Namespace: o.ns, Name: r.quota}]
-			f.cause = quotaCause(r, o.ns, subject.String(), q, "event FailedCreate: "+quoteMessage(last.Message))
+			f.cause = quotaCause(r, o.ns, subject.String(), q, s.specOf(subject), "event FailedCreate: "+quoteMessage(last.Message))
 		}
 		if q != nil {
 			f.related = []ref{{Kind: "resourcequota", Namespace: q.Namespace, Name: q.Name}}

@@ -153,7 +153,12 @@ func imagePullBackOff(s *snapshot) []finding {
 				fmt.Sprintf("%s.image: %s", specPath(init, st.Name), image),
 				fmt.Sprintf("%s.state.waiting: reason=%s message=%s", path, st.State.Waiting.Reason, clip(st.State.Waiting.Message)))
 			credentials := s.pullCredentials(p, st.State.Waiting.Message, &f)
+			if f.cause = s.serviceAccountPullCause(p, w, image, st.State.Waiting.Message, &f); f.cause != nil {
+				credentials = f.cause.Fix.Text
+			}
 			switch {
+			case f.cause != nil:
+				f.fix = noFix("%s", credentials)
 			case w.restartable() && s.hasPreviousRevision(w):
 				f.fix = fix{tool: "workload_rollback", args: ownerFixArgs(w), note: "back to the previous revision, whose image pulled"}
 				s.noteRevisionChange(&f, p, w, st.Name, init)

@@ -65,6 +65,8 @@ type snapshot struct {
 	lookups     map[string]lookup         // direct reads of referenced objects
 	slicesBySvc map[string][]int          // namespace/service -> indexes into slices
 	limitRanges map[string]limitRangeList // namespace -> its LimitRanges, read directly
+	webhooks    *webhookList              // admission webhooks, read directly on first use
+	accounts    map[string]accountLookup  // namespace/name -> a ServiceAccount, read directly
 	skipped     []string                  // kinds that could not be read, with why
 }
 

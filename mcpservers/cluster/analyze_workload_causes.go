@@ -23,12 +23,14 @@ import (
 func (s *snapshot) deploymentCause(d *appsv1.Deployment, f *finding) *contract.Cause {
 	var pods []*corev1.Pod
 	var refused *corev1.Event
+	var failed []*corev1.Event // FailedCreate events of its ReplicaSets
 	for i := range s.replicaSets {
 		rs := &s.replicaSets[i]
 		if c := metav1.GetControllerOfNoCopy(rs); c == nil || c.UID != d.UID {
 			continue
 		}
 		for _, e := range s.eventsFor("ReplicaSet", rs, "FailedCreate") {
+			failed = append(failed, e)
 			if e.Type == corev1.EventTypeWarning && isQuotaRefusal(e.Message) && (refused == nil || refused.LastTimestamp.Before(&e.LastTimestamp)) {
 				refused = e
 			}
@@ -38,12 +40,16 @@ func (s *snapshot) deploymentCause(d *appsv1.Deployment, f *finding) *contract.C
 	if refused != nil {
 		if r, ok := parseQuotaRefusal(refused.Message); ok {
 			q := s.quotaByName[types.NamespacedName{Namespace: d.Namespace, Name: r.quota}]
-			c := quotaCause(r, d.Namespace, deploymentWorkload(d).String(), q, "event FailedCreate on replicaset "+refused.InvolvedObject.Name+": "+quoteMessage(refused.Message))
+			c := quotaCause(r, d.Namespace, deploymentWorkload(d).String(), q, &d.Spec.Template.Spec, "event FailedCreate on replicaset "+refused.InvolvedObject.Name+": "+quoteMessage(refused.Message))
 			if f.fix.tool == "" {
 				f.fix = noFix("%s", c.Fix.Text)
 			}
 			return c
 		}
+	}
+	// A webhook that fails, a reference that does not exist, a LimitRange's bound.
+	if c := s.refusalCause(failed, refusedWorkload{ref: deploymentWorkload(d).ref, spec: &d.Spec.Template.Spec}, f); c != nil {
+		return c
 	}
 	var newest *corev1.Pod
 	var attach *corev1.Event
