@@ -381,7 +381,7 @@ func TestRunbookByCategory(t *testing.T) {
 		pvc.Status.Phase = corev1.ClaimPending
 		c.SetStatus(pvc)
 		d := diagnose(t, e, runbook.Question{Namespace: ns}, diagnosis.PVCPending)
-		mustSay(t, d, "persistentvolumeclaim/rb-pvc/data: its PersistentVolumeClaim is not bound", "storageclass rb-fast does not exist")
+		mustSay(t, d, "cause: ReferenceMissing at persistentvolumeclaim/rb-pvc/data spec.storageClassName", "claim data names StorageClass rb-fast, which does not exist", "storageclass rb-fast does not exist")
 	})
 
 	t.Run("JobFailed cites the backoff limit", func(t *testing.T) {

@@ -492,7 +492,8 @@ func clipList(names []string, n int) []string {
 
 // missingReferenceCause: the API server refused w's pods because its pod template names a
 // RuntimeClass, ServiceAccount or PriorityClass that does not exist. The cause is the
-// workload's field, naming the missing object and those that exist.
+// workload's field (for a ServiceAccount, the missing account itself), naming the missing object
+// and those that exist.
 func (s *snapshot) missingReferenceCause(e *corev1.Event, w refusedWorkload, f *finding) *contract.Cause {
 	m, ok := missingReferenceIn(e.Message)
 	if !ok {
@@ -514,6 +515,11 @@ func (s *snapshot) missingReferenceCause(e *corev1.Event, w refusedWorkload, f *
 		Evidence: []string{event, fmt.Sprintf("%s %s: not found (%s)", strings.ToLower(r.kind), m.name, have)}}
 	if w.spec != nil {
 		c.Evidence = append(c.Evidence, fmt.Sprintf("%s %s: %s", w.ref, field, orNone(podSpecField(w.spec, r.field))))
+	}
+	if r.namespaced {
+		// a missing object of the workload's own namespace (its ServiceAccount) is the object at
+		// fault, as a missing ConfigMap is; a cluster-scoped class is named by the workload's field
+		c.Object, c.Field = objectRef(strings.ToLower(r.kind), ns, m.name), ""
 	}
 	to := "one that exists"
 	if n := nearestName(m.name, names); n != "" && err == nil {
