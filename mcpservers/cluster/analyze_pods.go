@@ -153,7 +153,7 @@ func imagePullBackOff(s *snapshot) []finding {
 				fmt.Sprintf("%s.image: %s", specPath(init, st.Name), image),
 				fmt.Sprintf("%s.state.waiting: reason=%s message=%s", path, st.State.Waiting.Reason, clip(st.State.Waiting.Message)))
 			credentials := s.pullCredentials(p, st.State.Waiting.Message, &f)
-			if f.cause = s.serviceAccountPullCause(p, w, image, st.State.Waiting.Message, &f); f.cause != nil {
+			if f.cause = s.serviceAccountPullCause(p, w, image, s.pullFailure(p, image, st.State.Waiting.Message), &f); f.cause != nil {
 				credentials = f.cause.Fix.Text
 			}
 			switch {
@@ -177,6 +177,22 @@ func imagePullBackOff(s *snapshot) []finding {
 }
 
 // authFailure are words of a registry's answer when it refuses the credentials (or their lack).
+// pullFailure is what the kubelet said of the failed pull: the waiting message, unless it is
+// only the back-off ('Back-off pulling image "x"'), when the pod's latest Failed event about the
+// image says it (the registry's answer is there).
+func (s *snapshot) pullFailure(p *corev1.Pod, image, waiting string) string {
+	var failed []*corev1.Event
+	for _, e := range s.eventsFor("Pod", p, "Failed") {
+		if strings.Contains(e.Message, image) {
+			failed = append(failed, e)
+		}
+	}
+	if e, _ := latest(failed); e != nil && (waiting == "" || strings.HasPrefix(waiting, "Back-off pulling image")) {
+		return e.Message
+	}
+	return waiting
+}
+
 var authFailure = []string{"unauthorized", "authentication required", "access denied", "pull access denied", "denied:", "403 forbidden", "no basic auth credentials"}
 
 // pullCredentials checks the pod's imagePullSecrets: each one that does not exist is evidence (a

@@ -245,8 +245,15 @@ func TestAnalyzeNamesWhatAdmissionRefuses(t *testing.T) {
 				_, rs = deploymentWithRevisions(t, ns, "private-app", 1, func(p *corev1.PodSpec) { p.ServiceAccountName = "puller" })
 				ownedPod(t, rs, ns, "private-app-h1-b", waiting("ErrImagePull",
 					`failed to pull and unpack image "registry.example/private-app:1": failed to resolve reference: pull access denied, repository does not exist or may require authorization: authorization failed: no basic auth credentials`, nil))
+				// a bare pod in back-off: the registry's answer is only in its Failed event
+				bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "notebook"},
+					Spec: corev1.PodSpec{ServiceAccountName: "puller", Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}}}
+				create(t, bare)
+				bare.Status = waiting("ImagePullBackOff", `Back-off pulling image "registry.example/app:1"`, nil)
+				setStatus(t, bare)
+				warningEvent(t, bare, "Pod", "Failed", `Failed to pull image "registry.example/app:1": failed to authorize: failed to fetch anonymous token: 401 Unauthorized`, "")
 			},
-			wait: []string{"img-worker-h1-a", "private-app-h1-b"},
+			wait: []string{"img-worker-h1-a", "private-app-h1-b", "pod/an-sapull/notebook"},
 			want: []want{
 				{category: "ImagePullBackOff", object: "pod/an-sapull/img-worker-h1-a",
 					cause: contract.Cause{Category: contract.ReferenceMissing, Object: "serviceaccount/an-sapull/builder", Field: "imagePullSecrets",
@@ -256,6 +263,10 @@ func TestAnalyzeNamesWhatAdmissionRefuses(t *testing.T) {
 					cause: contract.Cause{Category: contract.RegistryAuth, Object: "serviceaccount/an-sapull/puller", Field: "imagePullSecrets",
 						Summary: "the registry asks for credentials\ntakes them from ServiceAccount puller, which lists none"},
 					fix: []string{"add the registry's image pull Secret to imagePullSecrets of ServiceAccount puller"}},
+				{category: "ImagePullBackOff", object: "pod/an-sapull/notebook",
+					cause: contract.Cause{Category: contract.RegistryAuth, Object: "serviceaccount/an-sapull/puller", Field: "imagePullSecrets",
+						Summary: "the registry asks for credentials to pull registry.example/app:1\ntakes them from ServiceAccount puller, which lists none"},
+					fix: []string{"or to spec.imagePullSecrets of pod/an-sapull/notebook"}},
 			},
 		},
 		{
