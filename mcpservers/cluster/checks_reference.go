@@ -555,6 +555,10 @@ func (s *snapshot) unreachableCause(svc *corev1.Service, subject string) *causeF
 			}
 		}
 		if len(phrases) < 3 {
+			if behind, claimEv := s.pendingClaimsOf(p); behind != "" {
+				phrase += "; " + behind
+				ev = append(ev, claimEv...)
+			}
 			phrases = append(phrases, p.Name+" "+phrase)
 			evidence = append(evidence, ev...)
 		}
@@ -573,6 +577,36 @@ func (s *snapshot) unreachableCause(svc *corev1.Service, subject string) *causeF
 		Summary:  fmt.Sprintf("%s has no ready endpoints: %s", subject, what),
 		Evidence: append([]string{fmt.Sprintf("spec.selector %s matches %d pods, 0 of them Ready", sel, len(pods)), slices}, evidence...)}
 	return &causeFix{c: c, f: noFix("fix what stops the pods of %s (quoted above: how they last ended; their previous logs say more, pod_logs with previous true); the Service has endpoints again once a pod is Ready", object)}
+}
+
+// pendingClaimsOf says why an unscheduled pod's claims are not bound ("its claim data-db-0 is
+// Pending: claim data-db-0 names StorageClass gp3, whose provisioner ebs.csi.aws.com ..."), the
+// next link behind a dependency whose pod waits for its volume; "" when the pod is scheduled or
+// its claims are bound (or not read).
+func (s *snapshot) pendingClaimsOf(p *corev1.Pod) (string, []string) {
+	if p.Spec.NodeName != "" {
+		return "", nil
+	}
+	var phrases, evidence []string
+	for _, v := range p.Spec.Volumes {
+		if v.PersistentVolumeClaim == nil {
+			continue
+		}
+		for i := range s.claims {
+			c := &s.claims[i]
+			if c.Namespace != p.Namespace || c.Name != v.PersistentVolumeClaim.ClaimName || c.Status.Phase != corev1.ClaimPending {
+				continue
+			}
+			phrase := "its claim " + c.Name + " is Pending"
+			var scratch finding
+			if cause := s.claimProvisionCause(c, ptrString(c.Spec.StorageClassName), s.eventsFor("PersistentVolumeClaim", c, ""), &scratch); cause != nil {
+				phrase += ": " + cause.Summary
+				evidence = append(evidence, cause.Evidence...)
+			}
+			phrases = append(phrases, phrase)
+		}
+	}
+	return strings.Join(phrases, "; "), evidence
 }
 
 // servicePort is the port of svc that port (a number or a name) names, or nil.

@@ -7,6 +7,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -75,6 +77,25 @@ func TestReferenceCheck(t *testing.T) {
 		p.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "api-data"}}}}
 	})
 
+	// vault-store's only pod waits for its claim, whose StorageClass's provisioner runs nowhere.
+	service(t, pay, "vault-store", corev1.ServicePort{Name: "http", Port: 8200})
+	gp3 := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "ref-gp3"}, Provisioner: "ebs.csi.aws.com"}
+	create(t, gp3)
+	deleteAtEnd(t, gp3)
+	vaultClaim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: pay, Name: "data-vault-store-0"},
+		Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("ref-gp3"), AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+	create(t, vaultClaim)
+	vaultClaim.Status.Phase = corev1.ClaimPending
+	setStatus(t, vaultClaim)
+	vaultPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: pay, Name: "vault-store-0", Labels: map[string]string{"app": "vault-store"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "vault", Image: "registry.example/vault:1"}},
+			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-vault-store-0"}}}}}}
+	create(t, vaultPod)
+	vaultPod.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: "Unschedulable", Message: "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."}}}
+	setStatus(t, vaultPod)
+
 	cases := []struct {
 		name     string
 		args     map[string]any
@@ -116,6 +137,12 @@ func TestReferenceCheck(t *testing.T) {
 			evidence: []string{"reason=Error exitCode=1 message=" + initdbFailure},
 		},
 		{
+			name: "a dependency whose pod waits for a claim no provisioner creates",
+			args: map[string]any{"namespace": pay, "host": "vault-store:8200"}, wait: "data-vault-store-0",
+			category: contract.DependencyUnreachable, object: "service/ref-payments/vault-store",
+			summary: []string{"its pod vault-store-0 is Pending", "its claim data-vault-store-0 is Pending: ", "ebs.csi.aws.com"},
+		},
+		{
 			name: "a dependency by its full cluster name and a port",
 			args: map[string]any{"namespace": pay, "host": "ledger-postgres.ref-payments.svc.cluster.local", "port": 5432}, wait: "initdb",
 			category: contract.DependencyUnreachable, object: "statefulset/ref-payments/ledger-postgres",
@@ -131,7 +158,7 @@ func TestReferenceCheck(t *testing.T) {
 			name: "a host that is no Service",
 			args: map[string]any{"namespace": pay, "host": "kv-cache:6379"}, wait: "kv-cache",
 			category: contract.ReferenceMissing, object: "service/ref-payments/kv-cache",
-			summary: []string{"the dependency kv-cache:6379 names Service ref-payments/kv-cache, which does not exist (Services in namespace ref-payments: ledger-postgres)"},
+			summary: []string{"the dependency kv-cache:6379 names Service ref-payments/kv-cache, which does not exist (Services in namespace ref-payments: ledger-postgres, vault-store)"},
 		},
 		{
 			name: "a Deployment's template references a missing key and claim",
