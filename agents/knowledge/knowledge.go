@@ -418,6 +418,9 @@ type Context struct {
 	Object string
 	// ServiceAccount is the pod's ServiceAccount (its spec.serviceAccountName), when known.
 	ServiceAccount string
+	// GPUs are the GPU resources the failing container asks for ("nvidia.com/mig-1g.10gb: 1"),
+	// when known: a GPU, a shared GPU or a MIG slice.
+	GPUs string
 }
 
 // Hit is a runbook that matched a line, with its variables.
@@ -535,7 +538,7 @@ func (c Context) add(vars map[string]string) {
 	}
 	for k, v := range map[string]string{"symptom": c.Symptom, "namespace": c.Namespace, "pod": c.Pod, "container": c.Container,
 		"node": c.Node, "owner": c.Owner, "ownerKind": ownerKind, "ownerName": ownerName, "object": c.Object,
-		"objectKind": objectKind, "objectName": objectName, "serviceAccount": c.ServiceAccount} {
+		"objectKind": objectKind, "objectName": objectName, "serviceAccount": c.ServiceAccount, "gpus": c.GPUs} {
 		if _, set := vars[k]; !set && v != "" {
 			vars[k] = v
 		}

@@ -247,7 +247,14 @@ func TestSignatureFamilies(t *testing.T) {
 			ctx:      Context{Symptom: "CrashLoopBackOff", Namespace: "ml", Owner: "deployment/ml/embed"},
 			runbook:  "cuda-out-of-memory",
 			category: "MemoryLimit",
-			summary:  "the process needs more GPU memory than its GPU (or GPU slice) has (it tried to allocate 3.50 GiB more)",
+			summary:  "the process needs more GPU memory than its GPU (or GPU slice) has (it tried to allocate 3.50 GiB more); the device has 39.39 GiB in all",
+		},
+		"cuda oom on a MIG slice names the slice": {
+			lines:    []string{`torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.20 GiB. GPU 0 has a total capacity of 9.75 GiB of which 310.00 MiB is free.`},
+			ctx:      Context{Symptom: "CrashLoopBackOff", Namespace: "ml", Owner: "deployment/ml/chat", GPUs: "nvidia.com/mig-1g.10gb: 1"},
+			runbook:  "cuda-out-of-memory",
+			category: "MemoryLimit",
+			summary:  "the process needs more GPU memory than its GPU (or GPU slice) has (it tried to allocate 1.20 GiB more); the device has 9.75 GiB in all; the container is given nvidia.com/mig-1g.10gb: 1, a MIG slice with a fraction of the GPU's memory",
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -53,6 +53,28 @@ func (inv *investigation) noGPURequested(lines []string, f contract.Finding, con
 	if len(parts) != 3 {
 		return nil
 	}
+	name, gpus, ok := inv.gpuRequests(owner, container)
+	if !ok || len(gpus) > 0 {
+		return nil
+	}
+	ct := struct{ Name string }{name}
+	field := fmt.Sprintf("%scontainers[%s].resources.limits[nvidia.com/gpu]", templatePrefix(parts[0]), ct.Name)
+	return &contract.Cause{
+		Category: contract.ApplicationConfig, Object: owner, Field: field,
+		Summary:  fmt.Sprintf("container %s requests no GPU, so none is given to it; its CUDA runtime finds no device", ct.Name),
+		Evidence: []string{line, fmt.Sprintf("%s: resources request no nvidia.com/gpu (nor any GPU or MIG resource)", ct.Name)},
+		Fix:      &contract.Fix{Text: fmt.Sprintf(`add resources.limits["nvidia.com/gpu"] (or the MIG profile the cluster offers) to container %s of %s; restarting without it cannot help`, ct.Name, owner)},
+	}
+}
+
+// gpuRequests reads the container (by name; the only one when name is empty) of owner's pod
+// template and returns its name and the GPU resources it asks for ("nvidia.com/mig-1g.10gb: 1"),
+// in order; ok is false when the spec cannot be read or the container is unknown.
+func (inv *investigation) gpuRequests(owner, container string) (string, []string, bool) {
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 {
+		return "", nil, false
+	}
 	type resources struct {
 		Limits   map[string]any `yaml:"limits"`
 		Requests map[string]any `yaml:"requests"`
@@ -66,31 +88,30 @@ func (inv *investigation) noGPURequested(lines []string, f contract.Finding, con
 	}
 	text := inv.specText(parts[0], parts[1], parts[2])
 	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil || len(spec.Containers) == 0 {
-		return nil
+		return "", nil, false
 	}
 	i := slices.IndexFunc(spec.Containers, func(c ctr) bool { return c.Name == container })
 	if i < 0 {
 		if container != "" || len(spec.Containers) > 1 {
-			return nil // which container failed is unknown
+			return "", nil, false // which container failed is unknown
 		}
 		i = 0
 	}
 	ct := spec.Containers[i]
-	for name := range ct.Resources.Limits {
-		if gpuResource(name) {
-			return nil
+	seen := map[string]bool{}
+	var out []string
+	for _, list := range []map[string]any{ct.Resources.Limits, ct.Resources.Requests} {
+		var names []string
+		for n := range list {
+			if gpuResource(n) && !seen[n] {
+				names = append(names, n)
+			}
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			seen[n] = true
+			out = append(out, fmt.Sprintf("%s: %v", n, list[n]))
 		}
 	}
-	for name := range ct.Resources.Requests {
-		if gpuResource(name) {
-			return nil
-		}
-	}
-	field := fmt.Sprintf("%scontainers[%s].resources.limits[nvidia.com/gpu]", templatePrefix(parts[0]), ct.Name)
-	return &contract.Cause{
-		Category: contract.ApplicationConfig, Object: owner, Field: field,
-		Summary:  fmt.Sprintf("container %s requests no GPU, so none is given to it; its CUDA runtime finds no device", ct.Name),
-		Evidence: []string{line, fmt.Sprintf("%s: resources request no nvidia.com/gpu (nor any GPU or MIG resource)", ct.Name)},
-		Fix:      &contract.Fix{Text: fmt.Sprintf(`add resources.limits["nvidia.com/gpu"] (or the MIG profile the cluster offers) to container %s of %s; restarting without it cannot help`, ct.Name, owner)},
-	}
+	return ct.Name, out, true
 }

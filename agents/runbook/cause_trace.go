@@ -866,6 +866,9 @@ func (inv *investigation) contextOf(f contract.Finding) knowledge.Context {
 		c.Owner = f.Object
 	}
 	c.ServiceAccount = inv.serviceAccountOf(c.Owner)
+	if _, gpus, ok := inv.gpuRequests(c.Owner, c.Container); ok {
+		c.GPUs = strings.Join(gpus, ", ")
+	}
 	if c.Pod == "" {
 		// a Job's or CronJob's finding names its failed pods in its evidence
 		for _, e := range f.Evidence {
