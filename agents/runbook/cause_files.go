@@ -257,5 +257,72 @@ func withRevision(summary string, f contract.Finding) string {
 	return summary
 }
 
+// latestImageNote says, of an application's own failure (ApplicationError or ApplicationConfig
+// in the workload itself) whose container runs a moving tag (":latest", or no tag, which means
+// latest), that each new pod may pull another version than the one that worked — unless the
+// revision note already says what image changed.
+func (inv *investigation) latestImageNote(c *contract.Cause, f contract.Finding) {
+	if (c.Category != contract.ApplicationError && c.Category != contract.ApplicationConfig) || elsewhere(c.Object, ownerOf(f)) {
+		return
+	}
+	if phrase, ev := inv.latestImage(c.Summary, f); phrase != "" {
+		c.Summary = clip(c.Summary+phrase, 1000)
+		c.Evidence = append(c.Evidence, ev)
+	}
+}
+
+// latestImage is "; its image X uses the moving tag latest, ..." when the failing container of
+// f's workload runs ":latest" or an untagged image and summary does not already say what image
+// changed, with its evidence; "" otherwise.
+func (inv *investigation) latestImage(summary string, f contract.Finding) (string, string) {
+	owner := ownerOf(f)
+	if strings.Contains(summary, "image ") {
+		return "", ""
+	}
+	image := inv.imageOf(owner, f.Container)
+	if image == "" || strings.Contains(image, "@") {
+		return "", ""
+	}
+	name := image
+	if i := strings.LastIndexByte(image, '/'); i >= 0 {
+		name = image[i+1:]
+	}
+	_, tag, _ := strings.Cut(name, ":")
+	switch tag {
+	case "latest":
+		return fmt.Sprintf("; its image %s uses the moving tag latest, so a new pod may have pulled another version than the one that worked (pin a version or a digest)", image),
+			fmt.Sprintf("%s: container image %s", owner, image)
+	case "":
+		return fmt.Sprintf("; its image %s has no tag (it means latest, a moving tag), so a new pod may have pulled another version than the one that worked (pin a version or a digest)", image),
+			fmt.Sprintf("%s: container image %s", owner, image)
+	}
+	return "", ""
+}
+
+// imageOf is the image of the container (by name; the only one when name is empty) of owner's
+// pod template, "" when unknown.
+func (inv *investigation) imageOf(owner, container string) string {
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 {
+		return ""
+	}
+	var spec struct {
+		Containers []struct {
+			Name  string `yaml:"name"`
+			Image string `yaml:"image"`
+		} `yaml:"containers"`
+	}
+	text := inv.specText(parts[0], parts[1], parts[2])
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return ""
+	}
+	for _, c := range spec.Containers {
+		if c.Name == container || (container == "" && len(spec.Containers) == 1) {
+			return c.Image
+		}
+	}
+	return ""
+}
+
 // hitPattern is the runbook's pattern of the settings that govern its failure (nil when none).
 func hitPattern(h knowledge.Hit) *regexp.Regexp { return h.SettingPattern() }

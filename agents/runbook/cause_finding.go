@@ -75,8 +75,15 @@ func (inv *investigation) fromFinding(found []contract.Finding, sub *subject) {
 		}
 	}
 	if t.cause == nil {
-		// no cause named, but what the revision the failure began with changed is said
+		// no cause named, but what the revision the failure began with changed is said, or the
+		// moving tag a new pod may have pulled another version of
 		rc.Summary = withRevision(rc.Summary, f)
+		if f.Category == diagnosis.CrashLoopBackOff || f.Category == diagnosis.JobFailed {
+			if phrase, ev := inv.latestImage(rc.Summary, f); phrase != "" {
+				rc.Summary = clip(rc.Summary+phrase, 1000)
+				rc.Evidence = append(rc.Evidence, evidence(f.Object, ev))
+			}
+		}
 	}
 	if len(rc.Evidence) > 16 {
 		rc.Evidence = rc.Evidence[:16]

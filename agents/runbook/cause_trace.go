@@ -98,6 +98,7 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 		inv.linkCause(t.cause, f)
 		inv.fieldValue(t.cause)
 		revisionNote(t.cause, f)
+		inv.latestImageNote(t.cause, f)
 		inv.behindDependency(t.cause)
 	}
 	return t

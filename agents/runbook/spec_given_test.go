@@ -103,6 +103,27 @@ func TestCauseInWhatThePodIsGiven(t *testing.T) {
 		}
 	})
 
+	t.Run("an application's own failure in an image with the moving tag latest says so", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-latest")
+		rs := c.Deployment(ns, "rollup", 1, func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.example/rollup:latest" })
+		c.Pod(rs, ns, "rollup-h1-0", "", crashing("panic: runtime error: index out of range [3] with length 3"))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-latest/rollup"}, diagnosis.CrashLoopBackOff)
+		mustSay(t, d, "its image registry.example/rollup:latest uses the moving tag latest", "pin a version or a digest")
+	})
+
+	t.Run("a CUDA out-of-memory on a MIG slice names the slice", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-migoom")
+		rs := c.Deployment(ns, "chat", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/mig-1g.10gb": resource.MustParse("1")}
+		})
+		c.Pod(rs, ns, "chat-h1-0", "", crashing("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.20 GiB. GPU 0 has a total capacity of 9.75 GiB of which 310.00 MiB is free."))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-migoom/chat"}, diagnosis.CrashLoopBackOff)
+		mustSay(t, d, "the device has 9.75 GiB in all", "the container is given nvidia.com/mig-1g.10gb: 1, a MIG slice")
+		noRestart(t, d)
+	})
+
 	t.Run("a setting the program names is found by its environment variable's name in the ConfigMap", func(t *testing.T) {
 		c := fixture.Cluster{T: t, C: c.C}
 		ns := c.Namespace("cz-envname")
