@@ -790,6 +790,7 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 	}
 	if cause != nil {
 		setting := inv.configSource(cause, f, hit.Setting(), hitPattern(hit), settingNames(hit))
+		dependencyOfSetting(cause, f, setting)
 		// a file the failure names (the signature's path, one in its line or its setting):
 		// the ConfigMap or Secret mounted there
 		named := pathsIn(hit.Line)
@@ -800,6 +801,37 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 		inv.mountedSource(cause, f, named, pathsIn(strings.Join(lines, "\n")))
 	}
 	return cause, found, false
+}
+
+// settingURLHost reads the host of a setting that is a URL or a DSN (jdbc:postgresql://ledger-pg:5432/x,
+// redis://:pw@cache:6379/0, host=orders-db port=5432).
+var settingURLHost = regexp.MustCompile(`(?i)(?:^|[\s"'=(])(?:jdbc:)?[a-z][a-z0-9+.-]*://(?:[^@\s/]*@)?([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*)|\bhost=([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*)`)
+
+// dependencyOfSetting moves a dependency cause that the signature could only pin on the workload
+// (its line names no host: "sorry, too many clients already") to the Service the setting that
+// carries the connection names (SPRING_DATASOURCE_URL=jdbc:postgresql://ledger-pg:5432/ledger).
+func dependencyOfSetting(c *contract.Cause, f contract.Finding, setting string) {
+	owner := ownerOf(f)
+	parts := strings.Split(owner, "/")
+	if c.Category != contract.DependencyUnreachable || elsewhere(c.Object, owner) || len(parts) != 3 {
+		return
+	}
+	m := settingURLHost.FindStringSubmatch(setting)
+	if m == nil {
+		return
+	}
+	host := m[1]
+	if host == "" {
+		host = m[2]
+	}
+	ns := parts[1]
+	name, rest, _ := strings.Cut(host, ".")
+	if second, _, _ := strings.Cut(rest, "."); second != "" && second != "svc" && !strings.HasPrefix(rest, second+".svc") && strings.Count(rest, ".") > 0 {
+		return // a name outside the cluster (db.example.com)
+	} else if second != "" {
+		ns = second
+	}
+	c.Object, c.Field = "service/"+ns+"/"+name, ""
 }
 
 // warnings are the messages of the recent Warning events about a pod (at most 10): a kubelet's

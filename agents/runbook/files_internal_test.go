@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/opsmesh/opsmesh/api/contract"
 )
 
 func TestPathsIn(t *testing.T) {
@@ -134,5 +136,26 @@ func TestGPUResource(t *testing.T) {
 		if got := gpuResource(name); got != want {
 			t.Errorf("gpuResource(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+func TestDependencyOfSetting(t *testing.T) {
+	f := contract.Finding{Object: "pod/pay/rec-1", Owner: "deployment/pay/rec"}
+	for _, tc := range []struct{ setting, want string }{
+		{"jdbc:postgresql://ledger-pg:5432/ledger", "service/pay/ledger-pg"},
+		{"redis://:s3cret@cache.shared.svc.cluster.local:6379/0", "service/shared/cache"},
+		{"host=orders-db port=5432 dbname=orders", "service/pay/orders-db"},
+		{"postgres://app@db.example.com:5432/app", "deployment/pay/rec"}, // outside the cluster
+		{"", "deployment/pay/rec"},
+	} {
+		c := &contract.Cause{Category: contract.DependencyUnreachable, Object: "deployment/pay/rec", Field: "spec.template.spec.containers[app].env[DB_URL]"}
+		dependencyOfSetting(c, f, tc.setting)
+		if c.Object != tc.want {
+			t.Errorf("setting %q: object %s, want %s", tc.setting, c.Object, tc.want)
+		}
+	}
+	c := &contract.Cause{Category: contract.ApplicationConfig, Object: "deployment/pay/rec"}
+	if dependencyOfSetting(c, f, "jdbc:postgresql://ledger-pg:5432/ledger"); c.Object != "deployment/pay/rec" {
+		t.Errorf("a configuration cause moved to %s", c.Object)
 	}
 }

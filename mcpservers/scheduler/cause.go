@@ -5,7 +5,10 @@ package scheduler
 // compared with the pod; the taint that alone keeps the pod off nodes that otherwise fit it
 // (TaintNotTolerated) after; a claim whose StorageClass cannot give its access mode
 // (AccessModeUnsupported) and a claim whose selector no free PersistentVolume matches
-// (ReferenceMissing) come from volumes.go. The facts about a node selector that matches
+// (ReferenceMissing) come from volumes.go; GPU nodes whose device plugin does not advertise their
+// devices (ResourceNotAdvertised on the node) from deviceplugin.go, judged before the resource no
+// node advertises; a bound volume whose node affinity allows no usable node from
+// volumeaffinity.go. The facts about a node selector that matches
 // no node are here too: they name no cause, only what the labels are.
 
 import (

@@ -50,9 +50,11 @@ func (t *tools) explainTools() []mcptool.Tool {
 				"nvidia.com/gpu, MIG and other extended resources, counting what bound pods request), nodeSelector and node affinity, " +
 				"taints, cordons, PVCs and StorageClasses, required pod (anti-)affinity and topology spread — as a table of nodes " +
 				"and the predicates they fail, nearest first. Where it can name it, it gives the cause: the object and field at fault " +
-				"(a resource name no node advertises, with the related names the nodes do advertise; the taint that alone keeps the pod " +
-				"off nodes that otherwise fit; a claim's access mode that its StorageClass's provisioner cannot give; a claim's selector that " +
-				"no free PersistentVolume matches).",
+				"(a resource name no node advertises, with the related names the nodes do advertise; GPU nodes, by their labels, that do not " +
+				"advertise the GPUs the pod requests, with why their device plugin's DaemonSet does not: none, its nodeSelector or tolerations, " +
+				"its failing pods; the taint that alone keeps the pod off nodes that otherwise fit; a claim's access mode that its StorageClass's " +
+				"provisioner cannot give; a claim's selector that no free PersistentVolume matches; a bound PersistentVolume whose node affinity " +
+				"allows no usable node, and whether that node exists).",
 			Effect: mcptool.Read,
 			Params: []mcp.ToolOption{
 				namespaceParam(), nameParam("pod, Job, Workload or other owner"),

@@ -126,7 +126,14 @@ func (t *tools) explain(ctx context.Context, tg *target) (*explanation, error) {
 		var na *nodeCause
 		if x.verdict == "" {
 			w = t.workloadOf(ctx, tg)
-			na = notAdvertised(x.eval, v, tg, w)
+			// Nodes that look like GPU nodes but do not advertise the GPUs come first: the device
+			// plugin there is the cause, whatever the other nodes lack.
+			if na, err = t.unadvertisedOnGPUNodes(ctx, x.eval, v, tg, w); err != nil {
+				return nil, err
+			}
+			if na == nil {
+				na = notAdvertised(x.eval, v, tg, w)
+			}
 		}
 		if na != nil {
 			x.verdict, x.category, x.cause = na.verdict, na.category, na.cause
@@ -140,6 +147,12 @@ func (t *tools) explain(ctx context.Context, tg *target) (*explanation, error) {
 				}
 				if x.eval.volumeFailure != nil {
 					x.cause = x.eval.volumeFailure.cause
+				} else if vc := volumeAffinityCause(x.eval, v, tg, x.sched); vc != nil {
+					x.verdict, x.category, x.cause = vc.verdict, vc.category, vc.cause
+					// The volume's node is the change; "no single change opens any node" is not.
+					fixes = append(vc.fixes, slices.DeleteFunc(fixes, func(f fix) bool {
+						return f.rank == rankCombined && f.unlocks <= 1 && strings.HasPrefix(f.text, "no single change")
+					})...)
 				} else {
 					x.cause = taintCause(x.eval, tg, w)
 				}

@@ -47,7 +47,11 @@ func (x *explanation) render(max int) string {
 			}
 		}
 		if w.events > 0 {
-			fmt.Fprintf(&b, "; FailedScheduling ×%d, last %s ago", w.events, time.Since(w.last).Round(time.Second))
+			sep := ";"
+			if w.cond == nil {
+				sep = ""
+			}
+			fmt.Fprintf(&b, "%s FailedScheduling ×%d, last %s ago", sep, w.events, time.Since(w.last).Round(time.Second))
 		}
 		b.WriteString("\n")
 		if w.message != "" {

@@ -28,15 +28,18 @@ import (
 	"github.com/opsmesh/opsmesh/mcpservers/scheduler"
 )
 
-// Three control planes, each started on first use: plain (no Kueue, no Volcano: the node fleet
+// Four control planes, each started on first use: plain (no Kueue, no Volcano: the node fleet
 // the predicate tests run on), queued (Kueue's real CRDs from its module, and the test-only
-// Volcano CRDs), and bench (1,000 nodes and 20,000 pods, for the benchmark only). Nodes are
+// Volcano CRDs), bench (1,000 nodes and 20,000 pods, for the benchmark only) and devices (GPU
+// nodes no device plugin serves, local volumes pinned to nodes). Nodes are
 // cluster-scoped and every answer reads all of them, so scenarios that need different nodes need
 // different control planes.
 var (
 	plain  testbed.Shared
 	queued extraCRDs
 	bench  testbed.Shared
+	// nodes whose GPUs no device plugin advertises, and local volumes pinned to nodes
+	devices testbed.Shared
 )
 
 func TestMain(m *testing.M) {
@@ -45,6 +48,7 @@ func TestMain(m *testing.M) {
 	plain.Stop()
 	queued.stop()
 	bench.Stop()
+	devices.Stop()
 	if v1beta1Env != nil {
 		_ = v1beta1Env.Stop()
 	}

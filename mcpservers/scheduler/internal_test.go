@@ -87,3 +87,37 @@ func TestClusterQueueBothVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestAcceleratorLabels: the labels that say a node has a vendor's accelerators, by domain, and
+// the ones that do not.
+func TestAcceleratorLabels(t *testing.T) {
+	for _, tc := range []struct {
+		labels map[string]string
+		domain string
+		want   string
+	}{
+		{map[string]string{"nvidia.com/gpu.present": "true", "kubernetes.io/hostname": "n"}, "nvidia.com", "nvidia.com/gpu.present=true"},
+		{map[string]string{"nvidia.com/gpu.present": "false"}, "nvidia.com", ""},
+		{map[string]string{"nvidia.com/gpu.count": "8", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}, "nvidia.com", "nvidia.com/gpu.count=8, nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3"},
+		{map[string]string{"feature.node.kubernetes.io/pci-10de.present": "true"}, "nvidia.com", "feature.node.kubernetes.io/pci-10de.present=true"},
+		{map[string]string{"feature.node.kubernetes.io/pci-0302_10de.present": "true"}, "nvidia.com", "feature.node.kubernetes.io/pci-0302_10de.present=true"},
+		{map[string]string{"node.kubernetes.io/instance-type": "p4d.24xlarge"}, "nvidia.com", "node.kubernetes.io/instance-type=p4d.24xlarge"},
+		{map[string]string{"node.kubernetes.io/instance-type": "g5.12xlarge"}, "nvidia.com", "node.kubernetes.io/instance-type=g5.12xlarge"},
+		{map[string]string{"node.kubernetes.io/instance-type": "a3-highgpu-8g"}, "nvidia.com", "node.kubernetes.io/instance-type=a3-highgpu-8g"},
+		{map[string]string{"node.kubernetes.io/instance-type": "Standard_ND96asr_v4"}, "nvidia.com", "node.kubernetes.io/instance-type=Standard_ND96asr_v4"},
+		{map[string]string{"node.kubernetes.io/instance-type": "Standard_NC24ads_A100_v4"}, "nvidia.com", "node.kubernetes.io/instance-type=Standard_NC24ads_A100_v4"},
+		{map[string]string{"node.kubernetes.io/instance-type": "g4ad.xlarge"}, "nvidia.com", ""},
+		{map[string]string{"node.kubernetes.io/instance-type": "g4ad.xlarge"}, "amd.com", "node.kubernetes.io/instance-type=g4ad.xlarge"},
+		{map[string]string{"node.kubernetes.io/instance-type": "trn1.32xlarge"}, "aws.amazon.com", "node.kubernetes.io/instance-type=trn1.32xlarge"},
+		{map[string]string{"node.kubernetes.io/instance-type": "m5.4xlarge"}, "nvidia.com", ""},
+		{map[string]string{"node.kubernetes.io/instance-type": "n2-standard-8"}, "nvidia.com", ""},
+		{map[string]string{"node.kubernetes.io/instance-type": "Standard_D8s_v5"}, "nvidia.com", ""},
+		{map[string]string{"gpu": "h100"}, "nvidia.com", ""},
+	} {
+		n := &corev1.Node{}
+		n.Labels = tc.labels
+		if got := strings.Join(acceleratorLabels(n, tc.domain), ", "); got != tc.want {
+			t.Errorf("%v for %s: %q, want %q", tc.labels, tc.domain, got, tc.want)
+		}
+	}
+}

@@ -118,7 +118,9 @@ type evaluation struct {
 	results []*nodeResult // in node-name order
 	// volumeFailure applies to every node: a PVC that is missing or cannot bind.
 	volumeFailure *volumeProblem
-	notes         []string
+	// bound are the pod's bound volumes with node affinity.
+	bound []boundVolume
+	notes []string
 }
 
 // fitting returns the nodes that pass every predicate.
@@ -168,7 +170,7 @@ func evaluate(v *clusterView, pod *corev1.Pod, vol *volumeCheck) *evaluation {
 	affinity := newPodAffinityCheck(v, pod)
 	spread := newSpreadCheck(v, pod, required)
 	if vol != nil {
-		e.volumeFailure = vol.problem
+		e.volumeFailure, e.bound = vol.problem, vol.bound
 	}
 	for _, n := range v.nodes {
 		r := &nodeResult{n: n}

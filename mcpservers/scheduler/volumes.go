@@ -33,6 +33,8 @@ type volumeProblem struct {
 type boundVolume struct {
 	claim, pv string
 	sel       *nodeaffinity.NodeSelector
+	volume    *corev1.PersistentVolume
+	class     string // the claim's StorageClass
 }
 
 // nodeConflict says when a bound volume may not be used on node.
@@ -102,7 +104,11 @@ func (t *tools) checkVolumes(ctx context.Context, pod *corev1.Pod) (*volumeCheck
 			if pv != nil && pv.Spec.NodeAffinity != nil && pv.Spec.NodeAffinity.Required != nil {
 				sel, err := nodeaffinity.NewNodeSelector(pv.Spec.NodeAffinity.Required)
 				if err == nil {
-					vc.bound = append(vc.bound, boundVolume{claim: name, pv: pv.Name, sel: sel})
+					class := ""
+					if pvc.Spec.StorageClassName != nil {
+						class = *pvc.Spec.StorageClassName
+					}
+					vc.bound = append(vc.bound, boundVolume{claim: name, pv: pv.Name, sel: sel, volume: pv, class: class})
 				}
 			}
 			continue
