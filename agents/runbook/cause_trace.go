@@ -277,6 +277,10 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 		for _, e := range ct.Env {
 			if carries(e.Value, e.Name) {
 				setField(fmt.Sprintf("%s%s[%s].env[%s]", prefix, list, ct.Name, e.Name))
+				if e.Value == "" && token == "" {
+					// an entry that takes its value from a ConfigMap or Secret: said where it leads
+					return ""
+				}
 				c.Summary += fmt.Sprintf("; it comes from the container's %s=%s", e.Name, clip(e.Value, 120))
 				c.Evidence = append(c.Evidence, fmt.Sprintf("%s: env %s=%s", ct.Name, e.Name, clip(e.Value, 200)))
 				return e.Value
@@ -450,17 +454,18 @@ func (inv *investigation) settingByName(c *contract.Cause, f contract.Finding, n
 		return "", false
 	}
 	ns := parts[1]
+	type envEntry = struct {
+		Name      string `yaml:"name"`
+		Value     string `yaml:"value"`
+		ValueFrom *struct {
+			ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
+			SecretKeyRef    *keyRef `yaml:"secretKeyRef"`
+		} `yaml:"valueFrom"`
+	}
 	var spec struct {
 		Containers []struct {
-			Name string `yaml:"name"`
-			Env  []struct {
-				Name      string `yaml:"name"`
-				Value     string `yaml:"value"`
-				ValueFrom *struct {
-					ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
-					SecretKeyRef    *keyRef `yaml:"secretKeyRef"`
-				} `yaml:"valueFrom"`
-			} `yaml:"env"`
+			Name    string     `yaml:"name"`
+			Env     []envEntry `yaml:"env"`
 			EnvFrom []struct {
 				Prefix       string                 `yaml:"prefix"`
 				ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
@@ -577,7 +582,13 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 			return v
 		}
 		if token != "" || pattern != nil {
-			return inv.settingOf(c, f, token, pattern)
+			v := inv.settingOf(c, f, token, pattern)
+			if v == "" && envField.MatchString(c.Field) && !elsewhere(c.Object, ownerOf(f)) {
+				// an env entry without a value of its own (PRICING_FEED_TOKEN from a Secret):
+				// the ConfigMap or Secret key it takes its value from
+				return inv.configSource(c, f, "", nil, nil)
+			}
+			return v
 		}
 		return ""
 	}
@@ -594,17 +605,18 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 		return ""
 	}
 	ns := parts[1]
+	type envEntry = struct {
+		Name      string `yaml:"name"`
+		Value     string `yaml:"value"`
+		ValueFrom *struct {
+			ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
+			SecretKeyRef    *keyRef `yaml:"secretKeyRef"`
+		} `yaml:"valueFrom"`
+	}
 	var spec struct {
 		Containers []struct {
-			Name string `yaml:"name"`
-			Env  []struct {
-				Name      string `yaml:"name"`
-				Value     string `yaml:"value"`
-				ValueFrom *struct {
-					ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
-					SecretKeyRef    *keyRef `yaml:"secretKeyRef"`
-				} `yaml:"valueFrom"`
-			} `yaml:"env"`
+			Name    string     `yaml:"name"`
+			Env     []envEntry `yaml:"env"`
 			EnvFrom []struct {
 				Prefix       string                 `yaml:"prefix"`
 				ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
@@ -621,7 +633,18 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 			continue
 		}
 		if key == "" {
-			// rejected credentials: the Secret the container takes them from
+			// rejected credentials: the Secret the container takes them from (the entry the
+			// signature's pattern names first: REDIS_PASSWORD before TLS_CERT)
+			slices.SortStableFunc(ct.Env, func(a, b envEntry) int {
+				am, bm := pattern != nil && pattern.MatchString(a.Name), pattern != nil && pattern.MatchString(b.Name)
+				switch {
+				case am && !bm:
+					return -1
+				case bm && !am:
+					return 1
+				}
+				return 0
+			})
 			for _, e := range ct.Env {
 				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 					c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, e.ValueFrom.SecretKeyRef.Name), "data"
