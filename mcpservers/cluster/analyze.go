@@ -31,7 +31,8 @@ func (t *tools) analyzeTools() []mcptool.Tool {
 			Description: "Find what is wrong in a namespace (or the whole cluster): crash loops, image pull failures, OOM kills, " +
 				"missing ConfigMaps/Secrets, failing probes, unschedulable pods, Services without endpoints, Ingress backends that are missing or down, " +
 				"pending PVCs, node trouble, cordoned nodes a PodDisruptionBudget keeps from draining, DaemonSets kept off nodes by taints, " +
-				"stuck rollouts, failed Jobs and CronJobs, HPAs unable to scale or whose target is missing, exceeded quotas, " +
+				"containers the kubelet does not set up (a hostPath of the wrong type, a non-root policy the image breaks, a subPath), " +
+				"stuck rollouts, failed Jobs and CronJobs, Jobs a sidecar container keeps from completing, pods more than one PodDisruptionBudget covers (which no drain can evict), HPAs unable to scale or whose target is missing, exceeded quotas, " +
 				"pods the API server refuses (a failing admission webhook, a LimitRange's bound, a RuntimeClass, ServiceAccount or PriorityClass that does not exist), " +
 				"Ingresses no IngressClass serves, evicted pods. Each finding names the object, " +
 				"its evidence, the cause behind the symptom when it can follow it there, and a suggested write tool with arguments " +
@@ -183,6 +184,8 @@ var analyzers = []analyzer{
 	{category: "ReplicasUnavailable", run: workloadRefused},
 	{category: "NodePressure", run: evictedPods},
 	{category: "ServiceNoEndpoints", run: ingressReferences},
+	{category: "JobFailed", run: jobSidecarOutlives},
+	{category: "NodeCordoned", run: multipleBudgets},
 }
 
 // focusKinds are the kinds analyze can focus on, by API group and kind, with the name refs use.

@@ -449,10 +449,19 @@ func createContainerConfigError(s *snapshot) []finding {
 					missingText = append(missingText, m)
 				}
 			}
-			if volumes && len(missing) == 0 && len(unchecked) == 0 {
-				return // the mount fails for another reason (a volume plugin, a claim)
+			// The kubelet's own words name the field at fault (a hostPath's type, a missing
+			// key, a non-root policy, a subPath).
+			messages := []string{st.State.Waiting.Message}
+			for _, e := range mounts {
+				messages = append(messages, e.Message)
+			}
+			sig := kubeletCause(p, s.owner(p), messages)
+			unexplained := volumes && len(missing) == 0 && len(unchecked) == 0 && sig == nil
+			if unexplained && mountsClaim(p) {
+				return // the mount waits for a claim (pvcPending and volume_check follow it)
 			}
 			f, w := s.podFinding(p, critical, "CreateContainerConfigError", st.Name)
+			f.cause = sig
 			if volumes {
 				f.evidence = append(f.evidence, fmt.Sprintf("%s.state.waiting.reason: %s", statusPath(init, st.Name), st.State.Waiting.Reason), eventEvidence(mounts))
 			} else {
@@ -471,6 +480,11 @@ func createContainerConfigError(s *snapshot) []finding {
 				f.evidence = append(f.evidence, fmt.Sprintf("the previous revision of %s does not reference what is missing", w))
 			case len(missing) > 0:
 				f.fix = noFix("create what is missing (above; values are not shown), or correct the references in %s", whose(p, w))
+			case sig != nil && len(missing) == 0:
+				f.fix = noFix("%s", sig.Fix.Text)
+			case unexplained:
+				f.fix = noFix("the kubelet cannot mount a volume of container %s (its FailedMount event, above, names the volume and why): correct that volume in %s, or what it needs on node %s",
+					st.Name, whose(p, w), orNone(p.Spec.NodeName))
 			case len(unchecked) == 0 && w != nil:
 				f.fix = fix{tool: "pod_delete", args: []arg{{"namespace", p.Namespace}, {"name", p.Name}},
 					note: "every ConfigMap and Secret it references exists now; the kubelet retries on its own, and a new pod from " + w.String() + " starts at once"}
@@ -548,6 +562,16 @@ func (s *snapshot) previousRevisionLacks(p *corev1.Pod, w *ownerWorkload, contai
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }
+
+// mountsClaim reports whether p mounts a PersistentVolumeClaim (its own or a generic ephemeral one).
+func mountsClaim(p *corev1.Pod) bool {
+	for _, v := range p.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil || v.Ephemeral != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // probeFailing: pods with Unhealthy events (failed readiness, liveness or startup probes), or,
 // without such events, running containers that are not ready and have a readiness probe.

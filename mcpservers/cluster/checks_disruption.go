@@ -66,6 +66,12 @@ func (a *disruptionArgs) Validate() error {
 	return nil
 }
 
+// multiBudgetPod is a pod and the budgets (two or more) that select it.
+type multiBudgetPod struct {
+	pod     *corev1.Pod
+	budgets []*policyv1.PodDisruptionBudget
+}
+
 // budgetState is a budget and what it allows now.
 type budgetState struct {
 	pdb      *policyv1.PodDisruptionBudget
@@ -128,6 +134,7 @@ func (t *tools) disruptionCheck(ctx context.Context, a disruptionArgs) (contract
 	budgets := map[string][]*budgetState{}
 	blocked := map[*budgetState][]*corev1.Pod{}
 	var order, allowing []*budgetState
+	var multi []multiBudgetPod // pods that more than one budget selects: never evictable
 	selectedBy := 0
 	for _, p := range pods {
 		states, ok := budgets[p.Namespace]
@@ -138,11 +145,13 @@ func (t *tools) disruptionCheck(ctx context.Context, a disruptionArgs) (contract
 			budgets[p.Namespace] = states
 		}
 		matched := false
+		var selecting []*policyv1.PodDisruptionBudget
 		for _, b := range states {
 			if !budgetSelects(b.pdb, p) {
 				continue
 			}
 			matched = true
+			selecting = append(selecting, b.pdb)
 			if b.allowed > 0 {
 				if !slices.Contains(allowing, b) {
 					allowing = append(allowing, b)
@@ -157,6 +166,9 @@ func (t *tools) disruptionCheck(ctx context.Context, a disruptionArgs) (contract
 		if matched {
 			selectedBy++
 		}
+		if len(selecting) > 1 {
+			multi = append(multi, multiBudgetPod{p, selecting})
+		}
 	}
 	for _, b := range allowing {
 		r.fact("PodDisruptionBudget %s/%s (%s; %d of %d pods healthy) allows %d disruption(s) now", b.pdb.Namespace, b.pdb.Name, budgetRule(b.pdb), b.healthy, b.expected, b.allowed)
@@ -166,7 +178,39 @@ func (t *tools) disruptionCheck(ctx context.Context, a disruptionArgs) (contract
 		r.Checked += fmt.Sprintf(" (%d DaemonSet, mirror or finished pods skipped, as a drain does)", skipped)
 	}
 	r.Checked += fmt.Sprintf("; %d of them selected by a PodDisruptionBudget", selectedBy)
-	if len(order) == 0 {
+	// One cause per workload and set of budgets: its first pod, the others counted.
+	type multiKey struct{ workload, budgets string }
+	var multiOrder []multiKey
+	multiFirst, multiCount := map[multiKey]multiBudgetPod{}, map[multiKey]int{}
+	for _, m := range multi {
+		w := t.workloadOf(ctx, reader, m.pod)
+		if w == "" {
+			w = "pod " + m.pod.Name
+		}
+		var names []string
+		for _, b := range m.budgets {
+			names = append(names, b.Name)
+		}
+		slices.Sort(names)
+		k := multiKey{m.pod.Namespace + "/" + w, strings.Join(names, ",")}
+		if _, seen := multiFirst[k]; !seen {
+			multiOrder = append(multiOrder, k)
+			multiFirst[k] = m
+		}
+		multiCount[k]++
+	}
+	for _, k := range multiOrder {
+		m := multiFirst[k]
+		c := multiBudgetCause(m.pod, m.budgets, strings.TrimPrefix(k.workload, m.pod.Namespace+"/"))
+		if n := multiCount[k]; n > 1 {
+			c.Summary += fmt.Sprintf(" (and %d more of its pods there)", n-1)
+		}
+		r.cause(c)
+	}
+	if len(multi) > 0 {
+		r.Checked += fmt.Sprintf("; %s selected by more than one budget, which the eviction API refuses: the drain fails", nOf(len(multi), "pod"))
+	}
+	if len(order) == 0 && len(multi) == 0 {
 		r.Checked += "; every budget allows a disruption: no PodDisruptionBudget refuses these evictions"
 		return r.done(t.maxBytes)
 	}

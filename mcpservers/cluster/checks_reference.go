@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -366,7 +368,8 @@ func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget, ca
 	}
 	out.Checked = fmt.Sprintf("dependency %s: Service %s/%s, its ports, endpoints and pods", host, svc.Namespace, svc.Name)
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
-		out.fact("Service %s/%s is an ExternalName for %s: it has no pods here to check", svc.Namespace, svc.Name, svc.Spec.ExternalName)
+		out.Checked = fmt.Sprintf("dependency %s: Service %s/%s, an ExternalName for %s", host, svc.Namespace, svc.Name, svc.Spec.ExternalName)
+		s.externalNameCheck(out, svc, subject)
 		return
 	}
 	if d.port != "" && servicePort(svc, d.port) == nil {
@@ -779,6 +782,11 @@ func ingressBackends(s *snapshot) []finding {
 // serviceCheck: the selector matches pods, the target ports resolve, and there are ready
 // endpoints.
 func (s *snapshot) serviceCheck(out *checkReport, svc *corev1.Service) {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		out.Checked = fmt.Sprintf("Service %s/%s: an ExternalName for %s", svc.Namespace, svc.Name, svc.Spec.ExternalName)
+		s.externalNameCheck(out, svc, fmt.Sprintf("Service %s/%s", svc.Namespace, svc.Name))
+		return
+	}
 	out.Checked = fmt.Sprintf("Service %s/%s: selector %s, ports %s", svc.Namespace, svc.Name, orNone(labels.Set(svc.Spec.Selector).String()), servicePortsText(svc))
 	if len(svc.Spec.Selector) == 0 {
 		out.fact("the Service has no selector: its EndpointSlices are written by hand or by another controller")
@@ -972,4 +980,40 @@ func (s *snapshot) templateCheck(out *checkReport, w ref, spec *corev1.PodSpec) 
 		}
 	}
 	out.Checked = fmt.Sprintf("%s: %d references (ConfigMaps, Secrets and keys, claims, pull Secrets, ServiceAccount)", w, checked)
+}
+
+// inClusterName reads an ExternalName that names a Service of this cluster:
+// NAME.NAMESPACE.svc[.cluster.local][.].
+var inClusterName = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?\.?$`)
+
+// externalNameCheck: Service svc of type ExternalName is a DNS alias (a CNAME) for
+// spec.externalName; it has no pods or endpoints. When that name is a Service of this cluster
+// (name.ns.svc.cluster.local), the Service must exist, or every lookup of svc fails.
+func (s *snapshot) externalNameCheck(out *checkReport, svc *corev1.Service, subject string) {
+	name := svc.Spec.ExternalName
+	svcRef := objectRef("service", svc.Namespace, svc.Name)
+	out.fact("%s spec.type: ExternalName, spec.externalName: %s: the cluster's DNS answers its name with a CNAME for %s; it has no pods or endpoints of its own", svcRef, orNone(name), orNone(name))
+	m := inClusterName.FindStringSubmatch(strings.ToLower(name))
+	if m == nil {
+		out.fact("%s is outside the cluster: it was not followed", orNone(name))
+		return
+	}
+	target, ns := m[1], m[3]
+	var t corev1.Service
+	err := s.direct.Get(s.ctx, types.NamespacedName{Namespace: ns, Name: target}, &t)
+	switch {
+	case err == nil:
+		out.fact("%s points at Service %s/%s, which exists (type %s); check it with reference_check kind=service namespace=%s name=%s", svcRef, ns, target, orNone(string(t.Spec.Type)), ns, target)
+	case apierrors.IsNotFound(err):
+		out.cause(contract.Cause{
+			Category: contract.ReferenceMissing, Object: svcRef, Field: "spec.externalName",
+			Summary: fmt.Sprintf("%s is an ExternalName for %s, the name of Service %s in namespace %s, which does not exist: the name does not resolve, so every call fails",
+				subject, name, target, ns),
+			Evidence: []string{fmt.Sprintf("%s spec.externalName: %s", svcRef, name), fmt.Sprintf("service/%s/%s: not found", ns, target)},
+			Fix: &contract.Fix{Text: fmt.Sprintf("correct spec.externalName of Service %s/%s to a Service that exists (NAME.NAMESPACE.svc.cluster.local), or create Service %s in namespace %s",
+				svc.Namespace, svc.Name, target, ns)},
+		})
+	default:
+		out.fact("Service %s/%s, which %s points at, could not be read: %v", ns, target, svcRef, err)
+	}
 }

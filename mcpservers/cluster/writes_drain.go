@@ -241,6 +241,11 @@ func evictionError(err error, p *drainPod) error {
 	if apierrors.IsForbidden(err) {
 		return fmt.Errorf("RBAC denied: this server's identity may not create pods/eviction in namespace %s (%v); grant that verb on that resource to its ServiceAccount", p.pod.Namespace, err)
 	}
+	if strings.Contains(err.Error(), "more than one PodDisruptionBudget") {
+		// The eviction API refuses such a pod on every try, whatever the budgets allow.
+		return fmt.Errorf("%v: more than one PodDisruptionBudget selects pod %s/%s, so no eviction of it ever succeeds; keep one budget per pod (delete one or narrow its spec.selector; disruption_check names them)",
+			err, p.pod.Namespace, p.pod.Name)
+	}
 	return err
 }
 
