@@ -107,6 +107,7 @@ func TestPreemptionCandidates(t *testing.T) {
 
 	// A pod of priority 0 has nothing of lower priority to evict.
 	create(t, env.Client, makePod(podSpec{ns: "pred", name: "small-prio", gpus: 8, cpu: "1", tolerate: true}))
+	s.Eventually("preemption_candidates", map[string]any{"namespace": "pred", "name": "small-prio"}, "No eviction makes it fit") // the server's cache sees the new pod
 	d = contract.PreemptionCandidates{}
 	out = s.Data("preemption_candidates", map[string]any{"namespace": "pred", "name": "small-prio"}, &d)
 	mustContain(t, out, "No eviction makes it fit", "the pods of lower priority than 0 do not hold enough")
