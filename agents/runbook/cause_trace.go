@@ -454,25 +454,7 @@ func (inv *investigation) settingByName(c *contract.Cause, f contract.Finding, n
 		return "", false
 	}
 	ns := parts[1]
-	type envEntry = struct {
-		Name      string `yaml:"name"`
-		Value     string `yaml:"value"`
-		ValueFrom *struct {
-			ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
-			SecretKeyRef    *keyRef `yaml:"secretKeyRef"`
-		} `yaml:"valueFrom"`
-	}
-	var spec struct {
-		Containers []struct {
-			Name    string     `yaml:"name"`
-			Env     []envEntry `yaml:"env"`
-			EnvFrom []struct {
-				Prefix       string                 `yaml:"prefix"`
-				ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
-				SecretRef    *struct{ Name string } `yaml:"secretRef"`
-			} `yaml:"envFrom"`
-		} `yaml:"containers"`
-	}
+	var spec envSpec
 	text := inv.specText(parts[0], ns, parts[2])
 	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
 		return "", false
@@ -605,25 +587,7 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 		return ""
 	}
 	ns := parts[1]
-	type envEntry = struct {
-		Name      string `yaml:"name"`
-		Value     string `yaml:"value"`
-		ValueFrom *struct {
-			ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
-			SecretKeyRef    *keyRef `yaml:"secretKeyRef"`
-		} `yaml:"valueFrom"`
-	}
-	var spec struct {
-		Containers []struct {
-			Name    string     `yaml:"name"`
-			Env     []envEntry `yaml:"env"`
-			EnvFrom []struct {
-				Prefix       string                 `yaml:"prefix"`
-				ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
-				SecretRef    *struct{ Name string } `yaml:"secretRef"`
-			} `yaml:"envFrom"`
-		} `yaml:"containers"`
-	}
+	var spec envSpec
 	text := inv.specText(parts[0], ns, parts[2])
 	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
 		return ""
@@ -824,6 +788,29 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 		inv.mountedSource(cause, f, named, pathsIn(strings.Join(lines, "\n")))
 	}
 	return cause, found, false
+}
+
+// envEntry is one env entry of a container, as the pod spec's YAML gives it.
+type envEntry struct {
+	Name      string `yaml:"name"`
+	Value     string `yaml:"value"`
+	ValueFrom *struct {
+		ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
+		SecretKeyRef    *keyRef `yaml:"secretKeyRef"`
+	} `yaml:"valueFrom"`
+}
+
+// envSpec is what a pod spec says of its containers' environment.
+type envSpec struct {
+	Containers []struct {
+		Name    string     `yaml:"name"`
+		Env     []envEntry `yaml:"env"`
+		EnvFrom []struct {
+			Prefix       string                 `yaml:"prefix"`
+			ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
+			SecretRef    *struct{ Name string } `yaml:"secretRef"`
+		} `yaml:"envFrom"`
+	} `yaml:"containers"`
 }
 
 // settingURLHost reads the host of a setting that is a URL or a DSN (jdbc:postgresql://ledger-pg:5432/x,
