@@ -25,19 +25,6 @@ import (
 func TestCauseBehindTheSymptom(t *testing.T) {
 	e := engine(t)
 	c := fixture.Cluster{T: t, C: shared.Env(t).Client}
-	crashing := func(message string) corev1.PodStatus {
-		last := fixture.Terminated("Error", 1)
-		last.Message = message
-		return fixture.Waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container=app", last)
-	}
-	noRestart := func(t *testing.T, d *diagnosis.Diagnosis) {
-		t.Helper()
-		for _, a := range d.Plan {
-			if a.Tool == "workload_restart" || a.Tool == "pod_delete" || a.Tool == "workload_rollback" {
-				t.Errorf("plan proposes %s, which cannot help:\n%s", a.Tool, d.Text())
-			}
-		}
-	}
 
 	t.Run("an RBAC refusal names the service account and the verb, and restarts nothing", func(t *testing.T) {
 		c := fixture.Cluster{T: t, C: c.C}
@@ -280,4 +267,23 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 		mustSay(t, d, "key CHUNK of ConfigMap ingest-tuning (envFrom, as CHUNK=64kb)")
 		noRestart(t, d)
 	})
+}
+
+// crashing is the status of a pod whose container app crashes in a loop, its last termination
+// message the line given.
+func crashing(message string) corev1.PodStatus {
+	last := fixture.Terminated("Error", 1)
+	last.Message = message
+	return fixture.Waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container=app", last)
+}
+
+// noRestart fails the test when the plan restarts, deletes or rolls back what a restart cannot
+// help.
+func noRestart(t *testing.T, d *diagnosis.Diagnosis) {
+	t.Helper()
+	for _, a := range d.Plan {
+		if a.Tool == "workload_restart" || a.Tool == "pod_delete" || a.Tool == "workload_rollback" {
+			t.Errorf("plan proposes %s, which cannot help:\n%s", a.Tool, d.Text())
+		}
+	}
 }

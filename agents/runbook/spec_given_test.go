@@ -26,19 +26,6 @@ import (
 func TestCauseInWhatThePodIsGiven(t *testing.T) {
 	e := engine(t)
 	c := fixture.Cluster{T: t, C: shared.Env(t).Client}
-	crashing := func(message string) corev1.PodStatus {
-		last := fixture.Terminated("Error", 1)
-		last.Message = message
-		return fixture.Waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container=app", last)
-	}
-	noRestart := func(t *testing.T, d *diagnosis.Diagnosis) {
-		t.Helper()
-		for _, a := range d.Plan {
-			if a.Tool == "workload_restart" || a.Tool == "pod_delete" || a.Tool == "workload_rollback" {
-				t.Errorf("plan proposes %s, which cannot help:\n%s", a.Tool, d.Text())
-			}
-		}
-	}
 
 	t.Run("a client without its token names the ServiceAccount that turns the token off", func(t *testing.T) {
 		c := fixture.Cluster{T: t, C: c.C}
