@@ -657,6 +657,10 @@ func (s *snapshot) serviceAccountPullCause(p *corev1.Pod, w *ownerWorkload, imag
 	return nil
 }
 
+// accessModeWords: a provisioner's refusal that is about the claim's access mode ("Only support
+// ReadWriteOnce access mode", "access mode ReadWriteMany is not supported").
+var accessModeWords = regexp.MustCompile(`(?i)access ?modes?|ReadWriteMany|ReadOnlyMany|ReadWriteOncePod`)
+
 // externalProvisioner reads the name of the provisioner a claim waits for: "waiting for a
 // volume to be created either by the external provisioner 'ebs.csi.aws.com' or manually by the
 // system administrator".
@@ -737,15 +741,29 @@ func (s *snapshot) claimProvisionCause(c *corev1.PersistentVolumeClaim, class st
 	}
 	cause := &contract.Cause{Object: object, Field: "provisioner", Evidence: evidence}
 	switch {
+	case failed != nil:
+		// the provisioner runs and answers (whether or not it is a CSI driver): its word
+		var modes []string
+		for _, m := range c.Spec.AccessModes {
+			modes = append(modes, string(m))
+		}
+		asks := fmt.Sprintf("the claim asks for access mode %s", orNone(strings.Join(modes, ", ")))
+		if q, ok := c.Spec.Resources.Requests[corev1.ResourceStorage]; ok {
+			asks += " and " + q.String()
+		}
+		cause.Category = contract.DependencyUnreachable
+		if accessModeWords.MatchString(failed.Message) {
+			cause.Category = contract.AccessModeUnsupported
+			cause.Field = "spec.accessModes"
+			cause.Object = claim
+		}
+		cause.Summary = fmt.Sprintf("provisioner %s of StorageClass %s fails to create the volume of claim %s (%s): %s", provisioner, class, c.Name, asks, quoteMessage(failed.Message))
+		cause.Fix = &contract.Fix{Text: fmt.Sprintf("correct what the provisioner %s says (the StorageClass %s's parameters, the claim's size or access mode, the driver's credentials), or use another StorageClass; the claim binds once a volume is created", provisioner, class)}
 	case !driver:
 		cause.Category = contract.ReferenceMissing
 		cause.Summary = fmt.Sprintf("claim %s waits for StorageClass %s's provisioner %s to create its volume; %s", c.Name, class, provisioner, driverState)
 		cause.Fix = &contract.Fix{Text: fmt.Sprintf("install the CSI driver %s (its controller creates the volumes of StorageClass %s), or recreate claim %s with a StorageClass whose provisioner runs in this cluster "+
 			"(a non-CSI provisioner registers no CSIDriver: then check that its pods run)", provisioner, class, c.Name)}
-	case failed != nil:
-		cause.Category = contract.DependencyUnreachable
-		cause.Summary = fmt.Sprintf("provisioner %s of StorageClass %s fails to create the volume of claim %s: %s", provisioner, class, c.Name, quoteMessage(failed.Message))
-		cause.Fix = &contract.Fix{Text: fmt.Sprintf("correct what the provisioner %s says (the StorageClass %s's parameters, the claim's size or access mode, the driver's credentials), or use another StorageClass; the claim binds once a volume is created", provisioner, class)}
 	default:
 		cause.Category = contract.DependencyUnreachable
 		cause.Summary = fmt.Sprintf("claim %s waits for StorageClass %s's provisioner %s to create its volume, and it has not", c.Name, class, provisioner)

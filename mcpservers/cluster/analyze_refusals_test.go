@@ -278,9 +278,12 @@ func TestAnalyzeNamesWhatAdmissionRefuses(t *testing.T) {
 				driver := &storagev1.CSIDriver{ObjectMeta: metav1.ObjectMeta{Name: "an.csi.example"}}
 				create(t, gp3, local, driver)
 				deleteAtEnd(t, gp3, local, driver)
-				claim := func(name, class string) *corev1.PersistentVolumeClaim {
+				claim := func(name, class string, modes ...corev1.PersistentVolumeAccessMode) *corev1.PersistentVolumeClaim {
+					if len(modes) == 0 {
+						modes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+					}
 					c := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-						Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To(class), AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+						Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To(class), AccessModes: modes,
 							Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}}}}
 					create(t, c)
 					c.Status.Phase = corev1.ClaimPending
@@ -291,8 +294,11 @@ func TestAnalyzeNamesWhatAdmissionRefuses(t *testing.T) {
 					"Waiting for a volume to be created either by the external provisioner 'ebs.csi.aws.com' or manually by the system administrator. If volume creation is delayed, please verify that the provisioner is running and correctly registered.", "")
 				warningEvent(t, claim("cache", "an-fast"), "PersistentVolumeClaim", "ProvisioningFailed",
 					`failed to provision volume with StorageClass "an-fast": rpc error: code = ResourceExhausted desc = pool tank has 2Gi free`, "")
+				shards := claim("shards", "an-fast", corev1.ReadWriteMany)
+				warningEvent(t, shards, "PersistentVolumeClaim", "ProvisioningFailed",
+					`failed to provision volume with StorageClass "an-fast": Only support ReadWriteOnce access mode`, "")
 			},
-			wait: []string{"persistentvolumeclaim/an-pvcprov/pg-data", "persistentvolumeclaim/an-pvcprov/cache"},
+			wait: []string{"persistentvolumeclaim/an-pvcprov/pg-data", "persistentvolumeclaim/an-pvcprov/cache", "persistentvolumeclaim/an-pvcprov/shards"},
 			want: []want{
 				{category: "PVCPending", object: "persistentvolumeclaim/an-pvcprov/pg-data",
 					cause: contract.Cause{Category: contract.ReferenceMissing, Object: "storageclass/an-gp3", Field: "provisioner",
@@ -301,6 +307,9 @@ func TestAnalyzeNamesWhatAdmissionRefuses(t *testing.T) {
 				{category: "PVCPending", object: "persistentvolumeclaim/an-pvcprov/cache",
 					cause: contract.Cause{Category: contract.DependencyUnreachable, Object: "storageclass/an-fast", Field: "provisioner",
 						Summary: "provisioner an.csi.example of StorageClass an-fast fails to create the volume of claim cache\npool tank has 2Gi free"}},
+				{category: "PVCPending", object: "persistentvolumeclaim/an-pvcprov/shards",
+					cause: contract.Cause{Category: contract.AccessModeUnsupported, Object: "persistentvolumeclaim/an-pvcprov/shards", Field: "spec.accessModes",
+						Summary: "the claim asks for access mode ReadWriteMany\nOnly support ReadWriteOnce access mode"}},
 			},
 		},
 		{
