@@ -302,26 +302,8 @@ func (inv *investigation) latestImage(summary string, f contract.Finding) (strin
 // imageOf is the image of the container (by name; the only one when name is empty) of owner's
 // pod template, "" when unknown.
 func (inv *investigation) imageOf(owner, container string) string {
-	parts := strings.Split(owner, "/")
-	if len(parts) != 3 {
-		return ""
-	}
-	var spec struct {
-		Containers []struct {
-			Name  string `yaml:"name"`
-			Image string `yaml:"image"`
-		} `yaml:"containers"`
-	}
-	text := inv.specText(parts[0], parts[1], parts[2])
-	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
-		return ""
-	}
-	for _, c := range spec.Containers {
-		if c.Name == container || (container == "" && len(spec.Containers) == 1) {
-			return c.Image
-		}
-	}
-	return ""
+	ct, _ := inv.containerOf(owner, container)
+	return ct.Image
 }
 
 // hitPattern is the runbook's pattern of the settings that govern its failure (nil when none).

@@ -67,37 +67,48 @@ func (inv *investigation) noGPURequested(lines []string, f contract.Finding, con
 	}
 }
 
-// gpuRequests reads the container (by name; the only one when name is empty) of owner's pod
-// template and returns its name and the GPU resources it asks for ("nvidia.com/mig-1g.10gb: 1"),
-// in order; ok is false when the spec cannot be read or the container is unknown.
-func (inv *investigation) gpuRequests(owner, container string) (string, []string, bool) {
-	parts := strings.Split(owner, "/")
-	if len(parts) != 3 {
-		return "", nil, false
-	}
-	type resources struct {
+// specContainer is one container of a workload's pod template, as far as the engine reads it.
+type specContainer struct {
+	Name      string `yaml:"name"`
+	Image     string `yaml:"image"`
+	Resources struct {
 		Limits   map[string]any `yaml:"limits"`
 		Requests map[string]any `yaml:"requests"`
-	}
-	type ctr struct {
-		Name      string    `yaml:"name"`
-		Resources resources `yaml:"resources"`
+	} `yaml:"resources"`
+}
+
+// containerOf reads the container (by name; the only one when name is empty) of owner's pod
+// template; ok is false when the spec cannot be read or the container is unknown.
+func (inv *investigation) containerOf(owner, container string) (specContainer, bool) {
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 {
+		return specContainer{}, false
 	}
 	var spec struct {
-		Containers []ctr `yaml:"containers"`
+		Containers []specContainer `yaml:"containers"`
 	}
 	text := inv.specText(parts[0], parts[1], parts[2])
 	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil || len(spec.Containers) == 0 {
-		return "", nil, false
+		return specContainer{}, false
 	}
-	i := slices.IndexFunc(spec.Containers, func(c ctr) bool { return c.Name == container })
+	i := slices.IndexFunc(spec.Containers, func(c specContainer) bool { return c.Name == container })
 	if i < 0 {
 		if container != "" || len(spec.Containers) > 1 {
-			return "", nil, false // which container failed is unknown
+			return specContainer{}, false // which container failed is unknown
 		}
 		i = 0
 	}
-	ct := spec.Containers[i]
+	return spec.Containers[i], true
+}
+
+// gpuRequests returns the name of the container (by name; the only one when name is empty) of
+// owner's pod template and the GPU resources it asks for ("nvidia.com/mig-1g.10gb: 1"), in
+// order; ok is false when the spec cannot be read or the container is unknown.
+func (inv *investigation) gpuRequests(owner, container string) (string, []string, bool) {
+	ct, ok := inv.containerOf(owner, container)
+	if !ok {
+		return "", nil, false
+	}
 	seen := map[string]bool{}
 	var out []string
 	for _, list := range []map[string]any{ct.Resources.Limits, ct.Resources.Requests} {
