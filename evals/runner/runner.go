@@ -179,6 +179,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					results[i].Problem, results[i].Skipped = "", rerr.Error()
 				}
 			} else {
+				// Read again now that it may start: ${NOW} is the attempt's start, not the
+				// moment it was queued.
+				if again, err := scenario.Read(j.dir, r.varsFor(vars, j.dir, j.attempt, i+1)); err == nil {
+					s = again
+				}
 				results[i] = r.run(ctx, s, j.attempt)
 			}
 			r.log.printf("%s", results[i].Line())
@@ -309,6 +314,7 @@ func (r *runner) varsFor(v scenario.Vars, dir string, attempt, seq int) scenario
 	}
 	out["NAMESPACE"] = namespaceFor(r.cfg.Run, nameOf(dir), attempt)
 	out["RUN"] = scenarioID(r.cfg.Run, seq)
+	out["NOW"] = time.Now().UTC().Format(time.RFC3339)
 	return out
 }
 

@@ -468,9 +468,10 @@ var VarNames = map[string]string{
 	"MIG_NODE":  "the simulated GPU node whose GPUs are MIG-partitioned",
 	"CPU_NODE":  "a simulated node without GPUs",
 	"AGENT_NS":  "the namespace of the platform's agents, where Incidents about nodes land",
+	"NOW":       "the time the scenario file is read (RFC 3339, UTC); ${NOW-90s} or ${NOW-2h} is that long before it",
 }
 
-var varRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+var varRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:-([^}]*))?\}`)
 
 // Substitute replaces every ${NAME} in data with vars[NAME]; a name that is not a known
 // variable, or has no value, is an error naming the line.
@@ -478,15 +479,33 @@ func Substitute(data []byte, vars Vars) ([]byte, error) {
 	var errs []string
 	unknown := false
 	out := varRe.ReplaceAllFunc(data, func(m []byte) []byte {
-		name := string(varRe.FindSubmatch(m)[1])
+		sub := varRe.FindSubmatch(m)
+		name, offset := string(sub[1]), sub[2]
 		v, ok := vars[name]
+		line := func() int { return 1 + strings.Count(string(data[:strings.Index(string(data), string(m))]), "\n") }
+		if sub[2] != nil {
+			if name != "NOW" {
+				errs = append(errs, fmt.Sprintf("line %d: ${%s-%s}: only ${NOW} takes an offset (${NOW-90s}, ${NOW-2h})", line(), name, offset))
+				return m
+			}
+			at, err := time.Parse(time.RFC3339, v)
+			d, derr := time.ParseDuration(string(offset))
+			switch {
+			case !ok || err != nil:
+				errs = append(errs, fmt.Sprintf("line %d: ${NOW} has no value (want an RFC 3339 time)", line()))
+			case derr != nil || d < 0:
+				errs = append(errs, fmt.Sprintf("line %d: ${NOW-%s}: the offset is not a positive Go duration such as 90s, 5m or 2h", line(), offset))
+			default:
+				return []byte(at.Add(-d).UTC().Format(time.RFC3339))
+			}
+			return m
+		}
 		if _, known := VarNames[name]; !known || !ok {
-			line := 1 + strings.Count(string(data[:strings.Index(string(data), string(m))]), "\n")
 			if !known {
 				unknown = true
-				errs = append(errs, fmt.Sprintf("line %d: unknown variable ${%s}; the variables are %s", line, name, strings.Join(sortedVarNames(), ", ")))
+				errs = append(errs, fmt.Sprintf("line %d: unknown variable ${%s}; the variables are %s", line(), name, strings.Join(sortedVarNames(), ", ")))
 			} else {
-				errs = append(errs, fmt.Sprintf("line %d: variable ${%s} (%s) has no value on this cluster", line, name, VarNames[name]))
+				errs = append(errs, fmt.Sprintf("line %d: variable ${%s} (%s) has no value on this cluster", line(), name, VarNames[name]))
 			}
 			return m
 		}
@@ -521,7 +540,8 @@ func sortedVarNames() []string {
 
 // PlaceholderVars are values that let a scenario be read without a cluster (Validate).
 func PlaceholderVars() Vars {
-	return Vars{"NAMESPACE": "eval-check", "RUN": "check", "GPU_NODE": "gpu-node", "MIG_NODE": "mig-node", "CPU_NODE": "cpu-node", "AGENT_NS": "opsmesh"}
+	return Vars{"NAMESPACE": "eval-check", "RUN": "check", "GPU_NODE": "gpu-node", "MIG_NODE": "mig-node", "CPU_NODE": "cpu-node", "AGENT_NS": "opsmesh",
+		"NOW": time.Now().UTC().Format(time.RFC3339)}
 }
 
 // maxFile bounds a scenario file.

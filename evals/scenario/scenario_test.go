@@ -180,6 +180,19 @@ func TestSubstitute(t *testing.T) {
 	if !errors.Is(err, ErrNoValue) || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("a missing value: %v, want ErrNoValue naming line 2", err)
 	}
+	out, err = Substitute([]byte("a: ${NOW}\nb: ${NOW-90s}\nc: ${NOW-2h}\n"), Vars{"NOW": "2026-12-07T10:00:00Z"})
+	if err != nil || string(out) != "a: 2026-12-07T10:00:00Z\nb: 2026-12-07T09:58:30Z\nc: 2026-12-07T08:00:00Z\n" {
+		t.Errorf("times relative to ${NOW}: got %q, %v", out, err)
+	}
+	for in, want := range map[string]string{
+		"a: ${NOW-soon}\n":     "line 1: ${NOW-soon}: the offset is not a positive Go duration",
+		"a: 1\nb: ${RUN-5m}\n": "line 2: ${RUN-5m}: only ${NOW} takes an offset",
+		"a: ${NOW--5m}\n":      "not a positive Go duration",
+	} {
+		if _, err := Substitute([]byte(in), Vars{"NOW": "2026-12-07T10:00:00Z", "RUN": "r"}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Substitute(%q) = %v, want an error saying %q", in, err, want)
+		}
+	}
 	_, err = Substitute([]byte("x: ${NAMESPCE}\n"), Vars{"NAMESPACE": "n"})
 	if err == nil || errors.Is(err, ErrNoValue) || !strings.Contains(err.Error(), "unknown variable ${NAMESPCE}") {
 		t.Errorf("an unknown variable: %v", err)
@@ -234,6 +247,7 @@ func FuzzParse(f *testing.F) {
 func FuzzSubstitute(f *testing.F) {
 	f.Add([]byte("a: ${NAMESPACE} ${RUN}"))
 	f.Add([]byte("${X} ${"))
+	f.Add([]byte("t: ${NOW-5m} ${NOW-} ${RUN-1s}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		out, err := Substitute(data, PlaceholderVars())
 		if err == nil && strings.Contains(string(out), "${NAMESPACE}") && !strings.Contains(string(data), "${${NAMESPACE}") {
