@@ -15,6 +15,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -357,6 +358,33 @@ func TestRunbookByCategory(t *testing.T) {
 		planIs(t, d, "node_uncordon@[safe]")
 		if d.Plan[0].Arguments["name"] != "rb-cordoned" {
 			t.Errorf("node_uncordon arguments %v", d.Plan[0].Arguments)
+		}
+	})
+
+	t.Run("a drain a disruption budget holds names the budget and proposes the drain again, unforced", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "rb-draining", Labels: map[string]string{"kubernetes.io/hostname": "rb-draining"}},
+			Spec: corev1.NodeSpec{Unschedulable: true}}
+		c.Create(n)
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
+		c.SetStatus(n)
+		c.Untaint(n)
+		ns := c.Namespace("rb-drain")
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "quorum-0", Labels: map[string]string{"app": "quorum"}},
+			Spec: corev1.PodSpec{NodeName: "rb-draining", Containers: []corev1.Container{{Name: "kv", Image: "registry.example/kv:1"}}}}
+		c.Create(p)
+		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+		c.SetStatus(p)
+		pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "quorum-pdb"},
+			Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "quorum"}}}}
+		c.Create(pdb)
+		pdb.Status = policyv1.PodDisruptionBudgetStatus{ObservedGeneration: pdb.Generation, CurrentHealthy: 1, DesiredHealthy: 1, ExpectedPods: 1}
+		c.SetStatus(pdb)
+		d := diagnose(t, e, runbook.Question{Subject: "node/rb-draining"}, diagnosis.NodeCordoned)
+		mustSay(t, d, "cause: DisruptionBudgetBlocks at poddisruptionbudget/rb-drain/quorum-pdb", "allows 0 disruptions")
+		planIs(t, d, "node_drain@cluster-tools[destructive]")
+		if a := d.Plan[0].Arguments; a["name"] != "rb-draining" || a["force"] != nil {
+			t.Errorf("node_drain arguments %v, want the node and no force", a)
 		}
 	})
 

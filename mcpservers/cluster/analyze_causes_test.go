@@ -461,7 +461,9 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			args: func(string) map[string]any { return map[string]any{"kind": "node", "name": "an-cordoned"} },
 			wait: []string{"NodeCordoned"}, category: "NodeCordoned", object: "node/an-cordoned",
 			cause: &contract.Cause{Category: contract.DisruptionBudgetBlocks, Object: "poddisruptionbudget/an-cordon/ledger", Field: "spec.minAvailable",
-				Summary: "PodDisruptionBudget an-cordon/ledger (minAvailable 1) has 1 of 1 pods healthy and needs 1, so it allows 0 disruptions: pod ledger-h1-0 cannot be evicted from cordoned node an-cordoned"},
+				Summary: "PodDisruptionBudget an-cordon/ledger (minAvailable 1) has 1 of 1 pods healthy and needs 1, so it allows 0 disruptions: pod ledger-h1-0 cannot be evicted from cordoned node an-cordoned",
+				// the drain begun is proposed again, never forced: it stops at the budget and says so
+				Fix: &contract.Fix{Tool: "node_drain", Arguments: map[string]any{"name": "an-cordoned", "timeoutSeconds": 60}}},
 			evidence: []string{"pod an-cordon/ledger-h1-0 cannot be evicted: PodDisruptionBudget an-cordon/ledger (minAvailable 1) allows 0 disruptions"},
 		},
 		{
@@ -555,6 +557,9 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			}
 			mustContain(t, c.Summary, tc.cause.Summary)
 			mustContain(t, text, fmt.Sprintf("cause: %s %s", c.Category, c.Object), c.Summary)
+			if tc.cause.Fix != nil && (c.Fix.Tool != tc.cause.Fix.Tool || fmt.Sprint(c.Fix.Arguments) != fmt.Sprint(tc.cause.Fix.Arguments)) {
+				t.Errorf("cause's fix %s %v, want %s %v", c.Fix.Tool, c.Fix.Arguments, tc.cause.Fix.Tool, tc.cause.Fix.Arguments)
+			}
 		})
 	}
 }

@@ -246,11 +246,43 @@ func multipleBudgets(s *snapshot) []finding {
 			f.related = append(f.related, ref{Kind: "node", Name: p.Spec.NodeName})
 		}
 		f.evidence = append(f.evidence, c.Evidence...)
+		if n := s.cordoned(p.Spec.NodeName); n != "" {
+			resumeDrain(&c, n)
+		}
 		f.cause = &c
 		f.fix = noFix("%s", c.Fix.Text)
 		out = append(out, f)
 	}
 	return out
+}
+
+// cordoned is name when node name is cordoned (a drain of it has begun), else "".
+func (s *snapshot) cordoned(name string) string {
+	if name == "" {
+		return ""
+	}
+	for _, n := range s.allNodes("drains blocked by disruption budgets") {
+		if n.Name == name && n.Spec.Unschedulable {
+			return name
+		}
+	}
+	return ""
+}
+
+// drainRetrySeconds bounds the drain a budget's block proposes: long enough for evictions the
+// budget allows again soon, short enough to report the ones it does not.
+const drainRetrySeconds = 60
+
+// resumeDrain has a budget's block of cordoned node's drain propose the drain again (node_drain,
+// never forced): it evicts what the budgets allow, stops at the pods they protect and reports
+// them with the budgets' own words, so a person sees what still blocks; it changes no budget.
+func resumeDrain(c *contract.Cause, node string) {
+	text := ""
+	if c.Fix != nil {
+		text = c.Fix.Text
+	}
+	c.Fix = &contract.Fix{Tool: "node_drain", Arguments: map[string]any{"name": node, "timeoutSeconds": drainRetrySeconds},
+		Text: fmt.Sprintf("resume the drain of node %s without force: it evicts what the budgets allow and stops, reporting the pods they protect; to let it finish, %s", node, text)}
 }
 
 // multiBudgetEviction is the eviction API's refusal of a pod more than one budget selects.

@@ -176,7 +176,12 @@ func TestAnalyzePodUnderTwoBudgets(t *testing.T) {
 		t.Fatalf("want a DisruptionBudgetBlocks cause on the first of the two budgets:\n%s", text)
 	}
 	mustContain(t, f.Cause.Summary, "2 PodDisruptionBudgets (search-pdb, team-all)", "more than one PodDisruptionBudget", "a drain of its node fails")
-	mustContain(t, f.Cause.Fix.Text, "keep one PodDisruptionBudget per pod")
+	mustContain(t, f.Cause.Fix.Text, "keep one PodDisruptionBudget per pod", "without force")
+	// The node is cordoned (a drain has begun): the drain is proposed again, never forced, so
+	// that it moves what may move and reports what the budgets hold.
+	if f.Cause.Fix.Tool != "node_drain" || f.Cause.Fix.Arguments["name"] != node.Name || f.Cause.Fix.Arguments["force"] != nil {
+		t.Errorf("want the cause to propose node_drain of %s without force, got %+v", node.Name, f.Cause.Fix)
+	}
 
 	// The API server's eviction refuses them; a dry-run drain says the drain fails, and why.
 	out := s.OK("node_drain", map[string]any{"name": node.Name, "dryRun": true})

@@ -881,6 +881,7 @@ func cordonedNodeBlocked(s *snapshot) []finding {
 				f = &finding{severity: warning, category: "NodeCordoned", object: ref{Kind: "node", Name: n.Name}}
 				f.evidence = append(f.evidence, "spec.unschedulable: true (cordoned)")
 				c := pdbBlockCause(b, p, n.Name)
+				resumeDrain(&c, n.Name)
 				f.cause = &c
 				f.related = append(f.related, ref{Kind: "poddisruptionbudget", Namespace: b.Namespace, Name: b.Name})
 				f.fix = noFix("%s", c.Fix.Text)
