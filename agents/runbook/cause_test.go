@@ -251,6 +251,25 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 		noRestart(t, d)
 	})
 
+	t.Run("a port the Service does not expose names the caller's setting that carries it, not the Service", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-callport")
+		c.Create(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ledger-db"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "ledger-db"}, Ports: []corev1.ServicePort{{Name: "pg", Port: 5432}}}})
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ledger-client"}, Data: map[string]string{"DB_ADDR": "ledger-db:5433"}})
+		rs := c.Deployment(ns, "ledger-api", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "ledger-client"}}}}
+		})
+		c.Pod(rs, ns, "ledger-api-h1-0", "", crashing("fatal: failed to connect to `host=ledger-db user=ledger database=ledger`: dial error (dial tcp 10.96.14.2:5433: connect: connection refused)"))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-callport/ledger-api"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Object != "configmap/cz-callport/ledger-client" || cz.Field != "data[DB_ADDR]" {
+			t.Fatalf("cause %+v, want key DB_ADDR of ConfigMap ledger-client:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "is called on port 5433, which the Service does not expose (it exposes 5432 (pg))", "key DB_ADDR of ConfigMap ledger-client")
+		noRestart(t, d)
+	})
+
 	t.Run("a value the program cannot parse is found in the ConfigMap the container takes its env from", func(t *testing.T) {
 		c := fixture.Cluster{T: t, C: c.C}
 		ns := c.Namespace("cz-cmvalue")

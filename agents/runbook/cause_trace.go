@@ -240,8 +240,17 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 	// The setting is the cause's field only where the cause is the workload itself; a cause in
 	// another object (the Service a URL names) keeps its own, and the setting is said beside it.
 	own := c.Object == "" || c.Object == ownerOf(f) || strings.HasPrefix(c.Object, "pod/")
+	// A Service called on a port it does not expose: the caller's setting that names the port
+	// is what is wrong (the Service serves its other callers on the ports it has), so the
+	// setting's owner becomes the object at fault.
+	if callerSide(c) {
+		own = true
+	}
 	setField := func(field string) {
 		if own {
+			if callerSide(c) {
+				c.Object = ownerOf(f)
+			}
 			c.Field = field
 		}
 	}
@@ -304,6 +313,12 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 		return inv.configMapSetting(c, f, token, own)
 	}
 	return ""
+}
+
+// callerSide says whether cause c is a Service called on a port it does not expose (the
+// dependency check's ReferenceMissing on spec.ports), a fault of the caller's setting.
+func callerSide(c *contract.Cause) bool {
+	return c.Category == contract.ReferenceMissing && strings.HasPrefix(c.Object, "service/") && c.Field == "spec.ports"
 }
 
 // configMapSetting finds token among the values of the ConfigMaps the failing container takes
@@ -770,8 +785,19 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 			if hit.Runbook.Cause.Category != "" {
 				better.Evidence = append([]string{hit.Line}, better.Evidence...)
 			}
-			// the setting that carries what the check followed (REDIS_URL for a host)
-			inv.settingOf(&better, f, hit.Setting(), nil)
+			// the setting that carries what the check followed (REDIS_URL for a host); for a
+			// port the Service lacks, the setting that names the port the caller dials first
+			if callerSide(&better) {
+				host, _ := call.Args["host"].(string)
+				port, _ := call.Args["port"].(string)
+				for _, tok := range []string{host + ":" + port, port, host} {
+					if len(tok) >= 3 && tok != ":" && inv.settingOf(&better, f, tok, nil) != "" {
+						break
+					}
+				}
+			} else {
+				inv.settingOf(&better, f, hit.Setting(), nil)
+			}
 			return &better, &hit, true
 		}
 	}
