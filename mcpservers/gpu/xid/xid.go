@@ -88,10 +88,18 @@ var catalog = map[int]Entry{
 		Reason: "the driver cleaned up after an earlier error or a killed process; look at the XID that came before it"},
 	48: {Name: "Double-bit ECC error", Verdict: Failed, Action: ResetGPU,
 		Reason: "an uncorrectable memory error; reset the GPU to retire or remap the row (drain and reboot if the reset fails; RMA if it repeats)"},
+	61: {Name: "Internal micro-controller breakpoint/warning", Verdict: Degraded, Action: ResetGPU,
+		Reason: "an internal micro-controller of the GPU hit a breakpoint; reset the GPU when it is idle, and drain and reboot the node if it repeats"},
+	62: {Name: "Internal micro-controller halt", Verdict: Failed, Action: ResetGPU,
+		Reason: "an internal micro-controller of the GPU halted; stop its applications and reset the GPU (drain and reboot the node if the reset fails)"},
 	63: {Name: "ECC page retirement or row remapping recorded", Verdict: Degraded, Action: ResetGPU,
 		Reason: "a faulty memory row was recorded for remapping; it takes effect at the next GPU reset: reset the GPU when it is idle"},
 	64: {Name: "ECC page retirement or row remapping failure", Verdict: Failed, Action: RMA,
 		Reason: "the GPU could not retire or remap a faulty memory row (it has run out of spare rows); take it out of service and contact support for an RMA"},
+	68: {Name: "Video decoder (NVDEC) exception", Verdict: Healthy, Action: RestartApp,
+		Reason: "the application's video decode faulted (a bad stream or an application error); the GPU is usually fine: restart the application"},
+	69: {Name: "Graphics engine class error", Verdict: Healthy, Action: RestartApp,
+		Reason: "the application sent the GPU an invalid command; the GPU is usually fine: restart the application and fix it if it recurs"},
 	74: {Name: "NVLink error", Verdict: Degraded, Action: ResetGPU,
 		Reason: "an NVLink connection reported an error; reset the GPU and check the NVLink state; contact support if it persists"},
 	79: {Name: "GPU has fallen off the bus", Verdict: Failed, Action: DrainReboot,
@@ -108,6 +116,8 @@ var catalog = map[int]Entry{
 		Reason: "the GPU System Processor stopped answering the driver; reset the GPU, and drain and reboot the node if it repeats"},
 	120: {Name: "GSP error", Verdict: Failed, Action: ResetGPU,
 		Reason: "the GPU System Processor reported an error; reset the GPU, and drain and reboot the node if it repeats"},
+	154: {Name: "GPU recovery action changed", Verdict: Failed, Action: DrainReboot,
+		Reason: "the driver changed the GPU's recovery action after a fault (to a GPU reset, a node reboot or a drain; nvidia-smi -q shows which under Recovery Action); until it is known to be a reset, a reset may not clear it: drain and reboot the node"},
 }
 
 // Lookup returns the catalog's entry for code. A code the catalog does not hold gets a degraded

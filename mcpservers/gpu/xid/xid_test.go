@@ -17,8 +17,12 @@ func TestCatalog(t *testing.T) {
 		{43, Healthy, RestartApp, "restart the application"},
 		{45, Healthy, None, "earlier error"},
 		{48, Failed, ResetGPU, "uncorrectable"},
+		{61, Degraded, ResetGPU, "breakpoint"},
+		{62, Failed, ResetGPU, "halted"},
 		{63, Degraded, ResetGPU, "remapping"},
 		{64, Failed, RMA, "RMA"},
+		{68, Healthy, RestartApp, "video decode"},
+		{69, Healthy, RestartApp, "invalid command"},
 		{74, Degraded, ResetGPU, "NVLink"},
 		{79, Failed, DrainReboot, "PCIe"},
 		{92, Degraded, None, "persists"},
@@ -27,6 +31,7 @@ func TestCatalog(t *testing.T) {
 		{109, Degraded, RestartApp, "repeats"},
 		{119, Failed, ResetGPU, "drain and reboot"},
 		{120, Failed, ResetGPU, "GPU System Processor"},
+		{154, Failed, DrainReboot, "node reboot"},
 	}
 	if got := len(Codes()); got != len(want) {
 		t.Errorf("the catalog holds %d codes, the test checks %d: add the new ones here", got, len(want))
@@ -57,7 +62,7 @@ func TestNames(t *testing.T) {
 	if Failed.String() != "failed" || RMA.String() != "contact support / RMA" || DrainReboot.String() != "drain and reboot the node" {
 		t.Errorf("names: %s %s %s", Failed, RMA, DrainReboot)
 	}
-	if Codes()[0] != 13 || Codes()[len(Codes())-1] != 120 {
+	if Codes()[0] != 13 || Codes()[len(Codes())-1] != 154 {
 		t.Errorf("Codes() not sorted: %v", Codes())
 	}
 }
