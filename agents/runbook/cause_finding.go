@@ -150,6 +150,11 @@ func (inv *investigation) act(h knowledge.Hit, cause *contract.Cause, f contract
 	case knowledge.ActionFinding:
 		inv.symptomFix(cause, f, owner)
 	case knowledge.ActionRollback:
+		if f.Fix.Tool == "workload_restart" {
+			// the analyzer offers a restart only where the workload has no previous revision
+			inv.note("no automatic fix: %s has no previous revision to roll back to", owner)
+			return
+		}
 		if args := restartArgs(owner); args != nil {
 			inv.plan("workload_rollback", args, fmt.Sprintf("roll %s back to its previous revision: %s (runbook %s)", owner, h.Cause().Summary, h.Runbook.Name))
 		} else {

@@ -56,6 +56,16 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 			t.Fatalf("cause %+v:\n%s", cz, d.Text())
 		}
 		planIs(t, d, "workload_rollback@cluster-tools[disruptive]")
+
+		// the same failure in a workload's first revision: nothing to roll back to
+		rs1 := c.Deployment(ns, "fresh", 1, nil)
+		c.Pod(rs1, ns, "fresh-h1-0", "", crashing("exec /usr/local/bin/fresh: exec format error"))
+		d = diagnose(t, e, runbook.Question{Subject: "deployment/cz-arch/fresh"}, diagnosis.CrashLoopBackOff)
+		if cz := d.RootCause.Cause; cz == nil || cz.Category != contract.ImageArchitecture {
+			t.Fatalf("cause %+v:\n%s", cz, d.Text())
+		}
+		planIs(t, d)
+		mustSay(t, d, "deployment/cz-arch/fresh has no previous revision to roll back to")
 	})
 
 	t.Run("a crash on a refused dependency names the failing neighbour the spec points at", func(t *testing.T) {
