@@ -110,6 +110,13 @@ func (inv *investigation) fromFinding(found []contract.Finding, sub *subject) {
 // cause lies in another object (a ConfigMap, a Secret, a dependency), which a restart reads
 // again unchanged: that waits for a person's change.
 func (inv *investigation) symptomFix(cause *contract.Cause, f contract.Finding, owner string) {
+	if cause != nil && strings.HasPrefix(cause.Object, "resourcequota/") && (f.Fix.Tool == "workload_rollback" || f.Fix.Tool == "workload_restart") && !revisionChanged(f, "limits.") {
+		// a quota without room refuses the old template's pods as it does the new one's (the
+		// revision did not change what they ask for): a rollback abandons the release without
+		// fixing the quota
+		inv.note("no automatic fix: %s (%s); rolling back or restarting %s does not make room in it", cause.Object, cause.Summary, owner)
+		return
+	}
 	if cause != nil && elsewhere(cause.Object, owner) && (f.Fix.Tool == "workload_restart" || f.Fix.Tool == "pod_delete") {
 		inv.note("no automatic fix: fix %s first (%s); restarting %s before that cannot help", cause.Object, cause.Summary, owner)
 		return
@@ -121,6 +128,17 @@ func (inv *investigation) symptomFix(cause *contract.Cause, f contract.Finding, 
 		return
 	}
 	inv.planFix(f.Fix, f.Category, owner)
+}
+
+// revisionChanged says whether the finding's evidence says the latest revision changed
+// something whose description contains what ("limits." for a container's limits).
+func revisionChanged(f contract.Finding, what string) bool {
+	for _, e := range f.Evidence {
+		if strings.HasPrefix(e, "the latest revision") && strings.Contains(e, what) {
+			return true
+		}
+	}
+	return false
 }
 
 // planFix plans a suggested fix: a tool call when it is one and needs no value only a person

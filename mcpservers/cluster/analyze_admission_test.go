@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -116,6 +117,39 @@ func TestAnalyzeNamesCausesBeyondTheSubject(t *testing.T) {
 				{category: "ReplicasUnavailable", object: "deployment/an-quotaspec/invoice-api",
 					cause: &contract.Cause{Category: contract.QuotaExceeded, Object: "resourcequota/an-quotaspec/analytics-compute", Field: "spec.hard",
 						Summary: "ResourceQuota analytics-compute constrains limits.cpu=8 and limits.memory=16Gi, so it refuses every pod that does not specify them"}},
+			},
+		},
+		{
+			name: "a rolling update whose surge pod a full quota refuses says the strategy asks for room the quota lacks",
+			ns:   "an-quotasurge",
+			setup: func(t *testing.T, ns string) {
+				q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gpu-team"},
+					Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"requests.nvidia.com/gpu": resource.MustParse("2")}}}
+				create(t, q)
+				q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{"requests.nvidia.com/gpu": resource.MustParse("2")}}
+				setStatus(t, q)
+				d, rs := deploymentWithRevisions(t, ns, "ranker", 2, func(p *corev1.PodSpec) {
+					p.Containers[0].Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}}
+				})
+				read(t, d)
+				d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{
+					MaxSurge: ptr.To(intstr.FromInt32(1)), MaxUnavailable: ptr.To(intstr.FromInt32(0))}}
+				if err := apiServer(t).Client.Update(ctx, d); err != nil {
+					t.Fatal(err)
+				}
+				err := apiServer(t).Client.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ranker-h2-s1", Labels: rs.Spec.Template.Labels},
+					Spec: *rs.Spec.Template.Spec.DeepCopy()})
+				if err == nil || !strings.Contains(err.Error(), "exceeded quota") {
+					t.Fatalf("the API server's ResourceQuota admission did not refuse the pod: %v", err)
+				}
+				warningEvent(t, rs, "ReplicaSet", "FailedCreate", "Error creating: "+err.Error(), "")
+			},
+			wait: []string{"QuotaExceeded"},
+			want: []want{
+				{category: "QuotaExceeded", object: "replicaset/an-quotasurge/ranker-h2",
+					cause: &contract.Cause{Category: contract.QuotaExceeded, Object: "resourcequota/an-quotasurge/gpu-team", Field: "spec.hard",
+						Summary: "adds up to maxSurge 1 new pods before it removes an old one, and with maxUnavailable 0 no old pod goes first"},
+					evidence: []string{"exceeded quota: gpu-team"}},
 			},
 		},
 		{

@@ -769,6 +769,9 @@ func quotaExceeded(s *snapshot) []finding {
 		if ok {
 			q = s.quotaByName[types.NamespacedName{Namespace: o.ns, Name: r.quota}]
 			f.cause = quotaCause(r, o.ns, subject.String(), q, s.specOf(subject), "event FailedCreate: "+quoteMessage(last.Message))
+			if f.owner != nil && len(r.missing) == 0 {
+				s.surgeNote(f.cause, o.ns, f.owner.Name)
+			}
 		}
 		if q != nil {
 			f.related = []ref{{Kind: "resourcequota", Namespace: q.Namespace, Name: q.Name}}
@@ -795,6 +798,38 @@ func quotaExceeded(s *snapshot) []finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// surgeNote says, of a quota that refuses the new pods of Deployment ns/name during a rolling
+// update, what the update's strategy asks the quota for: maxSurge extra pods before any old one
+// goes, and with maxUnavailable 0 none goes first, so a quota that is full waits forever.
+func (s *snapshot) surgeNote(c *contract.Cause, ns, name string) {
+	var d *appsv1.Deployment
+	for i := range s.deployments {
+		if s.deployments[i].Namespace == ns && s.deployments[i].Name == name {
+			d = &s.deployments[i]
+		}
+	}
+	if d == nil || d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType || d.Spec.Strategy.RollingUpdate == nil {
+		return
+	}
+	ru := d.Spec.Strategy.RollingUpdate
+	surge, unavailable := "25%", "25%"
+	if ru.MaxSurge != nil {
+		surge = ru.MaxSurge.String()
+	}
+	if ru.MaxUnavailable != nil {
+		unavailable = ru.MaxUnavailable.String()
+	}
+	c.Evidence = append(c.Evidence, fmt.Sprintf("deployment/%s/%s spec.strategy.rollingUpdate: maxSurge %s, maxUnavailable %s", ns, name, surge, unavailable))
+	if unavailable == "0" || unavailable == "0%" {
+		c.Summary += fmt.Sprintf("; the rolling update adds up to maxSurge %s new pods before it removes an old one, and with maxUnavailable 0 no old pod goes first, so it waits for room the quota does not have", surge)
+		if c.Fix != nil {
+			c.Fix.Text += fmt.Sprintf(", or let the rollout replace pods in place (maxUnavailable 1 on Deployment %s)", name)
+		}
+		return
+	}
+	c.Summary += fmt.Sprintf("; the rolling update adds up to maxSurge %s new pods (maxUnavailable %s)", surge, unavailable)
 }
 
 // quotaFull: ResourceQuotas with a resource whose use has reached its (non-zero) hard limit.
