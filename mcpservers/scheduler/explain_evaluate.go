@@ -145,6 +145,15 @@ func (t *tools) explain(ctx context.Context, tg *target) (*explanation, error) {
 				if fr, ok := fragmented(x.eval); ok && x.category == contract.GPUFragmentation {
 					x.verdict += " The free GPUs are fragmented: " + fr.words() + "."
 				}
+				if x.category == contract.InsufficientGPU || x.category == contract.InsufficientResource || x.category == contract.GPUFragmentation {
+					// who holds what it lacks, and whom the scheduler evicted its predecessor for
+					if h := holdersWords(x.eval); h != "" {
+						x.verdict += " " + upperFirst(h) + "."
+					}
+					if p := t.preemptions(ctx, pod, v); p != "" {
+						x.verdict += " " + upperFirst(p) + "."
+					}
+				}
 				if x.eval.volumeFailure != nil {
 					x.cause = x.eval.volumeFailure.cause
 				} else if vc := volumeAffinityCause(x.eval, v, tg, x.sched); vc != nil {
@@ -406,6 +415,17 @@ func lacks(r *nodeResult, req resList) string {
 	return strings.Join(parts, " and ")
 }
 
+// takenOnly says whether node r has the capacity for every resource it lacks for the request:
+// what it lacks, its pods hold.
+func takenOnly(r *nodeResult, req resList) bool {
+	for res := range r.lack {
+		if r.n.alloc[res] < req[res] {
+			return false
+		}
+	}
+	return len(r.lack) > 0
+}
+
 // nodeCategory names why no node fits after the best of the node fixes (the lowest rank, then
 // the most nodes opened): what the explanation itself would change first.
 func nodeCategory(e *evaluation, fixes []fix) string {
@@ -431,6 +451,15 @@ func nodeCategory(e *evaluation, fixes []fix) string {
 		insufficient = contract.InsufficientGPU
 	}
 	if len(fixes) == 0 {
+		return insufficient
+	}
+	// A node the pod may use whose resources are only taken (it has the capacity; its pods hold
+	// it): that shortage is what keeps the pod pending, whatever constraints keep it off the
+	// other nodes (a selector that pins a GPU job to its node, GPUs that a preemptor holds).
+	if slices.ContainsFunc(e.results, func(r *nodeResult) bool { return r.failsOnly(predResources) && takenOnly(r, e.req) }) {
+		if _, ok := fragmented(e); ok && gpu {
+			return contract.GPUFragmentation
+		}
 		return insufficient
 	}
 	best := slices.MinFunc(fixes, func(a, b fix) int {

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 )
@@ -119,5 +120,37 @@ func TestAcceleratorLabels(t *testing.T) {
 		if got := strings.Join(acceleratorLabels(n, tc.domain), ", "); got != tc.want {
 			t.Errorf("%v for %s: %q, want %q", tc.labels, tc.domain, got, tc.want)
 		}
+	}
+}
+
+// TestHoldersWords: on a node the pod may use whose GPUs are only taken, the pods that hold
+// them are named with their owner and priority class, and one of higher priority is said not
+// to be preempted for the pod; the scheduler's Preempted message is read for its preemptor.
+func TestHoldersWords(t *testing.T) {
+	gpu := corev1.ResourceName("nvidia.com/gpu")
+	holder := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ml", Name: "sweep-0", UID: "8d1f2a7e-0c55-4d5e-9d1e-3c1b0a9e7f11",
+		OwnerReferences: []metav1.OwnerReference{{Kind: "Job", Name: "eval-sweep", Controller: ptr.To(true)}}},
+		Spec: corev1.PodSpec{PriorityClassName: "research-burst", Priority: ptr.To[int32](100000), Containers: []corev1.Container{{Name: "c",
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{gpu: apiresource.MustParse("8")}}}}}}
+	idle := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ml", Name: "web-0"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}}}
+	pending := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ml", Name: "scorer-x"}}
+	n := &nodeState{node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-a"}}, alloc: resList{gpu: 8000}, used: resList{gpu: 8000}, pods: []*corev1.Pod{holder, idle}}
+	small := &nodeState{node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-b"}}, alloc: resList{gpu: 4000}, pods: nil}
+	e := &evaluation{pod: pending, req: resList{gpu: 8000}, results: []*nodeResult{
+		{n: n, fails: []failure{{predResources, "gpu"}}, lack: resList{gpu: 8000}},
+		{n: small, fails: []failure{{predResources, "gpu"}}, lack: resList{gpu: 4000}}, // too small even empty: not "taken"
+	}}
+	got := holdersWords(e)
+	want := "on node gpu-a the nvidia.com/gpu it lacks is held by pod ml/sweep-0 (of Job eval-sweep), priorityClassName research-burst (priority 100000, above this pod's 0, so it is not preempted for it)"
+	if got != want {
+		t.Errorf("holdersWords = %q\nwant %q", got, want)
+	}
+	v := &clusterView{pods: []*corev1.Pod{holder, idle}}
+	m := preemptedBy.FindStringSubmatch("Preempted by pod 8d1f2a7e-0c55-4d5e-9d1e-3c1b0a9e7f11 on node gpu-a")
+	if m == nil || v.podByUID(m[1]) != holder || m[2] != "gpu-a" {
+		t.Errorf("Preempted message read as %q", m)
+	}
+	if m := preemptedBy.FindStringSubmatch("Preempted by a pod on node gpu-a"); m == nil || m[1] != "" || m[2] != "gpu-a" {
+		t.Errorf("Preempted message without a UID read as %q", m)
 	}
 }

@@ -162,6 +162,12 @@ var predicateCases = []predCase{{
 	firstFix: "reduce cpu from 64 to 30500m: node cpu-1 has 30500m free",
 	alsoFix:  []string{"no node has 64 cpu allocatable (the largest is cpu-1 with 32)"},
 }, {
+	// pinned to a node whose GPUs its pods hold: the shortage is the symptom, and the holders
+	// are named, whatever the selector keeps it off
+	pod:      podSpec{name: "pinned-gpu-1", gpus: 8, cpu: "1", tolerate: true, selector: map[string]string{"kubernetes.io/hostname": "gpu-1"}},
+	verdict:  []string{"On node gpu-1 the nvidia.com/gpu it lacks is held by pod fleet/a; pod fleet/b"},
+	firstFix: "reduce nvidia.com/gpu from 8 to 5: node gpu-1 has 5 free",
+}, {
 	pod:      podSpec{name: "mig-2", cpu: "1", tolerate: true, extra: corev1.ResourceList{"nvidia.com/mig-1g.10gb": apiresource.MustParse("2")}},
 	verdict:  []string{"lack nvidia.com/mig-1g.10gb", "nearest is gpu-3, which lacks 1 nvidia.com/mig-1g.10gb (has 1 free of 2 requested)"},
 	firstFix: "reduce nvidia.com/mig-1g.10gb from 2 to 1: node gpu-3 has 1 free",
@@ -258,6 +264,7 @@ var predicateCategories = map[string]string{
 	"train-8gpu": "GPUFragmentation", "train-16gpu": "InsufficientGPU", "no-toleration": "SchedulingConstraint", "wrong-selector": "SchedulingConstraint",
 	"needs-gpu-4": "NodeCordoned", "pvc-missing": "PVCPending", "pvc-no-class": "PVCPending", "anti": "SchedulingConstraint",
 	"spread-2": "SchedulingConstraint", "too-much-cpu": "InsufficientResources", "mig-2": "InsufficientGPU",
+	"pinned-gpu-1": "InsufficientGPU",
 }
 
 // predicateCauses are the causes (category, object, field) of the predicate cases that have
