@@ -193,6 +193,26 @@ func TestAnalyzeCauses(t *testing.T) {
 			`fix: workload_set_resources {"kind":"deployment","namespace":"an-oomrev","name":"loader","container":"app","limits":{"memory":"256Mi"},"dryRun":true}`)
 	})
 
+	t.Run("OOMKilled under a heap setting above the memory limit names the setting", func(t *testing.T) {
+		ns := namespace(t, "an-oomheap")
+		_, rs := deploymentWithRevisions(t, ns, "ssr", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "NODE_OPTIONS", Value: "--enable-source-maps --max-old-space-size=3072"}}
+		})
+		ownedPod(t, rs, ns, "ssr-h1-0", waiting("CrashLoopBackOff", "back-off", terminated("OOMKilled", 137)))
+		// -Xmx well under the limit: no heap cause, the usual fix
+		_, rs2 := deploymentWithRevisions(t, ns, "billing", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}
+			p.Containers[0].Args = []string{"-Xmx512m", "-jar", "/app.jar"}
+		})
+		ownedPod(t, rs2, ns, "billing-h1-0", waiting("CrashLoopBackOff", "back-off", terminated("OOMKilled", 137)))
+		out := s.Eventually("analyze", map[string]any{"namespace": ns}, "ssr-h1-0", "billing-h1-0")
+		mustContain(t, out,
+			"cause: MemoryLimit deployment/an-oomheap/ssr (spec.template.spec.containers[app].env[NODE_OPTIONS]): --max-old-space-size=3072 lets the V8 heap (Node.js) grow to 3Gi, more than the container's memory limit of 1Gi",
+			`fix: workload_set_resources {"kind":"deployment","namespace":"an-oomheap","name":"billing"`)
+		mustNotContain(t, out, `"name":"ssr","container":"app","limits"`)
+	})
+
 	t.Run("a probe that changed with the latest revision rolls back", func(t *testing.T) {
 		ns := namespace(t, "an-proberev")
 		port := func(n int32) func(*corev1.PodSpec) {
@@ -505,6 +525,22 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			evidence: []string{"Liveness probe failed: HTTP probe failed with statuscode: 404"},
 		},
 		{
+			name: "a liveness probe that speaks plain HTTP to a TLS port",
+			setup: func(t *testing.T, ns string) {
+				_, rs := deploymentWithRevisions(t, ns, "status", 1, func(p *corev1.PodSpec) {
+					p.Containers[0].Ports = []corev1.ContainerPort{{Name: "https", ContainerPort: 9000}}
+					p.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(9000)}}}
+				})
+				p := ownedPod(t, rs, ns, "status-h1-0", corev1.PodStatus{Phase: corev1.PodRunning})
+				warningEvent(t, p, "Pod", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 400", "spec.containers{app}")
+			},
+			args: func(ns string) map[string]any { return map[string]any{"namespace": ns} },
+			wait: []string{"ProbeFailing"}, category: "ProbeFailing", object: "pod/an-probetls/status-h1-0",
+			cause: &contract.Cause{Category: contract.ProbeMisconfigured, Object: "deployment/an-probetls/status", Field: "spec.containers[app].livenessProbe.httpGet.scheme",
+				Summary: "the liveness probe of container app sends plain HTTP (scheme HTTP, the default) to port 9000, which serves HTTPS: the TLS server answers a plain request with HTTP 400"},
+			evidence: []string{"Liveness probe failed: HTTP probe failed with statuscode: 400"},
+		},
+		{
 			name: "a crash loop whose restarts are liveness kills after a probe timeout",
 			setup: func(t *testing.T, ns string) {
 				_, rs := deploymentWithRevisions(t, ns, "vllm", 1, func(p *corev1.PodSpec) {
@@ -533,7 +569,7 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			evidence: []string{"status.containerStatuses[app].lastState.terminated: reason=Error exitCode=2 message=" + long},
 		},
 	}
-	namespaces := []string{"an-ingress", "an-memvolume", "an-cronjob", "an-jobpods", "an-dstaint", "an-cordon", "an-cordonwl", "an-probe404", "an-probekill", "an-termmsg"}
+	namespaces := []string{"an-ingress", "an-memvolume", "an-cronjob", "an-jobpods", "an-dstaint", "an-cordon", "an-cordonwl", "an-probe404", "an-probetls", "an-probekill", "an-termmsg"}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := s.With(t)

@@ -13,6 +13,7 @@ import (
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/opsmesh/opsmesh/api/contract"
 )
@@ -281,6 +282,12 @@ func oomKilled(s *snapshot) []finding {
 			if spec != nil {
 				f.cause = memoryVolumeCause(p, w, spec, init, limit)
 			}
+			if f.cause == nil && spec != nil {
+				if c := heapCause(p, w, spec, init, limit); c != nil {
+					f.cause = c
+					f.fix = noFix("%s", c.Fix.Text)
+				}
+			}
 			if f.cause == nil {
 				f.cause = s.limitRangeMemoryCause(p, w, st.Name, init, limit, &f)
 			}
@@ -288,6 +295,95 @@ func oomKilled(s *snapshot) []finding {
 		})
 	}
 	return out
+}
+
+// heapSettings read the heap a runtime is told it may grow to, in bytes: V8's
+// --max-old-space-size (MiB), the JVM's -Xmx, Go's GOMEMLIMIT.
+var heapSettings = []struct {
+	runtime string
+	re      *regexp.Regexp
+	bytes   func(m []string) int64
+}{
+	{"the V8 heap (Node.js)", regexp.MustCompile(`--max[-_]old[-_]space[-_]size[= ](\d+)`), func(m []string) int64 { return atoi64(m[1]) << 20 }},
+	{"the JVM heap", regexp.MustCompile(`-Xmx(\d+)([kKmMgGtT]?)\b`), func(m []string) int64 { return atoi64(m[1]) * unitBytes(m[2]) }},
+	{"the Go runtime's memory limit", regexp.MustCompile(`^GOMEMLIMIT=(\d+)([KMGT]i?B)?$`), func(m []string) int64 { return atoi64(m[1]) * unitBytes(m[2]) }},
+}
+
+func atoi64(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// unitBytes is the multiplier of a size suffix: k, m, g, t (the JVM's, powers of 1024) or
+// KiB, MiB, GiB, TiB (Go's).
+func unitBytes(u string) int64 {
+	switch strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(u, "B"), "i")) {
+	case "k":
+		return 1 << 10
+	case "m":
+		return 1 << 20
+	case "g":
+		return 1 << 30
+	case "t":
+		return 1 << 40
+	}
+	return 1
+}
+
+// heapCause: a container killed for its memory whose runtime is told it may grow its heap to
+// (nearly) its memory limit or past it — NODE_OPTIONS=--max-old-space-size=3072 under a 1Gi
+// limit, -Xmx2g under 2Gi — is killed by the kernel before the runtime's collector is pushed:
+// the setting and the limit disagree. nil when no such setting is found (inline env values and
+// arguments only; a ConfigMap's values are not read here).
+func heapCause(p *corev1.Pod, w *ownerWorkload, c *corev1.Container, init bool, limit apiresource.Quantity) *contract.Cause {
+	if limit.IsZero() {
+		return nil
+	}
+	object, prefix := objectRef("pod", p.Namespace, p.Name), ""
+	if w != nil && w.Kind != "job" {
+		object, prefix = w.String(), "spec.template."
+	}
+	type place struct{ field, text string }
+	var places []place
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			places = append(places, place{fmt.Sprintf("%s%s.env[%s]", prefix, specPath(init, c.Name), e.Name), e.Name + "=" + e.Value})
+		}
+	}
+	for _, a := range append(slices.Clone(c.Command), c.Args...) {
+		places = append(places, place{fmt.Sprintf("%s%s.args", prefix, specPath(init, c.Name)), a})
+	}
+	for _, pl := range places {
+		for _, h := range heapSettings {
+			m := h.re.FindStringSubmatch(pl.text)
+			if m == nil {
+				// env values are matched after NAME=
+				if _, v, ok := strings.Cut(pl.text, "="); ok {
+					m = h.re.FindStringSubmatch(v)
+				}
+			}
+			if m == nil {
+				continue
+			}
+			heap := h.bytes(m)
+			if heap <= 0 || float64(heap) < 0.9*float64(limit.Value()) {
+				continue
+			}
+			heapQ := apiresource.NewQuantity(heap, apiresource.BinarySI)
+			than := "more than"
+			if heap <= limit.Value() {
+				than = "nearly all of"
+			}
+			return &contract.Cause{
+				Category: contract.MemoryLimit, Object: object, Field: pl.field,
+				Summary: fmt.Sprintf("%s lets %s grow to %s, %s the container's memory limit of %s, so the kernel kills the process (OOMKilled) before the runtime collects its garbage",
+					strings.TrimSpace(m[0]), h.runtime, heapQ.String(), than, limit.String()),
+				Evidence: []string{fmt.Sprintf("%s: %s", pl.field, clip(pl.text)), fmt.Sprintf("%s.resources.limits.memory: %s", specPath(init, c.Name), limit.String())},
+				Fix:      &contract.Fix{Text: fmt.Sprintf("make the heap setting and the limit agree in %s: lower %s to about three quarters of the limit, or raise the memory limit of container %s above the heap plus the runtime's own memory", object, strings.TrimSpace(m[0]), c.Name)},
+			}
+		}
+	}
+	return nil
 }
 
 // memoryVolumeCause: a container killed for its memory that writes into an emptyDir of medium
@@ -812,6 +908,16 @@ func probeCause(p *corev1.Pod, w *ownerWorkload, container, probe string, events
 	cause := contract.Cause{Category: contract.ProbeMisconfigured, Object: object}
 	var fixText string
 	switch m := probeStatus.FindStringSubmatch(last.Message); {
+	case handler == "httpGet" && pr.HTTPGet.Scheme != corev1.URISchemeHTTPS && m != nil && m[1] == "400" && tlsPort(c, pr.HTTPGet.Port):
+		// a TLS server answers a plain HTTP request with 400 ("Client sent an HTTP request to
+		// an HTTPS server", "The plain HTTP request was sent to HTTPS port")
+		cause.Field = base + ".httpGet.scheme"
+		cause.Summary = fmt.Sprintf("%s sends plain HTTP (scheme HTTP, the default) to port %s, which serves HTTPS: the TLS server answers a plain request with HTTP 400, %s", where, port, effect)
+		fixText = fmt.Sprintf("set %s.httpGet.scheme of %s to HTTPS (the kubelet does not verify the certificate) (resource_patch)", base, object)
+	case handler == "httpGet" && pr.HTTPGet.Scheme == corev1.URISchemeHTTPS && strings.Contains(msg, "http response to https client"):
+		cause.Field = base + ".httpGet.scheme"
+		cause.Summary = fmt.Sprintf("%s speaks HTTPS (scheme HTTPS) to port %s, which serves plain HTTP (\"server gave HTTP response to HTTPS client\"), %s", where, port, effect)
+		fixText = fmt.Sprintf("set %s.httpGet.scheme of %s to HTTP, or probe the port that serves HTTPS (resource_patch)", base, object)
 	case m != nil && m[1][0] == '4' && handler == "httpGet":
 		cause.Field = base + ".httpGet.path"
 		cause.Summary = fmt.Sprintf("%s gets HTTP %s from %s on port %s (timeoutSeconds %d): the path it checks is not served, %s", where, m[1], target, port, timeout, effect)
@@ -852,6 +958,30 @@ func probeCause(p *corev1.Pod, w *ownerWorkload, container, probe string, events
 	}
 	cause.Fix = &contract.Fix{Text: fixText}
 	return &cause
+}
+
+// tlsPorts are the port numbers TLS servers conventionally listen on.
+var tlsPorts = map[int32]bool{443: true, 4443: true, 6443: true, 8443: true, 9443: true}
+
+// tlsPort says whether the probe's port looks like a TLS server's: a conventional TLS port
+// number, or a container port (by number or name) whose name says https or tls.
+func tlsPort(c *corev1.Container, port intstr.IntOrString) bool {
+	tlsName := func(n string) bool {
+		n = strings.ToLower(n)
+		return strings.Contains(n, "https") || strings.Contains(n, "tls")
+	}
+	if port.Type == intstr.String {
+		return tlsName(port.StrVal)
+	}
+	if tlsPorts[port.IntVal] {
+		return true
+	}
+	for _, cp := range c.Ports {
+		if cp.ContainerPort == port.IntVal && tlsName(cp.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 func probeFix(probe string, p *corev1.Pod, w *ownerWorkload) fix {
