@@ -88,6 +88,26 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 		noRestart(t, d)
 	})
 
+	t.Run("a dependency that crashes with words no signature knows is still said, by its own last words", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-depwords")
+		broker := c.Deployment(ns, "queue-broker", 1, nil)
+		last := fixture.Terminated("Error", 1)
+		last.Message = "BOOT FAILED: the frobnication table is corrupt"
+		c.Pod(broker, ns, "queue-broker-h1-0", "", fixture.Waiting("CrashLoopBackOff", "back-off", last))
+		worker := c.Deployment(ns, "mailer", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "BROKER_URL", Value: "amqp://mailer@queue-broker:5672/"}}
+		})
+		c.Pod(worker, ns, "mailer-h1-0", "", crashing("kombu.exceptions.OperationalError: [Errno 111] Connection refused"))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-depwords/mailer"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.DependencyUnreachable || cz.Object != "deployment/cz-depwords/queue-broker" {
+			t.Fatalf("cause %+v, want the crashing broker:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "behind it: deployment/cz-depwords/queue-broker itself crashes, its last termination message says: BOOT FAILED: the frobnication table is corrupt")
+		noRestart(t, d)
+	})
+
 	t.Run("a gang whose ranks time out names the one member whose own error differs", func(t *testing.T) {
 		c := fixture.Cluster{T: t, C: c.C}
 		ns := c.Namespace("cz-gang")

@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/knowledge"
 	"github.com/opsmesh/opsmesh/api/contract"
 )
@@ -1154,11 +1155,27 @@ func (inv *investigation) behindDependency(c *contract.Cause) {
 			continue
 		}
 		behind, line := g.Cause, ""
+		var logged []string
 		if behind == nil {
 			var h *knowledge.Hit
-			behind, h, _ = inv.signature(append(splitLines(g.Evidence), inv.logLines(g, true)...), inv.contextOf(g), g)
+			logged = inv.logLines(g, true)
+			behind, h, _ = inv.signature(append(splitLines(g.Evidence), logged...), inv.contextOf(g), g)
 			if h != nil {
 				line = h.Line
+			}
+		}
+		if behind == nil && g.Category == diagnosis.CrashLoopBackOff {
+			// no signature knows its words: what its own log last said is still why it fails
+			last, where := "", "its log says"
+			if lines := crashLines(logged); len(lines) > 0 {
+				last = lines[len(lines)-1]
+			} else if m := terminationMessage(g.Evidence); m != "" {
+				last, where = m, "its last termination message says"
+			}
+			if last != "" {
+				c.Summary = clip(c.Summary+"; behind it: "+c.Object+" itself crashes, "+where+": "+last, 1000)
+				c.Evidence = append(c.Evidence, g.Object+": "+last)
+				return
 			}
 		}
 		if behind == nil || behind.Summary == "" || behind.Category == contract.DependencyUnreachable {
@@ -1170,6 +1187,22 @@ func (inv *investigation) behindDependency(c *contract.Cause) {
 		}
 		return
 	}
+}
+
+// terminationMessage is the message of the last termination a finding's evidence quotes
+// ("lastState.terminated: reason=Error exitCode=1 message=... (restarts 6)"), "" when none.
+func terminationMessage(evidence []string) string {
+	for _, e := range evidence {
+		if _, rest, ok := strings.Cut(e, "terminated: "); ok {
+			if _, msg, ok := strings.Cut(rest, " message="); ok {
+				if i := strings.LastIndex(msg, " (restarts "); i >= 0 {
+					msg = msg[:i]
+				}
+				return strings.TrimSpace(msg)
+			}
+		}
+	}
+	return ""
 }
 
 // groupOf are the names of the pods that share a group label with the finding's pod (job,
