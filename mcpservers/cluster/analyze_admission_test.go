@@ -153,6 +153,43 @@ func TestAnalyzeNamesCausesBeyondTheSubject(t *testing.T) {
 			},
 		},
 		{
+			name: "a CronJob whose Jobs a full count/jobs.batch quota refuses names the finished Jobs that fill it",
+			ns:   "an-quotajobs",
+			setup: func(t *testing.T, ns string) {
+				cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reaper"},
+					Spec: batchv1.CronJobSpec{Schedule: "*/5 * * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+						Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "reap", Image: "registry.example/reap:1"}}}}}}}}
+				create(t, cj)
+				done := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "migrate-0412"},
+					Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+						Containers: []corev1.Container{{Name: "m", Image: "registry.example/migrate:1"}}}}}}
+				create(t, done)
+				now := metav1.Now()
+				done.Status = batchv1.JobStatus{StartTime: &now, CompletionTime: &now, Succeeded: 1, Conditions: []batchv1.JobCondition{
+					{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+					{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now}}}
+				setStatus(t, done)
+				q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "job-caps"},
+					Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/jobs.batch": resource.MustParse("1")}}}
+				create(t, q)
+				q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{"count/jobs.batch": resource.MustParse("1")}}
+				setStatus(t, q)
+				// the real API server's quota admission refuses the CronJob's next Job
+				err := apiServer(t).Client.Create(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reaper-29412345"}, Spec: cj.Spec.JobTemplate.Spec})
+				if err == nil || !strings.Contains(err.Error(), "exceeded quota") {
+					t.Fatalf("the API server's ResourceQuota admission did not refuse the Job: %v", err)
+				}
+				warningEvent(t, cj, "CronJob", "FailedCreate", "Error creating job: "+err.Error(), "")
+			},
+			wait: []string{"QuotaExceeded"},
+			want: []want{
+				{category: "QuotaExceeded", object: "cronjob/an-quotajobs/reaper",
+					cause: &contract.Cause{Category: contract.QuotaExceeded, Object: "resourcequota/an-quotajobs/job-caps", Field: "spec.hard",
+						Summary: "1 of the 1 Jobs it counts are finished (migrate-0412) and have no ttlSecondsAfterFinished, so they hold the quota"},
+					evidence: []string{"exceeded quota: job-caps"}},
+			},
+		},
+		{
 			name: "a CronJob names the newest failed pod of a failed run, past a run just started and a run whose pods are gone",
 			ns:   "an-cronpod",
 			setup: func(t *testing.T, ns string) {

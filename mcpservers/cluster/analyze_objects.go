@@ -772,6 +772,9 @@ func quotaExceeded(s *snapshot) []finding {
 			if f.owner != nil && len(r.missing) == 0 {
 				s.surgeNote(f.cause, o.ns, f.owner.Name)
 			}
+			if slices.Contains(r.resources, "count/jobs.batch") {
+				s.finishedJobsNote(f.cause, o.ns)
+			}
 		}
 		if q != nil {
 			f.related = []ref{{Kind: "resourcequota", Namespace: q.Namespace, Name: q.Name}}
@@ -798,6 +801,44 @@ func quotaExceeded(s *snapshot) []finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// finishedJobsNote says, of a quota on the number of Jobs (count/jobs.batch), which of the
+// namespace's Jobs that it counts are finished: a finished Job counts until it is deleted, so
+// Jobs without ttlSecondsAfterFinished fill such a quota and every new Job (a CronJob's run)
+// is refused.
+func (s *snapshot) finishedJobsNote(c *contract.Cause, ns string) {
+	var done, noTTL []string
+	total := 0
+	for i := range s.jobs {
+		j := &s.jobs[i]
+		if j.Namespace != ns {
+			continue
+		}
+		total++
+		if st := jobStatus(j); st != string(batchv1.JobComplete) && st != string(batchv1.JobFailed) {
+			continue
+		}
+		done = append(done, j.Name)
+		if j.Spec.TTLSecondsAfterFinished == nil {
+			noTTL = append(noTTL, j.Name)
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	sort.Strings(done)
+	words := fmt.Sprintf("%d of the %d Jobs it counts are finished (%s)", len(done), total, examples(done, 5))
+	if len(noTTL) == len(done) {
+		words += " and have no ttlSecondsAfterFinished, so they hold the quota until someone deletes them"
+	} else if len(noTTL) > 0 {
+		words += fmt.Sprintf("; %d of them have no ttlSecondsAfterFinished", len(noTTL))
+	}
+	c.Summary += "; " + words
+	c.Evidence = append(c.Evidence, "finished Jobs in namespace "+ns+": "+examples(done, 10))
+	if c.Fix != nil {
+		c.Fix.Text += fmt.Sprintf(", or delete the finished Jobs that fill it (%s) and give Jobs a ttlSecondsAfterFinished", examples(done, 5))
+	}
 }
 
 // surgeNote says, of a quota that refuses the new pods of Deployment ns/name during a rolling
