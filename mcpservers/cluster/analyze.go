@@ -183,7 +183,8 @@ var analyzers = []analyzer{
 	{category: "QuotaFull", run: quotaFull},
 	{category: "ReplicasUnavailable", run: workloadRefused},
 	{category: "NodePressure", run: evictedPods},
-	{category: "ServiceNoEndpoints", run: ingressReferences},
+	// an Ingress's class or TLS Secret: no symptom category fits (its Service may be fine)
+	{category: "Unknown", run: ingressReferences},
 	{category: "JobFailed", run: jobSidecarOutlives},
 	{category: "NodeCordoned", run: multipleBudgets},
 }

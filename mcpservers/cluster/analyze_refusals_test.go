@@ -322,7 +322,7 @@ func TestAnalyzeNamesWhatAdmissionRefuses(t *testing.T) {
 			},
 			args: map[string]any{"kind": "ingress"},
 			wait: []string{"ingress/an-ingonly/docs"},
-			want: []want{{category: "ServiceNoEndpoints", object: "ingress/an-ingonly/docs",
+			want: []want{{category: "Unknown", object: "ingress/an-ingonly/docs",
 				cause: contract.Cause{Category: contract.ReferenceMissing, Object: "ingress/an-ingonly/docs", Field: "spec.ingressClassName",
 					Summary: "Ingress docs asks for class an-haproxy; no IngressClass an-haproxy exists"}}},
 		},
