@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/evals/runner"
@@ -66,6 +69,9 @@ the results. Exit status 1 when a scenario could not run or --min-score is not m
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
+			// The API server's warnings about a scenario's objects (a deprecated or unknown
+			// field) come through controller-runtime's logger: one line each on stderr.
+			ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
 			if len(dirs) == 0 {
 				dirs = []string{filepath.Join("evals", "scenarios")}
 			}

@@ -137,6 +137,9 @@ func TestAnalyzeNamesCausesBeyondTheSubject(t *testing.T) {
 				if err := apiServer(t).Client.Update(ctx, d); err != nil {
 					t.Fatal(err)
 				}
+				// mid-rollout: the old revision's 2 pods run, none of the new one's
+				d.Status = appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 0, ReadyReplicas: 2, AvailableReplicas: 2, ObservedGeneration: d.Generation}
+				setStatus(t, d)
 				err := apiServer(t).Client.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ranker-h2-s1", Labels: rs.Spec.Template.Labels},
 					Spec: *rs.Spec.Template.Spec.DeepCopy()})
 				if err == nil || !strings.Contains(err.Error(), "exceeded quota") {

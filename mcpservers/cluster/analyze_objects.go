@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	"github.com/opsmesh/opsmesh/api/contract"
 )
@@ -853,6 +854,9 @@ func (s *snapshot) surgeNote(c *contract.Cause, ns, name string) {
 	}
 	if d == nil || d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType || d.Spec.Strategy.RollingUpdate == nil {
 		return
+	}
+	if want := ptr.Deref(d.Spec.Replicas, 1); d.Status.Replicas == 0 || d.Status.UpdatedReplicas >= want {
+		return // not a rolling update with old pods still running: a scale-up or a first rollout
 	}
 	ru := d.Spec.Strategy.RollingUpdate
 	surge, unavailable := "25%", "25%"

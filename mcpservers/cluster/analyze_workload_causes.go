@@ -41,6 +41,9 @@ func (s *snapshot) deploymentCause(d *appsv1.Deployment, f *finding) *contract.C
 		if r, ok := parseQuotaRefusal(refused.Message); ok {
 			q := s.quotaByName[types.NamespacedName{Namespace: d.Namespace, Name: r.quota}]
 			c := quotaCause(r, d.Namespace, deploymentWorkload(d).String(), q, &d.Spec.Template.Spec, "event FailedCreate on replicaset "+refused.InvolvedObject.Name+": "+quoteMessage(refused.Message))
+			if len(r.missing) == 0 {
+				s.surgeNote(c, d.Namespace, d.Name)
+			}
 			if f.fix.tool == "" {
 				f.fix = noFix("%s", c.Fix.Text)
 			}
