@@ -191,6 +191,27 @@ func (s *snapshot) callerPolicyCheck(out *checkReport, caller *corev1.Pod, calle
 		out.fact("no pod behind Service %s/%s is Ready: the NetworkPolicies between pod %s and them were not checked", svc.Namespace, svc.Name, caller.Name)
 		return
 	}
+	s.policyBetween(out, caller, callerEgress, svc, port, backend)
+}
+
+// peerPolicyCheck checks the NetworkPolicies between the caller and its peers behind svc (a
+// gang's members behind their headless Service: a rendezvous, NCCL, MPI): the caller stands in
+// for the peer it calls, whose labels and ports it shares, so the check holds even when that
+// peer is gone (its Job ended and took it) or not ready. It reports whether svc selects the
+// caller, and so whether the check ran.
+func (s *snapshot) peerPolicyCheck(out *checkReport, caller *corev1.Pod, callerEgress policySide, svc *corev1.Service, port string) bool {
+	if caller == nil || len(svc.Spec.Selector) == 0 || caller.Namespace != svc.Namespace ||
+		!labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(caller.Labels)) || caller.Spec.HostNetwork {
+		return false
+	}
+	out.fact("pod %s is itself behind Service %s: it calls a peer, whose NetworkPolicies are checked with its own labels and ports", caller.Name, svc.Name)
+	s.policyBetween(out, caller, callerEgress, svc, port, caller)
+	return true
+}
+
+// policyBetween checks the caller's egress to backend, and backend's ingress from the caller,
+// on the ports of svc the caller dials.
+func (s *snapshot) policyBetween(out *checkReport, caller *corev1.Pod, callerEgress policySide, svc *corev1.Service, port string, backend *corev1.Pod) {
 	targets, unresolved := callTargets(svc, port, backend)
 	for _, u := range unresolved {
 		out.fact("targetPort %q of Service %s is not a container port of pod %s: that port was not checked against NetworkPolicies", u, svc.Name, backend.Name)

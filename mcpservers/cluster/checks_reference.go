@@ -393,6 +393,12 @@ func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget, ca
 		}
 	}
 	if d.pod != "" {
+		// a gang member calling a peer by its pod name: the policies between them first (the
+		// peer may be gone with its ended Job, which says nothing of why the call failed)
+		before := len(out.Causes)
+		if s.peerPolicyCheck(out, caller, callerEgress, svc, d.port) && len(out.Causes) > before {
+			return
+		}
 		if c := s.headlessPodCause(svc, d, subject); c != nil {
 			out.cause(c.withFix())
 			return
@@ -459,7 +465,8 @@ func (s *snapshot) headlessPodCause(svc *corev1.Service, d depTarget, subject st
 		if p.Namespace != svc.Namespace || p.DeletionTimestamp != nil {
 			continue
 		}
-		if p.Name == d.pod {
+		if p.Name == d.pod || (p.Spec.Hostname == d.pod && p.Spec.Subdomain == svc.Name) {
+			// by name, or by hostname and subdomain (an Indexed Job's pod: job-0.subdomain)
 			pod = p
 		}
 		if len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(p.Labels)) {

@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -174,6 +175,23 @@ func TestReferenceCheckHeadlessAndPorts(t *testing.T) {
 	t.Run("a.b is a Service of namespace b when b is no headless Service here", func(t *testing.T) {
 		s := s.With(t)
 		s.Eventually("reference_check", map[string]any{"namespace": other, "host": "quorum-store." + ns}, headless)
+	})
+
+	t.Run("a gang member calling a peer that is gone names the ingress policy between them", func(t *testing.T) {
+		s := s.With(t)
+		gang := namespace(t, "ref-gang")
+		create(t, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: gang, Name: "ingress-lockdown"},
+			Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{}, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "gateway"}}}},
+					Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intstr.FromInt32(8080))}}}}}})
+		headlessService(t, gang, "trainer", 29500)
+		// rank 1 of an Indexed Job is left; rank 0 (hostname trainer-0) went with the Job's end
+		runningPod(t, gang, "trainer-1-q8x2d", map[string]string{"app": "trainer"}, nil, "10.0.9.12", corev1.PodSpec{Hostname: "trainer-1", Subdomain: "trainer",
+			Containers: []corev1.Container{{Name: "c", Image: "registry.example/train:1", Ports: []corev1.ContainerPort{{Name: "c10d", ContainerPort: 29500}}}}})
+		args := map[string]any{"namespace": gang, "host": "trainer-0.trainer:29500", "fromPod": "trainer-1-q8x2d"}
+		text := s.Eventually("reference_check", args, "ingress-lockdown")
+		mustContain(t, text, "NetworkPolicyBlocked networkpolicy/"+gang+"/ingress-lockdown", "is itself behind Service trainer")
+		mustNotContain(t, text, "does not exist")
 	})
 
 	t.Run("a host outside the cluster is not followed", func(t *testing.T) {
