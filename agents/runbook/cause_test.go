@@ -3,15 +3,19 @@
 package runbook_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/runbook"
@@ -144,6 +148,32 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 		if cz := d.RootCause.Cause; cz == nil || cz.Category != contract.ReferenceMissing || cz.Object != "serviceaccount/cz-nosa/model-sync-sa" {
 			t.Fatalf("cause %+v, want the missing ServiceAccount:\n%s", cz, d.Text())
 		}
+	})
+
+	t.Run("a rollout a full quota refuses names the quota and rolls nothing back", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("cz-quotaroll")
+		q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "team-pods"},
+			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}}}
+		c.Create(q)
+		rs := c.Deployment(ns, "ranker", 2, nil)
+		c.RolloutStatus(ns, "ranker")
+		var dep appsv1.Deployment
+		if err := c.C.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ranker"}, &dep); err != nil {
+			t.Fatal(err)
+		}
+		dep.Status.Conditions = append(dep.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse,
+			Reason: "ProgressDeadlineExceeded", Message: `ReplicaSet "ranker-h2" has timed out progressing.`, LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()})
+		c.SetStatus(&dep)
+		c.Create(&corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ranker-rs.1"}, Type: corev1.EventTypeWarning, Reason: "FailedCreate",
+			InvolvedObject: corev1.ObjectReference{Kind: "ReplicaSet", APIVersion: "apps/v1", Namespace: ns, Name: rs.Name, UID: rs.UID},
+			Message:        `Error creating: pods "` + rs.Name + `-x" is forbidden: exceeded quota: team-pods, requested: pods=1, used: pods=1, limited: pods=1`,
+			Count:          3, LastTimestamp: metav1.Now(), FirstTimestamp: metav1.Now(), Source: corev1.EventSource{Component: "replicaset-controller"}})
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/cz-quotaroll/ranker"}, diagnosis.QuotaExceeded)
+		if cz := d.RootCause.Cause; cz == nil || cz.Category != contract.QuotaExceeded || cz.Object != "resourcequota/cz-quotaroll/team-pods" {
+			t.Fatalf("cause %+v, want the quota:\n%s", cz, d.Text())
+		}
+		noRestart(t, d)
 	})
 
 	t.Run("a crash with no known line keeps the symptom's fix and names no cause", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -60,6 +61,10 @@ func sandboxOf(ctx context.Context, kubeconfig string) (*sandbox.Sandbox, error)
 // default rules).
 func sandboxOrKubeconfig(kubeconfig, kubeContext string) (path string, cfg *rest.Config, err error) {
 	path = kubeconfig
+	if env := os.Getenv("KUBECONFIG"); path == "" && env != "" && !strings.Contains(env, string(os.PathListSeparator)) {
+		// one file: named, so that the sandbox's own kubeconfig there is known as the sandbox's
+		path = env
+	}
 	if path == "" && os.Getenv("KUBECONFIG") == "" {
 		if p := sandboxKubeconfig(); p != "" {
 			if _, err := os.Stat(p); err == nil {

@@ -43,3 +43,24 @@ func TestDemoDefaultsToTheSandboxKubeconfig(t *testing.T) {
 		t.Fatalf("err = %v, want it to come from reading %s", err, p)
 	}
 }
+
+// TestKubeconfigFromEnvNamesItsFile: $KUBECONFIG naming one file is that file's path, so that a
+// sandbox's own kubeconfig given there is known as the sandbox's (its webhook and GPU faults);
+// a list of files is left to client-go's merge and names none.
+func TestKubeconfigFromEnvNamesItsFile(t *testing.T) {
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "kubeconfig")
+	body := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n" +
+		"users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+	if err := os.WriteFile(kc, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kc)
+	if path, _, err := sandboxOrKubeconfig("", ""); err != nil || path != kc {
+		t.Errorf("one file in $KUBECONFIG: path %q, %v; want %q", path, err, kc)
+	}
+	t.Setenv("KUBECONFIG", kc+string(os.PathListSeparator)+filepath.Join(dir, "other"))
+	if path, _, err := sandboxOrKubeconfig("", ""); err != nil || path != "" {
+		t.Errorf("a list in $KUBECONFIG: path %q, %v; want none", path, err)
+	}
+}
