@@ -123,11 +123,7 @@ func TestAnalyzeNamesCausesBeyondTheSubject(t *testing.T) {
 			name: "a rolling update whose surge pod a full quota refuses says the strategy asks for room the quota lacks",
 			ns:   "an-quotasurge",
 			setup: func(t *testing.T, ns string) {
-				q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gpu-team"},
-					Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"requests.nvidia.com/gpu": resource.MustParse("2")}}}
-				create(t, q)
-				q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{"requests.nvidia.com/gpu": resource.MustParse("2")}}
-				setStatus(t, q)
+				fullQuota(t, ns, "gpu-team", "requests.nvidia.com/gpu", "2")
 				d, rs := deploymentWithRevisions(t, ns, "ranker", 2, func(p *corev1.PodSpec) {
 					p.Containers[0].Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}}
 				})
@@ -140,12 +136,8 @@ func TestAnalyzeNamesCausesBeyondTheSubject(t *testing.T) {
 				// mid-rollout: the old revision's 2 pods run, none of the new one's
 				d.Status = appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 0, ReadyReplicas: 2, AvailableReplicas: 2, ObservedGeneration: d.Generation}
 				setStatus(t, d)
-				err := apiServer(t).Client.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ranker-h2-s1", Labels: rs.Spec.Template.Labels},
+				refusedByQuota(t, rs, "ReplicaSet", "Error creating: ", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ranker-h2-s1", Labels: rs.Spec.Template.Labels},
 					Spec: *rs.Spec.Template.Spec.DeepCopy()})
-				if err == nil || !strings.Contains(err.Error(), "exceeded quota") {
-					t.Fatalf("the API server's ResourceQuota admission did not refuse the pod: %v", err)
-				}
-				warningEvent(t, rs, "ReplicaSet", "FailedCreate", "Error creating: "+err.Error(), "")
 			},
 			wait: []string{"QuotaExceeded"},
 			want: []want{
@@ -172,17 +164,9 @@ func TestAnalyzeNamesCausesBeyondTheSubject(t *testing.T) {
 					{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
 					{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now}}}
 				setStatus(t, done)
-				q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "job-caps"},
-					Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/jobs.batch": resource.MustParse("1")}}}
-				create(t, q)
-				q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{"count/jobs.batch": resource.MustParse("1")}}
-				setStatus(t, q)
-				// the real API server's quota admission refuses the CronJob's next Job
-				err := apiServer(t).Client.Create(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reaper-29412345"}, Spec: cj.Spec.JobTemplate.Spec})
-				if err == nil || !strings.Contains(err.Error(), "exceeded quota") {
-					t.Fatalf("the API server's ResourceQuota admission did not refuse the Job: %v", err)
-				}
-				warningEvent(t, cj, "CronJob", "FailedCreate", "Error creating job: "+err.Error(), "")
+				fullQuota(t, ns, "job-caps", "count/jobs.batch", "1")
+				refusedByQuota(t, cj, "CronJob", "Error creating job: ",
+					&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reaper-29412345"}, Spec: cj.Spec.JobTemplate.Spec})
 			},
 			wait: []string{"QuotaExceeded"},
 			want: []want{
@@ -308,4 +292,25 @@ func hasLinePrefix(lines []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// fullQuota creates ResourceQuota name whose resource res is used up to its hard limit n.
+func fullQuota(t *testing.T, ns, name string, res corev1.ResourceName, n string) {
+	t.Helper()
+	q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{res: resource.MustParse(n)}}}
+	create(t, q)
+	q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: corev1.ResourceList{res: resource.MustParse(n)}}
+	setStatus(t, q)
+}
+
+// refusedByQuota has the real API server's quota admission refuse obj, and records the refusal
+// as the controller of kind would: a FailedCreate event on owner, prefix before the message.
+func refusedByQuota(t *testing.T, owner client.Object, kind, prefix string, obj client.Object) {
+	t.Helper()
+	err := apiServer(t).Client.Create(t.Context(), obj)
+	if err == nil || !strings.Contains(err.Error(), "exceeded quota") {
+		t.Fatalf("the API server's ResourceQuota admission did not refuse %s: %v", obj.GetName(), err)
+	}
+	warningEvent(t, owner, kind, "FailedCreate", prefix+err.Error(), "")
 }
