@@ -38,7 +38,12 @@ func holdersWords(e *evaluation) string {
 		lacked := r.lack.names()
 		var held []string
 		more := 0
-		for _, p := range r.n.pods {
+		// in a stable order: the cache lists a node's pods in no particular one
+		pods := slices.Clone(r.n.pods)
+		slices.SortFunc(pods, func(a, b *corev1.Pod) int {
+			return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+		})
+		for _, p := range pods {
 			if p.UID == e.pod.UID || !slices.ContainsFunc(lacked, func(res corev1.ResourceName) bool { return podRequest(p, res) > 0 }) {
 				continue
 			}
@@ -109,7 +114,7 @@ func (t *tools) preemptions(ctx context.Context, pod *corev1.Pod, v *clusterView
 	var said []string
 	err := t.k.each(ctx, grEvents, false, &corev1.Event{}, &corev1.EventList{}, pod.Namespace, func(o any) {
 		e := o.(*corev1.Event)
-		if len(said) == 2 || e.Reason != "Preempted" || e.InvolvedObject.Kind != "Pod" || e.InvolvedObject.Name == pod.Name ||
+		if e.Reason != "Preempted" || e.InvolvedObject.Kind != "Pod" || e.InvolvedObject.Name == pod.Name ||
 			!strings.HasPrefix(e.InvolvedObject.Name, owner.Name+"-") {
 			return
 		}
@@ -125,6 +130,10 @@ func (t *tools) preemptions(ctx context.Context, pod *corev1.Pod, v *clusterView
 	})
 	if err != nil {
 		return ""
+	}
+	slices.Sort(said)
+	if len(said) > 2 {
+		said = append(said[:2], fmt.Sprintf("%d more", len(said)-2))
 	}
 	return strings.Join(said, "; ")
 }
