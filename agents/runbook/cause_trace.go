@@ -240,16 +240,14 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 	}
 	// The setting is the cause's field only where the cause is the workload itself; a cause in
 	// another object (the Service a URL names) keeps its own, and the setting is said beside it.
-	own := c.Object == "" || c.Object == ownerOf(f) || strings.HasPrefix(c.Object, "pod/")
 	// A Service called on a port it does not expose: the caller's setting that names the port
 	// is what is wrong (the Service serves its other callers on the ports it has), so the
 	// setting's owner becomes the object at fault.
-	if callerSide(c) {
-		own = true
-	}
+	caller := callerSide(c)
+	own := caller || c.Object == "" || c.Object == ownerOf(f) || strings.HasPrefix(c.Object, "pod/")
 	setField := func(field string) {
 		if own {
-			if callerSide(c) {
+			if caller {
 				c.Object = ownerOf(f)
 			}
 			c.Field = field

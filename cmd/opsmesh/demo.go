@@ -61,11 +61,12 @@ func sandboxOf(ctx context.Context, kubeconfig string) (*sandbox.Sandbox, error)
 // default rules).
 func sandboxOrKubeconfig(kubeconfig, kubeContext string) (path string, cfg *rest.Config, err error) {
 	path = kubeconfig
-	if env := os.Getenv("KUBECONFIG"); path == "" && env != "" && !strings.Contains(env, string(os.PathListSeparator)) {
+	env := os.Getenv("KUBECONFIG")
+	if path == "" && env != "" && !strings.Contains(env, string(os.PathListSeparator)) {
 		// one file: named, so that the sandbox's own kubeconfig there is known as the sandbox's
 		path = env
 	}
-	if path == "" && os.Getenv("KUBECONFIG") == "" {
+	if path == "" && env == "" {
 		if p := sandboxKubeconfig(); p != "" {
 			if _, err := os.Stat(p); err == nil {
 				path = p

@@ -355,13 +355,7 @@ func heapCause(p *corev1.Pod, w *ownerWorkload, c *corev1.Container, init bool, 
 	}
 	for _, pl := range places {
 		for _, h := range heapSettings {
-			m := h.re.FindStringSubmatch(pl.text)
-			if m == nil {
-				// env values are matched after NAME=
-				if _, v, ok := strings.Cut(pl.text, "="); ok {
-					m = h.re.FindStringSubmatch(v)
-				}
-			}
+			m := h.re.FindStringSubmatch(pl.text) // an env entry as NAME=value, an argument as it is
 			if m == nil {
 				continue
 			}

@@ -44,7 +44,8 @@ func holdersWords(e *evaluation) string {
 			return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 		})
 		for _, p := range pods {
-			if p.UID == e.pod.UID || !slices.ContainsFunc(lacked, func(res corev1.ResourceName) bool { return podRequest(p, res) > 0 }) {
+			req := podRequests(&p.Spec)
+			if p.UID == e.pod.UID || !slices.ContainsFunc(lacked, func(res corev1.ResourceName) bool { return req[res] > 0 }) {
 				continue
 			}
 			if len(held) == maxHolders {
@@ -82,22 +83,6 @@ func holderWords(p *corev1.Pod, prio int32) string {
 		w += fmt.Sprintf(", priorityClassName %s (priority %d)", pc, theirs)
 	}
 	return w
-}
-
-// podRequest is what pod p requests of res (its containers' requests, or limits where a
-// request is not set, as the scheduler counts extended resources).
-func podRequest(p *corev1.Pod, res corev1.ResourceName) int64 {
-	var n int64
-	for _, c := range p.Spec.Containers {
-		q, ok := c.Resources.Requests[res]
-		if !ok {
-			q, ok = c.Resources.Limits[res]
-		}
-		if ok {
-			n += q.MilliValue()
-		}
-	}
-	return n
 }
 
 // preemptedBy reads the scheduler's Preempted event message: "Preempted by pod <uid> on node
