@@ -57,6 +57,13 @@ type Runbook struct {
 	// Symptoms are the symptom categories the runbook applies to (empty: any). (Not "on":
 	// YAML 1.1 reads that key as true.)
 	Symptoms []string `json:"symptoms,omitempty"`
+	// Server marks a signature of the other side: a line a dependency (a database, a broker)
+	// writes about a client it refuses, which the client never sees ("Could not find user",
+	// "no pg_hba.conf entry for host"). It is matched only against the logs of the Services a
+	// failing workload's settings name, after the workload's own signature said the dependency
+	// refuses it; its cause replaces that one, and its Setting is looked for among the
+	// workload's settings. Follow and Action are not used.
+	Server bool `json:"server,omitempty"`
 	// Match is the signature: a regular expression (RE2) over one line of evidence. Its named
 	// groups are variables for the templates below. A name may repeat in several alternatives
 	// ((?P<value>...)|(?P<value>...)): the group that took part gives the variable.
@@ -401,6 +408,9 @@ func (r *Runbook) compile() error {
 	if len(r.Examples.Match) == 0 {
 		bad("examples.match is empty: give at least one line the signature must match")
 	}
+	if r.Server && (len(r.Follow) > 0 || (r.Action.Kind != "" && r.Action.Kind != "none")) {
+		bad("server: a server runbook names the cause and the setting only; remove follow and action (the workload's own runbook proposes what to do)")
+	}
 	return errors.Join(errs...)
 }
 
@@ -433,8 +443,18 @@ type Hit struct {
 // Match returns the first runbook (in the set's order) that applies to symptom and matches one
 // of lines (the earlier line wins within a runbook); ok is false when none does.
 func (s *Set) Match(lines []string, c Context) (Hit, bool) {
+	return s.match(lines, c, false)
+}
+
+// MatchServer is Match over the server runbooks: lines are a dependency's log, c the context
+// of the workload it refuses.
+func (s *Set) MatchServer(lines []string, c Context) (Hit, bool) {
+	return s.match(lines, c, true)
+}
+
+func (s *Set) match(lines []string, c Context, server bool) (Hit, bool) {
 	for _, r := range s.runbooks {
-		if len(r.Symptoms) > 0 && !slices.Contains(r.Symptoms, c.Symptom) {
+		if r.Server != server || (len(r.Symptoms) > 0 && !slices.Contains(r.Symptoms, c.Symptom)) {
 			continue
 		}
 		// The line that says most wins within a runbook (the JVM's "Unrecognized VM option

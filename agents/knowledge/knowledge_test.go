@@ -20,7 +20,7 @@ func TestBuiltinExamples(t *testing.T) {
 				t.Error(err)
 			}
 			// Every template renders with the first example's variables.
-			vars, _ := r.vars(r.Examples.Match[0].Line)
+			vars, _ := r.vars(unescape(r.Examples.Match[0].Line))
 			Context{Namespace: "ns", Pod: "p-0", Container: "c", Owner: "deployment/ns/web"}.add(vars)
 			h := Hit{Runbook: r, Line: r.Examples.Match[0].Line, Vars: vars}
 			c := h.Cause()
@@ -74,6 +74,28 @@ func TestMatchOrder(t *testing.T) {
 	}
 }
 
+// TestServerRunbooks: a server runbook (a line a dependency logs about a client it refuses) is
+// matched by MatchServer only, and a workload's own lines never reach it.
+func TestServerRunbooks(t *testing.T) {
+	s := Builtin()
+	line := `{"c":"ACCESS","msg":"Failed to authenticate","attr":{"user":"shop","db":"shop","error":"UserNotFound: Could not find user \"shop\" for db \"shop\""}}`
+	ctx := Context{Symptom: "CrashLoopBackOff", Namespace: "web", Owner: "deployment/web/shop"}
+	if h, ok := s.Match([]string{line}, ctx); ok && h.Runbook.Server {
+		t.Fatalf("Match took server runbook %s", h.Runbook.Name)
+	}
+	h, ok := s.MatchServer([]string{"Connection accepted", line}, ctx)
+	if !ok || h.Runbook.Name != "server-mongodb-user-not-found" || h.Vars["user"] != "shop" || h.Vars["db"] != "shop" {
+		t.Fatalf("MatchServer: %+v %v", h, ok)
+	}
+	if c := h.Cause(); c.Object != "deployment/web/shop" || !strings.Contains(c.Summary, "authSource") || h.Setting() != "shop" {
+		t.Fatalf("cause %+v setting %q", c, h.Setting())
+	}
+	// a workload's own crash line is not a server's
+	if h, ok := s.MatchServer([]string{`FATAL: password authentication failed for user "shop"`}, ctx); ok {
+		t.Fatalf("MatchServer took a client line: %s", h.Runbook.Name)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	head := "apiVersion: opsmesh.dev/v1alpha1\nkind: Runbooks\n"
 	for name, tc := range map[string]struct{ doc, want string }{
@@ -89,6 +111,7 @@ func TestParseErrors(t *testing.T) {
 		"bad setting pattern": {head + "runbooks:\n- name: a\n  match: x\n  settingPattern: '(-Xmx'\n  cause: {category: VolumeFull, summary: s}\n  examples: {match: [{line: x}]}", `runbook 0 ("a"): settingPattern:`},
 		"bad gather":          {head + "runbooks:\n- name: a\n  match: x\n  gather: {port: '(\\d+'}\n  cause: {category: VolumeFull, summary: s}\n  examples: {match: [{line: x}]}", "gather.port"},
 		"bad action":          {head + "runbooks:\n- name: a\n  match: x\n  cause: {category: VolumeFull, summary: s}\n  action: {kind: reboot}\n  examples: {match: [{line: x}]}", "action.kind"},
+		"server with follow":  {head + "runbooks:\n- name: a\n  server: true\n  match: x\n  cause: {category: CredentialsRejected, summary: s}\n  follow: [{tool: reference_check}]\n  examples: {match: [{line: x}]}", "server: a server runbook names the cause and the setting only"},
 		"duplicate name":      {head + "runbooks:\n- {name: a, match: x, cause: {category: VolumeFull, summary: s}, examples: {match: [{line: x}]}}\n- {name: a, match: y, cause: {category: VolumeFull, summary: s}, examples: {match: [{line: y}]}}", "two runbooks"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -2,10 +2,12 @@ package runbook
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/api/contract"
 )
 
@@ -127,4 +129,43 @@ func (inv *investigation) writerOf(ns, name string) string {
 		}
 	}
 	return ""
+}
+
+// podInCause reads "pod NAMESPACE/NAME [on node N]: container C ..." in a cause's words: a
+// failing pod that a check of another object named (a device plugin's pod on the node that
+// advertises nothing, an operator's pod).
+var podInCause = regexp.MustCompile(`\bpod ([a-z0-9][a-z0-9-]*)/([a-z0-9][a-z0-9.-]*)(?: on node [^\s:]+)?: container ([a-z0-9][a-z0-9-]*) `)
+
+// failingPodLog makes a cause that names a failing pod say why that pod fails when its
+// termination says nothing (an exit 1 with an empty message is most programs' way): the line
+// of the pod's log that a runbook's signature matches, else its last error line, is quoted in
+// the summary and added to the evidence. more are other words that came with the cause (a
+// scheduler's verdict and its evidence).
+func (inv *investigation) failingPodLog(c *contract.Cause, more ...string) {
+	if c == nil || strings.Contains(c.Summary, "its log says") {
+		return
+	}
+	for _, e := range append(append([]string{c.Summary}, c.Evidence...), more...) {
+		m := podInCause.FindStringSubmatch(e)
+		if m == nil {
+			continue
+		}
+		g := contract.Finding{Object: "pod/" + m[1] + "/" + m[2], Container: m[3], Category: diagnosis.CrashLoopBackOff}
+		logged := inv.logLines(g, true)
+		if len(logged) == 0 {
+			logged = inv.logLines(g, false)
+		}
+		line := ""
+		if h, ok := inv.e.book.Match(logged, inv.contextOf(g)); ok {
+			line = h.Line
+		} else if errs := crashLines(logged); len(errs) > 0 {
+			line = errs[len(errs)-1]
+		}
+		if line == "" || strings.Contains(c.Summary, line) {
+			return
+		}
+		c.Summary = clip(fmt.Sprintf("%s; pod %s/%s's log says: %s", c.Summary, m[1], m[2], line), 1000)
+		c.Evidence = append(c.Evidence, fmt.Sprintf("pod %s/%s: container %s log: %s", m[1], m[2], m[3], line))
+		return
+	}
 }

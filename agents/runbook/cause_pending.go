@@ -42,6 +42,7 @@ func (inv *investigation) pending(sub *subject, an contract.Analysis) bool {
 		rc.Category = diagnosis.Unschedulable
 	}
 	if c := x.Cause; c != nil && c.Category != "" {
+		inv.failingPodLog(c, append([]string{x.Verdict}, x.Evidence...)...)
 		rc.Cause = &opsv1.CauseRef{Category: c.Category, Object: clip(c.Object, 512), Field: clip(c.Field, 256), Summary: clip(c.Summary, 1000)}
 		rc.Summary = clip(x.Verdict+": "+c.Summary, 1000)
 		for _, e := range c.Evidence {

@@ -77,6 +77,10 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 	t := traced{previousLog: previous}
 	var fromCheck bool
 	t.cause, t.hit, fromCheck = inv.signature(lines, ctx, f)
+	if t.cause != nil && !fromCheck {
+		// a dependency that refuses the workload says why in its own log
+		inv.serverSays(t.cause, f)
+	}
 	if !fromCheck {
 		// what the pod is not given, whatever words the program fails with: a ServiceAccount
 		// token, a GPU. It replaces a signature's word only where that says no more: none, a
@@ -101,6 +105,7 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 		revisionNote(t.cause, f)
 		inv.latestImageNote(t.cause, f)
 		inv.behindDependency(t.cause)
+		inv.failingPodLog(t.cause)
 	}
 	return t
 }

@@ -199,7 +199,8 @@ func TestAnalyzePodUnderTwoBudgets(t *testing.T) {
 }
 
 // TestReferenceCheckExternalName: a Service of type ExternalName says the name it points at,
-// and one pointing at an in-cluster Service that does not exist is the cause.
+// and one pointing at an in-cluster Service that does not exist is the cause; so is one pointing
+// outside the cluster when the caller says its lookup fails (failure=resolve).
 func TestReferenceCheckExternalName(t *testing.T) {
 	s := connect(t, cluster.Config{})
 	ns := namespace(t, "rc-extname")
@@ -230,6 +231,20 @@ func TestReferenceCheckExternalName(t *testing.T) {
 			name:    "an ExternalName outside the cluster",
 			args:    map[string]any{"kind": "service", "namespace": ns, "name": "payments"},
 			checked: []string{"an ExternalName for api.payments.example.com"},
+		},
+		{
+			name:    "a dependency that is an ExternalName outside the cluster, called without saying how it fails",
+			args:    map[string]any{"host": "payments", "namespace": ns},
+			checked: []string{"an ExternalName for api.payments.example.com"},
+		},
+		{
+			name:     "a dependency that is an ExternalName outside the cluster whose lookup fails",
+			args:     map[string]any{"host": "payments:443", "namespace": ns, "failure": "resolve"},
+			category: contract.DNSFailure, object: "service/rc-extname/payments", field: "spec.externalName",
+			summary:  []string{"the dependency payments:443", "ExternalName (a CNAME) for api.payments.example.com, outside the cluster", "api.payments.example.com does not resolve"},
+			evidence: []string{"spec.externalName: api.payments.example.com"},
+			fix:      []string{"set spec.externalName of Service rc-extname/payments"},
+			checked:  []string{"an ExternalName for api.payments.example.com"},
 		},
 		{
 			name:     "a dependency whose Service is an ExternalName for a missing Service",

@@ -49,6 +49,7 @@ func (t *tools) referenceCheckTools() []mcptool.Tool {
 			mcp.WithString("host", mcp.Description("instead of kind and name: a dependency's host, host:port or URL as the application names it"), mcp.MaxLength(512)),
 			mcp.WithNumber("port", mcp.Description("with host: the port the application calls, when host does not carry it"), mcp.Min(1), mcp.Max(65535)),
 			mcp.WithString("fromPod", mcp.Description("with host: the pod that calls host, in namespace: its labels are checked against the NetworkPolicies on both sides, and its DNS settings"), mcp.MaxLength(253)),
+			mcp.WithString("failure", mcp.Description("with host: how the caller's calls fail, when known: resolve (the name does not resolve: \"no such host\", \"Name or service not known\"); a Service that is an ExternalName for a name outside the cluster is then the object at fault"), mcp.Enum("resolve")),
 		},
 	}, t.referenceCheck)}
 }
@@ -60,6 +61,7 @@ type referenceArgs struct {
 	Host      string `json:"host,omitempty"`
 	Port      int    `json:"port,omitempty"`
 	FromPod   string `json:"fromPod,omitempty"`
+	Failure   string `json:"failure,omitempty"`
 }
 
 func (a *referenceArgs) Validate() error {
@@ -80,6 +82,10 @@ func (a *referenceArgs) Validate() error {
 		return errors.New(`give "kind" and "name" (such as kind "ingress", name "chat"), or "host" (such as "ledger-postgres:5432")`)
 	case a.FromPod != "" && a.Host == "":
 		return errors.New(`"fromPod" goes with "host": the pod that calls that dependency; leave it out when checking an object by kind and name`)
+	case a.Failure != "" && a.Failure != "resolve":
+		return fmt.Errorf(`"failure" is %q: it takes "resolve" (the caller's lookup of host fails), or leave it out`, a.Failure)
+	case a.Failure != "" && a.Host == "":
+		return errors.New(`"failure" goes with "host": how the caller's calls to that dependency fail`)
 	}
 	return nil
 }
@@ -108,6 +114,7 @@ func (t *tools) referenceCheck(ctx context.Context, a referenceArgs) (contract.C
 		if dep, err = parseDepTarget(a.Host, a.Port, a.Namespace); err != nil {
 			return none, "", err
 		}
+		dep.unresolved = a.Failure == "resolve"
 		// A pod reading is followed only where this server may read its namespace.
 		if p := dep.podFirst; p != nil && t.k.checkNamespace(p.namespace) != nil {
 			dep.podFirst = nil
@@ -225,13 +232,14 @@ func (c causeFix) withFix() contract.Cause {
 
 // depTarget is a host as an application names it, resolved to a Service name.
 type depTarget struct {
-	host      string // the host part
-	name      string // the Service
-	namespace string
-	pod       string // a StatefulSet pod's own name (pod.service.namespace.svc), if named
-	port      string // a number or a name; "" when not given
-	ip        bool   // host is an IP address: name is found by ClusterIP
-	external  bool   // not a cluster Service name
+	host       string // the host part
+	name       string // the Service
+	namespace  string
+	pod        string // a StatefulSet pod's own name (pod.service.namespace.svc), if named
+	port       string // a number or a name; "" when not given
+	ip         bool   // host is an IP address: name is found by ClusterIP
+	external   bool   // not a cluster Service name
+	unresolved bool   // the caller's lookup of the name fails ("no such host")
 	// podFirst is how the cluster's resolver reads the host before this reading, when the host
 	// can name a pod of a headless Service (pod.service, searched in the caller's namespace
 	// first; pod.service.namespace): it is taken when that Service exists and is headless.
@@ -369,7 +377,7 @@ func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget, ca
 	out.Checked = fmt.Sprintf("dependency %s: Service %s/%s, its ports, endpoints and pods", host, svc.Namespace, svc.Name)
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		out.Checked = fmt.Sprintf("dependency %s: Service %s/%s, an ExternalName for %s", host, svc.Namespace, svc.Name, svc.Spec.ExternalName)
-		s.externalNameCheck(out, svc, subject)
+		s.externalNameCheck(out, svc, subject, d.unresolved)
 		return
 	}
 	if d.port != "" && servicePort(svc, d.port) == nil {
@@ -791,7 +799,7 @@ func ingressBackends(s *snapshot) []finding {
 func (s *snapshot) serviceCheck(out *checkReport, svc *corev1.Service) {
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		out.Checked = fmt.Sprintf("Service %s/%s: an ExternalName for %s", svc.Namespace, svc.Name, svc.Spec.ExternalName)
-		s.externalNameCheck(out, svc, fmt.Sprintf("Service %s/%s", svc.Namespace, svc.Name))
+		s.externalNameCheck(out, svc, fmt.Sprintf("Service %s/%s", svc.Namespace, svc.Name), false)
 		return
 	}
 	out.Checked = fmt.Sprintf("Service %s/%s: selector %s, ports %s", svc.Namespace, svc.Name, orNone(labels.Set(svc.Spec.Selector).String()), servicePortsText(svc))
@@ -996,13 +1004,27 @@ var inClusterName = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0
 // externalNameCheck: Service svc of type ExternalName is a DNS alias (a CNAME) for
 // spec.externalName; it has no pods or endpoints. When that name is a Service of this cluster
 // (name.ns.svc.cluster.local), the Service must exist, or every lookup of svc fails.
-func (s *snapshot) externalNameCheck(out *checkReport, svc *corev1.Service, subject string) {
+//
+// With resolve (the caller's lookup of the name fails) and a name outside the cluster, the
+// Service is the object at fault: the CNAME leads to a name the resolver does not find (a
+// deleted database endpoint, a typo), which nothing in the cluster can check further.
+func (s *snapshot) externalNameCheck(out *checkReport, svc *corev1.Service, subject string, resolve bool) {
 	name := svc.Spec.ExternalName
 	svcRef := objectRef("service", svc.Namespace, svc.Name)
 	out.fact("%s spec.type: ExternalName, spec.externalName: %s: the cluster's DNS answers its name with a CNAME for %s; it has no pods or endpoints of its own", svcRef, orNone(name), orNone(name))
 	m := inClusterName.FindStringSubmatch(strings.ToLower(name))
 	if m == nil {
 		out.fact("%s is outside the cluster: it was not followed", orNone(name))
+		if resolve {
+			out.cause(contract.Cause{
+				Category: contract.DNSFailure, Object: svcRef, Field: "spec.externalName",
+				Summary: fmt.Sprintf("%s is an ExternalName (a CNAME) for %s, outside the cluster, and the caller's lookup of it fails: %s does not resolve (a deleted or renamed endpoint, a typo)",
+					subject, orNone(name), orNone(name)),
+				Evidence: []string{fmt.Sprintf("%s spec.externalName: %s", svcRef, orNone(name))},
+				Fix: &contract.Fix{Text: fmt.Sprintf("set spec.externalName of Service %s/%s to the endpoint's current DNS name; restarting the callers cannot help",
+					svc.Namespace, svc.Name)},
+			})
+		}
 		return
 	}
 	target, ns := m[1], m[3]

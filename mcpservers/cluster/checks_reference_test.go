@@ -202,6 +202,8 @@ func TestReferenceCheck(t *testing.T) {
 		s := s.With(t)
 		s.Fails("reference_check", map[string]any{"namespace": ns}, `give "kind" and "name"`)
 		s.Fails("reference_check", map[string]any{"namespace": ns, "kind": "ingress", "name": "chat", "host": "x"}, "not both")
+		s.Fails("reference_check", map[string]any{"namespace": ns, "host": "db", "failure": "refused"}, "failure")
+		s.Fails("reference_check", map[string]any{"namespace": ns, "kind": "ingress", "name": "chat", "failure": "resolve"}, `"failure" goes with "host"`)
 		s.Fails("reference_check", map[string]any{"namespace": ns, "kind": "configmap", "name": "settings"}, "reference_check follows the references of an ingress")
 		s.Fails("reference_check", map[string]any{"namespace": ns, "kind": "ingress", "name": "nope"}, "ingress/ref-check/nope not found")
 		s.Fails("reference_check", map[string]any{"namespace": ns, "host": "http://"}, "is not a URL with a host")
