@@ -452,7 +452,37 @@ func (s *Set) MatchServer(lines []string, c Context) (Hit, bool) {
 	return s.match(lines, c, true)
 }
 
+// match tries the runbooks on the lines a program logged as failures first (not at an info,
+// debug or notice level: nginx's entrypoint says "info: can not modify ... (read-only file
+// system?)" before the [emerg] that stops it), then, when no runbook matches one of those, on
+// every line.
 func (s *Set) match(lines []string, c Context, server bool) (Hit, bool) {
+	var failures []string
+	for _, l := range lines {
+		if !InfoLine(l) {
+			failures = append(failures, l)
+		}
+	}
+	if len(failures) < len(lines) {
+		if h, ok := s.matchLines(failures, lines, c, server); ok {
+			return h, true
+		}
+	}
+	return s.matchLines(lines, lines, c, server)
+}
+
+// infoLevel finds a log line's level when it says info, debug, notice or trace, in the ways
+// common loggers write it near the line's start: "INFO" first or after a timestamp, "[info]",
+// "[Note]", "info:", "level=info",
+// "\"level\":\"info\"", klog's "I1207 ".
+var infoLevel = regexp.MustCompile(`^(?:I\d{4} \d|\[?(?:INFO|DEBUG|NOTICE|TRACE)\b|.{0,40}?\d\]?\s+\[?(?:INFO|DEBUG|NOTICE|TRACE)\b|.{0,60}?(?:\[(?i:info|debug|notice|note|trace)\]|\b(?:info|debug|notice): |level=(?:info|debug|trace)\b|"level":\s*"(?:info|debug|trace)"))`)
+
+// InfoLine says whether a log line is at an info, debug, notice or trace level: a program's
+// account of what it does, not of a failure.
+func InfoLine(l string) bool { return infoLevel.MatchString(l) }
+
+// matchLines is match over lines; all are the failure's lines, for gather.
+func (s *Set) matchLines(lines, all []string, c Context, server bool) (Hit, bool) {
 	for _, r := range s.runbooks {
 		if r.Server != server || (len(r.Symptoms) > 0 && !slices.Contains(r.Symptoms, c.Symptom)) {
 			continue
@@ -469,7 +499,7 @@ func (s *Set) match(lines []string, c Context, server bool) (Hit, bool) {
 			}
 		}
 		if best != nil {
-			r.gatherVars(best.Vars, best.Line, lines)
+			r.gatherVars(best.Vars, best.Line, all)
 			best.Vars["line"] = clipLine(best.Line, 240)
 			c.add(best.Vars)
 			return *best, true

@@ -210,3 +210,39 @@ func TestMatchPrefersTheLineThatSaysMost(t *testing.T) {
 		t.Fatalf("got %s: %q", h.Runbook.Name, h.Cause().Summary)
 	}
 }
+
+// TestMatchPrefersFailureLines: a line a program logs at an info level (nginx's entrypoint
+// noting a read-only file) gives way to the failure it logs next, whatever the runbooks' order;
+// alone, it still matches.
+func TestMatchPrefersFailureLines(t *testing.T) {
+	s := Builtin()
+	info := "10-listen-on-ipv6-by-default.sh: info: can not modify /etc/nginx/conf.d/default.conf (read-only file system?)"
+	emerg := `nginx: [emerg] host not found in upstream "catalog-api:8080" in /etc/nginx/conf.d/default.conf:15`
+	ctx := Context{Symptom: "CrashLoopBackOff", Namespace: "web", Pod: "edge-1", Owner: "deployment/web/edge"}
+	h, ok := s.Match([]string{emerg, info}, ctx)
+	if !ok || h.Runbook.Name != "dns-no-such-host" || h.Vars["host5"] != "catalog-api" {
+		t.Fatalf("got %+v, want dns-no-such-host on the [emerg] line", h)
+	}
+	if h, ok := s.Match([]string{info}, ctx); !ok || h.Line != info {
+		t.Fatalf("an info line alone: %+v %v", h, ok)
+	}
+	for line, want := range map[string]bool{
+		info: true,
+		"2026-12-07 13:00:04,912 INFO rollup.sessions: window 12:00..13:00":        true,
+		"I1207 15:20:00.812331 1 pinned_memory_manager.cc:277] pool created":       true,
+		`time=2026-12-07T16:30:02Z level=info msg="starting"`:                      true,
+		`{"level":"debug","msg":"dial"}`:                                           true,
+		"[2026-12-07 10:14:02.301][1][info][main] initializing epoch 0":            true,
+		"INFO 12-07 15:10:02 api_server.py:585] vLLM API server version 0.6.4":     true,
+		"2026-12-07 02:10:33+00:00 [Note] [Entrypoint]: Entrypoint script started": true,
+		emerg: false,
+		"E1207 15:20:01.977604 1 model_lifecycle.cc:642] failed to load":                 false,
+		`time=2026-12-07T16:30:12Z level=WARN msg="flag sync attempt failed"`:            false,
+		"psycopg2.OperationalError: FATAL:  database \"events\" does not exist":          false,
+		"java.lang.IllegalStateException: INFO table is missing from the schema at boot": false,
+	} {
+		if got := InfoLine(line); got != want {
+			t.Errorf("InfoLine(%q) = %v, want %v", line, got, want)
+		}
+	}
+}

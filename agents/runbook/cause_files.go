@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -63,6 +64,47 @@ type sourceProjects struct {
 		Key  string `yaml:"key"`
 		Path string `yaml:"path"`
 	} `yaml:"items"`
+}
+
+// mountedHolding finds, among the ConfigMap volumes the container mounts (in namespace ns), the
+// key whose value holds token: the file the container reads it from. A Secret's values are never
+// read.
+func (inv *investigation) mountedHolding(pf podFiles, container, ns, token string) (fileSource, bool) {
+	for _, ct := range pf.Containers {
+		if container != "" && ct.Name != container {
+			continue
+		}
+		for _, m := range ct.VolumeMounts {
+			for _, v := range pf.Volumes {
+				if v.Name != m.Name || v.ConfigMap == nil || v.ConfigMap.Name == "" {
+					continue
+				}
+				var o contract.ObjectYAML
+				if !inv.callData("resource_get", map[string]any{"kind": "configmap", "namespace": ns, "name": v.ConfigMap.Name}, &o) {
+					continue
+				}
+				var cm struct {
+					Data map[string]string `yaml:"data"`
+				}
+				if yaml.Unmarshal([]byte(o.YAML), &cm) != nil {
+					continue
+				}
+				for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
+					if m.SubPath != "" && m.SubPath != k {
+						continue
+					}
+					if strings.Contains(cm.Data[k], token) {
+						file := path.Join(m.MountPath, k)
+						if m.SubPath != "" {
+							file = m.MountPath
+						}
+						return fileSource{kind: "configmap", name: v.ConfigMap.Name, key: k, mountPath: m.MountPath, file: file}, true
+					}
+				}
+			}
+		}
+	}
+	return fileSource{}, false
 }
 
 // fileSource is the ConfigMap or Secret key a file in a container comes from.
@@ -170,7 +212,10 @@ var fileCauses = map[string]bool{
 // again unchanged. When the failure names no file, and the cause is a configuration the
 // application refuses, the one mounted ConfigMap or Secret file that the container's arguments,
 // env values or log (others) name is taken. It reports whether it moved the cause.
-func (inv *investigation) mountedSource(c *contract.Cause, f contract.Finding, named, others []string) bool {
+//
+// Failing both, token — the setting the program refuses — is looked for in the files the
+// container mounts from ConfigMaps: the one that holds it is the source.
+func (inv *investigation) mountedSource(c *contract.Cause, f contract.Finding, named, others []string, token string) bool {
 	owner := ownerOf(f)
 	parts := strings.Split(owner, "/")
 	if len(parts) != 3 || !fileCauses[c.Category] || elsewhere(c.Object, owner) {
@@ -212,6 +257,11 @@ func (inv *investigation) mountedSource(c *contract.Cause, f contract.Finding, n
 		if len(found) == 1 {
 			src, ok = found[0], true
 		}
+	}
+	if !ok && fileCauses[c.Category] && len(token) >= 3 {
+		// no file named at all: the mounted ConfigMap file that holds the setting the program
+		// refuses (query_cache_type in a my.cnf under conf.d, a value in a bootstrap YAML)
+		src, ok = inv.mountedHolding(pf, f.Container, parts[1], token)
 	}
 	if !ok {
 		return false
@@ -308,3 +358,36 @@ func (inv *investigation) imageOf(owner, container string) string {
 
 // hitPattern is the runbook's pattern of the settings that govern its failure (nil when none).
 func hitPattern(h knowledge.Hit) *regexp.Regexp { return h.SettingPattern() }
+
+// namedInFile says where the workload names what a check found at fault in another object (a
+// Service that does not exist, a port it lacks) when no env value or argument carries it: the
+// mounted ConfigMap or Secret file the failure's line names ("... in
+// /etc/nginx/conf.d/default.conf:15"). The object at fault stays the check's.
+func (inv *investigation) namedInFile(c *contract.Cause, f contract.Finding, line string) {
+	parts := strings.Split(ownerOf(f), "/")
+	if len(parts) != 3 {
+		return
+	}
+	paths := pathsIn(line)
+	if len(paths) == 0 {
+		return
+	}
+	text := inv.specText(parts[0], parts[1], parts[2])
+	var pf podFiles
+	if text == "" || yaml.Unmarshal([]byte(text), &pf) != nil {
+		return
+	}
+	for _, p := range paths {
+		src, ok := pf.sourceOf(f.Container, strings.TrimRight(p, ":0123456789"))
+		if !ok {
+			continue
+		}
+		word := "ConfigMap"
+		if src.kind == "secret" {
+			word = "Secret"
+		}
+		c.Summary = clip(fmt.Sprintf("%s; the workload names it in %s, key %s of %s %s (mounted at %s)", c.Summary, src.file, src.key, word, src.name, src.mountPath), 1000)
+		c.Evidence = append(c.Evidence, fmt.Sprintf("%s is mounted from %s %s key %s", src.file, word, src.name, src.key))
+		return
+	}
+}

@@ -127,6 +127,16 @@ func (inv *investigation) symptomFix(cause *contract.Cause, f contract.Finding, 
 		inv.note("no automatic fix: %s crashes at every start and the kubelet already restarts it; restarting it again cannot help: fix what its logs say%s", owner, suggestionNote(f.Fix.Text))
 		return
 	}
+	inv.planFindingFix(f, owner)
+}
+
+// planFindingFix plans the finding's own fix, but no rollback that would run an older image
+// over data the newer one may have converted.
+func (inv *investigation) planFindingFix(f contract.Finding, owner string) {
+	if f.Fix.Tool == "workload_rollback" && dataRollback(owner, f) {
+		inv.note("no automatic fix: rolling %s back would start the previous image on data the new one may already have converted; fix the cause, or roll back by hand with a backup at hand%s", owner, suggestionNote(f.Fix.Text))
+		return
+	}
 	inv.planFix(f.Fix, f.Category, owner)
 }
 
@@ -139,6 +149,14 @@ func revisionChanged(f contract.Finding, what string) bool {
 		}
 	}
 	return false
+}
+
+// dataRollback says whether rolling owner back would run an older image over data the newer one
+// may have written: a StatefulSet whose latest revision changed an image (a database upgraded
+// from 5.7 to 8.0 rewrites its data files at first start; the older server may not read them).
+// Such a rollback is a person's decision, with a backup at hand.
+func dataRollback(owner string, f contract.Finding) bool {
+	return strings.HasPrefix(owner, "statefulset/") && revisionChanged(f, ": image ")
 }
 
 // planFix plans a suggested fix: a tool call when it is one and needs no value only a person
@@ -173,6 +191,10 @@ func (inv *investigation) act(h knowledge.Hit, cause *contract.Cause, f contract
 			inv.note("no automatic fix: %s has no previous revision to roll back to", owner)
 			return
 		}
+		if dataRollback(owner, f) {
+			inv.note("no automatic fix: rolling %s back would start the previous image on data the new one may already have converted; fix the cause, or roll back by hand with a backup at hand", owner)
+			return
+		}
 		if args := restartArgs(owner); args != nil {
 			inv.plan("workload_rollback", args, fmt.Sprintf("roll %s back to its previous revision: %s (runbook %s)", owner, h.Cause().Summary, h.Runbook.Name))
 		} else {
@@ -184,7 +206,7 @@ func (inv *investigation) act(h knowledge.Hit, cause *contract.Cause, f contract
 		if f.Fix.Tool == "workload_rollback" && cause != nil && !elsewhere(cause.Object, owner) && (revisionMayBring[cause.Category] || templateChanged(cause, f)) {
 			// The analyzer offers a rollback because the revision before worked: a setting,
 			// an image or a probe the new revision brought is undone by it.
-			inv.planFix(f.Fix, f.Category, owner)
+			inv.planFindingFix(f, owner)
 			return
 		}
 		inv.note("no automatic fix: the cause is not in %s itself; a restart or rollback cannot help", owner)

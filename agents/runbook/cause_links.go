@@ -169,3 +169,33 @@ func (inv *investigation) failingPodLog(c *contract.Cause, more ...string) {
 		return
 	}
 }
+
+// oomLimit reads the memory limit an OOMKilled finding quotes: "spec.containers[C].resources.limits.memory: 64Mi".
+var oomLimit = regexp.MustCompile(`^spec\.(containers|initContainers)\[([^\]]+)\]\.resources\.limits\.memory: ([0-9][0-9A-Za-z.]*)$`)
+
+// memoryLimitCause is the cause of an OOMKilled finding that nothing more precise explains (no
+// heap flag, no memory-backed volume, no LimitRange): the container's own memory limit, which
+// its use outgrew — named for the container that is killed, which may be a sidecar, not the
+// application. Nil when the finding quotes no limit (the node ran out of memory).
+func memoryLimitCause(f contract.Finding) *contract.Cause {
+	if f.Category != diagnosis.OOMKilled {
+		return nil
+	}
+	for _, e := range f.Evidence {
+		m := oomLimit.FindStringSubmatch(e)
+		if m == nil {
+			continue
+		}
+		owner := ownerOf(f)
+		prefix := "spec.template.spec."
+		if strings.HasPrefix(owner, "pod/") {
+			prefix = "spec."
+		}
+		return &contract.Cause{
+			Category: contract.MemoryLimit, Object: owner, Field: fmt.Sprintf("%s%s[%s].resources.limits.memory", prefix, m[1], m[2]),
+			Summary:  fmt.Sprintf("container %s is killed (OOMKilled, exit 137) each time its memory use outgrows its limit of %s: the limit is below what it uses at peak (or it leaks)", m[2], m[3]),
+			Evidence: []string{e},
+		}
+	}
+	return nil
+}

@@ -99,6 +99,9 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 			t.cause, t.hit = dep, nil
 		}
 	}
+	if t.cause == nil {
+		t.cause = memoryLimitCause(f)
+	}
 	if t.cause != nil {
 		inv.linkCause(t.cause, f)
 		inv.fieldValue(t.cause)
@@ -799,8 +802,8 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 						break
 					}
 				}
-			} else {
-				inv.settingOf(&better, f, hit.Setting(), nil)
+			} else if inv.settingOf(&better, f, hit.Setting(), nil) == "" {
+				inv.namedInFile(&better, f, hit.Line)
 			}
 			return &better, &hit, true
 		}
@@ -815,7 +818,7 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 			named = append([]string{p}, named...)
 		}
 		named = append(named, pathsIn(setting)...)
-		inv.mountedSource(cause, f, named, pathsIn(strings.Join(lines, "\n")))
+		inv.mountedSource(cause, f, named, pathsIn(strings.Join(lines, "\n")), hit.Setting())
 	}
 	return cause, found, false
 }

@@ -129,6 +129,25 @@ var kubeletSignatures = []kubeletSignature{
 		return securityCause(p, w, m[1], "runAsUser", "runAsUser is 0 (root) while runAsNonRoot is set",
 			"set securityContext.runAsUser to a non-zero UID, or drop runAsNonRoot if the container must run as root")
 	}},
+	{re: regexp.MustCompile(`cannot load seccomp profile "([^"]+)"`), cause: func(m []string, p *corev1.Pod, w *ownerWorkload) *contract.Cause {
+		obj, prefix := causeObject(p, w)
+		field, local := prefix+"securityContext.seccompProfile.localhostProfile", ""
+		if sc := p.Spec.SecurityContext; sc != nil && sc.SeccompProfile != nil && sc.SeccompProfile.LocalhostProfile != nil {
+			local = *sc.SeccompProfile.LocalhostProfile
+		}
+		for _, c := range p.Spec.Containers {
+			if c.SecurityContext != nil && c.SecurityContext.SeccompProfile != nil && c.SecurityContext.SeccompProfile.LocalhostProfile != nil {
+				field, local = fmt.Sprintf("%scontainers[%s].securityContext.seccompProfile.localhostProfile", prefix, c.Name), *c.SecurityContext.SeccompProfile.LocalhostProfile
+			}
+		}
+		on := "its node"
+		if p.Spec.NodeName != "" {
+			on = "node " + p.Spec.NodeName
+		}
+		return &contract.Cause{Category: contract.ReferenceMissing, Object: obj, Field: field,
+			Summary: fmt.Sprintf("%s asks for the Localhost seccomp profile %s, which the kubelet cannot load from %s on %s (the profile is not installed there), so it cannot create the container", whose(p, w), orNone(local), m[1], on),
+			Fix:     &contract.Fix{Text: fmt.Sprintf("install the profile at %s on the nodes the pod may run on (the Security Profiles Operator, or a DaemonSet), or constrain the pod to nodes that have it (nodeSelector/affinity); do not switch it to Unconfined without the owner's decision", m[1])}}
+	}},
 	{re: regexp.MustCompile(`failed to prepare subPath for volumeMount "([^"]+)" of container "([^"]+)"`), cause: func(m []string, p *corev1.Pod, w *ownerWorkload) *contract.Cause {
 		obj, prefix := causeObject(p, w)
 		sub := ""

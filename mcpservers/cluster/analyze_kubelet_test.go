@@ -142,6 +142,26 @@ func TestAnalyzeKubeletRefusals(t *testing.T) {
 	mustContain(t, f.Cause.Summary, "container app", "runs as root")
 	mustContain(t, f.Fix.Text, "runAsUser")
 	mustNotContain(t, text, "make sure every ConfigMap")
+
+	// A container the runtime cannot create (CreateContainerError): a Localhost seccomp profile
+	// the node does not have, said by the kubelet's Failed event.
+	shell := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ir-toolbox"}, Spec: corev1.PodSpec{NodeName: "gpu-b",
+		SecurityContext: &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: ptr.To("profiles/ir-audit.json")}},
+		Containers:      []corev1.Container{{Name: "shell", Image: "registry.example/toolbox:1"}}}}
+	create(t, shell)
+	shell.Status = corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{Name: "shell", Image: "registry.example/toolbox:1",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: "failed to generate container spec"}}}}}
+	setStatus(t, shell)
+	warningEvent(t, shell, "Pod", "Failed", `Error: failed to generate security options for container "shell": failed to generate seccomp security options for container: cannot load seccomp profile "/var/lib/kubelet/seccomp/profiles/ir-audit.json": open /var/lib/kubelet/seccomp/profiles/ir-audit.json: no such file or directory`, "")
+	args = map[string]any{"namespace": ns, "kind": "pod", "name": "ir-toolbox"}
+	s.Eventually("analyze", args, "seccomp")
+	text = s.Data("analyze", args, &a)
+	f = ownerFinding(a, "CreateContainerConfigError", "pod/an-kubelet/ir-toolbox")
+	if f == nil || f.Cause == nil || f.Cause.Category != contract.ReferenceMissing || f.Cause.Field != "spec.securityContext.seccompProfile.localhostProfile" {
+		t.Fatalf("want a cause on the pod's Localhost seccomp profile:\n%s", text)
+	}
+	mustContain(t, f.Cause.Summary, "profiles/ir-audit.json", "/var/lib/kubelet/seccomp/profiles/ir-audit.json on node gpu-b")
+	mustNotContain(t, text, "pod_delete")
 }
 
 // TestAnalyzePodUnderTwoBudgets: pods two PodDisruptionBudgets select cannot be evicted at all;

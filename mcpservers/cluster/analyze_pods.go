@@ -499,8 +499,20 @@ func createContainerConfigError(s *snapshot) []finding {
 				return
 			}
 			volumes := false
+			createErr := st.State.Waiting.Reason == "CreateContainerError"
 			switch st.State.Waiting.Reason {
 			case "CreateContainerConfigError":
+			case "CreateContainerError":
+				// the runtime could not create the container (a seccomp profile, a mount, a
+				// device): the kubelet's Failed events say why
+				if !mountsRead {
+					mountsRead = true
+					for _, e := range s.eventsFor("Pod", p, "Failed") {
+						if e.Type == corev1.EventTypeWarning {
+							mounts = append(mounts, e)
+						}
+					}
+				}
 			case "ContainerCreating", "PodInitializing":
 				if !mountsRead {
 					mountsRead = true
@@ -557,6 +569,9 @@ func createContainerConfigError(s *snapshot) []finding {
 			} else {
 				f.evidence = append(f.evidence, fmt.Sprintf("%s.state.waiting.message: %s", statusPath(init, st.Name), clip(st.State.Waiting.Message)))
 			}
+			if createErr && len(mounts) > 0 {
+				f.evidence = append(f.evidence, eventEvidence(mounts))
+			}
 			for _, m := range missingText {
 				f.evidence = append(f.evidence, "missing: "+m)
 			}
@@ -572,6 +587,8 @@ func createContainerConfigError(s *snapshot) []finding {
 				f.fix = noFix("create what is missing (above; values are not shown), or correct the references in %s", whose(p, w))
 			case sig != nil && len(missing) == 0:
 				f.fix = noFix("%s", sig.Fix.Text)
+			case createErr:
+				f.fix = noFix("the container runtime cannot create container %s of %s (its waiting message and Failed events, above, say why): correct what they name", st.Name, whose(p, w))
 			case unexplained:
 				f.fix = noFix("the kubelet cannot mount a volume of container %s (its FailedMount event, above, names the volume and why): correct that volume in %s, or what it needs on node %s",
 					st.Name, whose(p, w), orNone(p.Spec.NodeName))

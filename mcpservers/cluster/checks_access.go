@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/api/contract"
@@ -38,6 +40,7 @@ func (t *tools) accessCheckTools() []mcptool.Tool {
 				mcp.WithString("group", mcp.Description(`API group of the resource: "" (core, the default), apps, batch, ...`), mcp.MaxLength(253)),
 				mcp.WithString("subresource", mcp.Description("subresource, such as log, status or scale"), mcp.MaxLength(64)),
 				mcp.WithString("name", mcp.Description("name of the one object the request was about, when it was"), mcp.MaxLength(253)),
+				mcp.WithBoolean("clusterScope", mcp.Description("the request was cluster-wide (the error says \"at the cluster scope\"): a list across all namespaces, or a cluster-scoped resource such as nodes (those are found by themselves)")),
 			},
 		}, t.accessCheck),
 	}
@@ -51,6 +54,7 @@ type accessArgs struct {
 	Group          string `json:"group,omitempty"`
 	Subresource    string `json:"subresource,omitempty"`
 	Name           string `json:"name,omitempty"`
+	ClusterScope   bool   `json:"clusterScope,omitempty"`
 }
 
 func (a *accessArgs) Validate() error {
@@ -126,6 +130,9 @@ func (t *tools) accessCheck(ctx context.Context, a accessArgs) (contract.CheckRe
 		return r.CheckReport, "", err
 	}
 	user := "system:serviceaccount:" + a.Namespace + ":" + a.ServiceAccount
+	if !a.ClusterScope && t.clusterScopedResource(a.Group, a.Resource) {
+		a.ClusterScope = true // nodes, persistentvolumes, namespaces: a request about them is cluster-wide
+	}
 	groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + a.Namespace, "system:authenticated"}
 
 	// The real answer first: the API server's authorizer, whatever authorizes it.
@@ -187,7 +194,10 @@ func (t *tools) accessCheck(ctx context.Context, a accessArgs) (contract.CheckRe
 	r.Checked = fmt.Sprintf("ServiceAccount %s/%s may %s? %s; bindings that name it: %d (of %d RoleBindings in the namespace and %d ClusterRoleBindings)",
 		a.Namespace, a.ServiceAccount, a.request(), verdictWord(allowed, known), direct, len(rbs.Items), len(crbs.Items))
 
-	grants := slices.ContainsFunc(bound, func(b boundRole) bool { return slices.ContainsFunc(b.rules, a.allows) })
+	// a RoleBinding grants within its namespace only: nothing of a cluster-wide request
+	grants := slices.ContainsFunc(bound, func(b boundRole) bool {
+		return (!a.ClusterScope || strings.HasPrefix(b.binding, "ClusterRoleBinding")) && slices.ContainsFunc(b.rules, a.allows)
+	})
 	if (known && allowed) || (!known && grants) {
 		r.Checked += "; the refusal, if there was one, did not come from this account's RBAC (check the user the request ran as, or an admission webhook)"
 		return r.done(t.maxBytes)
@@ -200,6 +210,31 @@ func (t *tools) accessCheck(ctx context.Context, a accessArgs) (contract.CheckRe
 	dangling := t.danglingCauses(ctx, a, bound, evidenceVerdict)
 	for _, c := range dangling {
 		r.cause(c)
+	}
+
+	// 0b. A cluster-wide request (a cluster-scoped resource such as nodes, or a list across all
+	// namespaces) that a RoleBinding's role would grant: a RoleBinding grants only within its
+	// namespace, so the rule is there and still grants nothing here.
+	if a.ClusterScope {
+		for _, b := range bound {
+			ri := slices.IndexFunc(b.rules, a.allows)
+			if !strings.HasPrefix(b.binding, "RoleBinding") || ri < 0 {
+				continue
+			}
+			why := "the request is cluster-wide (across all namespaces)"
+			if t.clusterScopedResource(a.Group, a.Resource) {
+				why = a.resourceText() + " are cluster-scoped"
+			}
+			r.cause(contract.Cause{
+				Category: contract.RBACDenied, Object: b.roleRef, Field: fmt.Sprintf("rules[%d]", ri),
+				Summary: fmt.Sprintf("%s (bound to %s by %s) names %s %s, but %s: a RoleBinding grants only within namespace %s, so %s is refused at the cluster scope",
+					b.role, b.via, b.binding, a.Verb, a.resourceText(), why, a.Namespace, a.request()),
+				Evidence: []string{fmt.Sprintf("%s rules[%d]: %s", b.role, ri, ruleText(b.rules[ri])), fmt.Sprintf("%s roleRef: %s %s", b.binding, b.ref.Kind, b.ref.Name), evidenceVerdict},
+				Fix: &contract.Fix{Text: fmt.Sprintf("grant it with a ClusterRole (the rule {apiGroups: [%q], resources: [%s], verbs: [%s]}) and a ClusterRoleBinding to ServiceAccount %s/%s; RBAC is a person's change: no tool here writes it",
+					a.Group, a.ruleResource(), a.Verb, a.Namespace, a.ServiceAccount)},
+			})
+			return r.done(t.maxBytes)
+		}
 	}
 
 	// 1. A role bound to the account covers the resource but not the verb (or the name).
@@ -450,6 +485,10 @@ func (t *tools) reviewAccess(ctx context.Context, a accessArgs, user string, gro
 			Namespace: a.Namespace, Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource, Name: a.Name,
 		},
 	}}
+	where := "in namespace " + a.Namespace
+	if a.ClusterScope {
+		review.Spec.ResourceAttributes.Namespace, where = "", "at the cluster scope"
+	}
 	if err := t.k.Direct.Create(ctx, review); err != nil {
 		return fmt.Sprintf("SubjectAccessReview not made (%v): the verdict below rests on the RBAC objects alone", apiError(err, "create", "subjectaccessreviews.authorization.k8s.io")), false, false
 	}
@@ -458,7 +497,7 @@ func (t *tools) reviewAccess(ctx context.Context, a accessArgs, user string, gro
 	if s.Allowed {
 		word = "allowed"
 	}
-	verdict = fmt.Sprintf("SubjectAccessReview: %s may %s in namespace %s: %s", user, a.request(), a.Namespace, word)
+	verdict = fmt.Sprintf("SubjectAccessReview: %s may %s %s: %s", user, a.request(), where, word)
 	if s.Reason != "" {
 		verdict += fmt.Sprintf(" (reason: %s)", s.Reason)
 	}
@@ -466,6 +505,17 @@ func (t *tools) reviewAccess(ctx context.Context, a accessArgs, user string, gro
 		verdict += fmt.Sprintf(" (evaluation error: %s)", s.EvaluationError)
 	}
 	return verdict, s.Allowed, true
+}
+
+// clusterScopedResource says whether group/resource is cluster-scoped (nodes, persistentvolumes,
+// namespaces, clusterroles), as the API server's discovery says; false when unknown.
+func (t *tools) clusterScopedResource(group, resource string) bool {
+	gvk, err := t.k.mapper.KindFor(schema.GroupVersionResource{Group: group, Resource: resource})
+	if err != nil {
+		return false
+	}
+	m, err := t.k.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	return err == nil && m.Scope.Name() == meta.RESTScopeNameRoot
 }
 
 func verdictWord(allowed, known bool) string {

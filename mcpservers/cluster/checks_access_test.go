@@ -98,6 +98,11 @@ func TestAccessCheck(t *testing.T) {
 		binding("autoscaler-watch", "autoscaler-watch", sa("queue-autoscaler")),
 		role("endpoint-reader", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"endpoints", "services", "pods"}, Verbs: []string{"get", "list", "watch"}}),
 		binding("collector-readers", "endpoint-reader", sa("metrics-agent")),
+		// capacity-planner's Role names nodes, which a Role cannot grant; and pods, which its
+		// RoleBinding grants in this namespace only
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "capacity-planner"}},
+		role("node-capacity-reader", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes", "pods"}, Verbs: []string{"get", "list"}}),
+		binding("capacity-planner-read", "node-capacity-reader", sa("capacity-planner")),
 	)
 	s := connect(t, cluster.Config{})
 	runChecks(t, s, "access_check", []checkCase{{
@@ -126,6 +131,22 @@ func TestAccessCheck(t *testing.T) {
 		category: contract.RBACDenied, object: "serviceaccount/" + ns + "/lonely",
 		summary: []string{"no RoleBinding in namespace " + ns + " and no ClusterRoleBinding binds ServiceAccount lonely"},
 		fix:     []string{"create a Role in " + ns},
+	}, {
+		name:     "a Role cannot grant a cluster-scoped resource",
+		args:     map[string]any{"namespace": ns, "serviceAccount": "capacity-planner", "verb": "list", "resource": "nodes"},
+		category: contract.RBACDenied, object: "role/" + ns + "/node-capacity-reader", field: "rules[0]",
+		summary:  []string{"Role node-capacity-reader (bound to ServiceAccount capacity-planner by RoleBinding capacity-planner-read) names list nodes, but nodes are cluster-scoped", "refused at the cluster scope"},
+		evidence: []string{"may list nodes at the cluster scope: denied"},
+		fix:      []string{"ClusterRole", "ClusterRoleBinding to ServiceAccount " + ns + "/capacity-planner"},
+	}, {
+		name:     "a list across all namespaces that a RoleBinding grants in one",
+		args:     map[string]any{"namespace": ns, "serviceAccount": "capacity-planner", "verb": "list", "resource": "pods", "clusterScope": true},
+		category: contract.RBACDenied, object: "role/" + ns + "/node-capacity-reader", field: "rules[0]",
+		summary: []string{"but the request is cluster-wide (across all namespaces): a RoleBinding grants only within namespace " + ns},
+	}, {
+		name:    "the same list in the namespace is allowed",
+		args:    map[string]any{"namespace": ns, "serviceAccount": "capacity-planner", "verb": "list", "resource": "pods"},
+		checked: []string{"may list pods? allowed"},
 	}, {
 		name:    "allowed: the refusal came from elsewhere",
 		args:    map[string]any{"namespace": ns, "serviceAccount": "queue-autoscaler", "verb": "watch", "resource": "pods"},

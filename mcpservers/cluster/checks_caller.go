@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -67,6 +69,13 @@ func (s *snapshot) callerDNSCause(caller *corev1.Pod, d depTarget) *contract.Cau
 	case !caller.Spec.HostNetwork && policy == corev1.DNSDefault:
 		how = "has dnsPolicy Default"
 		want, doc = string(corev1.DNSClusterFirst), dnsDefaultDoc
+	case policy == corev1.DNSNone && !s.clusterResolver(caller.Spec.DNSConfig):
+		var servers []string
+		if caller.Spec.DNSConfig != nil {
+			servers = caller.Spec.DNSConfig.Nameservers
+		}
+		how = fmt.Sprintf("has dnsPolicy None with its own dnsConfig.nameservers [%s], not the cluster's DNS Service", strings.Join(servers, ", "))
+		want, doc = string(corev1.DNSClusterFirst), dnsNoneDoc
 	default:
 		return nil
 	}
@@ -76,10 +85,10 @@ func (s *snapshot) callerDNSCause(caller *corev1.Pod, d depTarget) *contract.Cau
 		object, field = w.ref.String(), "spec.template.spec.dnsPolicy"
 	}
 	c := &contract.Cause{Category: contract.DNSFailure, Object: object, Field: field,
-		Summary: fmt.Sprintf("the calling pod %s %s, so it resolves names with the node's resolver, which does not know cluster Service names such as %s; set dnsPolicy: %s",
-			caller.Name, how, d.host, want),
+		Summary: fmt.Sprintf("the calling pod %s %s, so it resolves names with %s, which does not answer for cluster Service names such as %s; set dnsPolicy: %s",
+			caller.Name, how, resolverOf(policy), d.host, want),
 		Evidence: []string{
-			fmt.Sprintf("pod %s/%s spec.hostNetwork: %t, spec.dnsPolicy: %s", caller.Namespace, caller.Name, caller.Spec.HostNetwork, shown),
+			fmt.Sprintf("pod %s/%s spec.hostNetwork: %t, spec.dnsPolicy: %s%s", caller.Namespace, caller.Name, caller.Spec.HostNetwork, shown, dnsConfigText(caller.Spec.DNSConfig)),
 			fmt.Sprintf("host %s is the cluster Service %s in namespace %s, which only the cluster's resolver answers", d.host, d.name, d.namespace),
 			dnsPolicySource + ": " + doc,
 		},
@@ -97,6 +106,39 @@ func (s *snapshot) callerDNSCause(caller *corev1.Pod, d depTarget) *contract.Cau
 		c.Fix = &contract.Fix{Text: text + fmt.Sprintf("; the template of a %s cannot change in place: change where it is defined (its CronJob, or the manifest)", w.Kind)}
 	}
 	return c
+}
+
+// dnsNoneDoc: what dnsPolicy None means.
+const dnsNoneDoc = "with dnsPolicy None the pod's resolv.conf holds only spec.dnsConfig (its nameservers and searches): names resolve through the cluster's DNS Service only when a nameserver is that Service's ClusterIP (or a node-local cache that runs)"
+
+// resolverOf words the resolver a pod with dnsPolicy policy asks.
+func resolverOf(policy corev1.DNSPolicy) string {
+	if policy == corev1.DNSNone {
+		return "the nameservers of its dnsConfig"
+	}
+	return "the node's resolver"
+}
+
+// dnsConfigText quotes a pod's dnsConfig nameservers, "" when it has none.
+func dnsConfigText(c *corev1.PodDNSConfig) string {
+	if c == nil || len(c.Nameservers) == 0 {
+		return ""
+	}
+	return ", spec.dnsConfig.nameservers: [" + strings.Join(c.Nameservers, ", ") + "]"
+}
+
+// clusterResolver says whether dnsConfig names the cluster's DNS Service (kube-system/kube-dns,
+// by its ClusterIP) among its nameservers. Unknown (the Service not readable): true, so that
+// nothing is blamed on a guess.
+func (s *snapshot) clusterResolver(c *corev1.PodDNSConfig) bool {
+	if c == nil || len(c.Nameservers) == 0 {
+		return false
+	}
+	var svc corev1.Service
+	if err := s.direct.Get(s.ctx, types.NamespacedName{Namespace: "kube-system", Name: "kube-dns"}, &svc); err != nil {
+		return !apierrors.IsNotFound(err)
+	}
+	return slices.Contains(c.Nameservers, svc.Spec.ClusterIP)
 }
 
 // callerResolverCause is a NetworkPolicy of the calling pod's namespace that isolates its egress

@@ -164,7 +164,7 @@ func TestReferenceCheckFromPod(t *testing.T) {
 			args: map[string]any{"namespace": shop, "host": "catalog-api:80", "fromPod": "node-agent-k2x9p"}, wait: "hostNetwork",
 			category: contract.DNSFailure, object: "daemonset/ref-caller/node-agent", field: "spec.template.spec.dnsPolicy",
 			summary: []string{"the calling pod node-agent-k2x9p uses the node's network (hostNetwork: true) with dnsPolicy ClusterFirst, so it resolves names with the node's resolver, " +
-				"which does not know cluster Service names such as catalog-api; set dnsPolicy: ClusterFirstWithHostNet"},
+				"which does not answer for cluster Service names such as catalog-api; set dnsPolicy: ClusterFirstWithHostNet"},
 			evidence: []string{"spec.hostNetwork: true, spec.dnsPolicy: ClusterFirst", `Kubernetes "DNS for Services and Pods", Pod's DNS Policy: "ClusterFirstWithHostNet"`},
 			fix:      []string{"set spec.template.spec.dnsPolicy of daemonset/ref-caller/node-agent to ClusterFirstWithHostNet"},
 			facts:    []string{"uses the node's network (hostNetwork: true): its connections come from the node's address"},
@@ -237,4 +237,44 @@ func TestReferenceCheckFromPod(t *testing.T) {
 			mustContain(t, text, c.Summary)
 		})
 	}
+}
+
+// TestReferenceCheckLocalTraffic: a Service with internalTrafficPolicy Local serves a caller
+// only from the Service's pods on the caller's node: one on another node has its calls dropped,
+// and the Service's field is the cause; a caller beside a pod of it is served.
+func TestReferenceCheckLocalTraffic(t *testing.T) {
+	s := connect(t, cluster.Config{})
+	ns := namespace(t, "ref-localtraffic")
+	container := corev1.Container{Name: "app", Image: "registry.example/app:1"}
+	on := func(node string) corev1.PodSpec {
+		return corev1.PodSpec{NodeName: node, Containers: []corev1.Container{container}}
+	}
+	runningPod(t, ns, "flagd-0", map[string]string{"app": "flagd"}, nil, "10.0.7.10", on("node-a"))
+	create(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "feature-flags"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "flagd"}, Ports: []corev1.ServicePort{{Name: "http", Port: 8013, TargetPort: intstr.FromInt(8013)}},
+			InternalTrafficPolicy: ptr.To(corev1.ServiceInternalTrafficPolicyLocal)}})
+	readySlice(t, ns, "feature-flags", "10.0.7.10", 8013)
+	runningPod(t, ns, "pricing-b", map[string]string{"app": "pricing"}, nil, "10.0.8.11", on("node-b"))
+	runningPod(t, ns, "pricing-a", map[string]string{"app": "pricing"}, nil, "10.0.7.11", on("node-a"))
+	nodeLocal := on("node-a")
+	nodeLocal.DNSPolicy, nodeLocal.DNSConfig = corev1.DNSNone, &corev1.PodDNSConfig{Nameservers: []string{"169.254.20.10"}}
+	runningPod(t, ns, "settlement", map[string]string{"app": "settlement"}, nil, "10.0.7.12", nodeLocal)
+	runChecks(t, s, "reference_check", []checkCase{{
+		name:     "a caller on a node without a pod of the Service",
+		args:     map[string]any{"namespace": ns, "host": "http://feature-flags:8013", "fromPod": "pricing-b"},
+		category: contract.DependencyUnreachable, object: "service/" + ns + "/feature-flags", field: "spec.internalTrafficPolicy",
+		summary:  []string{"internalTrafficPolicy: Local", "the calling pod pricing-b runs on node node-b, where none of its ready pods runs (they run on node-a)"},
+		evidence: []string{"spec.internalTrafficPolicy: Local", "pod " + ns + "/pricing-b spec.nodeName: node-b"},
+		fix:      []string{"set spec.internalTrafficPolicy of Service " + ns + "/feature-flags to Cluster"},
+	}, {
+		name:     "a caller with dnsPolicy None whose nameservers are not the cluster's DNS",
+		args:     map[string]any{"namespace": ns, "host": "feature-flags:8013", "fromPod": "settlement"},
+		category: contract.DNSFailure, object: "pod/" + ns + "/settlement", field: "spec.dnsPolicy",
+		summary:  []string{"has dnsPolicy None with its own dnsConfig.nameservers [169.254.20.10], not the cluster's DNS Service", "the nameservers of its dnsConfig", "set dnsPolicy: ClusterFirst"},
+		evidence: []string{"spec.dnsPolicy: None, spec.dnsConfig.nameservers: [169.254.20.10]"},
+	}, {
+		name:    "a caller beside a pod of the Service",
+		args:    map[string]any{"namespace": ns, "host": "http://feature-flags:8013", "fromPod": "pricing-a"},
+		checked: []string{"dependency http://feature-flags:8013"},
+	}})
 }

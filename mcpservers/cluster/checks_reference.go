@@ -434,8 +434,40 @@ func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget, ca
 		}
 	}
 	if caller != nil && ready > 0 && len(out.Causes) == before {
+		s.localTrafficCheck(out, caller, svc, pods, subject)
+	}
+	if caller != nil && ready > 0 && len(out.Causes) == before {
 		s.callerPolicyCheck(out, caller, callerEgress, svc, d.port)
 	}
+}
+
+// localTrafficCheck: a Service with internalTrafficPolicy Local routes a pod's calls only to
+// endpoints on that pod's own node; a caller on a node where no ready pod of the Service runs has
+// its connections dropped (a timeout, not a refusal), while other callers are served.
+func (s *snapshot) localTrafficCheck(out *checkReport, caller *corev1.Pod, svc *corev1.Service, pods []*corev1.Pod, subject string) {
+	if p := svc.Spec.InternalTrafficPolicy; p == nil || *p != corev1.ServiceInternalTrafficPolicyLocal || caller.Spec.NodeName == "" {
+		return
+	}
+	var nodes []string
+	for _, p := range pods {
+		if podIsReady(p) && p.Spec.NodeName != "" {
+			if p.Spec.NodeName == caller.Spec.NodeName {
+				return
+			}
+			nodes = append(nodes, p.Spec.NodeName)
+		}
+	}
+	slices.Sort(nodes)
+	nodes = slices.Compact(nodes)
+	svcRef := objectRef("service", svc.Namespace, svc.Name)
+	out.cause(contract.Cause{
+		Category: contract.DependencyUnreachable, Object: svcRef, Field: "spec.internalTrafficPolicy",
+		Summary: fmt.Sprintf("%s has internalTrafficPolicy: Local, so a pod's calls go only to its endpoints on the pod's own node; the calling pod %s runs on node %s, where none of its ready pods runs (they run on %s), so its connections are dropped (timeouts)",
+			subject, caller.Name, caller.Spec.NodeName, strings.Join(nodes, ", ")),
+		Evidence: []string{fmt.Sprintf("%s spec.internalTrafficPolicy: Local", svcRef), fmt.Sprintf("pod %s/%s spec.nodeName: %s", caller.Namespace, caller.Name, caller.Spec.NodeName),
+			fmt.Sprintf("ready pods of Service %s on nodes: %s", svc.Name, strings.Join(nodes, ", "))},
+		Fix: &contract.Fix{Text: fmt.Sprintf("set spec.internalTrafficPolicy of Service %s/%s to Cluster (or run a ready pod of it on every node its callers use, as a DaemonSet does)", svc.Namespace, svc.Name)},
+	})
 }
 
 // A headless Service (clusterIP: None) has no address of its own: the cluster's DNS answers its
