@@ -159,3 +159,24 @@ func TestDependencyOfSetting(t *testing.T) {
 		t.Errorf("a configuration cause moved to %s", c.Object)
 	}
 }
+
+// TestDataRollback: a StatefulSet whose latest revision changed an image is not rolled back
+// automatically (the older image may not read what the newer one wrote); other changes, and
+// other kinds, may be.
+func TestDataRollback(t *testing.T) {
+	image := contract.Finding{Evidence: []string{"the latest revision (2) changed container mysql: image mysql:5.7.44 → mysql:8.0.40"}}
+	env := contract.Finding{Evidence: []string{`the latest revision (2) changed container mysql: env MYSQL_LOG: "0" → "1"`}}
+	for _, tc := range []struct {
+		owner string
+		f     contract.Finding
+		want  bool
+	}{
+		{"statefulset/db/reports-mysql", image, true},
+		{"statefulset/db/reports-mysql", env, false},
+		{"deployment/web/api", image, false},
+	} {
+		if got := dataRollback(tc.owner, tc.f); got != tc.want {
+			t.Errorf("dataRollback(%s, %q) = %v, want %v", tc.owner, tc.f.Evidence, got, tc.want)
+		}
+	}
+}
