@@ -203,7 +203,10 @@ func (inv *investigation) act(h knowledge.Hit, cause *contract.Cause, f contract
 	case knowledge.ActionTool:
 		inv.plan(h.Runbook.Action.Tool, h.ActionArgs(), fmt.Sprintf("%s (runbook %s)", h.Cause().Summary, h.Runbook.Name))
 	default:
-		if f.Fix.Tool == "workload_rollback" && cause != nil && !elsewhere(cause.Object, owner) && (revisionMayBring[cause.Category] || templateChanged(cause, f)) {
+		// a new image brings its libraries' defaults too (a TLS client that now verifies, a driver
+		// that now encrypts): a credentials failure in the workload itself that began with it
+		imageBrought := cause != nil && cause.Category == contract.CredentialsRejected && revisionChanged(f, ": image ")
+		if f.Fix.Tool == "workload_rollback" && cause != nil && !elsewhere(cause.Object, owner) && (revisionMayBring[cause.Category] || templateChanged(cause, f) || imageBrought) {
 			// The analyzer offers a rollback because the revision before worked: a setting,
 			// an image or a probe the new revision brought is undone by it.
 			inv.planFindingFix(f, owner)

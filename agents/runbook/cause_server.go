@@ -9,6 +9,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/knowledge"
 	"github.com/opsmesh/opsmesh/api/contract"
 )
 
@@ -21,16 +23,39 @@ import (
 // environment from), reads their pods' logs, and, when a server runbook matches a line there,
 // makes that the cause: the server's word, quoted, and the workload's setting it points at (the
 // user or database in a connection string, in a ConfigMap's key).
+//
+// A dependency that does not serve the workload (DependencyUnreachable: a Redis that refuses
+// writes, a server that answers errors) is read the same way, with the runbooks of its own
+// failures: what its log says of itself ("Read-only file system", "No space left on device") is
+// added to the cause, which stays the dependency.
 func (inv *investigation) serverSays(c *contract.Cause, f contract.Finding) {
 	owner := ownerOf(f)
 	parts := strings.Split(owner, "/")
-	if c.Category != contract.CredentialsRejected || len(parts) != 3 {
+	if (c.Category != contract.CredentialsRejected && c.Category != contract.DependencyUnreachable) || len(parts) != 3 {
 		return
 	}
 	ns := parts[1]
-	for _, svc := range inv.servicesNamed(ns, inv.settingsText(f)) {
+	services := inv.servicesNamed(ns, inv.settingsText(f))
+	if c.Category == contract.DependencyUnreachable {
+		dep := strings.Split(c.Object, "/")
+		if len(dep) != 3 || dep[0] != "service" || dep[1] != ns {
+			return // a failing neighbour, or a cause behind the Service, says more already
+		}
+		services = []string{dep[2]}
+	}
+	for _, svc := range services {
 		for _, pod := range inv.servicePods(ns, svc) {
 			lines := inv.logLines(contract.Finding{Object: "pod/" + ns + "/" + pod}, false)
+			if c.Category == contract.DependencyUnreachable {
+				depCtx := knowledge.Context{Symptom: diagnosis.CrashLoopBackOff, Namespace: ns, Pod: pod, Owner: "pod/" + ns + "/" + pod, Object: "pod/" + ns + "/" + pod}
+				hit, ok := inv.e.book.Match(lines, depCtx)
+				if !ok || hit.Cause().Category == contract.DependencyUnreachable {
+					continue
+				}
+				c.Summary = clip(fmt.Sprintf("%s; behind it: Service %s's pod %s logs: %s", c.Summary, svc, pod, hit.Line), 1000)
+				c.Evidence = append(c.Evidence, fmt.Sprintf("pod %s/%s (Service %s) log: %s", ns, pod, svc, hit.Line))
+				return
+			}
 			hit, ok := inv.e.book.MatchServer(lines, inv.contextOf(f))
 			if !ok {
 				continue

@@ -81,6 +81,9 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 		// a dependency that refuses the workload says why in its own log
 		inv.serverSays(t.cause, f)
 	}
+	if t.cause != nil && t.hit != nil {
+		quoteLine(t.cause, t.hit.Line)
+	}
 	if !fromCheck {
 		// what the pod is not given, whatever words the program fails with: a ServiceAccount
 		// token, a GPU. It replaces a signature's word only where that says no more: none, a
@@ -111,6 +114,27 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 		inv.failingPodLog(t.cause)
 	}
 	return t
+}
+
+// quoteLine makes a cause a signature found quote the line it matched, when its summary does not
+// already: the words the failure left ("no kernel image is available for execution on the
+// device", "Can't locate revision identified by '9c2e41f7ab03'") are the decisive evidence.
+func quoteLine(c *contract.Cause, line string) {
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return
+	}
+	probe := line
+	if len(probe) > 60 {
+		probe = probe[:60]
+	}
+	if strings.Contains(c.Summary, probe) {
+		return
+	}
+	c.Summary = clip(fmt.Sprintf("%s (the failure says: %s)", c.Summary, clip(line, 240)), 1000)
+	if !slices.ContainsFunc(c.Evidence, func(e string) bool { return strings.Contains(e, probe) }) {
+		c.Evidence = append(c.Evidence, clip(line, 500))
+	}
 }
 
 // fieldValue reads the value of the cause's field on its object (an image, a memory limit, a
@@ -323,9 +347,11 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 }
 
 // callerSide says whether cause c is a Service called on a port it does not expose (the
-// dependency check's ReferenceMissing on spec.ports), a fault of the caller's setting.
+// dependency check's ReferenceMissing on spec.ports) that its pods do not listen on either, a
+// fault of the caller's setting; when they do, the Service lacks the port.
 func callerSide(c *contract.Cause) bool {
-	return c.Category == contract.ReferenceMissing && strings.HasPrefix(c.Object, "service/") && c.Field == "spec.ports"
+	return c.Category == contract.ReferenceMissing && strings.HasPrefix(c.Object, "service/") && c.Field == "spec.ports" &&
+		!strings.Contains(c.Summary, contract.PodsListenOn)
 }
 
 // configMapSetting finds token among the values of the ConfigMaps the failing container takes
@@ -810,7 +836,16 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 	}
 	if cause != nil {
 		setting := inv.configSource(cause, f, hit.Setting(), hitPattern(hit), settingNames(hit))
+		before := cause.Object
 		dependencyOfSetting(cause, f, setting)
+		if cause.Object != before && ctx.Pod != "" {
+			// a dependency only the setting names: its Service, its pods and the policies
+			// between them, as a follow-up with the host would have checked
+			if better := inv.checkDependency(cause.Object, ctx.Namespace, ctx.Pod); better != nil {
+				better.Evidence = append([]string{hit.Line}, better.Evidence...)
+				return better, &hit, true
+			}
+		}
 		// a file the failure names (the signature's path, one in its line or its setting):
 		// the ConfigMap or Secret mounted there
 		named := pathsIn(hit.Line)
@@ -850,6 +885,9 @@ type envSpec struct {
 // redis://:pw@cache:6379/0, host=orders-db port=5432).
 var settingURLHost = regexp.MustCompile(`(?i)(?:^|[\s"'=(])(?:jdbc:)?[a-z][a-z0-9+.-]*://(?:[^@\s/]*@)?([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*)|\bhost=([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*)`)
 
+// bareHost is a setting that is a host name alone, with a port or not.
+var bareHost = regexp.MustCompile(`^([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*)(?::\d+)?$`)
+
 // dependencyOfSetting moves a dependency cause that the signature could only pin on the workload
 // (its line names no host: "sorry, too many clients already") to the Service the setting that
 // carries the connection names (SPRING_DATASOURCE_URL=jdbc:postgresql://ledger-pg:5432/ledger).
@@ -859,13 +897,16 @@ func dependencyOfSetting(c *contract.Cause, f contract.Finding, setting string) 
 	if c.Category != contract.DependencyUnreachable || elsewhere(c.Object, owner) || len(parts) != 3 {
 		return
 	}
-	m := settingURLHost.FindStringSubmatch(setting)
-	if m == nil {
+	var host string
+	if m := settingURLHost.FindStringSubmatch(setting); m != nil {
+		host = m[1]
+		if host == "" {
+			host = m[2]
+		}
+	} else if m := bareHost.FindStringSubmatch(strings.TrimSpace(setting)); m != nil && m[1] != "localhost" {
+		host = m[1] // DB_HOST=shop-mysql, REDIS_ADDR=cache:6379
+	} else {
 		return
-	}
-	host := m[1]
-	if host == "" {
-		host = m[2]
 	}
 	ns := parts[1]
 	name, rest, _ := strings.Cut(host, ".")
@@ -875,6 +916,31 @@ func dependencyOfSetting(c *contract.Cause, f contract.Finding, setting string) 
 		ns = second
 	}
 	c.Object, c.Field = "service/"+ns+"/"+name, ""
+}
+
+// checkDependency runs reference_check on Service object (service/NS/NAME) as pod (in namespace
+// ns) calls it, and returns the first cause it reports; nil when none or not granted.
+func (inv *investigation) checkDependency(object, ns, pod string) *contract.Cause {
+	parts := strings.Split(object, "/")
+	if _, ok := inv.where["reference_check"]; !ok || len(parts) != 3 || parts[0] != "service" {
+		return nil
+	}
+	host := parts[2]
+	if parts[1] != ns {
+		host += "." + parts[1]
+	}
+	var rep contract.CheckReport
+	if !inv.callData("reference_check", inv.typed("reference_check", map[string]any{"namespace": ns, "host": host, "fromPod": pod}), &rep) {
+		return nil
+	}
+	if rep.Checked != "" {
+		inv.note("reference_check: %s", firstLine(rep.Checked))
+	}
+	if len(rep.Causes) == 0 {
+		return nil
+	}
+	c := rep.Causes[0]
+	return &c
 }
 
 // warnings are the messages of the recent Warning events about a pod (at most 10): a kubelet's
@@ -1165,12 +1231,22 @@ func (inv *investigation) behindDependency(c *contract.Cause) {
 		if behind == nil {
 			var h *knowledge.Hit
 			logged = inv.logLines(g, true)
+			if len(logged) == 0 && !strings.HasPrefix(g.Object, "pod/") {
+				// a Job (or another workload) whose failed pods its evidence names: their logs
+				for i, ref := range podsInEvidence(g.Evidence) {
+					if i == 3 || len(logged) > 0 {
+						break
+					}
+					pf := contract.Finding{Object: "pod/" + parts[1] + "/" + ref[0], Container: ref[1]}
+					logged = append(inv.logLines(pf, true), inv.logLines(pf, false)...)
+				}
+			}
 			behind, h, _ = inv.signature(append(splitLines(g.Evidence), logged...), inv.contextOf(g), g)
 			if h != nil {
 				line = h.Line
 			}
 		}
-		if behind == nil && g.Category == diagnosis.CrashLoopBackOff {
+		if behind == nil && (g.Category == diagnosis.CrashLoopBackOff || g.Category == diagnosis.JobFailed) {
 			// no signature knows its words: what its own log last said is still why it fails
 			last, where := "", "its log says"
 			if lines := crashLines(logged); len(lines) > 0 {

@@ -102,3 +102,8 @@ type CheckReport struct {
 	// Facts are what else was read that a person would want to see.
 	Facts []string `json:"facts,omitempty"`
 }
+
+// PodsListenOn marks, in the summary of a cause on a Service's spec.ports, a port the Service
+// does not expose while the pods it selects listen on it: the Service lacks the port, and the
+// callers' setting that names it is right.
+const PodsListenOn = "its pods listen on port"

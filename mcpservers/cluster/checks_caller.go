@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -282,12 +283,15 @@ func (s *snapshot) policyBetween(out *checkReport, caller *corev1.Pod, callerEgr
 		switch {
 		case by != nil:
 			out.fact("%s allows pod %s to reach %s on %s", by, caller.Name, behind, onPorts)
-		case len(partly) > 0:
+		case len(partly) > 0 && !ipBlocksMiss(partly, backend.Status.PodIP):
 			for _, m := range partly {
 				out.fact("%s allows %s to %s only: it may or may not cover %s (pod %s has IP %s)", m, onPorts, peersText(m.rule.peers), behind, backend.Name, orNone(backend.Status.PodIP))
 			}
 		default:
 			first := callerEgress.isolating[0]
+			if len(partly) > 0 {
+				first = partly[0].np
+			}
 			var evidence []string
 			for _, np := range callerEgress.isolating {
 				evidence = append(evidence, policyText(np, "egress")...)
@@ -298,8 +302,8 @@ func (s *snapshot) policyBetween(out *checkReport, caller *corev1.Pod, callerEgr
 				to = fmt.Sprintf("{to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: %s}}, podSelector: {matchLabels: %s}}], ports: [%s]}", svc.Namespace, matchLabelsText(svc.Spec.Selector), portsYAML(targets))
 			}
 			out.cause(contract.Cause{Category: contract.NetworkPolicyBlocked, Object: objectRef("networkpolicy", first.Namespace, first.Name), Field: "spec.egress",
-				Summary: fmt.Sprintf("%s the egress of the calling pod %s (%s) and %s; no rule allows %s to %s, so its connections time out",
-					isolateText(callerEgress.isolating), caller.Name, labelsText(caller.Labels, nil), allowsText(callerEgress.isolating, "egress"), onPorts, behind),
+				Summary: fmt.Sprintf("%s the egress of the calling pod %s (%s) and %s; no rule allows %s to %s, so its connections time out%s",
+					isolateText(callerEgress.isolating), caller.Name, labelsText(caller.Labels, nil), allowsText(callerEgress.isolating, "egress"), onPorts, behind, ipBlockNote(partly, svc, backend)),
 				Evidence: evidence,
 				Fix: &contract.Fix{Text: fmt.Sprintf("add an egress rule to NetworkPolicy %s that allows the caller to reach %s: %s; NetworkPolicy is a person's change: no tool here writes it",
 					first.Name, behind, to)},
@@ -357,6 +361,67 @@ func (s *snapshot) policyBetween(out *checkReport, caller *corev1.Pod, callerEgr
 				first.Name, from)},
 		})
 	}
+}
+
+// ipBlocksMiss says whether every rule of partly admits ipBlocks only, none of which holds ip
+// (outside its CIDR, or in an except): then the rules that "may" allow the traffic do not.
+// False when ip is not known.
+func ipBlocksMiss(partly []ruleRef, ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || len(partly) == 0 {
+		return false
+	}
+	for _, m := range partly {
+		for _, p := range m.rule.peers {
+			if p.IPBlock == nil {
+				return false
+			}
+			if ipBlockHolds(p.IPBlock, addr) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func ipBlockHolds(b *networkingv1.IPBlock, addr netip.Addr) bool {
+	pfx, err := netip.ParsePrefix(b.CIDR)
+	if err != nil || !pfx.Contains(addr) {
+		return false
+	}
+	for _, e := range b.Except {
+		if ex, err := netip.ParsePrefix(e); err == nil && ex.Contains(addr) {
+			return false
+		}
+	}
+	return true
+}
+
+// ipBlockNote explains rules that allow ipBlocks the backing pod is not in — most often a
+// Service's ClusterIP range, which a policy never sees: it matches the pod address the Service
+// translates to.
+func ipBlockNote(partly []ruleRef, svc *corev1.Service, backend *corev1.Pod) string {
+	if len(partly) == 0 {
+		return ""
+	}
+	var blocks []string
+	clusterIP := false
+	cip, cipErr := netip.ParseAddr(svc.Spec.ClusterIP)
+	for _, m := range partly {
+		for _, p := range m.rule.peers {
+			if p.IPBlock != nil {
+				blocks = append(blocks, "ipBlock "+p.IPBlock.CIDR)
+				if cipErr == nil && ipBlockHolds(p.IPBlock, cip) {
+					clusterIP = true
+				}
+			}
+		}
+	}
+	note := fmt.Sprintf("; %s allows %s, which does not hold pod %s's address %s", partly[0], strings.Join(blocks, ", "), backend.Name, orNone(backend.Status.PodIP))
+	if clusterIP {
+		note += fmt.Sprintf(": it holds Service %s's ClusterIP %s, but a NetworkPolicy sees the connection after the Service's address is translated to a pod's, so an ipBlock of Service addresses never matches", svc.Name, svc.Spec.ClusterIP)
+	}
+	return note
 }
 
 // allowsAny is allows for any of targets (a rule for one of them is enough).

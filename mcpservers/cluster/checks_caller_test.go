@@ -259,7 +259,45 @@ func TestReferenceCheckLocalTraffic(t *testing.T) {
 	nodeLocal := on("node-a")
 	nodeLocal.DNSPolicy, nodeLocal.DNSConfig = corev1.DNSNone, &corev1.PodDNSConfig{Nameservers: []string{"169.254.20.10"}}
 	runningPod(t, ns, "settlement", map[string]string{"app": "settlement"}, nil, "10.0.7.12", nodeLocal)
+	// flags-all serves every node; pod pricing-locked may reach it only through an ipBlock of
+	// Service addresses, which a policy never sees
+	flagsAll := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "flags-all"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "flagd"}, Ports: []corev1.ServicePort{{Name: "http", Port: 8013, TargetPort: intstr.FromInt(8013)}}}}
+	create(t, flagsAll)
+	readySlice(t, ns, "flags-all", "10.0.7.10", 8013)
+	runningPod(t, ns, "pricing-locked", map[string]string{"app": "locked"}, nil, "10.0.7.13", on("node-a"))
+	cidr := flagsAll.Spec.ClusterIP + "/32"
+	create(t, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "locked-egress"},
+		Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "locked"}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress: []networkingv1.NetworkPolicyEgressRule{
+				{Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolUDP), Port: ptr.To(intstr.FromInt(53))}}},
+				{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: cidr}}},
+					Ports: []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt(8013))}}}}}})
+	// ray-head exposes the dashboard only; its pod listens on the GCS port 6379 as well
+	gcs := on("node-a")
+	gcs.Containers = []corev1.Container{{Name: "ray-head", Image: "rayproject/ray:2.40.0", Ports: []corev1.ContainerPort{{ContainerPort: 6379}, {ContainerPort: 8265}}}}
+	runningPod(t, ns, "ray-head-0", map[string]string{"app": "ray-head"}, nil, "10.0.7.20", gcs)
+	create(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ray-head"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "ray-head"}, Ports: []corev1.ServicePort{{Name: "dashboard", Port: 8265}}}})
+	readySlice(t, ns, "ray-head", "10.0.7.20", 8265)
 	runChecks(t, s, "reference_check", []checkCase{{
+		name:     "a port the Service lacks while its pods listen on it",
+		args:     map[string]any{"namespace": ns, "host": "ray-head:6379", "fromPod": "pricing-a"},
+		category: contract.ReferenceMissing, object: "service/" + ns + "/ray-head", field: "spec.ports",
+		summary:  []string{"is called on port 6379, which the Service does not expose", contract.PodsListenOn + " 6379 (pod ray-head-0, container ray-head): the Service lacks the port"},
+		fix:      []string{"add port 6379 (targetPort 6379) to spec.ports of Service " + ns + "/ray-head"},
+	}, {
+		name:     "a port neither the Service nor its pods have",
+		args:     map[string]any{"namespace": ns, "host": "ray-head:7000", "fromPod": "pricing-a"},
+		category: contract.ReferenceMissing, object: "service/" + ns + "/ray-head", field: "spec.ports",
+		fix:      []string{"call Service ray-head on a port it exposes"},
+	}, {
+		name:     "an egress ipBlock of the Service's address, not its pods'",
+		args:     map[string]any{"namespace": ns, "host": "flags-all:8013", "fromPod": "pricing-locked"},
+		category: contract.NetworkPolicyBlocked, object: "networkpolicy/" + ns + "/locked-egress", field: "spec.egress",
+		summary:  []string{"allows ipBlock " + cidr + ", which does not hold pod flagd-0's address 10.0.7.10", "it holds Service flags-all's ClusterIP " + flagsAll.Spec.ClusterIP},
+	}, {
 		name:     "a caller on a node without a pod of the Service",
 		args:     map[string]any{"namespace": ns, "host": "http://feature-flags:8013", "fromPod": "pricing-b"},
 		category: contract.DependencyUnreachable, object: "service/" + ns + "/feature-flags", field: "spec.internalTrafficPolicy",

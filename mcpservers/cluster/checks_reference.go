@@ -381,12 +381,19 @@ func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget, ca
 		return
 	}
 	if d.port != "" && servicePort(svc, d.port) == nil {
-		out.cause(contract.Cause{
+		c := contract.Cause{
 			Category: contract.ReferenceMissing, Object: objectRef("service", svc.Namespace, svc.Name), Field: "spec.ports",
 			Summary:  fmt.Sprintf("%s is called on port %s, which the Service does not expose (it exposes %s)", subject, d.port, servicePortsText(svc)),
 			Evidence: []string{fmt.Sprintf("service/%s/%s spec.ports: %s", svc.Namespace, svc.Name, servicePortsText(svc))},
 			Fix:      &contract.Fix{Text: fmt.Sprintf("call Service %s on a port it exposes (%s), or add port %s to the Service", svc.Name, servicePortsText(svc), d.port)},
-		})
+		}
+		if pod, container := s.listensOn(svc, d.port); pod != "" {
+			// the backends serve that port: the Service lacks it, not the caller's setting
+			c.Summary += fmt.Sprintf("; %s %s (pod %s, container %s): the Service lacks the port", contract.PodsListenOn, d.port, pod, container)
+			c.Evidence = append(c.Evidence, fmt.Sprintf("pod %s/%s container %s: containerPort %s", svc.Namespace, pod, container, d.port))
+			c.Fix = &contract.Fix{Text: fmt.Sprintf("add port %s (targetPort %s) to spec.ports of Service %s/%s", d.port, d.port, svc.Namespace, svc.Name)}
+		}
+		out.cause(c)
 	}
 	pods := s.podsMatching(svc.Namespace, svc.Spec.Selector)
 	if len(svc.Spec.Selector) == 0 {
@@ -1027,6 +1034,25 @@ func (s *snapshot) templateCheck(out *checkReport, w ref, spec *corev1.PodSpec) 
 		}
 	}
 	out.Checked = fmt.Sprintf("%s: %d references (ConfigMaps, Secrets and keys, claims, pull Secrets, ServiceAccount)", w, checked)
+}
+
+// listensOn names a pod Service svc selects, and its container, that declares containerPort port
+// (a number); "" when none does.
+func (s *snapshot) listensOn(svc *corev1.Service, port string) (string, string) {
+	n, err := strconv.Atoi(port)
+	if err != nil || len(svc.Spec.Selector) == 0 {
+		return "", ""
+	}
+	for _, p := range s.podsMatching(svc.Namespace, svc.Spec.Selector) {
+		for _, c := range p.Spec.Containers {
+			for _, cp := range c.Ports {
+				if int(cp.ContainerPort) == n {
+					return p.Name, c.Name
+				}
+			}
+		}
+	}
+	return "", ""
 }
 
 // inClusterName reads an ExternalName that names a Service of this cluster:

@@ -273,6 +273,8 @@ func nodeVerdict(e *evaluation, v *clusterView, tg *target, selector []string) (
 			parts = append(parts, fmt.Sprintf("%d fail its pod affinity or anti-affinity", n))
 		case predSpread:
 			parts = append(parts, fmt.Sprintf("%d would break its topology spread", n))
+		case predPorts:
+			parts = append(parts, fmt.Sprintf("%d have a host port it asks for in use", n))
 		}
 	}
 	// A request larger than any node's allocatable: no node could hold it even empty, whatever
@@ -407,6 +409,8 @@ func lacks(r *nodeResult, req resList) string {
 			parts = append(parts, "fails pod "+f.detail)
 		case predSpread:
 			parts = append(parts, "breaks topology spread ("+f.detail+")")
+		case predPorts:
+			parts = append(parts, "has no free port for it ("+f.detail+")")
 		}
 	}
 	if len(parts) == 0 {

@@ -62,6 +62,9 @@ func nodeFixes(e *evaluation, v *clusterView) []fix {
 		{predSpread, rankSpread, func(nodes []string) string {
 			return fmt.Sprintf("raise maxSkew of its topologySpreadConstraints, or set whenUnsatisfiable: ScheduleAnyway: %s fail%s only the spread", nodeList(nodes), pluralVerb(nodes))
 		}},
+		{predPorts, rankPodAffinity, func(nodes []string) string {
+			return fmt.Sprintf("free the host port on %s (remove or move the pod that holds it, named above), or give this pod another hostPort: %s fit%s otherwise", nodeList(nodes), nodeList(nodes), plural(nodes))
+		}},
 		{predPodAffinity, rankPodAffinity, func(nodes []string) string {
 			return fmt.Sprintf("relax its required pod affinity/anti-affinity (or move the pods it conflicts with): %s fail%s only that", nodeList(nodes), pluralVerb(nodes))
 		}},

@@ -22,10 +22,11 @@ const (
 	predVolumes       = "Volumes"
 	predPodAffinity   = "InterPodAffinity"
 	predSpread        = "PodTopologySpread"
+	predPorts         = "NodePorts"
 )
 
 // predOrder is the order of the table's columns.
-var predOrder = []string{predResources, predTaints, predAffinity, predUnschedulable, predVolumes, predPodAffinity, predSpread}
+var predOrder = []string{predResources, predTaints, predAffinity, predUnschedulable, predVolumes, predPodAffinity, predSpread, predPorts}
 
 // clusterView is the nodes and the pods bound to them, read once per call from the cache.
 type clusterView struct {
@@ -231,6 +232,9 @@ func evaluate(v *clusterView, pod *corev1.Pod, vol *volumeCheck) *evaluation {
 		}
 		if msg := spread.check(node); msg != "" {
 			r.fails = append(r.fails, failure{predSpread, msg})
+		}
+		if msg := portsTaken(pod, n); msg != "" {
+			r.fails = append(r.fails, failure{predPorts, msg})
 		}
 		e.results = append(e.results, r)
 	}
@@ -451,4 +455,60 @@ func (s *spreadCheck) check(node *corev1.Node) string {
 		}
 	}
 	return ""
+}
+
+// hostPort is one port a pod asks its node for (a container port's hostPort).
+type hostPort struct {
+	ip       string
+	port     int32
+	protocol corev1.Protocol
+}
+
+func hostPorts(spec *corev1.PodSpec) []hostPort {
+	var out []hostPort
+	for _, list := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for _, c := range list {
+			for _, p := range c.Ports {
+				if p.HostPort <= 0 {
+					continue
+				}
+				proto := p.Protocol
+				if proto == "" {
+					proto = corev1.ProtocolTCP
+				}
+				out = append(out, hostPort{ip: p.HostIP, port: p.HostPort, protocol: proto})
+			}
+		}
+	}
+	return out
+}
+
+// conflicts says whether two host ports cannot both be bound: the same port and protocol on the
+// same address, or on all addresses ("" or 0.0.0.0) for either.
+func (a hostPort) conflicts(b hostPort) bool {
+	any := func(ip string) bool { return ip == "" || ip == "0.0.0.0" || ip == "::" }
+	return a.port == b.port && a.protocol == b.protocol && (any(a.ip) || any(b.ip) || a.ip == b.ip)
+}
+
+// portsTaken is what the kube-scheduler's NodePorts plugin refuses ("node(s) didn't have free
+// ports for the requested pod ports"): a hostPort the pod asks for that a pod on node n already
+// holds, with that pod; "" when none.
+func portsTaken(pod *corev1.Pod, n *nodeState) string {
+	want := hostPorts(&pod.Spec)
+	if len(want) == 0 {
+		return ""
+	}
+	var held []string
+	for _, w := range want {
+		for _, other := range n.pods {
+			if other.UID == pod.UID && other.Namespace == pod.Namespace && other.Name == pod.Name {
+				continue
+			}
+			if slices.ContainsFunc(hostPorts(&other.Spec), w.conflicts) {
+				held = append(held, fmt.Sprintf("hostPort %d/%s held by %s", w.port, w.protocol, holderWords(other, priorityOf(pod))))
+				break
+			}
+		}
+	}
+	return strings.Join(held, "; ")
 }

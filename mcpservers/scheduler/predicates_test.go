@@ -168,6 +168,13 @@ var predicateCases = []predCase{{
 	verdict:  []string{"On node gpu-1 the nvidia.com/gpu it lacks is held by pod fleet/a; pod fleet/b"},
 	firstFix: "reduce nvidia.com/gpu from 8 to 5: node gpu-1 has 5 free",
 }, {
+	// a host port another pod on the only node it may use holds (NodePorts)
+	pod: podSpec{name: "host-port", cpu: "100m", selector: map[string]string{"zone": "a"}, mutate: func(p *corev1.Pod) {
+		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9100, HostPort: 9100}}
+	}},
+	verdict:  []string{"1 have a host port it asks for in use", "nearest is cpu-1, which has no free port for it (hostPort 9100/TCP held by pod pred/exporter-old)"},
+	firstFix: "free the host port on node cpu-1",
+}, {
 	pod:      podSpec{name: "mig-2", cpu: "1", tolerate: true, extra: corev1.ResourceList{"nvidia.com/mig-1g.10gb": apiresource.MustParse("2")}},
 	verdict:  []string{"lack nvidia.com/mig-1g.10gb", "nearest is gpu-3, which lacks 1 nvidia.com/mig-1g.10gb (has 1 free of 2 requested)"},
 	firstFix: "reduce nvidia.com/mig-1g.10gb from 2 to 1: node gpu-3 has 1 free",
@@ -183,6 +190,9 @@ func TestExplainPendingPredicates(t *testing.T) {
 			Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("fast-nvme"), AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: apiresource.MustParse("10Gi")}}}},
 	)
+	create(t, c, makePod(podSpec{ns: "pred", name: "exporter-old", node: "cpu-1", mutate: func(p *corev1.Pod) {
+		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9100, HostPort: 9100, Protocol: corev1.ProtocolTCP}}
+	}}))
 	for _, tc := range predicateCases {
 		tc.pod.ns = "pred"
 		create(t, c, makePod(tc.pod))
@@ -264,7 +274,7 @@ var predicateCategories = map[string]string{
 	"train-8gpu": "GPUFragmentation", "train-16gpu": "InsufficientGPU", "no-toleration": "SchedulingConstraint", "wrong-selector": "SchedulingConstraint",
 	"needs-gpu-4": "NodeCordoned", "pvc-missing": "PVCPending", "pvc-no-class": "PVCPending", "anti": "SchedulingConstraint",
 	"spread-2": "SchedulingConstraint", "too-much-cpu": "InsufficientResources", "mig-2": "InsufficientGPU",
-	"pinned-gpu-1": "InsufficientGPU",
+	"pinned-gpu-1": "InsufficientGPU", "host-port": "SchedulingConstraint",
 }
 
 // predicateCauses are the causes (category, object, field) of the predicate cases that have
