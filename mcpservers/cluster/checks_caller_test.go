@@ -285,18 +285,18 @@ func TestReferenceCheckLocalTraffic(t *testing.T) {
 		name:     "a port the Service lacks while its pods listen on it",
 		args:     map[string]any{"namespace": ns, "host": "ray-head:6379", "fromPod": "pricing-a"},
 		category: contract.ReferenceMissing, object: "service/" + ns + "/ray-head", field: "spec.ports",
-		summary:  []string{"is called on port 6379, which the Service does not expose", contract.PodsListenOn + " 6379 (pod ray-head-0, container ray-head): the Service lacks the port"},
-		fix:      []string{"add port 6379 (targetPort 6379) to spec.ports of Service " + ns + "/ray-head"},
+		summary: []string{"is called on port 6379, which the Service does not expose", contract.PodsListenOn + " 6379 (pod ray-head-0, container ray-head): the Service lacks the port"},
+		fix:     []string{"add port 6379 (targetPort 6379) to spec.ports of Service " + ns + "/ray-head"},
 	}, {
 		name:     "a port neither the Service nor its pods have",
 		args:     map[string]any{"namespace": ns, "host": "ray-head:7000", "fromPod": "pricing-a"},
 		category: contract.ReferenceMissing, object: "service/" + ns + "/ray-head", field: "spec.ports",
-		fix:      []string{"call Service ray-head on a port it exposes"},
+		fix: []string{"call Service ray-head on a port it exposes"},
 	}, {
 		name:     "an egress ipBlock of the Service's address, not its pods'",
 		args:     map[string]any{"namespace": ns, "host": "flags-all:8013", "fromPod": "pricing-locked"},
 		category: contract.NetworkPolicyBlocked, object: "networkpolicy/" + ns + "/locked-egress", field: "spec.egress",
-		summary:  []string{"allows ipBlock " + cidr + ", which does not hold pod flagd-0's address 10.0.7.10", "it holds Service flags-all's ClusterIP " + flagsAll.Spec.ClusterIP},
+		summary: []string{"allows ipBlock " + cidr + ", which does not hold pod flagd-0's address 10.0.7.10", "it holds Service flags-all's ClusterIP " + flagsAll.Spec.ClusterIP},
 	}, {
 		name:     "a caller on a node without a pod of the Service",
 		args:     map[string]any{"namespace": ns, "host": "http://feature-flags:8013", "fromPod": "pricing-b"},
