@@ -79,21 +79,15 @@ func (inv *investigation) mountedHolding(pf podFiles, container, ns, token strin
 				if v.Name != m.Name || v.ConfigMap == nil || v.ConfigMap.Name == "" {
 					continue
 				}
-				var o contract.ObjectYAML
-				if !inv.callData("resource_get", map[string]any{"kind": "configmap", "namespace": ns, "name": v.ConfigMap.Name}, &o) {
+				data, ok := inv.configMapData(ns, v.ConfigMap.Name)
+				if !ok {
 					continue
 				}
-				var cm struct {
-					Data map[string]string `yaml:"data"`
-				}
-				if yaml.Unmarshal([]byte(o.YAML), &cm) != nil {
-					continue
-				}
-				for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
+				for _, k := range slices.Sorted(maps.Keys(data)) {
 					if m.SubPath != "" && m.SubPath != k {
 						continue
 					}
-					if strings.Contains(cm.Data[k], token) {
+					if strings.Contains(data[k], token) {
 						file := path.Join(m.MountPath, k)
 						if m.SubPath != "" {
 							file = m.MountPath
@@ -105,6 +99,21 @@ func (inv *investigation) mountedHolding(pf podFiles, container, ns, token strin
 		}
 	}
 	return fileSource{}, false
+}
+
+// configMapData reads the data of ConfigMap ns/name; ok is false when it cannot be read.
+func (inv *investigation) configMapData(ns, name string) (map[string]string, bool) {
+	var o contract.ObjectYAML
+	if !inv.callData("resource_get", map[string]any{"kind": "configmap", "namespace": ns, "name": name}, &o) {
+		return nil, false
+	}
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	if yaml.Unmarshal([]byte(o.YAML), &cm) != nil {
+		return nil, false
+	}
+	return cm.Data, true
 }
 
 // fileSource is the ConfigMap or Secret key a file in a container comes from.

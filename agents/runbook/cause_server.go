@@ -118,18 +118,9 @@ func (inv *investigation) settingsText(f contract.Finding) string {
 	}
 	slices.Sort(maps_)
 	for _, name := range slices.Compact(maps_) {
-		var o contract.ObjectYAML
-		if !inv.callData("resource_get", map[string]any{"kind": "configmap", "namespace": parts[1], "name": name}, &o) {
-			continue
-		}
-		var cm struct {
-			Data map[string]string `yaml:"data"`
-		}
-		if yaml.Unmarshal([]byte(o.YAML), &cm) != nil {
-			continue
-		}
-		for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
-			b.WriteString(cm.Data[k] + "\n")
+		data, _ := inv.configMapData(parts[1], name)
+		for _, k := range slices.Sorted(maps.Keys(data)) {
+			b.WriteString(data[k] + "\n")
 		}
 	}
 	return b.String()

@@ -400,19 +400,13 @@ func (inv *investigation) configMapSetting(c *contract.Cause, f contract.Finding
 		}
 	}
 	for _, r := range refs {
-		var o contract.ObjectYAML
-		if !inv.callData("resource_get", map[string]any{"kind": "configmap", "namespace": parts[1], "name": r.cm}, &o) {
+		data, ok := inv.configMapData(parts[1], r.cm)
+		if !ok {
 			continue
 		}
-		var cm struct {
-			Data map[string]string `yaml:"data"`
-		}
-		if yaml.Unmarshal([]byte(o.YAML), &cm) != nil {
-			continue
-		}
-		keys := slices.Sorted(maps.Keys(cm.Data))
+		keys := slices.Sorted(maps.Keys(data))
 		for _, k := range keys {
-			if (r.key != "" && k != r.key) || !strings.Contains(cm.Data[k], token) {
+			if (r.key != "" && k != r.key) || !strings.Contains(data[k], token) {
 				continue
 			}
 			env, how := r.env, "env "+r.env
@@ -422,9 +416,9 @@ func (inv *investigation) configMapSetting(c *contract.Cause, f contract.Finding
 			if own {
 				c.Object, c.Field = fmt.Sprintf("configmap/%s/%s", parts[1], r.cm), fmt.Sprintf("data[%s]", k)
 			}
-			c.Summary += fmt.Sprintf("; it comes from key %s of ConfigMap %s (%s, as %s=%s)", k, r.cm, how, env, clip(cm.Data[k], 120))
-			c.Evidence = append(c.Evidence, fmt.Sprintf("ConfigMap %s: %s: %s", r.cm, k, clip(cm.Data[k], 200)))
-			return cm.Data[k]
+			c.Summary += fmt.Sprintf("; it comes from key %s of ConfigMap %s (%s, as %s=%s)", k, r.cm, how, env, clip(data[k], 120))
+			c.Evidence = append(c.Evidence, fmt.Sprintf("ConfigMap %s: %s: %s", r.cm, k, clip(data[k], 200)))
+			return data[k]
 		}
 	}
 	return ""
