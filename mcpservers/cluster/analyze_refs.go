@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -659,6 +660,30 @@ func (s *snapshot) serviceAccountPullCause(p *corev1.Pod, w *ownerWorkload, imag
 
 // accessModeWords: a provisioner's refusal that is about the claim's access mode ("Only support
 // ReadWriteOnce access mode", "access mode ReadWriteMany is not supported").
+// provisionerDenied: a provisioner's cloud refuses the driver's own identity.
+var provisionerDenied = regexp.MustCompile(`(?i)AccessDenied|UnauthorizedOperation|not authorized to perform|AuthorizationFailed|PERMISSION_DENIED|\b403\b`)
+
+// kmsWords name an encryption key a provider refuses.
+var kmsWords = regexp.MustCompile(`(?i)\bKMS\b|encryption key|kmsKey|CMK\b|disk ?encryption ?set`)
+
+// classParameterIn names the StorageClass parameter whose key or value the provisioner's message
+// names ("InvalidKMSKey.InvalidState: The KMS key provided is not valid" and parameter kmsKeyId;
+// a volume type the zone does not offer); "" when none.
+func classParameterIn(sc *storagev1.StorageClass, msg string) string {
+	low := strings.ToLower(msg)
+	for _, k := range slices.Sorted(maps.Keys(sc.Parameters)) {
+		v := sc.Parameters[k]
+		camel := len(k) >= 8 && strings.ToLower(k) != k // kmsKeyId, iopsPerGB, skuName: not a common word
+		if (len(v) >= 4 && strings.Contains(msg, v)) || (camel && strings.Contains(low, strings.ToLower(k))) {
+			return k
+		}
+		if kmsWords.MatchString(k) && kmsWords.MatchString(msg) {
+			return k
+		}
+	}
+	return ""
+}
+
 var accessModeWords = regexp.MustCompile(`(?i)access ?modes?|ReadWriteMany|ReadOnlyMany|ReadWriteOncePod`)
 
 // externalProvisioner reads the name of the provisioner a claim waits for: "waiting for a
@@ -752,10 +777,20 @@ func (s *snapshot) claimProvisionCause(c *corev1.PersistentVolumeClaim, class st
 			asks += " and " + q.String()
 		}
 		cause.Category = contract.DependencyUnreachable
-		if accessModeWords.MatchString(failed.Message) {
+		param := classParameterIn(&sc, failed.Message)
+		switch {
+		case accessModeWords.MatchString(failed.Message):
 			cause.Category = contract.AccessModeUnsupported
 			cause.Field = "spec.accessModes"
 			cause.Object = claim
+		case param != "":
+			// the provider refuses a value of the class's parameters (an encryption key, a
+			// volume type, an IOPS figure): the StorageClass is what is wrong
+			cause.Category = contract.ApplicationConfig
+			cause.Field = "parameters[" + param + "]"
+			asks += fmt.Sprintf("; StorageClass %s parameters.%s: %s", class, param, sc.Parameters[param])
+		case provisionerDenied.MatchString(failed.Message):
+			cause.Category = contract.CredentialsRejected
 		}
 		cause.Summary = fmt.Sprintf("provisioner %s of StorageClass %s fails to create the volume of claim %s (%s): %s", provisioner, class, c.Name, asks, quoteMessage(failed.Message))
 		cause.Fix = &contract.Fix{Text: fmt.Sprintf("correct what the provisioner %s says (the StorageClass %s's parameters, the claim's size or access mode, the driver's credentials), or use another StorageClass; the claim binds once a volume is created", provisioner, class)}

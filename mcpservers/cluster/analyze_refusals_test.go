@@ -276,8 +276,10 @@ func TestAnalyzeNamesWhatAdmissionRefuses(t *testing.T) {
 				gp3 := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "an-gp3"}, Provisioner: "ebs.csi.aws.com"}
 				local := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "an-fast"}, Provisioner: "an.csi.example"}
 				driver := &storagev1.CSIDriver{ObjectMeta: metav1.ObjectMeta{Name: "an.csi.example"}}
-				create(t, gp3, local, driver)
-				deleteAtEnd(t, gp3, local, driver)
+				cmk := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "an-cmk"}, Provisioner: "an.csi.example",
+					Parameters: map[string]string{"type": "gp3", "encrypted": "true", "kmsKeyId": "arn:aws:kms:eu-west-1:111122223333:key/1a2b3c4d-retired"}}
+				create(t, gp3, local, driver, cmk)
+				deleteAtEnd(t, gp3, local, driver, cmk)
 				claim := func(name, class string, modes ...corev1.PersistentVolumeAccessMode) *corev1.PersistentVolumeClaim {
 					if len(modes) == 0 {
 						modes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
@@ -294,11 +296,13 @@ func TestAnalyzeNamesWhatAdmissionRefuses(t *testing.T) {
 					"Waiting for a volume to be created either by the external provisioner 'ebs.csi.aws.com' or manually by the system administrator. If volume creation is delayed, please verify that the provisioner is running and correctly registered.", "")
 				warningEvent(t, claim("cache", "an-fast"), "PersistentVolumeClaim", "ProvisioningFailed",
 					`failed to provision volume with StorageClass "an-fast": rpc error: code = ResourceExhausted desc = pool tank has 2Gi free`, "")
+				warningEvent(t, claim("ledger", "an-cmk"), "PersistentVolumeClaim", "ProvisioningFailed",
+					`failed to provision volume with StorageClass "an-cmk": rpc error: code = Internal desc = could not create volume in EC2: api error InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state`, "")
 				shards := claim("shards", "an-fast", corev1.ReadWriteMany)
 				warningEvent(t, shards, "PersistentVolumeClaim", "ProvisioningFailed",
 					`failed to provision volume with StorageClass "an-fast": Only support ReadWriteOnce access mode`, "")
 			},
-			wait: []string{"persistentvolumeclaim/an-pvcprov/pg-data", "persistentvolumeclaim/an-pvcprov/cache", "persistentvolumeclaim/an-pvcprov/shards"},
+			wait: []string{"persistentvolumeclaim/an-pvcprov/pg-data", "persistentvolumeclaim/an-pvcprov/cache", "persistentvolumeclaim/an-pvcprov/shards", "persistentvolumeclaim/an-pvcprov/ledger"},
 			want: []want{
 				{category: "PVCPending", object: "persistentvolumeclaim/an-pvcprov/pg-data",
 					cause: contract.Cause{Category: contract.ReferenceMissing, Object: "storageclass/an-gp3", Field: "provisioner",
@@ -307,6 +311,9 @@ func TestAnalyzeNamesWhatAdmissionRefuses(t *testing.T) {
 				{category: "PVCPending", object: "persistentvolumeclaim/an-pvcprov/cache",
 					cause: contract.Cause{Category: contract.DependencyUnreachable, Object: "storageclass/an-fast", Field: "provisioner",
 						Summary: "provisioner an.csi.example of StorageClass an-fast fails to create the volume of claim cache\npool tank has 2Gi free"}},
+				{category: "PVCPending", object: "persistentvolumeclaim/an-pvcprov/ledger",
+					cause: contract.Cause{Category: contract.ApplicationConfig, Object: "storageclass/an-cmk", Field: "parameters[kmsKeyId]",
+						Summary: "StorageClass an-cmk parameters.kmsKeyId: arn:aws:kms:eu-west-1:111122223333:key/1a2b3c4d-retired\nThe KMS key provided is in an incorrect state"}},
 				{category: "PVCPending", object: "persistentvolumeclaim/an-pvcprov/shards",
 					cause: contract.Cause{Category: contract.AccessModeUnsupported, Object: "persistentvolumeclaim/an-pvcprov/shards", Field: "spec.accessModes",
 						Summary: "the claim asks for access mode ReadWriteMany\nOnly support ReadWriteOnce access mode"}},
