@@ -227,7 +227,8 @@ func summary(a Alert) string {
 }
 
 // Target is the object an alert's labels point at, the way kube-state-metrics and
-// kube-prometheus name them: namespace with deployment, statefulset, daemonset, job_name or pod;
+// kube-prometheus name them: namespace with deployment, statefulset, daemonset, cronjob, job_name,
+// pod, persistentvolumeclaim or horizontalpodautoscaler;
 // else node, or instance (its host part) for node-exporter alerts. Nil when none fits.
 func Target(l map[string]string) *opsv1.TargetReference {
 	name := func(v string) bool { return v != "" && len(validation.IsDNS1123Subdomain(v)) == 0 }
@@ -236,8 +237,11 @@ func Target(l map[string]string) *opsv1.TargetReference {
 			{"deployment", "apps/v1", "Deployment"},
 			{"statefulset", "apps/v1", "StatefulSet"},
 			{"daemonset", "apps/v1", "DaemonSet"},
+			{"cronjob", "batch/v1", "CronJob"},
 			{"job_name", "batch/v1", "Job"},
 			{"pod", "v1", "Pod"},
+			{"persistentvolumeclaim", "v1", "PersistentVolumeClaim"},
+			{"horizontalpodautoscaler", "autoscaling/v2", "HorizontalPodAutoscaler"},
 		} {
 			if v := l[c.label]; name(v) {
 				return &opsv1.TargetReference{APIVersion: c.apiVersion, Kind: c.kind, Namespace: ns, Name: v}
