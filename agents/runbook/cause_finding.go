@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
@@ -152,11 +153,47 @@ func revisionChanged(f contract.Finding, what string) bool {
 }
 
 // dataRollback says whether rolling owner back would run an older image over data the newer one
-// may have written: a StatefulSet whose latest revision changed an image (a database upgraded
-// from 5.7 to 8.0 rewrites its data files at first start; the older server may not read them).
+// may have written: a StatefulSet whose latest revision changed an image's major version (a
+// database upgraded from 5.7 to 8.0 rewrites its data files at first start; the older server may
+// not read them). A minor or runtime change (a JRE bump) rolls back as any other.
 // Such a rollback is a person's decision, with a backup at hand.
 func dataRollback(owner string, f contract.Finding) bool {
-	return strings.HasPrefix(owner, "statefulset/") && revisionChanged(f, ": image ")
+	if !strings.HasPrefix(owner, "statefulset/") {
+		return false
+	}
+	for _, e := range f.Evidence {
+		if !strings.HasPrefix(e, "the latest revision") {
+			continue
+		}
+		for _, m := range imageChange.FindAllStringSubmatch(e, -1) {
+			from, to := majorOf(m[1]), majorOf(m[2])
+			if from != "" && to != "" && from != to {
+				return true // mysql:5.7.44 → mysql:8.0.40; not zookeeper:3.8.4-jre11 → zookeeper:3.9.3-jre21
+			}
+		}
+	}
+	return false
+}
+
+// imageChange reads "image A → B" in a revision's evidence.
+var imageChange = regexp.MustCompile(`image (\S+) → (\S+?)[;,)]?(?:\s|$)`)
+
+// majorOf is the leading number of an image's tag (the application's major version), "" when
+// the tag does not start with one.
+func majorOf(image string) string {
+	if i := strings.LastIndex(image, "@"); i >= 0 {
+		image = image[:i]
+	}
+	i := strings.LastIndex(image, ":")
+	if i < 0 || strings.Contains(image[i:], "/") {
+		return ""
+	}
+	tag := strings.TrimPrefix(image[i+1:], "v")
+	j := 0
+	for j < len(tag) && tag[j] >= '0' && tag[j] <= '9' {
+		j++
+	}
+	return tag[:j]
 }
 
 // planFix plans a suggested fix: a tool call when it is one and needs no value only a person

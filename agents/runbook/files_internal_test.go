@@ -172,6 +172,8 @@ func TestDataRollback(t *testing.T) {
 		want  bool
 	}{
 		{"statefulset/db/reports-mysql", image, true},
+		{"statefulset/zk/zookeeper", contract.Finding{Evidence: []string{"the latest revision (2) changed container zookeeper: image ghcr.io/example/zookeeper:3.8.4-jre11 → ghcr.io/example/zookeeper:3.9.3-jre21"}}, false},
+		{"statefulset/db/pg", contract.Finding{Evidence: []string{"the latest revision (3) changed container postgres: image registry:5000/postgres:15.8 → registry:5000/postgres:16.4; env PGDATA: \"/a\" → \"/b\""}}, true},
 		{"statefulset/db/reports-mysql", env, false},
 		{"deployment/web/api", image, false},
 	} {
