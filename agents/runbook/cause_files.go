@@ -121,6 +121,14 @@ type fileSource struct {
 	kind, name, key, mountPath, file string
 }
 
+// word is the kind as a sentence names it: ConfigMap or Secret.
+func (s fileSource) word() string {
+	if s.kind == "secret" {
+		return "Secret"
+	}
+	return "ConfigMap"
+}
+
 // sourceOf finds the ConfigMap or Secret key that the file p, as the container sees it, comes
 // from: the volume mounted at the longest prefix of p, the key (or the item whose path) is the
 // rest of p. ok is false for a path on any other volume or on none.
@@ -267,7 +275,7 @@ func (inv *investigation) mountedSource(c *contract.Cause, f contract.Finding, n
 			src, ok = found[0], true
 		}
 	}
-	if !ok && fileCauses[c.Category] && len(token) >= 3 {
+	if !ok && len(token) >= 3 {
 		// no file named at all: the mounted ConfigMap file that holds the setting the program
 		// refuses (query_cache_type in a my.cnf under conf.d, a value in a bootstrap YAML)
 		src, ok = inv.mountedHolding(pf, f.Container, parts[1], token)
@@ -275,10 +283,7 @@ func (inv *investigation) mountedSource(c *contract.Cause, f contract.Finding, n
 	if !ok {
 		return false
 	}
-	word := "ConfigMap"
-	if src.kind == "secret" {
-		word = "Secret"
-	}
+	word := src.word()
 	if c.Category == contract.ApplicationError {
 		// the application fails on what it reads from the file: the file is at fault
 		c.Category = contract.ApplicationConfig
@@ -391,10 +396,7 @@ func (inv *investigation) namedInFile(c *contract.Cause, f contract.Finding, lin
 		if !ok {
 			continue
 		}
-		word := "ConfigMap"
-		if src.kind == "secret" {
-			word = "Secret"
-		}
+		word := src.word()
 		c.Summary = clip(fmt.Sprintf("%s; the workload names it in %s, key %s of %s %s (mounted at %s)", c.Summary, src.file, src.key, word, src.name, src.mountPath), 1000)
 		c.Evidence = append(c.Evidence, fmt.Sprintf("%s is mounted from %s %s key %s", src.file, word, src.name, src.key))
 		return

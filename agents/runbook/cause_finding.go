@@ -134,11 +134,20 @@ func (inv *investigation) symptomFix(cause *contract.Cause, f contract.Finding, 
 // planFindingFix plans the finding's own fix, but no rollback that would run an older image
 // over data the newer one may have converted.
 func (inv *investigation) planFindingFix(f contract.Finding, owner string) {
-	if f.Fix.Tool == "workload_rollback" && dataRollback(owner, f) {
-		inv.note("no automatic fix: rolling %s back would start the previous image on data the new one may already have converted; fix the cause, or roll back by hand with a backup at hand%s", owner, suggestionNote(f.Fix.Text))
+	if f.Fix.Tool == "workload_rollback" && inv.heldDataRollback(owner, f) {
 		return
 	}
 	inv.planFix(f.Fix, f.Category, owner)
+}
+
+// heldDataRollback notes, and reports, that a rollback of owner is left to a person because
+// it would run an older image over data the newer one may have converted (dataRollback).
+func (inv *investigation) heldDataRollback(owner string, f contract.Finding) bool {
+	if !dataRollback(owner, f) {
+		return false
+	}
+	inv.note("no automatic fix: rolling %s back would start the previous image on data the new one may already have converted; fix the cause, or roll back by hand with a backup at hand%s", owner, suggestionNote(f.Fix.Text))
+	return true
 }
 
 // revisionChanged says whether the finding's evidence says the latest revision changed
@@ -228,8 +237,7 @@ func (inv *investigation) act(h knowledge.Hit, cause *contract.Cause, f contract
 			inv.note("no automatic fix: %s has no previous revision to roll back to", owner)
 			return
 		}
-		if dataRollback(owner, f) {
-			inv.note("no automatic fix: rolling %s back would start the previous image on data the new one may already have converted; fix the cause, or roll back by hand with a backup at hand", owner)
+		if inv.heldDataRollback(owner, f) {
 			return
 		}
 		if args := restartArgs(owner); args != nil {

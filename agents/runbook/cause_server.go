@@ -35,13 +35,15 @@ func (inv *investigation) serverSays(c *contract.Cause, f contract.Finding) {
 		return
 	}
 	ns := parts[1]
-	services := inv.servicesNamed(ns, inv.settingsText(f))
+	var services []string
 	if c.Category == contract.DependencyUnreachable {
 		dep := strings.Split(c.Object, "/")
 		if len(dep) != 3 || dep[0] != "service" || dep[1] != ns {
 			return // a failing neighbour, or a cause behind the Service, says more already
 		}
 		services = []string{dep[2]}
+	} else {
+		services = inv.servicesNamed(ns, inv.settingsText(f))
 	}
 	for _, svc := range services {
 		for _, pod := range inv.servicePods(ns, svc) {

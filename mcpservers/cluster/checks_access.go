@@ -130,7 +130,8 @@ func (t *tools) accessCheck(ctx context.Context, a accessArgs) (contract.CheckRe
 		return r.CheckReport, "", err
 	}
 	user := "system:serviceaccount:" + a.Namespace + ":" + a.ServiceAccount
-	if !a.ClusterScope && t.clusterScopedResource(a.Group, a.Resource) {
+	clusterResource := t.clusterScopedResource(a.Group, a.Resource)
+	if clusterResource {
 		a.ClusterScope = true // nodes, persistentvolumes, namespaces: a request about them is cluster-wide
 	}
 	groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + a.Namespace, "system:authenticated"}
@@ -222,7 +223,7 @@ func (t *tools) accessCheck(ctx context.Context, a accessArgs) (contract.CheckRe
 				continue
 			}
 			why := "the request is cluster-wide (across all namespaces)"
-			if t.clusterScopedResource(a.Group, a.Resource) {
+			if clusterResource {
 				why = a.resourceText() + " are cluster-scoped"
 			}
 			r.cause(contract.Cause{

@@ -148,7 +148,7 @@ func callerResolverCause(caller *corev1.Pod, egress policySide, host string) *co
 	if len(egress.isolating) == 0 {
 		return nil
 	}
-	if by, partly := egress.allows(dnsAllows, dnsNamespace, dnsNamespaceLabels, dnsPodLabels); by != nil || len(partly) > 0 {
+	if by, partly := egress.allows(dnsAllows, dnsNamespace, dnsNamespaceLabels, dnsPodLabels, netip.Addr{}); by != nil || len(partly) > 0 {
 		return nil
 	}
 	first := egress.isolating[0]
@@ -279,18 +279,21 @@ func (s *snapshot) policyBetween(out *checkReport, caller *corev1.Pod, callerEgr
 		out.fact("no NetworkPolicy isolates the egress of pod %s: its connections to %s are not restricted on its side", caller.Name, behind)
 	} else {
 		svcNS := namespaceLabels(s.ctx, s.direct, svc.Namespace)
-		by, partly := callerEgress.allowsAny(targets, named, svc.Namespace, svcNS, labels.Set(backend.Labels))
+		backendIP, _ := netip.ParseAddr(backend.Status.PodIP)
+		by, partly := callerEgress.allowsAny(targets, named, svc.Namespace, svcNS, labels.Set(backend.Labels), backendIP)
 		switch {
 		case by != nil:
 			out.fact("%s allows pod %s to reach %s on %s", by, caller.Name, behind, onPorts)
-		case len(partly) > 0 && !ipBlocksMiss(partly, backend.Status.PodIP):
+		case len(partly) > 0:
 			for _, m := range partly {
 				out.fact("%s allows %s to %s only: it may or may not cover %s (pod %s has IP %s)", m, onPorts, peersText(m.rule.peers), behind, backend.Name, orNone(backend.Status.PodIP))
 			}
 		default:
+			// the rules whose ipBlocks would allow some address on those ports, but not the pod's
+			_, ipRules := callerEgress.allowsAny(targets, named, svc.Namespace, svcNS, labels.Set(backend.Labels), netip.Addr{})
 			first := callerEgress.isolating[0]
-			if len(partly) > 0 {
-				first = partly[0].np
+			if len(ipRules) > 0 {
+				first = ipRules[0].np
 			}
 			var evidence []string
 			for _, np := range callerEgress.isolating {
@@ -303,7 +306,7 @@ func (s *snapshot) policyBetween(out *checkReport, caller *corev1.Pod, callerEgr
 			}
 			out.cause(contract.Cause{Category: contract.NetworkPolicyBlocked, Object: objectRef("networkpolicy", first.Namespace, first.Name), Field: "spec.egress",
 				Summary: fmt.Sprintf("%s the egress of the calling pod %s (%s) and %s; no rule allows %s to %s, so its connections time out%s",
-					isolateText(callerEgress.isolating), caller.Name, labelsText(caller.Labels, nil), allowsText(callerEgress.isolating, "egress"), onPorts, behind, ipBlockNote(partly, svc, backend)),
+					isolateText(callerEgress.isolating), caller.Name, labelsText(caller.Labels, nil), allowsText(callerEgress.isolating, "egress"), onPorts, behind, ipBlockNote(ipRules, svc, backend)),
 				Evidence: evidence,
 				Fix: &contract.Fix{Text: fmt.Sprintf("add an egress rule to NetworkPolicy %s that allows the caller to reach %s: %s; NetworkPolicy is a person's change: no tool here writes it",
 					first.Name, behind, to)},
@@ -324,7 +327,8 @@ func (s *snapshot) policyBetween(out *checkReport, caller *corev1.Pod, callerEgr
 		return
 	}
 	callerNS := namespaceLabels(s.ctx, s.direct, caller.Namespace)
-	by, partly := ingress.allowsAny(targets, named, caller.Namespace, callerNS, labels.Set(caller.Labels))
+	callerIP, _ := netip.ParseAddr(caller.Status.PodIP)
+	by, partly := ingress.allowsAny(targets, named, caller.Namespace, callerNS, labels.Set(caller.Labels), callerIP)
 	keys := selectorKeys(ingress.isolating)
 	who := fmt.Sprintf("the calling pod %s (%s)", caller.Name, labelsText(caller.Labels, keys))
 	if caller.Namespace != svc.Namespace {
@@ -363,27 +367,7 @@ func (s *snapshot) policyBetween(out *checkReport, caller *corev1.Pod, callerEgr
 	}
 }
 
-// ipBlocksMiss says whether every rule of partly admits ipBlocks only, none of which holds ip
-// (outside its CIDR, or in an except): then the rules that "may" allow the traffic do not.
-// False when ip is not known.
-func ipBlocksMiss(partly []ruleRef, ip string) bool {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil || len(partly) == 0 {
-		return false
-	}
-	for _, m := range partly {
-		for _, p := range m.rule.peers {
-			if p.IPBlock == nil {
-				return false
-			}
-			if ipBlockHolds(p.IPBlock, addr) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
+// ipBlockHolds says whether addr is in b's CIDR and in none of its excepts.
 func ipBlockHolds(b *networkingv1.IPBlock, addr netip.Addr) bool {
 	pfx, err := netip.ParsePrefix(b.CIDR)
 	if err != nil || !pfx.Contains(addr) {
@@ -425,10 +409,10 @@ func ipBlockNote(partly []ruleRef, svc *corev1.Service, backend *corev1.Pod) str
 }
 
 // allowsAny is allows for any of targets (a rule for one of them is enough).
-func (ps policySide) allowsAny(targets []callTarget, named map[string]int32, peerNS string, nsLabels, peer labels.Set) (*ruleRef, []ruleRef) {
+func (ps policySide) allowsAny(targets []callTarget, named map[string]int32, peerNS string, nsLabels, peer labels.Set, peerIP netip.Addr) (*ruleRef, []ruleRef) {
 	var partly []ruleRef
 	for _, t := range targets {
-		by, maybe := ps.allows(portAllows(t.port, t.proto, named), peerNS, nsLabels, peer)
+		by, maybe := ps.allows(portAllows(t.port, t.proto, named), peerNS, nsLabels, peer, peerIP)
 		if by != nil {
 			return by, nil
 		}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -162,7 +163,7 @@ func (t *tools) networkCheck(ctx context.Context, a networkArgs) (contract.Check
 		if !egress {
 			named = containerPortNames(pod)
 		}
-		by, partly := side.allows(portAllows(a.Port, corev1.Protocol(a.Protocol), named), peerNS, nsLabels, a.peer)
+		by, partly := side.allows(portAllows(a.Port, corev1.Protocol(a.Protocol), named), peerNS, nsLabels, a.peer, netip.Addr{})
 		switch {
 		case by != nil:
 			r.fact("%s allows %s", by, to)
@@ -182,7 +183,7 @@ func (t *tools) networkCheck(ctx context.Context, a networkArgs) (contract.Check
 	}
 
 	if egress {
-		by, partly := side.allows(dnsAllows, dnsNamespace, dnsNamespaceLabels, dnsPodLabels)
+		by, partly := side.allows(dnsAllows, dnsNamespace, dnsNamespaceLabels, dnsPodLabels, netip.Addr{})
 		switch {
 		case by != nil:
 			r.fact("%s allows DNS (port 53 to the resolver in %s)", by, dnsNamespace)
@@ -267,14 +268,14 @@ func (r ruleRef) String() string {
 // (nil: not known) in namespace peerNS (labelled nsLabels). It returns the first rule that
 // allows it, or nil and the rules that allow it to some peers only (an ipBlock, or a pod
 // selector when peer is not known).
-func (ps policySide) allows(ports func([]networkingv1.NetworkPolicyPort) bool, peerNS string, nsLabels, peer labels.Set) (*ruleRef, []ruleRef) {
+func (ps policySide) allows(ports func([]networkingv1.NetworkPolicyPort) bool, peerNS string, nsLabels, peer labels.Set, peerIP netip.Addr) (*ruleRef, []ruleRef) {
 	var partly []ruleRef
 	for _, np := range ps.isolating {
 		for i, rule := range policyRules(np, ps.direction == "egress") {
 			if !ports(rule.ports) {
 				continue
 			}
-			switch peersAllow(rule.peers, np.Namespace, peerNS, nsLabels, peer) {
+			switch peersAllow(rule.peers, np.Namespace, peerNS, nsLabels, peer, peerIP) {
 			case peerYes:
 				return &ruleRef{np, ps.direction, i, rule}, nil
 			case peerMaybe:
@@ -386,16 +387,22 @@ const (
 )
 
 // peersAllow says whether a rule's peers include pods labelled podLabels (nil: not known) in
-// namespace peerNS (labelled nsLabels); policyNS is the policy's namespace, which a podSelector
-// alone means.
-func peersAllow(peers []networkingv1.NetworkPolicyPeer, policyNS, peerNS string, nsLabels, podLabels labels.Set) peerAnswer {
+// namespace peerNS (labelled nsLabels), at address peerIP (the zero Addr: not known); policyNS
+// is the policy's namespace, which a podSelector alone means. An ipBlock is matched against the
+// pod's own address, as a policy sees the connection once a Service's address is translated.
+func peersAllow(peers []networkingv1.NetworkPolicyPeer, policyNS, peerNS string, nsLabels, podLabels labels.Set, peerIP netip.Addr) peerAnswer {
 	if len(peers) == 0 {
 		return peerYes
 	}
 	best := peerNo
 	for _, p := range peers {
 		if p.IPBlock != nil {
-			best = max(best, peerMaybe)
+			switch {
+			case !peerIP.IsValid():
+				best = max(best, peerMaybe)
+			case ipBlockHolds(p.IPBlock, peerIP):
+				return peerYes
+			}
 			continue
 		}
 		nsOK := peerNS == policyNS
