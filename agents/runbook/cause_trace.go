@@ -847,7 +847,10 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 			named = append([]string{p}, named...)
 		}
 		named = append(named, pathsIn(setting)...)
-		inv.mountedSource(cause, f, named, pathsIn(strings.Join(lines, "\n")), hit.Setting())
+		if !inv.mountedSource(cause, f, named, pathsIn(strings.Join(lines, "\n")), hit.Setting()) && setting == "" {
+			// no setting the signature knows: one that gives the program a value its line names
+			inv.valueSource(cause, f, hit, lines)
+		}
 	}
 	return cause, found, false
 }

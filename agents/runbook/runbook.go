@@ -158,13 +158,15 @@ func (inv *investigation) run(sub *subject, ns string) {
 
 	// 4. Name the cause: a failed GPU under the workload explains its crashes; a pending
 	// explanation is more precise than the analyzer's Unschedulable; else the first critical
-	// finding; with nothing broken, GPUs held but idle are the waste to report.
+	// finding; with nothing broken, GPUs held but idle are the waste to report, or a failure
+	// the subject's running pods log.
 	switch {
 	case gpuCause:
 	case pendingCause:
 	case len(an.Findings) > 0:
 		inv.fromFinding(an.Findings, sub)
 	case inv.idle(sub, nodes, ns):
+	case haveAnalyze && inv.loggedFailure(sub):
 	case haveAnalyze:
 		inv.d.RootCause = opsv1.RootCause{Category: diagnosis.NoProblemFound, Confidence: opsv1.ConfidenceMedium,
 			Summary: fmt.Sprintf("no problem found in %s (checked %s)", an.Where, an.Checked)}

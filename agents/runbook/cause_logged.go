@@ -1,0 +1,97 @@
+package runbook
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/knowledge"
+	"github.com/opsmesh/opsmesh/api/contract"
+	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
+)
+
+// loggedFailure is the last look before "no problem found": the subject's pods run and no
+// analyzer sees anything wrong, yet someone asks why it is broken (or an alert fires), and its
+// pods' current logs may say what fails — a write the search cluster refuses, a header the
+// proxy cannot buffer, a dependency that answers errors. The first failure line a runbook
+// knows (at most two pods, the last 20 lines each) is the symptom, Unknown, and followed to its
+// cause as any finding is; the diagnosis says it came from the log of a running pod. It
+// reports whether it named one.
+func (inv *investigation) loggedFailure(sub *subject) bool {
+	if sub == nil || sub.namespace == "" {
+		return false
+	}
+	if _, ok := inv.where["pod_logs"]; !ok {
+		return false
+	}
+	pods, owner := inv.podsOf(sub)
+	for _, p := range pods {
+		f := contract.Finding{Severity: "warning", Category: diagnosis.Unknown, Object: "pod/" + sub.namespace + "/" + p, Owner: owner}
+		var failures []string
+		for _, l := range inv.logLines(f, false) {
+			if !knowledge.InfoLine(l) {
+				failures = append(failures, l)
+			}
+		}
+		if len(failures) == 0 {
+			continue
+		}
+		hit, ok := inv.e.book.Match(failures, inv.contextOf(f))
+		if !ok {
+			continue
+		}
+		f.Evidence = []string{"log: " + hit.Line}
+		inv.findings = append(inv.findings, f)
+		inv.d.Findings = append(inv.d.Findings, opsv1.Finding{Agent: inv.e.agent, Category: f.Category, Summary: f.Object + ": " + firstEvidence(f), Severity: opsv1.SeverityWarning, Evidence: evidenceOf(f)})
+		inv.fromFinding([]contract.Finding{f}, sub)
+		inv.d.RootCause.Confidence = opsv1.ConfidenceMedium
+		inv.note("no analyzer found %s broken (its pods run); the cause is read from the log of its pod %s", sub, p)
+		return true
+	}
+	return false
+}
+
+// podsOf are the names of the subject's pods (at most 2) and the workload that owns them ("" for
+// a pod or a Service's pods, which are their own subject): a pod itself; a workload's pods by
+// its selector; a Service's by its own.
+func (inv *investigation) podsOf(sub *subject) ([]string, string) {
+	switch sub.kind {
+	case "pod":
+		return []string{sub.name}, ""
+	case "service":
+		return inv.servicePods(sub.namespace, sub.name), ""
+	case "deployment", "statefulset", "daemonset", "replicaset", "job":
+	default:
+		return nil, ""
+	}
+	var o contract.ObjectYAML
+	if !inv.callData("resource_get", map[string]any{"kind": sub.kind, "namespace": sub.namespace, "name": sub.name}, &o) {
+		return nil, ""
+	}
+	var w struct {
+		Spec struct {
+			Selector struct {
+				MatchLabels map[string]string `yaml:"matchLabels"`
+			} `yaml:"selector"`
+		} `yaml:"spec"`
+	}
+	if yaml.Unmarshal([]byte(o.YAML), &w) != nil || len(w.Spec.Selector.MatchLabels) == 0 {
+		return nil, ""
+	}
+	var sel []string
+	for _, k := range slices.Sorted(maps.Keys(w.Spec.Selector.MatchLabels)) {
+		sel = append(sel, k+"="+w.Spec.Selector.MatchLabels[k])
+	}
+	var list contract.ResourceList
+	if !inv.callData("resources_list", map[string]any{"kind": "pods", "namespace": sub.namespace, "labelSelector": strings.Join(sel, ","), "limit": 2}, &list) {
+		return nil, ""
+	}
+	var out []string
+	for _, it := range list.Items {
+		out = append(out, it.Name)
+	}
+	return out, sub.String()
+}

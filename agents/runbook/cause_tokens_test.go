@@ -1,0 +1,128 @@
+//go:build cgo
+
+package runbook_test
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/opsmesh/opsmesh/agents/diagnosis"
+	"github.com/opsmesh/opsmesh/agents/runbook"
+	"github.com/opsmesh/opsmesh/api/contract"
+	"github.com/opsmesh/opsmesh/internal/fixture"
+)
+
+// TestCauseInAValueTheLineNames: a program that stops on a value no runbook knows the words for
+// ("references exporter X which is not configured", "no queue X", "bucket X does not exist")
+// is followed to where the pod is given that value — a mounted ConfigMap file, a ConfigMap key it
+// takes its environment from, its own env — which is named as the setting at fault.
+func TestCauseInAValueTheLineNames(t *testing.T) {
+	e := engine(t)
+	c := fixture.Cluster{T: t, C: shared.Env(t).Client}
+	node := c.KubeletLogs("cz-tokens-node")
+	mount := func(cm, at string) func(p *corev1.PodSpec) {
+		return func(p *corev1.PodSpec) {
+			p.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "conf", MountPath: at, ReadOnly: true}}
+			p.Volumes = []corev1.Volume{{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}}}}
+		}
+	}
+
+	t.Run("a pipeline that names an exporter its mounted file does not define", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-otel")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "collector-pipeline"},
+			Data: map[string]string{"collector.yaml": "receivers:\n  otlp:\n    protocols: {grpc: {}}\nexporters:\n  otlp/tempo:\n    endpoint: tempo:4317\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp/tempo-east]\n"}})
+		rs := c.Deployment(ns, "trace-gateway", 1, mount("collector-pipeline", "/conf"))
+		c.Pod(rs, ns, "trace-gateway-h1-0", "cz-tokens-node", crashing(""))
+		node.Set(ns, "trace-gateway-h1-0", "app", true,
+			`2026-12-07T10:00:01.118Z	info	service@v0.114.0/service.go:135	Setting up own telemetry...`,
+			`Error: invalid configuration: service::pipelines::traces: references exporter "otlp/tempo-east" which is not configured`,
+			`2026/12/07 10:00:01 collector server run finished with error: invalid configuration: service::pipelines::traces: references exporter "otlp/tempo-east" which is not configured`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/trace-gateway"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/"+ns+"/collector-pipeline" || cz.Field != "data[collector.yaml]" {
+			t.Fatalf("cause %+v, want the mounted file that names the exporter:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "otlp/tempo-east", "/conf/collector.yaml is key collector.yaml of ConfigMap collector-pipeline")
+		noRestart(t, d)
+	})
+
+	t.Run("a consumer whose queue name, from its ConfigMap, the broker does not have", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-queue")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "invoice-consumer-env"},
+			Data: map[string]string{"AMQP_HOST": "broker", "INVOICE_QUEUE": "invoices.created.v2", "PREFETCH": "20"}})
+		rs := c.Deployment(ns, "invoice-consumer", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "invoice-consumer-env"}}}}
+		})
+		c.Pod(rs, ns, "invoice-consumer-h1-0", "cz-tokens-node", crashing(""))
+		node.Set(ns, "invoice-consumer-h1-0", "app", true,
+			`connected to amqp://broker:5672`,
+			`Error: Operation failed: QueueDeclare; 404 (NOT-FOUND) with message "NOT_FOUND - no queue 'invoices.created.v2' in vhost '/'"`,
+			`    at reply (/app/node_modules/amqplib/lib/channel.js:136:17)`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/invoice-consumer"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Object != "configmap/"+ns+"/invoice-consumer-env" || cz.Field != "data[INVOICE_QUEUE]" {
+			t.Fatalf("cause %+v, want the ConfigMap key that names the queue:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "invoices.created.v2", "INVOICE_QUEUE")
+		noRestart(t, d)
+	})
+
+	t.Run("a program that stops on a bucket its own env names", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-env")
+		rs := c.Deployment(ns, "artifact-sync", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "LOG_FORMAT", Value: "json"}, {Name: "ARTIFACT_BUCKET", Value: "gs://ml-artifacts-prod-euw"}}
+		})
+		c.Pod(rs, ns, "artifact-sync-h1-0", "cz-tokens-node", crashing(""))
+		node.Set(ns, "artifact-sync-h1-0", "app", true,
+			`{"level":"info","msg":"starting sync","interval":"5m"}`,
+			`{"level":"fatal","msg":"opening artifact store","bucket":"ml-artifacts-prod-euw","err":"storage: bucket doesn't exist"}`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/artifact-sync"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "deployment/"+ns+"/artifact-sync" || cz.Field != "spec.template.spec.containers[app].env[ARTIFACT_BUCKET]" {
+			t.Fatalf("cause %+v, want the env entry that names the bucket:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "ml-artifacts-prod-euw")
+		noRestart(t, d)
+	})
+
+	t.Run("a shard map in a mounted file that names a region the program does not know", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-plain")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shard-layout"},
+			Data: map[string]string{"shards.json": `{"shards":[{"id":1,"region":"eu-west-1"},{"id":2,"region":"eu-north-7"}]}`}})
+		rs := c.Deployment(ns, "ledger-router", 1, mount("shard-layout", "/etc/router"))
+		c.Pod(rs, ns, "ledger-router-h1-0", "cz-tokens-node", crashing(""))
+		node.Set(ns, "ledger-router-h1-0", "app", true,
+			`2026-12-07 10:00:01,204 INFO  [main] loading shard layout`,
+			`2026-12-07 10:00:01,377 ERROR [main] shard 2 is placed in region eu-north-7, which this build does not serve; exiting`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/ledger-router"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/"+ns+"/shard-layout" || cz.Field != "data[shards.json]" {
+			t.Fatalf("cause %+v, want the mounted file that names the region:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "eu-north-7")
+		noRestart(t, d)
+	})
+
+	t.Run("a running workload no analyzer faults: the failure its pod logs is followed", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-running")
+		running := corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}}
+		rs := c.Deployment(ns, "quota-sync", 1, nil)
+		c.Pod(rs, ns, "quota-sync-h1-0", "cz-tokens-node", running)
+		node.Set(ns, "quota-sync-h1-0", "app", false,
+			`2026-12-07T10:00:00Z INFO syncing quotas every 30s`,
+			`2026-12-07T10:00:30Z ERROR sync failed: resourcequotas is forbidden: User "system:serviceaccount:`+ns+`:default" cannot list resource "resourcequotas" in API group "" in the namespace "`+ns+`"`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/quota-sync", Text: "why does quota-sync not update anything?"}, diagnosis.Unknown)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.RBACDenied {
+			t.Fatalf("cause %+v, want the RBAC denial its log reports:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "cannot list resource \"resourcequotas\"", "the cause is read from the log of its pod quota-sync-h1-0")
+
+		// the same pod logging only what it does: nothing to report
+		node.Set(ns, "quota-sync-h1-0", "app", false, `2026-12-07T10:00:00Z INFO syncing quotas every 30s`)
+		diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/quota-sync"}, diagnosis.NoProblemFound)
+	})
+}
