@@ -321,7 +321,7 @@ func suggestionNote(note string) string {
 // findingWords say each analyzer category in words.
 var findingWords = map[string]string{
 	diagnosis.CrashLoopBackOff:           "its containers crash and restart in a loop",
-	diagnosis.Unknown:                    "its pods run, but their log reports a failure",
+	diagnosis.Unknown:                    "no analyzer finds it broken: its pods run",
 	diagnosis.ImagePullBackOff:           "its image cannot be pulled",
 	diagnosis.OOMKilled:                  "its container is killed for running out of its memory limit",
 	diagnosis.CreateContainerConfigError: "its container cannot start: a ConfigMap, Secret or key it references is missing",

@@ -18,8 +18,9 @@ import (
 // pods' current logs may say what fails — a write the search cluster refuses, a header the
 // proxy cannot buffer, a dependency that answers errors. The first failure line a runbook
 // knows (at most two pods, the last 20 lines each) is the symptom, Unknown, and followed to its
-// cause as any finding is; the diagnosis says it came from the log of a running pod. It
-// reports whether it named one.
+// cause as any finding is; the diagnosis says it came from the log of a running pod. With
+// nothing in the logs, a dependency the subject's spec names that fails next to it is the
+// cause. It reports whether it named one.
 func (inv *investigation) loggedFailure(sub *subject) bool {
 	if sub == nil || sub.namespace == "" {
 		return false
@@ -50,6 +51,18 @@ func (inv *investigation) loggedFailure(sub *subject) bool {
 		inv.d.RootCause.Confidence = opsv1.ConfidenceMedium
 		inv.note("no analyzer found %s broken (its pods run); the cause is read from the log of its pod %s", sub, p)
 		return true
+	}
+	if len(pods) > 0 {
+		// nothing in its own log: a dependency its spec names that fails next to it
+		f := contract.Finding{Severity: "warning", Category: diagnosis.Unknown, Object: "pod/" + sub.namespace + "/" + pods[0], Owner: owner,
+			Evidence: []string{"its pods run and their log names no failure"}}
+		if dep := inv.failingNeighbour(f, sub); dep != nil {
+			inv.findings = append(inv.findings, f)
+			inv.fromFinding([]contract.Finding{f}, sub)
+			inv.d.RootCause.Confidence = opsv1.ConfidenceMedium
+			inv.note("no analyzer found %s broken (its pods run); a dependency it names fails next to it", sub)
+			return true
+		}
 	}
 	return false
 }

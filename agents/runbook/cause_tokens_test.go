@@ -125,4 +125,23 @@ func TestCauseInAValueTheLineNames(t *testing.T) {
 		node.Set(ns, "quota-sync-h1-0", "app", false, `2026-12-07T10:00:00Z INFO syncing quotas every 30s`)
 		diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/quota-sync"}, diagnosis.NoProblemFound)
 	})
+
+	t.Run("a running workload whose logs say nothing: the dependency its env names fails next to it", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-dep")
+		running := corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}}
+		web := c.Deployment(ns, "storefront", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "PRICING_URL", Value: "http://pricing-rules:8080"}}
+		})
+		c.Pod(web, ns, "storefront-h1-0", "cz-tokens-node", running)
+		node.Set(ns, "storefront-h1-0", "app", false, `INFO serving on :8080`)
+		dep := c.Deployment(ns, "pricing-rules", 1, nil)
+		c.Pod(dep, ns, "pricing-rules-h1-0", "", crashing("java.lang.IllegalStateException: no pricing rules loaded from /rules"))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/storefront", Text: "why do product pages show no prices?"}, diagnosis.Unknown)
+		if cz := d.RootCause.Cause; cz == nil || cz.Object != "deployment/"+ns+"/pricing-rules" {
+			t.Fatalf("cause %+v, want the crashing dependency the env names:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "no pricing rules loaded")
+		noRestart(t, d)
+	})
 }
