@@ -30,20 +30,9 @@ func pathsIn(s string) []string {
 
 // podFiles is what a pod template says about where its files come from.
 type podFiles struct {
-	Containers []struct {
-		Name    string   `yaml:"name"`
-		Command []string `yaml:"command"`
-		Args    []string `yaml:"args"`
-		Env     []struct {
-			Value string `yaml:"value"`
-		} `yaml:"env"`
-		VolumeMounts []struct {
-			Name      string `yaml:"name"`
-			MountPath string `yaml:"mountPath"`
-			SubPath   string `yaml:"subPath"`
-		} `yaml:"volumeMounts"`
-	} `yaml:"containers"`
-	Volumes []struct {
+	Containers     []fileContainer `yaml:"containers"`
+	InitContainers []fileContainer `yaml:"initContainers"`
+	Volumes        []struct {
 		Name      string          `yaml:"name"`
 		ConfigMap *sourceProjects `yaml:"configMap"`
 		Secret    *sourceProjects `yaml:"secret"`
@@ -55,6 +44,26 @@ type podFiles struct {
 		} `yaml:"projected"`
 	} `yaml:"volumes"`
 }
+
+// fileContainer is what a container says about the files it reads: its command line, env values
+// and mounts.
+type fileContainer struct {
+	Name    string   `yaml:"name"`
+	Command []string `yaml:"command"`
+	Args    []string `yaml:"args"`
+	Env     []struct {
+		Value string `yaml:"value"`
+	} `yaml:"env"`
+	VolumeMounts []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+		SubPath   string `yaml:"subPath"`
+	} `yaml:"volumeMounts"`
+}
+
+// all are the pod's containers and init containers (an init container that renders a
+// configuration fails on its files as an application does).
+func (pf podFiles) all() []fileContainer { return slices.Concat(pf.Containers, pf.InitContainers) }
 
 // sourceProjects is a ConfigMap or Secret volume source: its object and the keys it projects.
 type sourceProjects struct {
@@ -70,7 +79,7 @@ type sourceProjects struct {
 // key whose value holds token: the file the container reads it from. A Secret's values are never
 // read.
 func (inv *investigation) mountedHolding(pf podFiles, container, ns, token string) (fileSource, bool) {
-	for _, ct := range pf.Containers {
+	for _, ct := range pf.all() {
 		if container != "" && ct.Name != container {
 			continue
 		}
@@ -136,7 +145,7 @@ func (pf podFiles) sourceOf(container, p string) (fileSource, bool) {
 	p = path.Clean(p)
 	var best fileSource
 	bestLen := -1
-	for _, ct := range pf.Containers {
+	for _, ct := range pf.all() {
 		if container != "" && ct.Name != container {
 			continue
 		}
@@ -253,7 +262,7 @@ func (inv *investigation) mountedSource(c *contract.Cause, f contract.Finding, n
 	}
 	src, ok := pick(named)
 	if !ok && c.Category == contract.ApplicationConfig {
-		for _, ct := range pf.Containers {
+		for _, ct := range pf.all() {
 			if f.Container == "" || ct.Name == f.Container {
 				for _, a := range slices.Concat(ct.Command, ct.Args) {
 					others = append(others, pathsIn(a)...)

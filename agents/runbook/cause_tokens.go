@@ -2,6 +2,8 @@ package runbook
 
 import (
 	"fmt"
+	"maps"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -35,9 +37,12 @@ func lineTokens(line string) []string {
 		}
 		out = append(out, t)
 	}
-	for _, m := range quotedToken.FindAllStringSubmatch(line, -1) {
-		for _, g := range m[1:] {
-			if g != "" && !strings.Contains(g, ": ") {
+	for _, m := range quotedToken.FindAllStringSubmatchIndex(line, -1) {
+		if rest := strings.TrimLeft(line[m[1]:], " "); strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, "=") {
+			continue // a JSON key or a logfmt name ("addr": ":8080"), not a value
+		}
+		for i := 2; i < len(m); i += 2 {
+			if g := line[max(m[i], 0):max(m[i+1], 0)]; g != "" && !strings.Contains(g, ": ") {
 				// a quoted message ("err":"storage: bucket doesn't exist") is no value
 				add(g)
 			}
@@ -60,6 +65,13 @@ func lineTokens(line string) []string {
 func (inv *investigation) valueSource(c *contract.Cause, f contract.Finding, hit knowledge.Hit, lines []string) bool {
 	owner := ownerOf(f)
 	parts := strings.Split(owner, "/")
+	if m := envField.FindStringSubmatch(c.Field); m != nil && len(parts) == 3 && !elsewhere(c.Object, owner) {
+		// a word the signature read as a variable's name ("JSON") that the container does not
+		// set names no setting
+		if env, ok := inv.containerEnv(f, parts); ok && !env.secrets && !env.set[m[1]] {
+			c.Field = ""
+		}
+	}
 	if len(parts) != 3 || c.Field != "" || elsewhere(c.Object, owner) ||
 		(c.Category != contract.ApplicationError && c.Category != contract.ApplicationConfig) {
 		return false
@@ -67,7 +79,7 @@ func (inv *investigation) valueSource(c *contract.Cause, f contract.Finding, hit
 	candidates := []string{hit.Line}
 	n := 0
 	for i := len(lines) - 1; i >= 0 && n < 6; i-- {
-		if l := lines[i]; l != hit.Line && !knowledge.InfoLine(l) {
+		if l := lines[i]; l != hit.Line && !knowledge.InfoLine(l) && failureWords.MatchString(l) {
 			candidates = append(candidates, l)
 			n++
 		}
@@ -98,30 +110,291 @@ func (inv *investigation) valueSource(c *contract.Cause, f contract.Finding, hit
 		try := *c
 		try.Evidence = slices.Clone(c.Evidence)
 		try.Summary = ""
-		if v := inv.settingOf(&try, f, tok, nil); v != "" && try.Field != "" && !service() {
+		if v := inv.settingOf(&try, f, tok, nil); v != "" && try.Field != "" && wordIn(v, tok) && !service() {
 			*c = try
 			c.Category = contract.ApplicationConfig
-			c.Summary = clip(fmt.Sprintf("the program fails on %s, a value its configuration gives it (%s)%s", tok, clip(hit.Line, 240), try.Summary), 1000)
+			c.Summary = clip(fmt.Sprintf("the program fails on %s, a value its configuration gives it (%s)%s", tok, clip(lineWith(candidates, tok), 240), try.Summary), 1000)
 			return true
 		}
-		if src, ok := inv.mountedHolding(pf, f.Container, parts[1], tok); ok && !service() {
-			word := src.word()
-			c.Category = contract.ApplicationConfig
-			c.Object, c.Field = fmt.Sprintf("%s/%s/%s", src.kind, parts[1], src.name), fmt.Sprintf("data[%s]", src.key)
-			c.Summary = clip(fmt.Sprintf("the program fails on %s (%s), which its configuration file %s gives it; %s is key %s of %s %s (mounted at %s): fix it there",
-				tok, clip(hit.Line, 240), src.file, src.file, src.key, word, src.name, src.mountPath), 1000)
-			c.Evidence = append(c.Evidence, fmt.Sprintf("%s is mounted from %s %s key %s, which holds %s", src.file, word, src.name, src.key, tok))
-			if c.Fix != nil && c.Fix.Tool != "" {
-				c.Fix = &contract.Fix{Text: fmt.Sprintf("correct key %s of %s %s; the pods read it again when they restart", src.key, word, src.name)}
+		if src, ok := inv.mountedHolding(pf, f.Container, parts[1], tok); ok && inv.holdsWord(parts[1], src, tok) && !service() {
+			moveToFile(c, parts[1], src, fmt.Sprintf("the program fails on %s (%s), which its configuration file %s gives it", tok, clip(lineWith(candidates, tok), 240), src.file),
+				fmt.Sprintf("%s is mounted from %s %s key %s, which holds %s", src.file, src.word(), src.name, src.key, tok))
+			return true
+		}
+	}
+	// an environment variable the line names that the container's environment lacks
+	if inv.envLacking(c, f, parts, candidates) {
+		return true
+	}
+	// a configuration file the line names by its name alone ("datasource.yaml config is
+	// invalid"): the mounted ConfigMap key of that name
+	for _, l := range candidates {
+		for _, m := range fileName.FindAllStringSubmatch(l, -1) {
+			if src, ok := inv.mountedKey(pf, f.Container, parts[1], m[1]); ok {
+				moveToFile(c, parts[1], src, fmt.Sprintf("the program refuses its configuration file %s (%s)", m[1], clip(l, 240)),
+					fmt.Sprintf("%s is mounted from %s %s key %s", src.file, src.word(), src.name, src.key))
+				return true
 			}
+		}
+	}
+	// a line that speaks of the program's configuration, from a container that mounts one
+	// ConfigMap: that one
+	if configWords.MatchString(hit.Line) {
+		if src, ok := inv.onlyMounted(pf, f.Container, parts[1]); ok {
+			moveToFile(c, parts[1], src, fmt.Sprintf("the program refuses its configuration (%s), which it reads from the one ConfigMap it mounts", clip(hit.Line, 240)),
+				fmt.Sprintf("the container mounts ConfigMap %s at %s, and no other", src.name, src.mountPath))
 			return true
 		}
 	}
 	return false
 }
 
+// fileName is a configuration file's name, without its directory.
+var fileName = regexp.MustCompile(`(?:^|[^\w./-])([\w-]+(?:\.[\w-]+)*\.(?:ya?ml|json|toml|conf|cfg|cnf|ini|properties|xml|hcl|env|tmpl|tpl|lua|rules))\b`)
+
+// configWords are the words of a line that says the program's configuration is at fault.
+var configWords = regexp.MustCompile(`(?i)\bconfig(?:uration)?s?\b|\bsettings?\b|\bunmarshal|\bpars(?:e|ing)\b|\bdecod(?:e|ing)\b|\bprovisioning\b`)
+
+// lineWith is the first of lines that holds tok (the first line when none does).
+func lineWith(lines []string, tok string) string {
+	for _, l := range lines {
+		if strings.Contains(l, tok) {
+			return l
+		}
+	}
+	return lines[0]
+}
+
+// moveToFile makes the mounted ConfigMap key src the setting at fault (a configuration the
+// program refuses).
+func moveToFile(c *contract.Cause, ns string, src fileSource, summary, evidence string) {
+	word := src.word()
+	c.Category = contract.ApplicationConfig
+	c.Object, c.Field = fmt.Sprintf("%s/%s/%s", src.kind, ns, src.name), "data"
+	key := ""
+	if src.key != "" {
+		c.Field, key = fmt.Sprintf("data[%s]", src.key), fmt.Sprintf("key %s of ", src.key)
+	}
+	c.Summary = clip(fmt.Sprintf("%s; %s is %s%s %s (mounted at %s): fix it there", summary, src.file, key, word, src.name, src.mountPath), 1000)
+	c.Evidence = append(c.Evidence, evidence)
+	c.Fix = &contract.Fix{Text: fmt.Sprintf("correct %s%s %s; the pods read it again when they restart", key, word, src.name)}
+}
+
+// mountedKey finds the ConfigMap key called name among the ConfigMap volumes the container mounts.
+func (inv *investigation) mountedKey(pf podFiles, container, ns, name string) (fileSource, bool) {
+	for _, src := range inv.mountedConfigMaps(pf, container, ns) {
+		if src.key != "" {
+			if src.key == name {
+				return src, true
+			}
+			continue
+		}
+		data, _ := inv.configMapData(ns, src.name)
+		if _, ok := data[name]; ok {
+			src.key, src.file = name, path.Join(src.mountPath, name)
+			return src, true
+		}
+	}
+	return fileSource{}, false
+}
+
+// onlyMounted is the one ConfigMap the container mounts (its one key, when it has one); ok is
+// false when it mounts none or several.
+func (inv *investigation) onlyMounted(pf podFiles, container, ns string) (fileSource, bool) {
+	all := inv.mountedConfigMaps(pf, container, ns)
+	if len(all) != 1 {
+		return fileSource{}, false
+	}
+	src := all[0]
+	if data, _ := inv.configMapData(ns, src.name); src.key == "" && len(data) == 1 {
+		for k := range data {
+			src.key, src.file = k, path.Join(src.mountPath, k)
+		}
+	}
+	return src, true
+}
+
+// mountedConfigMaps are the ConfigMap volumes (that exist) the container mounts, once each: whole
+// (no key), or one key as a file (subPath).
+func (inv *investigation) mountedConfigMaps(pf podFiles, container, ns string) []fileSource {
+	var out []fileSource
+	for _, ct := range pf.all() {
+		if container != "" && ct.Name != container {
+			continue
+		}
+		for _, m := range ct.VolumeMounts {
+			for _, v := range pf.Volumes {
+				if v.Name != m.Name || v.ConfigMap == nil || v.ConfigMap.Name == "" ||
+					slices.ContainsFunc(out, func(x fileSource) bool { return x.name == v.ConfigMap.Name && x.key == m.SubPath }) {
+					continue
+				}
+				if _, ok := inv.configMapData(ns, v.ConfigMap.Name); ok {
+					// a single key mounted as a file (subPath) is that key
+					out = append(out, fileSource{kind: "configmap", name: v.ConfigMap.Name, key: m.SubPath, mountPath: m.MountPath, file: m.MountPath})
+				}
+			}
+		}
+	}
+	return out
+}
+
 // serviceExists says whether Service ns/name exists (false when it cannot be read).
 func (inv *investigation) serviceExists(ns, name string) bool {
 	var o contract.ObjectYAML
 	return inv.callData("resource_get", map[string]any{"kind": "service", "namespace": ns, "name": name}, &o)
+}
+
+// failureWords are the words of a line that reports a failure, whatever its logger.
+var failureWords = regexp.MustCompile(`(?i)\b(?:error|err|fatal|panic|exception|fail(?:ed|ure|s)?|invalid|cannot|can't|could not|unable|refused|denied|not found|no such|unknown|unsupported|missing|exceed(?:s|ed)?|timed? ?out)\b`)
+
+// wordIn says whether tok appears in s as a whole word: not inside a longer name ("addr" is no
+// word of "--health-probe-bind-address").
+func wordIn(s, tok string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], tok)
+		if j < 0 {
+			return false
+		}
+		j += i
+		before, after := j == 0 || !wordByte(s[j-1]), j+len(tok) == len(s) || !wordByte(s[j+len(tok)])
+		if before && after {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+func wordByte(b byte) bool {
+	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+}
+
+// holdsWord says whether the ConfigMap key src comes from holds tok as a whole word.
+func (inv *investigation) holdsWord(ns string, src fileSource, tok string) bool {
+	data, ok := inv.configMapData(ns, src.name)
+	return ok && wordIn(data[src.key], tok)
+}
+
+// envName is an environment variable's name as programs write it: upper case with an underscore.
+var envName = regexp.MustCompile(`\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b`)
+
+// envLacking names an environment variable the failing line names (a template's "map has no
+// entry for key \"UPSTREAM_HOST\"", a "UPSTREAM_HOST is empty") that the failing container's
+// environment does not set — neither by env nor through the ConfigMaps and Secrets of its
+// envFrom — and the ConfigMap it takes its environment from, where a key of a like name shows
+// what it was renamed to. It reports whether it named one.
+func (inv *investigation) envLacking(c *contract.Cause, f contract.Finding, parts []string, lines []string) bool {
+	env, ok := inv.containerEnv(f, parts)
+	if !ok || env.secrets {
+		return false // a Secret's keys are not read: the variable may come from there
+	}
+	ct, list, set, fromCM := env.container, env.list, env.set, env.fromCM
+	for _, l := range lines {
+		for _, m := range envName.FindAllStringSubmatch(l, -1) {
+			name := m[1]
+			if set[name] || !strings.Contains(l, `"`+name+`"`) && !strings.Contains(l, "'"+name+"'") && !strings.Contains(l, "$"+name) && !strings.Contains(l, "{"+name) &&
+				!regexp.MustCompile(`(?i)\b`+name+`\b[^.]{0,40}\b(?:not set|unset|empty|missing|undefined|required|no entry)`).MatchString(l) {
+				continue
+			}
+			c.Category = contract.ApplicationConfig
+			c.Object, c.Field = ownerOf(f), fmt.Sprintf("spec.template.spec.%s[%s].env[%s]", list, ct, name)
+			if parts[0] == "pod" {
+				c.Field = fmt.Sprintf("spec.%s[%s].env[%s]", list, ct, name)
+			}
+			summary := fmt.Sprintf("the program needs the environment variable %s (%s), which container %s does not set", name, clip(l, 240), ct)
+			like := likeNamed(name, set)
+			if len(fromCM) > 0 {
+				c.Object, c.Field = fmt.Sprintf("configmap/%s/%s", parts[1], fromCM[0]), fmt.Sprintf("data[%s]", name)
+				summary += fmt.Sprintf(": ConfigMap %s, which it takes its environment from, has no key %s", fromCM[0], name)
+			}
+			if like != "" {
+				summary += fmt.Sprintf(" (it sets %s: renamed?)", like)
+			}
+			c.Summary = clip(summary, 1000)
+			c.Evidence = append(c.Evidence, fmt.Sprintf("container %s's environment: %s", ct, clip(strings.Join(slices.Sorted(maps.Keys(set)), ", "), 300)))
+			c.Fix = &contract.Fix{Text: fmt.Sprintf("set %s for container %s (or give the key back to its ConfigMap)", name, ct)}
+			return true
+		}
+	}
+	return false
+}
+
+// likeNamed is a variable of set that shares a word of three letters or more with name
+// (DOCS_UPSTREAM_ADDR for UPSTREAM_HOST; the one that shares most), or "".
+func likeNamed(name string, set map[string]bool) string {
+	best, most := "", 0
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		n := 0
+		for _, w := range strings.Split(name, "_") {
+			if len(w) >= 3 && slices.Contains(strings.Split(k, "_"), w) {
+				n++
+			}
+		}
+		if n > most {
+			best, most = k, n
+		}
+	}
+	return best
+}
+
+// containerEnv is what the failing container's environment holds: the names it sets (env, and the
+// keys of the ConfigMaps of its envFrom, with their prefixes), those ConfigMaps, and whether a
+// Secret gives it more (whose keys are not read).
+type containerEnv struct {
+	container, list string // its name; containers or initContainers
+	set             map[string]bool
+	fromCM          []string
+	secrets         bool
+}
+
+// containerEnv reads the environment of the failing container of workload parts (kind, ns, name);
+// ok is false when it cannot be read (or a ConfigMap of its envFrom is missing).
+func (inv *investigation) containerEnv(f contract.Finding, parts []string) (containerEnv, bool) {
+	type ctr struct {
+		Name string `yaml:"name"`
+		Env  []struct {
+			Name string `yaml:"name"`
+		} `yaml:"env"`
+		EnvFrom []struct {
+			Prefix       string                 `yaml:"prefix"`
+			ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
+			SecretRef    *struct{ Name string } `yaml:"secretRef"`
+		} `yaml:"envFrom"`
+	}
+	var spec struct {
+		Containers     []ctr `yaml:"containers"`
+		InitContainers []ctr `yaml:"initContainers"`
+	}
+	text := inv.specText(parts[0], parts[1], parts[2])
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return containerEnv{}, false
+	}
+	for i, x := range slices.Concat(spec.Containers, spec.InitContainers) {
+		if x.Name != f.Container && (f.Container != "" || i > 0) {
+			continue
+		}
+		out := containerEnv{container: x.Name, list: "containers", set: map[string]bool{}}
+		if i >= len(spec.Containers) {
+			out.list = "initContainers"
+		}
+		for _, e := range x.Env {
+			out.set[e.Name] = true
+		}
+		for _, ef := range x.EnvFrom {
+			switch {
+			case ef.ConfigMapRef != nil:
+				data, ok := inv.configMapData(parts[1], ef.ConfigMapRef.Name)
+				if !ok {
+					return containerEnv{}, false // a reference that is missing says more, elsewhere
+				}
+				for k := range data {
+					out.set[ef.Prefix+k] = true
+				}
+				out.fromCM = append(out.fromCM, ef.ConfigMapRef.Name)
+			case ef.SecretRef != nil:
+				out.secrets = true
+			}
+		}
+		return out, true
+	}
+	return containerEnv{}, false
 }

@@ -144,4 +144,62 @@ func TestCauseInAValueTheLineNames(t *testing.T) {
 		mustSay(t, d, "no pricing rules loaded")
 		noRestart(t, d)
 	})
+
+	t.Run("a configuration file the line names by its name alone, mounted from a ConfigMap key", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-fname")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dash-provisioning"},
+			Data: map[string]string{"datasources.yaml": "apiVersion: 1\ndatasources:\n- name: prom\n  isDefault: true\n- name: loki\n  isDefault: true\n", "dashboards.yaml": "apiVersion: 1\n"}})
+		rs := c.Deployment(ns, "ops-dash", 1, mount("dash-provisioning", "/etc/grafana/provisioning/datasources"))
+		c.Pod(rs, ns, "ops-dash-h1-0", "cz-tokens-node", crashing(""))
+		node.Set(ns, "ops-dash-h1-0", "app", true,
+			`logger=provisioning t=2026-12-07T10:00:01Z level=info msg="starting to provision datasources"`,
+			`Error: ✗ *provisioning.ProvisioningServiceImpl run error: Datasource provisioning error: datasources.yaml config is invalid. Only one datasource per organization can be marked as default`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/ops-dash"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/"+ns+"/dash-provisioning" || cz.Field != "data[datasources.yaml]" {
+			t.Fatalf("cause %+v, want the ConfigMap key the file name names:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "Only one datasource per organization")
+		noRestart(t, d)
+	})
+
+	t.Run("a program that cannot parse its configuration, from the one ConfigMap it mounts", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-onecm")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plugin-sharing"},
+			Data: map[string]string{"any": `{"version": "v1", "sharing": {"timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": "four"}]}}}`}})
+		rs := c.Deployment(ns, "device-advertiser", 1, mount("plugin-sharing", "/config"))
+		c.Pod(rs, ns, "device-advertiser-h1-0", "cz-tokens-node", crashing(""))
+		node.Set(ns, "device-advertiser-h1-0", "app", true,
+			`E1207 06:12:44.501223       1 main.go:173] error starting plugins: unable to load config: unable to finalize config: unable to parse config file: error parsing config file: unmarshal error: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal string into Go struct field ReplicatedResource.sharing.timeSlicing.resources.replicas of type int`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/device-advertiser"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/"+ns+"/plugin-sharing" {
+			t.Fatalf("cause %+v, want the one ConfigMap the container mounts:\n%s", cz, d.Text())
+		}
+		noRestart(t, d)
+	})
+
+	t.Run("an init container's template needs a variable its ConfigMap no longer has", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-envgone")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge-env"},
+			Data: map[string]string{"DOCS_UPSTREAM_ADDR": "docs-backend:8080", "WORKERS": "4"}})
+		rs := c.Deployment(ns, "edge", 1, func(p *corev1.PodSpec) {
+			p.InitContainers = []corev1.Container{{Name: "render", Image: "registry.example/gomplate:4",
+				EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "edge-env"}}}}}}
+		})
+		last := fixture.Terminated("Error", 1)
+		c.Pod(rs, ns, "edge-h1-0", "cz-tokens-node", corev1.PodStatus{Phase: corev1.PodPending,
+			InitContainerStatuses: []corev1.ContainerStatus{{Name: "render", RestartCount: 6, LastTerminationState: corev1.ContainerState{Terminated: last},
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 5m0s restarting failed container=render"}}}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}})
+		node.Set(ns, "edge-h1-0", "render", true,
+			`10:42:07 ERR  error="failed to render template /templates/default.conf.tmpl: template: /templates/default.conf.tmpl:9:26: executing \"/templates/default.conf.tmpl\" at <.Env.UPSTREAM_HOST>: map has no entry for key \"UPSTREAM_HOST\""`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/edge"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/"+ns+"/edge-env" || cz.Field != "data[UPSTREAM_HOST]" {
+			t.Fatalf("cause %+v, want the ConfigMap that lacks the variable:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "UPSTREAM_HOST", "DOCS_UPSTREAM_ADDR")
+		noRestart(t, d)
+	})
 }

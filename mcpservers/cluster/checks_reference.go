@@ -414,7 +414,7 @@ func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget, ca
 		if s.peerPolicyCheck(out, caller, callerEgress, svc, d.port) && len(out.Causes) > before {
 			return
 		}
-		if c := s.headlessPodCause(svc, d, subject); c != nil {
+		if c := s.headlessPodCause(svc, d, subject, caller); c != nil {
 			out.cause(c.withFix())
 			return
 		}
@@ -504,7 +504,12 @@ func headlessEvidence(svc *corev1.Service) string {
 // headlessPodCause is why host names one pod of a headless Service (pod.service) that the
 // caller cannot reach: the pod does not exist (the StatefulSet has fewer replicas than the name
 // assumes), or it is not ready, so its name has no DNS record. Nil when the pod is ready.
-func (s *snapshot) headlessPodCause(svc *corev1.Service, d depTarget, subject string) *causeFix {
+//
+// A caller that is itself one of the Service's pods (a peer: an etcd or ZooKeeper member, a
+// training rank at its rendezvous) looks the others up before any of them is ready — each waits
+// for the others to become ready — so what is wrong is the Service's publishNotReadyAddresses,
+// which such a peer Service sets so that its members' names resolve from the start.
+func (s *snapshot) headlessPodCause(svc *corev1.Service, d depTarget, subject string, caller *corev1.Pod) *causeFix {
 	var pod *corev1.Pod
 	var names []string
 	for i := range s.pods {
@@ -546,6 +551,14 @@ func (s *snapshot) headlessPodCause(svc *corev1.Service, d depTarget, subject st
 	object := objectRef("pod", pod.Namespace, pod.Name)
 	if w := s.owner(pod); w != nil {
 		object = w.ref.String()
+	}
+	if caller != nil && caller.Namespace == svc.Namespace && len(svc.Spec.Selector) > 0 &&
+		labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(caller.Labels)) {
+		c := contract.Cause{Category: contract.DNSFailure, Object: objectRef("service", svc.Namespace, svc.Name), Field: "spec.publishNotReadyAddresses",
+			Summary: fmt.Sprintf("%s: the caller, pod %s, is itself one of headless Service %s's pods and looks up its peer %s before it is ready (pod %s %s); the Service publishes only ready pods (publishNotReadyAddresses is not set), so peers that wait for each other never resolve one another",
+				subject, caller.Name, svc.Name, pod.Name, pod.Name, phrase),
+			Evidence: append(evidence, headlessEvidence(svc), fmt.Sprintf("pod/%s/%s (the caller) is selected by Service %s (%s)", caller.Namespace, caller.Name, svc.Name, labels.FormatLabels(svc.Spec.Selector)))}
+		return &causeFix{c: c, f: noFix("set publishNotReadyAddresses: true on Service %s/%s, so its pods' names resolve before they are ready (the peers find each other and start)", svc.Namespace, svc.Name)}
 	}
 	c := contract.Cause{Category: contract.DependencyUnreachable, Object: object,
 		Summary: fmt.Sprintf("%s: pod %s %s; it is not ready, so %s has no DNS record and does not resolve (a headless Service's pod names resolve only while the pod is ready)",

@@ -194,6 +194,24 @@ func TestReferenceCheckHeadlessAndPorts(t *testing.T) {
 		mustNotContain(t, text, "does not exist")
 	})
 
+	t.Run("a member looking up its peer through their own headless Service names publishNotReadyAddresses", func(t *testing.T) {
+		s := s.With(t)
+		ens := namespace(t, "ref-peers")
+		headlessService(t, ens, "meta-store", 2380)
+		// member 1 crashloops, waiting for member 0, which waits for member 1: neither is ready
+		crashingStatefulSet(t, ens, "meta-store", `{"level":"warn","msg":"failed to resolve peer","peer":"meta-store-0.meta-store"}`)
+		runningPod(t, ens, "meta-store-1", map[string]string{"app": "meta-store"}, nil, "10.0.9.31", corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "app", Image: "registry.example/etcd:3.5"}}})
+		args := map[string]any{"namespace": ens, "host": "meta-store-0.meta-store:2380", "fromPod": "meta-store-1", "failure": "resolve"}
+		text := s.Eventually("reference_check", args, "publishNotReadyAddresses")
+		mustContain(t, text, "DNSFailure service/"+ens+"/meta-store (spec.publishNotReadyAddresses)",
+			"the caller, pod meta-store-1, is itself one of headless Service meta-store's pods", "set publishNotReadyAddresses: true on Service "+ens+"/meta-store")
+
+		// called from outside the ensemble, the member's own failure stays the cause
+		text = s.Eventually("reference_check", map[string]any{"namespace": ens, "host": "meta-store-0.meta-store:2380"}, "crashloops")
+		mustContain(t, text, "DependencyUnreachable statefulset/"+ens+"/meta-store")
+	})
+
 	t.Run("a host outside the cluster is not followed", func(t *testing.T) {
 		s := s.With(t)
 		var r contract.CheckReport
