@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -37,6 +38,11 @@ func (inv *investigation) pending(sub *subject, an contract.Analysis) bool {
 		return false
 	}
 	object := fmt.Sprintf("%s/%s/%s", args["kind"], args["namespace"], args["name"])
+	if x.Cause == nil || x.Cause.Category == "" {
+		// a pod that waits for a claim: what the claim waits for (its StorageClass, its access
+		// modes, the snapshot it is restored from)
+		x.Cause = inv.unboundClaimCause(x)
+	}
 	rc := opsv1.RootCause{Category: x.Category, Summary: x.Verdict, Confidence: opsv1.ConfidenceHigh}
 	if !diagnosis.ValidCategory(rc.Category) {
 		rc.Category = diagnosis.Unschedulable
@@ -77,4 +83,25 @@ func (inv *investigation) pending(sub *subject, an contract.Analysis) bool {
 
 func hasCategory(an contract.Analysis, c string) bool {
 	return slices.ContainsFunc(an.Findings, func(f contract.Finding) bool { return f.Category == c })
+}
+
+// unboundClaim is how the scheduler's explanation names a claim the pod waits for.
+var unboundClaim = regexp.MustCompile(`PersistentVolumeClaim ([a-z0-9][a-z0-9.-]*)/([a-z0-9][a-z0-9.-]*) is unbound`)
+
+// unboundClaimCause runs volume_check on the unbound claim the explanation names and returns its
+// first cause (nil when none, or the tool is not granted).
+func (inv *investigation) unboundClaimCause(x contract.Explanation) *contract.Cause {
+	if _, ok := inv.where["volume_check"]; !ok {
+		return nil
+	}
+	m := unboundClaim.FindStringSubmatch(strings.Join(append([]string{x.Verdict}, x.Evidence...), "\n"))
+	if m == nil {
+		return nil
+	}
+	var rep contract.CheckReport
+	if !inv.callData("volume_check", map[string]any{"namespace": m[1], "claim": m[2]}, &rep) || len(rep.Causes) == 0 {
+		return nil
+	}
+	c := rep.Causes[0]
+	return &c
 }

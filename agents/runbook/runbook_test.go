@@ -16,6 +16,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -26,6 +27,7 @@ import (
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/mcppool"
 	"github.com/opsmesh/opsmesh/agents/runbook"
+	"github.com/opsmesh/opsmesh/api/contract"
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
 	"github.com/opsmesh/opsmesh/internal/fixture"
 	"github.com/opsmesh/opsmesh/internal/testbed"
@@ -410,6 +412,32 @@ func TestRunbookByCategory(t *testing.T) {
 		c.SetStatus(pvc)
 		d := diagnose(t, e, runbook.Question{Namespace: ns}, diagnosis.PVCPending)
 		mustSay(t, d, "cause: ReferenceMissing at persistentvolumeclaim/rb-pvc/data spec.storageClassName", "claim data names StorageClass rb-fast, which does not exist", "storageclass rb-fast does not exist")
+	})
+
+	t.Run("a pod waiting for a claim restored from a snapshot that does not exist names the claim's data source", func(t *testing.T) {
+		c := fixture.Cluster{T: t, C: c.C}
+		ns := c.Namespace("rb-restore")
+		sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "rb-restore-rbd"}, Provisioner: "rbd.csi.ceph.com"}
+		c.Create(sc)
+		t.Cleanup(func() { _ = c.C.Delete(context.Background(), sc) })
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pgdata"},
+			Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("rb-restore-rbd"), AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				DataSource: &corev1.TypedLocalObjectReference{APIGroup: ptr.To("snapshot.storage.k8s.io"), Kind: "VolumeSnapshot", Name: "nightly-1206"},
+				Resources:  corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+		c.Create(pvc)
+		pvc.Status.Phase = corev1.ClaimPending
+		c.SetStatus(pvc)
+		rs := c.Deployment(ns, "pg", 1, func(p *corev1.PodSpec) {
+			p.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "pgdata"}}}}
+		})
+		c.Pod(rs, ns, "pg-h1-0", "", corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: "Unschedulable", Message: "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."}}})
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/pg"}, diagnosis.PVCPending)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ReferenceMissing || cz.Object != "persistentvolumeclaim/"+ns+"/pgdata" || cz.Field != "spec.dataSourceRef" {
+			t.Fatalf("cause %+v, want the claim's data source:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "VolumeSnapshot nightly-1206")
 	})
 
 	t.Run("JobFailed cites the backoff limit", func(t *testing.T) {

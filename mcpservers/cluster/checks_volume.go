@@ -10,6 +10,10 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opsmesh/opsmesh/api/contract"
@@ -126,6 +130,7 @@ func (t *tools) volumeCheck(ctx context.Context, a volumeArgs) (contract.CheckRe
 		if a.Problem == "full" {
 			r.cause(t.claimFull(c, "", "", nil))
 		}
+		t.checkDataSource(ctx, r, c)
 		if err := t.checkAccessModes(ctx, r, c); err != nil {
 			return r.CheckReport, "", err
 		}
@@ -195,6 +200,7 @@ func (t *tools) volumeCheck(ctx context.Context, a volumeArgs) (contract.CheckRe
 		}
 	}
 	for _, name := range claimOrder {
+		t.checkDataSource(ctx, r, claims[name])
 		if err := t.checkAccessModes(ctx, r, claims[name]); err != nil {
 			return r.CheckReport, "", err
 		}
@@ -496,4 +502,65 @@ func pvSource(pv *corev1.PersistentVolume) string {
 		return "NFS " + s.NFS.Server + ":" + s.NFS.Path
 	}
 	return "in-tree volume"
+}
+
+// checkDataSource checks, for a claim not yet bound, the object it is to be made from
+// (spec.dataSourceRef, or spec.dataSource): a VolumeSnapshot or claim to restore or clone, or a
+// populator's object. One that does not exist — or whose kind the cluster does not serve (the
+// snapshot CRDs not installed) — leaves the claim Pending: the provisioner has nothing to make
+// its volume from.
+func (t *tools) checkDataSource(ctx context.Context, r *checkReport, c claimInfo) {
+	pvc := c.pvc
+	if pvc == nil || pvc.Status.Phase == corev1.ClaimBound {
+		return
+	}
+	var kind, group, name, ns, field string
+	switch {
+	case pvc.Spec.DataSourceRef != nil:
+		d := pvc.Spec.DataSourceRef
+		kind, group, name, ns, field = d.Kind, ptrString(d.APIGroup), d.Name, ptrString(d.Namespace), "spec.dataSourceRef"
+	case pvc.Spec.DataSource != nil:
+		d := pvc.Spec.DataSource
+		kind, group, name, field = d.Kind, ptrString(d.APIGroup), d.Name, "spec.dataSource"
+	default:
+		return
+	}
+	if ns == "" {
+		ns = pvc.Namespace
+	}
+	what := kind + " " + name
+	if group != "" {
+		what = fmt.Sprintf("%s %s (%s)", kind, name, group)
+	}
+	r.fact("claim %s is to be made from %s (%s)", pvc.Name, what, field)
+	cause := func(summary string) {
+		r.cause(contract.Cause{Category: contract.ReferenceMissing, Object: objectRef("persistentvolumeclaim", pvc.Namespace, pvc.Name), Field: field,
+			Summary:  summary,
+			Evidence: []string{fmt.Sprintf("persistentvolumeclaim/%s/%s %s: kind %s, name %s%s; status.phase %s", pvc.Namespace, pvc.Name, field, kind, name, map[bool]string{true: ", apiGroup " + group, false: ""}[group != ""], pvc.Status.Phase)},
+			Fix:      &contract.Fix{Text: fmt.Sprintf("create %s in namespace %s (or point %s of claim %s at one that exists); the claim cannot change its source once created, so recreate it if needed", what, ns, field, pvc.Name)}})
+	}
+	mapping, err := t.k.Mapper.RESTMapping(schema.GroupKind{Group: group, Kind: kind})
+	if meta.IsNoMatchError(err) {
+		cause(fmt.Sprintf("claim %s is to be made from %s, but the cluster serves no kind %s in API group %q (its CRDs are not installed), so its volume cannot be provisioned and the claim stays %s", pvc.Name, what, kind, group, pvc.Status.Phase))
+		return
+	} else if err != nil {
+		r.fact("claim %s: the kind of its data source: %v", pvc.Name, err)
+		return
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(mapping.GroupVersionKind)
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	if mapping.Scope.Name() != meta.RESTScopeNameNamespace {
+		key.Namespace = ""
+	}
+	switch err := t.k.Direct.Get(ctx, key, u); {
+	case apierrors.IsNotFound(err):
+		cause(fmt.Sprintf("claim %s is to be made from %s, which does not exist in namespace %s, so its volume cannot be provisioned and the claim stays %s", pvc.Name, what, ns, pvc.Status.Phase))
+	case err != nil:
+		r.fact("claim %s: %v", pvc.Name, apiError(err, "get", objectRef(strings.ToLower(kind), key.Namespace, name)))
+	default:
+		if ready, ok, _ := unstructured.NestedBool(u.Object, "status", "readyToUse"); ok && !ready {
+			r.fact("%s is not ready to use yet (status.readyToUse false): the claim waits for it", what)
+		}
+	}
 }

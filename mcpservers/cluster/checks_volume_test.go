@@ -72,8 +72,25 @@ func TestVolumeCheck(t *testing.T) {
 	trainer.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "shared-dataset"}}}}
 	create(t, trainer)
 
+	restore := claim("staging-pgdata", "chk-fast-ssd", corev1.ReadWriteOnce, "50Gi")
+	restore.Spec.DataSource = &corev1.TypedLocalObjectReference{APIGroup: ptr.To("snapshot.storage.k8s.io"), Kind: "VolumeSnapshot", Name: "prod-nightly-1206"}
+	clone := claim("dataset-copy", "chk-fast-ssd", corev1.ReadWriteOnce, "50Gi")
+	clone.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "dataset-golden"}
+	create(t, restore, clone)
+
 	s := connect(t, cluster.Config{})
 	runChecks(t, s, "volume_check", []checkCase{{
+		name:     "a claim restored from a VolumeSnapshot kind the cluster does not serve",
+		args:     map[string]any{"namespace": ns, "claim": "staging-pgdata"},
+		category: contract.ReferenceMissing, object: "persistentvolumeclaim/" + ns + "/staging-pgdata", field: "spec.dataSourceRef",
+		summary:  []string{"claim staging-pgdata is to be made from VolumeSnapshot prod-nightly-1206 (snapshot.storage.k8s.io), but the cluster serves no kind VolumeSnapshot"},
+		fix:      []string{"create VolumeSnapshot prod-nightly-1206 (snapshot.storage.k8s.io) in namespace " + ns},
+	}, {
+		name:     "a claim cloned from a claim that does not exist",
+		args:     map[string]any{"namespace": ns, "claim": "dataset-copy"},
+		category: contract.ReferenceMissing, object: "persistentvolumeclaim/" + ns + "/dataset-copy", field: "spec.dataSourceRef",
+		summary:  []string{"claim dataset-copy is to be made from PersistentVolumeClaim dataset-golden, which does not exist in namespace " + ns},
+	}, {
 		name:     "the claim at the path is full",
 		args:     map[string]any{"namespace": ns, "pod": "vecstore-5f9", "path": "/qdrant/storage/wal/open-1", "problem": "full"},
 		category: contract.VolumeFull, object: "persistentvolumeclaim/" + ns + "/qdrant-storage", field: "spec.resources.requests.storage",
