@@ -118,6 +118,12 @@ func (inv *investigation) symptomFix(cause *contract.Cause, f contract.Finding, 
 		inv.note("no automatic fix: %s (%s); rolling back or restarting %s does not make room in it", cause.Object, cause.Summary, owner)
 		return
 	}
+	if cause != nil && cause.Category == contract.ApplicationConfig && f.Fix.Tool == "workload_set_resources" {
+		// a setting that makes the program use more (a runtime's heap budget, a batch size): a
+		// larger limit only lets it grow again
+		inv.note("no automatic fix: %s (%s); raising %s's resources does not correct it", cause.Object, cause.Summary, owner)
+		return
+	}
 	if cause != nil && elsewhere(cause.Object, owner) && (f.Fix.Tool == "workload_restart" || f.Fix.Tool == "pod_delete") {
 		inv.note("no automatic fix: fix %s first (%s); restarting %s before that cannot help", cause.Object, cause.Summary, owner)
 		return

@@ -17,9 +17,10 @@ import (
 // present"), two to a hundred characters, not starting with a space.
 var quotedToken = regexp.MustCompile("'([^'\\s][^']{2,99})'|\"([^\"\\s][^\"]{2,99})\"|`([^`\\s][^`]{2,99})`|\\[([^\\]\\s][^\\]]{2,99})\\]")
 
-// compoundToken is a bare word with a separator inside: a dotted, hyphenated, slashed or
-// colon-joined name (eu-north-7, otlp/tempo, invoices.created.v2, broker:5672).
-var compoundToken = regexp.MustCompile(`[A-Za-z0-9][A-Za-z0-9_]*(?:[./:@-][A-Za-z0-9_]+)+`)
+// compoundToken is a bare word with a separator inside: a dotted, hyphenated, snake-case,
+// slashed or colon-joined name (eu-north-7, max_allowed_packet, otlp/tempo,
+// invoices.created.v2, broker:5672).
+var compoundToken = regexp.MustCompile(`[A-Za-z0-9][A-Za-z0-9]*(?:[._/:@-][A-Za-z0-9]+)+`)
 
 // noiseToken is a token that names no value of a configuration: a time, a date, a number, a
 // version, a source file or position (app/worker.py, main.go:88, channel.js:136:17), a logger's level or a
@@ -121,6 +122,11 @@ func (inv *investigation) valueSource(c *contract.Cause, f contract.Finding, hit
 				fmt.Sprintf("%s is mounted from %s %s key %s, which holds %s", src.file, src.word(), src.name, src.key, tok))
 			return true
 		}
+	}
+	// a setting of a dependency the workload calls (a server's max_allowed_packet): the
+	// ConfigMap file the dependency's pods mount that holds it
+	if inv.dependencyHolding(c, f, hit, parts[1], tokens, candidates) {
+		return true
 	}
 	// an environment variable the line names that the container's environment lacks
 	if inv.envLacking(c, f, parts, candidates) {
@@ -397,4 +403,36 @@ func (inv *investigation) containerEnv(f contract.Finding, parts []string) (cont
 		return out, true
 	}
 	return containerEnv{}, false
+}
+
+// dependencyHolding looks for the values the line names in the configuration files of the
+// dependencies the workload's settings name (a Service in a connection string): a server that
+// refuses what the client sends says so in the client's log, and names its own setting ("set
+// the 'max_allowed_packet' variable on the server"). The ConfigMap key the dependency's pod
+// mounts that holds it is the setting at fault. It reports whether it moved the cause.
+func (inv *investigation) dependencyHolding(c *contract.Cause, f contract.Finding, hit knowledge.Hit, ns string, tokens, lines []string) bool {
+	for _, svc := range inv.servicesNamed(ns, inv.settingsText(f)) {
+		pods := inv.servicePods(ns, svc)
+		if len(pods) == 0 {
+			continue
+		}
+		var pf podFiles
+		text := inv.specText("pod", ns, pods[0])
+		if text == "" || yaml.Unmarshal([]byte(text), &pf) != nil {
+			continue
+		}
+		for _, tok := range tokens {
+			if !strings.Contains(tok, "_") && !strings.Contains(tok, ".") {
+				continue // a setting's name, not a word a server's file may hold for other reasons
+			}
+			src, ok := inv.mountedHolding(pf, "", ns, tok)
+			if !ok || !inv.holdsWord(ns, src, tok) {
+				continue
+			}
+			moveToFile(c, ns, src, fmt.Sprintf("the program fails on %s (%s), a setting of the dependency it calls, Service %s, whose pod %s reads it from %s", tok, clip(lineWith(lines, tok), 240), svc, pods[0], src.file),
+				fmt.Sprintf("pod %s (behind Service %s) mounts %s from %s %s key %s, which sets %s", pods[0], svc, src.file, src.word(), src.name, src.key, tok))
+			return true
+		}
+	}
+	return false
 }

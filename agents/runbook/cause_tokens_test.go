@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
@@ -200,6 +201,55 @@ func TestCauseInAValueTheLineNames(t *testing.T) {
 			t.Fatalf("cause %+v, want the ConfigMap that lacks the variable:\n%s", cz, d.Text())
 		}
 		mustSay(t, d, "UPSTREAM_HOST", "DOCS_UPSTREAM_ADDR")
+		noRestart(t, d)
+	})
+
+	t.Run("an OOMKilled Go program whose ConfigMap sets GOGC=off and GOMEMLIMIT above its limit", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-gomem")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "go-tuning"},
+			Data: map[string]string{"GOGC": "off", "GOMEMLIMIT": "6GiB", "LOG_LEVEL": "info"}})
+		rs := c.Deployment(ns, "span-writer", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}
+			p.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "go-tuning"}}}}
+		})
+		oom := fixture.Terminated("OOMKilled", 137)
+		c.Pod(rs, ns, "span-writer-h1-0", "", fixture.Waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container=app", oom))
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/span-writer"}, diagnosis.OOMKilled)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/"+ns+"/go-tuning" || cz.Field != "data[GOMEMLIMIT]" {
+			t.Fatalf("cause %+v, want the ConfigMap's GOMEMLIMIT:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "GOMEMLIMIT=6GiB", "GOGC=off", "memory limit of 2Gi")
+		for _, a := range d.Plan {
+			if a.Tool == "workload_set_resources" {
+				t.Errorf("plan raises the limit, which lets the runtime grow again:\n%s", d.Text())
+			}
+		}
+	})
+
+	t.Run("a client refused for a server's setting names the server's ConfigMap", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-server")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "catalog-db-cnf"},
+			Data: map[string]string{"tuning.cnf": "[mysqld]\nmax_connections = 400\nmax_allowed_packet = 4M\n"}})
+		c.Create(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "catalog-db"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "catalog-db"}, Ports: []corev1.ServicePort{{Port: 3306}}}})
+		db := c.Deployment(ns, "catalog-db", 1, mount("catalog-db-cnf", "/etc/mysql/conf.d"))
+		c.Pod(db, ns, "catalog-db-h1-0", "cz-tokens-node", corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}})
+		rs := c.Deployment(ns, "feed-import", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "SPRING_DATASOURCE_URL", Value: "jdbc:mysql://catalog-db:3306/catalog"}}
+		})
+		c.Pod(rs, ns, "feed-import-h1-0", "cz-tokens-node", crashing(""))
+		node.Set(ns, "feed-import-h1-0", "app", true,
+			`2026-12-07 02:00:04.311  INFO 1 --- [main] c.a.feed.ImportRunner : importing 1840 products`,
+			`2026-12-07 02:00:09.877 ERROR 1 --- [main] o.s.boot.SpringApplication : Application run failed`,
+			`com.mysql.cj.jdbc.exceptions.PacketTooBigException: Packet for query is too large (5,242,880 > 4,194,304). You can change this value on the server by setting the 'max_allowed_packet' variable.`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/feed-import"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/"+ns+"/catalog-db-cnf" || cz.Field != "data[tuning.cnf]" {
+			t.Fatalf("cause %+v, want the server's ConfigMap that sets max_allowed_packet:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "max_allowed_packet", "Service catalog-db")
 		noRestart(t, d)
 	})
 }

@@ -103,7 +103,7 @@ func (inv *investigation) trace(f contract.Finding, sub *subject) traced {
 		}
 	}
 	if t.cause == nil {
-		t.cause = memoryLimitCause(f)
+		t.cause = inv.oomCause(f)
 	}
 	if t.cause != nil {
 		inv.linkCause(t.cause, f)
