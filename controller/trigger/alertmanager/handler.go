@@ -116,7 +116,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, a := range p.Alerts {
 		s := SignalOf(a)
 		if h.owners != nil && s.Target != nil && s.Target.Namespace != "" {
-			top := owners.Top(r.Context(), h.owners, *s.Target)
+			top := owners.Top(r.Context(), h.owners, owners.JobOrCronJob(r.Context(), h.owners, *s.Target))
 			s.Target = &top
 		}
 		ar := AlertResult{Alertname: s.Name}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -200,9 +201,27 @@ func TestWarningEventsRaiseIncidentOnOwner(t *testing.T) {
 	if ninc.Spec.Target == nil || ninc.Spec.Target.Kind != "Node" || ninc.Spec.Target.Name != "worker-1" || ninc.Spec.Severity != opsv1.SeverityCritical || ninc.Labels["node"] != "worker-1" {
 		t.Fatalf("node Incident: %+v labels %v", ninc.Spec, ninc.Labels)
 	}
+	// A pod the kubelet refuses to admit (bound by nodeName to a node without the GPUs it asks
+	// for): the reason is OutOf<resource>, which the OutOf* prefix covers.
+	bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "evshop", Name: "eval-harness"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "h", Image: "h:1"}}}}
+	must(t, c.Create(ctx, bare))
+	must(t, c.Create(ctx, warning("evshop", "eval-harness.1", "OutOfnvidia.com/gpu", corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "evshop", Name: "eval-harness"}, 1, time.Now())))
+	// (a reason with a slash is no label value: the Incident is found by its target)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var l opsv1.IncidentList
+		must(t, c.List(ctx, &l, client.InNamespace("evshop")))
+		if slices.ContainsFunc(l.Items, func(i opsv1.Incident) bool {
+			return i.Spec.Target != nil && i.Spec.Target.Kind == "Pod" && i.Spec.Target.Name == "eval-harness" && i.Spec.Source.Name == "OutOfnvidia.com/gpu"
+		}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Incident about Pod eval-harness for its OutOfnvidia.com/gpu event")
+		}
+	}
 	// Every event before these was handled (one watch, in order): the ignored ones raised nothing.
-	if n := count(t, c, "evshop"); n != 2 {
-		t.Fatalf("%d Incidents in evshop; want 2 (the Deployment's and the Job's)", n)
+	if n := count(t, c, "evshop"); n != 3 {
+		t.Fatalf("%d Incidents in evshop; want 3 (the Deployment's, the Job's and the bare pod's)", n)
 	}
 	if n := count(t, c, "evskip"); n != 0 {
 		t.Fatalf("%d Incidents in the excluded namespace", n)

@@ -33,7 +33,8 @@ import (
 	"github.com/opsmesh/opsmesh/controller/trigger/owners"
 )
 
-// DefaultReasons are the Warning event reasons that raise Incidents unless configured otherwise.
+// DefaultReasons are the Warning event reasons that raise Incidents unless configured otherwise;
+// one that ends in * stands for every reason that starts with what comes before it.
 var DefaultReasons = []string{"BackOff", "CrashLoopBackOff", "FailedScheduling", "OOMKilling", "OOMKilled", "Unhealthy", "NodeNotReady",
 	// The kubelet's reason for an image it cannot pull (ErrImagePull, ImagePullBackOff) and a
 	// container it cannot create or start (CreateContainerConfigError); its "Back-off pulling
@@ -41,7 +42,11 @@ var DefaultReasons = []string{"BackOff", "CrashLoopBackOff", "FailedScheduling",
 	"Failed",
 	// A Job that gave up, pods a controller may not create (quota, admission), volumes that do
 	// not mount or cannot be provisioned.
-	"BackoffLimitExceeded", "DeadlineExceeded", "FailedCreate", "FailedMount", "ProvisioningFailed"}
+	"BackoffLimitExceeded", "DeadlineExceeded", "FailedCreate", "FailedMount", "ProvisioningFailed",
+	// A pod the kubelet refuses to admit (OutOfcpu, OutOfmemory, OutOfnvidia.com/gpu: a pod
+	// bound past the scheduler by nodeName), or cannot give a sandbox, a volume attachment or a
+	// lifecycle hook; a pod the kubelet evicts.
+	"OutOf*", "UnexpectedAdmissionError", "FailedCreatePodSandBox", "FailedAttachVolume", "FailedPostStartHook", "Evicted"}
 
 // Raiser is what the watchers need of the Incident writer (dedup.Writer).
 type Raiser interface {
@@ -69,13 +74,14 @@ type WarningsConfig struct {
 
 // Warnings watches core/v1 Events of type Warning.
 type Warnings struct {
-	cs      kubernetes.Interface
-	r       client.Reader
-	raiser  Raiser
-	cfg     WarningsConfig
-	reasons map[string]bool
-	exclude map[string]bool
-	start   time.Time
+	cs       kubernetes.Interface
+	r        client.Reader
+	raiser   Raiser
+	cfg      WarningsConfig
+	reasons  map[string]bool
+	prefixes []string // reasons given as a prefix (OutOf*)
+	exclude  map[string]bool
+	start    time.Time
 }
 
 // NewWarnings returns a watcher that lists and watches Events with cs, reads the owners of the
@@ -94,8 +100,12 @@ func NewWarnings(cs kubernetes.Interface, r client.Reader, raiser Raiser, cfg Wa
 	w := &Warnings{cs: cs, r: r, raiser: raiser, cfg: cfg, reasons: map[string]bool{}, exclude: map[string]bool{}}
 	for _, reason := range cfg.Reasons {
 		reason = strings.TrimSpace(reason)
-		if reason == "" || strings.ContainsAny(reason, " ,") {
-			return nil, fmt.Errorf("event reason %q is not a reason (one word, such as BackOff); list them comma-separated in --event-reasons", reason)
+		if reason == "" || reason == "*" || strings.ContainsAny(reason, " ,") || strings.Contains(strings.TrimSuffix(reason, "*"), "*") {
+			return nil, fmt.Errorf("event reason %q is not a reason (one word, such as BackOff, or a prefix ending in *, such as OutOf*); list them comma-separated in --event-reasons", reason)
+		}
+		if p, ok := strings.CutSuffix(reason, "*"); ok {
+			w.prefixes = append(w.prefixes, p)
+			continue
 		}
 		w.reasons[reason] = true
 	}
@@ -186,7 +196,7 @@ func LastSeen(ev *corev1.Event) time.Time {
 
 // handle raises ev: once when new (and not history), by the rise of its count when updated.
 func (w *Warnings) handle(ctx context.Context, ev *corev1.Event, prev *corev1.Event) {
-	if ev.Type != corev1.EventTypeWarning || !w.reasons[ev.Reason] || w.exclude[ev.Namespace] || w.exclude[ev.InvolvedObject.Namespace] {
+	if ev.Type != corev1.EventTypeWarning || !w.watches(ev.Reason) || w.exclude[ev.Namespace] || w.exclude[ev.InvolvedObject.Namespace] {
 		return
 	}
 	if ev.Reason == "Failed" && ev.InvolvedObject.Kind != "Pod" {
@@ -211,6 +221,11 @@ func (w *Warnings) handle(ctx context.Context, ev *corev1.Event, prev *corev1.Ev
 	if _, err := w.raiser.Raise(ctx, s); err != nil {
 		w.cfg.Log.Error(err, "raising an Incident for a Warning event", "event", ev.Namespace+"/"+ev.Name, "reason", ev.Reason)
 	}
+}
+
+// watches says whether reason raises Incidents: one of the reasons, or one a prefix covers.
+func (w *Warnings) watches(reason string) bool {
+	return w.reasons[reason] || slices.ContainsFunc(w.prefixes, func(p string) bool { return strings.HasPrefix(reason, p) })
 }
 
 // reasonClass groups reasons that are one problem, so that BackOff, CrashLoopBackOff and the

@@ -76,3 +76,24 @@ func Top(ctx context.Context, r client.Reader, ref opsv1.TargetReference) opsv1.
 
 // coreKinds are core/v1 kinds an event may name without an apiVersion.
 var coreKinds = map[string]bool{"Pod": true, "PersistentVolumeClaim": true, "Service": true, "ConfigMap": true}
+
+// JobOrCronJob is ref, unless ref is a Job that does not exist while a CronJob of that name does
+// (an alert whose job_name is the CronJob's name, as a person or a rule writes it for a nightly
+// job): then that CronJob. Anything that cannot be read leaves ref as it is.
+func JobOrCronJob(ctx context.Context, r client.Reader, ref opsv1.TargetReference) opsv1.TargetReference {
+	if ref.Kind != "Job" || ref.Namespace == "" || ref.Name == "" {
+		return ref
+	}
+	get := func(kind string) error {
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(schema.GroupVersionKind{Group: "batch", Version: "v1", Kind: kind})
+		return r.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, m)
+	}
+	if err := get("Job"); !apierrors.IsNotFound(err) {
+		return ref
+	}
+	if get("CronJob") != nil {
+		return ref
+	}
+	return opsv1.TargetReference{APIVersion: "batch/v1", Kind: "CronJob", Namespace: ref.Namespace, Name: ref.Name}
+}
