@@ -273,3 +273,60 @@ func (inv *investigation) notGiven(lines []string, f contract.Finding, ctx knowl
 	}
 	return inv.noGPURequested(lines, f, ctx.Container)
 }
+
+// tokenWords are the words of a line about a rejected identity token rather than a password.
+var tokenWords = regexp.MustCompile(`(?i)audience|\baud\b|IdentityToken|web ?identity|\bjwt\b|OpenIDConnect|service ?account token`)
+
+// projectedToken names, for credentials an identity provider refuses in words of a token's
+// audience or identity, the projected ServiceAccount token the pod presents: the volume, its
+// audience and its path. It reports whether the pod has one (and the cause now names it).
+func (inv *investigation) projectedToken(c *contract.Cause, f contract.Finding, line string) bool {
+	owner := ownerOf(f)
+	parts := strings.Split(owner, "/")
+	if c.Category != contract.CredentialsRejected || len(parts) != 3 || elsewhere(c.Object, owner) || !tokenWords.MatchString(line) {
+		return false
+	}
+	var spec struct {
+		Volumes []struct {
+			Name      string `yaml:"name"`
+			Projected *struct {
+				Sources []struct {
+					ServiceAccountToken *struct {
+						Audience string `yaml:"audience"`
+						Path     string `yaml:"path"`
+					} `yaml:"serviceAccountToken"`
+				} `yaml:"sources"`
+			} `yaml:"projected"`
+		} `yaml:"volumes"`
+	}
+	text := inv.specText(parts[0], parts[1], parts[2])
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return false
+	}
+	prefix := "spec.template.spec."
+	if parts[0] == "pod" {
+		prefix = "spec."
+	}
+	for _, v := range spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for i, src := range v.Projected.Sources {
+			t := src.ServiceAccountToken
+			if t == nil {
+				continue
+			}
+			aud := t.Audience
+			if aud == "" {
+				aud = "the API server's own (none set)"
+			} else {
+				aud = fmt.Sprintf("%q", aud)
+			}
+			c.Field = fmt.Sprintf("%svolumes[%s].projected.sources[%d].serviceAccountToken.audience", prefix, v.Name, i)
+			c.Summary = clip(fmt.Sprintf("%s; the pod presents the projected ServiceAccount token of volume %s (file %s), whose audience is %s", c.Summary, v.Name, t.Path, aud), 1000)
+			c.Evidence = append(c.Evidence, fmt.Sprintf("volume %s: projected serviceAccountToken audience %s, path %s", v.Name, aud, t.Path))
+			return true
+		}
+	}
+	return false
+}

@@ -252,4 +252,24 @@ func TestCauseInAValueTheLineNames(t *testing.T) {
 		mustSay(t, d, "max_allowed_packet", "Service catalog-db")
 		noRestart(t, d)
 	})
+
+	t.Run("an identity provider refusing the projected token's audience names the token volume", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-aud")
+		rs := c.Deployment(ns, "mirror-sync", 1, func(p *corev1.PodSpec) {
+			p.ServiceAccountName = "default"
+			p.Containers[0].Env = []corev1.EnvVar{{Name: "AWS_ROLE_ARN", Value: "arn:aws:iam::123456789012:role/mirror"}, {Name: "AWS_WEB_IDENTITY_TOKEN_FILE", Value: "/var/run/secrets/tokens/aws"}}
+			p.Volumes = []corev1.Volume{{Name: "aws-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: "vault", Path: "aws"}}}}}}}
+		})
+		c.Pod(rs, ns, "mirror-sync-h1-0", "cz-tokens-node", crashing(""))
+		node.Set(ns, "mirror-sync-h1-0", "app", true,
+			`/usr/local/bundle/gems/aws-sdk-core-3.211.0/lib/seahorse/client/plugins/raise_response_errors.rb:17:in 'call': Incorrect token audience (Aws::STS::Errors::InvalidIdentityToken)`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/mirror-sync"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.CredentialsRejected || cz.Object != "deployment/"+ns+"/mirror-sync" || cz.Field != "spec.template.spec.volumes[aws-token].projected.sources[0].serviceAccountToken.audience" {
+			t.Fatalf("cause %+v, want the projected token's audience:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, `whose audience is "vault"`, "sts.amazonaws.com")
+		noRestart(t, d)
+	})
 }

@@ -828,6 +828,9 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 			return &better, &hit, true
 		}
 	}
+	if cause != nil && inv.projectedToken(cause, f, hit.Line) {
+		return cause, found, false
+	}
 	if cause != nil {
 		setting := inv.configSource(cause, f, hit.Setting(), hitPattern(hit), settingNames(hit))
 		before := cause.Object

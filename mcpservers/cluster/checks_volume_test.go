@@ -83,13 +83,13 @@ func TestVolumeCheck(t *testing.T) {
 		name:     "a claim restored from a VolumeSnapshot kind the cluster does not serve",
 		args:     map[string]any{"namespace": ns, "claim": "staging-pgdata"},
 		category: contract.ReferenceMissing, object: "persistentvolumeclaim/" + ns + "/staging-pgdata", field: "spec.dataSourceRef",
-		summary:  []string{"claim staging-pgdata is to be made from VolumeSnapshot prod-nightly-1206 (snapshot.storage.k8s.io), but the cluster serves no kind VolumeSnapshot"},
-		fix:      []string{"create VolumeSnapshot prod-nightly-1206 (snapshot.storage.k8s.io) in namespace " + ns},
+		summary: []string{"claim staging-pgdata is to be made from VolumeSnapshot prod-nightly-1206 (snapshot.storage.k8s.io), but the cluster serves no kind VolumeSnapshot"},
+		fix:     []string{"create VolumeSnapshot prod-nightly-1206 (snapshot.storage.k8s.io) in namespace " + ns},
 	}, {
 		name:     "a claim cloned from a claim that does not exist",
 		args:     map[string]any{"namespace": ns, "claim": "dataset-copy"},
 		category: contract.ReferenceMissing, object: "persistentvolumeclaim/" + ns + "/dataset-copy", field: "spec.dataSourceRef",
-		summary:  []string{"claim dataset-copy is to be made from PersistentVolumeClaim dataset-golden, which does not exist in namespace " + ns},
+		summary: []string{"claim dataset-copy is to be made from PersistentVolumeClaim dataset-golden, which does not exist in namespace " + ns},
 	}, {
 		name:     "the claim at the path is full",
 		args:     map[string]any{"namespace": ns, "pod": "vecstore-5f9", "path": "/qdrant/storage/wal/open-1", "problem": "full"},

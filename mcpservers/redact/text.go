@@ -32,7 +32,15 @@ var (
 func Text(s string) string {
 	s = pemBlock.ReplaceAllString(s, "-----BEGIN $1-----"+Marker+"-----END $1-----")
 	s = urlUserinfo.ReplaceAllString(s, "${1}:"+Marker+"@")
-	s = authScheme.ReplaceAllString(s, "${1}${2}"+Marker)
+	s = authScheme.ReplaceAllStringFunc(s, func(m string) string {
+		sub := authScheme.FindStringSubmatch(m)
+		value := m[len(sub[1])+len(sub[2]):]
+		if strings.EqualFold(sub[1], "token") && proseWord.MatchString(value) {
+			// a word after "token", not a secret: "Incorrect token audience", "token expired"
+			return m
+		}
+		return sub[1] + sub[2] + Marker
+	})
 	s = jwtShape.ReplaceAllString(s, Marker)
 	s = knownToken.ReplaceAllString(s, Marker)
 	s = nameValue.ReplaceAllStringFunc(s, func(m string) string {

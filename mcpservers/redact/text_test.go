@@ -30,6 +30,7 @@ func TestText(t *testing.T) {
 		"Back-off restarting failed container main in pod web-7d9f",
 		"0/4 nodes are available: 4 Insufficient nvidia.com/gpu.",
 		"token bucket refilled; tokens: 12",
+		"Incorrect token audience (Aws::STS::Errors::InvalidIdentityToken)",
 		"OOMKilled, exit code 137",
 		// words that only contain a credential's name: a tokenizer's path, an author
 		"exec /app/tokenize-api: exec format error",
