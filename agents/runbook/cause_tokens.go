@@ -123,6 +123,32 @@ func (inv *investigation) valueSource(c *contract.Cause, f contract.Finding, hit
 			return true
 		}
 	}
+	// a setting the line names by its name (hostname-url, spring.kafka.bootstrap-servers) that
+	// an environment variable carries by the usual conventions (KC_HOSTNAME_URL)
+	var names []string
+	for _, tok := range tokens {
+		if settingName.MatchString(tok) {
+			names = append(names, tok)
+		}
+	}
+	if len(names) > 0 {
+		try := *c
+		try.Evidence = slices.Clone(c.Evidence)
+		try.Summary = ""
+		if _, ok := inv.settingByName(&try, f, names); ok && (try.Field != "" || try.Object != c.Object) {
+			name := names[0]
+			for _, n := range names {
+				if strings.Contains(try.Summary, n) || strings.Contains(strings.Join(try.Evidence, " "), strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(n))) {
+					name = n
+					break
+				}
+			}
+			*c = try
+			c.Category = contract.ApplicationConfig
+			c.Summary = clip(fmt.Sprintf("the program refuses or ignores its setting %s (%s)%s", name, clip(lineWith(candidates, name), 240), try.Summary), 1000)
+			return true
+		}
+	}
 	// a setting of a dependency the workload calls (a server's max_allowed_packet): the
 	// ConfigMap file the dependency's pods mount that holds it
 	if inv.dependencyHolding(c, f, hit, parts[1], tokens, candidates) {
@@ -250,8 +276,13 @@ func (inv *investigation) serviceExists(ns, name string) bool {
 	return inv.callData("resource_get", map[string]any{"kind": "service", "namespace": ns, "name": name}, &o)
 }
 
-// failureWords are the words of a line that reports a failure, whatever its logger.
-var failureWords = regexp.MustCompile(`(?i)\b(?:error|err|fatal|panic|exception|fail(?:ed|ure|s)?|invalid|cannot|can't|could not|unable|refused|denied|not found|no such|unknown|unsupported|missing|exceed(?:s|ed)?|timed? ?out)\b`)
+// failureWords are the words of a line that reports a failure, whatever its logger (or a
+// setting the program ignores: "UNAVAILABLE", "deprecated", "ignored").
+var failureWords = regexp.MustCompile(`(?i)\b(?:error|err|fatal|panic|exception|fail(?:ed|ure|s)?|invalid|cannot|can't|could not|unable|refused|denied|not found|no such|unknown|unsupported|not supported|unrecognized|unavailable|ignored|deprecated|removed|missing|exceed(?:s|ed)?|timed? ?out|warn|warning)\b`)
+
+// settingName is a token shaped like a setting's name: lower case words joined by dots, hyphens
+// or underscores (hostname-strict, spring.datasource.url, max_connections).
+var settingName = regexp.MustCompile(`^[a-z][a-z0-9]*(?:[._-][a-z0-9]+)+$`)
 
 // wordIn says whether tok appears in s as a whole word: not inside a longer name ("addr" is no
 // word of "--health-probe-bind-address").

@@ -272,4 +272,23 @@ func TestCauseInAValueTheLineNames(t *testing.T) {
 		mustSay(t, d, `whose audience is "vault"`, "sts.amazonaws.com")
 		noRestart(t, d)
 	})
+
+	t.Run("a setting the program ignores, named in its log, is found by its variable's name", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-kcname")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "idp-env"},
+			Data: map[string]string{"KC_DB": "postgres", "KC_HOSTNAME_URL": "https://login.example.com", "KC_PROXY_HEADERS": "xforwarded"}})
+		rs := c.Deployment(ns, "idp", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "idp-env"}}}}
+		})
+		c.Pod(rs, ns, "idp-h1-0", "cz-tokens-node", crashing(""))
+		node.Set(ns, "idp-h1-0", "app", true,
+			`2026-12-07 10:00:01,100 WARN  [org.keycloak.quarkus.runtime.configuration.mappers.PropertyMappers] (main) - hostname-url: Available only when hostname:v1 feature is enabled.`,
+			`2026-12-07 10:00:01,300 ERROR [org.keycloak.quarkus.runtime.cli.ExecutionExceptionHandler] (main) ERROR: hostname is not configured; either configure hostname, or set hostname-strict to false`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/idp"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/"+ns+"/idp-env" || cz.Field != "data.KC_HOSTNAME_URL" && cz.Field != "data[KC_HOSTNAME_URL]" {
+			t.Fatalf("cause %+v, want the ConfigMap key that carries hostname-url:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "hostname-url")
+	})
 }
