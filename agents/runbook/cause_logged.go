@@ -30,18 +30,30 @@ func (inv *investigation) loggedFailure(sub *subject) bool {
 	}
 	pods, owner := inv.podsOf(sub)
 	for _, p := range pods {
-		f := contract.Finding{Severity: "warning", Category: diagnosis.Unknown, Object: "pod/" + sub.namespace + "/" + p, Owner: owner}
-		var failures []string
-		for _, l := range inv.logLines(f, false) {
-			if !knowledge.InfoLine(l) {
-				failures = append(failures, l)
+		// each container's log (a sidecar, a proxy in front of the application), at most four
+		containers := inv.containersOf(sub.namespace, p)
+		if len(containers) == 0 {
+			containers = []string{""}
+		}
+		var f contract.Finding
+		var hit knowledge.Hit
+		found := false
+		for _, ct := range containers[:min(len(containers), 4)] {
+			f = contract.Finding{Severity: "warning", Category: diagnosis.Unknown, Object: "pod/" + sub.namespace + "/" + p, Owner: owner, Container: ct}
+			var failures []string
+			for _, l := range inv.logLines(f, false) {
+				if !knowledge.InfoLine(l) {
+					failures = append(failures, l)
+				}
+			}
+			if len(failures) == 0 {
+				continue
+			}
+			if hit, found = inv.e.book.Match(failures, inv.contextOf(f)); found {
+				break
 			}
 		}
-		if len(failures) == 0 {
-			continue
-		}
-		hit, ok := inv.e.book.Match(failures, inv.contextOf(f))
-		if !ok {
+		if !found {
 			continue
 		}
 		f.Evidence = []string{"log: " + hit.Line}
@@ -76,6 +88,16 @@ func (inv *investigation) podsOf(sub *subject) ([]string, string) {
 		return []string{sub.name}, ""
 	case "service":
 		return inv.servicePods(sub.namespace, sub.name), ""
+	case "ingress":
+		// the pods behind its backends: what answers its errors
+		var out []string
+		for _, svc := range inv.ingressBackends(sub.namespace, sub.name) {
+			out = append(out, inv.servicePods(sub.namespace, svc)...)
+			if len(out) >= 2 {
+				break
+			}
+		}
+		return out[:min(len(out), 2)], ""
 	case "deployment", "statefulset", "daemonset", "replicaset", "job":
 	default:
 		return nil, ""
@@ -107,4 +129,66 @@ func (inv *investigation) podsOf(sub *subject) ([]string, string) {
 		out = append(out, it.Name)
 	}
 	return out, sub.String()
+}
+
+// containersOf are the names of pod ns/name's containers, in its spec's order.
+func (inv *investigation) containersOf(ns, name string) []string {
+	var spec struct {
+		Containers []struct {
+			Name string `yaml:"name"`
+		} `yaml:"containers"`
+	}
+	text := inv.specText("pod", ns, name)
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range spec.Containers {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// ingressBackends are the Services Ingress ns/name routes to (its rules' paths, then its default
+// backend), once each, at most three.
+func (inv *investigation) ingressBackends(ns, name string) []string {
+	var o contract.ObjectYAML
+	if !inv.callData("resource_get", map[string]any{"kind": "ingress", "namespace": ns, "name": name}, &o) {
+		return nil
+	}
+	type backend struct {
+		Service *struct {
+			Name string `yaml:"name"`
+		} `yaml:"service"`
+	}
+	var ing struct {
+		Spec struct {
+			DefaultBackend *backend `yaml:"defaultBackend"`
+			Rules          []struct {
+				HTTP *struct {
+					Paths []struct {
+						Backend backend `yaml:"backend"`
+					} `yaml:"paths"`
+				} `yaml:"http"`
+			} `yaml:"rules"`
+		} `yaml:"spec"`
+	}
+	if yaml.Unmarshal([]byte(o.YAML), &ing) != nil {
+		return nil
+	}
+	var out []string
+	add := func(b *backend) {
+		if b != nil && b.Service != nil && b.Service.Name != "" && !slices.Contains(out, b.Service.Name) && len(out) < 3 {
+			out = append(out, b.Service.Name)
+		}
+	}
+	for _, r := range ing.Spec.Rules {
+		if r.HTTP != nil {
+			for i := range r.HTTP.Paths {
+				add(&r.HTTP.Paths[i].Backend)
+			}
+		}
+	}
+	add(ing.Spec.DefaultBackend)
+	return out
 }

@@ -6,8 +6,11 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/opsmesh/opsmesh/agents/diagnosis"
 	"github.com/opsmesh/opsmesh/agents/runbook"
@@ -290,5 +293,32 @@ func TestCauseInAValueTheLineNames(t *testing.T) {
 			t.Fatalf("cause %+v, want the ConfigMap key that carries hostname-url:\n%s", cz, d.Text())
 		}
 		mustSay(t, d, "hostname-url")
+	})
+
+	t.Run("an Ingress no analyzer faults: the failure its backend's pod logs is followed", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-ing")
+		running := corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}}
+		c.Create(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "portal-web"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "portal-web"}, Ports: []corev1.ServicePort{{Port: 80}}}})
+		c.Create(&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "portal"},
+			Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "portal.example.com", IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: ptr.To(networkingv1.PathTypePrefix), Backend: networkingv1.IngressBackend{
+					Service: &networkingv1.IngressServiceBackend{Name: "portal-web", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}}})
+		rs := c.Deployment(ns, "portal-web", 1, nil)
+		c.Pod(rs, ns, "portal-web-h1-0", "cz-tokens-node", running)
+		// the endpoints controller envtest lacks: the pod is the Service's ready endpoint
+		c.Create(&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "portal-web-x1", Labels: map[string]string{discoveryv1.LabelServiceName: "portal-web"}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Port: ptr.To[int32](80)}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.4.7"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "portal-web-h1-0"}}}})
+		node.Set(ns, "portal-web-h1-0", "app", false,
+			`[2026-12-07 10:00:00] production.INFO: request handled`,
+			`[2026-12-07 10:00:02] production.ERROR: SQLSTATE[08006] [7] FATAL:  password authentication failed for user "portal"`)
+		d := diagnose(t, e, runbook.Question{Subject: "ingress/" + ns + "/portal", Text: "why does portal.example.com answer 500?"}, diagnosis.Unknown)
+		if cz := d.RootCause.Cause; cz == nil || cz.Category != contract.CredentialsRejected {
+			t.Fatalf("cause %+v, want the credentials its backend's log reports:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "the cause is read from the log of its pod portal-web-h1-0")
 	})
 }
