@@ -80,21 +80,24 @@ func (inv *investigation) valueSource(c *contract.Cause, f contract.Finding, hit
 	candidates := []string{hit.Line}
 	n := 0
 	for i := len(lines) - 1; i >= 0 && n < 6; i-- {
-		if l := lines[i]; l != hit.Line && !knowledge.InfoLine(l) && failureWords.MatchString(l) {
+		if l := lines[i]; l != hit.Line && !knowledge.InfoLine(l) && !kubeletWords.MatchString(l) && failureWords.MatchString(l) {
 			candidates = append(candidates, l)
 			n++
 		}
 	}
+	// the names the cluster gives (the pod's, its containers', the workload's) are no values
+	// of a configuration
+	own := []string{owner, f.Object, f.Container}
 	var tokens []string
 	for _, l := range candidates {
+		if kubeletWords.MatchString(l) {
+			continue
+		}
 		for _, t := range lineTokens(l) {
-			if !slices.Contains(tokens, t) && !strings.Contains(owner, t) && len(tokens) < 16 {
+			if !slices.Contains(tokens, t) && !slices.ContainsFunc(own, func(o string) bool { return o != "" && strings.Contains(o, t) }) && len(tokens) < 16 {
 				tokens = append(tokens, t)
 			}
 		}
-	}
-	if len(tokens) == 0 {
-		return false
 	}
 	var pf podFiles
 	text := inv.specText(parts[0], parts[1], parts[2])
@@ -111,7 +114,9 @@ func (inv *investigation) valueSource(c *contract.Cause, f contract.Finding, hit
 		try := *c
 		try.Evidence = slices.Clone(c.Evidence)
 		try.Summary = ""
-		if v := inv.settingOf(&try, f, tok, nil); v != "" && try.Field != "" && wordIn(v, tok) && !service() {
+		// a name in the container's command is the program itself (python -m trainer.train), not
+		// a value it is given
+		if v := inv.settingOf(&try, f, tok, nil); v != "" && try.Field != "" && !strings.HasSuffix(try.Field, ".command") && wordIn(v, tok) && !service() {
 			*c = try
 			c.Category = contract.ApplicationConfig
 			c.Summary = clip(fmt.Sprintf("the program fails on %s, a value its configuration gives it (%s)%s", tok, clip(lineWith(candidates, tok), 240), try.Summary), 1000)
@@ -467,3 +472,7 @@ func (inv *investigation) dependencyHolding(c *contract.Cause, f contract.Findin
 	}
 	return false
 }
+
+// kubeletWords are the kubelet's and controllers' own event lines ("BackOff: Back-off restarting
+// failed container app in pod ..."): they name the cluster's objects, not the program's values.
+var kubeletWords = regexp.MustCompile(`^(?:BackOff|Failed|Unhealthy|FailedMount|FailedScheduling|FailedCreate|Killing|Pulling|Pulled|Created|Started|OOMKilling|Evicted|ProbeWarning|FailedPreStopHook|FailedPostStartHook|FailedCreatePodSandBox|FailedAttachVolume|ProvisioningFailed|SuccessfulCreate|ScalingReplicaSet): |^(?:status\.|spec\.)|Back-off restarting failed container`)
