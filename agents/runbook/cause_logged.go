@@ -1,9 +1,7 @@
 package runbook
 
 import (
-	"maps"
 	"slices"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -113,22 +111,10 @@ func (inv *investigation) podsOf(sub *subject) ([]string, string) {
 			} `yaml:"selector"`
 		} `yaml:"spec"`
 	}
-	if yaml.Unmarshal([]byte(o.YAML), &w) != nil || len(w.Spec.Selector.MatchLabels) == 0 {
+	if yaml.Unmarshal([]byte(o.YAML), &w) != nil {
 		return nil, ""
 	}
-	var sel []string
-	for _, k := range slices.Sorted(maps.Keys(w.Spec.Selector.MatchLabels)) {
-		sel = append(sel, k+"="+w.Spec.Selector.MatchLabels[k])
-	}
-	var list contract.ResourceList
-	if !inv.callData("resources_list", map[string]any{"kind": "pods", "namespace": sub.namespace, "labelSelector": strings.Join(sel, ","), "limit": 2}, &list) {
-		return nil, ""
-	}
-	var out []string
-	for _, it := range list.Items {
-		out = append(out, it.Name)
-	}
-	return out, sub.String()
+	return inv.podsSelected(sub.namespace, w.Spec.Selector.MatchLabels), sub.String()
 }
 
 // containersOf are the names of pod ns/name's containers, in its spec's order.

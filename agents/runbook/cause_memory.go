@@ -116,22 +116,8 @@ func (inv *investigation) memoryCause(f contract.Finding, parts []string, list, 
 // workload parts is given: its env entries (inline values, ConfigMap keys) and its arguments,
 // env values before the ConfigMaps of its envFrom. A Secret's values are never read.
 func (inv *investigation) containerSettings(parts []string, list, container string) []setting {
-	type ctr struct {
-		Name    string     `yaml:"name"`
-		Command []string   `yaml:"command"`
-		Args    []string   `yaml:"args"`
-		Env     []envEntry `yaml:"env"`
-		EnvFrom []struct {
-			Prefix       string                 `yaml:"prefix"`
-			ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
-		} `yaml:"envFrom"`
-	}
-	var spec struct {
-		Containers     []ctr `yaml:"containers"`
-		InitContainers []ctr `yaml:"initContainers"`
-	}
-	text := inv.specText(parts[0], parts[1], parts[2])
-	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+	spec, ok := inv.containersSpec(parts)
+	if !ok {
 		return nil
 	}
 	all := spec.Containers
@@ -192,4 +178,35 @@ func (inv *investigation) oomCause(f contract.Finding) *contract.Cause {
 		}
 	}
 	return c
+}
+
+// envContainer is what a container's spec says of the settings it is given: its command line,
+// env entries and envFrom sources.
+type envContainer struct {
+	Name    string     `yaml:"name"`
+	Command []string   `yaml:"command"`
+	Args    []string   `yaml:"args"`
+	Env     []envEntry `yaml:"env"`
+	EnvFrom []struct {
+		Prefix       string                 `yaml:"prefix"`
+		ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
+		SecretRef    *struct{ Name string } `yaml:"secretRef"`
+	} `yaml:"envFrom"`
+}
+
+// envContainers are a pod spec's containers and init containers, as envContainer reads them.
+type envContainers struct {
+	Containers     []envContainer `yaml:"containers"`
+	InitContainers []envContainer `yaml:"initContainers"`
+}
+
+// containersSpec reads the containers of workload parts (kind, ns, name); ok is false when its
+// spec cannot be read.
+func (inv *investigation) containersSpec(parts []string) (envContainers, bool) {
+	var spec envContainers
+	text := inv.specText(parts[0], parts[1], parts[2])
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return envContainers{}, false
+	}
+	return spec, true
 }

@@ -173,12 +173,21 @@ func (inv *investigation) servicePods(ns, svc string) []string {
 			Selector map[string]string `yaml:"selector"`
 		} `yaml:"spec"`
 	}
-	if yaml.Unmarshal([]byte(o.YAML), &s) != nil || len(s.Spec.Selector) == 0 {
+	if yaml.Unmarshal([]byte(o.YAML), &s) != nil {
+		return nil
+	}
+	return inv.podsSelected(ns, s.Spec.Selector)
+}
+
+// podsSelected are the names of the pods of namespace ns that labels select (at most 2; none
+// for an empty selector).
+func (inv *investigation) podsSelected(ns string, labels map[string]string) []string {
+	if len(labels) == 0 {
 		return nil
 	}
 	var sel []string
-	for _, k := range slices.Sorted(maps.Keys(s.Spec.Selector)) {
-		sel = append(sel, k+"="+s.Spec.Selector[k])
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		sel = append(sel, k+"="+labels[k])
 	}
 	var list contract.ResourceList
 	if !inv.callData("resources_list", map[string]any{"kind": "pods", "namespace": ns, "labelSelector": strings.Join(sel, ","), "limit": 2}, &list) {

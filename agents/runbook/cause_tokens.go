@@ -391,23 +391,8 @@ type containerEnv struct {
 // containerEnv reads the environment of the failing container of workload parts (kind, ns, name);
 // ok is false when it cannot be read (or a ConfigMap of its envFrom is missing).
 func (inv *investigation) containerEnv(f contract.Finding, parts []string) (containerEnv, bool) {
-	type ctr struct {
-		Name string `yaml:"name"`
-		Env  []struct {
-			Name string `yaml:"name"`
-		} `yaml:"env"`
-		EnvFrom []struct {
-			Prefix       string                 `yaml:"prefix"`
-			ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
-			SecretRef    *struct{ Name string } `yaml:"secretRef"`
-		} `yaml:"envFrom"`
-	}
-	var spec struct {
-		Containers     []ctr `yaml:"containers"`
-		InitContainers []ctr `yaml:"initContainers"`
-	}
-	text := inv.specText(parts[0], parts[1], parts[2])
-	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+	spec, ok := inv.containersSpec(parts)
+	if !ok {
 		return containerEnv{}, false
 	}
 	for i, x := range slices.Concat(spec.Containers, spec.InitContainers) {
