@@ -28,7 +28,8 @@ func (inv *investigation) loggedFailure(sub *subject) bool {
 	}
 	pods, owner := inv.podsOf(sub)
 	for _, p := range pods {
-		// each container's log (a sidecar, a proxy in front of the application), at most four
+		// each container's log (an init container, a sidecar, a proxy in front of the
+		// application), at most four
 		containers := inv.containersOf(sub.namespace, p)
 		if len(containers) == 0 {
 			containers = []string{""}
@@ -117,19 +118,16 @@ func (inv *investigation) podsOf(sub *subject) ([]string, string) {
 	return inv.podsSelected(sub.namespace, w.Spec.Selector.MatchLabels), sub.String()
 }
 
-// containersOf are the names of pod ns/name's containers, in its spec's order.
+// containersOf are the names of pod ns/name's init containers, then its containers, in its
+// spec's order: an init container that waits forever for a dependency keeps the others from
+// starting, and only its log says what it waits for.
 func (inv *investigation) containersOf(ns, name string) []string {
-	var spec struct {
-		Containers []struct {
-			Name string `yaml:"name"`
-		} `yaml:"containers"`
-	}
-	text := inv.specText("pod", ns, name)
-	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+	spec, ok := inv.containersSpec([]string{"pod", ns, name})
+	if !ok {
 		return nil
 	}
 	var out []string
-	for _, c := range spec.Containers {
+	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
 		out = append(out, c.Name)
 	}
 	return out

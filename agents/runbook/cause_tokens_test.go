@@ -321,4 +321,28 @@ func TestCauseInAValueTheLineNames(t *testing.T) {
 		}
 		mustSay(t, d, "the cause is read from the log of its pod portal-web-h1-0")
 	})
+
+	t.Run("an init container that waits for a dependency forever names what it waits for", func(t *testing.T) {
+		ns := c.Namespace("cz-tok-initwait")
+		rs := c.Deployment(ns, "shop-web", 1, func(p *corev1.PodSpec) {
+			p.InitContainers = []corev1.Container{{Name: "wait-db", Image: "busybox:1.36",
+				Command: []string{"sh", "-c", "until nslookup orders-db; do echo waiting for orders-db; sleep 2; done"}}}
+		})
+		c.Pod(rs, ns, "shop-web-h1-0", "cz-tokens-node", corev1.PodStatus{Phase: corev1.PodPending,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodInitialized, Status: corev1.ConditionFalse, Reason: "ContainersNotInitialized", Message: "containers with incomplete status: [wait-db]"}},
+			InitContainerStatuses: []corev1.ContainerStatus{{Name: "wait-db", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(metav1.Now().Add(-20 * 60e9))}}}},
+			ContainerStatuses:     []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}})
+		node.Set(ns, "shop-web-h1-0", "wait-db", false,
+			`Server:		10.96.0.10`,
+			`** server can't find orders-db.`+ns+`.svc.cluster.local: NXDOMAIN`,
+			`waiting for orders-db`)
+		// (envtest runs no Deployment controller: the Deployment shows no unavailable replica,
+		// so the pod's logs are read as a running subject's are)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/shop-web", Text: "why does shop-web not start?"}, diagnosis.Unknown)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ReferenceMissing || cz.Object != "service/"+ns+"/orders-db" {
+			t.Fatalf("cause %+v, want the Service the init container waits for:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "NXDOMAIN")
+	})
 }
