@@ -75,6 +75,27 @@ type sourceProjects struct {
 	} `yaml:"items"`
 }
 
+// configMapsOf are the ConfigMaps volume name gives its files: its own, or a projected volume's.
+func (pf podFiles) configMapsOf(name string) []string {
+	var out []string
+	for _, v := range pf.Volumes {
+		if v.Name != name {
+			continue
+		}
+		if v.ConfigMap != nil && v.ConfigMap.Name != "" {
+			out = append(out, v.ConfigMap.Name)
+		}
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if src.ConfigMap != nil && src.ConfigMap.Name != "" {
+					out = append(out, src.ConfigMap.Name)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // mountedHolding finds, among the ConfigMap volumes the container mounts (in namespace ns), the
 // key whose value holds token: the file the container reads it from. A Secret's values are never
 // read.
@@ -84,11 +105,8 @@ func (inv *investigation) mountedHolding(pf podFiles, container, ns, token strin
 			continue
 		}
 		for _, m := range ct.VolumeMounts {
-			for _, v := range pf.Volumes {
-				if v.Name != m.Name || v.ConfigMap == nil || v.ConfigMap.Name == "" {
-					continue
-				}
-				data, ok := inv.configMapData(ns, v.ConfigMap.Name)
+			for _, cm := range pf.configMapsOf(m.Name) {
+				data, ok := inv.configMapData(ns, cm)
 				if !ok {
 					continue
 				}
@@ -101,7 +119,7 @@ func (inv *investigation) mountedHolding(pf podFiles, container, ns, token strin
 						if m.SubPath != "" {
 							file = m.MountPath
 						}
-						return fileSource{kind: "configmap", name: v.ConfigMap.Name, key: k, mountPath: m.MountPath, file: file}, true
+						return fileSource{kind: "configmap", name: cm, key: k, mountPath: m.MountPath, file: file}, true
 					}
 				}
 			}

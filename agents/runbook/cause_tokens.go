@@ -261,13 +261,17 @@ func (inv *investigation) mountedConfigMaps(pf podFiles, container, ns string) [
 		}
 		for _, m := range ct.VolumeMounts {
 			for _, v := range pf.Volumes {
-				if v.Name != m.Name || v.ConfigMap == nil || v.ConfigMap.Name == "" ||
-					slices.ContainsFunc(out, func(x fileSource) bool { return x.name == v.ConfigMap.Name && x.key == m.SubPath }) {
+				if v.Name != m.Name {
 					continue
 				}
-				if _, ok := inv.configMapData(ns, v.ConfigMap.Name); ok {
-					// a single key mounted as a file (subPath) is that key
-					out = append(out, fileSource{kind: "configmap", name: v.ConfigMap.Name, key: m.SubPath, mountPath: m.MountPath, file: m.MountPath})
+				for _, name := range pf.configMapsOf(v.Name) {
+					if slices.ContainsFunc(out, func(x fileSource) bool { return x.name == name && x.key == m.SubPath }) {
+						continue
+					}
+					if _, ok := inv.configMapData(ns, name); ok {
+						// a single key mounted as a file (subPath) is that key
+						out = append(out, fileSource{kind: "configmap", name: name, key: m.SubPath, mountPath: m.MountPath, file: m.MountPath})
+					}
 				}
 			}
 		}

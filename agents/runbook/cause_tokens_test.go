@@ -329,7 +329,7 @@ func TestCauseInAValueTheLineNames(t *testing.T) {
 				Command: []string{"sh", "-c", "until nslookup orders-db; do echo waiting for orders-db; sleep 2; done"}}}
 		})
 		c.Pod(rs, ns, "shop-web-h1-0", "cz-tokens-node", corev1.PodStatus{Phase: corev1.PodPending,
-			Conditions: []corev1.PodCondition{{Type: corev1.PodInitialized, Status: corev1.ConditionFalse, Reason: "ContainersNotInitialized", Message: "containers with incomplete status: [wait-db]"}},
+			Conditions:            []corev1.PodCondition{{Type: corev1.PodInitialized, Status: corev1.ConditionFalse, Reason: "ContainersNotInitialized", Message: "containers with incomplete status: [wait-db]"}},
 			InitContainerStatuses: []corev1.ContainerStatus{{Name: "wait-db", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(metav1.Now().Add(-20 * 60e9))}}}},
 			ContainerStatuses:     []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}})
 		node.Set(ns, "shop-web-h1-0", "wait-db", false,
