@@ -79,8 +79,15 @@ func (inv *investigation) valueSource(c *contract.Cause, f contract.Finding, hit
 	}
 	candidates := []string{hit.Line}
 	n := 0
-	for i := len(lines) - 1; i >= 0 && n < 6; i-- {
-		if l := lines[i]; l != hit.Line && !knowledge.InfoLine(l) && !kubeletWords.MatchString(l) && failureWords.MatchString(l) {
+	// a failure's line, or an item of the list a failure's line introduces ("WARNING: The
+	// following options are UNAVAILABLE:" then " - hostname-url: ..."; logs come newest first, so
+	// the introducing line is either neighbour)
+	failing := func(i int) bool {
+		return i >= 0 && i < len(lines) && !knowledge.InfoLine(lines[i]) && !kubeletWords.MatchString(lines[i]) && failureWords.MatchString(lines[i])
+	}
+	for i := len(lines) - 1; i >= 0 && n < 8; i-- {
+		l := lines[i]
+		if l != hit.Line && (failing(i) || listItem.MatchString(l) && (failing(i-1) || failing(i+1))) {
 			candidates = append(candidates, l)
 			n++
 		}
@@ -461,6 +468,9 @@ func (inv *investigation) dependencyHolding(c *contract.Cause, f contract.Findin
 	}
 	return false
 }
+
+// listItem is an item of a list a program prints under a line that introduces it.
+var listItem = regexp.MustCompile(`^\s*(?:[-*•]\s|\d+[.)]\s)`)
 
 // kubeletWords are the kubelet's and controllers' own event lines ("BackOff: Back-off restarting
 // failed container app in pod ..."): they name the cluster's objects, not the program's values.

@@ -293,6 +293,17 @@ func TestCauseInAValueTheLineNames(t *testing.T) {
 			t.Fatalf("cause %+v, want the ConfigMap key that carries hostname-url:\n%s", cz, d.Text())
 		}
 		mustSay(t, d, "hostname-url")
+
+		// the same options as the items of a list under the line that introduces them
+		node.Set(ns, "idp-h1-0", "app", true,
+			`WARNING: The following used run time options are UNAVAILABLE and will be ignored during build time:`,
+			` - hostname-url: Available only when hostname:v1 feature is enabled.`,
+			`ERROR: Failed to start server in (production) mode`,
+			`ERROR: hostname is not configured; either configure hostname, or set hostname-strict to false`)
+		d = diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/idp"}, diagnosis.CrashLoopBackOff)
+		if cz := d.RootCause.Cause; cz == nil || cz.Object != "configmap/"+ns+"/idp-env" {
+			t.Fatalf("cause %+v, want the ConfigMap key that carries hostname-url, from the list item:\n%s", cz, d.Text())
+		}
 	})
 
 	t.Run("an Ingress no analyzer faults: the failure its backend's pod logs is followed", func(t *testing.T) {
