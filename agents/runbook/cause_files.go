@@ -100,29 +100,16 @@ func (pf podFiles) configMapsOf(name string) []string {
 // key whose value holds token: the file the container reads it from. A Secret's values are never
 // read.
 func (inv *investigation) mountedHolding(pf podFiles, container, ns, token string) (fileSource, bool) {
-	for _, ct := range pf.all() {
-		if container != "" && ct.Name != container {
-			continue
-		}
-		for _, m := range ct.VolumeMounts {
-			for _, cm := range pf.configMapsOf(m.Name) {
-				data, ok := inv.configMapData(ns, cm)
-				if !ok {
-					continue
-				}
-				for _, k := range slices.Sorted(maps.Keys(data)) {
-					if m.SubPath != "" && m.SubPath != k {
-						continue
-					}
-					if strings.Contains(data[k], token) {
-						file := path.Join(m.MountPath, k)
-						if m.SubPath != "" {
-							file = m.MountPath
-						}
-						return fileSource{kind: "configmap", name: cm, key: k, mountPath: m.MountPath, file: file}, true
-					}
-				}
+	for _, src := range inv.mountedConfigMaps(pf, container, ns) {
+		data, _ := inv.configMapData(ns, src.name)
+		for _, k := range slices.Sorted(maps.Keys(data)) {
+			if (src.key != "" && src.key != k) || !strings.Contains(data[k], token) {
+				continue
 			}
+			if src.key == "" {
+				src.key, src.file = k, path.Join(src.mountPath, k)
+			}
+			return src, true
 		}
 	}
 	return fileSource{}, false

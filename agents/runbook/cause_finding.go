@@ -25,6 +25,11 @@ func severityOf(s string) opsv1.Severity {
 	return opsv1.SeverityWarning
 }
 
+// reported is finding f as the diagnosis lists it.
+func (inv *investigation) reported(f contract.Finding) opsv1.Finding {
+	return opsv1.Finding{Agent: inv.e.agent, Category: f.Category, Summary: f.Object + ": " + firstEvidence(f), Severity: severityOf(f.Severity), Evidence: evidenceOf(f)}
+}
+
 func evidenceOf(f contract.Finding) []opsv1.Evidence {
 	var out []opsv1.Evidence
 	for _, e := range f.Evidence {

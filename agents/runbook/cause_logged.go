@@ -57,7 +57,7 @@ func (inv *investigation) loggedFailure(sub *subject) bool {
 		}
 		f.Evidence = []string{"log: " + hit.Line}
 		inv.findings = append(inv.findings, f)
-		inv.d.Findings = append(inv.d.Findings, opsv1.Finding{Agent: inv.e.agent, Category: f.Category, Summary: f.Object + ": " + firstEvidence(f), Severity: opsv1.SeverityWarning, Evidence: evidenceOf(f)})
+		inv.d.Findings = append(inv.d.Findings, inv.reported(f))
 		inv.fromFinding([]contract.Finding{f}, sub)
 		inv.d.RootCause.Confidence = opsv1.ConfidenceMedium
 		inv.note("no analyzer found %s broken (its pods run); the cause is read from the log of its pod %s", sub, p)

@@ -327,6 +327,9 @@ func (inv *investigation) holdsWord(ns string, src fileSource, tok string) bool 
 	return ok && wordIn(data[src.key], tok)
 }
 
+// unsetAfter is what follows a variable's name in a line that says it is not set.
+var unsetAfter = regexp.MustCompile(`(?i)^[^.]{0,40}?\b(?:not set|unset|empty|missing|undefined|required|no entry)`)
+
 // envName is an environment variable's name as programs write it: upper case with an underscore.
 var envName = regexp.MustCompile(`\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b`)
 
@@ -344,8 +347,8 @@ func (inv *investigation) envLacking(c *contract.Cause, f contract.Finding, part
 	for _, l := range lines {
 		for _, m := range envName.FindAllStringSubmatch(l, -1) {
 			name := m[1]
-			if set[name] || !strings.Contains(l, `"`+name+`"`) && !strings.Contains(l, "'"+name+"'") && !strings.Contains(l, "$"+name) && !strings.Contains(l, "{"+name) &&
-				!regexp.MustCompile(`(?i)\b`+name+`\b[^.]{0,40}\b(?:not set|unset|empty|missing|undefined|required|no entry)`).MatchString(l) {
+			quoted := strings.Contains(l, `"`+name+`"`) || strings.Contains(l, "'"+name+"'") || strings.Contains(l, "$"+name) || strings.Contains(l, "{"+name)
+			if set[name] || !quoted && !unsetAfter.MatchString(l[strings.Index(l, name)+len(name):]) {
 				continue
 			}
 			c.Category = contract.ApplicationConfig

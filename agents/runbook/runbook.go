@@ -134,7 +134,7 @@ func (inv *investigation) run(sub *subject, ns string) {
 	}
 	inv.findings = an.Findings
 	for _, f := range an.Findings {
-		inv.d.Findings = append(inv.d.Findings, opsv1.Finding{Agent: inv.e.agent, Category: f.Category, Summary: f.Object + ": " + firstEvidence(f), Severity: severityOf(f.Severity), Evidence: evidenceOf(f)})
+		inv.d.Findings = append(inv.d.Findings, inv.reported(f))
 	}
 
 	// 2. GPUs: the nodes of the pods involved (or the subject node) against the GPU view; when
