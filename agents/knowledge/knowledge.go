@@ -499,6 +499,10 @@ func (s *Set) matchLines(lines, all []string, c Context, server bool) (Hit, bool
 			}
 		}
 		if best != nil {
+			if len(best.Vars) == 0 {
+				// a trace's first line says only that something failed: its root says what
+				best.Line = TraceRoot(best.Line, all)
+			}
 			r.gatherVars(best.Vars, best.Line, all)
 			best.Vars["line"] = clipLine(best.Line, 240)
 			c.add(best.Vars)
@@ -506,6 +510,66 @@ func (s *Set) matchLines(lines, all []string, c Context, server bool) (Hit, bool
 		}
 	}
 	return Hit{}, false
+}
+
+// traceStart is the line a Python traceback starts with.
+var traceStart = regexp.MustCompile(`^\s*Traceback \(most recent call last\):?\s*$`)
+
+// pyFrame is a frame of a Python traceback.
+var pyFrame = regexp.MustCompile(`^\s*File "[^"]*", line \d+`)
+
+// exceptionLine is the line that ends a Python traceback: the exception's (dotted) class name,
+// then its message, if any ("amqp.exceptions.PreconditionFailed: (406) ...", "KeyboardInterrupt").
+var exceptionLine = regexp.MustCompile(`^\s*(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?::\s.*)?$`)
+
+// causedBy is a JVM's account of the exception under the one above it.
+var causedBy = regexp.MustCompile(`^\s*Caused by: \S`)
+
+// TraceRoot is the line of all that says why the trace that line starts failed: for a Python
+// "Traceback (most recent call last):", the exception line that ends it (whatever its class is
+// called: PreconditionFailed, KeyboardInterrupt); for a JVM exception followed by "Caused by:"
+// lines, the deepest of them (Liquibase's LockException under Spring's BeanCreationException).
+// Lines may run oldest or newest first. It is line itself when the trace has no such line.
+func TraceRoot(line string, all []string) string {
+	i := slices.Index(all, line)
+	if i < 0 {
+		return line
+	}
+	step := 1
+	if i > 0 && pyFrame.MatchString(all[i-1]) && !(i+1 < len(all) && pyFrame.MatchString(all[i+1])) {
+		step = -1 // newest first: the frames lie before it
+	}
+	if traceStart.MatchString(line) {
+		frame := false
+		for j, n := i+step, 0; j >= 0 && j < len(all) && n < 80; j, n = j+step, n+1 {
+			l := all[j]
+			switch {
+			case pyFrame.MatchString(l):
+				frame = true
+			case frame && exceptionLine.MatchString(l):
+				return l
+			}
+		}
+		return line
+	}
+	// a JVM's chain: the Caused-by lines on one side of it, the deepest the farthest
+	root := line
+	for _, dir := range []int{1, -1} {
+		for j, n := i+dir, 0; j >= 0 && j < len(all) && n < 80; j, n = j+dir, n+1 {
+			l := strings.TrimSpace(all[j])
+			switch {
+			case causedBy.MatchString(l):
+				root = l
+			case strings.HasPrefix(l, "at ") || strings.HasPrefix(l, "...") || l == "":
+			default:
+				n = 80 // the trace ends here
+			}
+		}
+		if root != line {
+			return root
+		}
+	}
+	return line
 }
 
 // unescape undoes the quoting of a message inside a JSON or logfmt log line.

@@ -52,8 +52,21 @@ func lineTokens(line string) []string {
 	for _, t := range compoundToken.FindAllString(line, -1) {
 		add(t)
 	}
+	// a long number (a timeout in ms, a size in bytes) is a value few things share: last
+	for _, m := range longNumberIn.FindAllStringSubmatch(line, -1) {
+		if len(out) < 10 && !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
 	return out
 }
+
+// longNumberIn finds whole numbers of five digits or more in a line, not parts of a dotted,
+// dashed or colon-joined token (an address, a date, a version).
+var longNumberIn = regexp.MustCompile(`(?:^|[\s(='"])(\d{5,})(?:$|[\s),'"]|\.\s|\.$)`)
+
+// longNumber is a token that is such a number.
+var longNumber = regexp.MustCompile(`^\d{5,}$`)
 
 // valueSource follows a failure whose signature named no setting (an application's own error, a
 // configuration it refuses in words no runbook knows) to the place the pod is given a value the
@@ -168,6 +181,14 @@ func (inv *investigation) valueSource(c *contract.Cause, f contract.Finding, hit
 	}
 	// an environment variable the line names that the container's environment lacks
 	if inv.envLacking(c, f, parts, candidates) {
+		return true
+	}
+	// a switch the configuration turns on that the line names ("Offline mode is enabled")
+	if inv.flagNamed(c, f, parts, candidates) {
+		return true
+	}
+	// a traceback through the implementation a setting selects (layers/gptq/ for QUANTIZE=gptq)
+	if inv.frameSelected(c, f, parts, lines) {
 		return true
 	}
 	// a configuration file the line names by its name alone ("datasource.yaml config is
@@ -457,15 +478,23 @@ func (inv *investigation) dependencyHolding(c *contract.Cause, f contract.Findin
 			continue
 		}
 		for _, tok := range tokens {
-			if !strings.Contains(tok, "_") && !strings.Contains(tok, ".") {
-				continue // a setting's name, not a word a server's file may hold for other reasons
+			if !strings.Contains(tok, "_") && !strings.Contains(tok, ".") && !longNumber.MatchString(tok) {
+				continue // a setting's name (or a value few things share), not a word a server's file may hold for other reasons
 			}
 			src, ok := inv.mountedHolding(pf, "", ns, tok)
 			if !ok || !inv.holdsWord(ns, src, tok) {
 				continue
 			}
-			moveToFile(c, ns, src, fmt.Sprintf("the program fails on %s (%s), a setting of the dependency it calls, Service %s, whose pod %s reads it from %s", tok, clip(lineWith(lines, tok), 240), svc, pods[0], src.file),
-				fmt.Sprintf("pod %s (behind Service %s) mounts %s from %s %s key %s, which sets %s", pods[0], svc, src.file, src.word(), src.name, src.key, tok))
+			setting := tok
+			if src.kind == "configmap" {
+				if data, ok := inv.configMapData(ns, src.name); ok {
+					if l := lineWithWord(strings.Split(data[src.key], "\n"), strings.ToLower(tok)); l != "" {
+						setting = clip(strings.TrimSpace(l), 160)
+					}
+				}
+			}
+			moveToFile(c, ns, src, fmt.Sprintf("the program fails on %s (%s), a setting of the dependency it calls, Service %s, whose pod %s reads it from %s: %s", tok, clip(lineWith(lines, tok), 240), svc, pods[0], src.file, setting),
+				fmt.Sprintf("pod %s (behind Service %s) mounts %s from %s %s key %s, which sets %s", pods[0], svc, src.file, src.word(), src.name, src.key, setting))
 			return true
 		}
 	}

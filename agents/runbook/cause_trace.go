@@ -330,11 +330,18 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 			what string
 			list []string
 		}{{"args", ct.Args}, {"command", ct.Command}} {
-			for _, a := range w.list {
+			for i, a := range w.list {
 				if carries(a, "") {
 					setField(fmt.Sprintf("%s%s[%s].%s", prefix, list, ct.Name, w.what))
 					c.Summary += fmt.Sprintf("; it comes from the container's %s: %s", w.what, clip(a, 120))
 					c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s %s", ct.Name, w.what, clip(strings.Join(w.list, " "), 300)))
+					// a flag whose value is a variable (--tensor-parallel-size $TP_SIZE, or
+					// $(TP_SIZE) as the kubelet expands it): where the variable is set
+					if name := flagVariable(w.list[i:], token, pattern); name != "" && ct.Name == f.Container {
+						if v, ok := inv.settingByName(c, f, []string{name}); ok {
+							return v
+						}
+					}
 					return a
 				}
 			}
@@ -346,12 +353,60 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 	return ""
 }
 
+// variableRef is a reference to an environment variable as a shell ($NAME, ${NAME}) or the
+// kubelet ($(NAME)) expands it, at the start of a flag's value.
+var variableRef = regexp.MustCompile(`^[\s=]*["']?\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|\(([A-Za-z_][A-Za-z0-9_]*)\)|([A-Za-z_][A-Za-z0-9_]*))`)
+
+// flagVariable is the environment variable that gives the flag args[0] holds (where token, or
+// else pattern, matches) its value: "--tensor-parallel-size $TP" in one argument (a shell
+// line), or "--tensor-parallel-size" then "$(TP)" as two. "" when the value is no variable.
+func flagVariable(args []string, token string, pattern *regexp.Regexp) string {
+	if len(args) == 0 {
+		return ""
+	}
+	a, end := args[0], -1
+	switch {
+	case len(token) >= 3:
+		if i := strings.Index(a, token); i >= 0 {
+			end = i + len(token)
+		}
+	case pattern != nil:
+		if loc := pattern.FindStringIndex(a); loc != nil {
+			end = loc[1]
+		}
+	}
+	if end < 0 {
+		return ""
+	}
+	rest := a[end:]
+	// the rest of the flag's own name (the pattern matched "tensor-parallel-size" inside
+	// "--tensor-parallel-size=...")
+	rest = strings.TrimLeft(rest, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+	if strings.TrimSpace(rest) == "" && len(args) > 1 {
+		rest = args[1]
+	}
+	m := variableRef.FindStringSubmatch(rest)
+	if m == nil {
+		return ""
+	}
+	return m[1] + m[2] + m[3]
+}
+
 // callerSide says whether cause c is a Service called on a port it does not expose (the
 // dependency check's ReferenceMissing on spec.ports) that its pods do not listen on either, a
 // fault of the caller's setting; when they do, the Service lacks the port.
 func callerSide(c *contract.Cause) bool {
 	return c.Category == contract.ReferenceMissing && strings.HasPrefix(c.Object, "service/") && c.Field == "spec.ports" &&
-		!strings.Contains(c.Summary, contract.PodsListenOn)
+		!strings.Contains(c.Summary, contract.PodsListenOn) || missingService(c)
+}
+
+// missingService says whether cause c is a Service the caller names that does not exist while
+// one of a like name does (the dependency check's ReferenceMissing on the Service itself, no
+// field, with contract.LikeNamedService): what is wrong is the caller's setting that names it —
+// a stale or mistyped host. Without a like-named one, the Service itself may be what is gone.
+func missingService(c *contract.Cause) bool {
+	return c.Category == contract.ReferenceMissing && strings.HasPrefix(c.Object, "service/") && c.Field == "" &&
+		strings.Contains(c.Summary, contract.LikeNamedService)
 }
 
 // configMapSetting finds token among the values of the ConfigMaps the failing container takes
@@ -590,6 +645,50 @@ func (inv *investigation) settingByName(c *contract.Cause, f contract.Finding, n
 	return "", false
 }
 
+// secretKey is a Secret the container takes variables from: one key (env valueFrom, as env), or
+// all of them (envFrom, key "", with the prefix as env).
+type secretKey struct{ name, key, env string }
+
+// strayShape is what resource_get says of a Secret value with whitespace at its edges, in place
+// of the value (redact.Shape).
+var strayShape = regexp.MustCompile(`^<redacted> \(\d+ bytes, ((?:ends|starts) with [^)]*)\)$`)
+
+// strayWhitespace looks for a key among the Secrets the container takes its credentials from
+// whose value starts or ends with whitespace — a newline left by `echo … | base64`, a carriage
+// return from a file edited on Windows — which the server compares byte for byte. The value is
+// never read: the tool says only its shape. It makes that key the cause and reports whether it
+// found one.
+func (inv *investigation) strayWhitespace(c *contract.Cause, ns string, from []secretKey) bool {
+	for _, sk := range from {
+		var o contract.ObjectYAML
+		if !inv.callData("resource_get", map[string]any{"kind": "secret", "namespace": ns, "name": sk.name}, &o) {
+			continue
+		}
+		var obj struct {
+			Data map[string]string `yaml:"data"`
+		}
+		if yaml.Unmarshal([]byte(o.YAML), &obj) != nil {
+			continue
+		}
+		for _, k := range slices.Sorted(maps.Keys(obj.Data)) {
+			m := strayShape.FindStringSubmatch(obj.Data[k])
+			if m == nil || (sk.key != "" && k != sk.key) {
+				continue
+			}
+			env := sk.env + k
+			if sk.key != "" {
+				env = sk.env
+			}
+			c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, sk.name), fmt.Sprintf("data[%s]", k)
+			c.Summary = clip(fmt.Sprintf("%s; key %s of Secret %s (the container's %s) %s: the server compares it byte for byte, so the credential sent is not the one issued (written with `echo` without -n, or edited on Windows)",
+				c.Summary, k, sk.name, env, m[1]), 1000)
+			c.Evidence = append(c.Evidence, fmt.Sprintf("Secret %s: %s: %s", sk.name, k, obj.Data[k]))
+			return true
+		}
+	}
+	return false
+}
+
 var envField = regexp.MustCompile(`env\[([A-Za-z_][A-Za-z0-9_.-]*)\]`)
 
 // configSource follows a setting the application refused (a cause whose field is env[KEY]) to
@@ -651,6 +750,22 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 				}
 				return 0
 			})
+			// a value with a stray newline or space (a Secret written with `echo | base64`) is
+			// rejected although it "is right": that key first, wherever it comes from
+			var from []secretKey
+			for _, e := range ct.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					from = append(from, secretKey{e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key, e.Name})
+				}
+			}
+			for _, ef := range ct.EnvFrom {
+				if ef.SecretRef != nil {
+					from = append(from, secretKey{name: ef.SecretRef.Name, env: ef.Prefix})
+				}
+			}
+			if inv.strayWhitespace(c, ns, from) {
+				return ""
+			}
 			for _, e := range ct.Env {
 				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 					c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, e.ValueFrom.SecretKeyRef.Name), "data"
@@ -683,6 +798,9 @@ func (inv *investigation) configSource(c *contract.Cause, f contract.Finding, to
 				c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, r.Name), "data."+r.Key
 				c.Summary += fmt.Sprintf("; %s comes from Secret %s, key %s", key, r.Name, r.Key)
 				inv.keyPresent(c, "secret", ns, r.Name, r.Key, key, r.Optional)
+				if c.Category == contract.CredentialsRejected {
+					inv.strayWhitespace(c, ns, []secretKey{{r.Name, r.Key, key}})
+				}
 			default:
 				c.Field = fmt.Sprintf("spec.template.spec.containers[%s].env[%s]", ct.Name, key)
 				if e.Value != "" {
@@ -817,8 +935,13 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 			if callerSide(&better) {
 				host, _ := call.Args["host"].(string)
 				port, _ := call.Args["port"].(string)
+				missing := missingService(&better)
 				for _, tok := range []string{host + ":" + port, port, host} {
 					if len(tok) >= 3 && tok != ":" && inv.settingOf(&better, f, tok, nil) != "" {
+						if missing && !strings.HasPrefix(better.Object, "service/") {
+							// the setting names a host that leads nowhere: a configuration fault
+							better.Category = contract.ApplicationConfig
+						}
 						break
 					}
 				}
@@ -852,7 +975,13 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 		named = append(named, pathsIn(setting)...)
 		if !inv.mountedSource(cause, f, named, pathsIn(strings.Join(lines, "\n")), hit.Setting()) && setting == "" {
 			// no setting the signature knows: one that gives the program a value its line names
-			inv.valueSource(cause, f, hit, lines)
+			if !inv.valueSource(cause, f, hit, lines) && cause.Category == contract.DependencyUnreachable && cause.Field == "" && cause.Object == ownerOf(f) {
+				// a dependency "unreachable" because a switch of its own says so ("Offline
+				// mode is enabled")
+				if parts := strings.Split(ownerOf(f), "/"); len(parts) == 3 {
+					inv.flagNamed(cause, f, parts, []string{hit.Line})
+				}
+			}
 		}
 	}
 	return cause, found, false

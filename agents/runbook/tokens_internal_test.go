@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"regexp"
 	"slices"
 	"testing"
 )
@@ -19,6 +20,8 @@ func TestLineTokens(t *testing.T) {
 		{`You can change this value on the server by setting the 'max_allowed_packet' variable.`, []string{"max_allowed_packet"}, nil},
 		{`E1207 06:12:44.501223 1 main.go:173] error starting plugins v1.2.3 at 2026-12-07T06:12:44Z`, nil, []string{"main.go:173", "v1.2.3", "2026-12-07T06:12:44Z", "06:12:44.501223"}},
 		{`Exception in thread "main" java.lang.IllegalStateException: at org.apache.kafka.clients.Foo`, nil, []string{"java.lang.IllegalStateException", "org.apache.kafka.clients.Foo", "main"}},
+		{`PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: 1800000 ms.`, []string{"1800000"}, nil},
+		{`2026-12-07T02:44:09,80211 at 10.0.0.12:50051 version 1.20231.4`, nil, []string{"80211", "50051", "20231"}},
 	} {
 		got := lineTokens(tc.line)
 		for _, w := range tc.want {
@@ -43,6 +46,27 @@ func TestLineTokens(t *testing.T) {
 }
 
 // FuzzLineTokens: any line gives at most ten tokens, each at least four bytes.
+func TestFlagVariable(t *testing.T) {
+	tp := regexp.MustCompile(`(?i)tensor[-_]parallel[-_]size`)
+	for _, tc := range []struct {
+		args    []string
+		token   string
+		pattern *regexp.Regexp
+		want    string
+	}{
+		{[]string{"vllm serve $MODEL --tensor-parallel-size $TP_WIDTH --port 8000"}, "", tp, "TP_WIDTH"},
+		{[]string{"--tensor-parallel-size", "$(TP_WIDTH)"}, "", tp, "TP_WIDTH"},
+		{[]string{"--tensor-parallel-size=${TP}"}, "", tp, "TP"},
+		{[]string{"--tensor-parallel-size", "3"}, "", tp, ""},
+		{[]string{"--max-model-len", "$(MAX_LEN)"}, "--max-model-len", nil, "MAX_LEN"},
+		{[]string{"--port", "8000"}, "", tp, ""},
+	} {
+		if got := flagVariable(tc.args, tc.token, tc.pattern); got != tc.want {
+			t.Errorf("flagVariable(%q) = %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
+
 func FuzzLineTokens(f *testing.F) {
 	f.Add(`references exporter "otlp/tempo-east" which is not configured`)
 	f.Add(`'x' "" [] ` + "`a`")

@@ -107,3 +107,7 @@ type CheckReport struct {
 // does not expose while the pods it selects listen on it: the Service lacks the port, and the
 // callers' setting that names it is right.
 const PodsListenOn = "its pods listen on port"
+
+// LikeNamedService marks, in the summary of a cause on a Service that does not exist, the
+// Services of a like name that do: the caller's setting that names it is what is wrong.
+const LikeNamedService = "a Service of a like name exists"

@@ -362,12 +362,18 @@ func (s *snapshot) depTargetCheck(out *checkReport, host string, d depTarget, ca
 		if len(names) > 0 {
 			there = "Services in namespace " + d.namespace + ": " + examples(names, 10)
 		}
-		out.cause(contract.Cause{
+		c := contract.Cause{
 			Category: contract.ReferenceMissing, Object: objectRef("service", d.namespace, d.name),
 			Summary:  fmt.Sprintf("%s names Service %s/%s, which does not exist (%s)", subject, d.namespace, d.name, there),
 			Evidence: []string{"host " + d.host + " resolves to Service " + d.name + " in namespace " + d.namespace, there},
 			Fix:      &contract.Fix{Text: fmt.Sprintf("correct the host the application calls to a Service that exists, or create Service %s in namespace %s", d.name, d.namespace)},
-		})
+		}
+		if like := s.likeNamedServices(d, caller); len(like) > 0 {
+			c.Summary += fmt.Sprintf("; %s: %s, so the name the caller uses is stale or mistyped", contract.LikeNamedService, examples(like, 5))
+			c.Evidence = append(c.Evidence, "like-named Services: "+examples(like, 5))
+			c.Fix.Text = fmt.Sprintf("correct the host the application calls (to Service %s, if that is the one meant)", like[0])
+		}
+		out.cause(c)
 		return
 	}
 	subject = fmt.Sprintf("the dependency %s (Service %s/%s)", host, svc.Namespace, svc.Name)
@@ -483,6 +489,24 @@ func (s *snapshot) localTrafficCheck(out *checkReport, caller *corev1.Pod, svc *
 // resolve at all, so its callers see "no such host" or "Name or service not known", not a refused
 // connection, although the Service exists.
 const headlessDoc = `Kubernetes "DNS for Services and Pods": for headless Services, the A/AAAA records resolve to the IPs of the ready pods selected by the Service`
+
+// likeNamedServices are the Services a caller most likely meant by a name that resolves to no
+// Service: one of the same name in another namespace of the snapshot (the caller's own, when a
+// host spells the namespace wrong), or one in the named namespace whose name holds the name or
+// is held by it (redis-master and the chart's quiz-cache-redis-master), as namespace/name.
+func (s *snapshot) likeNamedServices(d depTarget, caller *corev1.Pod) []string {
+	var out []string
+	for i := range s.services {
+		svc := &s.services[i]
+		same := svc.Name == d.name && svc.Namespace != d.namespace && (caller == nil || svc.Namespace == caller.Namespace)
+		like := svc.Namespace == d.namespace && svc.Name != d.name && len(d.name) >= 4 && len(svc.Name) >= 4 &&
+			(strings.Contains(svc.Name, d.name) || strings.Contains(d.name, svc.Name))
+		if same || like {
+			out = append(out, svc.Namespace+"/"+svc.Name)
+		}
+	}
+	return out
+}
 
 // headlessNote says why the name of a headless Service without ready pods does not resolve, or
 // "" when svc is not headless (or publishes pods that are not ready).

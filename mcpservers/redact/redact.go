@@ -6,6 +6,7 @@
 package redact
 
 import (
+	"encoding/base64"
 	"fmt"
 	"regexp"
 	"sort"
@@ -26,6 +27,32 @@ var credentialName = regexp.MustCompile(`(?i)(passw(or)?d|passwd|secret|tokens?(
 // LooksSecret reports whether a key or variable name looks like it holds a credential.
 func LooksSecret(name string) bool { return credentialName.MatchString(name) }
 
+// Shape says, without the value, what is wrong with the edges of a secret value that a person
+// wrote by hand: a trailing newline (`echo … | base64` without -n), a carriage return, or spaces
+// around it — the usual reason a rotated password or key is rejected although it "is right".
+// It is "" for a value without stray whitespace, else ", ends with a newline" and the like, to
+// follow a byte count.
+func Shape(v string) string {
+	var out []string
+	switch {
+	case strings.HasSuffix(v, "\r\n"):
+		out = append(out, "ends with a carriage return and a newline")
+	case strings.HasSuffix(v, "\n"):
+		out = append(out, "ends with a newline")
+	case strings.HasSuffix(v, "\r"):
+		out = append(out, "ends with a carriage return")
+	case strings.TrimRight(v, " \t") != v:
+		out = append(out, "ends with whitespace")
+	}
+	if v != "" && strings.TrimLeft(v, " \t\r\n") != v {
+		out = append(out, "starts with whitespace")
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(out, ", ")
+}
+
 // lastApplied can carry a full copy of a Secret's data.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -45,7 +72,13 @@ func Object(u *unstructured.Unstructured) {
 				continue
 			}
 			for k, v := range m {
-				m[k] = fmt.Sprintf("%s (%d bytes)", Marker, len(fmt.Sprint(v)))
+				raw := fmt.Sprint(v)
+				if field == "data" {
+					if b, err := base64.StdEncoding.DecodeString(raw); err == nil {
+						raw = string(b)
+					}
+				}
+				m[k] = fmt.Sprintf("%s (%d bytes%s)", Marker, len(raw), Shape(raw))
 			}
 		}
 	case "ConfigMap":

@@ -74,3 +74,25 @@ func FuzzObject(f *testing.F) {
 		redact.Object(u) // must not panic on any shape
 	})
 }
+
+// TestSecretShape: a Secret's value is replaced by its decoded length and, where a person's
+// editing left one, the stray whitespace at its edges — never the value.
+func TestSecretShape(t *testing.T) {
+	u := obj(t, "kind: Secret\nmetadata: {name: s}\ndata:\n  clean: aHVudGVyMi1acTl4\n  newline: aHVudGVyMi1acTl4Cg==\n  crlf: aHVudGVyMi1acTl4DQo=\n  spaced: IGh1bnRlcjItWnE5eA==\n  notbase64: '%%%'\n")
+	redact.Object(u)
+	data := u.Object["data"].(map[string]any)
+	for k, want := range map[string]string{
+		"clean":     "<redacted> (12 bytes)",
+		"newline":   "<redacted> (13 bytes, ends with a newline)",
+		"crlf":      "<redacted> (14 bytes, ends with a carriage return and a newline)",
+		"spaced":    "<redacted> (13 bytes, starts with whitespace)",
+		"notbase64": "<redacted> (3 bytes)",
+	} {
+		if data[k] != want {
+			t.Errorf("data[%s] = %q, want %q", k, data[k], want)
+		}
+		if strings.Contains(data[k].(string), planted) {
+			t.Errorf("data[%s] shows the value", k)
+		}
+	}
+}

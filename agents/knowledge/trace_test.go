@@ -1,0 +1,52 @@
+package knowledge_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/opsmesh/opsmesh/agents/knowledge"
+)
+
+// TestTraceRoot: a trace's first line ("Traceback (most recent call last):", Spring's
+// BeanCreationException) gives way to the line that says why — the exception that ends a
+// Python traceback, whatever its class is called, or a JVM's deepest "Caused by:" — whichever
+// way the lines run.
+func TestTraceRoot(t *testing.T) {
+	python := []string{
+		"[2026-12-07 02:44:09,802: CRITICAL/MainProcess] Unrecoverable error",
+		"Traceback (most recent call last):",
+		`File "/usr/local/lib/python3.12/site-packages/amqp/channel.py", line 241, in _on_close`,
+		"raise error_for_code(",
+		"amqp.exceptions.PreconditionFailed: (0, 0): (406) PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out",
+	}
+	java := []string{
+		"2026-12-07T08:35:08.309Z ERROR 1 --- [main] o.s.boot.SpringApplication : Application run failed",
+		"org.springframework.beans.factory.BeanCreationException: Error creating bean with name 'liquibase'",
+		"\tat org.springframework.beans.factory.support.AbstractAutowireCapableBeanFactory.initializeBean(AbstractAutowireCapableBeanFactory.java:1786)",
+		"Caused by: liquibase.exception.LockException: Could not acquire change log lock.  Currently locked by policy-admin-6c9d7f8b54-qk2lm",
+		"\tat liquibase.lockservice.StandardLockService.waitForLock(StandardLockService.java:293)",
+	}
+	for _, tc := range []struct {
+		name        string
+		lines       []string
+		start, want string
+	}{
+		{"python, oldest first", python, python[1], python[4]},
+		{"python, newest first", reversed(python), python[1], python[4]},
+		{"java, oldest first", java, java[1], java[3]},
+		{"java, newest first", reversed(java), java[1], java[3]},
+		{"a line that starts no trace", python, python[0], python[0]},
+		{"a traceback without its end", python[:3], python[1], python[1]},
+		{"a line not among the lines", python, "KeyError: 'x'", "KeyError: 'x'"},
+	} {
+		if got := knowledge.TraceRoot(tc.start, tc.lines); got != tc.want {
+			t.Errorf("%s: TraceRoot(%q) = %q, want %q", tc.name, tc.start, got, tc.want)
+		}
+	}
+}
+
+func reversed(s []string) []string {
+	out := slices.Clone(s)
+	slices.Reverse(out)
+	return out
+}
