@@ -431,6 +431,8 @@ type Context struct {
 	// GPUs are the GPU resources the failing container asks for ("nvidia.com/mig-1g.10gb: 1"),
 	// when known: a GPU, a shared GPU or a MIG slice.
 	GPUs string
+	// Image is the failing container's image, when known.
+	Image string
 }
 
 // Hit is a runbook that matched a line, with its variables.
@@ -652,7 +654,7 @@ func (c Context) add(vars map[string]string) {
 	}
 	for k, v := range map[string]string{"symptom": c.Symptom, "namespace": c.Namespace, "pod": c.Pod, "container": c.Container,
 		"node": c.Node, "owner": c.Owner, "ownerKind": ownerKind, "ownerName": ownerName, "object": c.Object,
-		"objectKind": objectKind, "objectName": objectName, "serviceAccount": c.ServiceAccount, "gpus": c.GPUs} {
+		"objectKind": objectKind, "objectName": objectName, "serviceAccount": c.ServiceAccount, "gpus": c.GPUs, "image": c.Image} {
 		if _, set := vars[k]; !set && v != "" {
 			vars[k] = v
 		}

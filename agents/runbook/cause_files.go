@@ -130,6 +130,25 @@ func (inv *investigation) configMapData(ns, name string) (map[string]string, boo
 	return cm.Data, true
 }
 
+// keysOf are the keys of ConfigMap or Secret ns/name (kind "configmap" or "secret"), sorted; read
+// is false when it cannot be read. A Secret's values are never read here, only its keys.
+func (inv *investigation) keysOf(kind, ns, name string) (keys []string, read bool) {
+	var o contract.ObjectYAML
+	if !inv.callData("resource_get", map[string]any{"kind": kind, "namespace": ns, "name": name}, &o) {
+		return nil, false
+	}
+	var obj struct {
+		Data       map[string]any `yaml:"data"`
+		BinaryData map[string]any `yaml:"binaryData"`
+	}
+	if yaml.Unmarshal([]byte(o.YAML), &obj) != nil {
+		return nil, false
+	}
+	keys = slices.Concat(slices.Collect(maps.Keys(obj.Data)), slices.Collect(maps.Keys(obj.BinaryData)))
+	slices.Sort(keys)
+	return keys, true
+}
+
 // fileSource is the ConfigMap or Secret key a file in a container comes from.
 type fileSource struct {
 	kind, name, key, mountPath, file string
@@ -298,6 +317,20 @@ func (inv *investigation) mountedSource(c *contract.Cause, f contract.Finding, n
 		return false
 	}
 	word := src.word()
+	if keys, read := inv.keysOf(src.kind, parts[1], src.name); read && !slices.Contains(keys, src.key) {
+		// the file would be that key, and the object has no such key: the program opens a
+		// name the mount does not give (config.yaml where the key is config.yml)
+		c.Category = contract.ApplicationConfig
+		c.Object, c.Field = fmt.Sprintf("%s/%s/%s", src.kind, parts[1], src.name), "data"
+		there := "it has no keys"
+		if len(keys) > 0 {
+			there = "its keys: " + strings.Join(keys[:min(len(keys), 10)], ", ")
+		}
+		c.Summary = clip(fmt.Sprintf("%s; %s would be key %s of %s %s (mounted at %s), which has no such key (%s): the file the program opens is not there", c.Summary, src.file, src.key, word, src.name, src.mountPath, there), 1000)
+		c.Evidence = append(c.Evidence, fmt.Sprintf("%s %s is mounted at %s; %s", word, src.name, src.mountPath, there))
+		c.Fix = &contract.Fix{Text: fmt.Sprintf("name the key %s in %s %s (or point the program at the file the key gives)", src.key, word, src.name)}
+		return true
+	}
 	if c.Category == contract.ApplicationError {
 		// the application fails on what it reads from the file: the file is at fault
 		c.Category = contract.ApplicationConfig

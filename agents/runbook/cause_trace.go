@@ -350,6 +350,21 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 	if len(token) >= 3 {
 		return inv.configMapSetting(c, f, token, own)
 	}
+	if pattern != nil {
+		// a variable of the settings the runbook knows, from a ConfigMap's key (envFrom,
+		// configMapKeyRef): that key
+		for _, s := range inv.envSettings(f, parts) {
+			if s.object == ownerOf(f) || !pattern.MatchString(s.name) {
+				continue
+			}
+			if own {
+				c.Object, c.Field = s.object, s.field
+			}
+			c.Summary += fmt.Sprintf("; it comes from %s (%s=%s)", s.where, s.name, clip(s.value, 120))
+			c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s=%s", s.where, s.name, clip(s.value, 200)))
+			return s.value
+		}
+	}
 	return ""
 }
 
@@ -1140,6 +1155,7 @@ func (inv *investigation) contextOf(f contract.Finding) knowledge.Context {
 	if _, gpus, ok := inv.gpuRequests(c.Owner, c.Container); ok {
 		c.GPUs = strings.Join(gpus, ", ")
 	}
+	c.Image = inv.imageOf(c.Owner, c.Container)
 	if c.Pod == "" {
 		// a Job's or CronJob's finding names its failed pods in its evidence
 		for _, e := range f.Evidence {

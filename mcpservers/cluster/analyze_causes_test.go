@@ -447,6 +447,28 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			evidence: []string{"pod export-x: container export terminated: reason=Error exitCode=3 message=open /checkpoints/step-900.pt: no such file or directory"},
 		},
 		{
+			name: "a Job stopped at its deadline names its activeDeadlineSeconds",
+			setup: func(t *testing.T, ns string) {
+				job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "snapshot"},
+					Spec: batchv1.JobSpec{ActiveDeadlineSeconds: ptr.To[int64](30), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+						Containers: []corev1.Container{{Name: "dump", Image: "registry.example/dump:1"}}}}}}
+				create(t, job)
+				now := metav1.Now()
+				job.Status = batchv1.JobStatus{StartTime: &now, Failed: 1, Conditions: []batchv1.JobCondition{
+					{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: batchv1.JobReasonDeadlineExceeded, Message: "Job was active longer than specified deadline", LastTransitionTime: now, LastProbeTime: now},
+					{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: batchv1.JobReasonDeadlineExceeded, Message: "Job was active longer than specified deadline", LastTransitionTime: now, LastProbeTime: now},
+				}}
+				setStatus(t, job)
+			},
+			args: func(ns string) map[string]any {
+				return map[string]any{"namespace": ns, "kind": "job", "name": "snapshot"}
+			},
+			wait: []string{"job/an-jobdeadline/snapshot"}, category: "JobFailed", object: "job/an-jobdeadline/snapshot",
+			cause: &contract.Cause{Category: contract.ApplicationConfig, Object: "job/an-jobdeadline/snapshot", Field: "spec.activeDeadlineSeconds",
+				Summary: "Job snapshot ran longer than its activeDeadlineSeconds (30 s) allows"},
+			evidence: []string{"status.conditions[Failed]: reason=DeadlineExceeded message=Job was active longer than specified deadline"},
+		},
+		{
 			name: "a DaemonSet kept off nodes by a taint it does not tolerate",
 			setup: func(t *testing.T, ns string) {
 				testNode(t, "an-cpu-1", false)
@@ -569,7 +591,7 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			evidence: []string{"status.containerStatuses[app].lastState.terminated: reason=Error exitCode=2 message=" + long},
 		},
 	}
-	namespaces := []string{"an-ingress", "an-memvolume", "an-cronjob", "an-jobpods", "an-dstaint", "an-cordon", "an-cordonwl", "an-probe404", "an-probetls", "an-probekill", "an-termmsg"}
+	namespaces := []string{"an-ingress", "an-memvolume", "an-cronjob", "an-jobpods", "an-jobdeadline", "an-dstaint", "an-cordon", "an-cordonwl", "an-probe404", "an-probetls", "an-probekill", "an-termmsg"}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := s.With(t)

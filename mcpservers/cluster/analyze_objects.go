@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -463,6 +464,7 @@ func jobFailed(s *snapshot) []finding {
 			then = "its CronJob " + c.Name + " starts a new Job on its schedule"
 		}
 		f.fix = noFix("read the logs of its failed pods and fix the cause; then %s (resource_apply)", then)
+		f.cause = deadlineCause(j, failed, f.object, "spec.activeDeadlineSeconds")
 		out = append(out, f)
 	}
 	for i := range s.cronJobs {
@@ -505,6 +507,7 @@ func jobFailed(s *snapshot) []finding {
 			fmt.Sprintf("schedule %q: %d of its %d %s kept failed: %s; last successful run: %s", cj.Spec.Schedule, len(failedNames), len(jobs), plural(len(jobs), "Job"), examples(failedNames, 3), success),
 			fmt.Sprintf("job %s status.conditions[Failed]: reason=%s message=%s (since %s)", last.Name, orNone(lastFailed.Reason), clip(lastFailed.Message), age(lastFailed.LastTransitionTime)))
 		f.evidence = append(f.evidence, s.failedPodEvidence(last, 3)...)
+		f.cause = deadlineCause(last, lastFailed, f.object, "spec.jobTemplate.spec.activeDeadlineSeconds")
 		if !slices.ContainsFunc(f.evidence, namesPodContainer) {
 			// The deciding Job's pods are gone or never ran a container: the newest failed
 			// pod of an earlier failed run names the container whose logs to read.
@@ -996,6 +999,31 @@ func pdbBlocking(s *snapshot, p *corev1.Pod) *policyv1.PodDisruptionBudget {
 		}
 	}
 	return nil
+}
+
+// deadlineCause is the cause of a Job the Job controller stopped at its deadline (reason
+// DeadlineExceeded): its activeDeadlineSeconds, on object (the Job, or the CronJob whose
+// template sets it, at field), is shorter than the work takes. nil for another reason.
+func deadlineCause(j *batchv1.Job, failed *batchv1.JobCondition, object ref, field string) *contract.Cause {
+	if failed == nil || failed.Reason != batchv1.JobReasonDeadlineExceeded || j.Spec.ActiveDeadlineSeconds == nil {
+		return nil
+	}
+	d := *j.Spec.ActiveDeadlineSeconds
+	long := fmt.Sprintf("%d s", d)
+	if d >= 60 {
+		long += " = " + (time.Duration(d) * time.Second).String()
+	}
+	ran := ""
+	if j.Status.StartTime != nil {
+		ran = fmt.Sprintf(" (started %s ago)", age(*j.Status.StartTime))
+	}
+	return &contract.Cause{
+		Category: contract.ApplicationConfig, Object: object.String(), Field: field,
+		Summary: fmt.Sprintf("Job %s ran longer than its activeDeadlineSeconds (%s) allows%s: the Job controller stopped its pods and marked it Failed (reason DeadlineExceeded); the work itself did not fail",
+			j.Name, long, ran),
+		Evidence: []string{fmt.Sprintf("%s: %d", field, d), fmt.Sprintf("job %s status.conditions[Failed]: reason=%s message=%s", j.Name, failed.Reason, clip(failed.Message))},
+		Fix:      &contract.Fix{Text: fmt.Sprintf("raise (or remove) %s of %s to more than the run takes, then rerun it", field, object)},
+	}
 }
 
 // budgetCause is a DisruptionBudgetBlocks cause: budget b refuses the eviction of p from node.
