@@ -34,6 +34,43 @@ type TaskStore struct {
 
 	mu    sync.Mutex
 	large jetstream.ObjectStore // OPSMESH_TASKS_LARGE, opened on first use
+
+	// written is the revision this replica last wrote of each key (the latest writtenCap keys):
+	// a read that returns an older one came from a JetStream replica that has not applied the
+	// write yet (KV reads are direct gets, which any replica of an R3 bucket may answer), and is
+	// read again, so that a task this process just completed never reads back as working.
+	writtenMu    sync.Mutex
+	written      map[string]uint64
+	writtenOrder []string
+}
+
+// writtenCap bounds the keys TaskStore remembers its writes of.
+const writtenCap = 4096
+
+// wrote remembers that this replica wrote key at revision rev.
+func (s *TaskStore) wrote(key string, rev uint64) {
+	s.writtenMu.Lock()
+	defer s.writtenMu.Unlock()
+	if s.written == nil {
+		s.written = map[string]uint64{}
+	}
+	if _, seen := s.written[key]; !seen {
+		if len(s.writtenOrder) == writtenCap {
+			delete(s.written, s.writtenOrder[0])
+			s.writtenOrder = s.writtenOrder[1:]
+		}
+		s.writtenOrder = append(s.writtenOrder, key)
+	}
+	if rev > s.written[key] {
+		s.written[key] = rev
+	}
+}
+
+// lastWritten is the revision this replica last wrote of key (0 when unknown).
+func (s *TaskStore) lastWritten(key string) uint64 {
+	s.writtenMu.Lock()
+	defer s.writtenMu.Unlock()
+	return s.written[key]
 }
 
 var _ taskstore.Store = (*TaskStore)(nil)
@@ -206,6 +243,8 @@ func (s *TaskStore) Create(ctx context.Context, task *a2a.Task) (taskstore.TaskV
 	rev, err := s.kv.Create(ctx, key, b)
 	if err != nil {
 		s.dropObject(ctx, obj)
+	} else {
+		s.wrote(key, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return taskstore.TaskVersionMissing, taskstore.ErrTaskAlreadyExists
@@ -255,12 +294,22 @@ func (s *TaskStore) Update(ctx context.Context, req *taskstore.UpdateRequest) (t
 		}
 		return taskstore.TaskVersionMissing, fmt.Errorf("updating task %s in KV %s: %w", req.Task.ID, TasksBucket, err)
 	}
+	s.wrote(key, rev)
 	s.dropObject(ctx, rec.Object)
 	return taskstore.TaskVersion(rev), nil
 }
 
 func (s *TaskStore) get(ctx context.Context, key string) (uint64, *storedRecord, error) {
 	e, err := s.kv.Get(ctx, key)
+	// a replica behind this one's own write: read again (briefly) until it has applied it
+	for wait := 5 * time.Millisecond; err == nil && e.Revision() < s.lastWritten(key) && wait < 2*time.Second; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return 0, nil, fmt.Errorf("reading %s from KV %s: %w", key, TasksBucket, ctx.Err())
+		case <-time.After(wait):
+		}
+		e, err = s.kv.Get(ctx, key)
+	}
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return 0, nil, a2a.ErrTaskNotFound
 	}
