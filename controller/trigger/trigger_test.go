@@ -184,6 +184,29 @@ func TestSetupWithManager(t *testing.T) {
 	if len(l.Items) != 1 || l.Items[0].Spec.Target == nil || l.Items[0].Spec.Target.Kind != "StatefulSet" || l.Items[0].Spec.Target.Name != "cache" {
 		t.Fatalf("Incidents in wired-pod %+v; want one about StatefulSet cache, the pod's controller", l.Items)
 	}
+
+	// A rule aggregated by container keeps namespace and container only: the Incident is about
+	// the workload of the pod whose container of that name fails.
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "redis", RestartCount: 5,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}}
+	must(t, c.Status().Update(ctx, pod))
+	body = `{"version":"4","status":"firing","receiver":"opsmesh","alerts":[{"status":"firing","labels":{"alertname":"RedisContainerRestarting","namespace":"wired-pod","container":"redis","severity":"warning"},"fingerprint":"0123456789abcdef"}]}`
+	req, _ = http.NewRequest(http.MethodPost, "http://"+addr+alertmanager.Path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer wired-token")
+	r, err = http.DefaultClient.Do(req)
+	must(t, err)
+	resp = alertmanager.Response{}
+	must(t, json.NewDecoder(r.Body).Decode(&resp))
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK || len(resp.Alerts) != 1 {
+		t.Fatalf("POST of a container's alert: %d %+v", r.StatusCode, resp)
+	}
+	var inc opsv1.Incident
+	parts := strings.SplitN(resp.Alerts[0].Incident, "/", 2)
+	must(t, c.Get(ctx, client.ObjectKey{Namespace: parts[0], Name: parts[1]}, &inc))
+	if inc.Spec.Target == nil || inc.Spec.Target.Kind != "StatefulSet" || inc.Spec.Target.Name != "cache" {
+		t.Fatalf("the container's alert raised %s about %+v; want StatefulSet cache", resp.Alerts[0].Incident, inc.Spec.Target)
+	}
 }
 
 func must(t *testing.T, err error) {

@@ -115,6 +115,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := Response{Alerts: make([]AlertResult, 0, len(p.Alerts))}
 	for _, a := range p.Alerts {
 		s := SignalOf(a)
+		if h.owners != nil && s.Target == nil && s.Namespace != "" && a.Labels["container"] != "" {
+			// a rule that keeps the container but not the pod (aggregated by container): the
+			// pod of the namespace whose container of that name fails
+			if t, ok := owners.PodWithContainer(r.Context(), h.owners, s.Namespace, a.Labels["container"]); ok {
+				s.Target = &t
+			}
+		}
 		if h.owners != nil && s.Target != nil && s.Target.Namespace != "" {
 			top := owners.Top(r.Context(), h.owners, owners.JobOrCronJob(r.Context(), h.owners, *s.Target))
 			s.Target = &top

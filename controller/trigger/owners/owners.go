@@ -4,13 +4,16 @@
 // ownerReferences up to the top controller that exists. The triggers raise their Incidents about
 // it, and the incident orchestrator checks its health.
 //
-// It reads object metadata only and writes nothing; it must not decide what is wrong with the
-// object it resolves.
+// It reads object metadata (and, for an alert that names a container but not its pod, the pods
+// of one namespace) and writes nothing; it must not decide what is wrong with the object it
+// resolves.
 package owners
 
 import (
 	"context"
+	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -96,4 +99,58 @@ func JobOrCronJob(ctx context.Context, r client.Reader, ref opsv1.TargetReferenc
 		return ref
 	}
 	return opsv1.TargetReference{APIVersion: "batch/v1", Kind: "CronJob", Namespace: ref.Namespace, Name: ref.Name}
+}
+
+// PodWithContainer is the pod of namespace ns that an alert naming only its container (labels
+// namespace and container, no pod) is about: among the pods with a container (or init
+// container) of that name, the one whose container restarts most or waits (CrashLoopBackOff,
+// ImagePullBackOff). ok is false when no pod has such a container, when the pods cannot be
+// listed, or when pods of different controllers fail alike and the alert does not say which.
+func PodWithContainer(ctx context.Context, r client.Reader, ns, container string) (opsv1.TargetReference, bool) {
+	if ns == "" || container == "" {
+		return opsv1.TargetReference{}, false
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(ns), client.Limit(1000)); err != nil {
+		return opsv1.TargetReference{}, false
+	}
+	type candidate struct {
+		pod        *corev1.Pod
+		controller string
+		score      int
+	}
+	var cs []candidate
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		has := func(c corev1.Container) bool { return c.Name == container }
+		if !slices.ContainsFunc(p.Spec.Containers, has) && !slices.ContainsFunc(p.Spec.InitContainers, has) {
+			continue
+		}
+		score := 0
+		for _, st := range slices.Concat(p.Status.ContainerStatuses, p.Status.InitContainerStatuses) {
+			if st.Name != container {
+				continue
+			}
+			score += int(st.RestartCount)
+			if st.State.Waiting != nil && st.State.Waiting.Reason != "" && st.State.Waiting.Reason != "ContainerCreating" && st.State.Waiting.Reason != "PodInitializing" {
+				score += 1000
+			}
+		}
+		controller := ""
+		if c := metav1.GetControllerOf(p); c != nil {
+			controller = c.Kind + "/" + c.Name
+		}
+		cs = append(cs, candidate{p, controller, score})
+	}
+	if len(cs) == 0 {
+		return opsv1.TargetReference{}, false
+	}
+	slices.SortStableFunc(cs, func(a, b candidate) int { return b.score - a.score })
+	best := cs[0]
+	for _, c := range cs[1:] {
+		if c.controller != best.controller && c.score == best.score {
+			return opsv1.TargetReference{}, false // two workloads fail alike: the alert does not say which
+		}
+	}
+	return opsv1.TargetReference{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: best.pod.Name}, true
 }

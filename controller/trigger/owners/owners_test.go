@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	opsv1 "github.com/opsmesh/opsmesh/api/v1alpha1"
@@ -60,3 +61,54 @@ func TestJobOrCronJob(t *testing.T) {
 		}
 	}
 }
+
+// TestPodWithContainer: an alert that keeps only namespace and container is about the pod whose
+// container of that name fails; with no such container, or two workloads failing alike, it is
+// about no pod.
+func TestPodWithContainer(t *testing.T) {
+	env := shared.Env(t)
+	c, ctx := env.Client, context.Background()
+	const ns = "own-containers"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	pod := func(name, owner, container string, restarts int32, waiting string) {
+		t.Helper()
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: owner, UID: types.UID("u-" + owner), Controller: ptrTrue()}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: container, Image: "x:1"}, {Name: "sidecar", Image: "y:1"}}}}
+		if err := c.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		st := corev1.ContainerStatus{Name: container, RestartCount: restarts}
+		if waiting != "" {
+			st.State.Waiting = &corev1.ContainerStateWaiting{Reason: waiting}
+		}
+		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{st}}
+		if err := c.Status().Update(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod("orders-a", "orders-1", "api", 0, "")
+	pod("orders-b", "orders-1", "api", 7, "CrashLoopBackOff")
+	pod("billing-a", "billing-1", "worker", 3, "CrashLoopBackOff")
+	pod("billing-b", "reports-1", "worker", 3, "CrashLoopBackOff")
+	for _, tc := range []struct {
+		container, want string
+	}{
+		{"api", "orders-b"},
+		{"worker", ""},  // two workloads fail alike
+		{"missing", ""}, // no pod has it
+		{"sidecar", ""}, // on every pod, failing nowhere
+	} {
+		got, ok := owners.PodWithContainer(ctx, c, ns, tc.container)
+		if !ok {
+			got.Name = ""
+		}
+		if got.Name != tc.want {
+			t.Errorf("PodWithContainer(%s) = %q (ok %v), want %q", tc.container, got.Name, ok, tc.want)
+		}
+	}
+}
+
+func ptrTrue() *bool { b := true; return &b }
