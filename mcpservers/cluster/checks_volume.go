@@ -8,10 +8,12 @@ import (
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,7 +34,9 @@ func (t *tools) volumeCheckTools() []mcptool.Tool {
 				"volume, PersistentVolumeClaim, bound PersistentVolume and StorageClass (provisioner). With problem \"full\" (after " +
 				"'No space left on device' / ENOSPC) the claim or emptyDir at that path is the cause, with how to grow it. Every claim of " +
 				"the pod (or the claim given) is also checked for an access mode its StorageClass's provisioner cannot give " +
-				"(ReadWriteMany from a block or node-local provisioner), quoting its ProvisioningFailed events. Pass namespace and pod " +
+				"(ReadWriteMany from a block or node-local provisioner), quoting its ProvisioningFailed events, and for other pods that " +
+				"mount it: with problem \"in-use\", a Deployment whose RollingUpdate starts the new pod while the old one still holds " +
+				"the claim is the cause. Pass namespace and pod " +
 				"(with path, container, problem), or namespace and claim.",
 			Params: []mcp.ToolOption{
 				mcp.WithString("namespace", mcp.Required(), mcp.Description("namespace of the pod or claim"), mcp.MaxLength(63)),
@@ -40,7 +44,7 @@ func (t *tools) volumeCheckTools() []mcptool.Tool {
 				mcp.WithString("claim", mcp.Description("a PersistentVolumeClaim to check on its own (instead of pod)"), mcp.MaxLength(253)),
 				mcp.WithString("path", mcp.Description("with pod: the file or directory path the error names, such as /qdrant/storage/wal"), mcp.MaxLength(4096)),
 				mcp.WithString("container", mcp.Description("with pod: the container (default: any container that mounts the path)"), mcp.MaxLength(253)),
-				mcp.WithString("problem", mcp.Description(`"full" when the error says the device has no space left`), mcp.Enum("full")),
+				mcp.WithString("problem", mcp.Description(`"full" when the error says the device has no space left; "in-use" when it says its data directory is locked by another process or the volume is attached elsewhere (Multi-Attach)`), mcp.Enum("full", "in-use")),
 			},
 		}, t.volumeCheck),
 	}
@@ -82,9 +86,9 @@ func (a *volumeArgs) Validate() error {
 		a.Path = path.Clean(a.Path)
 	}
 	switch a.Problem = strings.ToLower(strings.TrimSpace(a.Problem)); a.Problem {
-	case "", "full":
+	case "", "full", "in-use":
 	default:
-		return fmt.Errorf(`argument "problem" must be "full" (no space left on device) or left out, not %q`, a.Problem)
+		return fmt.Errorf(`argument "problem" must be "full" (no space left on device), "in-use" (the data directory is locked or the volume attached elsewhere) or left out, not %q`, a.Problem)
 	}
 	return nil
 }
@@ -202,6 +206,9 @@ func (t *tools) volumeCheck(ctx context.Context, a volumeArgs) (contract.CheckRe
 	for _, name := range claimOrder {
 		t.checkDataSource(ctx, r, claims[name])
 		if err := t.checkAccessModes(ctx, r, claims[name]); err != nil {
+			return r.CheckReport, "", err
+		}
+		if err := t.checkSharedClaim(ctx, r, pod, claims[name], a.Problem == "in-use"); err != nil {
 			return r.CheckReport, "", err
 		}
 	}
@@ -563,4 +570,82 @@ func (t *tools) checkDataSource(ctx context.Context, r *checkReport, c claimInfo
 			r.fact("%s is not ready to use yet (status.readyToUse false): the claim waits for it", what)
 		}
 	}
+}
+
+// checkSharedClaim looks for the other live pods that mount claim c beside pod. Each is a fact;
+// with inUse (the program says its data directory is locked, or the volume is attached to
+// another node), one of the same Deployment from another ReplicaSet — the update's old pod,
+// still running because the strategy is RollingUpdate — makes the strategy the cause: a single
+// writer's volume wants Recreate (or a StatefulSet). Another workload's pod is named as the
+// holder.
+func (t *tools) checkSharedClaim(ctx context.Context, r *checkReport, pod *corev1.Pod, c claimInfo, inUse bool) error {
+	reader, err := t.k.cached(ctx)
+	if err != nil {
+		return err
+	}
+	var pods corev1.PodList
+	if err := reader.List(ctx, &pods, client.InNamespace(pod.Namespace)); err != nil {
+		r.fact("the pods that share claim %s were not read: %v", c.pvc.Name, err)
+		return nil
+	}
+	rsOf := func(p *corev1.Pod) string {
+		if o := metav1.GetControllerOf(p); o != nil && o.Kind == "ReplicaSet" {
+			return o.Name
+		}
+		return ""
+	}
+	deploymentOf := func(rs string) *appsv1.Deployment {
+		if rs == "" {
+			return nil
+		}
+		var set appsv1.ReplicaSet
+		if reader.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: rs}, &set) != nil {
+			return nil
+		}
+		o := metav1.GetControllerOf(&set)
+		if o == nil || o.Kind != "Deployment" {
+			return nil
+		}
+		var d appsv1.Deployment
+		if reader.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: o.Name}, &d) != nil {
+			return nil
+		}
+		return &d
+	}
+	for i := range pods.Items {
+		o := &pods.Items[i]
+		if o.Name == pod.Name || o.DeletionTimestamp != nil || o.Status.Phase == corev1.PodSucceeded || o.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		if !slices.ContainsFunc(o.Spec.Volumes, func(v corev1.Volume) bool { return claimOfVolume(o, &v) == c.pvc.Name }) {
+			continue
+		}
+		where := "not yet scheduled"
+		if o.Spec.NodeName != "" {
+			where = "on node " + o.Spec.NodeName
+		}
+		r.fact("claim %s (%s) is also mounted by pod %s (%s, %s)", c.pvc.Name, modesText(c.pvc.Spec.AccessModes), o.Name, orNone(string(o.Status.Phase)), where)
+		if !inUse {
+			continue
+		}
+		mine, theirs := rsOf(pod), rsOf(o)
+		if d := deploymentOf(mine); d != nil && theirs != "" && theirs != mine && deploymentOf(theirs) != nil && deploymentOf(theirs).Name == d.Name &&
+			(d.Spec.Strategy.Type == "" || d.Spec.Strategy.Type == appsv1.RollingUpdateDeploymentStrategyType) {
+			r.cause(contract.Cause{
+				Category: contract.ApplicationConfig, Object: objectRef("deployment", d.Namespace, d.Name), Field: "spec.strategy.type",
+				Summary: fmt.Sprintf("Deployment %s updates with the RollingUpdate strategy, so its new pod %s starts while the old pod %s (ReplicaSet %s, %s) still runs on claim %s (%s): two pods on one single-writer volume, and the new one cannot take it",
+					d.Name, pod.Name, o.Name, theirs, orNone(string(o.Status.Phase)), c.pvc.Name, modesText(c.pvc.Spec.AccessModes)),
+				Evidence: []string{
+					fmt.Sprintf("deployment/%s/%s spec.strategy.type: %s", d.Namespace, d.Name, orNone(string(d.Spec.Strategy.Type))),
+					fmt.Sprintf("pod %s (ReplicaSet %s) and pod %s (ReplicaSet %s) both mount claim %s", pod.Name, mine, o.Name, theirs, c.pvc.Name),
+				},
+				Fix: &contract.Fix{Text: fmt.Sprintf("set spec.strategy.type: Recreate on Deployment %s (the old pod stops before the new one starts), or run it as a StatefulSet", d.Name)},
+			})
+			return nil
+		}
+		if holder := metav1.GetControllerOf(o); holder != nil {
+			r.fact("pod %s, of %s %s, holds claim %s: the program of pod %s finds the volume or its lock taken", o.Name, holder.Kind, holder.Name, c.pvc.Name, pod.Name)
+		}
+	}
+	return nil
 }

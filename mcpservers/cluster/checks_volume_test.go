@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -78,8 +79,30 @@ func TestVolumeCheck(t *testing.T) {
 	clone.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "dataset-golden"}
 	create(t, restore, clone)
 
+	// a single-writer volume under a rolling update: the old pod still runs on the claim
+	tsdb := claim("metrics-tsdb", "chk-fast-ssd", corev1.ReadWriteOnce, "50Gi")
+	create(t, tsdb)
+	_, rsNew := deploymentWithRevisions(t, ns, "metrics-db", 2, func(p *corev1.PodSpec) {
+		p.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/prometheus"}}
+		p.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "metrics-tsdb"}}}}
+	})
+	rsOld := read(t, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "metrics-db-h1"}})
+	ownedPod(t, rsOld, ns, "metrics-db-h1-0", corev1.PodStatus{Phase: corev1.PodRunning})
+	ownedPod(t, rsNew, ns, "metrics-db-h2-0", corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", RestartCount: 3,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}})
+
 	s := connect(t, cluster.Config{})
 	runChecks(t, s, "volume_check", []checkCase{{
+		name:     "a rolling update's new pod on the claim its old pod still holds",
+		args:     map[string]any{"namespace": ns, "pod": "metrics-db-h2-0", "problem": "in-use"},
+		category: contract.ApplicationConfig, object: "deployment/" + ns + "/metrics-db", field: "spec.strategy.type",
+		summary:  []string{"Deployment metrics-db updates with the RollingUpdate strategy, so its new pod metrics-db-h2-0 starts while the old pod metrics-db-h1-0 (ReplicaSet metrics-db-h1, Running) still runs on claim metrics-tsdb ([ReadWriteOnce])"},
+		fix:      []string{"set spec.strategy.type: Recreate on Deployment metrics-db"},
+	}, {
+		name:    "the same pods without a problem named: the sharing is a fact, no cause",
+		args:    map[string]any{"namespace": ns, "pod": "metrics-db-h2-0"},
+		checked: []string{"pod " + ns + "/metrics-db-h2-0"},
+	}, {
 		name:     "a claim restored from a VolumeSnapshot kind the cluster does not serve",
 		args:     map[string]any{"namespace": ns, "claim": "staging-pgdata"},
 		category: contract.ReferenceMissing, object: "persistentvolumeclaim/" + ns + "/staging-pgdata", field: "spec.dataSourceRef",
