@@ -96,8 +96,8 @@ func TestVolumeCheck(t *testing.T) {
 		name:     "a rolling update's new pod on the claim its old pod still holds",
 		args:     map[string]any{"namespace": ns, "pod": "metrics-db-h2-0", "problem": "in-use"},
 		category: contract.ApplicationConfig, object: "deployment/" + ns + "/metrics-db", field: "spec.strategy.type",
-		summary:  []string{"Deployment metrics-db updates with the RollingUpdate strategy, so its new pod metrics-db-h2-0 starts while the old pod metrics-db-h1-0 (ReplicaSet metrics-db-h1, Running) still runs on claim metrics-tsdb ([ReadWriteOnce])"},
-		fix:      []string{"set spec.strategy.type: Recreate on Deployment metrics-db"},
+		summary: []string{"Deployment metrics-db updates with the RollingUpdate strategy, so its new pod metrics-db-h2-0 starts while the old pod metrics-db-h1-0 (ReplicaSet metrics-db-h1, Running) still runs on claim metrics-tsdb ([ReadWriteOnce])"},
+		fix:     []string{"set spec.strategy.type: Recreate on Deployment metrics-db"},
 	}, {
 		name:    "the same pods without a problem named: the sharing is a fact, no cause",
 		args:    map[string]any{"namespace": ns, "pod": "metrics-db-h2-0"},
