@@ -89,7 +89,8 @@ func hasCategory(an contract.Analysis, c string) bool {
 var unboundClaim = regexp.MustCompile(`PersistentVolumeClaim ([a-z0-9][a-z0-9.-]*)/([a-z0-9][a-z0-9.-]*) is unbound`)
 
 // unboundClaimCause runs volume_check on the unbound claim the explanation names and returns its
-// first cause (nil when none, or the tool is not granted).
+// first cause; without one, the cause the claim's own analysis names (its StorageClass missing,
+// its provisioner not running). nil when none, or volume_check is not granted.
 func (inv *investigation) unboundClaimCause(x contract.Explanation) *contract.Cause {
 	if _, ok := inv.where["volume_check"]; !ok {
 		return nil
@@ -99,9 +100,21 @@ func (inv *investigation) unboundClaimCause(x contract.Explanation) *contract.Ca
 		return nil
 	}
 	var rep contract.CheckReport
-	if !inv.callData("volume_check", map[string]any{"namespace": m[1], "claim": m[2]}, &rep) || len(rep.Causes) == 0 {
+	if inv.callData("volume_check", map[string]any{"namespace": m[1], "claim": m[2]}, &rep) && len(rep.Causes) > 0 {
+		c := rep.Causes[0]
+		return &c
+	}
+	// what the claim's own analysis found (a StorageClass that does not exist, a provisioner
+	// that does not run)
+	var an contract.Analysis
+	if !inv.callData("analyze", map[string]any{"namespace": m[1], "kind": "persistentvolumeclaim", "name": m[2]}, &an) {
 		return nil
 	}
-	c := rep.Causes[0]
-	return &c
+	for _, f := range an.Findings {
+		if f.Cause != nil && f.Cause.Category != "" {
+			c := *f.Cause
+			return &c
+		}
+	}
+	return nil
 }

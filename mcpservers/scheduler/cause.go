@@ -360,6 +360,55 @@ func devicePluginFix(r corev1.ResourceName, rel []advertisedResource) string {
 // taintCause establishes the taint that alone keeps the pod off the nodes that otherwise fit it:
 // the first such node in the nearest order (the one the verdict names) is the object, and its
 // first untolerated taint the field. Nil when no node fails on taints alone.
+// hostPortCause is the cause of a pod that the nodes it may run on refuse only for a host port
+// another pod holds there ("didn't have free ports for the requested pod ports"): the pod's
+// container port that asks for it, on its workload, with the holder named. nil when other
+// reasons keep it off those nodes, or a node fits.
+func hostPortCause(e *evaluation, tg *target, w workloadRef) *contract.Cause {
+	if len(e.fitting()) > 0 || e.volumeFailure != nil || w.object == "" {
+		return nil
+	}
+	var held []string
+	var nodes []string
+	for _, r := range e.nearest() {
+		if !r.failsOnly(predPorts) {
+			continue
+		}
+		if f := r.failing(predPorts); f != nil {
+			nodes = append(nodes, r.n.node.Name)
+			if len(held) == 0 {
+				held = append(held, f.detail)
+			}
+		}
+	}
+	if len(nodes) == 0 {
+		return nil
+	}
+	slices.Sort(nodes)
+	field := ""
+	for _, c := range e.pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.HostPort != 0 && field == "" {
+				// a port by its name where it has one, else by its number
+				port := p.Name
+				if port == "" {
+					port = fmt.Sprint(p.ContainerPort)
+				}
+				field = fmt.Sprintf("%scontainers[%s].ports[%s].hostPort", w.spec, c.Name, port)
+			}
+		}
+	}
+	return &contract.Cause{
+		Category: contract.ApplicationConfig,
+		Object:   w.object,
+		Field:    field,
+		Summary: fmt.Sprintf("%s asks its node for a host port another pod already holds on %s (%s): two pods cannot bind one host port on a node",
+			tg.ref, nodeList(nodes), strings.Join(held, "; ")),
+		Evidence: []string{fmt.Sprintf("%s: %s", nodeList(nodes), strings.Join(held, "; "))},
+		Fix:      &contract.Fix{Text: fmt.Sprintf("give %s another hostPort (or none: a Service or the pod's own port), or stop the pod that holds it on %s", w.words, nodeList(nodes))},
+	}
+}
+
 func taintCause(e *evaluation, tg *target, w workloadRef) *contract.Cause {
 	if len(e.fitting()) > 0 || e.volumeFailure != nil {
 		return nil

@@ -162,8 +162,8 @@ func (t *tools) explain(ctx context.Context, tg *target) (*explanation, error) {
 					fixes = append(vc.fixes, slices.DeleteFunc(fixes, func(f fix) bool {
 						return f.rank == rankCombined && f.unlocks <= 1 && strings.HasPrefix(f.text, "no single change")
 					})...)
-				} else {
-					x.cause = taintCause(x.eval, tg, w)
+				} else if x.cause = taintCause(x.eval, tg, w); x.cause == nil {
+					x.cause = hostPortCause(x.eval, tg, w)
 				}
 			}
 			x.fixes = append(x.fixes, fixes...)

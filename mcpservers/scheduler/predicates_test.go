@@ -282,6 +282,7 @@ var predicateCategories = map[string]string{
 var predicateCauses = map[string]string{
 	"no-toleration": "TaintNotTolerated node/gpu-1 spec.taints[nvidia.com/gpu]",
 	"spread-2":      "TaintNotTolerated node/cpu-2 spec.taints[dedicated]",
+	"host-port":     "ApplicationConfig pod/pred/host-port spec.containers[main].ports[metrics].hostPort",
 }
 
 // line returns the first line of text that starts with prefix, without the prefix.
