@@ -515,14 +515,18 @@ func (s *Set) matchLines(lines, all []string, c Context, server bool) (Hit, bool
 }
 
 // traceStart is the line a Python traceback starts with.
-var traceStart = regexp.MustCompile(`^\s*Traceback \(most recent call last\):?\s*$`)
+var traceStart = regexp.MustCompile(`^` + rankPrefix + `\s*Traceback \(most recent call last\):?\s*$`)
+
+// rankPrefix is what a launcher writes before each line of one of its workers: torchrun's
+// "[rank0]: ", "[default0]:", DeepSpeed's "[1,0]<stderr>:".
+const rankPrefix = `(?:\[[\w,.-]{1,20}\](?:<std(?:out|err)>)?:\s?)?`
 
 // pyFrame is a frame of a Python traceback.
-var pyFrame = regexp.MustCompile(`^\s*File "[^"]*", line \d+`)
+var pyFrame = regexp.MustCompile(`^` + rankPrefix + `\s*File "[^"]*", line \d+`)
 
 // exceptionLine is the line that ends a Python traceback: the exception's (dotted) class name,
 // then its message, if any ("amqp.exceptions.PreconditionFailed: (406) ...", "KeyboardInterrupt").
-var exceptionLine = regexp.MustCompile(`^\s*(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?::\s.*)?$`)
+var exceptionLine = regexp.MustCompile(`^` + rankPrefix + `\s*(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?::\s.*)?$`)
 
 // causedBy is a JVM's account of the exception under the one above it.
 var causedBy = regexp.MustCompile(`^\s*Caused by: \S`)

@@ -26,6 +26,12 @@ func TestTraceRoot(t *testing.T) {
 		"Caused by: liquibase.exception.LockException: Could not acquire change log lock.  Currently locked by policy-admin-6c9d7f8b54-qk2lm",
 		"\tat liquibase.lockservice.StandardLockService.waitForLock(StandardLockService.java:293)",
 	}
+	torchrun := []string{
+		"[rank0]: Traceback (most recent call last):",
+		`[rank0]:   File "/workspace/train_rm.py", line 88, in <module>`,
+		"[rank0]:     trainer.train()",
+		"[rank0]: ValueError: The model did not return a loss from the inputs, only the following keys: logits.",
+	}
 	for _, tc := range []struct {
 		name        string
 		lines       []string
@@ -38,6 +44,7 @@ func TestTraceRoot(t *testing.T) {
 		{"a line that starts no trace", python, python[0], python[0]},
 		{"a traceback without its end", python[:3], python[1], python[1]},
 		{"a line not among the lines", python, "KeyError: 'x'", "KeyError: 'x'"},
+		{"torchrun's rank prefix", torchrun, torchrun[0], torchrun[3]},
 	} {
 		if got := knowledge.TraceRoot(tc.start, tc.lines); got != tc.want {
 			t.Errorf("%s: TraceRoot(%q) = %q, want %q", tc.name, tc.start, got, tc.want)
