@@ -691,6 +691,16 @@ var accessModeWords = regexp.MustCompile(`(?i)access ?modes?|ReadWriteMany|ReadO
 // system administrator".
 var externalProvisioner = regexp.MustCompile(`external provisioner '([^']+)'`)
 
+// missingClassCause is the cause of claim c that names StorageClass class, which does not exist
+// (have says which do): no provisioner is asked to create its volume.
+func missingClassCause(c *corev1.PersistentVolumeClaim, class, have string) contract.Cause {
+	claim := objectRef("persistentvolumeclaim", c.Namespace, c.Name)
+	return contract.Cause{Category: contract.ReferenceMissing, Object: claim, Field: "spec.storageClassName",
+		Summary:  fmt.Sprintf("claim %s names StorageClass %s, which does not exist (%s), so no provisioner creates its volume", c.Name, class, have),
+		Evidence: []string{fmt.Sprintf("%s spec.storageClassName: %s", claim, class), fmt.Sprintf("storageclass/%s: not found", class)},
+		Fix:      &contract.Fix{Text: fmt.Sprintf("create StorageClass %s, or recreate claim %s with a class that exists (%s; a claim's class cannot be changed)", class, c.Name, have)}}
+}
+
 // claimProvisionCause: a pending claim whose StorageClass does not exist, or whose
 // StorageClass's provisioner does not create its volume: the cause names the StorageClass and
 // its provisioner, says when no CSIDriver of that name is registered in the cluster (no CSI
@@ -704,11 +714,8 @@ func (s *snapshot) claimProvisionCause(c *corev1.PersistentVolumeClaim, class st
 	var sc storagev1.StorageClass
 	if err := s.direct.Get(s.ctx, client.ObjectKey{Name: class}, &sc); apierrors.IsNotFound(err) {
 		names, lerr := s.namesOf(schema.GroupVersionKind{Group: "storage.k8s.io", Version: "v1", Kind: "StorageClassList"}, "")
-		have := existing("StorageClass", names, lerr, class)
-		return &contract.Cause{Category: contract.ReferenceMissing, Object: claim, Field: "spec.storageClassName",
-			Summary:  fmt.Sprintf("claim %s names StorageClass %s, which does not exist (%s), so no provisioner creates its volume", c.Name, class, have),
-			Evidence: []string{fmt.Sprintf("%s spec.storageClassName: %s", claim, class), fmt.Sprintf("storageclass/%s: not found", class)},
-			Fix:      &contract.Fix{Text: fmt.Sprintf("create StorageClass %s, or recreate claim %s with a class that exists (%s; a claim's class cannot be changed)", class, c.Name, have)}}
+		mc := missingClassCause(c, class, existing("StorageClass", names, lerr, class))
+		return &mc
 	} else if err != nil {
 		f.evidence = append(f.evidence, "could not check: "+apiError(err, "get", "storageclass "+class).Error())
 		return nil

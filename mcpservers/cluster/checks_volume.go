@@ -98,6 +98,10 @@ type claimInfo struct {
 	pvc   *corev1.PersistentVolumeClaim
 	pv    *corev1.PersistentVolume
 	class *storagev1.StorageClass
+	// classes are the StorageClasses that exist, read when the claim's does not ("missing"
+	// then holds the claim's class name)
+	missing string
+	classes string
 }
 
 func (c claimInfo) className() string { return ptrString(c.pvc.Spec.StorageClassName) }
@@ -135,6 +139,7 @@ func (t *tools) volumeCheck(ctx context.Context, a volumeArgs) (contract.CheckRe
 			r.cause(t.claimFull(c, "", "", nil))
 		}
 		t.checkDataSource(ctx, r, c)
+		checkClassExists(r, c)
 		if err := t.checkAccessModes(ctx, r, c); err != nil {
 			return r.CheckReport, "", err
 		}
@@ -205,6 +210,7 @@ func (t *tools) volumeCheck(ctx context.Context, a volumeArgs) (contract.CheckRe
 	}
 	for _, name := range claimOrder {
 		t.checkDataSource(ctx, r, claims[name])
+		checkClassExists(r, claims[name])
 		if err := t.checkAccessModes(ctx, r, claims[name]); err != nil {
 			return r.CheckReport, "", err
 		}
@@ -302,9 +308,18 @@ func (t *tools) readClaim(ctx context.Context, r *checkReport, ns, name string) 
 	}
 	if class := c.className(); class != "" {
 		var sc storagev1.StorageClass
-		if err := t.k.Direct.Get(ctx, client.ObjectKey{Name: class}, &sc); err != nil {
+		switch err := t.k.Direct.Get(ctx, client.ObjectKey{Name: class}, &sc); {
+		case apierrors.IsNotFound(err):
+			var list storagev1.StorageClassList
+			lerr := t.k.Direct.List(ctx, &list)
+			names := make([]string, len(list.Items))
+			for i := range list.Items {
+				names[i] = list.Items[i].Name
+			}
+			c.missing, c.classes = class, existing("StorageClass", names, lerr, class)
+		case err != nil:
 			r.fact("claim %s: %v", name, apiError(err, "get", objectRef("storageclass", "", class)))
-		} else {
+		default:
 			c.class = &sc
 		}
 	}
@@ -648,4 +663,13 @@ func (t *tools) checkSharedClaim(ctx context.Context, r *checkReport, pod *corev
 		}
 	}
 	return nil
+}
+
+// checkClassExists names an unbound claim's StorageClass that does not exist as the cause: no
+// provisioner is asked to create its volume, so it stays Pending (and its pods with it).
+func checkClassExists(r *checkReport, c claimInfo) {
+	if c.missing == "" || c.pvc.Status.Phase == corev1.ClaimBound {
+		return
+	}
+	r.cause(missingClassCause(c.pvc, c.missing, c.classes))
 }

@@ -79,6 +79,8 @@ func TestVolumeCheck(t *testing.T) {
 	clone.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "dataset-golden"}
 	create(t, restore, clone)
 
+	create(t, claim("ledger-pgdata", "chk-premium-gone", corev1.ReadWriteOnce, "100Gi"))
+
 	// a single-writer volume under a rolling update: the old pod still runs on the claim
 	tsdb := claim("metrics-tsdb", "chk-fast-ssd", corev1.ReadWriteOnce, "50Gi")
 	create(t, tsdb)
@@ -93,6 +95,12 @@ func TestVolumeCheck(t *testing.T) {
 
 	s := connect(t, cluster.Config{})
 	runChecks(t, s, "volume_check", []checkCase{{
+		name:     "a claim whose StorageClass does not exist",
+		args:     map[string]any{"namespace": ns, "claim": "ledger-pgdata"},
+		category: contract.ReferenceMissing, object: "persistentvolumeclaim/" + ns + "/ledger-pgdata", field: "spec.storageClassName",
+		summary:  []string{"claim ledger-pgdata names StorageClass chk-premium-gone, which does not exist (StorageClasses that exist: "},
+		fix:      []string{"create StorageClass chk-premium-gone, or recreate claim ledger-pgdata"},
+	}, {
 		name:     "a rolling update's new pod on the claim its old pod still holds",
 		args:     map[string]any{"namespace": ns, "pod": "metrics-db-h2-0", "problem": "in-use"},
 		category: contract.ApplicationConfig, object: "deployment/" + ns + "/metrics-db", field: "spec.strategy.type",
