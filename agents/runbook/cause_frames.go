@@ -104,6 +104,10 @@ func frameSegments(lines []string) map[string]bool {
 	return out
 }
 
+// selectorName is the name of a setting that chooses an implementation: a mode, a type, a
+// backend, a driver, a quantization, a format, a provider.
+var selectorName = regexp.MustCompile(`(?i)MODE|TYPE|BACKEND|DRIVER|ENGINE|PROVIDER|KIND|QUANTI[SZ]|FORMAT|IMPL|METHOD|STRATEGY|PLUGIN|DIALECT|STORE|STORAGE|LOADER|ATTENTION|DTYPE|PRECISION|SCHEDULER|OPTIMI[SZ]ER|ALGO`)
+
 // selectorValue is a value that selects one implementation among several: one short word
 // (gptq, s3, postgres, redis), not a number, a path or a sentence.
 var selectorValue = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{1,23}$`)
@@ -120,7 +124,7 @@ func (inv *investigation) frameSelected(c *contract.Cause, f contract.Finding, p
 	}
 	for _, s := range inv.envSettings(f, parts) {
 		v := strings.TrimSpace(s.value)
-		if !selectorValue.MatchString(v) || !segs[strings.ToLower(v)] || frameNoise[strings.ToLower(v)] {
+		if !selectorValue.MatchString(v) || !segs[strings.ToLower(v)] || frameNoise[strings.ToLower(v)] || !selectorName.MatchString(s.name) {
 			continue
 		}
 		c.Category, c.Object, c.Field = contract.ApplicationConfig, s.object, s.field
@@ -172,7 +176,7 @@ func (inv *investigation) flagNamed(c *contract.Cause, f contract.Finding, parts
 			if len(w) < 5 || flagNoise[w] {
 				continue
 			}
-			if l := lineWithWord(candidates, w); l != "" {
+			if l := lineWithSwitch(candidates, w); l != "" {
 				if line == "" {
 					line = l
 				}
@@ -194,6 +198,21 @@ func (inv *investigation) flagNamed(c *contract.Cause, f contract.Finding, parts
 	c.Summary = clip(fmt.Sprintf("the program fails because a switch its configuration sets is on or off: %s (%s); it comes from %s",
 		strings.Join(named, ", "), clip(line, 240), hits[0].where), 1000)
 	return true
+}
+
+// lineWithSwitch is the first of lines that says switch w is on or off: the word, then within
+// two words "mode", "enabled", "disabled", "is on/off/set/true/false" or "only" ("Offline mode is
+// enabled", "read-only"), or "enable(d)/disable(d)/in" before it — not the word as part of a name
+// ("liquibase.exception.LockException" says nothing of SPRING_LIQUIBASE_ENABLED). "" when none.
+func lineWithSwitch(lines []string, w string) string {
+	q := regexp.QuoteMeta(w)
+	re := regexp.MustCompile(`(?i)(?:^|[^\w.])` + q + `(?:[^\w.]+\w+){0,2}?[^\w.]+(?:mode|enabled|disabled|is (?:on|off|set|true|false)|only)\b|\b(?:enabled?|disabled?|in)\s+` + q + `\b`)
+	for _, l := range lines {
+		if re.MatchString(l) {
+			return l
+		}
+	}
+	return ""
 }
 
 // lineWithWord is the first of lines that holds w as a whole word, in any case ("" when none).

@@ -82,3 +82,20 @@ func FuzzLineTokens(f *testing.F) {
 		}
 	})
 }
+
+func TestLineWithSwitch(t *testing.T) {
+	for _, tc := range []struct {
+		line, word string
+		want       bool
+	}{
+		{"ConnectionError: Couldn't reach the Hugging Face Hub for dataset 'x': Offline mode is enabled.", "offline", true},
+		{"the cache is disabled in readonly mode", "readonly", true},
+		{"Caused by: liquibase.exception.LockException: Could not acquire change log lock.", "liquibase", false},
+		{"ERROR telemetry exporter failed: connection refused", "telemetry", false},
+		{"running with telemetry disabled", "telemetry", true},
+	} {
+		if got := lineWithSwitch([]string{tc.line}, tc.word) != ""; got != tc.want {
+			t.Errorf("lineWithSwitch(%q, %q) = %v, want %v", tc.line, tc.word, got, tc.want)
+		}
+	}
+}
