@@ -15,9 +15,10 @@ import (
 // inline, from a ConfigMap key (env valueFrom), or from every key of a ConfigMap (envFrom).
 // A Secret's values are never read, so its variables are not among them.
 type envSetting struct {
-	name, value   string
-	object, field string // the object and field that hold it (the workload's env entry, or data[KEY])
-	where         string // where it comes from, as a sentence says it
+	name, value    string
+	object, field  string // the object and field that hold it (the workload's env entry, or data[KEY])
+	where          string // where it comes from, as a sentence says it
+	configMap, key string // the ConfigMap and key it comes from ("" when inline)
 }
 
 // envSettings are the variables the failing container of workload parts (kind, ns, name) is
@@ -37,15 +38,15 @@ func (inv *investigation) envSettings(f contract.Finding, parts []string) []envS
 		for _, e := range ct.Env {
 			switch {
 			case e.ValueFrom == nil:
-				out = append(out, envSetting{e.Name, e.Value, ownerOf(f),
-					fmt.Sprintf("%scontainers[%s].env[%s]", templatePrefix(parts[0]), ct.Name, e.Name),
-					fmt.Sprintf("the container's env %s", e.Name)})
+				out = append(out, envSetting{name: e.Name, value: e.Value, object: ownerOf(f),
+					field: fmt.Sprintf("%scontainers[%s].env[%s]", templatePrefix(parts[0]), ct.Name, e.Name),
+					where: fmt.Sprintf("the container's env %s", e.Name)})
 			case e.ValueFrom.ConfigMapKeyRef != nil:
 				r := e.ValueFrom.ConfigMapKeyRef
 				if d, ok := inv.configMapData(ns, r.Name); ok {
 					if v, has := d[r.Key]; has {
 						out = append(out, envSetting{e.Name, v, fmt.Sprintf("configmap/%s/%s", ns, r.Name), fmt.Sprintf("data[%s]", r.Key),
-							fmt.Sprintf("key %s of ConfigMap %s (env %s)", r.Key, r.Name, e.Name)})
+							fmt.Sprintf("key %s of ConfigMap %s (env %s)", r.Key, r.Name, e.Name), r.Name, r.Key})
 					}
 				}
 			}
@@ -60,7 +61,7 @@ func (inv *investigation) envSettings(f contract.Finding, parts []string) []envS
 			}
 			for _, k := range slices.Sorted(maps.Keys(d)) {
 				out = append(out, envSetting{ef.Prefix + k, d[k], fmt.Sprintf("configmap/%s/%s", ns, ef.ConfigMapRef.Name), fmt.Sprintf("data[%s]", k),
-					fmt.Sprintf("key %s of ConfigMap %s (envFrom)", k, ef.ConfigMapRef.Name)})
+					fmt.Sprintf("key %s of ConfigMap %s (envFrom)", k, ef.ConfigMapRef.Name), ef.ConfigMapRef.Name, k})
 			}
 		}
 	}

@@ -343,7 +343,7 @@ func TestCauseBehindTheSymptom(t *testing.T) {
 		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/cz-cmvalue/ingest-tuning" || cz.Field != "data[CHUNK]" {
 			t.Fatalf("cause %+v, want key CHUNK of ConfigMap ingest-tuning:\n%s", cz, d.Text())
 		}
-		mustSay(t, d, "key CHUNK of ConfigMap ingest-tuning (envFrom, as CHUNK=64kb)")
+		mustSay(t, d, "key CHUNK of ConfigMap ingest-tuning (envFrom), as CHUNK=64kb")
 		noRestart(t, d)
 	})
 }

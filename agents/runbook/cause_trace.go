@@ -433,63 +433,16 @@ func (inv *investigation) configMapSetting(c *contract.Cause, f contract.Finding
 	if len(parts) != 3 {
 		return ""
 	}
-	var spec struct {
-		Containers []struct {
-			Name string `yaml:"name"`
-			Env  []struct {
-				Name      string `yaml:"name"`
-				ValueFrom *struct {
-					ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
-				} `yaml:"valueFrom"`
-			} `yaml:"env"`
-			EnvFrom []struct {
-				Prefix       string                 `yaml:"prefix"`
-				ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
-			} `yaml:"envFrom"`
-		} `yaml:"containers"`
-	}
-	text := inv.specText(parts[0], parts[1], parts[2])
-	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
-		return ""
-	}
-	type ref struct{ cm, key, env string }
-	var refs []ref
-	for _, ct := range spec.Containers {
-		if f.Container != "" && ct.Name != f.Container {
+	for _, s := range inv.envSettings(f, parts) {
+		if s.configMap == "" || !strings.Contains(s.value, token) {
 			continue
 		}
-		for _, e := range ct.Env {
-			if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
-				refs = append(refs, ref{e.ValueFrom.ConfigMapKeyRef.Name, e.ValueFrom.ConfigMapKeyRef.Key, e.Name})
-			}
+		if own {
+			c.Object, c.Field = s.object, s.field
 		}
-		for _, ef := range ct.EnvFrom {
-			if ef.ConfigMapRef != nil {
-				refs = append(refs, ref{cm: ef.ConfigMapRef.Name, env: ef.Prefix})
-			}
-		}
-	}
-	for _, r := range refs {
-		data, ok := inv.configMapData(parts[1], r.cm)
-		if !ok {
-			continue
-		}
-		keys := slices.Sorted(maps.Keys(data))
-		for _, k := range keys {
-			if (r.key != "" && k != r.key) || !strings.Contains(data[k], token) {
-				continue
-			}
-			env, how := r.env, "env "+r.env
-			if r.key == "" {
-				env, how = r.env+k, "envFrom"
-			}
-			if own {
-				c.Object, c.Field = fmt.Sprintf("configmap/%s/%s", parts[1], r.cm), fmt.Sprintf("data[%s]", k)
-			}
-			c.Summary += fmt.Sprintf("; it comes from key %s of ConfigMap %s (%s, as %s=%s)", k, r.cm, how, env, clip(data[k], 120))
-			c.Evidence = append(c.Evidence, fmt.Sprintf("ConfigMap %s: %s: %s", r.cm, k, clip(data[k], 200)))
-			return data[k]
-		}
+		c.Summary += fmt.Sprintf("; it comes from %s, as %s=%s", s.where, s.name, clip(s.value, 120))
+		c.Evidence = append(c.Evidence, fmt.Sprintf("ConfigMap %s: %s: %s", s.configMap, s.key, clip(s.value, 200)))
+		return s.value
 	}
 	return ""
 }
