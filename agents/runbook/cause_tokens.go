@@ -52,6 +52,11 @@ func lineTokens(line string) []string {
 	for _, t := range compoundToken.FindAllString(line, -1) {
 		add(t)
 	}
+	// a single word a message sets in parentheses, as it quotes a value ("specified in the model
+	// config (awq) does not match ... (gptq)")
+	for _, m := range parenWord.FindAllStringSubmatch(line, -1) {
+		add(m[1])
+	}
 	// a long number (a timeout in ms, a size in bytes) is a value few things share: last
 	for _, m := range longNumberIn.FindAllStringSubmatch(line, -1) {
 		if len(out) < 10 && !slices.Contains(out, m[1]) {
@@ -60,6 +65,9 @@ func lineTokens(line string) []string {
 	}
 	return out
 }
+
+// parenWord is one word in parentheses: (awq), (bf16).
+var parenWord = regexp.MustCompile(`\(([A-Za-z][\w.-]{2,39})\)`)
 
 // longNumberIn finds whole numbers of five digits or more in a line, not parts of a dotted,
 // dashed or colon-joined token (an address, a date, a version).

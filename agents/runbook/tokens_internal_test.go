@@ -21,6 +21,7 @@ func TestLineTokens(t *testing.T) {
 		{`E1207 06:12:44.501223 1 main.go:173] error starting plugins v1.2.3 at 2026-12-07T06:12:44Z`, nil, []string{"main.go:173", "v1.2.3", "2026-12-07T06:12:44Z", "06:12:44.501223"}},
 		{`Exception in thread "main" java.lang.IllegalStateException: at org.apache.kafka.clients.Foo`, nil, []string{"java.lang.IllegalStateException", "org.apache.kafka.clients.Foo", "main"}},
 		{`PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: 1800000 ms.`, []string{"1800000"}, nil},
+		{"ValueError: Quantization method specified in the model config (awq) does not match the quantization method specified in the `quantization` argument (gptq).", []string{"gptq"}, []string{"(most recent call last)"}},
 		{`2026-12-07T02:44:09,80211 at 10.0.0.12:50051 version 1.20231.4`, nil, []string{"80211", "50051", "20231"}},
 	} {
 		got := lineTokens(tc.line)
