@@ -3,6 +3,7 @@ package runbook
 import (
 	"fmt"
 	"maps"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -224,4 +225,74 @@ func lineWithWord(lines []string, w string) string {
 		}
 	}
 	return ""
+}
+
+// pathSetting is the name of a variable that points a program at a directory or file it reads:
+// HF_HOME, MODEL_DIR, CACHE_PATH, DATA_ROOT.
+var pathSetting = regexp.MustCompile(`(?i)HOME|DIR|PATH|CACHE|ROOT|STORE|MODELS?$|DATA|FOLDER|REPO`)
+
+// notFoundWords are the words of a line that says files the program looks for are not there.
+var notFoundWords = regexp.MustCompile(`(?i)cannot find|can't find|couldn't find|could not find|not found|no such file|does not exist|doesn't exist|is empty|missing|no (?:model|checkpoint|weights?|files?) (?:found|in)`)
+
+// unmountedPath follows a failure that says the files it looks for are not there to a path
+// setting of the container that points where no volume is mounted, while the container does
+// mount volumes elsewhere (HF_HOME=/models/hf, the cache at /mnt/hf-cache): the program looks
+// in an empty directory of its own image. It reports whether it moved the cause.
+func (inv *investigation) unmountedPath(c *contract.Cause, f contract.Finding, parts, candidates []string) bool {
+	if !slices.ContainsFunc(candidates, notFoundWords.MatchString) {
+		return false
+	}
+	var spec struct {
+		Containers []struct {
+			Name         string `yaml:"name"`
+			VolumeMounts []struct {
+				MountPath string `yaml:"mountPath"`
+			} `yaml:"volumeMounts"`
+		} `yaml:"containers"`
+	}
+	text := inv.specText(parts[0], parts[1], parts[2])
+	if text == "" || yaml.Unmarshal([]byte(text), &spec) != nil {
+		return false
+	}
+	var mounts []string
+	for _, ct := range spec.Containers {
+		if f.Container == "" || ct.Name == f.Container {
+			for _, m := range ct.VolumeMounts {
+				// the kubelet's own mounts say nothing of where data is
+				if !strings.HasPrefix(m.MountPath, "/var/run/secrets/") && !strings.HasPrefix(m.MountPath, "/dev/") {
+					mounts = append(mounts, path.Clean(m.MountPath))
+				}
+			}
+		}
+	}
+	if len(mounts) == 0 {
+		return false
+	}
+	under := func(p string) bool {
+		for _, m := range mounts {
+			if p == m || strings.HasPrefix(p, m+"/") || m == "/" {
+				return true
+			}
+		}
+		return false
+	}
+	for _, s := range inv.envSettings(f, parts) {
+		v := strings.TrimSpace(s.value)
+		if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " :") || !pathSetting.MatchString(s.name) || under(path.Clean(v)) {
+			continue
+		}
+		c.Category, c.Object, c.Field = contract.ApplicationConfig, s.object, s.field
+		line := ""
+		for _, l := range candidates {
+			if notFoundWords.MatchString(l) {
+				line = l
+				break
+			}
+		}
+		c.Summary = clip(fmt.Sprintf("%s=%s points where no volume is mounted (the container mounts %s): the program looks for its files there, in its image's empty directory, and does not find them (%s); it comes from %s",
+			s.name, v, strings.Join(mounts, ", "), clip(line, 240), s.where), 1000)
+		c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s=%s", s.where, s.name, v), fmt.Sprintf("the container's mounts: %s", strings.Join(mounts, ", ")))
+		return true
+	}
+	return false
 }

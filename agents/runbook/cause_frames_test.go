@@ -116,6 +116,29 @@ func TestCauseInTheSettingBehindTheValue(t *testing.T) {
 		noRestart(t, d)
 	})
 
+	t.Run("a cache path set where no volume is mounted names that setting", func(t *testing.T) {
+		ns := c.Namespace("cz-bh-unmounted")
+		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "embedder-env"},
+			Data: map[string]string{"HF_HOME": "/models/hf", "LOG_LEVEL": "info"}})
+		rs := c.Deployment(ns, "embedder", 1, func(p *corev1.PodSpec) {
+			envFrom("embedder-env")(p)
+			p.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "hf-cache", MountPath: "/mnt/hf-cache"}}
+			p.Volumes = []corev1.Volume{{Name: "hf-cache", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/hf-cache"}}}}
+		})
+		c.Pod(rs, ns, "embedder-h1-0", "cz-behind-node", crashing(""))
+		node.Set(ns, "embedder-h1-0", "app", true,
+			`Traceback (most recent call last):`,
+			`  File "/app/serve.py", line 9, in <module>`,
+			`OSError: Cannot find the requested files in the disk cache and outgoing traffic has been disabled. To enable hf.co look-ups and downloads online, set 'local_files_only' to False.`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/embedder"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.ApplicationConfig || cz.Object != "configmap/"+ns+"/embedder-env" || cz.Field != "data[HF_HOME]" {
+			t.Fatalf("cause %+v, want HF_HOME, which points where nothing is mounted:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "HF_HOME=/models/hf", "/mnt/hf-cache")
+		noRestart(t, d)
+	})
+
 	t.Run("a traceback through the implementation a setting selects names that setting", func(t *testing.T) {
 		ns := c.Namespace("cz-bh-frames")
 		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "media-store-env"},

@@ -199,6 +199,10 @@ func (inv *investigation) valueSource(c *contract.Cause, f contract.Finding, hit
 	if inv.frameSelected(c, f, parts, lines) {
 		return true
 	}
+	// a path setting that points where nothing is mounted, for files the line cannot find
+	if inv.unmountedPath(c, f, parts, candidates) {
+		return true
+	}
 	// a configuration file the line names by its name alone ("datasource.yaml config is
 	// invalid"): the mounted ConfigMap key of that name
 	for _, l := range candidates {

@@ -946,8 +946,9 @@ func (inv *investigation) signature(lines []string, ctx knowledge.Context, f con
 			if !inv.valueSource(cause, f, hit, lines) && cause.Category == contract.DependencyUnreachable && cause.Field == "" && cause.Object == ownerOf(f) {
 				// a dependency "unreachable" because a switch of its own says so ("Offline
 				// mode is enabled")
-				if parts := strings.Split(ownerOf(f), "/"); len(parts) == 3 {
-					inv.flagNamed(cause, f, parts, []string{hit.Line})
+				if parts := strings.Split(ownerOf(f), "/"); len(parts) == 3 && !inv.flagNamed(cause, f, parts, []string{hit.Line}) {
+					// or unreachable because the program looks for its local copy where none is
+					inv.unmountedPath(cause, f, parts, append([]string{hit.Line}, lines...))
 				}
 			}
 		}
