@@ -518,8 +518,8 @@ func (s *Set) matchLines(lines, all []string, c Context, server bool) (Hit, bool
 var traceStart = regexp.MustCompile(`^` + rankPrefix + `\s*Traceback \(most recent call last\):?\s*$`)
 
 // rankPrefix is what a launcher writes before each line of one of its workers: torchrun's
-// "[rank0]: ", "[default0]:", DeepSpeed's "[1,0]<stderr>:".
-const rankPrefix = `(?:\[[\w,.-]{1,20}\](?:<std(?:out|err)>)?:\s?)?`
+// "[rank0]: ", "[default0]:", DeepSpeed's "[1,0]<stderr>:", vLLM's "(APIServer pid=1) ".
+const rankPrefix = `(?:\[[\w,.-]{1,20}\](?:<std(?:out|err)>)?:\s?|\(\w{1,30} pid=\d+\)\s)?`
 
 // pyFrame is a frame of a Python traceback.
 var pyFrame = regexp.MustCompile(`^` + rankPrefix + `\s*File "[^"]*", line \d+`)

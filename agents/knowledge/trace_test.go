@@ -32,6 +32,11 @@ func TestTraceRoot(t *testing.T) {
 		"[rank0]:     trainer.train()",
 		"[rank0]: ValueError: The model did not return a loss from the inputs, only the following keys: logits.",
 	}
+	vllm := []string{
+		"(APIServer pid=1) Traceback (most recent call last):",
+		`(APIServer pid=1)   File "/usr/local/lib/python3.12/dist-packages/vllm/config.py", line 412, in __post_init__`,
+		"(APIServer pid=1) pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig",
+	}
 	for _, tc := range []struct {
 		name        string
 		lines       []string
@@ -45,6 +50,7 @@ func TestTraceRoot(t *testing.T) {
 		{"a traceback without its end", python[:3], python[1], python[1]},
 		{"a line not among the lines", python, "KeyError: 'x'", "KeyError: 'x'"},
 		{"torchrun's rank prefix", torchrun, torchrun[0], torchrun[3]},
+		{"vLLM's process prefix", vllm, vllm[0], vllm[2]},
 	} {
 		if got := knowledge.TraceRoot(tc.start, tc.lines); got != tc.want {
 			t.Errorf("%s: TraceRoot(%q) = %q, want %q", tc.name, tc.start, got, tc.want)

@@ -72,7 +72,7 @@ func (inv *investigation) envSettings(f contract.Finding, parts []string) []envS
 // frameLine is a stack frame: Python's `File "/x/y/gptq/__init__.py", line 254, in load`, a
 // JVM's `at com.acme.store.S3Store.put(S3Store.java:88)`, Node's `at load (/app/lib/s3.js:9:3)`,
 // Go's `/src/store/s3/put.go:88 +0x1d` — after a launcher's "[rank0]: " if any.
-var frameLine = regexp.MustCompile(`^(?:\[[\w,.-]{1,20}\](?:<std(?:out|err)>)?:\s?)?\s*(?:File "([^"]+)", line \d+, in (\S+)|at (?:([\w$.<>]+)\(|(?:\S+ )?\(?(/[^:()\s]+):\d+)|(/\S+\.go):\d+)`)
+var frameLine = regexp.MustCompile(`^(?:\[[\w,.-]{1,20}\](?:<std(?:out|err)>)?:\s?|\(\w{1,30} pid=\d+\)\s)?\s*(?:File "([^"]+)", line \d+, in (\S+)|at (?:([\w$.<>]+)\(|(?:\S+ )?\(?(/[^:()\s]+):\d+)|(/\S+\.go):\d+)`)
 
 // frameNoise are the path segments of nearly every stack: installation directories, a language's
 // own packages, the usual module names. A configuration value equal to one says nothing.
