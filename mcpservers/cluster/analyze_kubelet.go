@@ -109,6 +109,7 @@ type kubeletSignature struct {
 // kubeletSignatures are the kubelet's messages analyze follows to a cause, in the order tried.
 var kubeletSignatures = []kubeletSignature{
 	{re: regexp.MustCompile(`MountVolume\.SetUp failed for volume "([^"]+)" : hostPath type check failed: (\S+) is not a ([a-z ]+)`), cause: hostPathCause},
+	{re: regexp.MustCompile(`MountVolume\.SetUp failed for volume "([^"]+)"[\s\S]*?mount(?:\.nfs4?)?: (?:mounting )?([\w.-]+):(/\S*) failed, reason given by server: ([^\n"]+)`), cause: nfsExportCause},
 	{re: regexp.MustCompile(`couldn't find key (\S+) in (ConfigMap|Secret) ([^/\s]+)/([^\s"]+)`), cause: func(m []string, p *corev1.Pod, w *ownerWorkload) *contract.Cause {
 		obj := objectRef(strings.ToLower(m[2]), m[3], m[4])
 		return &contract.Cause{Category: contract.ReferenceMissing, Object: obj, Field: "data[" + m[1] + "]",
@@ -171,6 +172,28 @@ func causeObject(p *corev1.Pod, w *ownerWorkload) (string, string) {
 		return w.String(), "spec.template.spec."
 	}
 	return objectRef("pod", p.Namespace, p.Name), "spec."
+}
+
+// nfsExportCause: an NFS volume whose server refuses the path it names ("reason given by server:
+// No such file or directory" — a path the server does not export, or "Permission denied"): the
+// path (or the export) is what is wrong. The volume is the pod's own (inline nfs) or the
+// PersistentVolume of that name behind a claim.
+func nfsExportCause(m []string, p *corev1.Pod, w *ownerWorkload) *contract.Cause {
+	volume, server, exportPath, reason := m[1], m[2], m[3], strings.TrimSpace(m[4])
+	object, field := objectRef("persistentvolume", "", volume), "spec.nfs.path"
+	for _, v := range p.Spec.Volumes {
+		if v.Name == volume && v.NFS != nil {
+			obj, prefix := causeObject(p, w)
+			object, field = obj, fmt.Sprintf("%svolumes[%s].nfs.path", prefix, volume)
+		}
+	}
+	what := "does not export it (or the path does not exist on it)"
+	if strings.Contains(strings.ToLower(reason), "denied") {
+		what = "refuses this node access to it (the export's client list or permissions)"
+	}
+	return &contract.Cause{Category: contract.ReferenceMissing, Object: object, Field: field,
+		Summary: fmt.Sprintf("volume %s mounts %s:%s, and NFS server %s %s (\"%s\"), so %s waits in ContainerCreating", volume, server, exportPath, server, what, reason, whose(p, w)),
+		Fix:     &contract.Fix{Text: fmt.Sprintf("correct the NFS path of volume %s to a path server %s exports (a PersistentVolume's nfs.path cannot be edited: recreate it), or export %s on the server", volume, server, exportPath)}}
 }
 
 // hostPathCause: a hostPath volume whose type the path on the node does not have (the socket of

@@ -559,7 +559,7 @@ func createContainerConfigError(s *snapshot) []finding {
 			}
 			sig := kubeletCause(p, s.owner(p), messages)
 			unexplained := volumes && len(missing) == 0 && len(unchecked) == 0 && sig == nil
-			if unexplained && mountsClaim(p) {
+			if unexplained && s.mountsUnboundClaim(p) {
 				return // the mount waits for a claim (pvcPending and volume_check follow it)
 			}
 			f, w := s.podFinding(p, critical, "CreateContainerConfigError", st.Name)
@@ -670,10 +670,27 @@ func (s *snapshot) previousRevisionLacks(p *corev1.Pod, w *ownerWorkload, contai
 
 func isTrue(b *bool) bool { return b != nil && *b }
 
-// mountsClaim reports whether p mounts a PersistentVolumeClaim (its own or a generic ephemeral one).
-func mountsClaim(p *corev1.Pod) bool {
+// mountsUnboundClaim reports whether p mounts a PersistentVolumeClaim (its own or a generic
+// ephemeral one) that is not bound (or not in the snapshot): its mount waits for the claim.
+func (s *snapshot) mountsUnboundClaim(p *corev1.Pod) bool {
 	for _, v := range p.Spec.Volumes {
-		if v.PersistentVolumeClaim != nil || v.Ephemeral != nil {
+		name := ""
+		switch {
+		case v.PersistentVolumeClaim != nil:
+			name = v.PersistentVolumeClaim.ClaimName
+		case v.Ephemeral != nil:
+			name = p.Name + "-" + v.Name
+		default:
+			continue
+		}
+		bound := false
+		for i := range s.claims {
+			if c := &s.claims[i]; c.Namespace == p.Namespace && c.Name == name {
+				bound = c.Status.Phase == corev1.ClaimBound
+				break
+			}
+		}
+		if !bound {
 			return true
 		}
 	}

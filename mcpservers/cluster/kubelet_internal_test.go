@@ -39,6 +39,8 @@ func TestKubeletSignatures(t *testing.T) {
 			contract.ApplicationConfig, "statefulset/ml/trainer", "spec.template.spec.containers[app].securityContext.runAsUser", "container app"},
 		{`container has runAsNonRoot and image has non-numeric user (nobody), cannot verify user is non-root (pod: "trainer-0_ml(1)", container: app)`,
 			contract.ApplicationConfig, "statefulset/ml/trainer", "spec.template.spec.securityContext.runAsNonRoot", "container app"},
+		{"MountVolume.SetUp failed for volume \"team-datasets-nfs\" : mount failed: exit status 32\nMounting command: mount\nOutput: mount.nfs: mounting 10.40.8.15:/export/datasets failed, reason given by server: No such file or directory",
+			contract.ReferenceMissing, "persistentvolume/team-datasets-nfs", "spec.nfs.path", "mounts 10.40.8.15:/export/datasets, and NFS server 10.40.8.15 does not export it"},
 		{`Error: failed to prepare subPath for volumeMount "data" of container "app"`,
 			contract.ApplicationConfig, "statefulset/ml/trainer", "spec.template.spec.containers[app].volumeMounts[data].subPath", `subPath "models/llama"`},
 	}
@@ -51,7 +53,7 @@ func TestKubeletSignatures(t *testing.T) {
 		if c.Category != tc.category || c.Object != tc.object || c.Field != tc.field || !strings.Contains(c.Summary, tc.summary) || c.Fix == nil {
 			t.Errorf("%s:\n got %s %s %q %q\nwant %s %s %q %q", tc.msg, c.Category, c.Object, c.Field, c.Summary, tc.category, tc.object, tc.field, tc.summary)
 		}
-		if len(c.Evidence) != 1 || !strings.Contains(c.Evidence[0], tc.msg) {
+		if len(c.Evidence) != 1 || !strings.Contains(c.Evidence[0], strings.ReplaceAll(tc.msg, "\n", " | ")) {
 			t.Errorf("%s: evidence %q does not quote the message", tc.msg, c.Evidence)
 		}
 	}
