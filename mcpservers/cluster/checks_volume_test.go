@@ -98,8 +98,8 @@ func TestVolumeCheck(t *testing.T) {
 		name:     "a claim whose StorageClass does not exist",
 		args:     map[string]any{"namespace": ns, "claim": "ledger-pgdata"},
 		category: contract.ReferenceMissing, object: "persistentvolumeclaim/" + ns + "/ledger-pgdata", field: "spec.storageClassName",
-		summary:  []string{"claim ledger-pgdata names StorageClass chk-premium-gone, which does not exist (StorageClasses that exist: "},
-		fix:      []string{"create StorageClass chk-premium-gone, or recreate claim ledger-pgdata"},
+		summary: []string{"claim ledger-pgdata names StorageClass chk-premium-gone, which does not exist (StorageClasses that exist: "},
+		fix:     []string{"create StorageClass chk-premium-gone, or recreate claim ledger-pgdata"},
 	}, {
 		name:     "a rolling update's new pod on the claim its old pod still holds",
 		args:     map[string]any{"namespace": ns, "pod": "metrics-db-h2-0", "problem": "in-use"},
