@@ -34,7 +34,7 @@ func (t *tools) analyzeTools() []mcptool.Tool {
 				"containers the kubelet does not set up (a hostPath of the wrong type, a non-root policy the image breaks, a subPath), " +
 				"stuck rollouts, failed Jobs and CronJobs, Jobs a sidecar container keeps from completing, pods more than one PodDisruptionBudget covers (which no drain can evict), HPAs unable to scale or whose target is missing, exceeded quotas, " +
 				"pods the API server refuses (a failing admission webhook, a LimitRange's bound, a RuntimeClass, ServiceAccount or PriorityClass that does not exist), " +
-				"Ingresses no IngressClass serves, evicted pods. Each finding names the object, " +
+				"Ingresses no IngressClass serves, evicted pods, pods the kubelet refused to admit (OutOf<resource>). Each finding names the object, " +
 				"its evidence, the cause behind the symptom when it can follow it there, and a suggested write tool with arguments " +
 				"(dryRun true, to preview). Critical findings come first.",
 			Params: []mcp.ToolOption{
@@ -183,6 +183,7 @@ var analyzers = []analyzer{
 	{category: "QuotaFull", run: quotaFull},
 	{category: "ReplicasUnavailable", run: workloadRefused},
 	{category: "NodePressure", run: evictedPods},
+	{category: "InsufficientResources", run: admissionRejected},
 	// an Ingress's class or TLS Secret: no symptom category fits (its Service may be fine)
 	{category: "Unknown", run: ingressReferences},
 	{category: "JobFailed", run: jobSidecarOutlives},
@@ -335,7 +336,10 @@ func (t *tools) analyze(ctx context.Context, a analyzeArgs) (contract.Analysis, 
 				!(unscaled && f.object.Namespace == foc.namespace && danglingAutoscaler(&f)) {
 				continue
 			}
-			f.rank, f.category = rank, an.category
+			f.rank = rank
+			if f.category == "" {
+				f.category = an.category // an analyzer may say more (InsufficientGPU for its InsufficientResources)
+			}
 			found = append(found, f)
 		}
 	}

@@ -469,6 +469,22 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			evidence: []string{"status.conditions[Failed]: reason=DeadlineExceeded message=Job was active longer than specified deadline"},
 		},
 		{
+			name: "a pod bound by its own nodeName that the kubelet rejects names nodeName",
+			setup: func(t *testing.T, ns string) {
+				p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "eval-harness"}, Spec: corev1.PodSpec{NodeName: "gpu-7",
+					Containers: []corev1.Container{{Name: "app", Image: "registry.example/harness:1"}}}}
+				create(t, p)
+				p.Status = corev1.PodStatus{Phase: corev1.PodFailed, Reason: "OutOfnvidia.com/gpu",
+					Message: "Pod was rejected: Node didn't have enough resource: nvidia.com/gpu, requested: 2, used: 8, capacity: 8"}
+				setStatus(t, p)
+			},
+			args: func(ns string) map[string]any { return map[string]any{"namespace": ns} },
+			wait: []string{"eval-harness"}, category: "InsufficientGPU", object: "pod/an-rejected/eval-harness",
+			cause: &contract.Cause{Category: contract.ApplicationConfig, Object: "pod/an-rejected/eval-harness", Field: "spec.nodeName",
+				Summary: "names its node itself (nodeName: gpu-7), so the scheduler never placed it, and the kubelet there rejected it (OutOfnvidia.com/gpu"},
+			evidence: []string{"status: phase=Failed reason=OutOfnvidia.com/gpu message=Pod was rejected: Node didn't have enough resource: nvidia.com/gpu, requested: 2, used: 8, capacity: 8 (node gpu-7)"},
+		},
+		{
 			name: "a DaemonSet kept off nodes by a taint it does not tolerate",
 			setup: func(t *testing.T, ns string) {
 				testNode(t, "an-cpu-1", false)
@@ -591,7 +607,7 @@ func TestAnalyzeFollowsCauses(t *testing.T) {
 			evidence: []string{"status.containerStatuses[app].lastState.terminated: reason=Error exitCode=2 message=" + long},
 		},
 	}
-	namespaces := []string{"an-ingress", "an-memvolume", "an-cronjob", "an-jobpods", "an-jobdeadline", "an-dstaint", "an-cordon", "an-cordonwl", "an-probe404", "an-probetls", "an-probekill", "an-termmsg"}
+	namespaces := []string{"an-ingress", "an-memvolume", "an-cronjob", "an-jobpods", "an-jobdeadline", "an-rejected", "an-dstaint", "an-cordon", "an-cordonwl", "an-probe404", "an-probetls", "an-probekill", "an-termmsg"}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := s.With(t)

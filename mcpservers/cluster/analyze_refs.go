@@ -380,6 +380,76 @@ var (
 	evictedEmptyDir = regexp.MustCompile(`Usage of EmptyDir volume "([^"]+)" exceeds the limit "([^"]+)"`)
 )
 
+// rejectedResource reads the kubelet's admission refusal: "Pod was rejected: Node didn't have
+// enough resource: nvidia.com/gpu, requested: 2, used: 8, capacity: 8".
+var rejectedResource = regexp.MustCompile(`(?:Node didn't have enough resource|Insufficient): ([\w./-]+)(?:, requested: (\d+), used: (\d+), capacity: (\d+))?`)
+
+// admissionRejected: pods the kubelet refused to admit (phase Failed, reason OutOf<resource>,
+// UnexpectedAdmissionError, NodeAffinity...): the node it was bound to cannot run it. A pod bound
+// by its own spec.nodeName never went through the scheduler, which would have placed it on a node
+// with room: that field is the cause.
+func admissionRejected(s *snapshot) []finding {
+	var out []finding
+	for i := range s.pods {
+		p := &s.pods[i]
+		r := p.Status.Reason
+		if p.Status.Phase != corev1.PodFailed || p.DeletionTimestamp != nil || r == "" || r == "Evicted" ||
+			!(strings.HasPrefix(r, "OutOf") || r == "UnexpectedAdmissionError" || r == "NodeAffinity" || r == "NodeName" || strings.HasPrefix(r, "Predicate") || r == "NodePorts") {
+			continue
+		}
+		category := contract.SchedulingConstraint
+		resource := strings.TrimPrefix(r, "OutOf")
+		if m := rejectedResource.FindStringSubmatch(p.Status.Message); m != nil {
+			resource = m[1]
+		}
+		if strings.HasPrefix(r, "OutOf") {
+			category = contract.InsufficientResource
+			if strings.Contains(resource, "gpu") {
+				category = contract.InsufficientGPU
+			}
+		}
+		f, w := s.podFinding(p, critical, string(category), "")
+		f.evidence = append(f.evidence, fmt.Sprintf("status: phase=Failed reason=%s message=%s (node %s)", r, quoteMessage(p.Status.Message), orNone(p.Spec.NodeName)))
+		if s.boundBySpec(p, w) {
+			object, field := objectRef("pod", p.Namespace, p.Name), "spec.nodeName"
+			if w != nil {
+				object, field = w.String(), "spec.template.spec.nodeName"
+			}
+			f.cause = &contract.Cause{Category: contract.ApplicationConfig, Object: object, Field: field,
+				Summary: fmt.Sprintf("%s names its node itself (nodeName: %s), so the scheduler never placed it, and the kubelet there rejected it (%s: %s): the node has no room for it",
+					whose(p, w), p.Spec.NodeName, r, quoteMessage(p.Status.Message)),
+				Evidence: []string{fmt.Sprintf("%s %s: %s", object, field, p.Spec.NodeName)},
+				Fix:      &contract.Fix{Text: fmt.Sprintf("remove nodeName from %s (use a nodeSelector or affinity) so the scheduler places it on a node with room, or free %s on node %s", whose(p, w), resource, p.Spec.NodeName)}}
+			f.fix = noFix("%s", f.cause.Fix.Text)
+		} else {
+			f.fix = noFix("the kubelet of node %s refused the pod (%s): see what holds %s there (analyze kind=node name=%s); its controller makes a new pod", orNone(p.Spec.NodeName), r, resource, orNone(p.Spec.NodeName))
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// boundBySpec says whether pod p was bound to its node by its own spec (or its template's)
+// nodeName, not by the scheduler: the scheduler marks the pods it binds PodScheduled True with no
+// reason; a pod created with nodeName has no PodScheduled condition, or its template names the
+// node.
+func (s *snapshot) boundBySpec(p *corev1.Pod, w *ownerWorkload) bool {
+	if p.Spec.NodeName == "" {
+		return false
+	}
+	if w != nil {
+		if spec := s.specOf(w.ref); spec != nil {
+			return spec.NodeName != ""
+		}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			return false
+		}
+	}
+	return true
+}
+
 // evictedPods: pods the kubelet evicted (phase Failed, reason Evicted), with its message quoted
 // and, where the message names it, the container or emptyDir volume whose use got them evicted.
 // Pods of one workload and container are reported once.
