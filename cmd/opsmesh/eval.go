@@ -107,6 +107,12 @@ the results. Exit status 1 when a scenario could not run or --min-score is not m
 			if err != nil {
 				return err
 			}
+			if cfg.QPS == 0 {
+				// scenarios run in parallel, each polling its objects and Incidents: client-go's
+				// default 5 requests a second throttles the runner into its own deadlines (as
+				// kubectl, which also lifts them)
+				cfg.QPS, cfg.Burst = 50, 300
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			faults, wh, err := evalSandbox(ctx, path)
