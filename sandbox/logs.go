@@ -31,6 +31,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -56,23 +57,69 @@ const (
 // with previous the last terminated one's (kubectl logs --previous). Each call replaces what an
 // earlier one set for the same pod, container and previous; a line with line breaks is several
 // lines. When the pod is on a node, SetPodLogs returns once the API server serves the lines.
-// The logs belong to this pod: a new pod of the same name starts with none. Calls for one pod
-// must not run at the same time.
+// The logs belong to this pod: a new pod of the same name starts with none — except that a pod
+// being replaced while they are set (a StatefulSet's rolling update of pod-0, whose new pod keeps
+// the name) has them set again on its successor, up to three times. Calls for one pod must not
+// run at the same time.
 func (s *Sandbox) SetPodLogs(ctx context.Context, namespace, pod, container string, previous bool, lines []string) error {
+	var err error
+	for range 3 {
+		var uid types.UID
+		if uid, err = s.setPodLogs(ctx, namespace, pod, container, previous, lines); err == nil || uid == "" {
+			return err
+		}
+		// a successor of the same name (or the pod still going away): set them on it
+		if !s.replaced(ctx, namespace, pod, uid) {
+			return err
+		}
+	}
+	return err
+}
+
+// replaced says whether pod namespace/name is now another pod than uid, or is being deleted
+// (waiting, within podLogsWait, for its successor).
+func (s *Sandbox) replaced(ctx context.Context, namespace, name string, uid types.UID) bool {
+	ctx, cancel := context.WithTimeout(ctx, podLogsWait)
+	defer cancel()
+	for {
+		var p corev1.Pod
+		err := s.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &p)
+		switch {
+		case err == nil && p.UID != uid && p.DeletionTimestamp == nil:
+			return true
+		case err != nil && !apierrors.IsNotFound(err):
+			return false
+		case err == nil && p.UID == uid && p.DeletionTimestamp == nil:
+			return false // the same pod, alive: replacing is not why its logs are not served
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// setPodLogs is one SetPodLogs on the pod of that name now; it returns the pod's UID ("" when it
+// could not be read).
+func (s *Sandbox) setPodLogs(ctx context.Context, namespace, pod, container string, previous bool, lines []string) (types.UID, error) {
 	var p corev1.Pod
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pod}, &p); err != nil {
 		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("setting the logs of pod %s/%s: the pod does not exist; create it first", namespace, pod)
+			return "", fmt.Errorf("setting the logs of pod %s/%s: the pod does not exist; create it first", namespace, pod)
 		}
-		return fmt.Errorf("setting the logs of pod %s/%s: %w", namespace, pod, err)
+		return "", fmt.Errorf("setting the logs of pod %s/%s: %w", namespace, pod, err)
+	}
+	if p.DeletionTimestamp != nil {
+		return p.UID, fmt.Errorf("setting the logs of pod %s/%s: the pod is being deleted", p.Namespace, p.Name)
 	}
 	c, err := logContainer(&p, container)
 	if err != nil {
-		return err
+		return p.UID, err
 	}
 	dir := s.path(podLogsDir, p.Namespace, p.Name, string(p.UID))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("setting the logs of pod %s/%s: %w", p.Namespace, p.Name, err)
+		return p.UID, fmt.Errorf("setting the logs of pod %s/%s: %w", p.Namespace, p.Name, err)
 	}
 	current, prev := logFiles(dir, c)
 	file, other := current, prev
@@ -80,25 +127,25 @@ func (s *Sandbox) SetPodLogs(ctx context.Context, namespace, pod, container stri
 		file, other = prev, current
 	}
 	if err := writeAtomic(file, criLog(lines, time.Now())); err != nil {
-		return fmt.Errorf("writing the log of pod %s/%s container %s: %w", p.Namespace, p.Name, c, err)
+		return p.UID, fmt.Errorf("writing the log of pod %s/%s container %s: %w", p.Namespace, p.Name, c, err)
 	}
 	// kwok opens both files of a container it has an entry for: the other one must exist.
 	if f, err := os.OpenFile(other, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
 		f.Close()
 	} else if !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("writing the log of pod %s/%s container %s: %w", p.Namespace, p.Name, c, err)
+		return p.UID, fmt.Errorf("writing the log of pod %s/%s container %s: %w", p.Namespace, p.Name, c, err)
 	}
 	obj, err := kwokLogs(&p, dir, s.path(podLogsDir, emptyLogFile))
 	if err != nil {
-		return err
+		return p.UID, err
 	}
 	if err := s.Client.Patch(ctx, obj, client.Apply, fieldOwner, client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying kwok's Logs %s/%s (the files kwok serves pod %s/%s's logs from): %w; is the sandbox's kwok Logs CRD installed (opsmesh sandbox up installs it)?", p.Namespace, p.Name, p.Namespace, p.Name, err)
+		return p.UID, fmt.Errorf("applying kwok's Logs %s/%s (the files kwok serves pod %s/%s's logs from): %w; is the sandbox's kwok Logs CRD installed (opsmesh sandbox up installs it)?", p.Namespace, p.Name, p.Namespace, p.Name, err)
 	}
 	if p.Spec.NodeName == "" {
-		return nil // served once it is scheduled; pod_logs reads no log of an unscheduled pod
+		return p.UID, nil // served once it is scheduled; pod_logs reads no log of an unscheduled pod
 	}
-	return s.waitPodLogs(ctx, &p, c, previous, servedLog(lines))
+	return p.UID, s.waitPodLogs(ctx, &p, c, previous, servedLog(lines))
 }
 
 // waitPodLogs waits until the API server serves want as the container's (previous) log.

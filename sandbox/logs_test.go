@@ -177,6 +177,46 @@ func TestSetPodLogs(t *testing.T) {
 		})
 	}
 
+	t.Run("a pod replaced while its logs are set: its successor of the same name gets them", func(t *testing.T) {
+		old := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db-0", Finalizers: []string{"opsmesh.dev/test-hold"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "db", Image: "busybox"}}}}
+		if err := c.Create(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, old); err != nil { // held by its finalizer: being deleted
+			t.Fatal(err)
+		}
+		replaced := make(chan *corev1.Pod, 1)
+		go func() {
+			time.Sleep(time.Second)
+			cur := &corev1.Pod{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(old), cur); err == nil {
+				cur.Finalizers = nil
+				_ = c.Update(ctx, cur)
+			}
+			for range 50 { // the old one is gone once its finalizer is: create its successor
+				next := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db-0"}, Spec: old.Spec}
+				if err := c.Create(ctx, next); err == nil {
+					replaced <- next
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			replaced <- nil
+		}()
+		if err := s.SetPodLogs(ctx, ns, "db-0", "", true, []string{"FATAL: database files are incompatible with server"}); err != nil {
+			t.Fatalf("SetPodLogs across a replacement: %v", err)
+		}
+		next := <-replaced
+		if next == nil {
+			t.Fatal("the successor pod was not created")
+		}
+		b, err := os.ReadFile(filepath.Join(s.path(podLogsDir, ns, "db-0", string(next.UID)), "db.previous.log"))
+		if err != nil || !strings.Contains(string(b), "database files are incompatible") {
+			t.Errorf("the successor's previous log: %q, %v", b, err)
+		}
+	})
+
 	t.Run("a pod that does not exist", func(t *testing.T) {
 		err := s.SetPodLogs(ctx, ns, "gone", "", false, []string{"x"})
 		if err == nil || !strings.Contains(err.Error(), "pod logs-test/gone: the pod does not exist") {
