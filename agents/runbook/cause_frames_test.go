@@ -96,6 +96,27 @@ func TestCauseInTheSettingBehindTheValue(t *testing.T) {
 		noRestart(t, d)
 	})
 
+	t.Run("rejected credentials encoded twice name the Secret's key", func(t *testing.T) {
+		ns := c.Namespace("cz-bh-twice")
+		// "cGF5cm9sbC1yb3RhdGVkLTIw" is base64 of "payroll-rotated-20": encoded before data encoded it again
+		c.Create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "totals-db-login"},
+			Data: map[string][]byte{"DB_USER": []byte("svc_totals"), "DB_PASSWORD": []byte("cGF5cm9sbC1yb3RhdGVkLTIw")}})
+		rs := c.Deployment(ns, "totals", 1, func(p *corev1.PodSpec) {
+			p.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "totals-db-login"}}}}
+		})
+		c.Pod(rs, ns, "totals-h1-0", "cz-behind-node", crashing(""))
+		node.Set(ns, "totals-h1-0", "app", true, `FATAL:  password authentication failed for user "svc_totals"`)
+		d := diagnose(t, e, runbook.Question{Subject: "deployment/" + ns + "/totals"}, diagnosis.CrashLoopBackOff)
+		cz := d.RootCause.Cause
+		if cz == nil || cz.Category != contract.CredentialsRejected || cz.Object != "secret/"+ns+"/totals-db-login" || cz.Field != "data[DB_PASSWORD]" {
+			t.Fatalf("cause %+v, want the Secret key encoded twice:\n%s", cz, d.Text())
+		}
+		mustSay(t, d, "DB_PASSWORD", "encoded twice")
+		if strings.Contains(d.Text(), "cGF5cm9sbC1yb3RhdGVkLTIw") || strings.Contains(d.Text(), "payroll-rotated-20") {
+			t.Errorf("the diagnosis quotes the Secret's value:\n%s", d.Text())
+		}
+	})
+
 	t.Run("a switch the failing line names by a word of its variable", func(t *testing.T) {
 		ns := c.Namespace("cz-bh-switch")
 		c.Create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ranker-env"},

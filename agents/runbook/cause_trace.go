@@ -619,11 +619,12 @@ type secretKey struct{ name, key, env string }
 
 // strayShape is what resource_get says of a Secret value with whitespace at its edges, in place
 // of the value (redact.Shape).
-var strayShape = regexp.MustCompile(`^<redacted> \(\d+ bytes, ((?:ends|starts) with [^)]*)\)$`)
+var strayShape = regexp.MustCompile(`^<redacted> \(\d+ bytes, ((?:ends|starts) with .*|is itself base64 .*)\)$`)
 
 // strayWhitespace looks for a key among the Secrets the container takes its credentials from
 // whose value starts or ends with whitespace — a newline left by `echo … | base64`, a carriage
-// return from a file edited on Windows — which the server compares byte for byte. The value is
+// return from a file edited on Windows — or is base64 of text (encoded twice), which the server
+// compares byte for byte. The value is
 // never read: the tool says only its shape. It makes that key the cause and reports whether it
 // found one.
 func (inv *investigation) strayWhitespace(c *contract.Cause, ns string, from []secretKey) bool {
@@ -648,8 +649,12 @@ func (inv *investigation) strayWhitespace(c *contract.Cause, ns string, from []s
 				env = sk.env
 			}
 			c.Object, c.Field = fmt.Sprintf("secret/%s/%s", ns, sk.name), fmt.Sprintf("data[%s]", k)
-			c.Summary = clip(fmt.Sprintf("%s; key %s of Secret %s (the container's %s) %s: the server compares it byte for byte, so the credential sent is not the one issued (written with `echo` without -n, or edited on Windows)",
-				c.Summary, k, sk.name, env, m[1]), 1000)
+			how := "written with `echo` without -n, or edited on Windows"
+			if strings.HasPrefix(m[1], "is itself base64") {
+				how = "base64-encoded before it was put under data, which is encoded already"
+			}
+			c.Summary = clip(fmt.Sprintf("%s; key %s of Secret %s (the container's %s) %s: the server compares it byte for byte, so the credential sent is not the one issued (%s)",
+				c.Summary, k, sk.name, env, m[1], how), 1000)
 			c.Evidence = append(c.Evidence, fmt.Sprintf("Secret %s: %s: %s", sk.name, k, obj.Data[k]))
 			return true
 		}

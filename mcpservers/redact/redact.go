@@ -30,8 +30,9 @@ func LooksSecret(name string) bool { return credentialName.MatchString(name) }
 // Shape says, without the value, what is wrong with the edges of a secret value that a person
 // wrote by hand: a trailing newline (`echo … | base64` without -n), a carriage return, or spaces
 // around it — the usual reason a rotated password or key is rejected although it "is right".
-// It is "" for a value without stray whitespace, else ", ends with a newline" and the like, to
-// follow a byte count.
+// It also says when the value is itself base64 of printable text (encoded twice). It is "" for
+// a value without such a mark, else ", ends with a newline" and the like, to follow a byte
+// count.
 func Shape(v string) string {
 	var out []string
 	switch {
@@ -47,10 +48,32 @@ func Shape(v string) string {
 	if v != "" && strings.TrimLeft(v, " \t\r\n") != v {
 		out = append(out, "starts with whitespace")
 	}
+	if encodedTwice(strings.TrimSpace(v)) {
+		out = append(out, "is itself base64 of printable text (encoded twice?)")
+	}
 	if len(out) == 0 {
 		return ""
 	}
 	return ", " + strings.Join(out, ", ")
+}
+
+// encodedTwice says whether v is base64 of printable text: a Secret value someone encoded
+// before putting it under data (which the API server encodes again), or under stringData
+// already encoded. Random keys are base64-shaped too, but do not decode to printable text.
+func encodedTwice(v string) bool {
+	if len(v) < 8 || len(v)%4 != 0 {
+		return false
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil || len(b) < 4 {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x20 && c != '\n' && c != '\t' || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // lastApplied can carry a full copy of a Secret's data.

@@ -78,7 +78,7 @@ func FuzzObject(f *testing.F) {
 // TestSecretShape: a Secret's value is replaced by its decoded length and, where a person's
 // editing left one, the stray whitespace at its edges — never the value.
 func TestSecretShape(t *testing.T) {
-	u := obj(t, "kind: Secret\nmetadata: {name: s}\ndata:\n  clean: aHVudGVyMi1acTl4\n  newline: aHVudGVyMi1acTl4Cg==\n  crlf: aHVudGVyMi1acTl4DQo=\n  spaced: IGh1bnRlcjItWnE5eA==\n  notbase64: '%%%'\n")
+	u := obj(t, "kind: Secret\nmetadata: {name: s}\ndata:\n  clean: aHVudGVyMi1acTl4\n  newline: aHVudGVyMi1acTl4Cg==\n  crlf: aHVudGVyMi1acTl4DQo=\n  spaced: IGh1bnRlcjItWnE5eA==\n  notbase64: '%%%'\n  twice: YUhWdWRHVnlNaTFhY1RsNA==\n  randomkey: cThWdDNuUjJ3THhFOXBaMGFZY0s1bUo3aEQxc1VmQjZnVGlONG9XZQ==\n")
 	redact.Object(u)
 	data := u.Object["data"].(map[string]any)
 	for k, want := range map[string]string{
@@ -87,6 +87,8 @@ func TestSecretShape(t *testing.T) {
 		"crlf":      "<redacted> (14 bytes, ends with a carriage return and a newline)",
 		"spaced":    "<redacted> (13 bytes, starts with whitespace)",
 		"notbase64": "<redacted> (3 bytes)",
+		"twice":     "<redacted> (16 bytes, is itself base64 of printable text (encoded twice?))",
+		"randomkey": "<redacted> (40 bytes)",
 	} {
 		if data[k] != want {
 			t.Errorf("data[%s] = %q, want %q", k, data[k], want)
