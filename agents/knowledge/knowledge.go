@@ -68,6 +68,10 @@ type Runbook struct {
 	// groups are variables for the templates below. A name may repeat in several alternatives
 	// ((?P<value>...)|(?P<value>...)): the group that took part gives the variable.
 	Match string `json:"match"`
+	// Unless is a regular expression (RE2) of lines the signature does not apply to although
+	// Match matches them: the kubelet's own probe lines for a runbook about an application's
+	// calls ("Readiness probe failed: ... connection refused" is the probe's, not a dependency's).
+	Unless string `json:"unless,omitempty"`
 	// Extract are more variables, each a regular expression whose first group (or whole
 	// match) is taken from the same line when it matches there; a missing one is empty.
 	Extract map[string]string `json:"extract,omitempty"`
@@ -102,6 +106,7 @@ type Runbook struct {
 	Examples Examples `json:"examples"`
 
 	match          *regexp.Regexp
+	unless         *regexp.Regexp
 	extract        map[string]*regexp.Regexp
 	gather         map[string]*regexp.Regexp
 	settingPattern *regexp.Regexp
@@ -330,6 +335,11 @@ func (r *Runbook) compile() error {
 		bad("match is empty: give the signature as a regular expression")
 	} else if r.match, err = regexp.Compile(r.Match); err != nil {
 		bad("match: %v", err)
+	}
+	if r.Unless != "" {
+		if r.unless, err = regexp.Compile(r.Unless); err != nil {
+			bad("unless: %v", err)
+		}
 	}
 	r.extract = map[string]*regexp.Regexp{}
 	for k, p := range r.Extract {
@@ -626,7 +636,7 @@ func clipLine(s string, n int) string {
 // vars matches one line: the named groups and extracted values, or ok false.
 func (r *Runbook) vars(line string) (map[string]string, bool) {
 	m := r.match.FindStringSubmatch(line)
-	if m == nil {
+	if m == nil || (r.unless != nil && r.unless.MatchString(line)) {
 		return nil, false
 	}
 	vars := map[string]string{}

@@ -2,6 +2,7 @@ package knowledge_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/opsmesh/opsmesh/agents/knowledge"
@@ -62,4 +63,25 @@ func reversed(s []string) []string {
 	out := slices.Clone(s)
 	slices.Reverse(out)
 	return out
+}
+
+// TestProbeOnLoopback: a failing probe beside a program that says it listens on the loopback
+// only names that address (and it is the setting to follow), not the probe's path or timeout.
+func TestProbeOnLoopback(t *testing.T) {
+	lines := []string{
+		`Readiness probe failed: Get "http://10.244.1.7:8000/healthz": dial tcp 10.244.1.7:8000: connect: connection refused`,
+		"[2026-12-08 00:03:11 +0000] [1] [INFO] Listening at: http://127.0.0.1:8000 (1)",
+	}
+	h, ok := knowledge.Builtin().Match(lines, knowledge.Context{Symptom: "ProbeFailing", Owner: "deployment/fx/fx-rates-api", Container: "api"})
+	if !ok || h.Runbook.Name != "probe-failed" {
+		t.Fatalf("Match = %+v, %v; want probe-failed", h, ok)
+	}
+	c := h.Cause()
+	if h.Vars["loopback"] != "127.0.0.1:8000" || h.Setting() != "127.0.0.1:8000" || c.Field != "" || !strings.Contains(c.Summary, "listens on 127.0.0.1:8000, the pod's loopback only") {
+		t.Errorf("vars %v, setting %q, cause %+v", h.Vars, h.Setting(), c)
+	}
+	h, _ = knowledge.Builtin().Match(lines[:1], knowledge.Context{Symptom: "ProbeFailing", Owner: "deployment/fx/fx-rates-api", Container: "api"})
+	if c := h.Cause(); c.Field != "spec.template.spec.containers[api].readinessProbe" {
+		t.Errorf("without a loopback line: field %q, want the probe", c.Field)
+	}
 }
