@@ -158,7 +158,10 @@ type analyzer struct {
 	category string
 	// clusterOnly analyzers (nodes) run only over the whole cluster on an unconfined server.
 	clusterOnly bool
-	run         func(s *snapshot) []finding
+	// refines: its findings may name a narrower category than its own (InsufficientGPU for
+	// InsufficientResources), which they keep
+	refines bool
+	run     func(s *snapshot) []finding
 }
 
 var analyzers = []analyzer{
@@ -183,7 +186,7 @@ var analyzers = []analyzer{
 	{category: "QuotaFull", run: quotaFull},
 	{category: "ReplicasUnavailable", run: workloadRefused},
 	{category: "NodePressure", run: evictedPods},
-	{category: "InsufficientResources", run: admissionRejected},
+	{category: "InsufficientResources", refines: true, run: admissionRejected},
 	// an Ingress's class or TLS Secret: no symptom category fits (its Service may be fine)
 	{category: "Unknown", run: ingressReferences},
 	{category: "JobFailed", run: jobSidecarOutlives},
@@ -337,8 +340,8 @@ func (t *tools) analyze(ctx context.Context, a analyzeArgs) (contract.Analysis, 
 				continue
 			}
 			f.rank = rank
-			if f.category == "" {
-				f.category = an.category // an analyzer may say more (InsufficientGPU for its InsufficientResources)
+			if !an.refines || f.category == "" {
+				f.category = an.category
 			}
 			found = append(found, f)
 		}

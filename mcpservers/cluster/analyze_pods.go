@@ -153,8 +153,13 @@ func imagePullBackOff(s *snapshot) []finding {
 			f.evidence = append(f.evidence,
 				fmt.Sprintf("%s.image: %s", specPath(init, st.Name), image),
 				fmt.Sprintf("%s.state.waiting: reason=%s message=%s", path, st.State.Waiting.Reason, clip(st.State.Waiting.Message)))
+			failure := s.pullFailure(p, image, st.State.Waiting.Message)
+			if failure != st.State.Waiting.Message {
+				// the registry's answer, which the back-off message does not repeat
+				f.evidence = append(f.evidence, "event Failed: "+quoteMessage(failure))
+			}
 			credentials := s.pullCredentials(p, st.State.Waiting.Message, &f)
-			if f.cause = s.serviceAccountPullCause(p, w, image, s.pullFailure(p, image, st.State.Waiting.Message), &f); f.cause != nil {
+			if f.cause = s.serviceAccountPullCause(p, w, image, failure, &f); f.cause != nil {
 				credentials = f.cause.Fix.Text
 			}
 			switch {
