@@ -353,17 +353,7 @@ func (inv *investigation) settingOf(c *contract.Cause, f contract.Finding, token
 	if pattern != nil {
 		// a variable of the settings the runbook knows, from a ConfigMap's key (envFrom,
 		// configMapKeyRef): that key
-		for _, s := range inv.envSettings(f, parts) {
-			if s.object == ownerOf(f) || !pattern.MatchString(s.name) {
-				continue
-			}
-			if own {
-				c.Object, c.Field = s.object, s.field
-			}
-			c.Summary += fmt.Sprintf("; it comes from %s (%s=%s)", s.where, s.name, clip(s.value, 120))
-			c.Evidence = append(c.Evidence, fmt.Sprintf("%s: %s=%s", s.where, s.name, clip(s.value, 200)))
-			return s.value
-		}
+		return inv.configMapVariable(c, f, own, func(s envSetting) bool { return pattern.MatchString(s.name) })
 	}
 	return ""
 }
@@ -429,12 +419,20 @@ func missingService(c *contract.Cause) bool {
 // the setting, and the ConfigMap the object at fault when the cause is the workload itself. A
 // Secret's values are never read.
 func (inv *investigation) configMapSetting(c *contract.Cause, f contract.Finding, token string, own bool) string {
+	return inv.configMapVariable(c, f, own, func(s envSetting) bool { return strings.Contains(s.value, token) })
+}
+
+// configMapVariable takes the first variable the failing container is given from a ConfigMap
+// key that match accepts as the setting at fault: said in c's summary and evidence, and, when
+// own (the cause is the workload itself), the ConfigMap key becomes c's object and field. It
+// returns the value ("" when none is accepted).
+func (inv *investigation) configMapVariable(c *contract.Cause, f contract.Finding, own bool, match func(envSetting) bool) string {
 	parts := strings.Split(ownerOf(f), "/")
 	if len(parts) != 3 {
 		return ""
 	}
 	for _, s := range inv.envSettings(f, parts) {
-		if s.configMap == "" || !strings.Contains(s.value, token) {
+		if s.configMap == "" || !match(s) {
 			continue
 		}
 		if own {
