@@ -117,36 +117,41 @@ func (inv *investigation) mountedHolding(pf podFiles, container, ns, token strin
 
 // configMapData reads the data of ConfigMap ns/name; ok is false when it cannot be read.
 func (inv *investigation) configMapData(ns, name string) (map[string]string, bool) {
-	var o contract.ObjectYAML
-	if !inv.callData("resource_get", map[string]any{"kind": "configmap", "namespace": ns, "name": name}, &o) {
-		return nil, false
-	}
-	var cm struct {
-		Data map[string]string `yaml:"data"`
-	}
-	if yaml.Unmarshal([]byte(o.YAML), &cm) != nil {
-		return nil, false
-	}
-	return cm.Data, true
+	return inv.objectData("configmap", ns, name)
 }
 
-// keysOf are the keys of ConfigMap or Secret ns/name (kind "configmap" or "secret"), sorted; read
-// is false when it cannot be read. A Secret's values are never read here, only its keys.
-func (inv *investigation) keysOf(kind, ns, name string) (keys []string, read bool) {
+// objectData is the data of ConfigMap or Secret ns/name (kind "configmap" or "secret") as
+// resource_get gives it — a Secret's values redacted to their shape — with a ConfigMap's
+// binaryData keys beside; ok is false when it cannot be read.
+func (inv *investigation) objectData(kind, ns, name string) (map[string]string, bool) {
 	var o contract.ObjectYAML
 	if !inv.callData("resource_get", map[string]any{"kind": kind, "namespace": ns, "name": name}, &o) {
 		return nil, false
 	}
 	var obj struct {
-		Data       map[string]any `yaml:"data"`
-		BinaryData map[string]any `yaml:"binaryData"`
+		Data       map[string]string `yaml:"data"`
+		BinaryData map[string]string `yaml:"binaryData"`
 	}
 	if yaml.Unmarshal([]byte(o.YAML), &obj) != nil {
 		return nil, false
 	}
-	keys = slices.Concat(slices.Collect(maps.Keys(obj.Data)), slices.Collect(maps.Keys(obj.BinaryData)))
-	slices.Sort(keys)
-	return keys, true
+	if obj.Data == nil {
+		obj.Data = map[string]string{}
+	}
+	for k, v := range obj.BinaryData {
+		obj.Data[k] = v
+	}
+	return obj.Data, true
+}
+
+// keysOf are the keys of ConfigMap or Secret ns/name (kind "configmap" or "secret"), sorted; read
+// is false when it cannot be read. A Secret's values are never read here, only its keys.
+func (inv *investigation) keysOf(kind, ns, name string) (keys []string, read bool) {
+	data, ok := inv.objectData(kind, ns, name)
+	if !ok {
+		return nil, false
+	}
+	return slices.Sorted(maps.Keys(data)), true
 }
 
 // fileSource is the ConfigMap or Secret key a file in a container comes from.

@@ -207,15 +207,33 @@ func (inv *investigation) flagNamed(c *contract.Cause, f contract.Finding, parts
 // enabled", "read-only"), or "enable(d)/disable(d)/in" before it — not the word as part of a name
 // ("liquibase.exception.LockException" says nothing of SPRING_LIQUIBASE_ENABLED). "" when none.
 func lineWithSwitch(lines []string, w string) string {
-	q := regexp.QuoteMeta(w)
-	re := regexp.MustCompile(`(?i)(?:^|[^\w.])` + q + `(?:[^\w.]+\w+){0,2}?[^\w.]+(?:mode|enabled|disabled|is (?:on|off|set|true|false)|only)\b|\b(?:enabled?|disabled?|in)\s+` + q + `\b`)
 	for _, l := range lines {
-		if re.MatchString(l) {
-			return l
+		low := strings.ToLower(l)
+		for i := 0; ; {
+			j := strings.Index(low[i:], w)
+			if j < 0 {
+				break
+			}
+			at, end := i+j, i+j+len(w)
+			i = end
+			before, after := low[:at], low[end:]
+			if (at > 0 && (wordByte(low[at-1]) || low[at-1] == '.')) || (end < len(low) && (wordByte(low[end]) || low[end] == '.')) {
+				continue // inside a longer word or a dotted name
+			}
+			if stateAfter.MatchString(after) || stateBefore.MatchString(before) {
+				return l
+			}
 		}
 	}
 	return ""
 }
+
+// stateAfter and stateBefore are what says a switch's state next to its word: "mode is
+// enabled", "disabled", "is on" after it, or "enabled"/"in" before it.
+var (
+	stateAfter  = regexp.MustCompile(`^(?:[^\w.]+\w+){0,2}?[^\w.]+(?:mode|enabled|disabled|is (?:on|off|set|true|false)|only)\b`)
+	stateBefore = regexp.MustCompile(`\b(?:enabled?|disabled?|in)\s+$`)
+)
 
 // lineWithWord is the first of lines that holds w as a whole word, in any case ("" when none).
 func lineWithWord(lines []string, w string) string {

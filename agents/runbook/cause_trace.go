@@ -531,19 +531,7 @@ func (inv *investigation) settingByName(c *contract.Cause, f contract.Finding, n
 		}
 		return ""
 	}
-	data := func(kind, name string) (map[string]string, bool) {
-		var o contract.ObjectYAML
-		if !inv.callData("resource_get", map[string]any{"kind": kind, "namespace": ns, "name": name}, &o) {
-			return nil, false
-		}
-		var obj struct {
-			Data map[string]string `yaml:"data"`
-		}
-		if yaml.Unmarshal([]byte(o.YAML), &obj) != nil {
-			return nil, false
-		}
-		return obj.Data, true
-	}
+	data := func(kind, name string) (map[string]string, bool) { return inv.objectData(kind, ns, name) }
 	// at: the object and key (or the container's env entry) that holds the variable
 	at := func(object, field, where, value string, quote bool) (string, bool) {
 		if own {
@@ -627,18 +615,12 @@ var strayShape = regexp.MustCompile(`^<redacted> \(\d+ bytes, ((?:ends|starts) w
 // found one.
 func (inv *investigation) strayWhitespace(c *contract.Cause, ns string, from []secretKey) bool {
 	for _, sk := range from {
-		var o contract.ObjectYAML
-		if !inv.callData("resource_get", map[string]any{"kind": "secret", "namespace": ns, "name": sk.name}, &o) {
+		data, ok := inv.objectData("secret", ns, sk.name)
+		if !ok {
 			continue
 		}
-		var obj struct {
-			Data map[string]string `yaml:"data"`
-		}
-		if yaml.Unmarshal([]byte(o.YAML), &obj) != nil {
-			continue
-		}
-		for _, k := range slices.Sorted(maps.Keys(obj.Data)) {
-			m := strayShape.FindStringSubmatch(obj.Data[k])
+		for _, k := range slices.Sorted(maps.Keys(data)) {
+			m := strayShape.FindStringSubmatch(data[k])
 			if m == nil || (sk.key != "" && k != sk.key) {
 				continue
 			}
@@ -653,7 +635,7 @@ func (inv *investigation) strayWhitespace(c *contract.Cause, ns string, from []s
 			}
 			c.Summary = clip(fmt.Sprintf("%s; key %s of Secret %s (the container's %s) %s: the server compares it byte for byte, so the credential sent is not the one issued (%s)",
 				c.Summary, k, sk.name, env, m[1], how), 1000)
-			c.Evidence = append(c.Evidence, fmt.Sprintf("Secret %s: %s: %s", sk.name, k, obj.Data[k]))
+			c.Evidence = append(c.Evidence, fmt.Sprintf("Secret %s: %s: %s", sk.name, k, data[k]))
 			return true
 		}
 	}

@@ -587,6 +587,11 @@ func (t *tools) checkDataSource(ctx context.Context, r *checkReport, c claimInfo
 	}
 }
 
+// sameDeployment says whether a and b are the same Deployment (a nil one is none).
+func sameDeployment(a, b *appsv1.Deployment) bool {
+	return a != nil && b != nil && a.Namespace == b.Namespace && a.Name == b.Name
+}
+
 // checkSharedClaim looks for the other live pods that mount claim c beside pod. Each is a fact;
 // with inUse (the program says its data directory is locked, or the volume is attached to
 // another node), one of the same Deployment from another ReplicaSet — the update's old pod,
@@ -627,6 +632,9 @@ func (t *tools) checkSharedClaim(ctx context.Context, r *checkReport, pod *corev
 		}
 		return &d
 	}
+	mine := rsOf(pod)
+	var own *appsv1.Deployment // read once, when an in-use problem asks for it
+	ownRead := false
 	for i := range pods.Items {
 		o := &pods.Items[i]
 		if o.Name == pod.Name || o.DeletionTimestamp != nil || o.Status.Phase == corev1.PodSucceeded || o.Status.Phase == corev1.PodFailed {
@@ -643,8 +651,11 @@ func (t *tools) checkSharedClaim(ctx context.Context, r *checkReport, pod *corev
 		if !inUse {
 			continue
 		}
-		mine, theirs := rsOf(pod), rsOf(o)
-		if d := deploymentOf(mine); d != nil && theirs != "" && theirs != mine && deploymentOf(theirs) != nil && deploymentOf(theirs).Name == d.Name &&
+		if !ownRead {
+			own, ownRead = deploymentOf(mine), true
+		}
+		theirs := rsOf(o)
+		if d := own; d != nil && theirs != "" && theirs != mine && sameDeployment(deploymentOf(theirs), d) &&
 			(d.Spec.Strategy.Type == "" || d.Spec.Strategy.Type == appsv1.RollingUpdateDeploymentStrategyType) {
 			r.cause(contract.Cause{
 				Category: contract.ApplicationConfig, Object: objectRef("deployment", d.Namespace, d.Name), Field: "spec.strategy.type",
